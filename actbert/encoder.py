@@ -1,0 +1,68 @@
+"""The ActBERT encoder: three stacks of BERT layers interleaved with tangled blocks.
+
+Before tangled block k, each stream runs its own layers up to ``tangled.layers_before[stream][k]``;
+after the last block, each stream runs its remaining layers. With the released schedule (text
+layers before blocks: 10, 11; action and region: 0, 1) this is: text layers 0-9, block 0, text
+layer 10, block 1, text layer 11; the region embedding enters block 0 directly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import STREAMS, ActBertConfig
+from .layers import BertLayer
+from .tangled import AttentionMap, TangledBlock
+
+
+def schedule(config: ActBertConfig) -> list[tuple[str, int]]:
+    """The order in which blocks run: ``[(stream, layer_index) | ("tangled", k), ...]``."""
+    order: list[tuple[str, int]] = []
+    start = {s: 0 for s in STREAMS}
+    ends = [dict(zip(STREAMS, ids)) for ids in zip(*(config.tangled.layers_before[s] for s in STREAMS))]
+    for k, end in enumerate(ends + [{s: config.stream(s).num_layers for s in STREAMS}]):
+        for stream in STREAMS:
+            order += [(stream, i) for i in range(start[stream], end[stream])]
+            start[stream] = end[stream]
+        if k < len(ends):
+            order.append(("tangled", k))
+    return order
+
+
+class Encoder(nn.Module):
+    def __init__(self, config: ActBertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.layers = nn.ModuleDict({
+            s: nn.ModuleList(
+                BertLayer(c.hidden_size, c.num_heads, c.intermediate_size, c.hidden_dropout,
+                          c.attention_dropout, c.layer_norm_eps)
+                for _ in range(c.num_layers)
+            )
+            for s, c in ((s, config.stream(s)) for s in STREAMS)
+        })
+        self.tangled = nn.ModuleList(TangledBlock(config) for _ in range(config.tangled.num_blocks))
+        self.order = schedule(config)
+
+    def forward(
+        self,
+        hidden: dict[str, torch.Tensor],
+        bias: dict[str, torch.Tensor],
+        output_attentions: bool = False,
+    ) -> tuple[dict[str, torch.Tensor], list[AttentionMap]]:
+        """hidden[s] (B, L_s, D_s), bias[s] (B, 1, 1, L_s) -> final hidden states and, when asked,
+        every attention map in schedule order."""
+        hidden = dict(hidden)
+        maps: list[AttentionMap] = []
+        for depth, (kind, index) in enumerate(self.order):
+            if kind == "tangled":
+                hidden, probs = self.tangled[index](hidden, bias, output_attentions)
+                for label, p in probs.items():
+                    query, key = label.split("->")
+                    maps.append(AttentionMap(f"tangled.{index}", depth, query, key, p))
+            else:
+                hidden[kind], p = self.layers[kind][index](hidden[kind], bias[kind], output_attentions)
+                if output_attentions:
+                    maps.append(AttentionMap(f"{kind}.{index}", depth, kind, kind, p))
+        return hidden, maps

@@ -1,0 +1,143 @@
+"""Building blocks shared by every stream: one attention kernel and the post-LN BERT layer.
+
+Module names inside a layer are BERT's (``attention.self.query``, ``attention.output.LayerNorm``,
+``intermediate.dense``, ``output.dense``) so that BERT checkpoints load through a short prefix map.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Additive bias for padded keys, as BERT and PaddleVideo: large enough that exp() underflows to 0.
+MASK_BIAS = -10000.0
+
+
+def mask_to_bias(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(B, L) mask with 1 = real element -> (B, 1, 1, L) additive attention bias (0 or -10000)."""
+    return ((1.0 - mask.to(dtype)) * MASK_BIAS)[:, None, None, :]
+
+
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """(B, L, H * D) -> (B, H, L, D)."""
+    batch, length, width = x.shape
+    return x.view(batch, length, num_heads, width // num_heads).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """(B, H, L, D) -> (B, L, H * D)."""
+    batch, heads, length, size = x.shape
+    return x.transpose(1, 2).reshape(batch, length, heads * size)
+
+
+def attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    bias: torch.Tensor,
+    dropout: float = 0.0,
+    need_probs: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Scaled dot-product attention over (B, H, L, D) tensors with an additive key bias.
+
+    Returns the context (B, H, L_query, D) and, when ``need_probs``, the probabilities
+    (B, H, L_query, L_key). The context always comes from ``F.scaled_dot_product_attention`` so
+    outputs are the same whether or not probabilities are requested; the probabilities are
+    computed exactly (softmax of the scaled scores) beside it.
+    """
+    context = F.scaled_dot_product_attention(
+        query, key, value, attn_mask=bias.to(query.dtype), dropout_p=dropout
+    )
+    probs = attention_probs(query, key, bias) if need_probs else None
+    return context, probs
+
+
+def attention_probs(query: torch.Tensor, key: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The exact attention probabilities softmax(q k^T / sqrt(D) + bias), (B, H, L_q, L_k)."""
+    scores = query @ key.transpose(-1, -2) / query.shape[-1] ** 0.5
+    return torch.softmax(scores.float() + bias.float(), dim=-1).to(query.dtype)
+
+
+class SelfAttention(nn.Module):
+    """BERT's ``attention.self``: query/key/value projections and multi-head attention."""
+
+    def __init__(self, hidden_size: int, num_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.query = nn.Linear(hidden_size, hidden_size)
+        self.key = nn.Linear(hidden_size, hidden_size)
+        self.value = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, need_probs: bool = False):
+        q, k, v = (split_heads(proj(hidden), self.num_heads)
+                   for proj in (self.query, self.key, self.value))
+        context, probs = attention(q, k, v, bias, self.dropout if self.training else 0.0, need_probs)
+        return merge_heads(context), probs
+
+
+class ResidualOutput(nn.Module):
+    """BERT's ``*.output``: dense projection, dropout, residual add, post-LayerNorm."""
+
+    def __init__(self, in_size: int, out_size: int, dropout: float, eps: float) -> None:
+        super().__init__()
+        self.dense = nn.Linear(in_size, out_size)
+        self.LayerNorm = nn.LayerNorm(out_size, eps=eps)  # noqa: N815 (BERT's name)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(hidden)) + residual)
+
+
+class Intermediate(nn.Module):
+    """BERT's ``intermediate``: dense + exact (erf) GELU."""
+
+    def __init__(self, hidden_size: int, intermediate_size: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, intermediate_size)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return F.gelu(self.dense(hidden))
+
+
+class FeedForward(nn.Module):
+    """The position-wise feed-forward half of a BERT layer (``intermediate`` + ``output``)."""
+
+    def __init__(self, hidden_size: int, intermediate_size: int, dropout: float, eps: float):
+        super().__init__()
+        self.intermediate = Intermediate(hidden_size, intermediate_size)
+        self.output = ResidualOutput(intermediate_size, hidden_size, dropout, eps)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.output(self.intermediate(hidden), hidden)
+
+
+class Attention(nn.Module):
+    """BERT's ``attention``: self-attention followed by its residual output."""
+
+    def __init__(self, hidden_size: int, num_heads: int, dropout: float, attn_dropout: float,
+                 eps: float) -> None:
+        super().__init__()
+        self.self = SelfAttention(hidden_size, num_heads, attn_dropout)
+        self.output = ResidualOutput(hidden_size, hidden_size, dropout, eps)
+
+    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, need_probs: bool = False):
+        context, probs = self.self(hidden, bias, need_probs)
+        return self.output(context, hidden), probs
+
+
+class BertLayer(nn.Module):
+    """A standard post-LN transformer layer with BERT's module names."""
+
+    def __init__(self, hidden_size: int, num_heads: int, intermediate_size: int,
+                 dropout: float = 0.1, attn_dropout: float = 0.1, eps: float = 1e-12) -> None:
+        super().__init__()
+        self.attention = Attention(hidden_size, num_heads, dropout, attn_dropout, eps)
+        self.intermediate = Intermediate(hidden_size, intermediate_size)
+        self.output = ResidualOutput(intermediate_size, hidden_size, dropout, eps)
+
+    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, need_probs: bool = False):
+        """hidden (B, L, D), bias (B, 1, 1, L) -> hidden (B, L, D), probs (B, H, L, L) or None."""
+        attended, probs = self.attention(hidden, bias, need_probs)
+        return self.output(self.intermediate(attended), attended), probs

@@ -1,0 +1,219 @@
+"""ActBERT: embeddings, the tangled encoder, poolers and heads.
+
+Masks are 1 for real elements and are turned into additive attention biases once, here.
+Region slot 0 is the global region token (``embeddings.add_global_region``); action slot 0 and
+text slot 0 ([CLS]) are what the poolers read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import STREAMS, ActBertConfig
+from .embeddings import GLOBAL_REGION_LOCATION, TextEmbeddings, VisualEmbeddings
+from .encoder import Encoder
+from .heads import AlignmentHead, ClassifierHead, Pooler, TiedMaskedLMHead
+from .layers import mask_to_bias
+from .tangled import AttentionMap
+
+
+@dataclass(frozen=True)
+class EncoderOutput:
+    """hidden[s] (B, L_s, D_s); pooled[s] (B, D_tangled); attentions in schedule order."""
+
+    hidden: dict[str, torch.Tensor]
+    pooled: dict[str, torch.Tensor]
+    attentions: tuple[AttentionMap, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActBertOutput:
+    """Logits of the four pretraining heads and the matching probability.
+
+    text_logits (B, L_text, vocab), action_logits (B, L_action, verbs), region_logits
+    (B, L_region, region classes), match_logits (B, 2) with index 0 = matched, match_score (B,) =
+    softmax(match_logits)[:, 0], attentions: every map when ``output_attentions=True``.
+    """
+
+    text_logits: torch.Tensor
+    action_logits: torch.Tensor
+    region_logits: torch.Tensor
+    match_logits: torch.Tensor
+    match_score: torch.Tensor
+    attentions: tuple[AttentionMap, ...] = ()
+    hidden: dict[str, torch.Tensor] = field(default_factory=dict)
+    pooled: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def _init_weights(module: nn.Module, std: float) -> None:
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, std=std)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def _broadcast_text(text: dict[str, torch.Tensor | None], batch: int) -> dict:
+    """One caption against N videos: expand the text inputs to batch N."""
+    return {k: (v.expand(batch, *v.shape[1:]) if v is not None and v.shape[0] == 1 else v)
+            for k, v in text.items()}
+
+
+class ActBertModel(nn.Module):
+    """The three-stream encoder with poolers, without pretraining heads."""
+
+    def __init__(self, config: ActBertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = nn.ModuleDict({
+            "text": TextEmbeddings(config.text),
+            "action": VisualEmbeddings(config.action),
+            "region": VisualEmbeddings(config.region),
+        })
+        self.encoder = Encoder(config)
+        self.pooler = nn.ModuleDict({
+            s: Pooler(config.stream(s).hidden_size, config.tangled.hidden_size) for s in STREAMS
+        })
+
+    def forward(
+        self,
+        text_ids: torch.Tensor,
+        text_mask: torch.Tensor,
+        action_features: torch.Tensor,
+        action_mask: torch.Tensor,
+        region_features: torch.Tensor,
+        region_locations: torch.Tensor,
+        region_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        action_positions: torch.Tensor | None = None,
+        action_segments: torch.Tensor | None = None,
+        region_positions: torch.Tensor | None = None,
+        region_segments: torch.Tensor | None = None,
+    ) -> EncoderOutput:
+        """text_ids (B, L_text) int; action_features (B, L_action, F_action); region_features
+        (B, L_region, F_region) with the global token in slot 0; region_locations (B, L_region, 5);
+        masks (B, L) with 1 = real. A text batch of 1 is broadcast against a video batch of N."""
+        batch = action_features.shape[0]
+        text = _broadcast_text(
+            {"ids": text_ids, "mask": text_mask, "types": token_type_ids}, batch)
+        dtype = self.embeddings["action"].feature.weight.dtype
+        hidden = {
+            "text": self.embeddings["text"](text["ids"], text["types"]),
+            "action": self.embeddings["action"](
+                action_features.to(dtype), positions=action_positions, segments=action_segments),
+            "region": self.embeddings["region"](
+                region_features.to(dtype), region_locations.to(dtype), region_positions,
+                region_segments),
+        }
+        bias = {
+            "text": mask_to_bias(text["mask"], dtype),
+            "action": mask_to_bias(action_mask, dtype),
+            "region": mask_to_bias(region_mask, dtype),
+        }
+        hidden, maps = self.encoder(hidden, bias, output_attentions)
+        pooled = {s: self.pooler[s](hidden[s]) for s in STREAMS}
+        return EncoderOutput(hidden, pooled, tuple(maps))
+
+    def fuse(self, pooled: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The joint representation for matching: text * region + action (PaddleVideo "mul")."""
+        if self.config.tangled.fusion == "mul":
+            return pooled["text"] * pooled["region"] + pooled["action"]
+        return pooled["text"] + pooled["region"] + pooled["action"]
+
+
+class ActBertForPretraining(nn.Module):
+    """ActBERT with its four pretraining heads and the retrieval alignment head."""
+
+    def __init__(self, config: ActBertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.actbert = ActBertModel(config)
+        self.heads = nn.ModuleDict({
+            "text": TiedMaskedLMHead(config.text),
+            "action": ClassifierHead(config.action),
+            "region": ClassifierHead(config.region),
+            "match": nn.Linear(config.tangled.hidden_size, 2),
+        })
+        self.align = AlignmentHead(config)
+        self.apply(lambda m: _init_weights(m, config.initializer_range))
+
+    def forward(self, *, output_attentions: bool = False, **inputs: torch.Tensor) -> ActBertOutput:
+        """Keyword inputs as ``ActBertModel.forward``; returns every head's logits."""
+        out = self.actbert(**inputs, output_attentions=output_attentions)
+        match_logits = self.heads["match"](self.actbert.fuse(out.pooled))
+        return ActBertOutput(
+            text_logits=self.heads["text"](
+                out.hidden["text"], self.actbert.embeddings["text"].word_embeddings.weight),
+            action_logits=self.heads["action"](out.hidden["action"]),
+            region_logits=self.heads["region"](out.hidden["region"]),
+            match_logits=match_logits,
+            match_score=torch.softmax(match_logits.float(), -1)[:, 0],
+            attentions=out.attentions,
+            hidden=out.hidden,
+            pooled=out.pooled,
+        )
+
+    # ---- one side alone, for the index -------------------------------------------------------
+
+    def _placeholder_video(self, batch: int, device: torch.device) -> dict[str, torch.Tensor]:
+        """The absent video side: one [ACT] slot with a zero feature and the global region token
+        alone (zero feature, whole-frame location), so every attention keeps a real key."""
+        cfg = self.config
+        return {
+            "action_features": torch.zeros(batch, 1, cfg.action.feature_size, device=device),
+            "action_mask": torch.ones(batch, 1, dtype=torch.long, device=device),
+            "region_features": torch.zeros(batch, 1, cfg.region.feature_size, device=device),
+            "region_locations": torch.tensor(GLOBAL_REGION_LOCATION, device=device).expand(batch, 1, 5),
+            "region_mask": torch.ones(batch, 1, dtype=torch.long, device=device),
+        }
+
+    def _placeholder_text(self, batch: int, device: torch.device, cls_id: int, sep_id: int):
+        """The absent text side: ``[CLS] [SEP]``."""
+        ids = torch.tensor([cls_id, sep_id], device=device).expand(batch, 2)
+        return {"text_ids": ids, "text_mask": torch.ones_like(ids)}
+
+    def encode_text(self, text_ids: torch.Tensor, text_mask: torch.Tensor,
+                    token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L_text) token ids -> (B, embed_size) unit vectors."""
+        video = self._placeholder_video(text_ids.shape[0], text_ids.device)
+        out = self.actbert(text_ids=text_ids, text_mask=text_mask, token_type_ids=token_type_ids,
+                           **video)
+        return self.align.embed_text(out.pooled["text"])
+
+    def encode_video(self, action_features: torch.Tensor, action_mask: torch.Tensor,
+                     region_features: torch.Tensor, region_locations: torch.Tensor,
+                     region_mask: torch.Tensor, cls_id: int = 101, sep_id: int = 102,
+                     **positions: torch.Tensor) -> torch.Tensor:
+        """Action and region inputs (as ``forward``) -> (B, embed_size) unit vectors."""
+        text = self._placeholder_text(action_features.shape[0], action_features.device,
+                                      cls_id, sep_id)
+        out = self.actbert(**text, action_features=action_features, action_mask=action_mask,
+                           region_features=region_features, region_locations=region_locations,
+                           region_mask=region_mask, **positions)
+        return self.align.embed_video(out.pooled["action"], out.pooled["region"])
+
+    # ---- checkpoints -------------------------------------------------------------------------
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        from .checkpoint import save_pretrained
+
+        save_pretrained(self, directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> "ActBertForPretraining":
+        from .checkpoint import load_pretrained
+
+        return load_pretrained(cls, directory, map_location)
+
+    @classmethod
+    def from_paddle(cls, path: str | Path, **overrides) -> "ActBertForPretraining":
+        from .paddle import load_paddle
+
+        return load_paddle(cls, path, **overrides)

@@ -1,0 +1,162 @@
+"""The tangled transformer block (paper section 3.2.2, Eq. 1-2).
+
+Action queries attend over the words (Eq. 1, context ``c_w``) and over the regions (Eq. 2, context
+``c_r``). Linear layers turn each context into a new key/value pair that is injected into the other
+streams' attentions. Two ways of injecting exist:
+
+- ``kv_fusion="stack"`` (the paper, our default): the generated pairs are concatenated with the
+  original keys/values along the key axis, with the action mask as their mask. c_w's pair joins the
+  action and region attentions, c_r's pair joins the text attention.
+- ``kv_fusion="paddle"`` (the released PaddleVideo code, quirks included): each context is
+  resampled to the other stream's length by nearest neighbour and ADDED to its keys/values,
+  crossed (c_r into text, c_w into region), with both value additions using the ``text`` (c_w)
+  value projection, no action mask on the injected contexts, and no injection into action.
+
+Parameters are named by the paper's concepts: ``context_key.text`` turns c_w (the action-over-text
+context) into keys, ``context_key.region`` turns c_r into keys, and likewise ``context_value``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import STREAMS, ActBertConfig
+from .layers import FeedForward, ResidualOutput, attention, merge_heads, split_heads
+
+# For each receiving stream, the context whose generated pair it receives in "stack" mode.
+INJECTED_FROM = {"text": "region", "action": "text", "region": "text"}
+
+
+@dataclass(frozen=True)
+class AttentionMap:
+    """One attention distribution of one block, all heads.
+
+    block: ``"<stream>.<layer index>"`` for a stream's own layer or ``"tangled.<k>"``.
+    depth: the block's position in the forward schedule (0 = first block run).
+    query: the stream whose tokens are the queries.
+    key: ``"text"``, ``"action"`` or ``"region"`` for keys of that stream (``query == key`` is the
+      stream's own attention; ``query="action"`` with ``key="text"`` / ``"region"`` in a tangled
+      block are the contexts c_w / c_r of Eq. 1 / Eq. 2), or ``"injected"`` for the generated key
+      positions stacked into the query stream's attention (from c_r for text queries, from c_w for
+      action and region queries; one position per action slot).
+    probs: (B, H, L_query, L_key). For a stream's own attention in a "stack" tangled block, the
+      ``key=<own stream>`` and ``key="injected"`` maps are two slices of one softmax: together they
+      sum to 1 over keys.
+    """
+
+    block: str
+    depth: int
+    query: str
+    key: str
+    probs: torch.Tensor
+
+    @property
+    def injected_from(self) -> str | None:
+        """For ``key="injected"``: the context the pair came from (``"c_w"`` or ``"c_r"``)."""
+        if self.key != "injected":
+            return None
+        return "c_w" if INJECTED_FROM[self.query] == "text" else "c_r"
+
+
+def resample_nearest(x: torch.Tensor, length: int) -> torch.Tensor:
+    """(B, L, D) -> (B, length, D), source index floor(i * L / length) (torch/Paddle "nearest")."""
+    return F.interpolate(x.transpose(1, 2), size=length, mode="nearest").transpose(1, 2)
+
+
+class TangledAttention(nn.Module):
+    """Multi-head attention of the three streams with cross-modal key/value injection."""
+
+    def __init__(self, config: ActBertConfig) -> None:
+        super().__init__()
+        width = config.tangled.hidden_size
+        self.num_heads = config.tangled.num_heads
+        self.kv_fusion = config.tangled.kv_fusion
+        self.dropout = config.tangled.attention_dropout
+        self.query = nn.ModuleDict({s: nn.Linear(config.stream(s).hidden_size, width) for s in STREAMS})
+        self.key = nn.ModuleDict({s: nn.Linear(config.stream(s).hidden_size, width) for s in STREAMS})
+        self.value = nn.ModuleDict({s: nn.Linear(config.stream(s).hidden_size, width) for s in STREAMS})
+        contexts = ("text", "region")  # c_w comes from attending over text, c_r over regions
+        self.context_key = nn.ModuleDict({c: nn.Linear(width, width) for c in contexts})
+        self.context_value = nn.ModuleDict({c: nn.Linear(width, width) for c in contexts})
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        return split_heads(x, self.num_heads)
+
+    def forward(
+        self,
+        hidden: dict[str, torch.Tensor],
+        bias: dict[str, torch.Tensor],
+        need_probs: bool = False,
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """hidden[s] (B, L_s, D_s), bias[s] (B, 1, 1, L_s) -> contexts[s] (B, L_s, D_tangled) and,
+        when ``need_probs``, probability maps keyed ``"<query>-><key>"``."""
+        drop = self.dropout if self.training else 0.0
+        q = {s: self._heads(self.query[s](hidden[s])) for s in STREAMS}
+        k = {s: self._heads(self.key[s](hidden[s])) for s in STREAMS}
+        v = {s: self._heads(self.value[s](hidden[s])) for s in STREAMS}
+        probs: dict[str, torch.Tensor] = {}
+
+        # Eq. 1 and 2: action queries over words (c_w) and over regions (c_r).
+        c = {}
+        for source in ("text", "region"):
+            ctx, p = attention(q["action"], k[source], v[source], bias[source], drop, need_probs)
+            c[source] = merge_heads(ctx)
+            if need_probs:
+                probs[f"action->{source}"] = p
+
+        keys, values, biases = dict(k), dict(v), dict(bias)
+        if self.kv_fusion == "stack":
+            for stream, source in INJECTED_FROM.items():
+                keys[stream] = torch.cat([k[stream], self._heads(self.context_key[source](c[source]))], 2)
+                values[stream] = torch.cat(
+                    [v[stream], self._heads(self.context_value[source](c[source]))], 2)
+                biases[stream] = torch.cat([bias[stream], bias["action"]], -1)
+        else:
+            # PaddleVideo: crossed and added; both values use context_value["text"] (value_at).
+            for stream, source in (("text", "region"), ("region", "text")):
+                length = hidden[stream].shape[1]
+                keys[stream] = k[stream] + self._heads(
+                    resample_nearest(self.context_key[source](c[source]), length))
+                values[stream] = v[stream] + self._heads(
+                    resample_nearest(self.context_value["text"](c[source]), length))
+
+        contexts = {}
+        for stream in STREAMS:
+            ctx, p = attention(q[stream], keys[stream], values[stream], biases[stream], drop,
+                               need_probs)
+            contexts[stream] = merge_heads(ctx)
+            if need_probs:
+                own = k[stream].shape[2]
+                probs[f"{stream}->{stream}"] = p[..., :own]
+                if p.shape[-1] > own:
+                    probs[f"{stream}->injected"] = p[..., own:]
+        return contexts, probs
+
+
+class TangledBlock(nn.Module):
+    """Tangled attention, then per stream: LN(dense(context) + hidden) and the stream's FFN."""
+
+    def __init__(self, config: ActBertConfig) -> None:
+        super().__init__()
+        width = config.tangled.hidden_size
+        self.attention = TangledAttention(config)
+        self.output = nn.ModuleDict({
+            s: ResidualOutput(width, config.stream(s).hidden_size, config.stream(s).hidden_dropout,
+                              config.stream(s).layer_norm_eps)
+            for s in STREAMS
+        })
+        self.ffn = nn.ModuleDict({
+            s: FeedForward(config.stream(s).hidden_size, config.stream(s).intermediate_size,
+                           config.stream(s).hidden_dropout, config.stream(s).layer_norm_eps)
+            for s in STREAMS
+        })
+
+    def forward(self, hidden: dict[str, torch.Tensor], bias: dict[str, torch.Tensor],
+                need_probs: bool = False):
+        contexts, probs = self.attention(hidden, bias, need_probs)
+        out = {s: self.ffn[s](self.output[s](contexts[s], hidden[s])) for s in STREAMS}
+        return out, probs
