@@ -1,0 +1,1 @@
+"""Video ingestion: probing, transcripts, clip sampling and feature extraction for the ActBERT index."""
