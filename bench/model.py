@@ -102,7 +102,7 @@ def cpu_section(repeats: int) -> dict:
     return result
 
 
-def gpu_section(repeats: int, batch: int = 256) -> dict:
+def gpu_section(repeats: int, batch: int = 256, compile_models: bool = False) -> dict:
     torch.manual_seed(0)
     model = ActBertForPretraining(ActBertConfig.from_name("paddle")).eval()
     bert = BertBase().eval()
@@ -112,6 +112,8 @@ def gpu_section(repeats: int, batch: int = 256) -> dict:
                                      "mask": torch.ones(b, bert_len, device=d)}
     bert_flops = flops_per_item(bert, bert_args)
     model, bert = model.cuda(), bert.cuda()
+    if compile_models:  # both models alike, so the comparison stays fair
+        model, bert = torch.compile(model), torch.compile(bert)
     x = inputs(model.config, batch, "cuda")
     y = bert_args(batch, "cuda")
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
@@ -122,6 +124,7 @@ def gpu_section(repeats: int, batch: int = 256) -> dict:
     bert_rate = bert_flops * batch / bert_s
     return {
         "device": torch.cuda.get_device_name(), "dtype": "bfloat16", "batch": batch,
+        "torch_compile": compile_models,
         "paddle_pairs_per_s": round(batch / act_s, 1),
         "paddle_pairs_per_s_with_attention": round(batch / act_s_attn, 1),
         "paddle_tflops_per_s": round(act_rate / 1e12, 1),
@@ -136,6 +139,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--gpu-only", action="store_true")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time both models under torch.compile on the GPU")
     args = parser.parse_args()
     repeats = 3 if args.quick else 10
     report = {"torch": torch.__version__, "machine": platform.machine(),
@@ -145,6 +150,8 @@ def main() -> None:
         report["cpu"] = cpu_section(repeats)
     if torch.cuda.is_available():
         report["cuda"] = gpu_section(repeats)
+        if args.compile:
+            report["cuda_compiled"] = gpu_section(repeats, compile_models=True)
     print(json.dumps(report))
 
 

@@ -1,0 +1,202 @@
+"""The on-disk format of extracted features, and turning clips into model inputs.
+
+One feature file per video (``<video_id>.safetensors``: no pickle, memory-mappable), written
+atomically. Arrays (C clips, N regions over the whole video):
+
+- ``clip_start_sec``, ``clip_end_sec``: (C,) float64 clip spans.
+- ``action_features``: (C, F_action) pooled 3D-CNN feature of each clip.
+- ``action_scores``: (C, K) the action backbone's own class probabilities (Kinetics), optional.
+- ``region_features``: (N, F_region) RoI feature of each detected box.
+- ``region_boxes_xyxy``: (N, 4) box corners in pixels of the displayed frame.
+- ``region_classes``: (N, C_det) the detector's class distribution for each box.
+- ``region_scores``: (N,) detection score.
+- ``region_clip``: (N,) int64 clip index; ``region_time_sec``: (N,) frame time.
+- ``frame_size``: (2,) int64 width and height in pixels.
+
+Metadata (strings): ``video_id``, ``extractors`` (JSON: names and versions of the models used).
+Features may be stored as float16 (``dtype="float16"``); they are read back as float32.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+
+from .embeddings import add_global_region
+
+FORMAT_VERSION = "1"
+_FLOAT_KEYS = ("action_features", "action_scores", "region_features", "region_classes")
+
+
+def box_locations(boxes_xyxy: np.ndarray, width: float, height: float) -> np.ndarray:
+    """(N, 4) pixel boxes -> (N, 5) locations (x1/W, y1/H, x2/W, y2/H, area/(W*H)), paper 3.2.1."""
+    boxes = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4)
+    scale = np.array([width, height, width, height], dtype=np.float32)
+    norm = np.clip(boxes / scale, 0.0, 1.0)
+    area = (norm[:, 2] - norm[:, 0]).clip(min=0) * (norm[:, 3] - norm[:, 1]).clip(min=0)
+    return np.concatenate([norm, area[:, None]], 1)
+
+
+@dataclass
+class VideoFeatures:
+    """All features of one video (see the module docstring for shapes)."""
+
+    video_id: str
+    clip_start_sec: np.ndarray
+    clip_end_sec: np.ndarray
+    action_features: np.ndarray
+    region_features: np.ndarray
+    region_boxes_xyxy: np.ndarray
+    region_classes: np.ndarray
+    region_scores: np.ndarray
+    region_clip: np.ndarray
+    region_time_sec: np.ndarray
+    frame_size: tuple[int, int]
+    action_scores: np.ndarray | None = None
+    extractors: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        clips = len(self.clip_start_sec)
+        if len(self.clip_end_sec) != clips or len(self.action_features) != clips:
+            raise ValueError(f"{self.video_id}: clip arrays disagree on the clip count {clips}")
+        regions = len(self.region_features)
+        for name in ("region_boxes_xyxy", "region_classes", "region_scores", "region_clip",
+                     "region_time_sec"):
+            if len(getattr(self, name)) != regions:
+                raise ValueError(f"{self.video_id}: {name} has {len(getattr(self, name))} rows, "
+                                 f"region_features has {regions}")
+        if regions and (self.region_clip.min() < 0 or self.region_clip.max() >= clips):
+            raise ValueError(f"{self.video_id}: region_clip out of range 0..{clips - 1}")
+
+    @property
+    def num_clips(self) -> int:
+        return len(self.clip_start_sec)
+
+    def region_locations(self) -> np.ndarray:
+        return box_locations(self.region_boxes_xyxy, *self.frame_size)
+
+    def save(self, path: str | Path, dtype: str = "float32") -> None:
+        """Write atomically (temporary file, fsync, rename)."""
+        arrays = {
+            "clip_start_sec": np.asarray(self.clip_start_sec, np.float64),
+            "clip_end_sec": np.asarray(self.clip_end_sec, np.float64),
+            "region_boxes_xyxy": np.asarray(self.region_boxes_xyxy, np.float32).reshape(-1, 4),
+            "region_scores": np.asarray(self.region_scores, np.float32),
+            "region_clip": np.asarray(self.region_clip, np.int64),
+            "region_time_sec": np.asarray(self.region_time_sec, np.float64),
+            "frame_size": np.asarray(self.frame_size, np.int64),
+        }
+        for key in _FLOAT_KEYS:
+            value = getattr(self, key)
+            if value is not None:
+                arrays[key] = np.ascontiguousarray(value, dtype=dtype)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        save_file(arrays, str(tmp), metadata={
+            "video_id": self.video_id, "extractors": json.dumps(self.extractors),
+            "format_version": FORMAT_VERSION})
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "VideoFeatures":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as handle:
+            meta = handle.metadata() or {}
+        arrays = load_file(str(path))
+        for key in _FLOAT_KEYS:
+            if key in arrays:
+                arrays[key] = arrays[key].astype(np.float32)
+        width, height = (int(v) for v in arrays.pop("frame_size"))
+        return cls(video_id=meta.get("video_id", Path(path).stem), frame_size=(width, height),
+                   extractors=json.loads(meta.get("extractors", "{}")), **arrays)
+
+
+@dataclass(frozen=True)
+class ClipInputs:
+    """Model inputs for one sample (a group of adjacent clips), unbatched.
+
+    action_features (K, F_a); region_features (R + 1, F_r) with the global token first;
+    region_locations (R + 1, 5); region_positions (R + 1,) = frame index within the group (the
+    regions of one frame share it; the global token has 0); region_segments (R + 1,) = clip index
+    within the group; region_classes (R, C_det) targets for the masked object loss.
+    """
+
+    action_features: torch.Tensor
+    region_features: torch.Tensor
+    region_locations: torch.Tensor
+    region_positions: torch.Tensor
+    region_segments: torch.Tensor
+    region_classes: torch.Tensor
+
+
+def clip_inputs(features: VideoFeatures, clips: list[int], max_regions: int = 36) -> ClipInputs:
+    """Inputs for a group of clips of one video: one action slot per clip and, spread evenly over
+    the clips, at most ``max_regions`` highest-scoring regions (plus the global token)."""
+    clips = list(clips)
+    per_clip = max(1, max_regions // max(1, len(clips)))
+    keep = []
+    for clip in clips:
+        rows = np.flatnonzero(features.region_clip == clip)
+        rows = rows[np.argsort(-features.region_scores[rows], kind="stable")][:per_clip]
+        keep.append(np.sort(rows))
+    rows = np.concatenate(keep)[:max_regions] if keep else np.zeros(0, np.int64)
+    times = features.region_time_sec[rows]
+    frame_order = {t: i for i, t in enumerate(sorted(set(times.tolist())))}
+    segment = {clip: i for i, clip in enumerate(clips)}
+    feats = torch.from_numpy(features.region_features[rows]).float()
+    locs = torch.from_numpy(features.region_locations()[rows]).float()
+    mask = torch.ones(1, len(rows), dtype=torch.long)
+    feats, locs, _ = add_global_region(feats[None], locs[None], mask)
+    positions = [0] + [frame_order[t] + 1 for t in times.tolist()]
+    segments = [0] + [segment[int(c)] for c in features.region_clip[rows]]
+    return ClipInputs(
+        action_features=torch.from_numpy(features.action_features[clips]).float(),
+        region_features=feats[0],
+        region_locations=locs[0],
+        region_positions=torch.tensor(positions, dtype=torch.long),
+        region_segments=torch.tensor(segments, dtype=torch.long),
+        region_classes=torch.from_numpy(features.region_classes[rows]).float(),
+    )
+
+
+def collate(samples: list[ClipInputs]) -> dict[str, torch.Tensor]:
+    """Pad a list of samples into model keyword inputs (video side) plus ``region_classes``."""
+    batch = len(samples)
+    num_actions = max(s.action_features.shape[0] for s in samples)
+    num_regions = max(s.region_features.shape[0] for s in samples)
+    first = samples[0]
+    out = {
+        "action_features": first.action_features.new_zeros(batch, num_actions, first.action_features.shape[1]),
+        "action_mask": torch.zeros(batch, num_actions, dtype=torch.long),
+        "action_positions": torch.zeros(batch, num_actions, dtype=torch.long),
+        "action_segments": torch.zeros(batch, num_actions, dtype=torch.long),
+        "region_features": first.region_features.new_zeros(batch, num_regions, first.region_features.shape[1]),
+        "region_locations": first.region_locations.new_zeros(batch, num_regions, 5),
+        "region_mask": torch.zeros(batch, num_regions, dtype=torch.long),
+        "region_positions": torch.zeros(batch, num_regions, dtype=torch.long),
+        "region_segments": torch.zeros(batch, num_regions, dtype=torch.long),
+        "region_classes": first.region_classes.new_zeros(batch, num_regions - 1, first.region_classes.shape[1]),
+    }
+    for i, s in enumerate(samples):
+        a, r = s.action_features.shape[0], s.region_features.shape[0]
+        out["action_features"][i, :a] = s.action_features
+        out["action_mask"][i, :a] = 1
+        out["action_positions"][i, :a] = torch.arange(a)
+        out["action_segments"][i, :a] = torch.arange(a)
+        out["region_features"][i, :r] = s.region_features
+        out["region_locations"][i, :r] = s.region_locations
+        out["region_mask"][i, :r] = 1
+        out["region_positions"][i, :r] = s.region_positions
+        out["region_segments"][i, :r] = s.region_segments
+        out["region_classes"][i, : r - 1] = s.region_classes
+    return out
