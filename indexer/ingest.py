@@ -1,0 +1,328 @@
+"""Ingestion: folders of videos with narration -> clip spans, verbs, action and region features.
+
+reader (discover, probe, transcript) -> mapper (spans, verbs, frames, extractors) -> writer (feature
+file, then the catalog in one transaction). One failing video is recorded as ``failed`` with its
+reason and the batch goes on; a killed run leaves the interrupted video ``pending`` and nothing
+half-written, so rerunning the same command resumes. ``--shard i/n`` picks a deterministic subset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from actbert.data import VideoFeatures
+
+from .sampling import fixed_windows, narration_spans, sample_times
+from .store import ClipRecord, Library
+from .transcripts import TranscriptError, find_sidecar, load_transcript
+from .video import VideoError, VideoInfo, probe, read_frames_at
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi"}
+# Frames decoded at once: bounds memory on long videos (clips are processed in chunks).
+CLIPS_PER_CHUNK = 8
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """What ingestion extracts and how. ``preset`` picks the action sampling (``paper``: 32
+    frames at 8 FPS, 224 crop; ``fast``: the cheaper CPU setting) and the default detector."""
+
+    preset: str = "fast"
+    action_backbone: str = "i3d"
+    action_weights: str = "default"
+    detector: str | None = None
+    detector_weights: str = "default"
+    regions: bool = True
+    score_threshold: float = 0.4
+    max_boxes: int = 5
+    region_fps: float = 1.0
+    min_clip_sec: float = 4.0
+    max_clip_sec: float = 10.0
+    window_sec: float = 6.0
+    fp16: bool = False
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.preset not in ("fast", "paper"):
+            raise ValueError(f"preset must be 'fast' or 'paper', got {self.preset!r}")
+
+    @property
+    def detector_name(self) -> str:
+        if self.detector:
+            return self.detector
+        return ("fasterrcnn_resnet50_fpn_v2" if self.preset == "paper"
+                else "fasterrcnn_mobilenet_v3_large_320_fpn")
+
+
+@dataclass
+class Extractors:
+    """The models, built once per run (only when there is work)."""
+
+    actions: object
+    regions: object | None
+    names: dict = field(default_factory=dict)
+
+
+def build_extractors(settings: IngestSettings) -> Extractors:
+    from .actions import PRESETS, ActionExtractor
+
+    actions = ActionExtractor(settings.action_backbone, weights=settings.action_weights,
+                              device=settings.device, **PRESETS[settings.preset])
+    regions = None
+    if settings.regions:
+        from .regions import RegionExtractor
+
+        regions = RegionExtractor(settings.detector_name, weights=settings.detector_weights,
+                                  score_threshold=settings.score_threshold,
+                                  max_boxes=settings.max_boxes, device=settings.device)
+    names = {"actions": {"name": actions.name, "version": actions.version,
+                         "preset": settings.preset}}
+    if regions is not None:
+        names["regions"] = {"name": regions.name, "version": regions.version,
+                            "classes": list(regions.class_names)}
+    return Extractors(actions, regions, names)
+
+
+# ---- reader ---------------------------------------------------------------------------------
+
+
+def discover(paths: list[str | Path]) -> list[Path]:
+    """Video files named directly or found (recursively) in folders, sorted, without duplicates."""
+    found: set[Path] = set()
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found |= {p.resolve() for p in path.rglob("*")
+                      if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()}
+        elif path.exists():
+            found.add(path.resolve())
+        else:
+            raise FileNotFoundError(f"{raw}: no such file or folder")
+    return sorted(found)
+
+
+def video_id_for(path: Path) -> str:
+    """A stable, filesystem-safe id: the file stem plus a short hash of the full path."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:80] or "video"
+    return f"{stem}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+
+
+def fingerprint(path: Path) -> str:
+    """Size, modification time and a hash of the first 64 KiB: changes when the file does."""
+    stat = path.stat()
+    with open(path, "rb") as handle:
+        head = hashlib.sha1(handle.read(65536)).hexdigest()[:16]
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{head}"
+
+
+def shard_of(video_id: str, num_shards: int) -> int:
+    return int(hashlib.sha1(video_id.encode()).hexdigest(), 16) % num_shards
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` -> (i, n) with 0 <= i < n."""
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d+)/(\d+)", text)
+    if not match or not 0 <= int(match[1]) < int(match[2]):
+        raise ValueError(f"--shard expects i/n with 0 <= i < n, got {text!r}")
+    return int(match[1]), int(match[2])
+
+
+def ground_truth_for(path: Path) -> dict | None:
+    """SynthKitchen-style ground truth (``<corpus>/ground_truth/<stem>.json`` beside
+    ``<corpus>/videos/``): task, instance, split and steps. None for other corpora."""
+    candidate = path.parent.parent / "ground_truth" / f"{path.stem}.json"
+    if not candidate.is_file():
+        return None
+    data = json.loads(candidate.read_text())
+    return {
+        "task": data.get("task"),
+        "task_instance": str(data.get("task_instance", data.get("instance", path.stem))),
+        "split": data.get("split"),
+        "steps": [(i, float(s["start_sec"]), float(s["end_sec"]), s.get("verb"),
+                   s.get("description") or s.get("verb", "")) for i, s in enumerate(data.get("steps", []))],
+    }
+
+
+# ---- mapper ---------------------------------------------------------------------------------
+
+
+def clip_spans(info: VideoInfo, cues, settings: IngestSettings):
+    if cues:
+        spans = narration_spans(cues, info.duration_sec, settings.min_clip_sec, settings.max_clip_sec)
+        if spans:
+            return spans
+    return fixed_windows(info.duration_sec, settings.window_sec)
+
+
+def extract_video(path: Path, video_id: str, info: VideoInfo, spans, ex: Extractors,
+                  settings: IngestSettings) -> tuple[VideoFeatures, dict[str, float]]:
+    """Action and region features of every span, processed in chunks of clips."""
+    timings = {"decode": 0.0, "actions": 0.0, "regions": 0.0}
+    action_feats, action_probs = [], []
+    region_rows: list[tuple] = []
+    height, width = info.height, info.width
+    short = getattr(ex.actions, "short_side", 256)
+    scale = short / min(height, width)
+    action_size = (max(2, round(height * scale)), max(2, round(width * scale)))
+    for start in range(0, len(spans), CLIPS_PER_CHUNK):
+        chunk = spans[start:start + CLIPS_PER_CHUNK]
+        t0 = time.perf_counter()
+        times = [ex.actions.sample_clip_times(s.start_sec, s.end_sec) for s in chunk]
+        frames = read_frames_at(path, np.concatenate(times), size=action_size)
+        clips = frames.reshape(len(chunk), len(times[0]), *frames.shape[1:])
+        region_times = [sample_times(s.start_sec, s.end_sec, settings.region_fps) for s in chunk]
+        region_frames = (read_frames_at(path, np.concatenate(region_times))
+                         if ex.regions is not None else None)
+        timings["decode"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        feats, probs = ex.actions(clips)
+        action_feats.append(feats)
+        action_probs.append(probs)
+        timings["actions"] += time.perf_counter() - t0
+        if ex.regions is None:
+            continue
+        t0 = time.perf_counter()
+        detections = ex.regions(region_frames)
+        flat_times = np.concatenate(region_times)
+        clip_of_frame = np.concatenate([np.full(len(t), start + i) for i, t in enumerate(region_times)])
+        for det, t, clip in zip(detections, flat_times, clip_of_frame):
+            for k in range(len(det.scores)):
+                region_rows.append((det.features[k], det.boxes_xyxy[k], det.class_probs[k],
+                                    det.scores[k], clip, t))
+        timings["regions"] += time.perf_counter() - t0
+    num_classes = len(ex.regions.class_names) if ex.regions is not None else 1
+    feature_size = ex.regions.feature_size if ex.regions is not None else 1
+    columns = list(zip(*region_rows)) if region_rows else [[]] * 6
+    features = VideoFeatures(
+        video_id=video_id,
+        clip_start_sec=np.array([s.start_sec for s in spans]),
+        clip_end_sec=np.array([s.end_sec for s in spans]),
+        action_features=np.concatenate(action_feats),
+        action_scores=np.concatenate(action_probs),
+        region_features=np.array(columns[0], np.float32).reshape(-1, feature_size),
+        region_boxes_xyxy=np.array(columns[1], np.float32).reshape(-1, 4),
+        region_classes=np.array(columns[2], np.float32).reshape(-1, num_classes),
+        region_scores=np.array(columns[3], np.float32),
+        region_clip=np.array(columns[4], np.int64),
+        region_time_sec=np.array(columns[5], np.float64),
+        frame_size=(width, height),
+        extractors=ex.names,
+    )
+    return features, timings
+
+
+def top_classes(probs: np.ndarray, names: list[str], k: int = 5) -> list[list[tuple[str, float]]]:
+    order = np.argsort(-probs, axis=1)[:, :k]
+    return [[(names[j], round(float(p[j]), 4)) for j in row] for p, row in zip(probs, order)]
+
+
+# ---- runner ---------------------------------------------------------------------------------
+
+
+def ingest(library: Library, paths: list[str | Path], settings: IngestSettings,
+           shard: tuple[int, int] | None = None, progress: bool = True,
+           extractors: Extractors | None = None,
+           on_video_done: Callable[[str], None] | None = None) -> dict:
+    """Ingest every video under ``paths`` into ``library``; returns a summary.
+
+    Videos already ``done`` with an unchanged file are skipped. Extractors are built only when
+    there is work (a missing pretrained model is one clear error, raised before any video)."""
+    from .verbs import extract_verbs
+
+    videos = discover(paths)
+    for path in videos:
+        library.add_source(path.parent)
+    todo = []
+    for path in videos:
+        video_id = video_id_for(path)
+        if shard and shard_of(video_id, shard[1]) != shard[0]:
+            continue
+        try:
+            size, fp = path.stat().st_size, fingerprint(path)
+        except OSError as exc:
+            size, fp = 0, f"unreadable:{exc}"
+        rowid = library.catalog.upsert_video(video_id, str(path), fp, size)
+        row = library.catalog.video(video_id)
+        if row["status"] != "done":
+            todo.append((rowid, video_id, path))
+    summary = {"videos": len(videos), "todo": len(todo), "done": 0, "failed": 0, "errors": {}}
+    if not todo:
+        return summary
+    ex = extractors or build_extractors(settings)
+    library.update_manifest(settings={**library.manifest.get("settings", {}), **asdict(settings)},
+                            extractors=ex.names)
+    bar = tqdm(todo, desc="ingest", unit="video", disable=not progress, dynamic_ncols=True)
+    for rowid, video_id, path in bar:
+        bar.set_postfix_str(path.name[:30])
+        started = time.perf_counter()
+        try:
+            _ingest_one(library, rowid, video_id, path, settings, ex, extract_verbs)
+            summary["done"] += 1
+        except (VideoError, TranscriptError, ValueError, OSError, RuntimeError) as exc:
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            library.catalog.mark_failed(rowid, message,
+                                        timings={"total": round(time.perf_counter() - started, 3)})
+            summary["failed"] += 1
+            summary["errors"][video_id] = message
+            log.warning("%s failed: %s", path, message)
+        if on_video_done:
+            on_video_done(video_id)
+    return summary
+
+
+def _ingest_one(library: Library, rowid: int, video_id: str, path: Path, settings: IngestSettings,
+                ex: Extractors, extract_verbs) -> None:
+    timings: dict[str, float] = {}
+    warnings: list[str] = []
+    t0 = time.perf_counter()
+    info = probe(path)
+    library.catalog.update_video(
+        rowid, status="pending", error=None, duration_sec=info.duration_sec, fps=info.fps,
+        width=info.width, height=info.height, rotation_deg=info.rotation_deg, codec=info.codec)
+    timings["probe"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    cues, sidecar = [], find_sidecar(path)
+    if sidecar is None:
+        warnings.append("no transcript: fixed windows, no narration")
+    else:
+        try:
+            cues = load_transcript(sidecar)
+        except TranscriptError as exc:
+            warnings.append(f"transcript {sidecar.name} unusable ({exc}): fixed windows")
+    spans = clip_spans(info, cues, settings)
+    verbs = extract_verbs([s.text for s in spans]) if any(s.text for s in spans) else [[] for _ in spans]
+    timings["text"] = time.perf_counter() - t0
+
+    features, stage_times = extract_video(path, video_id, info, spans, ex, settings)
+    timings.update(stage_times)
+    t0 = time.perf_counter()
+    feature_path = library.feature_path(video_id)
+    features.save(feature_path, dtype="float16" if settings.fp16 else "float32")
+    timings["write"] = time.perf_counter() - t0
+
+    classes = top_classes(features.action_scores, list(ex.actions.class_names))
+    clips = [ClipRecord(i, s.start_sec, s.end_sec, s.text, tuple(v), tuple(map(tuple, c)))
+             for i, (s, v, c) in enumerate(zip(spans, verbs, classes))]
+    truth = ground_truth_for(path) or {}
+    steps = truth.pop("steps", [])
+    timings["total"] = sum(timings.values())
+    library.catalog.complete_video(
+        rowid, clips, [(c.start_sec, c.end_sec, c.text) for c in cues], steps,
+        transcript_path=str(sidecar) if sidecar else None, warnings=warnings,
+        extractors=ex.names, timings={k: round(v, 3) for k, v in timings.items()},
+        feature_path=str(feature_path.relative_to(library.root)), **truth)
