@@ -1,4 +1,4 @@
-"""Command line: ``python -m actbert {convert-paddle,demo} ...`` (``--help`` on each)."""
+"""Command line: ``python -m actbert {convert-paddle,demo,train} ...`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 import torch
 
@@ -68,6 +69,20 @@ def demo(args: argparse.Namespace) -> dict:
             "embed_size": int(text_vec.shape[-1])}
 
 
+def train_command(args: argparse.Namespace) -> dict:
+    from dataclasses import fields
+
+    from .train import TrainConfig, train
+
+    corpus = args.corpus or str(Path(args.library) / "corpus.jsonl")
+    known = {f.name for f in fields(TrainConfig)}
+    options = {k: v for k, v in vars(args).items() if k in known and v is not None}
+    options.update(corpus=corpus, progress=not args.json and sys.stderr.isatty())
+    summary = train(TrainConfig(**options))
+    summary.pop("history")
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actbert", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -88,6 +103,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=demo)
+
+    p = sub.add_parser("train", help="pretrain on a library's corpus (torchrun for several processes)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--library", help="library folder (reads LIBRARY/corpus.jsonl)")
+    source.add_argument("--corpus", help="a corpus.jsonl file")
+    p.add_argument("--out", required=True, help="output folder (checkpoint in OUT/last, log)")
+    p.add_argument("--preset", default="mini", choices=["tiny", "mini", "base", "paddle"])
+    p.add_argument("--init", help="start from a save_pretrained directory")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch-size", type=int, help="global batch size")
+    p.add_argument("--accumulate", type=int, help="gradient accumulation steps")
+    p.add_argument("--lr", type=float, help="peak learning rate (paper: 1e-5)")
+    p.add_argument("--warmup-steps", type=int)
+    p.add_argument("--schedule", choices=["linear", "cosine", "constant"])
+    p.add_argument("--clips-per-sample", type=int, help="K adjacent clips per sample (paper: 10)")
+    p.add_argument("--max-regions", type=int)
+    p.add_argument("--max-text-tokens", type=int)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--checkpoint-every", type=int)
+    p.add_argument("--log-every", type=int)
+    p.add_argument("--dropout", type=float, help="override every dropout probability")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no-regions", dest="use_regions", action="store_false", default=None,
+                   help="the paper's ablation without region cues")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=train_command)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

@@ -1,7 +1,10 @@
 """The pretraining objective: the paper's four masked/matching losses plus our alignment loss.
 
-``pretraining_losses`` runs the model on a masked batch (one forward for the four paper heads, and
-text-only / video-only encodings for the alignment loss) and returns each term and their sum.
+``PretrainingObjective`` wraps the model so that one ``forward`` runs everything a training step
+needs (the joint forward for the four paper heads, text-only and video-only encodings for the
+alignment loss); it is what DistributedDataParallel wraps. Under ``torch.distributed`` every loss
+is normalised by its global count, and the alignment loss sees every rank's vectors, so N ranks
+compute the same losses as one rank with the same global batch.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
+from torch import nn
 
 from . import losses
 
@@ -20,7 +25,7 @@ class PretrainingBatch:
     inputs: keyword arguments of ``ActBertForPretraining.forward`` (masked text and features).
     text_labels (B, L_text): original ids at masked tokens, -1 elsewhere.
     action_targets: (B, L_action) class ids with -1, or (B, L_action, C) verb distributions.
-    action_selected (B, L_action): 1 at masked actions (needed for distribution targets).
+    action_selected (B, L_action): True at masked actions (needed for distribution targets).
     region_targets (B, L_region - 1, C): detector class distributions (global token excluded).
     region_labels (B, L_region - 1): 1 at masked regions, -1 elsewhere.
     match_labels (B,): 0 when text and video belong together, 1 otherwise.
@@ -42,27 +47,70 @@ VIDEO_KEYS = ("action_features", "action_mask", "region_features", "region_locat
               "region_segments")
 
 
-def pretraining_losses(model, batch: PretrainingBatch, use_alignment: bool = True,
+def _global_share(count: torch.Tensor, world_size: int) -> torch.Tensor | None:
+    """The global count over ranks divided by the number of ranks (None when not distributed)."""
+    if world_size == 1:
+        return None
+    total = count.detach().float().clone()
+    dist.all_reduce(total)
+    return (total / world_size).clamp(min=1e-6)
+
+
+def _gather(x: torch.Tensor) -> torch.Tensor:
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(x.contiguous()))
+
+
+class PretrainingObjective(nn.Module):
+    """``forward(batch) -> {"text", "action", "region", "match", ["align"], "total"}``."""
+
+    def __init__(self, model: nn.Module, use_alignment: bool = True, cls_id: int = 101,
+                 sep_id: int = 102, world_size: int = 1) -> None:
+        super().__init__()
+        self.model = model
+        self.use_alignment = use_alignment
+        self.cls_id, self.sep_id = cls_id, sep_id
+        self.world_size = world_size
+
+    def forward(self, batch: PretrainingBatch) -> dict[str, torch.Tensor]:
+        world = self.world_size
+        out = self.model(**batch.inputs)
+        action_count = ((batch.action_targets != losses.IGNORE).sum() if batch.action_targets.dim() == 2
+                        else losses.action_positions(batch.action_targets, batch.action_selected).sum())
+        terms = {
+            "text": losses.masked_lm_loss(
+                out.text_logits, batch.text_labels,
+                _global_share((batch.text_labels != losses.IGNORE).sum(), world)),
+            "action": losses.masked_action_loss(
+                out.action_logits, batch.action_targets, batch.action_selected,
+                _global_share(action_count, world)),
+            "region": losses.masked_region_loss(
+                out.region_logits, batch.region_targets, batch.region_labels,
+                _global_share((batch.region_labels == 1).sum(), world)),
+            "match": losses.match_loss(out.match_logits, batch.match_labels),
+        }
+        if self.use_alignment and batch.clean is not None:
+            terms["align"] = self._alignment(batch)
+        terms["total"] = sum(terms.values())
+        return terms
+
+    def _alignment(self, batch: PretrainingBatch) -> torch.Tensor:
+        """InfoNCE between text-only and video-only encodings of the clean inputs. Every sample's
+        own text and video form a positive pair (whatever its matching label)."""
+        clean = batch.clean
+        text = self.model.encode_text(clean["text_ids"], clean["text_mask"],
+                                      clean.get("token_type_ids"))
+        video = self.model.encode_video(**{k: clean[k] for k in VIDEO_KEYS if k in clean},
+                                        cls_id=self.cls_id, sep_id=self.sep_id)
+        if self.world_size == 1:
+            return losses.alignment_loss(text, video, self.model.align.logit_scale)
+        offset = dist.get_rank() * len(text)
+        return losses.alignment_loss(text, video, self.model.align.logit_scale,
+                                     _gather(text), _gather(video), offset)
+
+
+def pretraining_losses(model: nn.Module, batch: PretrainingBatch, use_alignment: bool = True,
                        cls_id: int = 101, sep_id: int = 102) -> dict[str, torch.Tensor]:
-    """Each loss term (``text``, ``action``, ``region``, ``match``, ``align``) and ``total``."""
-    out = model(**batch.inputs)
-    terms = {
-        "text": losses.masked_lm_loss(out.text_logits, batch.text_labels),
-        "action": losses.masked_action_loss(out.action_logits, batch.action_targets,
-                                            batch.action_selected),
-        "region": losses.masked_region_loss(out.region_logits, batch.region_targets,
-                                            batch.region_labels),
-        "match": losses.match_loss(out.match_logits, batch.match_labels),
-    }
-    if use_alignment and batch.clean is not None:
-        # Only matched pairs are positives of the contrastive loss.
-        pairs = batch.match_labels == 0
-        if pairs.sum() >= 2:
-            clean = {k: v[pairs] for k, v in batch.clean.items() if v is not None}
-            text = model.encode_text(clean["text_ids"], clean["text_mask"],
-                                     clean.get("token_type_ids"))
-            video = model.encode_video(**{k: clean[k] for k in VIDEO_KEYS if k in clean},
-                                       cls_id=cls_id, sep_id=sep_id)
-            terms["align"] = losses.alignment_loss(text, video, model.align.logit_scale)
-    terms["total"] = sum(terms.values())
-    return terms
+    """Each loss term and ``total`` for one batch on one process."""
+    return PretrainingObjective(model, use_alignment, cls_id, sep_id)(batch)

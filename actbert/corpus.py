@@ -1,0 +1,175 @@
+"""The training corpus: what pretraining and evaluation read from a library, and the samples.
+
+``corpus.jsonl`` (written by the indexer beside a library's feature files) holds a header line
+``{"format": "actbert-corpus-1", "verbs": [...], "region_classes": [...]}`` and one line per video:
+``{"video_id", "features" (path, relative to the corpus file), "split", "task", "task_instance",
+"narrations": [per clip], "verbs": [[lemmas] per clip], "steps": [{"start_sec", "end_sec",
+"description", "verb"}]}``.
+
+A pretraining sample is a group of K adjacent clips of one video (the paper uses K = 10) with their
+narration; its negative for cross-modal matching is a clip group of another video, of the same task
+when one exists (harder), chosen deterministically from (seed, epoch, sample index) so that the
+data do not depend on batching or on the number of distributed ranks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import ClipInputs, VideoFeatures, clip_inputs
+
+FORMAT = "actbert-corpus-1"
+
+
+@dataclass(frozen=True)
+class CorpusVideo:
+    video_id: str
+    features: Path
+    narrations: tuple[str, ...]
+    verbs: tuple[tuple[str, ...], ...]
+    split: str | None = None
+    task: str | None = None
+    task_instance: str | None = None
+    steps: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class Corpus:
+    videos: tuple[CorpusVideo, ...]
+    verbs: tuple[str, ...]
+    region_classes: tuple[str, ...] = ()
+    meta: dict = field(default_factory=dict)
+
+    def split(self, name: str | None) -> "Corpus":
+        """Videos of one split (``None``: all)."""
+        if name is None:
+            return self
+        return Corpus(tuple(v for v in self.videos if v.split == name), self.verbs,
+                      self.region_classes, self.meta)
+
+    def verb_targets(self, verbs: tuple[str, ...]) -> np.ndarray:
+        """l1-normalised multi-hot over the verb vocabulary; all zeros when no known verb."""
+        index = {v: i for i, v in enumerate(self.verbs)}
+        target = np.zeros(len(self.verbs), np.float32)
+        for verb in verbs:
+            if verb in index:
+                target[index[verb]] = 1.0
+        total = target.sum()
+        return target / total if total else target
+
+
+def write_corpus(path: str | Path, videos: list[CorpusVideo], verbs: list[str],
+                 region_classes: list[str] = (), **meta) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as handle:
+        handle.write(json.dumps({"format": FORMAT, "verbs": list(verbs),
+                                 "region_classes": list(region_classes), **meta}) + "\n")
+        for v in videos:
+            features = Path(v.features)
+            try:
+                features = features.relative_to(path.parent)
+            except ValueError:
+                pass
+            handle.write(json.dumps({
+                "video_id": v.video_id, "features": str(features), "split": v.split,
+                "task": v.task, "task_instance": v.task_instance,
+                "narrations": list(v.narrations), "verbs": [list(x) for x in v.verbs],
+                "steps": list(v.steps)}) + "\n")
+    tmp.replace(path)
+
+
+def read_corpus(path: str | Path) -> Corpus:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no corpus file (the indexer writes it after ingest: "
+                                "`python -m indexer ingest ...`)")
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0]) if lines else {}
+    if header.get("format") != FORMAT:
+        raise ValueError(f"{path}: not an {FORMAT} file")
+    videos = []
+    for line in lines[1:]:
+        d = json.loads(line)
+        features = Path(d["features"])
+        videos.append(CorpusVideo(
+            video_id=d["video_id"], features=features if features.is_absolute() else path.parent / features,
+            narrations=tuple(d["narrations"]), verbs=tuple(tuple(v) for v in d["verbs"]),
+            split=d.get("split"), task=d.get("task"), task_instance=d.get("task_instance"),
+            steps=tuple(d.get("steps", ()))))
+    meta = {k: v for k, v in header.items() if k not in ("format", "verbs", "region_classes")}
+    return Corpus(tuple(videos), tuple(header["verbs"]), tuple(header.get("region_classes", ())), meta)
+
+
+@lru_cache(maxsize=256)
+def _load_features(path: str) -> VideoFeatures:
+    return VideoFeatures.load(path)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One group of adjacent clips: its narration, video inputs and verb targets (K, V)."""
+
+    text: str
+    video: ClipInputs
+    verb_targets: torch.Tensor
+    video_index: int
+    task: str | None
+
+
+class ClipGroups(torch.utils.data.Dataset):
+    """Groups of K adjacent clips (non-overlapping, the last group may be shorter), each returned
+    with a negative group for the matching objective."""
+
+    def __init__(self, corpus: Corpus, clips_per_sample: int = 10, max_regions: int = 36,
+                 seed: int = 0, min_clips: int = 1) -> None:
+        self.corpus = corpus
+        self.k = clips_per_sample
+        self.max_regions = max_regions
+        self.seed = seed
+        self.epoch = 0
+        self.items = [(vi, start, min(start + clips_per_sample, len(v.narrations)))
+                      for vi, v in enumerate(corpus.videos)
+                      for start in range(0, len(v.narrations), clips_per_sample)
+                      if min(start + clips_per_sample, len(v.narrations)) - start >= min_clips]
+        by_task: dict[str | None, list[int]] = {}
+        for i, (vi, _, _) in enumerate(self.items):
+            by_task.setdefault(corpus.videos[vi].task, []).append(i)
+        self._by_task = by_task
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def sample(self, item: int) -> Sample:
+        vi, start, end = self.items[item]
+        video = self.corpus.videos[vi]
+        features = _load_features(str(video.features))
+        clips = list(range(start, end))
+        text = " ".join(t for t in video.narrations[start:end] if t)
+        targets = np.stack([self.corpus.verb_targets(video.verbs[c]) for c in clips]) \
+            if self.corpus.verbs else np.zeros((len(clips), 0), np.float32)
+        return Sample(text, clip_inputs(features, clips, self.max_regions),
+                      torch.from_numpy(targets), vi, video.task)
+
+    def negative_for(self, item: int) -> int:
+        """Another video's group: same task if possible (harder), else any other video."""
+        vi = self.items[item][0]
+        rng = np.random.default_rng([self.seed, self.epoch, item])
+        same_task = [j for j in self._by_task.get(self.corpus.videos[vi].task, [])
+                     if self.items[j][0] != vi] if self.corpus.videos[vi].task else []
+        pool = same_task or [j for j in range(len(self.items)) if self.items[j][0] != vi]
+        if not pool:
+            raise ValueError("matching negatives need at least two videos in the corpus")
+        return int(pool[rng.integers(len(pool))])
+
+    def __getitem__(self, item: int) -> tuple[int, Sample, Sample]:
+        return item, self.sample(item), self.sample(self.negative_for(item))

@@ -1,0 +1,326 @@
+"""Zero-shot MSR-VTT 1k-A text-to-video retrieval with the released checkpoint, as PaddleVideo runs it
+(``paddlevideo/loader/dataset/msrvtt.py`` + ``paddlevideo/metrics/msrvtt_metric.py``).
+
+Features: PaddleVideo's ``msrvtt_test.lmdb``. Key = the video id of the captions file
+(``video9770``); value = a pickled dict with ``features`` (N, 2048) region features, ``boxes``
+(N, 4) pixel corners x1, y1, x2, y2, ``image_h``, ``image_w``, ``action_features`` (<= 5, 2048)
+(and ``video_id``). Values are read with a restricted unpickler that can only rebuild numpy arrays,
+numpy scalars and plain containers.
+
+Inputs per video (fixed sizes, as PaddleVideo pads them):
+- regions (36 slots): slot 0 = the mean of ALL the video's region features (computed before the
+  cut), location (0, 0, 1, 1, 1); then the first 35 boxes, located as (x1/W, y1/H, x2/W, y2/H,
+  (x2-x1)(y2-y1)/(W H)) without clipping; mask 1 for the filled slots.
+- actions (5 slots): the features, zero-padded; mask all ones (PaddleVideo's mask, padding included).
+- text (36 slots): [CLS] wordpieces [SEP] (at most 34 wordpieces) padded with [PAD] to 36: the
+  padded length matters, because the tangled blocks resample action contexts to the text length.
+
+Each caption is scored against every video of the gallery (the captions file's videos, in order):
+score = softmax(match logits)[:, 0]. Ranks and figures: ``actbert.metrics`` (0-based ranks, R@K =
+rank < K, median rank floor(median + 1), mean rank mean + 1). The paper's figures for this
+checkpoint: R@1 8.6, R@5 31.2, R@10 45.5, median rank 13, mean rank 28.5 (PaddleVideo model zoo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import pickle
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .benchmarks import MsrvttCaption, load_msrvtt_test
+from .metrics import RetrievalMetrics, retrieval_metrics
+from .paddle import _ALLOWED_GLOBALS
+
+log = logging.getLogger(__name__)
+
+MAX_REGIONS = 36  # including the global token
+MAX_ACTIONS = 5
+TEXT_LENGTH = 36
+REPORTED = {"r1": 8.6, "r5": 31.2, "r10": 45.5, "median_rank": 13.0, "mean_rank": 28.5}
+_LMDB_GLOBALS = _ALLOWED_GLOBALS | {
+    ("numpy._core.numeric", "_frombuffer"),  # numpy arrays pickled with protocol 5
+    ("numpy.core.numeric", "_frombuffer"),
+    ("_codecs", "encode"),  # the raw bytes of arrays pickled with protocol 2 (as torch allows it)
+}
+
+
+class FeatureStoreError(ValueError):
+    """The LMDB feature store is missing, unreadable or not in PaddleVideo's format."""
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _LMDB_GLOBALS:
+            raise FeatureStoreError(
+                f"refusing to load {module}.{name}: a feature record may only contain numpy arrays")
+        return super().find_class(module, name)
+
+
+@dataclass(frozen=True)
+class PaddleVideoFeatures:
+    """One LMDB record: region ``features`` (N, F_r), ``boxes`` (N, 4) pixels xyxy, frame size in
+    pixels, ``action_features`` (A, F_a)."""
+
+    video_id: str
+    features: np.ndarray
+    boxes: np.ndarray
+    image_w: float
+    image_h: float
+    action_features: np.ndarray
+
+
+def decode_record(value: bytes, key: str) -> PaddleVideoFeatures:
+    """Unpickle (restricted) and check one LMDB value."""
+    try:
+        item = _RestrictedUnpickler(io.BytesIO(value)).load()
+    except FeatureStoreError:
+        raise
+    except Exception as exc:  # truncated or not a pickle at all
+        raise FeatureStoreError(f"{key}: unreadable record ({exc})") from exc
+    if not isinstance(item, dict):
+        raise FeatureStoreError(f"{key}: expected a dict, got {type(item).__name__}")
+    missing = [k for k in ("features", "boxes", "image_h", "image_w", "action_features") if k not in item]
+    if missing:
+        raise FeatureStoreError(f"{key}: record lacks {missing}")
+    features = np.asarray(item["features"], dtype=np.float32)
+    boxes = np.asarray(item["boxes"], dtype=np.float32).reshape(-1, 4)
+    actions = np.asarray(item["action_features"], dtype=np.float32)
+    if features.ndim != 2 or len(features) != len(boxes):
+        raise FeatureStoreError(f"{key}: features {features.shape} and boxes {boxes.shape} disagree")
+    if actions.ndim != 2 or not 1 <= len(actions) <= MAX_ACTIONS:
+        raise FeatureStoreError(f"{key}: action_features must be (1..{MAX_ACTIONS}, F), got {actions.shape}")
+    width, height = float(item["image_w"]), float(item["image_h"])
+    if width <= 0 or height <= 0:
+        raise FeatureStoreError(f"{key}: bad frame size {width} x {height}")
+    video_id = item.get("video_id", key)
+    video_id = video_id.decode() if isinstance(video_id, bytes) else str(video_id)
+    return PaddleVideoFeatures(video_id, features, boxes, width, height, actions)
+
+
+class PaddleFeatureStore:
+    """Read-only access to PaddleVideo's LMDB of per-video features."""
+
+    def __init__(self, path: str | Path) -> None:
+        import lmdb
+
+        if not Path(path).exists():
+            raise FeatureStoreError(f"{path}: no such LMDB (a folder with data.mdb)")
+        try:
+            self._env = lmdb.open(str(path), readonly=True, lock=False, readahead=False,
+                                  subdir=Path(path).is_dir())
+        except lmdb.Error as exc:
+            raise FeatureStoreError(f"{path}: cannot open as LMDB ({exc})") from exc
+        self.path = Path(path)
+
+    def __enter__(self) -> "PaddleFeatureStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._env.close()
+
+    def __len__(self) -> int:
+        return int(self._env.stat()["entries"])
+
+    def sample_keys(self, count: int = 3) -> list[str]:
+        with self._env.begin() as txn:
+            keys = []
+            for key, _ in txn.cursor():
+                keys.append(key.decode(errors="replace"))
+                if len(keys) >= count:
+                    break
+        return keys
+
+    def get(self, video_id: str) -> PaddleVideoFeatures:
+        with self._env.begin() as txn:
+            value = txn.get(str(video_id).encode())
+        if value is None:
+            raise FeatureStoreError(f"{self.path}: no record for video {video_id!r} (keys look like "
+                                    f"{self.sample_keys()})")
+        return decode_record(value, str(video_id))
+
+
+def region_locations(boxes: np.ndarray, image_w: float, image_h: float) -> np.ndarray:
+    """(N, 4) pixel xyxy -> (N, 5) (x1/W, y1/H, x2/W, y2/H, area/(W H)), PaddleVideo's formula (no
+    clipping: equal to ``actbert.data.box_locations`` for boxes inside the frame)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    area = (boxes[:, 3] - boxes[:, 1]) * (boxes[:, 2] - boxes[:, 0]) / (image_w * image_h)
+    scale = np.array([image_w, image_h, image_w, image_h])
+    return np.concatenate([boxes / scale, area[:, None]], 1).astype(np.float32)
+
+
+def video_inputs(item: PaddleVideoFeatures) -> dict[str, np.ndarray]:
+    """Fixed-size model inputs of one video (see the module docstring): region_features (36, F_r),
+    region_locations (36, 5), region_mask (36,), action_features (5, F_a), action_mask (5,)."""
+    num_boxes, width = item.features.shape
+    # The global token averages every region, also those cut below (PaddleVideo). A video without
+    # regions keeps a zero global feature (PaddleVideo would divide by zero).
+    mean = item.features.astype(np.float64).mean(0) if num_boxes else np.zeros(width)
+    kept = min(num_boxes, MAX_REGIONS - 1)
+    features = np.zeros((MAX_REGIONS, width), np.float32)
+    locations = np.zeros((MAX_REGIONS, 5), np.float32)
+    mask = np.zeros(MAX_REGIONS, np.int64)
+    features[0], locations[0] = mean, (0, 0, 1, 1, 1)
+    features[1:kept + 1] = item.features[:kept]
+    locations[1:kept + 1] = region_locations(item.boxes[:kept], item.image_w, item.image_h)
+    mask[:kept + 1] = 1
+    actions = np.zeros((MAX_ACTIONS, item.action_features.shape[1]), np.float32)
+    actions[:len(item.action_features)] = item.action_features
+    return {"region_features": features, "region_locations": locations, "region_mask": mask,
+            "action_features": actions, "action_mask": np.ones(MAX_ACTIONS, np.int64)}
+
+
+def text_inputs(tokenizer, caption: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, 36) ids and mask: [CLS] wordpieces [SEP] padded with [PAD] (id 0) to 36."""
+    enc = tokenizer(caption)
+    length = enc.ids.shape[1]
+    if length > TEXT_LENGTH:
+        raise ValueError(f"tokenizer produced {length} tokens; build it with max_length={TEXT_LENGTH}")
+    pad = (0, TEXT_LENGTH - length)
+    return torch.nn.functional.pad(enc.ids, pad), torch.nn.functional.pad(enc.mask, pad)
+
+
+@torch.no_grad()
+def match_scores(model, text_ids: torch.Tensor, text_mask: torch.Tensor,
+                 videos: dict[str, torch.Tensor]) -> torch.Tensor:
+    """softmax(match logits)[:, 0] of one caption (1, L) against N videos (N, ...) -> (N,).
+    Same as ``model(...).match_score`` without the token, action and region heads."""
+    out = model.actbert(text_ids=text_ids, text_mask=text_mask, token_type_ids=torch.zeros_like(text_ids),
+                        **videos)
+    logits = model.heads["match"](model.actbert.fuse(out.pooled))
+    return torch.softmax(logits.float(), -1)[:, 0]
+
+
+@dataclass(frozen=True)
+class MsrvttResult:
+    """Figures, the (Q, V) score matrix, the true video index of each query, and timing."""
+
+    metrics: RetrievalMetrics
+    scores: np.ndarray
+    targets: np.ndarray
+    video_ids: tuple[str, ...]
+    seconds: float
+
+
+def evaluate_msrvtt(model, tokenizer, captions: tuple[MsrvttCaption, ...], store: PaddleFeatureStore,
+                    batch_size: int = 128, device: str | torch.device = "cpu",
+                    progress: bool = True) -> MsrvttResult:
+    """Score every caption against every video of ``captions`` (the gallery is the captions' videos
+    in file order, duplicates once) and compute the retrieval figures."""
+    from tqdm import tqdm
+
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    start = time.perf_counter()
+    video_ids = tuple(dict.fromkeys(c.video_id for c in captions))
+    index = {v: i for i, v in enumerate(video_ids)}
+    rows = [video_inputs(store.get(v)) for v in tqdm(video_ids, desc="features", disable=not progress)]
+    cfg = model.config
+    if rows[0]["region_features"].shape[1] != cfg.region.feature_size or \
+            rows[0]["action_features"].shape[1] != cfg.action.feature_size:
+        raise FeatureStoreError(
+            f"features are {rows[0]['region_features'].shape[1]} (region) and "
+            f"{rows[0]['action_features'].shape[1]} (action) wide; the model expects "
+            f"{cfg.region.feature_size} and {cfg.action.feature_size}")
+    gallery = {k: torch.from_numpy(np.stack([r[k] for r in rows])) for k in rows[0]}
+    model = model.to(device).eval()
+    scores = np.zeros((len(captions), len(video_ids)), np.float32)
+    for q, caption in enumerate(tqdm(captions, desc="captions", disable=not progress)):
+        ids, mask = (t.to(device) for t in text_inputs(tokenizer, caption.sentence))
+        for lo in range(0, len(video_ids), batch_size):
+            batch = {k: v[lo:lo + batch_size].to(device) for k, v in gallery.items()}
+            scores[q, lo:lo + batch_size] = match_scores(model, ids, mask, batch).cpu().numpy()
+    targets = np.array([index[c.video_id] for c in captions], dtype=np.int64)
+    return MsrvttResult(retrieval_metrics(scores, targets), scores, targets, video_ids,
+                        time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def _heads(text: str) -> dict[str, int]:
+    heads = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        if name not in ("text", "action", "region", "tangled") or not value.isdigit():
+            raise argparse.ArgumentTypeError(
+                f"expected e.g. text=12,action=12,region=8,tangled=8, got {item!r}")
+        heads[name] = int(value)
+    return heads
+
+
+def load_checkpoint(path: str | Path, heads: dict[str, int] | None = None):
+    """A ``.pdparams`` file (converted on the fly) or a ``save_pretrained`` directory."""
+    from .model import ActBertForPretraining
+
+    path = Path(path)
+    if path.is_dir():
+        return ActBertForPretraining.from_pretrained(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file or directory")
+    return ActBertForPretraining.from_paddle(path, heads=heads or {})
+
+
+def add_cli(subparsers) -> None:
+    """Register ``evaluate-msrvtt`` on an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "evaluate-msrvtt", help="zero-shot MSR-VTT 1k-A text-to-video retrieval (PaddleVideo protocol)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="ActBERT.pdparams or a converted directory")
+    p.add_argument("--features", required=True, help="PaddleVideo's msrvtt_test.lmdb")
+    p.add_argument("--captions", required=True, help="MSRVTT_JSFUSION_test.csv")
+    p.add_argument("--heads", type=_heads, default=None,
+                   help="head counts of a non-released .pdparams, e.g. text=4,action=4,region=4,tangled=4")
+    p.add_argument("--vocab", help="WordPiece vocab.txt (default: bert-base-uncased's, packaged)")
+    p.add_argument("--batch-size", type=int, default=128, help="videos per forward pass")
+    p.add_argument("--limit", type=int, help="only the first N captions, against their N videos")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--scores-out", help="save the (captions, videos) score matrix as .npy")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=run_evaluate_msrvtt)
+
+
+def run_evaluate_msrvtt(args: argparse.Namespace) -> int:
+    """Run the evaluation; print the figures (one JSON object with ``--json``). 0 on success,
+    1 with a one-line reason on stderr on bad input."""
+    import sys
+
+    from .tokenizer import ActBertTokenizer
+
+    try:
+        captions = load_msrvtt_test(args.captions)
+        if args.limit is not None:
+            if args.limit < 1:
+                raise ValueError("--limit must be at least 1")
+            captions = captions[:args.limit]
+        model = load_checkpoint(args.checkpoint, args.heads)
+        tokenizer = ActBertTokenizer(args.vocab, max_length=TEXT_LENGTH)
+        with PaddleFeatureStore(args.features) as store:
+            result = evaluate_msrvtt(model, tokenizer, captions, store, args.batch_size, args.device,
+                                     progress=not args.no_progress)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.scores_out:
+        np.save(args.scores_out, result.scores)
+    summary = {**result.metrics.as_dict(), "num_videos": len(result.video_ids),
+               "seconds": round(result.seconds, 3), "device": str(args.device),
+               "checkpoint": str(args.checkpoint), "reported_by_paper": REPORTED}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            print(f"{key}: {value}")
+    return 0

@@ -1,0 +1,278 @@
+"""Pretraining: the four paper objectives plus the alignment loss, on one CPU or many GPUs.
+
+``python -m actbert train --library LIB --preset mini --out DIR`` (or under ``torchrun`` for
+DistributedDataParallel: NCCL on GPUs, gloo on CPUs). Adam with warmup and a linear or cosine
+schedule, bf16/fp16 autocast on GPUs, gradient accumulation, checkpoint and resume, a JSONL log
+and a progress bar with every loss term.
+
+Masking and negatives are drawn per sample from (seed, epoch, sample index), and every loss is
+normalised by its global count across ranks, so a 2-rank run and a 1-rank run with the same global
+batch compute the same losses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from .checkpoint import build_model, save_pretrained
+from .corpus import ClipGroups, Corpus, Sample, read_corpus
+from .data import collate
+from .masking import mask_features, mask_tokens
+from .model import ActBertForPretraining
+from .objectives import PretrainingBatch, PretrainingObjective
+from .tokenizer import ActBertTokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    corpus: str
+    out: str
+    preset: str = "mini"
+    init: str | None = None            # a save_pretrained dir to start from
+    split: str | None = "train"
+    clips_per_sample: int = 10
+    max_regions: int = 36
+    max_text_tokens: int = 64
+    batch_size: int = 16               # global batch (all ranks, before accumulation)
+    accumulate: int = 1
+    steps: int = 1000
+    lr: float = 1e-5                   # the paper's learning rate
+    warmup_steps: int = 100
+    schedule: str = "linear"           # linear | cosine | constant
+    weight_decay: float = 0.0
+    seed: int = 0
+    precision: str = "auto"            # auto | fp32 | bf16 | fp16 (autocast on GPU only)
+    checkpoint_every: int = 500
+    log_every: int = 10
+    dropout: float | None = None       # override every dropout (0 for exact comparisons)
+    use_alignment: bool = True
+    use_regions: bool = True           # False: the paper's ablation without region cues
+    num_workers: int = 0
+    progress: bool = True
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return 1.0
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    if config.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return max(0.0, 1.0 - progress)
+
+
+def sample_seed(*parts: int) -> int:
+    """A 63-bit seed derived from (seed, epoch, sample index), the same in every process."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+class Collator:
+    """Samples -> a masked ``PretrainingBatch``. Each sample's masking and whether its video is
+    swapped for its negative come from a generator seeded by (seed, epoch, sample index)."""
+
+    def __init__(self, tokenizer: ActBertTokenizer, seed: int, use_regions: bool = True) -> None:
+        self.tok = tokenizer
+        self.seed = seed
+        self.epoch = 0
+        self.use_regions = use_regions
+
+    def __call__(self, items: list[tuple[int, Sample, Sample]]) -> PretrainingBatch:
+        videos, texts, labels, targets = [], [], [], []
+        gens = [torch.Generator().manual_seed(sample_seed(self.seed, self.epoch, i))
+                for i, _, _ in items]
+        for (item, positive, negative), g in zip(items, gens):
+            swap = bool(torch.rand(1, generator=g) < 0.5)
+            videos.append(negative.video if swap else positive.video)
+            targets.append(negative.verb_targets if swap else positive.verb_targets)
+            texts.append(positive.text)
+            labels.append(1 if swap else 0)
+        enc = self.tok(texts)
+        video = collate(videos)
+        region_classes = video.pop("region_classes")
+        if not self.use_regions:  # ablation: regions keep only the (zeroed) global token
+            video = {k: (v[:, :1] if k.startswith("region") else v) for k, v in video.items()}
+            video["region_features"] = torch.zeros_like(video["region_features"])
+            region_classes = region_classes[:, :0]
+        clean = {"text_ids": enc.ids, "text_mask": enc.mask, **video}
+        ids, text_labels, action, action_sel, region, region_sel = [], [], [], [], [], []
+        for b, g in enumerate(gens):
+            i, lab = mask_tokens(enc.ids[b:b + 1], enc.mask[b:b + 1], g, mask_id=self.tok.mask_id,
+                                 vocab_size=self.tok.vocab_size, special_ids=self.tok.special_ids)
+            a, a_sel = mask_features(video["action_features"][b:b + 1], video["action_mask"][b:b + 1], g)
+            r, r_sel = mask_features(video["region_features"][b:b + 1], video["region_mask"][b:b + 1], g,
+                                     skip_first=True)
+            for store, value in ((ids, i), (text_labels, lab), (action, a), (action_sel, a_sel),
+                                 (region, r), (region_sel, r_sel)):
+                store.append(value)
+        num_actions = video["action_mask"].shape[1]
+        verb_targets = torch.zeros(len(items), num_actions, targets[0].shape[1])
+        for b, t in enumerate(targets):
+            verb_targets[b, : len(t)] = t
+        inputs = {**clean, "text_ids": torch.cat(ids), "action_features": torch.cat(action),
+                  "region_features": torch.cat(region)}
+        return PretrainingBatch(
+            inputs=inputs, text_labels=torch.cat(text_labels), action_targets=verb_targets,
+            action_selected=torch.cat(action_sel) == 1, region_targets=region_classes,
+            region_labels=torch.cat(region_sel)[:, 1:], match_labels=torch.tensor(labels),
+            clean=clean)
+
+
+def model_for_corpus(config: TrainConfig, corpus: Corpus, sample: Sample) -> ActBertForPretraining:
+    """A fresh (or initialised) model sized to the corpus' features and vocabularies."""
+    if config.init:
+        return ActBertForPretraining.from_pretrained(config.init)
+    changes: dict[str, dict] = {
+        "action": {"feature_size": int(sample.video.action_features.shape[1]),
+                   "num_classes": max(1, len(corpus.verbs))},
+        "region": {"feature_size": int(sample.video.region_features.shape[1]),
+                   "num_classes": max(1, int(sample.video.region_classes.shape[1]))},
+        "text": {},
+    }
+    if config.dropout is not None:
+        for stream in changes.values():
+            stream.update(hidden_dropout=config.dropout, attention_dropout=config.dropout)
+        changes["tangled"] = {"attention_dropout": config.dropout}
+    return build_model(config.preset, **changes)
+
+
+def _distributed() -> tuple[int, int, torch.device]:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return rank, world, torch.device("cuda", local)
+    return rank, world, torch.device("cpu")
+
+
+def _to(batch: PretrainingBatch, device: torch.device) -> PretrainingBatch:
+    move = lambda d: {k: v.to(device) for k, v in d.items()}  # noqa: E731
+    return PretrainingBatch(
+        inputs=move(batch.inputs), text_labels=batch.text_labels.to(device),
+        action_targets=batch.action_targets.to(device), region_targets=batch.region_targets.to(device),
+        region_labels=batch.region_labels.to(device), match_labels=batch.match_labels.to(device),
+        action_selected=batch.action_selected.to(device), clean=move(batch.clean))
+
+
+def train(config: TrainConfig) -> dict:
+    """Run pretraining; returns a summary (final losses, samples/s, checkpoint path)."""
+    rank, world, device = _distributed()
+    torch.manual_seed(config.seed)
+    if config.batch_size % world:
+        raise ValueError(f"global batch {config.batch_size} is not divisible by {world} ranks")
+    corpus = read_corpus(config.corpus).split(config.split)
+    dataset = ClipGroups(corpus, config.clips_per_sample, config.max_regions, config.seed)
+    if len(dataset) < 2:
+        raise ValueError(f"{config.corpus}: {len(dataset)} training samples; need at least 2")
+    tok = ActBertTokenizer(max_length=config.max_text_tokens)
+    out = Path(config.out)
+    resume = out / "last"
+    model = (ActBertForPretraining.from_pretrained(resume) if (resume / "model.safetensors").is_file()
+             else model_for_corpus(config, corpus, dataset.sample(0))).to(device)
+    model.train()
+    objective = PretrainingObjective(model, config.use_alignment, tok.cls_id, tok.sep_id, world)
+    net = (torch.nn.parallel.DistributedDataParallel(
+        objective, find_unused_parameters=not config.use_alignment) if world > 1 else objective)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    state = {"step": 0, "epoch": 0}
+    if (resume / "trainer.pt").is_file():
+        saved = torch.load(resume / "trainer.pt", map_location=device, weights_only=True)
+        optimizer.load_state_dict(saved["optimizer"])
+        state = {"step": int(saved["step"]), "epoch": int(saved["epoch"])}
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config),
+                                                  last_epoch=state["step"] - 1)
+    collator = Collator(tok, config.seed, config.use_regions)
+    local_batch = config.batch_size // world
+    if len(dataset) < config.batch_size * config.accumulate:
+        raise ValueError(f"{len(dataset)} samples cannot fill one step of "
+                         f"{config.batch_size} x {config.accumulate}")
+    precision = config.precision
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+    log_path = out / "train.jsonl"
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
+    bar = tqdm(total=config.steps, initial=state["step"], disable=rank != 0 or not config.progress,
+               desc="pretrain", dynamic_ncols=True)
+    history: list[dict] = []
+    started, samples_seen = time.perf_counter(), 0
+    while state["step"] < config.steps:
+        dataset.set_epoch(state["epoch"])
+        collator.epoch = state["epoch"]
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(
+            config.seed + state["epoch"])).tolist()
+        per_step = config.batch_size * config.accumulate
+        for first in range(0, len(order) - per_step + 1, per_step):
+            if state["step"] >= config.steps:
+                break
+            optimizer.zero_grad(set_to_none=True)
+            totals: dict[str, float] = {}
+            for micro in range(config.accumulate):
+                start = first + micro * config.batch_size + rank * local_batch
+                items = [dataset[i] for i in order[start:start + local_batch]]
+                batch = _to(collator(items), device)
+                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                    terms = net(batch)
+                loss = terms["total"] / config.accumulate
+                (scaler.scale(loss) if scaler else loss).backward()
+                for k, v in terms.items():
+                    totals[k] = totals.get(k, 0.0) + float(v.detach()) / config.accumulate
+            if scaler:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            scheduler.step()
+            state["step"] += 1
+            samples_seen += per_step
+            if world > 1:
+                reduced = torch.tensor(list(totals.values()), device=device)
+                dist.all_reduce(reduced)
+                totals = dict(zip(totals, (reduced / world).tolist()))
+            record = {"step": state["step"], "lr": scheduler.get_last_lr()[0],
+                      **{k: round(v, 5) for k, v in totals.items()},
+                      "samples_per_s": round(samples_seen / (time.perf_counter() - started), 2)}
+            history.append(record)
+            if rank == 0:
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in totals.items()})
+                if state["step"] % config.log_every == 0 or state["step"] == config.steps:
+                    with open(log_path, "a") as handle:
+                        handle.write(json.dumps(record) + "\n")
+                if state["step"] % config.checkpoint_every == 0 or state["step"] == config.steps:
+                    _checkpoint(model, optimizer, state, resume)
+        else:
+            state["epoch"] += 1
+    bar.close()
+    if world > 1:
+        dist.barrier()
+    return {"steps": state["step"], "final": history[-1] if history else {},
+            "history": history, "checkpoint": str(resume), "world_size": world,
+            "samples_per_s": history[-1]["samples_per_s"] if history else 0.0}
+
+
+def _checkpoint(model: ActBertForPretraining, optimizer, state: dict, directory: Path) -> None:
+    save_pretrained(model, directory)
+    tmp = directory / ".trainer.pt.tmp"
+    torch.save({"optimizer": optimizer.state_dict(), **state}, tmp)
+    tmp.replace(directory / "trainer.pt")
