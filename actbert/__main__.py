@@ -11,22 +11,11 @@ from pathlib import Path
 import torch
 
 
-def _parse_heads(text: str | None) -> dict[str, int]:
-    if not text:
-        return {}
-    heads = {}
-    for item in text.split(","):
-        name, _, value = item.partition("=")
-        if name not in ("text", "action", "region", "tangled") or not value.isdigit():
-            raise ValueError(f"--heads expects e.g. text=12,action=12,region=8,tangled=8, got {item!r}")
-        heads[name] = int(value)
-    return heads
-
-
 def convert_paddle(args: argparse.Namespace) -> dict:
     from .model import ActBertForPretraining
+    from .paddle import parse_heads
 
-    model = ActBertForPretraining.from_paddle(args.src, heads=_parse_heads(args.heads))
+    model = ActBertForPretraining.from_paddle(args.src, heads=parse_heads(args.heads))
     model.save_pretrained(args.out_dir)
     return {"out_dir": args.out_dir, "config": model.config.name,
             "parameters": sum(p.numel() for p in model.parameters()),
@@ -130,14 +119,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=train_command)
 
+    from .msrvtt import add_cli as add_msrvtt_cli
+
+    add_msrvtt_cli(sub)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         result = args.run(args)
     except (OSError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}".splitlines()[0], file=sys.stderr)
         return 1
+    if isinstance(result, int):  # commands that print their own output
+        return result
     if args.json:
         print(json.dumps(result))
     else:

@@ -250,14 +250,12 @@ def evaluate_msrvtt(model, tokenizer, captions: tuple[MsrvttCaption, ...], store
 
 
 def _heads(text: str) -> dict[str, int]:
-    heads = {}
-    for item in text.split(","):
-        name, _, value = item.partition("=")
-        if name not in ("text", "action", "region", "tangled") or not value.isdigit():
-            raise argparse.ArgumentTypeError(
-                f"expected e.g. text=12,action=12,region=8,tangled=8, got {item!r}")
-        heads[name] = int(value)
-    return heads
+    from .paddle import parse_heads
+
+    try:
+        return parse_heads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def load_checkpoint(path: str | Path, heads: dict[str, int] | None = None):

@@ -58,6 +58,19 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+def parse_heads(text: str | None) -> dict[str, int]:
+    """``"text=12,action=12,region=8,tangled=8"`` -> head counts (the CLIs' ``--heads``)."""
+    heads = {}
+    for item in (text or "").split(","):
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        if name not in RELEASED_HEADS or not value.isdigit():
+            raise ValueError(f"--heads expects e.g. text=12,action=12,region=8,tangled=8, got {item!r}")
+        heads[name] = int(value)
+    return heads
+
+
 def read_pdparams(path: str | Path) -> dict[str, np.ndarray]:
     """The arrays of a ``.pdparams`` file, with an optional leading ``backbone.`` stripped."""
     data = Path(path).read_bytes()
