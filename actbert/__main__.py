@@ -1,4 +1,5 @@
-"""Command line: ``python -m actbert {convert-paddle,demo,train} ...`` (``--help`` on each)."""
+"""Command line: ``python -m actbert {convert-paddle,demo,train,evaluate,evaluate-msrvtt} ...``
+(``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -119,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=train_command)
 
+    from .evaluate import add_cli as add_evaluate_cli
     from .msrvtt import add_cli as add_msrvtt_cli
 
+    add_evaluate_cli(sub)
     add_msrvtt_cli(sub)
 
     args = parser.parse_args(argv)

@@ -9,7 +9,8 @@ import argparse
 import logging
 import sys
 
-from indexer import cli_library, synthkitchen
+from indexer import cli_library, cli_models, cli_search, demo, detector_train, synthkitchen
+from indexer.index_files import ClipIndexError
 from indexer.store import LibraryError
 
 
@@ -19,6 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     synthkitchen.add_cli(subparsers)
     cli_library.add_cli(subparsers)
+    cli_search.add_cli(subparsers)
+    demo.add_cli(subparsers)
+    cli_models.add_cli(subparsers)
+    detector_train.add_cli(subparsers)
     return parser
 
 
@@ -28,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except (LibraryError, OSError, ValueError, RuntimeError) as exc:
+    except (LibraryError, ClipIndexError, KeyError, OSError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}".splitlines()[0], file=sys.stderr)
         return 1
 

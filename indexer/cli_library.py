@@ -35,6 +35,11 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_status)
 
+    p = sub.add_parser("delete", help="remove videos from the catalog, the features and the index")
+    p.add_argument("library")
+    p.add_argument("video_ids", nargs="+")
+    p.set_defaults(func=run_delete)
+
     p = sub.add_parser("merge", help="merge shard libraries into one")
     p.add_argument("out", help="destination library (created if missing)")
     p.add_argument("shards", nargs="+", help="libraries made with ingest --shard")
@@ -92,6 +97,22 @@ def run_status(args: argparse.Namespace) -> int:
         if video["error"]:
             line += f"  ({video['error']})"
         print(line)
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    library = Library(args.library)
+    removed = []
+    for video_id in args.video_ids:
+        if library.catalog.video(video_id) is None:
+            raise ValueError(f"no video {video_id!r} in {library.root}")
+        removed += library.catalog.delete_video(video_id)
+        library.feature_path(video_id).unlink(missing_ok=True)
+    if removed and library.manifest.get("model"):
+        from .search import update_index
+
+        update_index(library, removed, [])
+    print(f"delete: {len(args.video_ids)} videos, {len(removed)} clips removed")
     return 0
 
 

@@ -259,18 +259,22 @@ def ingest(library: Library, paths: list[str | Path], settings: IngestSettings,
         row = library.catalog.video(video_id)
         if row["status"] != "done":
             todo.append((rowid, video_id, path))
-    summary = {"videos": len(videos), "todo": len(todo), "done": 0, "failed": 0, "errors": {}}
+    summary = {"videos": len(videos), "todo": len(todo), "done": 0, "failed": 0, "errors": {},
+               "indexed": False}
     if not todo:
         return summary
     ex = extractors or build_extractors(settings)
     library.update_manifest(settings={**library.manifest.get("settings", {}), **asdict(settings)},
                             extractors=ex.names)
     bar = tqdm(todo, desc="ingest", unit="video", disable=not progress, dynamic_ncols=True)
+    removed: list[int] = []
+    finished: list[str] = []
     for rowid, video_id, path in bar:
         bar.set_postfix_str(path.name[:30])
         started = time.perf_counter()
         try:
-            _ingest_one(library, rowid, video_id, path, settings, ex, extract_verbs)
+            removed += _ingest_one(library, rowid, video_id, path, settings, ex, extract_verbs)
+            finished.append(video_id)
             summary["done"] += 1
         except (VideoError, TranscriptError, ValueError, OSError, RuntimeError) as exc:
             message = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -281,11 +285,17 @@ def ingest(library: Library, paths: list[str | Path], settings: IngestSettings,
             log.warning("%s failed: %s", path, message)
         if on_video_done:
             on_video_done(video_id)
+    if library.manifest.get("model") and (finished or removed):
+        from .search import update_index  # keep the index in step with the catalog
+
+        update_index(library, removed, finished)
+        summary["indexed"] = True
     return summary
 
 
 def _ingest_one(library: Library, rowid: int, video_id: str, path: Path, settings: IngestSettings,
-                ex: Extractors, extract_verbs) -> None:
+                ex: Extractors, extract_verbs) -> list[int]:
+    """Process one video; returns the clip ids it replaced (from an earlier ingest)."""
     timings: dict[str, float] = {}
     warnings: list[str] = []
     t0 = time.perf_counter()
@@ -321,8 +331,9 @@ def _ingest_one(library: Library, rowid: int, video_id: str, path: Path, setting
     truth = ground_truth_for(path) or {}
     steps = truth.pop("steps", [])
     timings["total"] = sum(timings.values())
-    library.catalog.complete_video(
+    removed, _ = library.catalog.complete_video(
         rowid, clips, [(c.start_sec, c.end_sec, c.text) for c in cues], steps,
         transcript_path=str(sidecar) if sidecar else None, warnings=warnings,
         extractors=ex.names, timings={k: round(v, 3) for k, v in timings.items()},
         feature_path=str(feature_path.relative_to(library.root)), **truth)
+    return removed

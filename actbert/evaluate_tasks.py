@@ -1,0 +1,489 @@
+"""The evaluated split as the paper's five evaluations see it, and the protocols that score them.
+
+Definitions (times in seconds; every choice deterministic):
+
+- clips: every clip of every video of the split, in corpus order; a clip's global index is its
+  position in ``SplitClips.clips``. Retrieval searches all of them.
+- step queries: one per ground-truth step, its text the step's ``description`` (never a narration).
+  Its target (THE positive of R@K) is the clip of the same video whose span overlaps the step's
+  interval the most (ties: the earliest clip); a step that no clip overlaps has no target and is
+  left out of retrieval.
+- step localisation: clip c "lies inside" step k when c's centre time lies in [start_sec, end_sec]
+  (CrossTask picks one time per step; ours are clip centres). A step with no clip centre inside
+  it is not counted (``metrics.step_hits``).
+- segmentation frames: t = 0, 1, 2, ... (1 FPS) while t < the video's last clip end. A frame's
+  clip is the clip whose span holds t (the nearest centre among several; the nearest clip when t
+  falls in a gap); its label is 1 + the index of the verb of the step holding t in the label list
+  (``segmentation_labels``), or 0 (background).
+- questions (video QA, captioning): every clip that overlaps some step. The answer is the
+  description of the step overlapping it most; the candidates are the answer and 4 other distinct
+  descriptions of the same split (none of a step overlapping the clip), shuffled with the seed;
+  the captioning references are the descriptions of every step overlapping the clip (the
+  most-overlapping first).
+
+A scorer is any ``score_pairs(texts, clips) -> (P,)`` callable: the score of text i against clip
+index i of the split, higher = better match. ``ModelScorer`` gives ActBERT's (matching head,
+embeddings) and its per-clip visual outputs; ``LinearProbe`` is the softmax regression of the
+segmentation and video QA probes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .baselines import gather_cosine
+from .config import STREAMS
+from .corpus import Corpus
+from .data import ClipInputs, VideoFeatures, clip_inputs, collate
+from .layers import mask_to_bias
+from .metrics import (frame_accuracy, multiple_choice_accuracy, retrieval_metrics,
+                      step_localization_recall)
+from .model import ActBertForPretraining
+from .tokenizer import ActBertTokenizer
+
+log = logging.getLogger(__name__)
+
+ScorePairs = Callable[[Sequence[str], Sequence[int]], np.ndarray]
+NUM_CANDIDATES = 5
+
+
+@dataclass(frozen=True)
+class Clip:
+    video: int          # index of the video in the split
+    index: int          # clip index inside the video's feature file
+    start_sec: float
+    end_sec: float
+    narration: str
+
+    @property
+    def centre_sec(self) -> float:
+        return 0.5 * (self.start_sec + self.end_sec)
+
+
+@dataclass(frozen=True)
+class StepQuery:
+    video: int
+    description: str
+    verb: str
+    start_sec: float
+    end_sec: float
+    target: int | None  # global clip index, None when no clip overlaps the step
+
+
+@dataclass(frozen=True)
+class Question:
+    """A clip, its shuffled candidate descriptions, the right one's index, and its references."""
+
+    clip: int
+    candidates: tuple[str, ...]
+    answer: int
+    references: tuple[str, ...]
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+@dataclass
+class SplitClips:
+    """The clips, step queries and features of one split of a corpus."""
+
+    name: str
+    corpus: Corpus
+    features: list[VideoFeatures]
+    clips: list[Clip]
+    video_clips: list[list[int]]
+    queries: list[StepQuery]
+    max_regions: int = 36
+    _inputs: dict[int, ClipInputs] = field(default_factory=dict, repr=False)
+
+    @property
+    def narrations(self) -> list[str]:
+        return [c.narration for c in self.clips]
+
+    def inputs(self, clip: int) -> ClipInputs:
+        """Single-clip model inputs (one action slot, its regions), cached."""
+        if clip not in self._inputs:
+            c = self.clips[clip]
+            self._inputs[clip] = clip_inputs(self.features[c.video], [c.index], self.max_regions)
+        return self._inputs[clip]
+
+    def clip_steps(self, clip: int) -> list[dict]:
+        """The steps of the clip's video that overlap it, the most-overlapping first."""
+        c = self.clips[clip]
+        steps = self.corpus.videos[c.video].steps
+        scored = [(_overlap(c.start_sec, c.end_sec, s["start_sec"], s["end_sec"]), i)
+                  for i, s in enumerate(steps)]
+        return [steps[i] for o, i in sorted(scored, key=lambda x: (-x[0], x[1])) if o > 0]
+
+
+def _check_step(video_id: str, step: dict) -> None:
+    missing = [k for k in ("start_sec", "end_sec", "description") if k not in step]
+    if missing:
+        raise ValueError(f"{video_id}: a ground-truth step lacks {missing}: {step}")
+    if not float(step["end_sec"]) > float(step["start_sec"]):
+        raise ValueError(f"{video_id}: step {step['description']!r} ends before it starts")
+
+
+def load_split(corpus: Corpus, split: str, max_regions: int = 36) -> SplitClips:
+    """Read the feature files of one split and build its clips and step queries."""
+    part = corpus.split(split)
+    if not part.videos:
+        raise ValueError(f"the corpus has no videos in split {split!r} (splits present: "
+                         f"{sorted({str(v.split) for v in corpus.videos})})")
+    features, clips, video_clips, queries = [], [], [], []
+    for vi, video in enumerate(part.videos):
+        feats = VideoFeatures.load(video.features)
+        if feats.num_clips != len(video.narrations):
+            raise ValueError(f"{video.video_id}: {feats.num_clips} clips in {video.features} but "
+                             f"{len(video.narrations)} narrations in the corpus")
+        features.append(feats)
+        first = len(clips)
+        for ci in range(feats.num_clips):
+            clips.append(Clip(vi, ci, float(feats.clip_start_sec[ci]), float(feats.clip_end_sec[ci]),
+                              video.narrations[ci] or ""))
+        video_clips.append(list(range(first, len(clips))))
+        for step in video.steps:
+            _check_step(video.video_id, step)
+            s0, s1 = float(step["start_sec"]), float(step["end_sec"])
+            overlaps = [_overlap(clips[c].start_sec, clips[c].end_sec, s0, s1) for c in video_clips[-1]]
+            best = int(np.argmax(overlaps)) if overlaps else 0
+            target = video_clips[-1][best] if overlaps and overlaps[best] > 0 else None
+            queries.append(StepQuery(vi, str(step["description"]), str(step.get("verb") or ""),
+                                     s0, s1, target))
+    return SplitClips(split, part, features, clips, video_clips, queries, max_regions)
+
+
+def task_instances(corpus: Corpus) -> set[str]:
+    """The task instances of a corpus (a video without one is its own instance)."""
+    return {v.task_instance or f"video:{v.video_id}" for v in corpus.videos}
+
+
+def check_disjoint(train: Corpus, held_out: Corpus) -> None:
+    """Raise ``ValueError`` when the two corpora share a video or a task instance."""
+    shared = task_instances(train) & task_instances(held_out)
+    shared |= {v.video_id for v in train.videos} & {v.video_id for v in held_out.videos}
+    if shared:
+        raise ValueError(f"the held-out split shares task instances or videos with the training "
+                         f"split: {sorted(shared)[:5]}")
+
+
+def score_grid(score_pairs: ScorePairs, texts: Sequence[str], clips: Sequence[int]) -> np.ndarray:
+    """(T, C) scores of every text against every clip through a pair scorer."""
+    t = [text for text in texts for _ in clips]
+    c = [clip for _ in texts for clip in clips]
+    return np.asarray(score_pairs(t, c), dtype=np.float64).reshape(len(texts), len(clips))
+
+
+# ---- text-to-video clip retrieval --------------------------------------------------------------
+
+def retrieval_queries(split: SplitClips) -> list[StepQuery]:
+    return [q for q in split.queries if q.target is not None]
+
+
+def retrieval_figures(similarity: np.ndarray, targets: Sequence[int]) -> dict[str, float]:
+    """R@1, R@5, R@10 (percent) and median rank (1-based) of a (Q, C) similarity."""
+    m = retrieval_metrics(similarity, np.asarray(targets, dtype=np.int64))
+    return {"r1": m.r1, "r5": m.r5, "r10": m.r10, "median_rank": m.median_rank}
+
+
+def rerank_grid(first_stage: np.ndarray, rerank_pairs: ScorePairs, queries: Sequence[str],
+                k: int) -> np.ndarray:
+    """Two-stage scores: each query's top ``k`` clips by ``first_stage`` (Q, C), rescored by
+    ``rerank_pairs`` (in [0, 1]) and placed above every other clip (which keep their order)."""
+    top = np.argsort(-first_stage, axis=1, kind="stable")[:, :k]
+    texts = [queries[q] for q in range(len(queries)) for _ in range(top.shape[1])]
+    scores = np.asarray(rerank_pairs(texts, top.reshape(-1).tolist())).reshape(top.shape)
+    out = first_stage - first_stage.max() - 1.0  # below every reranked score
+    np.put_along_axis(out, top, 1.0 + scores, axis=1)
+    return out
+
+
+# ---- action step localisation ------------------------------------------------------------------
+
+def step_localization(split: SplitClips, score_pairs: ScorePairs) -> float:
+    """CrossTask recall (percent, mean over tasks) of picking each step's best clip in its video."""
+    videos = []
+    for vi, clips in enumerate(split.video_clips):
+        steps = [q for q in split.queries if q.video == vi]
+        if not steps or not clips:
+            continue
+        centres = np.array([split.clips[c].centre_sec for c in clips])
+        truth = np.stack([(centres >= q.start_sec) & (centres <= q.end_sec) for q in steps], 1)
+        scores = score_grid(score_pairs, [q.description for q in steps], clips).T
+        videos.append((split.corpus.videos[vi].task or "all", scores, truth))
+    return step_localization_recall(videos).mean
+
+
+# ---- action segmentation -----------------------------------------------------------------------
+
+def segmentation_labels(*corpora: Corpus) -> list[str]:
+    """["background"] + the corpus verb vocabulary + any other step verb (sorted)."""
+    verbs = list(corpora[0].verbs)
+    extra = sorted({s.get("verb") for c in corpora for v in c.videos for s in v.steps
+                    if s.get("verb") and s.get("verb") not in verbs})
+    return ["background", *verbs, *extra]
+
+
+def segmentation_frames(split: SplitClips, labels: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per video: (frame clip indices (T,), frame labels (T,)) at 1 FPS (see module docstring)."""
+    index = {name: i for i, name in enumerate(labels)}
+    out = []
+    for vi, clips in enumerate(split.video_clips):
+        if not clips:
+            continue
+        start = np.array([split.clips[c].start_sec for c in clips])
+        end = np.array([split.clips[c].end_sec for c in clips])
+        centre = 0.5 * (start + end)
+        times = np.arange(0.0, end.max(), 1.0)
+        inside = (times[:, None] >= start) & (times[:, None] < end)
+        gap = np.maximum(start - times[:, None], times[:, None] - end).clip(min=0)
+        cost = np.where(inside, np.abs(times[:, None] - centre), 1e9 + gap)
+        frame_clips = np.asarray(clips)[cost.argmin(1)]
+        frame_labels = np.zeros(len(times), np.int64)
+        for step in split.corpus.videos[vi].steps:
+            holds = (times >= float(step["start_sec"])) & (times < float(step["end_sec"]))
+            frame_labels[holds] = index.get(step.get("verb") or "", 0)
+        out.append((frame_clips, frame_labels))
+    return out
+
+
+def segmentation_accuracy(predict: Callable[[np.ndarray], np.ndarray],
+                          frames: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Frame accuracy (percent) of ``predict(clip indices (T,)) -> labels (T,)``."""
+    return frame_accuracy([predict(c) for c, _ in frames], [y for _, y in frames])
+
+
+# ---- multiple-choice video QA and captioning ---------------------------------------------------
+
+def questions(split: SplitClips, seed: int, num_candidates: int = NUM_CANDIDATES) -> list[Question]:
+    """One question per clip that overlaps a step (see module docstring)."""
+    pool = sorted({q.description for q in split.queries})
+    if len(pool) < num_candidates:
+        raise ValueError(f"multiple choice needs {num_candidates} distinct step descriptions in "
+                         f"split {split.name!r}; it has {len(pool)}")
+    rng = np.random.default_rng([seed, 7])
+    out = []
+    for clip, references in captioned_clips(split):
+        others = [d for d in pool if d not in references]
+        if len(others) < num_candidates - 1:
+            raise ValueError(f"split {split.name!r}: too few step descriptions to draw "
+                             f"{num_candidates - 1} wrong answers for clip {clip}")
+        picks = [others[i] for i in rng.choice(len(others), num_candidates - 1, replace=False)]
+        order = rng.permutation(num_candidates)
+        candidates = [references[0], *picks]
+        out.append(Question(clip, tuple(candidates[i] for i in order), int(np.argmin(order)),
+                            references))
+    return out
+
+
+def captioned_clips(split: SplitClips) -> list[tuple[int, tuple[str, ...]]]:
+    """Every clip that overlaps a step, with the descriptions of the steps overlapping it (the
+    most-overlapping first, duplicates removed)."""
+    out = []
+    for clip in range(len(split.clips)):
+        steps = split.clip_steps(clip)
+        if steps:
+            out.append((clip, tuple(dict.fromkeys(str(s["description"]) for s in steps))))
+    return out
+
+
+def multiple_choice(qs: Sequence[Question], score_pairs: ScorePairs) -> float:
+    """Accuracy (percent) of picking the highest-scoring candidate of each question."""
+    texts = [c for q in qs for c in q.candidates]
+    clips = [q.clip for q in qs for _ in q.candidates]
+    scores = np.asarray(score_pairs(texts, clips), dtype=np.float64).reshape(len(qs), -1)
+    return multiple_choice_accuracy(scores, np.array([q.answer for q in qs], dtype=np.int64))
+
+
+# ---- linear probe ------------------------------------------------------------------------------
+
+class LinearProbe:
+    """Softmax regression on standardised features, trained full-batch with Adam (deterministic)."""
+
+    def __init__(self, features: np.ndarray, labels: np.ndarray, num_classes: int, seed: int = 0,
+                 steps: int = 300, lr: float = 0.05, weight_decay: float = 1e-4) -> None:
+        x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
+        y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        if x.ndim != 2 or len(x) != len(y) or len(x) == 0:
+            raise ValueError(f"a linear probe needs (N, F) features and (N,) labels, got "
+                             f"{tuple(x.shape)} and {tuple(y.shape)}")
+        self.mean, self.std = x.mean(0), x.std(0, unbiased=False).clamp(min=1e-6)
+        gen = torch.Generator().manual_seed(seed)
+        self.layer = torch.nn.Linear(x.shape[1], num_classes)
+        with torch.no_grad():
+            self.layer.weight.normal_(0, 0.01, generator=gen)
+            self.layer.bias.zero_()
+        optimizer = torch.optim.Adam(self.layer.parameters(), lr=lr, weight_decay=weight_decay)
+        x = (x - self.mean) / self.std
+        with torch.enable_grad():
+            for _ in range(steps):
+                optimizer.zero_grad()
+                torch.nn.functional.cross_entropy(self.layer(x), y).backward()
+                optimizer.step()
+
+    @torch.no_grad()
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        """(N, F) -> (N, num_classes)."""
+        x = (torch.as_tensor(np.asarray(features), dtype=torch.float32) - self.mean) / self.std
+        return self.layer(x).numpy()
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return self.logits(features).argmax(1)
+
+
+# ---- ActBERT as a scorer -----------------------------------------------------------------------
+
+def load_checkpoint(directory: str | Path, split: SplitClips, device: str = "cpu") -> ActBertForPretraining:
+    """A ``save_pretrained`` model in eval mode, checked against the split's feature widths."""
+    model = ActBertForPretraining.from_pretrained(directory).to(device).eval()
+    sizes = {"action": split.features[0].action_features.shape[1],
+             "region": split.features[0].region_features.shape[1]}
+    for stream, size in sizes.items():
+        if size != model.config.stream(stream).feature_size:
+            raise ValueError(f"{directory}: the model takes {stream} features of width "
+                             f"{model.config.stream(stream).feature_size}, the corpus has {size}")
+    return model
+
+
+def _run_layers(model: ActBertForPretraining, entries, hidden: dict, bias: dict) -> dict:
+    encoder = model.actbert.encoder
+    for kind, index in entries:
+        if kind == "tangled":
+            hidden, _ = encoder.tangled[index](hidden, bias)
+        else:
+            hidden[kind], _ = encoder.layers[kind][index](hidden[kind], bias[kind])
+    return hidden
+
+
+class ModelScorer:
+    """ActBERT's scores and outputs for one split's clips, each clip one input, cached.
+
+    ``match``: P(matched) from the matching head on the fused pooled outputs of a joint forward.
+    The text layers that run before the first tangled block see only the text, so they run once
+    per text and are broadcast against a batch of clips (the same numbers as ``model(...)``).
+    ``cosine``: text-only embedding . video-only embedding. ``use_regions=False`` feeds the clips
+    without regions (only the global region token, zeroed), as pretraining's ablation does.
+    """
+
+    def __init__(self, model: ActBertForPretraining, tokenizer: ActBertTokenizer, split: SplitClips,
+                 use_regions: bool = True, batch_size: int = 64, device: str = "cpu") -> None:
+        self.model, self.tok, self.split = model, tokenizer, split
+        self.use_regions, self.batch_size, self.device = use_regions, batch_size, device
+        self._match: dict[tuple[str, int], float] = {}
+        self._text: dict[str, np.ndarray] = {}
+        self._video: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        order = model.actbert.encoder.order
+        first = next((i for i, (kind, _) in enumerate(order) if kind == "tangled"), len(order))
+        self._prefix = [e for e in order[:first] if e[0] == "text"]
+        self._video_prefix = [e for e in order[:first] if e[0] != "text"]
+        self._rest = order[first:]
+
+    def video_batch(self, clips: Sequence[int]) -> dict[str, torch.Tensor]:
+        """Collated video inputs of the clips (regions removed when ``use_regions`` is False)."""
+        video = collate([self.split.inputs(c) for c in clips])
+        video.pop("region_classes")
+        if not self.use_regions:
+            video = {k: (v[:, :1] if k.startswith("region") else v) for k, v in video.items()}
+            video["region_features"] = torch.zeros_like(video["region_features"])
+        return {k: v.to(self.device) for k, v in video.items()}
+
+    @torch.inference_mode()
+    def _joint(self, text: str, clips: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Fused pooled outputs (N, D) and match probabilities (N,) of one text against clips."""
+        act, enc = self.model.actbert, self.tok([text])
+        ids, mask = enc.ids.to(self.device), enc.mask.to(self.device)
+        text_hidden = act.embeddings["text"](ids)
+        text_bias = mask_to_bias(mask, text_hidden.dtype)
+        text_hidden = _run_layers(self.model, self._prefix, {"text": text_hidden},
+                                  {"text": text_bias})["text"]
+        fused, scores = [], []
+        for start in range(0, len(clips), self.batch_size):
+            v = self.video_batch(clips[start:start + self.batch_size])
+            n = v["action_features"].shape[0]
+            hidden = {"text": text_hidden.expand(n, -1, -1),
+                      "action": act.embeddings["action"](v["action_features"], None,
+                                                         v["action_positions"], v["action_segments"]),
+                      "region": act.embeddings["region"](v["region_features"], v["region_locations"],
+                                                         v["region_positions"], v["region_segments"])}
+            bias = {"text": text_bias.expand(n, -1, -1, -1),
+                    "action": mask_to_bias(v["action_mask"], text_hidden.dtype),
+                    "region": mask_to_bias(v["region_mask"], text_hidden.dtype)}
+            hidden = _run_layers(self.model, self._video_prefix + self._rest, hidden, bias)
+            f = act.fuse({s: act.pooler[s](hidden[s]) for s in STREAMS})
+            scores.append(torch.softmax(self.model.heads["match"](f).float(), -1)[:, 0].cpu())
+            fused.append(f.float().cpu())
+        return torch.cat(fused).numpy(), torch.cat(scores).numpy()
+
+    def _by_text(self, texts: Sequence[str], clips: Sequence[int]) -> dict[str, list[int]]:
+        groups: dict[str, list[int]] = {}
+        for t, c in zip(texts, clips):
+            groups.setdefault(t, []).append(int(c))
+        return {t: list(dict.fromkeys(cs)) for t, cs in groups.items()}
+
+    def match(self, texts: Sequence[str], clips: Sequence[int]) -> np.ndarray:
+        """(P,) matching probabilities of text i with clip i."""
+        missing = [(t, int(c)) for t, c in zip(texts, clips) if (t, int(c)) not in self._match]
+        groups = self._by_text([t for t, _ in missing], [c for _, c in missing])
+        for text, group in groups.items():
+            _, scores = self._joint(text, group)
+            self._match.update({(text, c): float(s) for c, s in zip(group, scores)})
+        return np.array([self._match[(t, int(c))] for t, c in zip(texts, clips)])
+
+    def fused(self, texts: Sequence[str], clips: Sequence[int]) -> np.ndarray:
+        """(P, D) fused pooled outputs of the joint forward of text i with clip i."""
+        rows: dict[tuple[str, int], np.ndarray] = {}
+        for text, group in self._by_text(texts, clips).items():
+            feats, scores = self._joint(text, group)
+            rows.update({(text, c): f for c, f in zip(group, feats)})
+            self._match.update({(text, c): float(s) for c, s in zip(group, scores)})
+        return np.stack([rows[(t, int(c))] for t, c in zip(texts, clips)])
+
+    @torch.inference_mode()
+    def text_embeddings(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._text))
+        for start in range(0, len(missing), self.batch_size):
+            chunk = missing[start:start + self.batch_size]
+            enc = self.tok(chunk)
+            vecs = self.model.encode_text(enc.ids.to(self.device), enc.mask.to(self.device))
+            self._text.update(zip(chunk, vecs.float().cpu().numpy()))
+        return np.stack([self._text[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+
+    @torch.inference_mode()
+    def _video_outputs(self, clips: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per clip, from the video-only forward (text = [CLS] [SEP]): the [ACT] slot's hidden
+        state (D_action), the pooled region output (D_tangled) and the video embedding."""
+        missing = list(dict.fromkeys(int(c) for c in clips if int(c) not in self._video))
+        ids = torch.tensor([[self.tok.cls_id, self.tok.sep_id]], device=self.device)
+        for start in range(0, len(missing), self.batch_size):
+            chunk = missing[start:start + self.batch_size]
+            out = self.model.actbert(text_ids=ids, text_mask=torch.ones_like(ids),
+                                     **self.video_batch(chunk))
+            vec = self.model.align.embed_video(out.pooled["action"], out.pooled["region"])
+            for i, c in enumerate(chunk):
+                self._video[c] = (out.hidden["action"][i, 0].float().cpu().numpy(),
+                                  out.pooled["region"][i].float().cpu().numpy(),
+                                  vec[i].float().cpu().numpy())
+        return [self._video[int(c)] for c in clips]
+
+    def cosine(self, texts: Sequence[str], clips: Sequence[int]) -> np.ndarray:
+        """(P,) cosine of the text-only and video-only embeddings of each pair."""
+        unique = list(dict.fromkeys(int(c) for c in clips))
+        vectors = np.stack([v[2] for v in self._video_outputs(unique)]) if unique else None
+        column = {c: i for i, c in enumerate(unique)}
+        return gather_cosine(self.text_embeddings, vectors, texts, [column[int(c)] for c in clips])
+
+    def visual_features(self, clips: Sequence[int]) -> np.ndarray:
+        """(C, D_action + D_tangled): [ACT] hidden state ++ pooled region output per clip."""
+        return np.stack([np.concatenate(v[:2]) for v in self._video_outputs(clips)])
+
+    def caption_memory(self, clips: Sequence[int]) -> list[np.ndarray]:
+        """[(C, D_action) [ACT] hidden states, (C, D_tangled) pooled region outputs]."""
+        outputs = self._video_outputs(clips)
+        return [np.stack([v[0] for v in outputs]), np.stack([v[1] for v in outputs])]

@@ -1,0 +1,66 @@
+"""UI pieces shared by the pages: the open library, clip cards, cached pictures."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app import render, resources, state
+from indexer import inspect
+from indexer.store import Library
+
+CLIP_PAGE = "views/clip.py"
+SEARCH_PAGE = "views/search.py"
+
+
+def library() -> Library:
+    """The library the router opened for this session."""
+    return resources.open_library(st.session_state["library_root"])
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def keyframe(root: str, clip_id: int, height: int = 240) -> np.ndarray:
+    """The clip's keyframe with its boxes drawn, ``height`` pixels tall."""
+    lib = resources.open_library(root)
+    view = inspect.clip_view(lib, clip_id)
+    k = inspect.keyframe_index(view)
+    frame = inspect.clip_frame(lib, view, k)
+    on = view.region_frame == k
+    return render.draw_boxes(frame, view.boxes_xyxy[on], [l for l, o in zip(view.region_labels, on) if o],
+                             view.region_scores[on], height=height)
+
+
+def open_clip(clip_id: int) -> None:
+    """Make ``clip_id`` the current clip and go to the Clip page."""
+    state.put("clip", int(clip_id))
+    state.put("seek", None)
+    st.switch_page(CLIP_PAGE)
+
+
+def fmt_time(start: float, end: float) -> str:
+    return f"{int(start // 60)}:{start % 60:04.1f}-{int(end // 60)}:{end % 60:04.1f}"
+
+
+def clip_card(hit, key: str, rank: int | None = None) -> None:
+    """A search hit (or similar clip) as a card: keyframe with boxes, scores, signals, narration."""
+    root = st.session_state["library_root"]
+    with st.container(border=True):
+        try:
+            st.image(keyframe(root, hit.clip_id), width="stretch")
+        except resources.USER_ERRORS as exc:
+            st.warning(f"No picture: {exc}")
+        title = f"**{rank}.** " if rank else ""
+        st.markdown(f"{title}`{hit.video}` &nbsp; {fmt_time(hit.start_sec, hit.end_sec)}")
+        scores = []
+        if hit.score is not None:
+            scores.append(f"score {hit.score:.3f}")
+        if hit.rerank_score is not None:
+            scores.append(f"rerank {hit.rerank_score:.3f}")
+        if hit.narration_score is not None:
+            scores.append(f"BM25 {hit.narration_score:.2f}")
+        signals = " ".join(f":blue-badge[{s}]" for s in hit.signals)
+        st.markdown(f"{signals} &nbsp; " + " · ".join(scores))
+        narration = hit.narration or "(no narration)"
+        st.caption(narration if len(narration) < 140 else narration[:137] + "...")
+        if st.button("Open clip", key=key, icon=":material/play_circle:"):
+            open_clip(hit.clip_id)

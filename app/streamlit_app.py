@@ -1,0 +1,72 @@
+"""ActBERT explorer: the router. Opens the library, then runs the chosen page.
+
+    streamlit run app/streamlit_app.py --server.address 127.0.0.1 --server.headless true [-- --library DIR]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from app import resources, state  # noqa: E402
+
+st.set_page_config(page_title="ActBERT explorer", page_icon=":material/movie:", layout="wide")
+st.set_option("client.toolbarMode", "viewer")  # no "Deploy" button in a local explorer
+state.init_from_url()
+
+
+def _library():
+    """The open library, or None after showing why there is none."""
+    root = resources.configured_library()
+    if root is None:
+        box = st.empty()
+        with box.container():
+            st.info("No library configured: opening the embedded SynthKitchen demo "
+                    "(built on the first launch; later launches open it directly).")
+            bar = st.progress(0.0, text="starting")
+
+        def progress(stage: str, fraction: float) -> None:
+            bar.progress(min(max(float(fraction), 0.0), 1.0), text=stage)
+
+        try:
+            root = resources.build_or_open_demo(progress)
+        except resources.USER_ERRORS as exc:
+            box.empty()
+            st.error(f"The demo library could not be opened: {exc}")
+            return None
+        box.empty()
+    try:
+        return resources.open_library(str(root))
+    except resources.USER_ERRORS as exc:
+        st.error(f"The library could not be opened: {exc}")
+        return None
+
+
+library = _library()
+if library is None:
+    st.stop()
+st.session_state["library_root"] = str(library.root)
+
+pages = [
+    st.Page("views/search.py", title="Search", icon=":material/search:", url_path="search", default=True),
+    st.Page("views/clip.py", title="Clip", icon=":material/movie:", url_path="clip"),
+    st.Page("views/attention.py", title="Attention", icon=":material/grid_on:", url_path="attention"),
+    st.Page("views/library.py", title="Library", icon=":material/video_library:", url_path="library"),
+]
+page = st.navigation(pages)
+with st.sidebar:
+    st.caption(f"Library: `{library.root}`")
+    model = library.manifest.get("model") or {}
+    st.caption(f"Model: `{model.get('checkpoint', 'none')}`")
+    address = st.get_option("server.address")
+    if address not in ("127.0.0.1", "localhost", "::1"):
+        st.warning("This server is not bound to localhost: anyone on the network can open it. "
+                   "Start it with `--server.address 127.0.0.1`.")
+state.sync_url()
+page.run()

@@ -1,0 +1,195 @@
+"""Attention page: every attention map of one (query, clip) pair, word -> region attention on
+the frames, attention rollout across layers, and a layer x head summary per stream pair."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from actbert import attention_analysis as aa
+from app import components, render, resources, state
+from indexer import inspect
+
+library = components.library()
+ROOT = str(library.root)
+st.title("Attention")
+try:
+    searcher = resources.get_searcher(library)
+except resources.USER_ERRORS as exc:
+    st.error(f"The attention explorer needs the library's model: {exc}")
+    st.stop()
+FINGERPRINT = str((library.manifest.get("model") or {}).get("fingerprint"))
+
+
+@st.cache_resource(show_spinner="Running the model with attention maps...", max_entries=8)
+def sample_for(root: str, fingerprint: str, clip: int, query: str) -> inspect.AttentionSample:
+    lib = resources.open_library(root)
+    features, index = searcher.clip_features(clip)
+    return inspect.attention_sample(searcher.model, searcher.tokenizer, features, index, query,
+                                    inspect.region_class_names(lib))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def frames_of(root: str, clip: int) -> np.ndarray:
+    lib = resources.open_library(root)
+    return inspect.clip_frames(lib, inspect.clip_view(lib, clip))
+
+
+# ---- which query and clip ---------------------------------------------------------------------
+left, right = st.columns([3, 1])
+left.text_input("Query (words)", key=state.widget_key("query"), on_change=state.from_widget,
+                args=("query",), placeholder="e.g. crack an egg into the bowl")
+clip_raw = state.get("clip")
+if clip_raw is None and st.session_state.get("_search_hits"):
+    clip_raw = st.session_state["_search_hits"][0]
+if clip_raw is None:
+    st.info("Open a clip (Search, then a result) to explore its attention.")
+    st.page_link(components.SEARCH_PAGE, label="Go to Search", icon=":material/search:")
+    st.stop()
+try:
+    clip_id = inspect.parse_clip_id(clip_raw)
+    view = inspect.clip_view(library, clip_id)
+except resources.USER_ERRORS as exc:
+    st.error(f"Cannot open this clip: {exc}")
+    st.stop()
+right.metric("Clip", f"{clip_id}", help=f"{view.video_id} {components.fmt_time(view.start_sec, view.end_sec)}")
+query = (state.get("query") or "").strip() or view.narration.strip() or "[CLS]"
+if not (state.get("query") or "").strip():
+    st.caption(f"No query given: using the clip's narration “{query}”.")
+try:
+    sample = sample_for(ROOT, FINGERPRINT, clip_id, query)
+except resources.USER_ERRORS as exc:
+    st.error(f"The model could not run on this clip: {exc}")
+    st.stop()
+st.caption(f"`{view.video_id}` {components.fmt_time(view.start_sec, view.end_sec)} · "
+           f"matching-head probability {sample.match_score:.3f} · kv_fusion = {sample.kv_fusion}"
+           + ("" if sample.kv_fusion == "stack" else " (no injected key/value maps in this model)"))
+
+maps = sample.maps
+block_names = aa.blocks(maps)
+
+
+def key_labels(query_stream: str, key: str) -> list[str]:
+    if key != "injected":
+        return sample.labels(key)
+    pair = "c_r" if query_stream == "text" else "c_w"
+    return [f"{pair} of {a}" for a in sample.action_labels]
+
+
+def region_strip() -> None:
+    """The region slots as box thumbnails cropped from their frames."""
+    frames = frames_of(ROOT, clip_id)
+    features, _ = searcher.clip_features(clip_id)
+    crops, captions = [], []
+    for slot, row in enumerate(sample.region_rows, start=1):
+        k = int(np.searchsorted(view.frame_times_sec, features.region_time_sec[row]))
+        k = min(k, len(frames) - 1)
+        crops.append(render.crop(frames[k], features.region_boxes_xyxy[row]))
+        captions.append(sample.region_labels[slot])
+    if crops:
+        st.image(crops, caption=captions, width=88)
+
+
+# ---- the maps of one block ------------------------------------------------------------------
+@st.fragment
+def block_panel() -> None:
+    default_block = state.get("block") if state.get("block") in block_names else \
+        next((b for b in block_names if b.startswith("tangled.")), block_names[0])
+    if st.session_state.get("_w_block") not in block_names:
+        st.session_state["_w_block"] = default_block
+    a, b = st.columns([3, 2])
+    block = a.selectbox("Layer / block (schedule order)", block_names, key="_w_block",
+                        on_change=state.from_widget, args=("block",))
+    heads = aa.num_heads(maps, block)
+    options = ["mean", *[str(h) for h in range(heads)]]
+    if st.session_state.get("_w_head") not in options:
+        st.session_state["_w_head"] = state.get("head") if state.get("head") in options else "mean"
+    head_text = b.segmented_control("Head", options, key="_w_head", on_change=state.from_widget,
+                                    args=("head",)) or "mean"
+    state.put("block", block)
+    state.put("head", head_text)
+    head = None if head_text == "mean" else int(head_text)
+    stretch = st.toggle("Stretch colours to each map's range", key="_stretch",
+                        help="Off: colours span 0 to the map's largest weight.")
+    pairs = aa.block_pairs(maps, block)
+    columns = st.columns(2)
+    for i, (q, k) in enumerate(pairs):
+        matrix = aa.head_matrix(aa.find(maps, block, q, k), head)
+        fig = render.heatmap(matrix, key_labels(q, k), sample.labels(q),
+                             f"{aa.PAIR_TITLES[(q, k)]} · {block} · head {head_text}",
+                             x_title=f"keys: {k}", y_title=f"queries: {q}", stretch=stretch)
+        columns[i % 2].plotly_chart(fig, key=f"_map_{block}_{q}_{k}", config=render.EXPORT_CONFIG)
+    if block.startswith("tangled.") and sample.kv_fusion == "stack":
+        st.caption("In a stacked tangled block a stream's own keys and its injected pairs share one "
+                   "softmax: the two maps of a row sum to 1 together.")
+    word_panel(block if block.startswith("tangled.") else None, head)
+
+
+def word_panel(block: str | None, head: int | None) -> None:
+    st.subheader("Word -> regions")
+    tangled = [b for b in block_names if b.startswith("tangled.")]
+    if block is None:
+        block = st.selectbox("Tangled block", tangled, key="_word_block")
+    tokens = sample.tokens
+    word = st.selectbox("Word", range(len(tokens)), index=min(1, len(tokens) - 1),
+                        format_func=lambda i: f"{i}: {tokens[i]}", key="_word")
+    result = aa.word_to_region(maps, block, word, head)
+    st.caption(f"ActBERT has no text-over-region attention; here it is {result.method} "
+               f"({block}). The word's raw mass on that path is {result.mass:.3f}; box opacity "
+               f"shows its share per region (global token: {result.weights[0]:.2f}).")
+    frames = frames_of(ROOT, clip_id)
+    features, _ = searcher.clip_features(clip_id)
+    weights = result.weights[1:] / max(float(result.weights[1:].max(initial=0)), 1e-9)
+    drawn = []
+    for k, frame in enumerate(frames):
+        rows = [i for i, r in enumerate(sample.region_rows)
+                if abs(features.region_time_sec[r] - view.frame_times_sec[k]) < 1e-6]
+        drawn.append(render.draw_boxes(
+            frame, features.region_boxes_xyxy[sample.region_rows[rows]],
+            [sample.region_labels[i + 1] for i in rows], [result.weights[i + 1] for i in rows],
+            opacity=[weights[i] for i in rows], height=200))
+    columns = st.columns(min(4, len(drawn)))
+    for k, image in enumerate(drawn):
+        columns[k % len(columns)].image(image, caption=f"{view.frame_times_sec[k]:.1f} s")
+    st.download_button("Download as PNG", render.png_bytes(render.montage(drawn)),
+                       file_name=f"clip{clip_id}_word{word}_regions.png", mime="image/png",
+                       icon=":material/download:", key="_word_png")
+
+
+st.markdown("**Regions of this clip** (slot 0 is the global region token)")
+region_strip()
+block_panel()
+
+
+@st.fragment
+def rollout_panel() -> None:
+    st.subheader("Attention rollout across layers")
+    st.caption("Abnar & Zuidema (2020) over all three streams: head-mean maps with the residual "
+               "identity, tangled blocks composed through their cross maps (see "
+               "actbert/attention_analysis.py). Row: an output token; column: an input token.")
+    a, b = st.columns(2)
+    q = a.selectbox("Output stream", aa.STREAMS, key="_roll_q")
+    k = b.selectbox("Input stream", aa.STREAMS, key="_roll_k")
+    matrix = aa.rollout(maps)
+    part = aa.rollout_slice(matrix, aa.stream_lengths(maps), q, k)
+    st.plotly_chart(render.heatmap(part, sample.labels(k), sample.labels(q),
+                                   f"rollout: {q} outputs from {k} inputs"),
+                    key="_rollout", config=render.EXPORT_CONFIG)
+
+
+@st.fragment
+def summary_panel() -> None:
+    st.subheader("Layer x head summary")
+    present = [p for p in aa.PAIR_ORDER if any((m.query, m.key) == p for m in maps)]
+    a, b = st.columns(2)
+    pair = a.selectbox("Stream pair", present, format_func=lambda p: aa.PAIR_TITLES[p], key="_sum_pair")
+    statistic = b.segmented_control("Statistic", aa.STATISTICS, default="mass", key="_sum_stat") or "mass"
+    names, values = aa.head_summary(maps, pair[0], pair[1], statistic)
+    st.plotly_chart(render.summary_grid(names, values, f"{statistic}: {aa.PAIR_TITLES[pair]}"),
+                    key="_summary", config=render.EXPORT_CONFIG)
+    st.caption("mass: mean probability the queries put on these keys; max: mean of each query's "
+               "largest weight; entropy: mean normalised entropy (0 = one key, 1 = uniform).")
+
+
+rollout_panel()
+summary_panel()

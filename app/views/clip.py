@@ -1,0 +1,170 @@
+"""Clip page: the video at the clip's time, 1 FPS frames with regions, predicted actions,
+narration, a timeline of the whole video, and similar clips."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app import components, render, resources, state
+from indexer import inspect, preview
+
+library = components.library()
+ROOT = str(library.root)
+
+st.title("Clip")
+raw = state.get("clip")
+if raw is None:
+    st.info("No clip selected yet: search, then open a result.")
+    st.page_link(components.SEARCH_PAGE, label="Go to Search", icon=":material/search:")
+    st.stop()
+try:
+    clip_id = inspect.parse_clip_id(raw)
+    view = inspect.clip_view(library, clip_id)
+except resources.USER_ERRORS as exc:
+    st.error(f"Cannot open this clip: {exc}")
+    st.stop()
+
+searcher = None
+try:
+    searcher = resources.get_searcher(library)
+except resources.USER_ERRORS as exc:
+    st.warning(f"The model is not available ({exc}): no ActBERT verbs and no similar clips.")
+
+
+@st.cache_data(show_spinner="Reading frames...", max_entries=64)
+def frames_of(root: str, clip: int) -> np.ndarray:
+    lib = resources.open_library(root)
+    return inspect.clip_frames(lib, inspect.clip_view(lib, clip))
+
+
+@st.cache_data(show_spinner="Running the action head...", max_entries=64)
+def head_verbs(root: str, video_id: str, feature_path: str, fingerprint: str, _model) -> list:
+    lib = resources.open_library(root)
+    features = inspect.load_features(lib, feature_path)
+    names = inspect.verb_names(lib, _model.config.action.num_classes)
+    return inspect.action_head_verbs(_model, features, list(range(features.num_clips)), names)
+
+
+def probabilities(pairs, name: str) -> None:
+    if not pairs:
+        st.caption(f"{name}: none recorded")
+        return
+    st.dataframe({name: [p[0] for p in pairs], "probability": [p[1] for p in pairs]},
+                 hide_index=True, width="stretch",
+                 column_config={"probability": st.column_config.ProgressColumn(
+                     "probability", min_value=0.0, max_value=1.0, format="%.3f")})
+
+
+row = library.catalog.video(view.video_id)
+st.markdown(f"`{view.video_id}` &nbsp; **{components.fmt_time(view.start_sec, view.end_sec)}**"
+            + (f" &nbsp; task: {view.task}" if view.task else "") + f" &nbsp; clip id {clip_id}")
+seek = state.get("seek") or (view.start_sec, view.end_sec)
+player, actions = st.columns([3, 2])
+with player:
+    try:
+        path = preview.playable_path(library, view.video_path, view.video_id)
+        st.video(str(path), start_time=float(seek[0]), end_time=float(seek[1]) + 0.01, muted=True)
+        if tuple(seek) != (view.start_sec, view.end_sec):
+            st.caption(f"Playing {seek[0]:.1f}-{seek[1]:.1f} s (a segment of the timeline).")
+    except resources.USER_ERRORS as exc:
+        st.error(f"Refusing to play this video: {exc}")
+    st.markdown("**Narration**")
+    st.markdown(f"> {view.narration}" if view.narration else "_(no narration in this clip)_")
+    if view.verbs:
+        st.caption("Verbs in the narration: " + ", ".join(view.verbs))
+
+verbs_by_clip = None
+with actions:
+    st.markdown("**Predicted actions**")
+    if searcher is not None:
+        try:
+            verbs_by_clip = head_verbs(ROOT, view.video_id, row["feature_path"],
+                                       str((library.manifest.get("model") or {}).get("fingerprint")),
+                                       searcher.model)
+            probabilities(verbs_by_clip[view.clip_index], "ActBERT action head")
+        except resources.USER_ERRORS as exc:
+            st.warning(f"Action head unavailable: {exc}")
+    probabilities(view.predicted_verbs, "verb classifier")
+    probabilities(view.action_classes, "action backbone (Kinetics)")
+
+
+@st.fragment
+def frames_panel() -> None:
+    st.subheader("Frames and regions (1 FPS)")
+    try:
+        frames = frames_of(ROOT, clip_id)
+    except resources.USER_ERRORS as exc:
+        st.error(f"Cannot read the frames: {exc}")
+        return
+    classes = sorted(set(view.region_labels))
+    left, right = st.columns([3, 1])
+    chosen = left.multiselect("Classes", classes, default=classes, key=f"_classes_{clip_id}")
+    min_score = right.slider("Minimum score", 0.0, 1.0, 0.0, 0.05, key="_min_score")
+    keep = np.array([l in chosen for l in view.region_labels], bool) & (view.region_scores >= min_score)
+    drawn = []
+    for k, frame in enumerate(frames):
+        on = keep & (view.region_frame == k)
+        drawn.append(render.draw_boxes(frame, view.boxes_xyxy[on],
+                                       [l for l, o in zip(view.region_labels, on) if o],
+                                       view.region_scores[on], height=240))
+    columns = st.columns(min(4, len(drawn)))
+    for k, image in enumerate(drawn):
+        columns[k % len(columns)].image(image, caption=f"{view.frame_times_sec[k]:.1f} s · {int(keep[view.region_frame == k].sum())} boxes")
+    st.download_button("Download frames with boxes (PNG)", render.png_bytes(render.montage(drawn)),
+                       file_name=f"clip{clip_id}_frames.png", mime="image/png",
+                       icon=":material/download:")
+
+
+frames_panel()
+
+st.subheader("Timeline of the video")
+segments = inspect.video_timeline(library, view.video_id, verbs_by_clip)
+timeline_key = f"_timeline_{clip_id}"
+
+
+def _go_to(start: float, end: float, target: int) -> None:
+    if target >= 0 and target != clip_id:
+        state.put("clip", target)
+        state.put("seek", None)
+    else:
+        state.put("seek", (start, end))
+
+
+def _on_timeline() -> None:
+    points = st.session_state[timeline_key]["selection"]["points"]
+    if points and points[0].get("customdata"):
+        start, end, target = points[0]["customdata"][:3]
+        _go_to(float(start), float(end), int(target))
+
+
+def _on_jump() -> None:
+    index = st.session_state.get("_jump")
+    if index is not None:
+        seg = segments[index]
+        _go_to(seg.start_sec, seg.end_sec, seg.clip_id if seg.clip_id is not None else -1)
+
+
+if segments:
+    duration = float(row["duration_sec"] or max(s.end_sec for s in segments))
+    st.plotly_chart(render.timeline(segments, duration, (view.start_sec, view.end_sec)),
+                    on_select=_on_timeline, selection_mode="points", key=timeline_key,
+                    config=render.EXPORT_CONFIG)
+    st.selectbox("Jump to a segment (or click a bar)", range(len(segments)), index=None, key="_jump",
+                 on_change=_on_jump, placeholder="choose a segment",
+                 format_func=lambda i: f"{segments[i].track}: {segments[i].detail or segments[i].label} "
+                                       f"({segments[i].start_sec:.1f}-{segments[i].end_sec:.1f} s)")
+else:
+    st.caption("No actions or steps recorded for this video.")
+
+st.subheader("Similar clips")
+if searcher is not None:
+    try:
+        similar = searcher.similar(clip_id, 6)
+    except resources.USER_ERRORS as exc:
+        similar = []
+        st.warning(f"Similar clips unavailable: {exc}")
+    for start in range(0, len(similar), 3):
+        for column, hit in zip(st.columns(3), similar[start:start + 3]):
+            with column:
+                components.clip_card(hit, key=f"similar_{hit.clip_id}")

@@ -1,0 +1,105 @@
+"""Library page: videos with status and errors, ingest a folder, index statistics, the manifest."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+
+import streamlit as st
+
+from app import components, resources
+from indexer.cli_library import status_report
+from indexer.ingest import IngestSettings, discover, ingest
+
+library = components.library()
+st.title("Library")
+report = status_report(library)
+counts = report["counts"]
+cols = st.columns(5)
+for column, (name, value) in zip(cols, [("videos done", counts["done"]), ("failed", counts["failed"]),
+                                        ("pending", counts["pending"]), ("clips", counts["clips"]),
+                                        ("sources", len(library.manifest.get("sources", [])))]):
+    column.metric(name, value)
+
+st.subheader("Videos")
+videos = report["videos"]
+if videos:
+    st.dataframe(
+        {"video": [v["video_id"] for v in videos], "status": [v["status"] for v in videos],
+         "clips": [v["clips"] for v in videos],
+         "duration (s)": [round(v["duration_sec"] or 0, 1) for v in videos],
+         "task": [v["task"] or "" for v in videos], "split": [v["split"] or "" for v in videos],
+         "error": [v["error"] or "" for v in videos],
+         "warnings": ["; ".join(v["warnings"]) for v in videos]},
+        hide_index=True, width="stretch")
+else:
+    st.info("This library has no videos yet: ingest a folder below.")
+
+st.subheader("Model and index")
+model = library.manifest.get("model") or {}
+left, right = st.columns(2)
+with left:
+    st.markdown(f"**Recorded model**: `{model.get('checkpoint', 'none')}` "
+                f"(fingerprint `{model.get('fingerprint', '-')}`)")
+    try:
+        searcher = resources.get_searcher(library)
+        config = searcher.model.config
+        st.markdown(f"**Loaded**: `{searcher.checkpoint}` · preset `{config.name}` · "
+                    f"kv_fusion `{config.tangled.kv_fusion}` · "
+                    f"{sum(p.numel() for p in searcher.model.parameters()) / 1e6:.2f} M parameters")
+        with st.expander("Model config"):
+            st.json(config.to_dict(), expanded=False)
+    except resources.USER_ERRORS as exc:
+        searcher = None
+        st.warning(f"No model loaded: {exc}")
+with right:
+    if searcher is not None:
+        index = searcher.index
+        st.markdown(f"**Index**: {len(index)} clip vectors · {index.dim} dimensions · "
+                    f"`{index.factory}` · nprobe {index.nprobe} · "
+                    f"{'GPU' if index.on_gpu else 'CPU'}")
+    extractors = library.manifest.get("extractors") or {}
+    for name, info in extractors.items():
+        info = {k: v for k, v in info.items() if k != "classes"}
+        st.markdown(f"**{name} extractor**: " + ", ".join(f"{k} `{v}`" for k, v in info.items()))
+with st.expander("Manifest (library.json)"):
+    st.json(library.manifest, expanded=False)
+
+st.subheader("Ingest a folder")
+st.caption("Videos (mp4, mov, webm, mkv, avi) with SRT/WebVTT sidecars, searched recursively, "
+           "processed with this library's extractor settings; the index is updated afterwards.")
+folder = st.text_input("Folder on this machine", key="_ingest_folder", placeholder="/path/to/videos")
+if st.button("Ingest", icon=":material/upload:", disabled=not folder):
+    try:
+        found = discover([folder])
+    except (FileNotFoundError, OSError) as exc:
+        st.error(f"Cannot read that folder: {exc}")
+        st.stop()
+    if not found:
+        st.warning(f"No video files under {folder}.")
+        st.stop()
+    known = {f.name for f in fields(IngestSettings)}
+    settings = IngestSettings(**{k: v for k, v in (library.manifest.get("settings") or {}).items()
+                                 if k in known})
+    bar = st.progress(0.0, text=f"0 of {len(found)} videos")
+    done: list[str] = []
+
+    def on_video_done(video_id: str) -> None:
+        done.append(video_id)
+        bar.progress(min(1.0, len(done) / len(found)), text=f"{len(done)} of {len(found)}: {video_id}")
+
+    try:
+        summary = ingest(library, [folder], settings, progress=False, on_video_done=on_video_done)
+        if not summary["indexed"] and library.manifest.get("model") and summary["done"]:
+            from indexer.search import update_index
+
+            update_index(library, [], list(done))
+    except resources.USER_ERRORS as exc:
+        st.error(f"Ingest stopped: {exc}")
+        st.stop()
+    resources.reset_caches()
+    st.success(f"{summary['done']} ingested, {summary['failed']} failed, "
+               f"{summary['videos'] - summary['todo']} already in the library.")
+    for video_id, error in summary["errors"].items():
+        st.error(f"{video_id}: {error}")
+    st.code(json.dumps(summary, indent=1), language="json")

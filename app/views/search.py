@@ -1,0 +1,72 @@
+"""Search page: a query box, example queries, filters, results as a grid of keyframes."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import components, resources, state
+from indexer import inspect
+from indexer.search import MODES
+
+COLUMNS = 3
+
+st.title("Search")
+library = components.library()
+try:
+    searcher = resources.get_searcher(library)
+except resources.USER_ERRORS as exc:
+    st.error(f"Search is not available for this library: {exc}")
+    st.stop()
+
+
+def _use_example() -> None:
+    choice = st.session_state.get("_example")
+    if choice:
+        state.set_widget("query", choice)
+
+
+examples = inspect.example_queries(library)
+query = st.text_input("Describe what happens in the clip", key=state.widget_key("query"),
+                      on_change=state.from_widget, args=("query",),
+                      placeholder=examples[0] if examples else "e.g. cut the tomato")
+if examples:
+    st.pills("Examples", examples, key="_example", on_change=_use_example, label_visibility="collapsed")
+
+videos = [r["video_id"] for r in library.catalog.videos("done")]
+tasks = sorted({r["task"] for r in library.catalog.videos("done") if r["task"]})
+left, middle, right, last = st.columns([2, 2, 2, 1])
+video = left.selectbox("Video", ["all videos", *videos], key="_filter_video")
+task = middle.selectbox("Task", ["all tasks", *tasks], key="_filter_task", disabled=not tasks)
+mode = right.segmented_control("Signals", MODES, default="hybrid", key="_mode") or "hybrid"
+k = last.number_input("Results", 1, 60, 12, key="_k")
+
+query = state.get("query") or ""
+if not query.strip():
+    st.info("Type a query or pick an example to search the library's clips.")
+    st.stop()
+
+params = (library.root, query, mode, video, task, int(k))
+cached = st.session_state.get("_last_search")
+if cached is None or cached[0] != params:
+    try:
+        result = searcher.search(query, k=int(k), mode=mode,
+                                 video=None if video == "all videos" else video,
+                                 task=None if task == "all tasks" else task)
+    except resources.USER_ERRORS as exc:
+        st.error(f"Search failed: {exc}")
+        st.stop()
+    st.session_state["_last_search"] = (params, result)
+else:
+    result = cached[1]
+
+timings = result.timings_ms
+stages = ", ".join(f"{name} {ms:.0f} ms" for name, ms in timings.items() if name != "total")
+st.caption(f"{len(result.hits)} clips in **{timings.get('total', 0):.0f} ms** ({stages})")
+if not result.hits:
+    st.warning("No clip matches. Try other words, another signal or fewer filters.")
+    st.stop()
+st.session_state["_search_hits"] = [h.clip_id for h in result.hits]
+for row in range(0, len(result.hits), COLUMNS):
+    for column, (rank, hit) in zip(st.columns(COLUMNS), enumerate(result.hits[row:row + COLUMNS], row + 1)):
+        with column:
+            components.clip_card(hit, key=f"open_{hit.clip_id}", rank=rank)

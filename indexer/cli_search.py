@@ -1,0 +1,84 @@
+"""CLI commands about the index: ``search``, ``similar``, ``reindex``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from .search import MODES, Searcher, build_index
+from .store import Library
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="search a library's clips by text")
+    p.add_argument("library")
+    p.add_argument("query")
+    p.add_argument("--k", type=int, default=10, help="hits to return")
+    p.add_argument("--rerank", type=int, default=50,
+                   help="FAISS candidates reranked by the matching head (0: none)")
+    p.add_argument("--mode", choices=MODES, default="hybrid")
+    p.add_argument("--video", help="only clips of this video id")
+    p.add_argument("--task", help="only clips of videos of this task")
+    p.add_argument("--checkpoint", help="model directory (default: the library's)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_search)
+
+    p = sub.add_parser("similar", help="clips nearest to a clip ('more like this')")
+    p.add_argument("library")
+    p.add_argument("clip_id", type=int)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_similar)
+
+    p = sub.add_parser("reindex", help="re-embed every clip and rebuild the FAISS index")
+    p.add_argument("library")
+    p.add_argument("--checkpoint", help="model directory (default: the library's)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_reindex)
+
+
+def run_search(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    searcher = Searcher(Library(args.library, readonly=True), args.checkpoint)
+    load_ms = (time.perf_counter() - t0) * 1e3
+    result = searcher.search(args.query, k=args.k, rerank=args.rerank, mode=args.mode,
+                             video=args.video, task=args.task)
+    if args.json:
+        print(json.dumps({"query": result.query, "mode": result.mode,
+                          "hits": [h.as_dict() for h in result.hits],
+                          "timings_ms": {**result.timings_ms, "load": round(load_ms, 1)}}))
+        return 0
+    print(f"{len(result.hits)} hits for {result.query!r} ({result.timings_ms.get('total', 0):.0f} ms)")
+    for rank, hit in enumerate(result.hits, 1):
+        scores = " ".join(f"{name}={value:.3f}" for name, value in
+                          (("cos", hit.score), ("match", hit.rerank_score), ("bm25", hit.narration_score))
+                          if value is not None)
+        print(f"{rank:2d}. {hit.video} {hit.start_sec:6.1f}-{hit.end_sec:6.1f}s  [{','.join(hit.signals)}] "
+              f"{scores}  {hit.narration[:60]!r}")
+    return 0
+
+
+def run_similar(args: argparse.Namespace) -> int:
+    searcher = Searcher(Library(args.library, readonly=True))
+    hits = searcher.similar(args.clip_id, args.k)
+    if args.json:
+        print(json.dumps([h.as_dict() for h in hits]))
+    else:
+        for hit in hits:
+            print(f"{hit.clip_id:6d} {hit.video} {hit.start_sec:6.1f}-{hit.end_sec:6.1f}s {hit.score:.3f}")
+    return 0
+
+
+def run_reindex(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    library = Library(args.library)
+    if args.checkpoint:
+        from .embed import set_library_model
+
+        set_library_model(library, args.checkpoint)
+    index = build_index(library)
+    report = {"vectors": len(index), "factory": index.factory, "seconds": round(time.perf_counter() - t0, 2)}
+    print(json.dumps(report) if args.json else
+          f"reindex: {report['vectors']} vectors ({report['factory']}) in {report['seconds']} s")
+    return 0

@@ -1,0 +1,105 @@
+"""Clip vectors: every clip of a library encoded by the library's ActBERT model.
+
+A clip's vector is ``encode_video`` of that clip alone (one action slot, its regions and the global
+region token). The model that produced the vectors is named in the library manifest
+(``model``: checkpoint path relative to the library, and a fingerprint of its weights) and in the
+index manifest, so opening an index built by another model is a clear error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from actbert.data import VideoFeatures, clip_inputs, collate
+from actbert.model import ActBertForPretraining
+
+from .store import Library, LibraryError
+
+log = logging.getLogger(__name__)
+
+MAX_REGIONS_PER_CLIP = 20
+
+
+def model_fingerprint(checkpoint_dir: str | Path) -> str:
+    """sha256 of the checkpoint's weights and config (first 16 hex digits)."""
+    digest = hashlib.sha256()
+    for name in ("config.json", "model.safetensors"):
+        with open(Path(checkpoint_dir) / name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def set_library_model(library: Library, checkpoint_dir: str | Path) -> dict:
+    """Record the model used for this library's vectors (path stored relative when inside)."""
+    path = Path(checkpoint_dir).resolve()
+    stored = str(path.relative_to(library.root)) if library.root in path.parents else str(path)
+    model = {"checkpoint": stored, "fingerprint": model_fingerprint(path)}
+    library.update_manifest(model=model)
+    return model
+
+
+def library_model_dir(library: Library, checkpoint: str | Path | None = None) -> Path:
+    """The checkpoint to use: the one named, else the library's recorded model."""
+    if checkpoint:
+        return Path(checkpoint)
+    model = library.manifest.get("model")
+    if not model:
+        raise LibraryError(f"{library.root} records no model: train one (`python -m indexer demo` "
+                           "or `python -m actbert train`) or pass --checkpoint")
+    path = Path(model["checkpoint"])
+    return path if path.is_absolute() else library.root / path
+
+
+@lru_cache(maxsize=4)
+def load_model(checkpoint_dir: str) -> ActBertForPretraining:
+    return ActBertForPretraining.from_pretrained(checkpoint_dir).eval()
+
+
+def clip_batches(features: VideoFeatures, batch_size: int = 64):
+    """Model video-side inputs for every clip of a video, in batches: (clip indices, inputs)."""
+    clips = list(range(features.num_clips))
+    for start in range(0, len(clips), batch_size):
+        chunk = clips[start:start + batch_size]
+        batch = collate([clip_inputs(features, [c], MAX_REGIONS_PER_CLIP) for c in chunk])
+        batch.pop("region_classes")
+        yield chunk, batch
+
+
+@torch.no_grad()
+def embed_video(model: ActBertForPretraining, features: VideoFeatures,
+                batch_size: int = 64) -> np.ndarray:
+    """(C, E) float32 unit vectors, one per clip."""
+    out = []
+    for _, batch in clip_batches(features, batch_size):
+        out.append(model.encode_video(**batch).float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.config.embed_size), np.float32)
+
+
+def embed_library(library: Library, model: ActBertForPretraining,
+                  video_ids: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors and catalog clip ids of every finished video (or of ``video_ids``)."""
+    vectors, ids = [], []
+    rows = library.catalog.videos("done")
+    for row in rows:
+        if video_ids is not None and row["video_id"] not in video_ids:
+            continue
+        clip_rows = library.catalog.clips_of(row["video_id"])
+        if not clip_rows:
+            continue
+        features = VideoFeatures.load(library.root / row["feature_path"])
+        vecs = embed_video(model, features)
+        if len(vecs) != len(clip_rows):
+            raise LibraryError(f"{row['video_id']}: {len(vecs)} feature clips but "
+                               f"{len(clip_rows)} catalog clips; re-ingest it")
+        vectors.append(vecs)
+        ids.extend(r["id"] for r in clip_rows)
+    if not vectors:
+        return np.zeros((0, model.config.embed_size), np.float32), np.zeros(0, np.int64)
+    return np.concatenate(vectors), np.array(ids, np.int64)

@@ -1,0 +1,43 @@
+"""Export a library's finished videos as the training corpus ``LIB/corpus.jsonl``
+(``actbert.corpus`` owns the format), with the verb vocabulary built from the narrations."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from actbert.corpus import CorpusVideo, write_corpus
+
+from .store import Library
+from .verbs import VerbVocabulary
+
+log = logging.getLogger(__name__)
+
+MIN_VERB_COUNT = 3
+
+
+def export_corpus(library: Library, min_verb_count: int = MIN_VERB_COUNT) -> Path:
+    """Write ``corpus.jsonl``; the verb vocabulary keeps verbs seen at least ``min_verb_count``
+    times (it is also stored in the library manifest as ``verbs``)."""
+    videos = []
+    for row in library.catalog.videos("done"):
+        clips = library.catalog.clips_of(row["video_id"])
+        steps = [{"start_sec": s["start_sec"], "end_sec": s["end_sec"],
+                  "description": s["description"], "verb": s["verb"]}
+                 for s in library.catalog.query(
+                     "SELECT * FROM steps WHERE video = ? ORDER BY step_index", (row["id"],))]
+        videos.append(CorpusVideo(
+            video_id=row["video_id"], features=library.root / row["feature_path"],
+            narrations=tuple(c["narration"] for c in clips),
+            verbs=tuple(tuple(json.loads(c["verbs"])) for c in clips),
+            split=row["split"], task=row["task"], task_instance=row["task_instance"],
+            steps=tuple(steps)))
+    vocab = VerbVocabulary.build([list(v) for video in videos for v in video.verbs], min_verb_count)
+    verbs = list(vocab.verbs)
+    region_classes = library.manifest.get("extractors", {}).get("regions", {}).get("classes", [])
+    path = library.root / "corpus.jsonl"
+    write_corpus(path, videos, verbs, region_classes, library=str(library.root))
+    library.update_manifest(verbs=verbs)
+    log.info("exported %d videos, %d verbs to %s", len(videos), len(verbs), path)
+    return path

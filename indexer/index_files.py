@@ -1,0 +1,198 @@
+"""On-disk form of a ``ClipIndex``: one FAISS file plus ``manifest.json``, replaced atomically.
+
+Layout of an index directory::
+
+    manifest.json               {"format", "dimension", "metric", "factory", "count", "nprobe",
+                                 "auto_factory", "index_file", "bytes", "sha256", "model",
+                                 "faiss_version", "saved_at"}
+    clips-<sha256[:16]>.faiss   faiss.write_index output named by its checksum
+
+Save order: write the FAISS file under a temporary name, fsync, rename it to its checksum name, fsync
+the directory, then write the manifest the same way (temporary file, fsync, rename, fsync), and only
+then delete index files the manifest no longer names. A save killed at any point leaves the previous
+manifest naming the previous, complete file, so the previous index still loads.
+
+Load checks, in order: the manifest parses and has every field, the file exists with the recorded
+size and SHA-256, FAISS reads it, its width, metric and count match, and the model fingerprint equals
+the caller's. Every failure is a ``ClipIndexError`` naming the fix, ``python -m indexer reindex LIB``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+import hashlib
+import json
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import faiss
+
+logger = logging.getLogger(__name__)
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+METRIC = "inner_product"
+FIELDS = ("format", "dimension", "metric", "factory", "count", "nprobe", "auto_factory", "index_file",
+          "bytes", "sha256", "model", "faiss_version", "saved_at")
+
+
+class ClipIndexError(Exception):
+    """A saved clip index cannot be used; the message says why and how to rebuild it."""
+
+    def __init__(self, problem: str, library: str | Path | None = None) -> None:
+        lib = str(library) if library is not None else "LIB"
+        super().__init__(f"{problem}. Rebuild the index with `python -m indexer reindex {lib}`"
+                         + ("" if library is not None else " (LIB: the library directory)"))
+        self.problem = problem
+
+
+class IndexMissingError(ClipIndexError):
+    """No index has been saved in the directory."""
+
+
+class IndexCorruptError(ClipIndexError):
+    """The manifest or the index file is unreadable, truncated or fails its checksum."""
+
+
+class IndexMismatchError(ClipIndexError):
+    """The index is intact but was built by another model or format than the one asked for."""
+
+
+def fingerprint(model: Any) -> str:
+    """Canonical JSON of a model fingerprint (checkpoint, config), for comparison and display."""
+    return json.dumps(model, sort_keys=True, separators=(",", ":"))
+
+
+def sha256_file(path: Path, block: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync(path.parent)
+
+
+def save(directory: str | Path, index: faiss.Index, *, factory: str, nprobe: int, model: Any,
+         auto_factory: bool) -> Path:
+    """Write ``index`` and its manifest into ``directory`` (created if needed); returns the manifest path.
+
+    The caller must keep ``index`` unchanged meanwhile and run one save per directory at a time.
+    """
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    fingerprint(model)  # fail before writing anything when the fingerprint is not JSON
+    tmp = folder / f".clips-{uuid.uuid4().hex}.faiss.tmp"
+    faiss.write_index(index, str(tmp))
+    _fsync(tmp)
+    digest = sha256_file(tmp)
+    final = folder / f"clips-{digest[:16]}.faiss"
+    os.replace(tmp, final)
+    _fsync(folder)
+    manifest = {
+        "format": FORMAT, "dimension": int(index.d), "metric": METRIC, "factory": factory,
+        "count": int(index.ntotal), "nprobe": int(nprobe), "auto_factory": bool(auto_factory),
+        "index_file": final.name, "bytes": final.stat().st_size, "sha256": digest, "model": model,
+        "faiss_version": faiss.__version__,
+        "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    _atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    for stale in list(folder.glob("clips-*.faiss")) + list(folder.glob(".clips-*.faiss.tmp")):
+        if stale.name != final.name:
+            stale.unlink(missing_ok=True)
+    for stale in folder.glob(f".{MANIFEST}.*.tmp"):
+        stale.unlink(missing_ok=True)
+    logger.info("saved %d clips (%s, %d bytes) to %s", manifest["count"], factory, manifest["bytes"], final)
+    return folder / MANIFEST
+
+
+def read_manifest(directory: str | Path, library: str | Path | None = None) -> dict[str, Any]:
+    """The parsed manifest of ``directory``, every field present; raises ``ClipIndexError`` otherwise."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise IndexMissingError(f"no clip index in {directory} ({MANIFEST} is missing)", library)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise IndexCorruptError(f"the index manifest {path} is unreadable ({error})", library) from error
+    missing = [f for f in FIELDS if not isinstance(manifest, dict) or f not in manifest]
+    if missing:
+        raise IndexCorruptError(f"the index manifest {path} lacks {', '.join(missing)}", library)
+    if manifest["format"] != FORMAT or manifest["metric"] != METRIC:
+        raise IndexMismatchError(f"the index in {directory} has format {manifest['format']} and metric "
+                                 f"{manifest['metric']}; this version reads format {FORMAT}, {METRIC}", library)
+    return manifest
+
+
+def load(directory: str | Path, *, expected_model: Any = None,
+         library: str | Path | None = None) -> tuple[faiss.Index, dict[str, Any]]:
+    """Verified ``(faiss index, manifest)`` from ``directory``; checks listed in the module docstring."""
+    manifest = read_manifest(directory, library)
+    path = Path(directory) / manifest["index_file"]
+    if not path.is_file():
+        raise IndexCorruptError(f"the index file {path} named by the manifest is missing", library)
+    size = path.stat().st_size
+    if size != manifest["bytes"]:
+        raise IndexCorruptError(f"the index file {path} has {size} bytes, the manifest says "
+                                f"{manifest['bytes']} (truncated or overwritten)", library)
+    digest = sha256_file(path)
+    if digest != manifest["sha256"]:
+        raise IndexCorruptError(f"the index file {path} fails its SHA-256 check (corrupted)", library)
+    try:
+        index = faiss.read_index(str(path))
+    except RuntimeError as error:
+        raise IndexCorruptError(f"FAISS cannot read {path} ({str(error).splitlines()[0]})", library) from error
+    facts = {"dimension": int(index.d), "count": int(index.ntotal),
+             "metric": METRIC if index.metric_type == faiss.METRIC_INNER_PRODUCT else str(index.metric_type)}
+    wrong = {k: (v, manifest[k]) for k, v in facts.items() if v != manifest[k]}
+    if wrong:
+        detail = ", ".join(f"{k} {got} (manifest: {want})" for k, (got, want) in wrong.items())
+        raise IndexCorruptError(f"the index file {path} disagrees with its manifest: {detail}", library)
+    if expected_model is not None and fingerprint(expected_model) != fingerprint(manifest["model"]):
+        raise IndexMismatchError(f"the index in {directory} was built from model {fingerprint(manifest['model'])}, "
+                                 f"not the model in use {fingerprint(expected_model)}", library)
+    return index, manifest
+
+
+def add_cli(subparsers: Any) -> None:
+    """Register ``python -m indexer index-info DIR [--json]``."""
+    parser = subparsers.add_parser("index-info", help="verify a saved clip index and print its manifest")
+    parser.add_argument("directory", type=Path, help="index directory (holds manifest.json)")
+    parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    parser.set_defaults(func=run_index_info)
+
+
+def run_index_info(args: Any) -> int:
+    """Verify the index in ``args.directory`` (checksum, FAISS read, manifest agreement) and print it."""
+    try:
+        _, manifest = load(args.directory)
+    except ClipIndexError as error:
+        print(error, file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(manifest, sort_keys=True))
+    else:
+        for key in FIELDS:
+            value = manifest[key]
+            print(f"{key}: {fingerprint(value) if isinstance(value, (dict, list)) else value}")
+    return 0

@@ -1,0 +1,321 @@
+"""What the clip inspector and the attention explorer show, computed from a library.
+
+Every file read here goes through ``Library.resolve_inside``: a catalog row whose video or feature
+path points outside the library's folders raises ``LibraryError`` and nothing is read.
+
+- ``clip_view``: a clip's catalog row and its regions (boxes in pixels of the displayed frame,
+  detector class names and scores, the 1 FPS frame each box belongs to).
+- ``clip_frames`` / ``keyframe``: decoded RGB frames at the clip's region times.
+- ``action_head_verbs``: the ActBERT action head's verb distribution for clips (video side plus the
+  ``[CLS] [SEP]`` text, softmax of ``action_logits`` at the clip's action slot).
+- ``video_timeline``: predicted actions, the backbone's classes and true steps across a video.
+- ``attention_sample``: one forward pass with every attention map, plus labels for every token.
+- ``example_queries``: queries to offer in the search box.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from actbert.data import VideoFeatures, clip_inputs, collate
+from actbert.model import ActBertForPretraining
+from actbert.tangled import AttentionMap
+
+from .embed import MAX_REGIONS_PER_CLIP
+from .sampling import sample_times
+from .store import Library, LibraryError
+from .video import read_frames_at
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClipView:
+    """One clip as the inspector shows it.
+
+    frame_times_sec (F,): the 1 FPS frame times of the clip (the region times, or ``sample_times``
+    at 1 FPS when the clip has no regions). Regions (N of them, sorted by frame then score):
+    boxes_xyxy (N, 4) pixels of the displayed frame, region_labels (N,) detector class names
+    (argmax of the class distribution, background excluded), region_scores (N,), region_frame (N,)
+    index into ``frame_times_sec``. action_classes / predicted_verbs: [(name, probability)].
+    """
+
+    clip_id: int
+    video_id: str
+    video_path: str
+    clip_index: int
+    start_sec: float
+    end_sec: float
+    narration: str
+    task: str | None
+    verbs: list[str]
+    action_classes: list[tuple[str, float]]
+    predicted_verbs: list[tuple[str, float]]
+    frame_times_sec: np.ndarray
+    boxes_xyxy: np.ndarray
+    region_labels: list[str]
+    region_scores: np.ndarray
+    region_frame: np.ndarray
+    frame_size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One bar of the video timeline: ``track`` is "ActBERT verbs", "verb classifier",
+    "action backbone" or "true steps"; ``clip_id`` is None for true steps, whose ``label`` is the
+    step's verb and ``detail`` its description."""
+
+    track: str
+    start_sec: float
+    end_sec: float
+    label: str
+    prob: float | None
+    clip_id: int | None
+    detail: str = ""
+
+
+def parse_clip_id(text: object) -> int:
+    """A clip id from user input (a URL parameter): a non-negative integer, else ValueError."""
+    value = str(text).strip()
+    if not value.isdigit():
+        raise ValueError(f"clip must be a catalog clip id (a whole number), got {value[:60]!r}")
+    return int(value)
+
+
+def region_class_names(library: Library) -> list[str]:
+    """The detector's class names (index 0 = background) recorded in the library manifest."""
+    return list(((library.manifest.get("extractors") or {}).get("regions") or {}).get("classes") or [])
+
+
+def verb_names(library: Library, count: int) -> list[str]:
+    """The action head's verb vocabulary from the manifest ("verbs"), or "verb k" placeholders."""
+    names = list(library.manifest.get("verbs") or [])
+    if len(names) != count:
+        if names:
+            log.warning("manifest lists %d verbs, the action head has %d", len(names), count)
+        names = [f"verb {k}" for k in range(count)]
+    return names
+
+
+@lru_cache(maxsize=64)
+def _load_features(path: str, mtime_ns: int) -> VideoFeatures:
+    return VideoFeatures.load(path)
+
+
+def load_features(library: Library, feature_path: str | None) -> VideoFeatures:
+    """A video's feature file, refused when it lies outside the library."""
+    if not feature_path:
+        raise LibraryError("this video has no feature file (it was not ingested)")
+    path = library.resolve_inside(library.root / feature_path)
+    return _load_features(str(path), path.stat().st_mtime_ns)
+
+
+def _pairs(text: str) -> list[tuple[str, float]]:
+    try:
+        return [(str(name), float(prob)) for name, prob in json.loads(text or "[]")]
+    except (ValueError, TypeError):
+        return []
+
+
+def clip_view(library: Library, clip_id: int) -> ClipView:
+    """The clip ``clip_id`` with its regions; KeyError when the catalog has no such clip."""
+    rows = library.catalog.query(
+        "SELECT clips.*, videos.video_id AS vid, videos.path AS vpath, videos.task AS vtask, "
+        "videos.feature_path AS fpath FROM clips JOIN videos ON videos.id = clips.video "
+        "WHERE clips.id = ?", (int(clip_id),))
+    if not rows:
+        raise KeyError(f"no clip {clip_id} in this library")
+    row = rows[0]
+    features = load_features(library, row["fpath"])
+    index = int(row["clip_index"])
+    if not 0 <= index < features.num_clips:
+        raise LibraryError(f"clip {clip_id}: feature file has {features.num_clips} clips, "
+                           f"catalog says index {index}; re-ingest {row['vid']}")
+    names = region_class_names(library)
+    picked = np.flatnonzero(features.region_clip == index)
+    times = features.region_time_sec[picked]
+    order = np.lexsort((-features.region_scores[picked], times))
+    picked = picked[order]
+    frame_times = np.unique(features.region_time_sec[picked])
+    if not len(frame_times):
+        frame_times = sample_times(float(row["start_sec"]), float(row["end_sec"]), 1.0)
+    classes = features.region_classes[picked]
+    labels = []
+    for dist in classes:
+        k = int(np.argmax(dist[1:]) + 1) if dist.shape[0] > 1 else 0
+        labels.append(names[k] if k < len(names) else f"class {k}")
+    return ClipView(
+        clip_id=int(row["id"]), video_id=row["vid"], video_path=row["vpath"], clip_index=index,
+        start_sec=float(row["start_sec"]), end_sec=float(row["end_sec"]),
+        narration=row["narration"], task=row["vtask"], verbs=json.loads(row["verbs"] or "[]"),
+        action_classes=_pairs(row["action_classes"]), predicted_verbs=_pairs(row["predicted_verbs"]),
+        frame_times_sec=np.asarray(frame_times, np.float64),
+        boxes_xyxy=features.region_boxes_xyxy[picked].reshape(-1, 4),
+        region_labels=labels, region_scores=features.region_scores[picked],
+        region_frame=np.searchsorted(frame_times, features.region_time_sec[picked]),
+        frame_size=tuple(int(v) for v in features.frame_size))
+
+
+def video_file(library: Library, video_path: str) -> Path:
+    """The video file, if it lies inside the library's folders (else LibraryError)."""
+    return library.resolve_inside(video_path)
+
+
+def clip_frames(library: Library, view: ClipView, height: int | None = None) -> np.ndarray:
+    """(F, H, W, 3) uint8 RGB frames at ``view.frame_times_sec``; ``height`` rescales (boxes must
+    then be scaled by height / frame height)."""
+    size = None
+    if height:
+        width = max(2, round(view.frame_size[0] * height / view.frame_size[1]))
+        size = (height, width)
+    return read_frames_at(video_file(library, view.video_path), view.frame_times_sec, size)
+
+
+def clip_frame(library: Library, view: ClipView, k: int) -> np.ndarray:
+    """(H, W, 3) uint8 RGB frame ``k`` of ``view.frame_times_sec``."""
+    return read_frames_at(video_file(library, view.video_path), view.frame_times_sec[k:k + 1])[0]
+
+
+def keyframe_index(view: ClipView) -> int:
+    """The frame with the most confident boxes (sum of scores), the middle one when none."""
+    if not len(view.region_scores):
+        return len(view.frame_times_sec) // 2
+    mass = np.bincount(view.region_frame, weights=view.region_scores,
+                       minlength=len(view.frame_times_sec))
+    return int(np.argmax(mass))
+
+
+def example_queries(library: Library, n: int = 6) -> list[str]:
+    """Queries worth trying: the most frequent ground-truth step descriptions, else the most
+    frequent narration lines (lower-cased), longest-first on ties."""
+    rows = library.catalog.query("SELECT description FROM steps WHERE description != ''")
+    texts = [r[0].strip().lower() for r in rows]
+    if not texts:
+        rows = library.catalog.query("SELECT narration FROM clips WHERE narration != ''")
+        texts = [" ".join(r[0].lower().split()[:8]) for r in rows]
+    counts = Counter(t for t in texts if len(t.split()) >= 2)
+    return [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], -len(kv[0]), kv[0]))[:n]]
+
+
+def video_inputs(features: VideoFeatures, clip_indices: list[int],
+                 max_regions: int = MAX_REGIONS_PER_CLIP) -> dict[str, torch.Tensor]:
+    """Model video-side inputs, one sample per clip (batch = len(clip_indices))."""
+    batch = collate([clip_inputs(features, [c], max_regions) for c in clip_indices])
+    batch.pop("region_classes")
+    return batch
+
+
+def _placeholder_text(batch: int, cls_id: int, sep_id: int) -> dict[str, torch.Tensor]:
+    ids = torch.tensor([[cls_id, sep_id]]).expand(batch, 2)
+    return {"text_ids": ids, "text_mask": torch.ones_like(ids)}
+
+
+@torch.no_grad()
+def action_head_verbs(model: ActBertForPretraining, features: VideoFeatures, clip_indices: list[int],
+                      names: list[str], top: int = 5, cls_id: int = 101,
+                      sep_id: int = 102) -> list[list[tuple[str, float]]]:
+    """The action head's top ``top`` verbs for each clip, with softmax probabilities.
+
+    Each clip is encoded alone (one action slot, slot 0) with the text side ``[CLS] [SEP]``, as
+    the index encodes it; ``names`` is the verb vocabulary in the head's order."""
+    out_all: list[list[tuple[str, float]]] = []
+    for start in range(0, len(clip_indices), 64):
+        chunk = clip_indices[start:start + 64]
+        batch = video_inputs(features, chunk)
+        out = model(**_placeholder_text(len(chunk), cls_id, sep_id), **batch)
+        probs = torch.softmax(out.action_logits[:, 0].float(), -1)
+        values, idx = probs.topk(min(top, probs.shape[-1]), -1)
+        out_all += [[(names[j], round(float(p), 4)) for p, j in zip(v.tolist(), i.tolist())]
+                    for v, i in zip(values, idx)]
+    return out_all
+
+
+def video_timeline(library: Library, video_id: str,
+                   head_verbs: list[list[tuple[str, float]]] | None = None) -> list[Segment]:
+    """Segments across the whole video: ``head_verbs`` (top-1 of the ActBERT action head per clip,
+    in clip order, when given), the verb classifier's and the backbone's top class per clip,
+    and the true steps where the corpus has them."""
+    clips = library.catalog.clips_of(video_id)
+    segments: list[Segment] = []
+    for i, clip in enumerate(clips):
+        tracks = [("verb classifier", _pairs(clip["predicted_verbs"])),
+                  ("action backbone", _pairs(clip["action_classes"]))]
+        if head_verbs is not None and i < len(head_verbs):
+            tracks.insert(0, ("ActBERT verbs", head_verbs[i]))
+        for track, ranked in tracks:
+            if ranked:
+                segments.append(Segment(track, float(clip["start_sec"]), float(clip["end_sec"]),
+                                        ranked[0][0], ranked[0][1], int(clip["id"])))
+    steps = library.catalog.query(
+        "SELECT steps.start_sec, steps.end_sec, steps.verb, steps.description FROM steps "
+        "JOIN videos ON videos.id = steps.video WHERE videos.video_id = ? ORDER BY step_index",
+        (video_id,))
+    segments += [Segment("true steps", float(s[0]), float(s[1]), s[2] or s[3] or "step", None, None,
+                         s[3] or "") for s in steps]
+    return segments
+
+
+# ---- attention ---------------------------------------------------------------------------------
+
+
+def selected_region_rows(features: VideoFeatures, clip_index: int,
+                         max_regions: int = MAX_REGIONS_PER_CLIP) -> np.ndarray:
+    """Feature-file rows of the regions ``clip_inputs(features, [clip_index], max_regions)`` puts
+    in region slots 1.. (slot 0 is the global token): the clip's top-scoring regions, in row order."""
+    rows = np.flatnonzero(features.region_clip == clip_index)
+    rows = rows[np.argsort(-features.region_scores[rows], kind="stable")][:max_regions]
+    return np.sort(rows)
+
+
+@dataclass(frozen=True)
+class AttentionSample:
+    """Every attention map of one (query, clip) forward pass and what each position shows.
+
+    tokens (L_text,) WordPieces; action_labels (L_action,) e.g. "12.0-18.0 s"; region_rows
+    (L_region - 1,) feature-file rows of region slots 1.. (slot 0 = the global token);
+    region_labels (L_region,); kv_fusion: "stack" or "paddle" (paddle has no injected maps);
+    match_score: the matching head's probability for this pair."""
+
+    maps: tuple[AttentionMap, ...]
+    tokens: list[str]
+    action_labels: list[str]
+    region_rows: np.ndarray
+    region_labels: list[str]
+    kv_fusion: str
+    match_score: float
+
+    def labels(self, stream: str) -> list[str]:
+        return {"text": self.tokens, "action": self.action_labels,
+                "region": self.region_labels}[stream]
+
+
+@torch.no_grad()
+def attention_sample(model: ActBertForPretraining, tokenizer, features: VideoFeatures,
+                     clip_index: int, query: str, class_names: list[str],
+                     max_regions: int = MAX_REGIONS_PER_CLIP) -> AttentionSample:
+    """Run ``query`` against clip ``clip_index`` of ``features`` with ``output_attentions``."""
+    if not query.strip():
+        raise ValueError("empty query: type the words to attend with")
+    enc = tokenizer(query)
+    batch = video_inputs(features, [clip_index], max_regions)
+    out = model(text_ids=enc.ids, text_mask=enc.mask, output_attentions=True, **batch)
+    rows = selected_region_rows(features, clip_index, max_regions)
+    region_labels = ["global"]
+    for n, row in enumerate(rows, start=1):
+        dist = features.region_classes[row]
+        k = int(np.argmax(dist[1:]) + 1) if dist.shape[0] > 1 else 0
+        name = class_names[k] if k < len(class_names) else f"class {k}"
+        region_labels.append(f"r{n} {name} @{features.region_time_sec[row]:.0f}s")
+    start, end = features.clip_start_sec[clip_index], features.clip_end_sec[clip_index]
+    return AttentionSample(
+        maps=tuple(out.attentions), tokens=list(enc.tokens[0]),
+        action_labels=[f"{start:.1f}-{end:.1f} s"], region_rows=rows, region_labels=region_labels,
+        kv_fusion=model.config.tangled.kv_fusion, match_score=float(out.match_score[0]))

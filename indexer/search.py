@@ -1,0 +1,203 @@
+"""The query path: text -> ``encode_text`` -> FAISS top-K -> matching-head rerank -> hits.
+
+Modes: ``vector`` (ActBERT embeddings, reranked by the matching head), ``narration`` (SQLite FTS5
+BM25 over the transcripts) and ``hybrid`` (both, fused by reciprocal rank fusion). Every hit says
+which signals found it and carries both scores; every search reports per-stage milliseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from actbert.data import VideoFeatures, clip_inputs, collate
+from actbert.tokenizer import ActBertTokenizer
+
+from .embed import MAX_REGIONS_PER_CLIP, embed_library, library_model_dir, load_model
+from .index import ClipIndex
+from .store import Library
+
+log = logging.getLogger(__name__)
+
+MODES = ("hybrid", "vector", "narration")
+RRF_K = 60  # reciprocal rank fusion constant (Cormack et al., 2009)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    clip_id: int
+    video: str
+    video_path: str
+    start_sec: float
+    end_sec: float
+    narration: str
+    task: str | None
+    score: float | None            # cosine of query and clip vectors (vector signal)
+    rerank_score: float | None     # matching-head probability that query and clip match
+    narration_score: float | None  # FTS5 BM25 (narration signal)
+    fused_score: float
+    signals: tuple[str, ...]
+
+    def as_dict(self) -> dict:
+        return {"clip_id": self.clip_id, "video": self.video, "start_sec": self.start_sec,
+                "end_sec": self.end_sec, "score": self.score, "rerank_score": self.rerank_score,
+                "narration_score": self.narration_score, "fused_score": self.fused_score,
+                "narration": self.narration, "signals": list(self.signals), "task": self.task}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    mode: str
+    hits: list[SearchHit]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
+    """Reciprocal rank fusion: sum over lists of 1 / (k + rank), ranks from 1."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+@lru_cache(maxsize=512)
+def _features(path: str) -> VideoFeatures:
+    return VideoFeatures.load(path)
+
+
+class Searcher:
+    """Loads the library's model, tokenizer and index once; answers queries from any thread."""
+
+    def __init__(self, library: Library, checkpoint: str | Path | None = None) -> None:
+        self.library = library
+        self.checkpoint = library_model_dir(library, checkpoint)
+        self.model = load_model(str(self.checkpoint))
+        self.tokenizer = ActBertTokenizer()
+        self.index = ClipIndex.load(library.root / "index", expected_model=library.manifest.get("model"),
+                                    library=library.root)
+
+    def _encode(self, query: str) -> np.ndarray:
+        enc = self.tokenizer(query)
+        with torch.no_grad():
+            return self.model.encode_text(enc.ids, enc.mask).float().numpy()
+
+    def clip_features(self, clip_id: int) -> tuple[VideoFeatures, int]:
+        row = self.library.catalog.query(
+            "SELECT videos.feature_path, clips.clip_index FROM clips JOIN videos ON videos.id = clips.video "
+            "WHERE clips.id = ?", (int(clip_id),))
+        if not row:
+            raise KeyError(f"clip {clip_id} is not in the catalog")
+        return _features(str(self.library.root / row[0][0])), int(row[0][1])
+
+    @torch.no_grad()
+    def match_scores(self, query: str, clip_ids: list[int], batch_size: int = 64) -> dict[int, float]:
+        """The matching head's probability that ``query`` describes each clip."""
+        enc = self.tokenizer(query)
+        scores: dict[int, float] = {}
+        for start in range(0, len(clip_ids), batch_size):
+            chunk = clip_ids[start:start + batch_size]
+            samples = []
+            for clip_id in chunk:
+                features, index = self.clip_features(clip_id)
+                samples.append(clip_inputs(features, [index], MAX_REGIONS_PER_CLIP))
+            batch = collate(samples)
+            batch.pop("region_classes")
+            out = self.model(text_ids=enc.ids, text_mask=enc.mask, **batch)
+            scores.update(zip(chunk, out.match_score.tolist()))
+        return scores
+
+    def search(self, query: str, k: int = 10, rerank: int = 50, mode: str = "hybrid",
+               video: str | None = None, task: str | None = None) -> SearchResult:
+        """Top ``k`` clips for ``query``; ``rerank`` candidates from FAISS go through the matching
+        head (0 disables it); ``video`` / ``task`` filter the results."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if not query.strip():
+            raise ValueError("empty query")
+        timings: dict[str, float] = {}
+        pool = max(k, rerank) * (5 if (video or task) else 1)
+        vector: dict[int, float] = {}
+        reranked: dict[int, float] = {}
+        narration: dict[int, float] = {}
+        if mode in ("hybrid", "vector") and len(self.index):
+            t0 = time.perf_counter()
+            q = self._encode(query)
+            timings["encode"] = (time.perf_counter() - t0) * 1e3
+            t0 = time.perf_counter()
+            scores, ids = self.index.search(q, min(pool, len(self.index)))
+            timings["faiss"] = (time.perf_counter() - t0) * 1e3
+            vector = {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
+        if mode in ("hybrid", "narration"):
+            t0 = time.perf_counter()
+            narration = dict(self.library.catalog.search_narration(query, pool))
+            timings["narration"] = (time.perf_counter() - t0) * 1e3
+        candidates = set(vector) | set(narration)
+        rows = self.library.catalog.hits(candidates)
+        if video or task:
+            rows = {i: h for i, h in rows.items()
+                    if (not video or h.video_id == video) and (not task or h.task == task)}
+        if rerank and vector:
+            t0 = time.perf_counter()
+            top = [i for i in sorted(vector, key=vector.get, reverse=True) if i in rows][:rerank]
+            reranked = self.match_scores(query, top)
+            timings["rerank"] = (time.perf_counter() - t0) * 1e3
+        order_vector = sorted((i for i in vector if i in rows),
+                              key=lambda i: (reranked.get(i, -1.0), vector[i]), reverse=True)
+        order_text = sorted((i for i in narration if i in rows), key=narration.get, reverse=True)
+        fused = rrf([order_vector, order_text])
+        hits = []
+        for clip_id in sorted(fused, key=fused.get, reverse=True)[:k]:
+            row = rows[clip_id]
+            signals = tuple(s for s, found in (("vector", clip_id in vector),
+                                               ("narration", clip_id in narration)) if found)
+            hits.append(SearchHit(
+                clip_id=clip_id, video=row.video_id, video_path=row.video_path,
+                start_sec=row.start_sec, end_sec=row.end_sec, narration=row.narration,
+                task=row.task, score=vector.get(clip_id), rerank_score=reranked.get(clip_id),
+                narration_score=narration.get(clip_id), fused_score=fused[clip_id], signals=signals))
+        timings["total"] = sum(timings.values())
+        return SearchResult(query, mode, hits, {k_: round(v, 2) for k_, v in timings.items()})
+
+    def similar(self, clip_id: int, k: int = 10) -> list[SearchHit]:
+        """More like this: nearest clips by the clip's own vector."""
+        scores, ids = self.index.similar(int(clip_id), k)
+        rows = self.library.catalog.hits(int(i) for i in ids if i >= 0)
+        return [SearchHit(int(i), rows[int(i)].video_id, rows[int(i)].video_path,
+                          rows[int(i)].start_sec, rows[int(i)].end_sec, rows[int(i)].narration,
+                          rows[int(i)].task, float(s), None, None, float(s), ("vector",))
+                for s, i in zip(scores, ids) if int(i) in rows]
+
+
+def build_index(library: Library, checkpoint: str | Path | None = None) -> ClipIndex:
+    """Embed every finished clip with the library's model and write a fresh index (reindex)."""
+    model = load_model(str(library_model_dir(library, checkpoint)))
+    vectors, ids = embed_library(library, model)
+    index = ClipIndex.build(vectors, ids, model=library.manifest.get("model")) if len(ids) else \
+        ClipIndex.empty(model.config.embed_size, model=library.manifest.get("model"))
+    index.save(library.root / "index")
+    return index
+
+
+def update_index(library: Library, removed: list[int], video_ids: list[str]) -> ClipIndex:
+    """Incremental update after (re-)ingesting ``video_ids``: drop ``removed`` clip ids, add the
+    videos' new clip vectors. Builds the index when there is none yet."""
+    if not (library.root / "index" / "manifest.json").is_file():
+        return build_index(library)
+    index = ClipIndex.load(library.root / "index", expected_model=library.manifest.get("model"),
+                           library=library.root)
+    if removed:
+        index.remove(removed)
+    model = load_model(str(library_model_dir(library)))
+    vectors, ids = embed_library(library, model, video_ids)
+    if len(ids):
+        index.add(vectors, ids)
+    index.save(library.root / "index")
+    return index

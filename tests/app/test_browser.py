@@ -1,0 +1,151 @@
+"""End to end in a real browser: Debian's chromium driven by Playwright against a running server.
+
+Runs a query, opens a result, checks that the clip's <video> plays (its currentTime advances),
+opens Attention and changes the layer, and reopens that view from its URL. Screenshots go to
+``test-output/`` in the repository root. Needs ``apt-get install -y chromium`` (never
+``playwright install``); without /usr/bin/chromium the test fails and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+OUT = ROOT / "test-output"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, timeout_sec: float = 90) -> None:
+    deadline = time.monotonic() + timeout_sec
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}: {process.stdout.read()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"streamlit did not answer on {url} within {timeout_sec} s")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_library):
+    port = _free_port()
+    env = {**os.environ, "ACTBERT_LIBRARY": str(tiny_library), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
+         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    try:
+        _wait_healthy(url, process)
+        yield url, started
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium with "
+                    "`apt-get update && apt-get install -y chromium` (do not run `playwright install`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def _select(page, label: str, option: str) -> None:
+    """Pick ``option`` in the Streamlit selectbox labelled ``label``."""
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label)
+    box.locator("input").first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_search_clip_video_attention(server, browser):
+    url, started = server
+    OUT.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page.set_default_timeout(60_000)
+    timings = {}
+
+    page.goto(url)
+    query_box = page.get_by_label("Describe what happens in the clip")
+    query_box.wait_for()
+    timings["launch_to_first_page_sec"] = round(time.perf_counter() - started, 2)
+
+    t0 = time.perf_counter()
+    query_box.fill("crack an egg into the bowl")
+    query_box.press("Enter")
+    page.get_by_role("button", name="Open clip").first.wait_for()
+    page.get_by_text("clips in").first.wait_for()
+    timings["query_to_results_sec"] = round(time.perf_counter() - t0, 2)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(OUT / "search.png"), full_page=True)
+
+    page.get_by_role("button", name="Open clip").first.click()
+    video = page.locator("video").first
+    video.wait_for()
+    page.wait_for_function("() => { const v = document.querySelector('video'); return v && v.readyState >= 2; }")
+    start = video.evaluate("v => v.currentTime")
+    video.evaluate("v => { v.muted = true; return v.play(); }")
+    page.wait_for_function(f"() => document.querySelector('video').currentTime > {start} + 0.5",
+                           timeout=20_000)
+    assert video.evaluate("v => v.videoWidth") > 0, "the browser decoded no picture"
+    assert "clip=" in page.url
+    page.get_by_text("Frames and regions").wait_for()
+    page.get_by_text("Similar clips").wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()  # the timeline
+    page.locator("[data-testid='stDataFrame'] canvas").first.wait_for()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(OUT / "clip.png"), full_page=True)
+
+    page.get_by_role("link", name="Attention").click()
+    page.get_by_text("Layer / block").first.wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    _select(page, "Layer / block", "tangled.1")
+    page.wait_for_function("() => window.location.search.includes('block=tangled.1')")
+    page.get_by_text("tangled.1 · head mean").first.wait_for()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(OUT / "attention.png"), full_page=True)
+    shared_link = page.url
+
+    other = browser.new_page(viewport={"width": 1400, "height": 2400})
+    other.set_default_timeout(60_000)
+    other.goto(shared_link)
+    other.get_by_text("tangled.1 · head mean").first.wait_for()
+    other.close()
+
+    page.get_by_role("link", name="Library").click()
+    page.get_by_text("Ingest a folder").wait_for()
+    page.locator("[data-testid='stDataFrame'] canvas").first.wait_for()
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(OUT / "library.png"), full_page=True)
+    (OUT / "browser_timings.json").write_text(json.dumps(timings))
+    page.close()

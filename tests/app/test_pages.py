@@ -1,0 +1,274 @@
+"""Every page through Streamlit's AppTest (no browser), on the tiny library (random weights: these
+are UI tests, not quality claims). Expected values come from the catalog, the feature files and
+the searcher called directly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer import inspect
+from indexer.search import Searcher
+from indexer.store import Library
+
+QUERY = "crack an egg into the bowl"
+
+
+def _clean(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _texts(elements) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+def _image_captions(at) -> list[str]:
+    return [img.caption for element in at.get("image") for img in element.proto.imgs]
+
+
+def _first_clip(library_dir: Path) -> int:
+    lib = Library(library_dir, readonly=True)
+    clip = lib.catalog.clip_ids()[0]
+    lib.close()
+    return clip
+
+
+def test_search_shows_results_with_latency(tiny_library, app_for):
+    at = app_for(tiny_library).run()
+    _clean(at)
+    at.text_input[0].set_value(QUERY).run()
+    _clean(at)
+    summary = [c for c in _texts(at.caption) if "clips in" in c]
+    assert summary and " ms" in summary[0]
+    expected = Searcher(Library(tiny_library, readonly=True)).search(QUERY, k=12)
+    opens = [b for b in at.button if b.label == "Open clip"]
+    assert len(opens) == len(expected.hits) > 0
+    shown = " ".join(_texts(at.markdown))
+    for hit in expected.hits:
+        assert f"`{hit.video}`" in shown
+    assert at.query_params["q"] == QUERY
+
+
+def test_example_query_and_video_filter(tiny_library, app_for):
+    at = app_for(tiny_library).run()
+    examples = inspect.example_queries(Library(tiny_library, readonly=True))
+    at.button_group[0].set_value(examples[1]).run()
+    _clean(at)
+    assert at.text_input[0].value == examples[1]
+    video = at.selectbox[0].options[1]
+    at.selectbox[0].set_value(video).run()
+    _clean(at)
+    cards = [m for m in _texts(at.markdown) if m.startswith("**") and "`" in m]
+    assert cards and all(f"`{video}`" in m for m in cards)
+
+
+def test_open_result_goes_to_clip(tiny_library, app_for):
+    at = app_for(tiny_library, q=QUERY).run()
+    first = next(b for b in at.button if b.label == "Open clip")
+    first.click().run()
+    _clean(at)
+    assert "clip" in at.query_params
+    assert at.title[0].value == "Clip"
+    assert len(at.get("video")) == 1
+
+
+def test_clip_page_frames_boxes_verbs_timeline(tiny_library, app_for):
+    clip = _first_clip(tiny_library)
+    at = app_for(tiny_library, clip=str(clip)).run()
+    at.switch_page("views/clip.py").run()
+    _clean(at)
+    lib = Library(tiny_library, readonly=True)
+    view = inspect.clip_view(lib, clip)
+    video = at.get("video")[0].proto
+    assert video.start_time == int(view.start_sec)
+    frame_captions = [c for c in _image_captions(at) if c.endswith("boxes")]
+    assert len(frame_captions) == len(view.frame_times_sec)
+    assert sum(int(c.split("· ")[1].split()[0]) for c in frame_captions) == len(view.boxes_xyxy)
+    head = at.dataframe[0].value
+    assert list(head.columns) == ["ActBERT action head", "probability"] and len(head) == 5
+    assert np.all(np.diff(head["probability"].to_numpy()) <= 0)
+    assert at.get("plotly_chart"), "the timeline is missing"
+    steps = lib.catalog.query("SELECT count(*) FROM steps JOIN videos ON videos.id = steps.video "
+                              "WHERE videos.video_id = ?", (view.video_id,))[0][0]
+    clips = len(lib.catalog.clips_of(view.video_id))
+    jump = next(s for s in at.selectbox if s.label.startswith("Jump to"))
+    assert steps > 0 and len(jump.options) == 3 * clips + steps  # head, classifier, backbone + steps
+
+    # toggle classes and score: only boxes of the kept class with score >= 0.5 remain
+    label = view.region_labels[0]
+    at.multiselect[0].set_value([label]).run()
+    at.slider[0].set_value(0.5).run()
+    _clean(at)
+    kept = sum((np.array(view.region_labels) == label) & (view.region_scores >= 0.5))
+    counts = [int(c.split("· ")[1].split()[0]) for c in _image_captions(at) if c.endswith("boxes")]
+    assert sum(counts) == kept
+    assert any(d.label.startswith("Download frames") for d in at.get("download_button"))
+
+
+def test_timeline_jump_seeks_to_a_true_step(tiny_library, app_for):
+    clip = _first_clip(tiny_library)
+    at = app_for(tiny_library, clip=str(clip)).run()
+    at.switch_page("views/clip.py").run()
+    jump = next(s for s in at.selectbox if s.label.startswith("Jump to"))
+    lib = Library(tiny_library, readonly=True)
+    view = inspect.clip_view(lib, clip)
+    segments = inspect.video_timeline(lib, view.video_id)
+    steps = [i for i, s in enumerate(segments) if s.track == "true steps"]
+    # the page adds one "ActBERT verbs" bar per clip in front of each clip's bars
+    page_index = steps[-1] + len(lib.catalog.clips_of(view.video_id))
+    jump.set_value(page_index).run()
+    _clean(at)
+    assert at.get("video")[0].proto.start_time == int(segments[steps[-1]].start_sec)
+
+
+def test_attention_change_block_and_head(tiny_library, app_for):
+    clip = _first_clip(tiny_library)
+    at = app_for(tiny_library, q=QUERY, clip=str(clip)).run()
+    at.switch_page("views/attention.py").run()
+    _clean(at)
+    block = next(s for s in at.selectbox if s.label.startswith("Layer / block"))
+    assert block.value == "tangled.0"
+    block.set_value("tangled.1").run()
+    at.button_group[0].set_value("2").run()
+    _clean(at)
+    assert at.query_params["block"] == "tangled.1" and at.query_params["head"] == "2"
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    block_maps = [t for t in titles if "tangled.1 · head 2" in t]
+    assert len(block_maps) == 8  # every pair of a stacked tangled block, injected ones included
+    assert any(t.startswith("rollout") for t in titles)
+    assert any("mass" in t for t in titles)
+    assert any("composed with action over regions" in c for c in _texts(at.caption))
+
+    at.selectbox(key="_w_block").set_value("text.1").run()
+    _clean(at)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert [t for t in titles if "text.1 · head" in t] == ["text over text · text.1 · head 2"]
+
+
+def test_attention_link_reopens_the_same_view(tiny_library, app_for):
+    clip = _first_clip(tiny_library)
+    at = app_for(tiny_library, q=QUERY, clip=str(clip), block="tangled.1", head="3").run()
+    at.switch_page("views/attention.py").run()
+    _clean(at)
+    assert at.selectbox(key="_w_block").value == "tangled.1"
+    assert at.button_group[0].value == "3"
+
+
+def test_attention_paddle_model_has_no_injected_maps(paddle_library, app_for):
+    clip = _first_clip(paddle_library)
+    at = app_for(paddle_library, q=QUERY, clip=str(clip)).run()
+    at.switch_page("views/attention.py").run()
+    _clean(at)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert not any("injected" in t for t in titles)
+    assert sum("tangled.0 · head mean" in t for t in titles) == 5
+    assert any("kv_fusion='paddle'" in c for c in _texts(at.caption))
+
+
+def test_library_page_status_table(tiny_library, app_for):
+    at = app_for(tiny_library).run()
+    at.switch_page("views/library.py").run()
+    _clean(at)
+    table = at.dataframe[0].value
+    lib = Library(tiny_library, readonly=True)
+    assert sorted(table["video"]) == sorted(r["video_id"] for r in lib.catalog.videos())
+    assert set(table["status"]) == {"done"}
+    assert {m.label: m.value for m in at.metric}["clips"] == str(lib.catalog.stats()["clips"])
+    assert any("kv_fusion" in m for m in _texts(at.markdown))
+
+
+def test_ingest_of_a_missing_folder_says_so(tiny_library, app_for, tmp_path):
+    at = app_for(tiny_library).run()
+    at.switch_page("views/library.py").run()
+    at.text_input(key="_ingest_folder").set_value(str(tmp_path / "nowhere")).run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("nowhere" in e for e in _texts(at.error))
+
+
+@pytest.mark.parametrize("make", ["missing", "not_a_library", "corrupt_catalog"])
+def test_unusable_library_gives_a_clear_message(make, app_for, tmp_path):
+    root = tmp_path / "lib"
+    if make != "missing":
+        root.mkdir()
+    if make == "corrupt_catalog":
+        (root / "library.json").write_text(json.dumps({"format": 1}))
+        (root / "catalog.sqlite").write_bytes(b"this is not sqlite" * 100)
+    at = app_for(root).run()
+    assert not at.exception
+    message = " ".join(_texts(at.error))
+    assert {"missing": "does not exist", "not_a_library": "not an ActBERT library",
+            "corrupt_catalog": "not a readable catalog"}[make] in message
+
+
+@pytest.mark.parametrize("value", ["../../etc/passwd", "/etc/passwd", "1;DROP TABLE clips", "-3"])
+def test_crafted_clip_parameter_is_refused(tiny_library, app_for, value):
+    at = app_for(tiny_library, clip=value).run()
+    at.switch_page("views/clip.py").run()
+    assert not at.exception
+    assert any("clip must be a catalog clip id" in e for e in _texts(at.error))
+    assert not at.get("video")
+
+
+def test_unknown_clip_id_is_a_message(tiny_library, app_for):
+    at = app_for(tiny_library, clip="987654").run()
+    at.switch_page("views/clip.py").run()
+    assert not at.exception
+    assert any("no clip 987654" in e for e in _texts(at.error))
+
+
+def test_catalog_row_pointing_outside_is_never_served(tiny_library, app_for, tmp_path):
+    lib_dir = tmp_path / "copy"
+    shutil.copytree(tiny_library, lib_dir)
+    outside = tmp_path / "outside.mp4"
+    source = next((tiny_library / "corpus" / "videos").glob("*.mp4"))
+    shutil.copy(source, outside)  # a real, playable video: refusing it is the library's choice
+    with sqlite3.connect(lib_dir / "catalog.sqlite") as db:
+        db.execute("UPDATE videos SET path = ? WHERE video_id = ?", (str(outside), source.stem))
+        clip = db.execute("SELECT clips.id FROM clips JOIN videos ON videos.id = clips.video "
+                          "WHERE videos.video_id = ?", (source.stem,)).fetchone()[0]
+    at = app_for(lib_dir, clip=str(clip)).run()
+    at.switch_page("views/clip.py").run()
+    assert not at.exception
+    errors = " ".join(_texts(at.error))
+    assert "Refusing to play this video" in errors and "outside the library's folders" in errors
+    assert not at.get("video")
+
+
+def test_demo_is_built_when_no_library_is_configured(tiny_library, monkeypatch):
+    """With no ACTBERT_LIBRARY, the router calls indexer.demo (here a stand-in that reports
+    progress and returns the tiny library) and opens what it returns."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import APP
+
+    calls = []
+    demo = types.ModuleType("indexer.demo")
+    demo.default_library_dir = lambda: tiny_library
+    demo.build_demo = lambda folder, progress: (calls.append(folder), progress("index", 1.0), folder)[2]
+    monkeypatch.setitem(sys.modules, "indexer.demo", demo)
+    monkeypatch.delenv("ACTBERT_LIBRARY", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    _clean(at)
+    assert calls == [tiny_library]
+    assert at.title[0].value == "Search"
+
+
+def test_missing_demo_module_is_a_message(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import APP
+
+    monkeypatch.setitem(sys.modules, "indexer.demo", None)  # import raises ImportError
+    monkeypatch.delenv("ACTBERT_LIBRARY", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception
+    assert any("ACTBERT_LIBRARY" in e for e in _texts(at.error))

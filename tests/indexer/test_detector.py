@@ -1,0 +1,156 @@
+"""Detectors: hand-computed AP, building every architecture, pickle-free checkpoints, the SynthKitchen
+adapter against its own ground truth, and (slow) training the tiny detector on SynthKitchen."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from indexer.detector import (ARCHS, average_precision, build_detector, detection_ap, evaluate_map, load_detector,
+                              match_detections, save_detector)
+from indexer.detector_train import (add_cli, synthkitchen_class_names, synthkitchen_detection_samples,
+                                    train_detector)
+from indexer.regions import RegionExtractor
+from indexer.synthkitchen import OBJECT_CLASSES, generate, plan_video
+from indexer.synthkitchen_render import render_frames
+
+SMALL = dict(size=(160, 128), fps=12, step_sec=(1.5, 2.5))
+
+
+def test_average_precision_hand_example() -> None:
+    # ranked detections TP, FP, TP against 3 ground-truth boxes:
+    # recall 1/3, 1/3, 2/3; precision 1, 1/2, 2/3; envelope 1 up to recall 1/3, then 2/3 -> AP = 1/3 + 2/9
+    recall = np.array([1, 1, 2]) / 3
+    precision = np.array([1, 1 / 2, 2 / 3])
+    assert average_precision(recall, precision) == pytest.approx(5 / 9)
+    assert average_precision(np.array([1.0]), np.array([1.0])) == pytest.approx(1.0)
+    assert average_precision(np.zeros(0), np.zeros(0)) == 0.0
+
+
+def test_detection_ap_with_duplicates_misses_and_two_images() -> None:
+    a, b, c = [0, 0, 10, 10], [20, 20, 30, 30], [50, 50, 60, 60]
+    images_det = [
+        (np.array([a, [1, 0, 11, 10], c], np.float32), np.array([0.9, 0.8, 0.7]), np.array([1, 1, 1])),
+        (np.array([b], np.float32), np.array([0.6]), np.array([1])),
+    ]
+    images_gt = [(np.array([a, b, c], np.float32), np.array([1, 1, 2])),
+                 (np.array([b], np.float32), np.array([1]))]
+    # class 1: 3 ground truths; ranked .9 TP (a), .8 FP (duplicate of a), .7 FP (c is class 2), .6 TP
+    # recall 1/3,1/3,1/3,2/3; precision 1,.5,.33,.5 -> AP = 1/3 * 1 + 1/3 * .5 = .5; class 2: no detection
+    aps = detection_ap(images_det, images_gt, num_classes=4)
+    assert aps == pytest.approx({1: 0.5, 2: 0.0})  # class 3 has no ground truth: left out
+    tp = match_detections(images_det[0][0], images_det[0][1], np.array([a], np.float32))
+    np.testing.assert_array_equal(tp, [True, False, False])
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_architecture_builds_and_detects(arch: str) -> None:
+    torch.manual_seed(0)
+    model = build_detector(arch, 5, min_size=96, max_size=128).eval()
+    assert model.roi_heads.box_predictor.cls_score.out_features == 5
+    with torch.no_grad():
+        (out,) = model([torch.rand(3, 96, 128)])
+    assert set(out) == {"boxes", "scores", "labels"} and out["boxes"].shape[1] == 4
+    if out["labels"].numel():
+        assert 1 <= int(out["labels"].min()) and int(out["labels"].max()) <= 4
+
+
+def test_tiny_is_small_and_bad_arguments_are_refused() -> None:
+    model = build_detector("tiny", 18)
+    backbone = sum(p.numel() for p in model.backbone.parameters())
+    assert 0.5e6 < backbone < 3e6
+    with pytest.raises(ValueError, match="unknown detector architecture 'yolo'"):
+        build_detector("yolo", 3)
+    with pytest.raises(ValueError, match="counts background"):
+        build_detector("tiny", 1)
+
+
+def test_checkpoint_is_safetensors_plus_json_and_round_trips(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    model = build_detector("tiny", 3, min_size=64, max_size=96, representation_size=128).eval()
+    path = save_detector(model, tmp_path / "det", arch="tiny", class_names=["a", "b"],
+                         build_options={"representation_size": 128}, report={"val_map50": 0.5})
+    assert path.name == "det.safetensors"
+    header_len = int.from_bytes(path.read_bytes()[:8], "little")  # safetensors: u64 length + JSON header
+    assert json.loads(path.read_bytes()[8:8 + header_len])["__metadata__"]["arch"] == "tiny"
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert sidecar["class_names"] == ["__background__", "a", "b"] and sidecar["min_size"] == 64
+    loaded, meta = load_detector(path)
+    assert meta["report"] == {"val_map50": 0.5}
+    image = [torch.rand(3, 64, 80)]
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.backbone(image[0][None])["0"], model.backbone(image[0][None])["0"])
+        torch.testing.assert_close(loaded(image)[0]["scores"], model(image)[0]["scores"])
+    path.with_suffix(".json").unlink()
+    with pytest.raises(FileNotFoundError, match="det.json is missing"):
+        load_detector(path)
+    with pytest.raises(ValueError, match="2 class names for a detector with 1 object classes"):
+        save_detector(build_detector("tiny", 2), tmp_path / "x", arch="tiny", class_names=["a", "b"])
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synthkitchen_det")
+    generate(out, 8, 0, **SMALL)  # seed 0: videos 0, 2..7 train, video 1 test
+    return out
+
+
+def test_synthkitchen_samples_match_the_rendered_ground_truth(corpus: Path) -> None:
+    assert synthkitchen_class_names(corpus) == OBJECT_CLASSES
+    samples = list(synthkitchen_detection_samples(corpus, "test", every_n_frames=10))
+    p = plan_video(1, 0, **SMALL)
+    assert p.split == "test" and len(samples) == len(range(0, p.n_frames, 10))
+    rendered = [(img, b, c) for i, (img, b, c, _) in enumerate(render_frames(p)) if i % 10 == 0]
+    for (frame, boxes, labels), (image, gt_boxes, gt_classes) in zip(samples, rendered):
+        assert frame.shape == (128, 160, 3) and frame.dtype == np.uint8
+        keep = ((gt_boxes[:, 2] - gt_boxes[:, 0]) >= 2) & ((gt_boxes[:, 3] - gt_boxes[:, 1]) >= 2)
+        np.testing.assert_allclose(boxes, gt_boxes[keep], atol=1e-4)
+        np.testing.assert_array_equal(labels, gt_classes[keep].astype(np.int64) + 1)
+        assert np.abs(frame.astype(int) - image).mean() < 6  # the decoded frame is the rendered one (H.264)
+    assert sum(1 for _ in synthkitchen_detection_samples(corpus, None, every_n_frames=1000)) == 8
+    with pytest.raises(FileNotFoundError, match="not a SynthKitchen corpus"):
+        list(synthkitchen_detection_samples(corpus / "videos", "train"))
+
+
+@pytest.mark.slow
+def test_tiny_detector_learns_synthkitchen(corpus: Path, tmp_path: Path) -> None:
+    names = synthkitchen_class_names(corpus)
+    train = list(synthkitchen_detection_samples(corpus, "train", every_n_frames=6))
+    test = list(synthkitchen_detection_samples(corpus, "test", every_n_frames=4))
+    torch.manual_seed(0)
+    untrained = evaluate_map(build_detector("tiny", len(names) + 1, min_size=128, max_size=160), test)
+    t0 = time.perf_counter()
+    report = train_detector(train, names, arch="tiny", epochs=3, batch_size=4, lr=3e-3, seed=0, min_size=128,
+                            max_size=160, representation_size=256, box_batch_size_per_image=64,
+                            max_train_sec=45, out_path=tmp_path / "det", val_samples=test)
+    assert time.perf_counter() - t0 < 75
+    trained = report["val_map50"]
+    assert trained > 0.1 and trained > 5 * untrained + 0.05, (trained, untrained, report["steps"])
+    # the checkpoint loads into the region extractor, whose class distribution agrees with the detections
+    extractor = RegionExtractor(report["checkpoint"], score_threshold=0.3, max_boxes=5)
+    frames = np.stack([s[0] for s in test[:6]])
+    agree, total = 0, 0
+    for r in extractor(frames):
+        assert r.features.shape == (len(r), 256) and (r.scores > 0.3).all()
+        agree += int((r.class_probs[:, 1:].argmax(1) + 1 == r.labels).sum())
+        total += len(r)
+    assert total > 0 and agree >= 0.8 * total
+
+
+def test_train_detector_cli(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    parser = argparse.ArgumentParser()
+    add_cli(parser.add_subparsers())
+    args = parser.parse_args(["train-detector", "--corpus", str(corpus), "--out", str(tmp_path / "cli"),
+                              "--epochs", "1", "--batch-size", "8", "--every-n-frames", "1000", "--min-size", "96",
+                              "--max-size", "128",
+                              "--json"])
+    assert args.func(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["steps"] >= 1 and Path(report["checkpoint"]).is_file() and report["num_train_frames"] > 0
+    assert RegionExtractor(report["checkpoint"]).class_names[1:] == OBJECT_CLASSES
