@@ -49,6 +49,7 @@ class TrainConfig:
     batch_size: int = 16               # global batch (all ranks, before accumulation)
     accumulate: int = 1
     steps: int = 1000
+    max_seconds: float | None = None   # stop (and checkpoint) after this much training time
     lr: float = 1e-5                   # the paper's learning rate
     warmup_steps: int = 100
     schedule: str = "linear"           # linear | cosine | constant
@@ -216,14 +217,18 @@ def train(config: TrainConfig) -> dict:
                desc="pretrain", dynamic_ncols=True)
     history: list[dict] = []
     started, samples_seen = time.perf_counter(), 0
-    while state["step"] < config.steps:
+
+    def out_of_time() -> bool:
+        return config.max_seconds is not None and time.perf_counter() - started > config.max_seconds
+
+    while state["step"] < config.steps and not out_of_time():
         dataset.set_epoch(state["epoch"])
         collator.epoch = state["epoch"]
         order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(
             config.seed + state["epoch"])).tolist()
         per_step = config.batch_size * config.accumulate
         for first in range(0, len(order) - per_step + 1, per_step):
-            if state["step"] >= config.steps:
+            if state["step"] >= config.steps or out_of_time():
                 break
             optimizer.zero_grad(set_to_none=True)
             totals: dict[str, float] = {}
@@ -259,7 +264,8 @@ def train(config: TrainConfig) -> dict:
                 if state["step"] % config.log_every == 0 or state["step"] == config.steps:
                     with open(log_path, "a") as handle:
                         handle.write(json.dumps(record) + "\n")
-                if state["step"] % config.checkpoint_every == 0 or state["step"] == config.steps:
+                if (state["step"] % config.checkpoint_every == 0 or state["step"] == config.steps
+                        or out_of_time()):
                     _checkpoint(model, optimizer, state, resume)
         else:
             state["epoch"] += 1

@@ -9,7 +9,7 @@ import argparse
 import logging
 import sys
 
-from indexer import cli_library, cli_models, cli_search, demo, detector_train, synthkitchen
+from indexer import cli_library, cli_models, cli_search, demo, detector_train, index_files, synthkitchen
 from indexer.index_files import ClipIndexError
 from indexer.store import LibraryError
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_cli(subparsers)
     cli_models.add_cli(subparsers)
     detector_train.add_cli(subparsers)
+    index_files.add_cli(subparsers)
     return parser
 
 

@@ -41,7 +41,9 @@ class DemoSettings:
     fps: int = 24
     detector_epochs: int = 6
     detector_every_n_frames: int = 24
-    pretrain_steps: int = 300
+    detector_seconds: float = 120.0    # training stops after this long (first-run budget)
+    pretrain_steps: int = 2000
+    pretrain_seconds: float = 240.0    # idem
     pretrain_batch: int = 8
     clips_per_sample: int = 4
     jobs: int = 2
@@ -103,7 +105,7 @@ def _detector(corpus: Path, out: Path, s: DemoSettings) -> dict:
     train = list(synthkitchen_detection_samples(corpus, "train", s.detector_every_n_frames))
     val = list(synthkitchen_detection_samples(corpus, "val", s.detector_every_n_frames))
     report = train_detector(train, names, arch="tiny", epochs=s.detector_epochs, seed=s.seed,
-                            out_path=out)
+                            out_path=out, max_train_sec=s.detector_seconds)
     map50 = evaluate_map(report["model"], val) if val else None
     return {"checkpoint": str(report["checkpoint"]), "train_frames": len(train),
             "val_frames": len(val), "val_map50": map50}
@@ -137,8 +139,9 @@ def _pretrain(library, s: DemoSettings) -> dict:
     out = library.root / "models" / "pretrain"
     summary = train(TrainConfig(corpus=str(corpus), out=str(out), preset="mini",
                                 clips_per_sample=s.clips_per_sample, batch_size=s.pretrain_batch,
-                                steps=s.pretrain_steps, lr=1e-4, warmup_steps=20, seed=s.seed,
-                                checkpoint_every=100, progress=False))
+                                steps=s.pretrain_steps, max_seconds=s.pretrain_seconds, lr=1e-4,
+                                warmup_steps=20, seed=s.seed, checkpoint_every=100,
+                                progress=False))
     return {"steps": summary["steps"], "final": summary["final"],
             "samples_per_s": summary["samples_per_s"], "checkpoint": summary["checkpoint"]}
 
@@ -157,6 +160,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--library", help=f"folder (default {default_library_dir()})")
     p.add_argument("--videos", type=int, default=DemoSettings.videos)
     p.add_argument("--pretrain-steps", type=int, default=DemoSettings.pretrain_steps)
+    p.add_argument("--pretrain-seconds", type=float, default=DemoSettings.pretrain_seconds,
+                   help="pretraining time budget (stops early and checkpoints)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_demo)
@@ -166,7 +171,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from .store import Library
 
     t0 = time.perf_counter()
-    settings = DemoSettings(videos=args.videos, pretrain_steps=args.pretrain_steps, seed=args.seed)
+    settings = DemoSettings(videos=args.videos, pretrain_steps=args.pretrain_steps,
+                            pretrain_seconds=args.pretrain_seconds, seed=args.seed)
     say = (lambda stage, fraction: None) if args.json else \
         (lambda stage, fraction: print(f"demo: {stage} ({fraction:.0%})", flush=True))
     root = build_demo(args.library, settings, say)

@@ -212,7 +212,7 @@ def run_train_detector(args: argparse.Namespace) -> int:
     train = list(synthkitchen_detection_samples(args.corpus, "train", args.every_n_frames))
     val = list(synthkitchen_detection_samples(args.corpus, "val", args.every_n_frames))
     if not train:
-        raise SystemExit(f"train-detector: {args.corpus} has no train-split videos")
+        raise ValueError(f"train-detector: {args.corpus} has no train-split videos")
     report = train_detector(train, names, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
                             lr=args.lr, seed=args.seed, out_path=args.out, val_samples=val or None,
                             min_size=args.min_size, max_size=args.max_size,

@@ -150,7 +150,7 @@ def ground_truth_for(path: Path) -> dict | None:
     data = json.loads(candidate.read_text())
     return {
         "task": data.get("task"),
-        "task_instance": str(data.get("task_instance", data.get("instance", path.stem))),
+        "task_instance": str(data.get("instance_id", path.stem)),
         "split": data.get("split"),
         "steps": [(i, float(s["start_sec"]), float(s["end_sec"]), s.get("verb"),
                    s.get("description") or s.get("verb", "")) for i, s in enumerate(data.get("steps", []))],

@@ -205,7 +205,7 @@ class RegionExtractor:
             counts = [len(b) for b in boxes]
             for b, f, p, hw, ohw in zip(boxes, feats.split(counts), probs.split(counts), resized.image_sizes,
                                         original):
-                scores, labels = p[:, 1:].max(1) if len(p) else (p[:, 0], p[:, 0].long())
+                scores, labels = p[:, 1:].max(1)
                 out.append(self._frame_regions(b, scores, labels + 1, f, p, hw, ohw))
         return out
 
