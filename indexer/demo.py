@@ -47,6 +47,7 @@ class DemoSettings:
     pretrain_batch: int = 8
     clips_per_sample: int = 4
     jobs: int = 2
+    ablation: bool = False             # also pretrain the paper's ablation without region cues
 
 
 def default_library_dir() -> Path:
@@ -85,6 +86,9 @@ def build_demo(library_dir: str | Path | None = None, settings: DemoSettings = D
     _stage(library, "verbs", lambda: _verbs(library, settings), progress, 0.55)
     _stage(library, "pretrain", lambda: _pretrain(library, settings), progress, 0.6)
     _stage(library, "index", lambda: _index(library), progress, 0.95)
+    if settings.ablation:
+        _stage(library, "pretrain_no_regions", lambda: _pretrain(library, settings, regions=False),
+               progress, 0.97)
     if progress:
         progress("ready", 1.0)
     return library.root
@@ -130,18 +134,23 @@ def _verbs(library, s: DemoSettings) -> dict:
                                        "held_out_majority_top1", "train_top1")}
 
 
-def _pretrain(library, s: DemoSettings) -> dict:
+def _pretrain(library, s: DemoSettings, regions: bool = True) -> dict:
+    """ActBERT ``mini`` on the train split; ``regions=False`` is the paper's ablation (recorded in
+    the manifest as ``model_no_regions``, which ``python -m actbert evaluate`` uses)."""
     from actbert.train import TrainConfig, train
 
     from .export import export_corpus
 
     corpus = export_corpus(library)
-    out = library.root / "models" / "pretrain"
+    out = library.root / "models" / ("pretrain" if regions else "pretrain_no_regions")
     summary = train(TrainConfig(corpus=str(corpus), out=str(out), preset="mini",
                                 clips_per_sample=s.clips_per_sample, batch_size=s.pretrain_batch,
                                 steps=s.pretrain_steps, max_seconds=s.pretrain_seconds, lr=1e-4,
                                 warmup_steps=20, seed=s.seed, checkpoint_every=100,
-                                progress=False))
+                                use_regions=regions, progress=False))
+    if not regions:
+        library.update_manifest(model_no_regions={
+            "checkpoint": str(Path(summary["checkpoint"]).relative_to(library.root))})
     return {"steps": summary["steps"], "final": summary["final"],
             "samples_per_s": summary["samples_per_s"], "checkpoint": summary["checkpoint"]}
 
@@ -163,6 +172,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrain-seconds", type=float, default=DemoSettings.pretrain_seconds,
                    help="pretraining time budget (stops early and checkpoints)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ablation", action="store_true",
+                   help="also pretrain the ablation without region cues (for evaluate)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_demo)
 
@@ -172,7 +183,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     settings = DemoSettings(videos=args.videos, pretrain_steps=args.pretrain_steps,
-                            pretrain_seconds=args.pretrain_seconds, seed=args.seed)
+                            pretrain_seconds=args.pretrain_seconds, seed=args.seed,
+                            ablation=args.ablation)
     say = (lambda stage, fraction: None) if args.json else \
         (lambda stage, fraction: print(f"demo: {stage} ({fraction:.0%})", flush=True))
     root = build_demo(args.library, settings, say)

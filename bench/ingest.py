@@ -1,0 +1,91 @@
+"""Ingestion cost: seconds of compute per minute of video for each stage. Prints one JSON object.
+
+Runs the real extraction (``indexer.ingest.extract_video``) on generated SynthKitchen videos
+(320x240, 24 fps) for both presets:
+
+- ``fast``: I3D Kinetics-400 (16 frames at 8 FPS, 112 crop) and the small ``tiny`` detector at the
+  video's own size, as the demo uses;
+- ``paper``: I3D (32 frames at 8 FPS, 224 crop) and Faster R-CNN R50-FPN v2 at 1 FPS. Offline
+  there are no COCO weights: the detector runs with random weights, which costs the same compute
+  (its boxes are not meaningful; the timing is).
+
+Target: ``fast`` at least 2x real time (< 30 s per minute of video) on 2 cores.
+Usage: python bench/ingest.py [--videos 2] [--presets fast paper]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from indexer.actions import ActionExtractor, PRESETS  # noqa: E402
+from indexer.detector import build_detector, save_detector  # noqa: E402
+from indexer.ingest import Extractors, IngestSettings, clip_spans, extract_video  # noqa: E402
+from indexer.regions import RegionExtractor  # noqa: E402
+from indexer.synthkitchen import generate  # noqa: E402
+from indexer.transcripts import load_transcript  # noqa: E402
+from indexer.video import probe  # noqa: E402
+
+
+def extractors(preset: str, workdir: Path) -> Extractors:
+    actions = ActionExtractor("i3d", weights="default", **PRESETS[preset])
+    if preset == "fast":
+        torch.manual_seed(0)
+        path = save_detector(build_detector("tiny", 18).eval(), workdir / "tiny", arch="tiny",
+                             class_names=[f"c{i}" for i in range(17)])
+        regions = RegionExtractor(str(path), score_threshold=0.0)
+    else:
+        regions = RegionExtractor("fasterrcnn_resnet50_fpn_v2", weights="none", score_threshold=0.0)
+    return Extractors(actions, regions, {"actions": actions.name, "regions": regions.name})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--videos", type=int, default=2)
+    parser.add_argument("--presets", nargs="+", default=["fast", "paper"])
+    args = parser.parse_args()
+    report = {"torch_threads": torch.get_num_threads(), "presets": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        paths = generate(workdir / "corpus", args.videos, seed=7)
+        videos = list(paths)
+        minutes = 0.0
+        infos = []
+        for path in videos:
+            info = probe(path)
+            minutes += info.duration_sec / 60
+            infos.append((path, info, load_transcript(path.with_suffix(".vtt"))))
+        report["video_minutes"] = round(minutes, 3)
+        report["size"] = [infos[0][1].width, infos[0][1].height]
+        for preset in args.presets:
+            ex = extractors(preset, workdir)
+            settings = IngestSettings(preset=preset)
+            totals = {"decode": 0.0, "actions": 0.0, "regions": 0.0}
+            clips = 0
+            t0 = time.perf_counter()
+            for path, info, cues in infos:
+                spans = clip_spans(info, cues, settings)
+                clips += len(spans)
+                _, timings = extract_video(path, path.stem, info, spans, ex, settings)
+                for key in totals:
+                    totals[key] += timings[key]
+            wall = time.perf_counter() - t0
+            per_minute = {k: round(v / minutes, 2) for k, v in totals.items()}
+            report["presets"][preset] = {
+                "action": ex.names["actions"], "regions": ex.names["regions"], "clips": clips,
+                "seconds_per_video_minute": per_minute,
+                "total_seconds_per_video_minute": round(wall / minutes, 2),
+                "real_time_factor": round(60 * minutes / wall, 2)}
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
