@@ -24,10 +24,8 @@ checkpoint: R@1 8.6, R@5 31.2, R@10 45.5, median rank 13, mean rank 28.5 (Paddle
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
-import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +35,7 @@ import torch
 
 from .benchmarks import MsrvttCaption, load_msrvtt_test
 from .metrics import RetrievalMetrics, retrieval_metrics
-from .paddle import _ALLOWED_GLOBALS
+from .paddle import _ALLOWED_GLOBALS, restricted_load
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +54,6 @@ class FeatureStoreError(ValueError):
     """The LMDB feature store is missing, unreadable or not in PaddleVideo's format."""
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _LMDB_GLOBALS:
-            raise FeatureStoreError(
-                f"refusing to load {module}.{name}: a feature record may only contain numpy arrays")
-        return super().find_class(module, name)
-
-
 @dataclass(frozen=True)
 class PaddleVideoFeatures:
     """One LMDB record: region ``features`` (N, F_r), ``boxes`` (N, 4) pixels xyxy, frame size in
@@ -80,7 +70,7 @@ class PaddleVideoFeatures:
 def decode_record(value: bytes, key: str) -> PaddleVideoFeatures:
     """Unpickle (restricted) and check one LMDB value."""
     try:
-        item = _RestrictedUnpickler(io.BytesIO(value)).load()
+        item = restricted_load(value, _LMDB_GLOBALS, FeatureStoreError, "a feature record")
     except FeatureStoreError:
         raise
     except Exception as exc:  # truncated or not a pickle at all

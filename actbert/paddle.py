@@ -50,12 +50,19 @@ class PaddleCheckpointError(ValueError):
     """The file is not a usable PaddleVideo ActBERT checkpoint."""
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise PaddleCheckpointError(
-                f"refusing to load {module}.{name}: a .pdparams file may only contain numpy arrays")
-        return super().find_class(module, name)
+def restricted_load(data: bytes, allowed: set[tuple[str, str]] = _ALLOWED_GLOBALS,
+                    error: type[Exception] = None, what: str = "a .pdparams file"):
+    """Unpickle ``data`` allowing only the ``allowed`` globals (numpy array reconstruction and
+    plain containers), so a malicious file cannot run code; anything else raises ``error``."""
+    error = error or PaddleCheckpointError
+
+    class Restricted(pickle.Unpickler):
+        def find_class(self, module: str, name: str):
+            if (module, name) not in allowed:
+                raise error(f"refusing to load {module}.{name}: {what} may only contain numpy arrays")
+            return super().find_class(module, name)
+
+    return Restricted(io.BytesIO(data)).load()
 
 
 def parse_heads(text: str | None) -> dict[str, int]:
@@ -75,7 +82,7 @@ def read_pdparams(path: str | Path) -> dict[str, np.ndarray]:
     """The arrays of a ``.pdparams`` file, with an optional leading ``backbone.`` stripped."""
     data = Path(path).read_bytes()
     try:
-        obj = _RestrictedUnpickler(io.BytesIO(data)).load()
+        obj = restricted_load(data)
     except PaddleCheckpointError:
         raise
     except Exception as exc:  # truncated or not a pickle at all

@@ -32,6 +32,13 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
 
+# The detector shipped in assets/demo/ was trained (``python -m indexer train-detector``, see
+# assets/README.md) on the train split of the SynthKitchen corpus made with these settings. A demo
+# corpus with the same seed, size and frame rate and at least as many videos contains that corpus
+# (video i depends only on the seed and i), so the shipped detector saw none of its val/test frames.
+ASSETS = Path(__file__).resolve().parents[1] / "assets" / "demo"
+ASSET_CORPUS = {"seed": 0, "videos": 24, "size": (320, 240), "fps": 24}
+
 
 @dataclass(frozen=True)
 class DemoSettings:
@@ -101,13 +108,32 @@ def _corpus(corpus: Path, s: DemoSettings) -> dict:
     return {"videos": len(paths)}
 
 
+def shipped_detector(s: DemoSettings) -> Path | None:
+    """assets/demo/detector.safetensors when it applies to this demo corpus (see ASSET_CORPUS)."""
+    weights = ASSETS / "detector.safetensors"
+    same = (s.seed, tuple(s.size), s.fps) == (ASSET_CORPUS["seed"], ASSET_CORPUS["size"],
+                                               ASSET_CORPUS["fps"])
+    return weights if weights.is_file() and same and s.videos >= ASSET_CORPUS["videos"] else None
+
+
 def _detector(corpus: Path, out: Path, s: DemoSettings) -> dict:
-    from .detector import evaluate_map
+    import shutil
+
+    from .detector import evaluate_map, load_detector
     from .detector_train import synthkitchen_class_names, synthkitchen_detection_samples, train_detector
 
     names = synthkitchen_class_names(corpus)
-    train = list(synthkitchen_detection_samples(corpus, "train", s.detector_every_n_frames))
     val = list(synthkitchen_detection_samples(corpus, "val", s.detector_every_n_frames))
+    shipped = shipped_detector(s)
+    if shipped is not None:  # trained beforehand on this corpus' train split (assets/README.md)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in (".safetensors", ".json"):
+            shutil.copy(shipped.with_suffix(suffix), out.with_suffix(suffix))
+        model, meta = load_detector(out.with_suffix(".safetensors"))
+        return {"checkpoint": str(out.with_suffix(".safetensors")), "source": "assets/demo",
+                "train_frames": meta.get("report", {}).get("num_train_frames"),
+                "val_frames": len(val), "val_map50": evaluate_map(model, val) if val else None}
+    train = list(synthkitchen_detection_samples(corpus, "train", s.detector_every_n_frames))
     report = train_detector(train, names, arch="tiny", epochs=s.detector_epochs, seed=s.seed,
                             out_path=out, max_train_sec=s.detector_seconds)
     map50 = evaluate_map(report["model"], val) if val else None

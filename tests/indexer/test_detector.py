@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -125,11 +124,12 @@ def test_tiny_detector_learns_synthkitchen(corpus: Path, tmp_path: Path) -> None
     test = list(synthkitchen_detection_samples(corpus, "test", every_n_frames=4))
     torch.manual_seed(0)
     untrained = evaluate_map(build_detector("tiny", len(names) + 1, min_size=128, max_size=160), test)
-    t0 = time.perf_counter()
     report = train_detector(train, names, arch="tiny", epochs=3, batch_size=4, lr=3e-3, seed=0, min_size=128,
                             max_size=160, representation_size=256, box_batch_size_per_image=64,
-                            max_train_sec=45, out_path=tmp_path / "det", val_samples=test)
-    assert time.perf_counter() - t0 < 75
+                            out_path=tmp_path / "det", val_samples=test)
+    # a fixed 180 steps (not a time budget) so the result does not depend on the machine's load: about
+    # 35 s on 2 cores with light load (mAP@0.5 0.52 then), minutes when other jobs hold the cores
+    assert report["steps"] == 180
     trained = report["val_map50"]
     assert trained > 0.1 and trained > 5 * untrained + 0.05, (trained, untrained, report["steps"])
     # the checkpoint loads into the region extractor, whose class distribution agrees with the detections
@@ -154,3 +154,14 @@ def test_train_detector_cli(corpus: Path, tmp_path: Path, capsys: pytest.Capture
     report = json.loads(capsys.readouterr().out)
     assert report["steps"] >= 1 and Path(report["checkpoint"]).is_file() and report["num_train_frames"] > 0
     assert RegionExtractor(report["checkpoint"]).class_names[1:] == OBJECT_CLASSES
+
+
+def test_time_budget_stops_training_and_bad_labels_are_refused() -> None:
+    frame = np.zeros((64, 64, 3), np.uint8)
+    frame[10:40, 10:40] = 200
+    samples = [(frame, np.array([[10, 10, 40, 40]], np.float32), np.array([1]))] * 4
+    report = train_detector(samples, ["square"], epochs=5, batch_size=2, min_size=64, max_size=64,
+                            representation_size=64, max_train_sec=1e-3)
+    assert report["steps"] == 1 and report["stopped_early"] and report["planned_steps"] == 10
+    with pytest.raises(ValueError, match=r"sample 0: labels must be in 1..1"):
+        train_detector([(frame, np.array([[1, 1, 9, 9]]), np.array([2]))], ["square"])
