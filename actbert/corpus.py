@@ -128,8 +128,9 @@ class ClipGroups(torch.utils.data.Dataset):
     with a negative group for the matching objective."""
 
     def __init__(self, corpus: Corpus, clips_per_sample: int = 10, max_regions: int = 36,
-                 seed: int = 0, min_clips: int = 1) -> None:
+                 seed: int = 0, min_clips: int = 1, hard_negatives: float = 0.5) -> None:
         self.corpus = corpus
+        self.hard_negatives = hard_negatives
         self.k = clips_per_sample
         self.max_regions = max_regions
         self.seed = seed
@@ -161,12 +162,14 @@ class ClipGroups(torch.utils.data.Dataset):
                       torch.from_numpy(targets), vi, video.task)
 
     def negative_for(self, item: int) -> int:
-        """Another video's group: same task if possible (harder), else any other video."""
+        """Another video's group: half the time one of the same task (harder) when the task is
+        known, otherwise a group of any other video."""
         vi = self.items[item][0]
         rng = np.random.default_rng([self.seed, self.epoch, item])
         same_task = [j for j in self._by_task.get(self.corpus.videos[vi].task, [])
                      if self.items[j][0] != vi] if self.corpus.videos[vi].task else []
-        pool = same_task or [j for j in range(len(self.items)) if self.items[j][0] != vi]
+        other = [j for j in range(len(self.items)) if self.items[j][0] != vi]
+        pool = same_task if same_task and rng.random() < self.hard_negatives else other
         if not pool:
             raise ValueError("matching negatives need at least two videos in the corpus")
         return int(pool[rng.integers(len(pool))])

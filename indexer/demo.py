@@ -50,9 +50,9 @@ class DemoSettings:
     detector_every_n_frames: int = 24
     detector_seconds: float = 120.0    # training stops after this long (first-run budget)
     pretrain_steps: int = 2000
-    pretrain_seconds: float = 240.0    # idem
+    pretrain_seconds: float = 360.0    # idem
     pretrain_batch: int = 8
-    clips_per_sample: int = 4
+    clips_per_sample: int = 2
     jobs: int = 2
     ablation: bool = False             # also pretrain the paper's ablation without region cues
 
