@@ -83,7 +83,9 @@ def sample_seed(*parts: int) -> int:
 
 class Collator:
     """Samples -> a masked ``PretrainingBatch``. Each sample's masking and whether its video is
-    swapped for its negative come from a generator seeded by (seed, epoch, sample index)."""
+    swapped for its negative come from a generator seeded by (seed, epoch, sample index). A
+    swapped (mismatched) sample is masked like the others but carries no masked-modelling targets:
+    its words do not describe its video."""
 
     def __init__(self, tokenizer: ActBertTokenizer, seed: int, use_regions: bool = True) -> None:
         self.tok = tokenizer
@@ -116,6 +118,8 @@ class Collator:
             a, a_sel = mask_features(video["action_features"][b:b + 1], video["action_mask"][b:b + 1], g)
             r, r_sel = mask_features(video["region_features"][b:b + 1], video["region_mask"][b:b + 1], g,
                                      skip_first=True)
+            if labels[b]:  # a mismatched pair: no masked-modelling targets (as ViLBERT, PaddleVideo)
+                lab, a_sel, r_sel = torch.full_like(lab, -1), torch.full_like(a_sel, -1), torch.full_like(r_sel, -1)
             for store, value in ((ids, i), (text_labels, lab), (action, a), (action_sel, a_sel),
                                  (region, r), (region_sel, r_sel)):
                 store.append(value)

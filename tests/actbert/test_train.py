@@ -48,23 +48,23 @@ def test_negatives_come_from_other_videos_half_of_them_same_task(tmp_path):
 def test_training_lowers_losses_and_resumes(tmp_path):
     corpus = make_corpus(tmp_path / "corpus")
     config = TrainConfig(corpus=str(corpus), out=str(tmp_path / "run"), preset="tiny",
-                         clips_per_sample=2, batch_size=4, steps=30, lr=3e-3, warmup_steps=2,
-                         checkpoint_every=10, log_every=1, progress=False)
+                         clips_per_sample=2, batch_size=4, steps=80, lr=3e-3, warmup_steps=2,
+                         checkpoint_every=20, log_every=1, progress=False)
     corpus_data = read_corpus(corpus)
     data = ClipGroups(corpus_data, clips_per_sample=2, seed=0)
     torch.manual_seed(config.seed)  # the same initial weights as train() draws
     before = held_out_losses(model_for_corpus(config, corpus_data, data.sample(0)), data)
     summary = train(config)
     after = held_out_losses(ActBertForPretraining.from_pretrained(tmp_path / "run/last"), data)
-    # Matching needs longer than 30 tiny steps to leave chance level: the mini test covers it.
+    # Matching needs longer than 80 tiny steps to leave chance level: the mini test covers it.
     for term in ("text", "action", "region", "align", "total"):
         assert after[term] < before[term], (term, before[term], after[term])
     assert summary["history"][0]["step"] == 1
     log = [json.loads(line) for line in (tmp_path / "run/train.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log] == list(range(1, 31))
-    # Resume to 35 steps from the step-30 checkpoint.
-    resumed = train(TrainConfig(**{**config.__dict__, "steps": 35}))
-    assert [h["step"] for h in resumed["history"]] == [31, 32, 33, 34, 35]
+    assert [r["step"] for r in log] == list(range(1, 81))
+    # Resume to 85 steps from the step-80 checkpoint.
+    resumed = train(TrainConfig(**{**config.__dict__, "steps": 85}))
+    assert [h["step"] for h in resumed["history"]] == [81, 82, 83, 84, 85]
 
 
 @torch.no_grad()

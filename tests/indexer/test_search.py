@@ -1,0 +1,76 @@
+"""The query path against a real tiny library: index ids agree with the catalog through
+deletions, hybrid search fuses by reciprocal rank, and the rerank equals the matching head."""
+
+import numpy as np
+import pytest
+import torch
+
+from actbert.data import clip_inputs, collate
+from indexer.search import MODES, Searcher, build_index, rrf, update_index
+from indexer.store import Library
+from tests.app.tiny_library import build_tiny_library
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    return Library(build_tiny_library(tmp_path_factory.mktemp("search_library")))
+
+
+def test_rrf_by_hand():
+    fused = rrf([[1, 2, 3], [3, 1]], k=60)
+    assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
+    assert fused[2] == pytest.approx(1 / 62)
+
+
+def test_index_ids_agree_with_the_catalog_through_a_deletion(library):
+    index = build_index(library)
+    assert sorted(index.ids().tolist()) == library.catalog.clip_ids()
+    video = library.catalog.videos("done")[0]["video_id"]
+    removed = library.catalog.delete_video(video)
+    index = update_index(library, removed, [])
+    assert sorted(index.ids().tolist()) == library.catalog.clip_ids()
+    assert not set(removed) & set(index.ids().tolist())
+
+
+def test_hybrid_search_signals_scores_and_rerank(tmp_path):
+    library = Library(build_tiny_library(tmp_path / "lib"))
+    searcher = Searcher(library)
+    narration = library.catalog.query("SELECT narration FROM clips WHERE narration != '' LIMIT 1")[0][0]
+    result = searcher.search(narration, k=5, rerank=50, mode="hybrid")
+    assert 0 < len(result.hits) <= 5 and {"encode", "faiss", "narration", "rerank"} <= set(result.timings_ms)
+    fused = [h.fused_score for h in result.hits]
+    assert fused == sorted(fused, reverse=True)
+    for hit in result.hits:
+        assert set(hit.signals) <= {"vector", "narration"} and hit.signals
+        assert (hit.score is not None) == ("vector" in hit.signals)
+        assert (hit.narration_score is not None) == ("narration" in hit.signals)
+    # The best narration match is found by the narration signal.
+    assert any("narration" in h.signals and h.narration == narration for h in result.hits)
+    # Rerank scores are the matching head's probability for (query, clip), computed independently.
+    hit = next(h for h in result.hits if h.rerank_score is not None)
+    features, index = searcher.clip_features(hit.clip_id)
+    batch = collate([clip_inputs(features, [index], 20)])
+    batch.pop("region_classes")
+    enc = searcher.tokenizer(narration)
+    with torch.no_grad():
+        expected = searcher.model(text_ids=enc.ids, text_mask=enc.mask, **batch).match_score[0].item()
+    assert hit.rerank_score == pytest.approx(expected, abs=1e-5)
+    # Vector-only hits are ordered by rerank score; the cosine is the embedding's.
+    vector = searcher.search(narration, k=5, rerank=50, mode="vector").hits
+    assert [h.rerank_score for h in vector] == sorted((h.rerank_score for h in vector), reverse=True)
+    text = searcher._encode(narration)[0]
+    assert vector[0].score == pytest.approx(float(text @ searcher.index.reconstruct(vector[0].clip_id)), abs=1e-4)
+    with pytest.raises(ValueError, match="mode"):
+        searcher.search("x", mode="fuzzy")
+    assert MODES == ("hybrid", "vector", "narration")
+
+
+def test_similar_excludes_the_clip_itself(library):
+    searcher = Searcher(library)
+    clip = library.catalog.clip_ids()[0]
+    hits = searcher.similar(clip, k=3)
+    assert hits and clip not in [h.clip_id for h in hits]
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert np.isfinite(scores).all()
