@@ -51,7 +51,7 @@ class PaddleCheckpointError(ValueError):
 
 
 def restricted_load(data: bytes, allowed: set[tuple[str, str]] = _ALLOWED_GLOBALS,
-                    error: type[Exception] = None, what: str = "a .pdparams file"):
+                    error: type[Exception] | None = None, what: str = "a .pdparams file"):
     """Unpickle ``data`` allowing only the ``allowed`` globals (numpy array reconstruction and
     plain containers), so a malicious file cannot run code; anything else raises ``error``."""
     error = error or PaddleCheckpointError

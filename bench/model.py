@@ -98,7 +98,6 @@ def cpu_section(repeats: int) -> dict:
         entry["attention_capture_cost"] = round(entry["pairs_per_s"] / entry["pairs_per_s_with_attention"], 3)
         entry["gflops_per_pair"] = round(flops_per_item(model, lambda b: inputs(model.config, b, "cpu")) / 1e9, 3)
         result[preset] = entry
-        del model
     return result
 
 

@@ -57,8 +57,15 @@ def library_model_dir(library: Library, checkpoint: str | Path | None = None) ->
     return path if path.is_absolute() else library.root / path
 
 
-@lru_cache(maxsize=4)
 def load_model(checkpoint_dir: str) -> ActBertForPretraining:
+    """The checkpoint's model (eval mode), cached per process until its weights file changes."""
+    weights = Path(checkpoint_dir) / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns if weights.is_file() else 0
+    return _load_model(str(checkpoint_dir), stamp)
+
+
+@lru_cache(maxsize=4)
+def _load_model(checkpoint_dir: str, mtime_ns: int) -> ActBertForPretraining:
     return ActBertForPretraining.from_pretrained(checkpoint_dir).eval()
 
 

@@ -68,8 +68,13 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
     return fused
 
 
-@lru_cache(maxsize=512)
 def _features(path: str) -> VideoFeatures:
+    """A video's feature file, cached until it is rewritten (re-ingest)."""
+    return _load_features(path, Path(path).stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=512)
+def _load_features(path: str, mtime_ns: int) -> VideoFeatures:
     return VideoFeatures.load(path)
 
 

@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +351,3 @@ def write_json_atomic(path: Path, data: Any) -> None:
         os.fsync(handle.fileno())
     os.replace(tmp, path)
 
-
-def iter_batches(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
