@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="mini", choices=["tiny", "mini", "base", "paddle"])
     p.add_argument("--init", help="start from a save_pretrained directory")
     p.add_argument("--steps", type=int)
+    p.add_argument("--max-seconds", type=float,
+                   help="stop (and checkpoint) after this much training time")
     p.add_argument("--batch-size", type=int, help="global batch size")
     p.add_argument("--accumulate", type=int, help="gradient accumulation steps")
     p.add_argument("--lr", type=float, help="peak learning rate (paper: 1e-5)")

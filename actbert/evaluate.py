@@ -12,7 +12,8 @@ Tasks and their metrics (data and protocols: ``evaluate_tasks``):
 - ``step_localization``: ``recall`` (CrossTask, percent), zero-shot from step descriptions;
   ``recall_embedding`` with the embeddings.
 - ``segmentation``: ``frame_accuracy`` (COIN, percent) of a softmax-regression probe trained on
-  the TRAIN split's frames, no text given; a frame's feature is the video-only forward of its
+  the TRAIN split's frames, no text given (its L2 penalty chosen by cross-validation over train
+  videos, ``probe``); a frame's feature is the video-only forward of its
   clip: the action hidden state of the clip's [ACT] slot concatenated with the pooled region output.
 - ``videoqa``: ``accuracy`` (percent) of picking the true step description among 5 candidates by
   the matching score; ``accuracy_embedding`` by cosine; ``accuracy_linear`` by a logistic probe on
@@ -47,11 +48,12 @@ from .baselines import Bm25Scorer, MiniLMEncoder, MiniLMScorer, RandomScorer
 from .captioner import Captioner, CaptionerConfig
 from .captioning_metrics import caption_scores
 from .corpus import read_corpus
-from .evaluate_tasks import (LinearProbe, ModelScorer, SplitClips, captioned_clips, check_disjoint,
+from .evaluate_tasks import (ModelScorer, SplitClips, captioned_clips, check_disjoint,
                              load_checkpoint, load_split, multiple_choice, questions, rerank_grid,
                              retrieval_figures, retrieval_queries, score_grid,
                              segmentation_accuracy, segmentation_frames, segmentation_labels,
                              step_localization)
+from .probe import LinearProbe
 from .tokenizer import ActBertTokenizer
 
 log = logging.getLogger(__name__)
@@ -191,6 +193,7 @@ class Evaluation:
         if self._need_train("segmentation"):
             train = segmentation_frames(self.train, labels)
             y_train = np.concatenate([y for _, y in train])
+            groups = np.concatenate([np.full(len(y), v) for v, (_, y) in enumerate(train)])
             counts = np.bincount(y_train, minlength=len(labels))
             majority = int(counts.argmax())
             figure = segmentation_accuracy(lambda c: np.full(len(c), majority), test)
@@ -199,7 +202,9 @@ class Evaluation:
             for system in MODEL_SYSTEMS:
                 tr, te = self.scorer(system, self.train), self.scorer(system, self.held)
                 x_train = np.concatenate([tr.visual_features(c) for c, _ in train])
-                probe = LinearProbe(x_train, y_train, len(labels), self.config.seed)
+                probe = LinearProbe.cross_validated(x_train, y_train, len(labels), groups)
+                self.notes.append(f"segmentation probe ({system}): l2 {probe.l2:g} chosen by "
+                                  f"3-fold cross-validation over train videos")
                 out[system] = {"frame_accuracy": segmentation_accuracy(
                     lambda c, te=te, probe=probe: probe.predict(te.visual_features(c)), test)}
             seen = np.flatnonzero(counts)
@@ -222,7 +227,8 @@ class Evaluation:
             for system in MODEL_SYSTEMS:
                 tr, te = self.scorer(system, self.train), self.scorer(system)
                 texts, clips, labels = zip(*pairs)
-                probe = LinearProbe(tr.fused(texts, clips), np.array(labels), 2, self.config.seed)
+                probe = LinearProbe.cross_validated(tr.fused(texts, clips), np.array(labels), 2,
+                                                    groups=clips)
 
                 def margin(t, c, te=te, probe=probe):  # logit(match) - logit(mismatch)
                     return np.diff(probe.logits(te.fused(t, c)), axis=1)[:, 0]

@@ -23,8 +23,8 @@ Definitions (times in seconds; every choice deterministic):
 
 A scorer is any ``score_pairs(texts, clips) -> (P,)`` callable: the score of text i against clip
 index i of the split, higher = better match. ``ModelScorer`` gives ActBERT's (matching head,
-embeddings) and its per-clip visual outputs; ``LinearProbe`` is the softmax regression of the
-segmentation and video QA probes.
+embeddings) and its per-clip visual outputs; the probes of segmentation and video QA are
+``probe.LinearProbe``.
 """
 
 from __future__ import annotations
@@ -300,42 +300,6 @@ def multiple_choice(qs: Sequence[Question], score_pairs: ScorePairs) -> float:
     clips = [q.clip for q in qs for _ in q.candidates]
     scores = np.asarray(score_pairs(texts, clips), dtype=np.float64).reshape(len(qs), -1)
     return multiple_choice_accuracy(scores, np.array([q.answer for q in qs], dtype=np.int64))
-
-
-# ---- linear probe ------------------------------------------------------------------------------
-
-class LinearProbe:
-    """Softmax regression on standardised features, trained full-batch with Adam (deterministic)."""
-
-    def __init__(self, features: np.ndarray, labels: np.ndarray, num_classes: int, seed: int = 0,
-                 steps: int = 300, lr: float = 0.05, weight_decay: float = 1e-4) -> None:
-        x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
-        y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-        if x.ndim != 2 or len(x) != len(y) or len(x) == 0:
-            raise ValueError(f"a linear probe needs (N, F) features and (N,) labels, got "
-                             f"{tuple(x.shape)} and {tuple(y.shape)}")
-        self.mean, self.std = x.mean(0), x.std(0, unbiased=False).clamp(min=1e-6)
-        gen = torch.Generator().manual_seed(seed)
-        self.layer = torch.nn.Linear(x.shape[1], num_classes)
-        with torch.no_grad():
-            self.layer.weight.normal_(0, 0.01, generator=gen)
-            self.layer.bias.zero_()
-        optimizer = torch.optim.Adam(self.layer.parameters(), lr=lr, weight_decay=weight_decay)
-        x = (x - self.mean) / self.std
-        with torch.enable_grad():
-            for _ in range(steps):
-                optimizer.zero_grad()
-                torch.nn.functional.cross_entropy(self.layer(x), y).backward()
-                optimizer.step()
-
-    @torch.no_grad()
-    def logits(self, features: np.ndarray) -> np.ndarray:
-        """(N, F) -> (N, num_classes)."""
-        x = (torch.as_tensor(np.asarray(features), dtype=torch.float32) - self.mean) / self.std
-        return self.layer(x).numpy()
-
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        return self.logits(features).argmax(1)
 
 
 # ---- ActBERT as a scorer -----------------------------------------------------------------------

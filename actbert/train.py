@@ -81,11 +81,19 @@ def sample_seed(*parts: int) -> int:
     return int(np.random.SeedSequence(list(parts)).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
+def drop_regions(video: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The paper's ablation without region cues: regions keep only the (zeroed) global token."""
+    video = {k: (v[:, :1] if k.startswith("region") else v) for k, v in video.items()}
+    video["region_features"] = torch.zeros_like(video["region_features"])
+    return video
+
+
 class Collator:
     """Samples -> a masked ``PretrainingBatch``. Each sample's masking and whether its video is
     swapped for its negative come from a generator seeded by (seed, epoch, sample index). A
     swapped (mismatched) sample is masked like the others but carries no masked-modelling targets:
-    its words do not describe its video."""
+    its words do not describe its video. ``clean`` (the alignment loss' input) always pairs each
+    text with its own, unmasked video, swapped or not."""
 
     def __init__(self, tokenizer: ActBertTokenizer, seed: int, use_regions: bool = True) -> None:
         self.tok = tokenizer
@@ -105,12 +113,13 @@ class Collator:
             labels.append(1 if swap else 0)
         enc = self.tok(texts)
         video = collate(videos)
+        own = collate([positive.video for _, positive, _ in items])
         region_classes = video.pop("region_classes")
-        if not self.use_regions:  # ablation: regions keep only the (zeroed) global token
-            video = {k: (v[:, :1] if k.startswith("region") else v) for k, v in video.items()}
-            video["region_features"] = torch.zeros_like(video["region_features"])
+        own.pop("region_classes")
+        if not self.use_regions:
+            video, own = drop_regions(video), drop_regions(own)
             region_classes = region_classes[:, :0]
-        clean = {"text_ids": enc.ids, "text_mask": enc.mask, **video}
+        clean = {"text_ids": enc.ids, "text_mask": enc.mask, **own}
         ids, text_labels, action, action_sel, region, region_sel = [], [], [], [], [], []
         for b, g in enumerate(gens):
             i, lab = mask_tokens(enc.ids[b:b + 1], enc.mask[b:b + 1], g, mask_id=self.tok.mask_id,

@@ -108,3 +108,22 @@ def test_two_gloo_ranks_match_one_rank(tmp_path):
     for a, b in zip(one, two):
         for term in ("text", "action", "region", "match", "align", "total"):
             assert a[term] == pytest.approx(b[term], rel=1e-3, abs=1e-4), (a["step"], term)
+
+
+def test_alignment_pairs_each_text_with_its_own_video_even_when_swapped(tmp_path):
+    corpus = read_corpus(make_corpus(tmp_path, videos=6, clips=4))
+    data = ClipGroups(corpus, clips_per_sample=2, seed=0)
+    items = [data[i] for i in range(len(data))]
+    batch = Collator(ActBertTokenizer(max_length=64), seed=5)(items)
+    labels = batch.match_labels.tolist()
+    assert 0 < sum(labels) < len(labels)  # both kinds present
+    for b, ((_, positive, negative), swapped) in enumerate(zip(items, labels)):
+        shown = negative if swapped else positive
+        n = positive.video.action_features.shape[0]
+        # The alignment input holds the sample's own video; the joint input the shown one.
+        assert torch.equal(batch.clean["action_features"][b, :n], positive.video.action_features)
+        assert int(batch.clean["action_mask"][b].sum()) == n
+        m = shown.video.region_features.shape[0]
+        assert torch.equal(batch.inputs["region_locations"][b, :m], shown.video.region_locations)
+        if swapped:  # and the two videos differ, so the test could tell them apart
+            assert not torch.equal(positive.video.action_features[:1], negative.video.action_features[:1])
