@@ -21,7 +21,6 @@ from actbert.evaluate_tasks import (ModelScorer, check_disjoint, load_split,
                                     multiple_choice, questions, rerank_grid, retrieval_figures,
                                     retrieval_queries, score_grid, segmentation_frames,
                                     segmentation_labels, step_localization)
-from actbert.probe import LinearProbe
 from actbert.tokenizer import ActBertTokenizer
 from tests.actbert.corpus_helpers import VERBS, make_eval_corpus
 
