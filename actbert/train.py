@@ -231,8 +231,9 @@ def train(config: TrainConfig) -> dict:
     history: list[dict] = []
     started, samples_seen = time.perf_counter(), 0
 
-    def out_of_time() -> bool:
-        return config.max_seconds is not None and time.perf_counter() - started > config.max_seconds
+    def out_of_time() -> bool:  # never before this run's first step, so a checkpoint exists
+        return (config.max_seconds is not None and samples_seen > 0
+                and time.perf_counter() - started > config.max_seconds)
 
     while state["step"] < config.steps and not out_of_time():
         dataset.set_epoch(state["epoch"])

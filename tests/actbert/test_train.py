@@ -127,3 +127,12 @@ def test_alignment_pairs_each_text_with_its_own_video_even_when_swapped(tmp_path
         assert torch.equal(batch.inputs["region_locations"][b, :m], shown.video.region_locations)
         if swapped:  # and the two videos differ, so the test could tell them apart
             assert not torch.equal(positive.video.action_features[:1], negative.video.action_features[:1])
+
+
+def test_a_time_budget_stops_after_at_least_one_step_with_a_checkpoint(tmp_path):
+    corpus = make_corpus(tmp_path / "corpus")
+    out = tmp_path / "run"
+    summary = train(TrainConfig(corpus=str(corpus), out=str(out), preset="tiny", clips_per_sample=2,
+                                batch_size=4, steps=50, max_seconds=1e-9, progress=False))
+    assert summary["steps"] == 1  # any step outlasts a nanosecond; the first always runs
+    assert (out / "last" / "model.safetensors").is_file() and (out / "last" / "trainer.pt").is_file()
