@@ -199,10 +199,13 @@ class Evaluation:
             figure = segmentation_accuracy(lambda c: np.full(len(c), majority), test)
             self.notes.append(f"segmentation: majority class ({labels[majority]!r}) frame accuracy "
                               f"{figure:.2f}; {len(labels)} labels")
+            # Frames of one clip share its features: one weighted row per (clip, label).
+            rows, repeats = np.unique(np.stack([np.concatenate([c for c, _ in train]), y_train,
+                                               groups]), axis=1, return_counts=True)
             for system in MODEL_SYSTEMS:
                 tr, te = self.scorer(system, self.train), self.scorer(system, self.held)
-                x_train = np.concatenate([tr.visual_features(c) for c, _ in train])
-                probe = LinearProbe.cross_validated(x_train, y_train, len(labels), groups)
+                probe = LinearProbe.cross_validated(tr.visual_features(rows[0]), rows[1],
+                                                    len(labels), rows[2], weights=repeats)
                 self.notes.append(f"segmentation probe ({system}): l2 {probe.l2:g} chosen by "
                                   f"3-fold cross-validation over train videos")
                 out[system] = {"frame_accuracy": segmentation_accuracy(

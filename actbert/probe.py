@@ -28,18 +28,25 @@ class LinearProbe:
     """
 
     def __init__(self, features: np.ndarray, labels: np.ndarray, num_classes: int,
-                 l2: float = 1e-2, max_iter: int = 300) -> None:
+                 l2: float = 1e-2, max_iter: int = 300, weights: np.ndarray | None = None) -> None:
         x = torch.as_tensor(np.asarray(features), dtype=torch.float64)
         y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
         if x.ndim != 2 or len(x) != len(y) or len(x) == 0:
             raise ValueError(f"a linear probe needs (N, F) features and (N,) labels, got "
                              f"{tuple(x.shape)} and {tuple(y.shape)}")
+        # Integer weights = repeated rows (frames of one clip share its features): same optimum.
+        w = torch.ones(len(y), dtype=torch.float64) if weights is None else torch.as_tensor(
+            np.asarray(weights), dtype=torch.float64)
+        if w.shape != y.shape or bool((w < 0).any()) or float(w.sum()) <= 0:
+            raise ValueError(f"weights must be (N,) non-negative with a positive sum, got {tuple(w.shape)}")
+        self.weights = w / w.sum()
         if int(y.min()) < 0 or int(y.max()) >= num_classes:
             raise ValueError(f"labels must lie in [0, {num_classes}), got {int(y.min())}..{int(y.max())}")
         if l2 < 0:
             raise ValueError(f"l2 must be >= 0, got {l2}")
         self.l2 = float(l2)
-        self.mean, self.std = x.mean(0), x.std(0, unbiased=False).clamp(min=1e-6)
+        self.mean = self.weights @ x
+        self.std = (self.weights @ (x - self.mean) ** 2).sqrt().clamp(min=1e-6)
         x = (x - self.mean) / self.std
         self.weight = torch.zeros(num_classes, x.shape[1], dtype=torch.float64, requires_grad=True)
         self.bias = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
@@ -61,8 +68,8 @@ class LinearProbe:
     def objective(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The minimised loss on standardised features ``x``."""
         logits = x @ self.weight.T + self.bias
-        return (torch.nn.functional.cross_entropy(logits, y)
-                + 0.5 * self.l2 * self.weight.pow(2).sum())
+        nll = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+        return self.weights @ nll + 0.5 * self.l2 * self.weight.pow(2).sum()
 
     @torch.no_grad()
     def logits(self, features: np.ndarray) -> np.ndarray:
@@ -76,23 +83,25 @@ class LinearProbe:
     @classmethod
     def cross_validated(cls, features: np.ndarray, labels: np.ndarray, num_classes: int,
                         groups: Sequence[int], grid: Sequence[float] = L2_GRID,
-                        folds: int = 3) -> "LinearProbe":
-        """Choose ``l2`` from ``grid`` by grouped K-fold accuracy, then fit on everything. The
-        chosen probe carries ``cv_accuracy`` ({l2: mean held-out accuracy}); ties go to the
-        stronger penalty."""
+                        folds: int = 3, weights: np.ndarray | None = None) -> "LinearProbe":
+        """Choose ``l2`` from ``grid`` by grouped K-fold (weighted) accuracy, then fit on
+        everything. The chosen probe carries ``cv_accuracy`` ({l2: mean held-out accuracy}); ties
+        go to the stronger penalty."""
         features, labels = np.asarray(features), np.asarray(labels)
+        weights = np.ones(len(labels)) if weights is None else np.asarray(weights, dtype=np.float64)
         fold_of = group_folds(groups, folds)
         scores = {}
         for l2 in grid:
             accuracies = []
             for k in np.unique(fold_of):
                 train, held = fold_of != k, fold_of == k
-                probe = cls(features[train], labels[train], num_classes, l2)
-                accuracies.append(float((probe.predict(features[held]) == labels[held]).mean()))
+                probe = cls(features[train], labels[train], num_classes, l2, weights=weights[train])
+                hits = probe.predict(features[held]) == labels[held]
+                accuracies.append(float(np.average(hits, weights=weights[held])))
             scores[float(l2)] = float(np.mean(accuracies))
         best = max(scores.values())
         l2 = max(value for value, score in scores.items() if score >= best - 1e-12)
-        probe = cls(features, labels, num_classes, l2)
+        probe = cls(features, labels, num_classes, l2, weights=weights)
         probe.cv_accuracy = scores
         return probe
 

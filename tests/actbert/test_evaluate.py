@@ -239,7 +239,16 @@ def test_evaluate_json_structure_and_perfect_narration_baselines(tmp_path, corpu
         assert result["videoqa"][name]["accuracy"] == 100.0
     assert any("not the paper's ablation" in n for n in result["notes"])
     assert set(result["timings_s"]) == {"load", *TASKS}
+    # Random segmentation: uniform over the labels seen in training, recomputed independently.
     corpus = read_corpus(corpus_path)
+    held, train = load_split(corpus, "test"), load_split(corpus, "train")
+    labels = segmentation_labels(held.corpus, train.corpus)
+    seen = np.unique(np.concatenate([y for _, y in segmentation_frames(train, labels)]))
+    rng, hits, total = np.random.default_rng([0, 13]), 0, 0
+    for _, y in segmentation_frames(held, labels):
+        hits += int((seen[rng.integers(len(seen), size=len(y))] == y).sum())
+        total += len(y)
+    assert result["segmentation"]["random"]["frame_accuracy"] == pytest.approx(100 * hits / total, abs=1e-3)
     train_ids = set(result["info"]["train_video_ids"])
     assert train_ids == {v.video_id for v in corpus.split("train").videos}
     assert {v.task_instance for v in corpus.videos if v.video_id in train_ids}.isdisjoint(

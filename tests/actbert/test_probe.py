@@ -83,3 +83,20 @@ def test_bad_inputs_are_refused():
     with pytest.raises(ValueError, match="labels must lie"):
         LinearProbe(np.zeros((3, 2)), np.array([0, 1, 2]), 2)
     assert torch.get_default_dtype() == torch.float32  # the probe never changes global state
+
+
+def test_weights_are_repeated_rows():
+    # Reference: the same data with each row repeated weight-many times.
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(30, 4))
+    y = rng.integers(0, 3, 30)
+    w = rng.integers(1, 5, 30)
+    weighted = LinearProbe(x, y, 3, l2=0.1, weights=w)
+    repeated = LinearProbe(np.repeat(x, w, axis=0), np.repeat(y, w), 3, l2=0.1)
+    np.testing.assert_allclose(weighted.logits(x), repeated.logits(x), atol=1e-6)
+    groups = np.arange(30) // 5
+    a = LinearProbe.cross_validated(x, y, 3, groups, weights=w)
+    b = LinearProbe.cross_validated(np.repeat(x, w, axis=0), np.repeat(y, w), 3, np.repeat(groups, w))
+    assert a.cv_accuracy == pytest.approx(b.cv_accuracy) and a.l2 == b.l2
+    with pytest.raises(ValueError, match="weights"):
+        LinearProbe(x, y, 3, weights=-w)
