@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup-steps", type=int)
     p.add_argument("--schedule", choices=["linear", "cosine", "constant"])
     p.add_argument("--clips-per-sample", type=int, help="K adjacent clips per sample (paper: 10)")
+    p.add_argument("--hard-negatives", type=float,
+                   help="share of matching negatives from the same task (default 0.5; 0: all random)")
     p.add_argument("--max-regions", type=int)
     p.add_argument("--max-text-tokens", type=int)
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])

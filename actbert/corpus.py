@@ -130,6 +130,8 @@ class ClipGroups(torch.utils.data.Dataset):
     def __init__(self, corpus: Corpus, clips_per_sample: int = 10, max_regions: int = 36,
                  seed: int = 0, min_clips: int = 1, hard_negatives: float = 0.5) -> None:
         self.corpus = corpus
+        if not 0.0 <= hard_negatives <= 1.0:
+            raise ValueError(f"hard_negatives is a share in [0, 1], got {hard_negatives}")
         self.hard_negatives = hard_negatives
         self.k = clips_per_sample
         self.max_regions = max_regions

@@ -44,6 +44,7 @@ class TrainConfig:
     init: str | None = None            # a save_pretrained dir to start from
     split: str | None = "train"
     clips_per_sample: int = 10
+    hard_negatives: float = 0.5        # share of matching negatives drawn from the same task
     max_regions: int = 36
     max_text_tokens: int = 64
     batch_size: int = 16               # global batch (all ranks, before accumulation)
@@ -192,7 +193,8 @@ def train(config: TrainConfig) -> dict:
     if config.batch_size % world:
         raise ValueError(f"global batch {config.batch_size} is not divisible by {world} ranks")
     corpus = read_corpus(config.corpus).split(config.split)
-    dataset = ClipGroups(corpus, config.clips_per_sample, config.max_regions, config.seed)
+    dataset = ClipGroups(corpus, config.clips_per_sample, config.max_regions, config.seed,
+                         hard_negatives=config.hard_negatives)
     if len(dataset) < 2:
         raise ValueError(f"{config.corpus}: {len(dataset)} training samples; need at least 2")
     tok = ActBertTokenizer(max_length=config.max_text_tokens)

@@ -43,6 +43,8 @@ def test_negatives_come_from_other_videos_half_of_them_same_task(tmp_path):
             if not mixed.set_epoch(epoch) and (j := mixed.negative_for(i)) is not None]
     # Hard half always same-task; the other half picks any other video (2 of 5 share the task).
     assert 0.6 < sum(same) / len(same) < 0.8
+    with pytest.raises(ValueError, match="hard_negatives"):
+        ClipGroups(corpus, clips_per_sample=2, hard_negatives=1.5)
 
 
 def test_training_lowers_losses_and_resumes(tmp_path):
