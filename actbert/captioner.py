@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +36,7 @@ class CaptionerConfig:
     layers: int = 2
     heads: int = 4
     epochs: int = 15
+    min_steps: int = 400          # small training sets get more epochs, at least this many updates
     batch_size: int = 32
     lr: float = 1e-3
     max_tokens: int = 24
@@ -123,7 +125,8 @@ class Captioner:
             optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=0.01)
             gen = torch.Generator().manual_seed(cfg.seed)
             self.model.train()
-            for _ in range(cfg.epochs):
+            batches = math.ceil(len(captions) / cfg.batch_size)
+            for _ in range(max(cfg.epochs, math.ceil(cfg.min_steps / batches))):
                 order = torch.randperm(len(captions), generator=gen)
                 total = 0.0
                 for start in range(0, len(order), cfg.batch_size):

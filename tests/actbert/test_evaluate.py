@@ -198,11 +198,14 @@ def test_captioner_learns_to_say_what_the_memory_encodes():
     captions = ["cut the apple", "pour the milk into the bowl", "stir the soup",
                 "peel the carrot with a knife", "flip the pancake"]
     memory = [np.eye(5, dtype=np.float32), np.zeros((5, 3), np.float32)]
-    captioner = Captioner(ActBertTokenizer(), CaptionerConfig(width=64, epochs=120, batch_size=5,
-                                                              lr=3e-3, dropout=0.0))
+    captioner = Captioner(ActBertTokenizer(), CaptionerConfig(width=64, epochs=120, min_steps=0,
+                                                              batch_size=5, lr=3e-3, dropout=0.0))
     losses = captioner.fit(memory, captions)
     assert losses[-1] < 0.1 * losses[0]
     assert captioner.generate(memory) == captions
+    # A small training set gets more epochs: at least min_steps updates (here 1 batch per epoch).
+    short = Captioner(ActBertTokenizer(), CaptionerConfig(width=16, epochs=2, min_steps=7, batch_size=5))
+    assert len(short.fit(memory, captions)) == 7
 
 
 # ---- the whole command -------------------------------------------------------------------------
