@@ -52,7 +52,7 @@ def test_clip_view_matches_the_feature_file(library):
     # same boxes as a set, each labelled with its argmax class (background excluded)
     expected = sorted((tuple(features.region_boxes_xyxy[r].round(3)),
                        REGION_CLASSES[1 + int(np.argmax(features.region_classes[r, 1:]))]) for r in rows)
-    got = sorted((tuple(b.round(3)), l) for b, l in zip(view.boxes_xyxy, view.region_labels))
+    got = sorted((tuple(b.round(3)), label) for b, label in zip(view.boxes_xyxy, view.region_labels))
     assert got == expected
     np.testing.assert_allclose(view.frame_times_sec, np.unique(features.region_time_sec[rows]))
     assert (view.frame_times_sec[view.region_frame] == np.array(
