@@ -26,7 +26,7 @@ def keyframe(root: str, clip_id: int, height: int = 240) -> np.ndarray:
     k = inspect.keyframe_index(view)
     frame = inspect.clip_frame(lib, view, k)
     on = view.region_frame == k
-    return render.draw_boxes(frame, view.boxes_xyxy[on], [l for l, o in zip(view.region_labels, on) if o],
+    return render.draw_boxes(frame, view.boxes_xyxy[on], [label for label, o in zip(view.region_labels, on) if o],
                              view.region_scores[on], height=height)
 
 

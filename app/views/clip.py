@@ -101,12 +101,12 @@ def frames_panel() -> None:
     left, right = st.columns([3, 1])
     chosen = left.multiselect("Classes", classes, default=classes, key=f"_classes_{clip_id}")
     min_score = right.slider("Minimum score", 0.0, 1.0, 0.0, 0.05, key="_min_score")
-    keep = np.array([l in chosen for l in view.region_labels], bool) & (view.region_scores >= min_score)
+    keep = np.array([label in chosen for label in view.region_labels], bool) & (view.region_scores >= min_score)
     drawn = []
     for k, frame in enumerate(frames):
         on = keep & (view.region_frame == k)
         drawn.append(render.draw_boxes(frame, view.boxes_xyxy[on],
-                                       [l for l, o in zip(view.region_labels, on) if o],
+                                       [label for label, o in zip(view.region_labels, on) if o],
                                        view.region_scores[on], height=240))
     columns = st.columns(min(4, len(drawn)))
     for k, image in enumerate(drawn):
