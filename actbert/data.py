@@ -200,3 +200,13 @@ def collate(samples: list[ClipInputs]) -> dict[str, torch.Tensor]:
         out["region_segments"][i, :r] = s.region_segments
         out["region_classes"][i, : r - 1] = s.region_classes
     return out
+
+
+def drop_regions(video: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The paper's ablation without region cues: collated video inputs keep only the (zeroed)
+    global region token (``region_classes``, when present, becomes empty)."""
+    video = {k: (v[:, :1] if k.startswith("region") else v) for k, v in video.items()}
+    video["region_features"] = torch.zeros_like(video["region_features"])
+    if "region_classes" in video:
+        video["region_classes"] = video["region_classes"][:, :0]
+    return video

@@ -40,7 +40,7 @@ import torch
 from .baselines import gather_cosine
 from .config import STREAMS
 from .corpus import Corpus
-from .data import ClipInputs, VideoFeatures, clip_inputs, collate
+from .data import ClipInputs, VideoFeatures, clip_inputs, collate, drop_regions
 from .layers import mask_to_bias
 from .metrics import (frame_accuracy, multiple_choice_accuracy, retrieval_metrics,
                       step_localization_recall)
@@ -354,8 +354,7 @@ class ModelScorer:
         video = collate([self.split.inputs(c) for c in clips])
         video.pop("region_classes")
         if not self.use_regions:
-            video = {k: (v[:, :1] if k.startswith("region") else v) for k, v in video.items()}
-            video["region_features"] = torch.zeros_like(video["region_features"])
+            video = drop_regions(video)
         return {k: v.to(self.device) for k, v in video.items()}
 
     @torch.inference_mode()

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from .checkpoint import build_model, save_pretrained
 from .corpus import ClipGroups, Corpus, Sample, read_corpus
-from .data import collate
+from .data import collate, drop_regions
 from .masking import mask_features, mask_tokens
 from .model import ActBertForPretraining
 from .objectives import PretrainingBatch, PretrainingObjective
@@ -82,13 +82,6 @@ def sample_seed(*parts: int) -> int:
     return int(np.random.SeedSequence(list(parts)).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
-def drop_regions(video: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The paper's ablation without region cues: regions keep only the (zeroed) global token."""
-    video = {k: (v[:, :1] if k.startswith("region") else v) for k, v in video.items()}
-    video["region_features"] = torch.zeros_like(video["region_features"])
-    return video
-
-
 class Collator:
     """Samples -> a masked ``PretrainingBatch``. Each sample's masking and whether its video is
     swapped for its negative come from a generator seeded by (seed, epoch, sample index). A
@@ -115,11 +108,10 @@ class Collator:
         enc = self.tok(texts)
         video = collate(videos)
         own = collate([positive.video for _, positive, _ in items])
-        region_classes = video.pop("region_classes")
-        own.pop("region_classes")
         if not self.use_regions:
             video, own = drop_regions(video), drop_regions(own)
-            region_classes = region_classes[:, :0]
+        region_classes = video.pop("region_classes")
+        own.pop("region_classes")
         clean = {"text_ids": enc.ids, "text_mask": enc.mask, **own}
         ids, text_labels, action, action_sel, region, region_sel = [], [], [], [], [], []
         for b, g in enumerate(gens):

@@ -37,6 +37,21 @@ def open_clip(clip_id: int) -> None:
     st.switch_page(CLIP_PAGE)
 
 
+def clip_or_stop(library: Library, raw, empty_message: str) -> tuple[int, inspect.ClipView]:
+    """The clip named by ``raw`` (a URL value) and its view; stops the page with a message and a
+    link to Search when there is none or it cannot be opened."""
+    if raw is None:
+        st.info(empty_message)
+        st.page_link(SEARCH_PAGE, label="Go to Search", icon=":material/search:")
+        st.stop()
+    try:
+        clip_id = inspect.parse_clip_id(raw)
+        return clip_id, inspect.clip_view(library, clip_id)
+    except resources.USER_ERRORS as exc:
+        st.error(f"Cannot open this clip: {exc}")
+        st.stop()
+
+
 def fmt_time(start: float, end: float) -> str:
     return f"{int(start // 60)}:{start % 60:04.1f}-{int(end // 60)}:{end % 60:04.1f}"
 

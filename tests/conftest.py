@@ -24,3 +24,15 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"the shared fixtures folder {SHARED} is missing (tests read ../shared)")
     return SHARED
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors on a shared 2-core machine: one intra-op thread avoids spinning (tens of
+    times faster). Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -42,16 +42,8 @@ left.text_input("Query (words)", key=state.widget_key("query"), on_change=state.
 clip_raw = state.get("clip")
 if clip_raw is None and st.session_state.get("_search_hits"):
     clip_raw = st.session_state["_search_hits"][0]
-if clip_raw is None:
-    st.info("Open a clip (Search, then a result) to explore its attention.")
-    st.page_link(components.SEARCH_PAGE, label="Go to Search", icon=":material/search:")
-    st.stop()
-try:
-    clip_id = inspect.parse_clip_id(clip_raw)
-    view = inspect.clip_view(library, clip_id)
-except resources.USER_ERRORS as exc:
-    st.error(f"Cannot open this clip: {exc}")
-    st.stop()
+clip_id, view = components.clip_or_stop(library, clip_raw,
+                                        "Open a clip (Search, then a result) to explore its attention.")
 right.metric("Clip", f"{clip_id}", help=f"{view.video_id} {components.fmt_time(view.start_sec, view.end_sec)}")
 query = (state.get("query") or "").strip() or view.narration.strip() or "[CLS]"
 if not (state.get("query") or "").strip():

@@ -14,16 +14,7 @@ ROOT = str(library.root)
 
 st.title("Clip")
 raw = state.get("clip")
-if raw is None:
-    st.info("No clip selected yet: search, then open a result.")
-    st.page_link(components.SEARCH_PAGE, label="Go to Search", icon=":material/search:")
-    st.stop()
-try:
-    clip_id = inspect.parse_clip_id(raw)
-    view = inspect.clip_view(library, clip_id)
-except resources.USER_ERRORS as exc:
-    st.error(f"Cannot open this clip: {exc}")
-    st.stop()
+clip_id, view = components.clip_or_stop(library, raw, "No clip selected yet: search, then open a result.")
 
 searcher = None
 try:

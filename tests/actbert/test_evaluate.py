@@ -25,13 +25,7 @@ from actbert.tokenizer import ActBertTokenizer
 from tests.actbert.corpus_helpers import VERBS, make_eval_corpus
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny tensors on a shared 2-core machine: one thread avoids spinning (tens of times faster).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

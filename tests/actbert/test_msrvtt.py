@@ -32,13 +32,7 @@ CAPTIONS = ["a man cuts the tomato", "a woman pours water into a pot", "the dog 
             "a girl sings a song", "people play football on the field", "the chef stirs the soup"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny matrices: intra-op threads only add contention on a busy 2-core machine (20x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
