@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+FIXTURES = ROOT / "tests" / "fixtures"
 sys.path.insert(0, str(ROOT))
 
 
@@ -20,10 +20,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def shared() -> Path:
-    if not SHARED.is_dir():
-        pytest.fail(f"the shared fixtures folder {SHARED} is missing (tests read ../shared)")
-    return SHARED
+def fixtures() -> Path:
+    """The files the tests read (tests/fixtures; its README gives provenance and licence)."""
+    return FIXTURES
 
 
 @pytest.fixture(scope="module")

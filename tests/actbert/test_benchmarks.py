@@ -1,4 +1,4 @@
-"""Benchmark annotation loaders: the real YouCook2 and MSR-VTT files in shared/data, and small
+"""Benchmark annotation loaders: the real YouCook2 and MSR-VTT files in tests/fixtures, and small
 CrossTask and COIN files written here in their published formats."""
 
 import json
@@ -20,8 +20,8 @@ from actbert.benchmarks import (
 from actbert.metrics import step_localization_recall
 
 
-def test_youcook2_annotations_real_file(shared):
-    videos = load_youcook2_annotations(shared / "data" / "youcook2" / "yc2_annotations_trainval.json")
+def test_youcook2_annotations_real_file(fixtures):
+    videos = load_youcook2_annotations(fixtures / "youcook2" / "yc2_annotations_trainval.json")
     assert len(videos) == 1790
     assert sum(v.subset == "validation" for v in videos.values()) == 457
     video = videos["GLd3aX16zBg"]
@@ -32,8 +32,8 @@ def test_youcook2_annotations_real_file(shared):
     assert first.sentence == "spread margarine on two slices of white bread"
 
 
-def test_youcook2_validation_clips_real_file(shared):
-    folder = shared / "data" / "youcook2"
+def test_youcook2_validation_clips_real_file(fixtures):
+    folder = fixtures / "youcook2"
     clips = load_youcook2_clips(folder / "validation_youcook.csv")
     assert len(clips) == 3350
     first = clips[0]
@@ -44,8 +44,8 @@ def test_youcook2_validation_clips_real_file(shared):
     assert {videos[c.video_id].subset for c in clips} == {"validation"}
 
 
-def test_msrvtt_1k_a_real_file(shared):
-    captions = load_msrvtt_test(shared / "data" / "msrvtt" / "MSRVTT_JSFUSION_test.csv")
+def test_msrvtt_1k_a_real_file(fixtures):
+    captions = load_msrvtt_test(fixtures / "msrvtt" / "MSRVTT_JSFUSION_test.csv")
     assert len(captions) == 1000
     assert len({c.video_id for c in captions}) == 1000
     assert captions[0].key == "ret0" and captions[0].video_id == "video9770"

@@ -36,8 +36,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def fixture_path(shared):
-    return shared / "fixtures" / "paddle_actbert_small" / "actbert_small.pdparams"
+def fixture_path(fixtures):
+    return fixtures / "paddle_actbert_small" / "actbert_small.pdparams"
 
 
 @pytest.fixture(scope="module")

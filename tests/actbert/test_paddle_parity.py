@@ -1,4 +1,4 @@
-"""The converted PaddleVideo fixture reproduces Paddle's own outputs (shared/fixtures)."""
+"""The converted PaddleVideo fixture reproduces Paddle's own outputs (tests/fixtures)."""
 
 import json
 import pickle
@@ -16,8 +16,8 @@ TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
-def fixture(shared):
-    folder = shared / "fixtures" / "paddle_actbert_small"
+def fixture(fixtures):
+    folder = fixtures / "paddle_actbert_small"
     model = ActBertForPretraining.from_paddle(folder / "actbert_small.pdparams", heads=FIXTURE_HEADS)
     return model, np.load(folder / "outputs.npz"), json.loads((folder / "meta.json").read_text())
 
@@ -103,24 +103,24 @@ def test_restricted_unpickler_refuses_code(tmp_path):
         read_pdparams(path)
 
 
-def test_truncated_file_is_a_clear_error(shared, tmp_path):
-    data = (shared / "fixtures/paddle_actbert_small/actbert_small.pdparams").read_bytes()
+def test_truncated_file_is_a_clear_error(fixtures, tmp_path):
+    data = (fixtures / "paddle_actbert_small/actbert_small.pdparams").read_bytes()
     path = tmp_path / "cut.pdparams"
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(PaddleCheckpointError, match="not a readable .pdparams"):
         read_pdparams(path)
 
 
-def test_missing_head_counts_is_a_clear_error(shared):
+def test_missing_head_counts_is_a_clear_error(fixtures):
     with pytest.raises(PaddleCheckpointError, match="not divisible by 12 heads"):
         ActBertForPretraining.from_paddle(
-            shared / "fixtures/paddle_actbert_small/actbert_small.pdparams")
+            fixtures / "paddle_actbert_small/actbert_small.pdparams")
 
 
 @pytest.mark.slow
-def test_released_shapes_convert_load_and_run(shared, tmp_path):
+def test_released_shapes_convert_load_and_run(fixtures, tmp_path):
     """A random .pdparams with the released model's 425 names and shapes converts and runs."""
-    spec = json.loads((shared / "fixtures/paddle_actbert_default_shapes.json").read_text())
+    spec = json.loads((fixtures / "paddle_actbert_default_shapes.json").read_text())
     shapes = spec.get("shapes", spec) if isinstance(spec, dict) else dict(spec)
     rng = np.random.default_rng(0)
     arrays = {}

@@ -18,7 +18,7 @@ from indexer.transcripts import (
     parse_webvtt,
 )
 
-YOUCOOK2 = "data/youcook2/yc2_annotations_trainval.json"  # inside the project's shared/ folder
+YOUCOOK2 = "youcook2/yc2_annotations_trainval.json"  # in tests/fixtures
 
 
 def spans(cues):
@@ -198,8 +198,8 @@ def test_howto100m_caption_json(tmp_path):
         load_transcript(path)
 
 
-def test_real_youcook2_annotations(shared):
-    path = shared / YOUCOOK2
+def test_real_youcook2_annotations(fixtures):
+    path = fixtures / YOUCOOK2
     videos = load_youcook2(path)
     assert len(videos) == 1790
     assert sum(v.subset == "training" for v in videos.values()) == 1333
