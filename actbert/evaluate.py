@@ -1,14 +1,17 @@
 """``python -m actbert evaluate``: the paper's five downstream evaluations on a held-out split, with
 the baselines a user would try instead and the paper's ablation without region cues.
 
-``evaluate --library LIB --json`` prints ``{task: {system: {metric: value}}}`` plus ``timings_s``
-(seconds per task), ``notes`` (what was substituted, skipped or worth knowing) and ``info``.
-Tasks and their metrics (data and protocols: ``evaluate_tasks``):
+``evaluate --library LIB --json`` prints ``{task: {system: {metric: value}}}`` plus ``ci``,
+``differences``, ``timings_s`` (seconds per task), ``notes`` (what was substituted, skipped or
+worth knowing) and ``info``. Tasks and their metrics (data and protocols: ``evaluate_tasks``):
 
 - ``retrieval``: ``r1``, ``r5``, ``r10`` (percent), ``median_rank``: each ground-truth step
   description against every clip of the split. ActBERT's plain figures score every pair with the
   matching head (the paper's way); ``*_embedding`` rank by cosine of the text-only and video-only
   embeddings; ``*_rerank`` take the embedding top ``--rerank-k`` and reorder them by the matching head.
+- ``retrieval_visual_only``: the same, over the queries whose step has no aligned narration line
+  (the corpus steps' ``narrated`` flag, from SynthKitchen's ground truth), still against every
+  clip: narration search cannot find them. Skipped, with a note, when no step carries the flag.
 - ``step_localization``: ``recall`` (CrossTask, percent), zero-shot from step descriptions;
   ``recall_embedding`` with the embeddings.
 - ``segmentation``: ``frame_accuracy`` (COIN, percent) of a softmax-regression probe trained on
@@ -29,6 +32,18 @@ sentence embeddings; not for segmentation or captioning, which give no text), ``
 Each clip is one model input (one action slot and its regions). Heads are trained only on the train
 split; a train video sharing a task instance with the evaluated split is an error. Everything is
 deterministic from ``--seed``.
+
+Uncertainty (``intervals``): ``ci[task][system][metric] = [low, high]``, a 95% percentile bootstrap
+(``--resamples``, default 1000) that resamples the task's units (retrieval: queries; step
+localisation and segmentation: videos; video QA: questions) and recomputes each metric with the
+same function as the point figure; captioning has none (corpus-level scores).
+``ci[task]["diff:actbert-actbert_no_regions"]`` and ``ci[task]["diff:actbert-bm25"]`` are paired
+intervals of the differences (one draw for both systems), for every metric both systems have;
+``differences[task]["actbert-bm25"][metric]`` are the point differences.
+
+With ``--split val`` the run also records, beside the model, whether the matching-head rerank
+improves R@1 over the embeddings (``rerank_policy``): search's ``--rerank auto`` follows it.
+``--plot DIR`` writes each task's table as a PNG bar chart with the intervals (``evaluate_plot``).
 """
 
 from __future__ import annotations
@@ -49,11 +64,14 @@ from .captioner import Captioner, CaptionerConfig
 from .captioning_metrics import caption_scores
 from .corpus import read_corpus
 from .evaluate_tasks import (ModelScorer, SplitClips, captioned_clips, check_disjoint,
-                             load_checkpoint, load_split, multiple_choice, questions, rerank_grid,
-                             retrieval_figures, retrieval_queries, score_grid,
-                             segmentation_accuracy, segmentation_frames, segmentation_labels,
-                             step_localization)
+                             choice_outcomes, figures_from_ranks, load_checkpoint, load_split,
+                             questions, rerank_grid, retrieval_outcomes, retrieval_queries,
+                             score_grid, segmentation_accuracy, segmentation_frames,
+                             segmentation_labels, segmentation_outcomes, step_outcomes)
+from .intervals import RESAMPLES, Bootstrap, Figures, bootstrap
+from .metrics import accuracy_from_counts, percent_correct, recall_from_counts
 from .probe import LinearProbe
+from .rerank_policy import make_policy, write_policy
 from .tokenizer import ActBertTokenizer
 
 log = logging.getLogger(__name__)
@@ -64,6 +82,9 @@ MODEL_SYSTEMS = ("actbert", "actbert_no_regions")
 METRICS = {"retrieval": ("r1", "r5", "r10", "median_rank"), "step_localization": ("recall",),
            "segmentation": ("frame_accuracy",), "videoqa": ("accuracy",),
            "captioning": ("bleu3", "bleu4", "meteor", "rouge_l", "cider")}
+VISUAL_ONLY = "retrieval_visual_only"  # reported with "retrieval": its queries without narration
+RESULT_TASKS = ("retrieval", VISUAL_ONLY, *TASKS[1:])
+DIFFERENCES = (("actbert", "actbert_no_regions"), ("actbert", "bm25"))
 
 
 @dataclass(frozen=True)
@@ -84,6 +105,7 @@ class EvalConfig:
     meteor: bool = True
     device: str = "cpu"
     threads: int | None = None      # torch CPU threads (None: torch's default)
+    resamples: int = RESAMPLES      # bootstrap resamples of the confidence intervals
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS]
@@ -93,10 +115,32 @@ class EvalConfig:
             raise ValueError(f"--rerank-k must be positive, got {self.rerank_k}")
         if self.split == self.train_split:
             raise ValueError(f"the evaluated split {self.split!r} is the training split")
+        if self.resamples < 1:
+            raise ValueError(f"--resamples must be positive, got {self.resamples}")
 
 
-def _suffixed(figures: dict, suffix: str) -> dict:
-    return {f"{k}_{suffix}": v for k, v in figures.items()}
+@dataclass(frozen=True)
+class Outcomes:
+    """One task's per-unit outcomes: ``figures[system](unit indices)`` -> {metric: value}, the
+    metrics of those units (repeats allowed), so the table and its bootstrap share one code path."""
+
+    units: int
+    unit: str                       # what is resampled: queries, videos, questions
+    figures: dict[str, Figures]
+
+
+def _over(outcomes: dict[str, object], summary) -> Figures:
+    """figures(idx) = {metric: summary(outcome[idx])} for per-unit outcome arrays."""
+    return lambda idx: {m: summary(np.asarray(o)[idx]) for m, o in outcomes.items()}
+
+
+def _ranked(ranks: dict[str, dict[str, np.ndarray]], rows: list[int]) -> Outcomes:
+    """Retrieval outcomes of the queries ``rows``: per system {suffix: (Q,) ranks}."""
+    def figures(by_suffix: dict[str, np.ndarray]) -> Figures:
+        return lambda idx: {f"{m}{suffix}": v for suffix, r in by_suffix.items()
+                            for m, v in figures_from_ranks(r[idx]).items()}
+    return Outcomes(len(rows), "queries", {system: figures({k: r[rows] for k, r in by_suffix.items()})
+                                           for system, by_suffix in ranks.items()})
 
 
 @dataclass
@@ -158,7 +202,7 @@ class Evaluation:
                               "with a step of another held-out video; only the query's own target "
                               "clip counts as a hit")
         clips = list(range(len(self.held.clips)))
-        out = {}
+        ranks: dict[str, dict[str, np.ndarray]] = {}
         for system in MODEL_SYSTEMS:
             s = self.scorer(system)
             started = time.perf_counter()
@@ -169,26 +213,50 @@ class Evaluation:
                               f"{len(clips)} pairs in {time.perf_counter() - started:.1f} s")
             embedding = score_grid(s.cosine, texts, clips)
             rerank = rerank_grid(embedding, s.match, texts, self.config.rerank_k)
-            out[system] = {**retrieval_figures(match, targets),
-                           **_suffixed(retrieval_figures(embedding, targets), "embedding"),
-                           **_suffixed(retrieval_figures(rerank, targets), "rerank")}
+            ranks[system] = {"": retrieval_outcomes(match, targets),
+                             "_embedding": retrieval_outcomes(embedding, targets),
+                             "_rerank": retrieval_outcomes(rerank, targets)}
         for name in ("bm25", "minilm", "random"):
-            out[name] = retrieval_figures(score_grid(self.baseline(name), texts, clips), targets)
+            ranks[name] = {"": retrieval_outcomes(score_grid(self.baseline(name), texts, clips),
+                                                  targets)}
+        out = {"retrieval": _ranked(ranks, list(range(len(queries))))}
+        visual = [i for i, q in enumerate(queries) if q.narrated is False]
+        unknown = sum(q.narrated is None for q in queries)
+        if unknown == len(queries):
+            self.notes.append(f"{VISUAL_ONLY}: skipped: the corpus steps carry no 'narrated' flag "
+                              "(export the library again; SynthKitchen ground truth knows it)")
+        elif not visual:
+            self.notes.append(f"{VISUAL_ONLY}: skipped: every query's step has an aligned "
+                              "narration line")
+        else:
+            out[VISUAL_ONLY] = _ranked(ranks, visual)
+            self.notes.append(f"{VISUAL_ONLY}: {len(visual)} of {len(queries)} queries, those whose "
+                              f"step has no aligned narration line, against all {len(clips)} clips"
+                              + (f"; {unknown} queries of unknown narration left out" if unknown else ""))
         return out
 
     def step_localization(self) -> dict:
-        out = {}
+        outcomes = {}
         for system in MODEL_SYSTEMS:
             s = self.scorer(system)
-            out[system] = {"recall": step_localization(self.held, s.match),
-                           "recall_embedding": step_localization(self.held, s.cosine)}
+            outcomes[system] = {"recall": step_outcomes(self.held, s.match),
+                                "recall_embedding": step_outcomes(self.held, s.cosine)}
         for name in ("bm25", "minilm", "random"):
-            out[name] = {"recall": step_localization(self.held, self.baseline(name))}
-        return out
+            outcomes[name] = {"recall": step_outcomes(self.held, self.baseline(name))}
+        # A video without an annotated step adds nothing to any task's recall: not a unit.
+        videos = outcomes["random"]["recall"]
+        recall_from_counts(videos)  # a task without any annotated step is an error
+        units = [i for i, (_, _, total) in enumerate(videos) if total]
+
+        def figures(by_metric):
+            return lambda idx: {m: recall_from_counts([o[units[i]] for i in idx]).mean
+                                for m, o in by_metric.items()}
+        return {"step_localization": Outcomes(len(units), "videos",
+                                              {s: figures(o) for s, o in outcomes.items()})}
 
     def segmentation(self) -> dict:
         labels = segmentation_labels(self.held.corpus, *([self.train.corpus] if self.train else []))
-        test = segmentation_frames(self.held, labels)
+        test = [(c, y) for c, y in segmentation_frames(self.held, labels) if len(y)]
         out = {}
         if self._need_train("segmentation"):
             train = segmentation_frames(self.train, labels)
@@ -208,23 +276,24 @@ class Evaluation:
                                                     len(labels), rows[2], weights=repeats)
                 self.notes.append(f"segmentation probe ({system}): l2 {probe.l2:g} chosen by "
                                   f"3-fold cross-validation over train videos")
-                out[system] = {"frame_accuracy": segmentation_accuracy(
+                out[system] = {"frame_accuracy": segmentation_outcomes(
                     lambda c, te=te, probe=probe: probe.predict(te.visual_features(c)), test)}
             seen = np.flatnonzero(counts)
         else:
             seen = np.arange(len(labels))
         rng = np.random.default_rng([self.config.seed, 13])
-        out["random"] = {"frame_accuracy": segmentation_accuracy(
+        out["random"] = {"frame_accuracy": segmentation_outcomes(
             lambda c: seen[rng.integers(len(seen), size=len(c))], test)}
-        return out
+        return {"segmentation": Outcomes(len(test), "videos",
+                                         {s: _over(o, accuracy_from_counts) for s, o in out.items()})}
 
     def videoqa(self) -> dict:
         qs = questions(self.held, self.config.seed)
         out = {}
         for system in MODEL_SYSTEMS:
             s = self.scorer(system)
-            out[system] = {"accuracy": multiple_choice(qs, s.match),
-                           "accuracy_embedding": multiple_choice(qs, s.cosine)}
+            out[system] = {"accuracy": choice_outcomes(qs, s.match),
+                           "accuracy_embedding": choice_outcomes(qs, s.cosine)}
         if self._need_train("videoqa linear probe", steps=True):
             pairs = self._train_pairs()
             for system in MODEL_SYSTEMS:
@@ -236,10 +305,11 @@ class Evaluation:
                 def margin(t, c, te=te, probe=probe):  # logit(match) - logit(mismatch)
                     return np.diff(probe.logits(te.fused(t, c)), axis=1)[:, 0]
 
-                out[system]["accuracy_linear"] = multiple_choice(qs, margin)
+                out[system]["accuracy_linear"] = choice_outcomes(qs, margin)
         for name in ("bm25", "minilm", "random"):
-            out[name] = {"accuracy": multiple_choice(qs, self.baseline(name))}
-        return out
+            out[name] = {"accuracy": choice_outcomes(qs, self.baseline(name))}
+        return {"videoqa": Outcomes(len(qs), "questions",
+                                    {s: _over(o, percent_correct) for s, o in out.items()})}
 
     def _train_clips(self) -> list[tuple[int, tuple[str, ...]]]:
         """Train clips that overlap a step, at most ``max_train_clips`` (a seeded sample)."""
@@ -294,13 +364,16 @@ class Evaluation:
             note = scores.meteor_note
         if hypotheses:
             self.notes.append(f"captioning: BLEU, METEOR, ROUGE-L in percent, CIDEr-D raw; "
-                              f"{scores.tokenizer}; {note}")
-        return out
+                              f"{scores.tokenizer}; {note}; no confidence intervals (corpus-level "
+                              "scores: a bootstrap would rescore every resample)")
+        return {"captioning": out}
 
 
 def _round(value):
     if isinstance(value, dict):
         return {k: _round(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_round(v) for v in value]
     return round(float(value), 4) if isinstance(value, (float, np.floating)) else value
 
 
@@ -343,12 +416,27 @@ def evaluate(config: EvalConfig) -> dict:
     run = Evaluation(config, held, train, models, ActBertTokenizer(max_length=config.max_text_tokens),
                      notes)
     result: dict = {}
+    intervals: dict = {}
+    differences: dict = {}
     timings = {"load": round(time.perf_counter() - started, 2)}
     for task in config.tasks:
         t0 = time.perf_counter()
-        result[task] = _round(getattr(run, task)())
+        for name, produced in getattr(run, task)().items():
+            if not isinstance(produced, Outcomes):  # captioning: corpus-level scores only
+                result[name] = _round(produced)
+                continue
+            boot = bootstrap(produced.figures, produced.units,
+                             seed=[config.seed, 29, RESULT_TASKS.index(name)],
+                             resamples=config.resamples)
+            result[name] = _round(boot.point)
+            intervals[name], differences[name] = _intervals(boot)
+            if name == "retrieval" and config.split == "val":
+                run.notes.append(_record_policy(config, boot, produced.units))
         timings[task] = round(time.perf_counter() - t0, 2)
         log.info("%s done in %.1f s", task, timings[task])
+    result = {t: result[t] for t in RESULT_TASKS if t in result}
+    result["ci"] = {t: intervals[t] for t in RESULT_TASKS if t in intervals}
+    result["differences"] = {t: differences[t] for t in RESULT_TASKS if t in differences}
     result["timings_s"] = timings
     result["notes"] = run.notes
     result["info"] = {
@@ -356,8 +444,38 @@ def evaluate(config: EvalConfig) -> dict:
         "steps": len(held.queries), "train_videos": len(train.corpus.videos) if train else 0,
         "train_video_ids": sorted(v.video_id for v in train.corpus.videos) if train else [],
         "checkpoint": config.checkpoint, "ablation_checkpoint": config.ablation_checkpoint,
-        "seed": config.seed, "rerank_k": config.rerank_k, "device": config.device}
+        "seed": config.seed, "rerank_k": config.rerank_k, "device": config.device,
+        "bootstrap": {"resamples": config.resamples, "level": 0.95, "method": "percentile",
+                      "units": {"retrieval": "queries", VISUAL_ONLY: "queries",
+                                "step_localization": "videos", "segmentation": "videos",
+                                "videoqa": "questions"}}}
     return result
+
+
+def _intervals(boot: Bootstrap) -> tuple[dict, dict]:
+    """ci[system][metric] and ci["diff:a-b"][metric] ([low, high]); differences["a-b"][metric]."""
+    ci, point = _round(boot.intervals()), {}
+    for a, b in DIFFERENCES:
+        if a in boot.point and b in boot.point:
+            diff, diff_ci = boot.difference(a, b)
+            point[f"{a}-{b}"], ci[f"diff:{a}-{b}"] = _round(diff), _round(diff_ci)
+    return ci, point
+
+
+def _record_policy(config: EvalConfig, boot: Bootstrap, queries: int) -> str:
+    """Write the checkpoint's rerank policy from val retrieval; returns a note."""
+    figures = boot.point["actbert"]
+    _, interval = boot.metric_difference("actbert", "r1_rerank", "r1_embedding")
+    policy = make_policy(config.split, figures["r1_embedding"], figures["r1_rerank"], interval,
+                         config.rerank_k, queries, config.corpus, config.checkpoint)
+    try:
+        path = write_policy(config.checkpoint, policy)
+    except OSError as exc:
+        return f"rerank policy not recorded: {exc}"
+    return (f"rerank policy: the matching-head rerank of the top {policy.rerank_k} "
+            f"{'improves' if policy.rerank_helps else 'does not improve'} val R@1 "
+            f"({policy.r1_rerank:.1f} vs {policy.r1_embedding:.1f}, difference interval "
+            f"[{interval[0]:.1f}, {interval[1]:.1f}]); recorded in {path}")
 
 
 # ---- command line ------------------------------------------------------------------------------
@@ -393,26 +511,42 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         rerank_k=args.rerank_k, seed=args.seed,
         batch_size=args.batch_size or (64 if device == "cpu" else 512),
         max_train_clips=args.max_train_clips, caption_epochs=args.caption_epochs,
-        meteor=not args.no_meteor, device=device, threads=args.threads)
+        meteor=not args.no_meteor, device=device, threads=args.threads, resamples=args.resamples)
+
+
+def _shown(value, interval=None) -> str:
+    text = f"{value:.2f}" if isinstance(value, float) else str(value)
+    return text + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
 
 
 def _table(result: dict) -> str:
+    """The figures as text: a value and its 95% interval per metric, then the differences."""
     lines = []
-    for task in TASKS:
+    for task in RESULT_TASKS:
         if task not in result:
             continue
-        lines.append(f"{task} ({result['timings_s'][task]:.1f} s)")
-        for system, figures in result[task].items():
-            shown = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
-                              for k, v in figures.items())
+        timing = result["timings_s"].get(task)
+        lines.append(f"{task}" + (f" ({timing:.1f} s)" if timing is not None else ""))
+        ci = result["ci"].get(task, {})
+        rows = [(s, f, ci.get(s, {})) for s, f in result[task].items()]
+        rows += [(f"{pair} (diff)", d, ci.get(f"diff:{pair}", {}))
+                 for pair, d in result["differences"].get(task, {}).items()]
+        for system, figures, intervals in rows:
+            shown = ", ".join(f"{k} {_shown(v, intervals.get(k))}" for k, v in figures.items())
             lines.append(f"  {system:<20} {shown}")
     lines += [f"note: {n}" for n in result["notes"]]
     return "\n".join(lines)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    """``python -m actbert evaluate``: print the figures (a table, or one JSON object)."""
+    """``python -m actbert evaluate``: print the figures (a table, or one JSON object); with
+    ``--plot DIR`` also write one bar chart per task (PNG) and list their paths on stderr."""
     result = evaluate(config_from_args(args))
+    if args.plot:
+        from .evaluate_plot import plot_result
+
+        paths = plot_result(result, args.plot)
+        print("\n".join(f"plot: {p}" for p in paths), file=sys.stderr if args.json else sys.stdout)
     print(json.dumps(result) if args.json else _table(result))
     sys.stdout.flush()
     return 0
@@ -440,5 +574,9 @@ def add_cli(subparsers) -> None:
     p.add_argument("--no-meteor", action="store_true", help="skip METEOR (Java, ~10 s per system)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy machine)")
+    p.add_argument("--resamples", type=int, default=RESAMPLES,
+                   help="bootstrap resamples of the 95%% confidence intervals")
+    p.add_argument("--plot", metavar="DIR", help="also write each task's table as a PNG bar chart "
+                                                 "with the intervals into DIR")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_evaluate)

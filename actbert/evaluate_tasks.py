@@ -7,7 +7,9 @@ Definitions (times in seconds; every choice deterministic):
 - step queries: one per ground-truth step, its text the step's ``description`` (never a narration).
   Its target (THE positive of R@K) is the clip of the same video whose span overlaps the step's
   interval the most (ties: the earliest clip); a step that no clip overlaps has no target and is
-  left out of retrieval.
+  left out of retrieval. ``narrated`` copies the corpus step's flag (an aligned narration line
+  describes the step; None when the corpus does not know): the ``visual_only`` queries are those
+  whose step has none.
 - step localisation: clip c "lies inside" step k when c's centre time lies in [start_sec, end_sec]
   (CrossTask picks one time per step; ours are clip centres). A step with no clip centre inside
   it is not counted (``metrics.step_hits``).
@@ -42,8 +44,9 @@ from .config import STREAMS
 from .corpus import Corpus
 from .data import ClipInputs, VideoFeatures, clip_inputs, collate, drop_regions
 from .layers import mask_to_bias
-from .metrics import (frame_accuracy, multiple_choice_accuracy, retrieval_metrics,
-                      step_localization_recall)
+from .metrics import (accuracy_from_counts, frame_counts, metrics_from_ranks,
+                      multiple_choice_correct, percent_correct, recall_from_counts,
+                      retrieval_ranks, step_hits)
 from .model import ActBertForPretraining
 from .tokenizer import ActBertTokenizer
 
@@ -74,6 +77,7 @@ class StepQuery:
     start_sec: float
     end_sec: float
     target: int | None  # global clip index, None when no clip overlaps the step
+    narrated: bool | None = None  # an aligned narration line describes the step (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -155,8 +159,9 @@ def load_split(corpus: Corpus, split: str, max_regions: int = 36) -> SplitClips:
             overlaps = [_overlap(clips[c].start_sec, clips[c].end_sec, s0, s1) for c in video_clips[-1]]
             best = int(np.argmax(overlaps)) if overlaps else 0
             target = video_clips[-1][best] if overlaps and overlaps[best] > 0 else None
+            narrated = step.get("narrated")
             queries.append(StepQuery(vi, str(step["description"]), str(step.get("verb") or ""),
-                                     s0, s1, target))
+                                     s0, s1, target, None if narrated is None else bool(narrated)))
     return SplitClips(split, part, features, clips, video_clips, queries, max_regions)
 
 
@@ -187,10 +192,20 @@ def retrieval_queries(split: SplitClips) -> list[StepQuery]:
     return [q for q in split.queries if q.target is not None]
 
 
+def retrieval_outcomes(similarity: np.ndarray, targets: Sequence[int]) -> np.ndarray:
+    """(Q,) 0-based rank of each query's target clip in a (Q, C) similarity."""
+    return retrieval_ranks(similarity, np.asarray(targets, dtype=np.int64))
+
+
+def figures_from_ranks(ranks: np.ndarray) -> dict[str, float]:
+    """R@1, R@5, R@10 (percent) and median rank (1-based) of 0-based ranks."""
+    m = metrics_from_ranks(ranks)
+    return {"r1": m.r1, "r5": m.r5, "r10": m.r10, "median_rank": m.median_rank}
+
+
 def retrieval_figures(similarity: np.ndarray, targets: Sequence[int]) -> dict[str, float]:
     """R@1, R@5, R@10 (percent) and median rank (1-based) of a (Q, C) similarity."""
-    m = retrieval_metrics(similarity, np.asarray(targets, dtype=np.int64))
-    return {"r1": m.r1, "r5": m.r5, "r10": m.r10, "median_rank": m.median_rank}
+    return figures_from_ranks(retrieval_outcomes(similarity, targets))
 
 
 def rerank_grid(first_stage: np.ndarray, rerank_pairs: ScorePairs, queries: Sequence[str],
@@ -209,6 +224,11 @@ def rerank_grid(first_stage: np.ndarray, rerank_pairs: ScorePairs, queries: Sequ
 
 def step_localization(split: SplitClips, score_pairs: ScorePairs) -> float:
     """CrossTask recall (percent, mean over tasks) of picking each step's best clip in its video."""
+    return recall_from_counts(step_outcomes(split, score_pairs)).mean
+
+
+def step_outcomes(split: SplitClips, score_pairs: ScorePairs) -> list[tuple[str, int, int]]:
+    """Per video with steps and clips: (task, hits, annotated steps) (``metrics.step_hits``)."""
     videos = []
     for vi, clips in enumerate(split.video_clips):
         steps = [q for q in split.queries if q.video == vi]
@@ -217,8 +237,8 @@ def step_localization(split: SplitClips, score_pairs: ScorePairs) -> float:
         centres = np.array([split.clips[c].centre_sec for c in clips])
         truth = np.stack([(centres >= q.start_sec) & (centres <= q.end_sec) for q in steps], 1)
         scores = score_grid(score_pairs, [q.description for q in steps], clips).T
-        videos.append((split.corpus.videos[vi].task or "all", scores, truth))
-    return step_localization_recall(videos).mean
+        videos.append((split.corpus.videos[vi].task or "all", *step_hits(scores, truth)))
+    return videos
 
 
 # ---- action segmentation -----------------------------------------------------------------------
@@ -257,7 +277,13 @@ def segmentation_frames(split: SplitClips, labels: Sequence[str]) -> list[tuple[
 def segmentation_accuracy(predict: Callable[[np.ndarray], np.ndarray],
                           frames: list[tuple[np.ndarray, np.ndarray]]) -> float:
     """Frame accuracy (percent) of ``predict(clip indices (T,)) -> labels (T,)``."""
-    return frame_accuracy([predict(c) for c, _ in frames], [y for _, y in frames])
+    return accuracy_from_counts(segmentation_outcomes(predict, frames))
+
+
+def segmentation_outcomes(predict: Callable[[np.ndarray], np.ndarray],
+                          frames: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Per video of ``frames``: (correct frames, frames), (V, 2)."""
+    return frame_counts([predict(c) for c, _ in frames], [y for _, y in frames])
 
 
 # ---- multiple-choice video QA and captioning ---------------------------------------------------
@@ -296,10 +322,15 @@ def captioned_clips(split: SplitClips) -> list[tuple[int, tuple[str, ...]]]:
 
 def multiple_choice(qs: Sequence[Question], score_pairs: ScorePairs) -> float:
     """Accuracy (percent) of picking the highest-scoring candidate of each question."""
+    return percent_correct(choice_outcomes(qs, score_pairs))
+
+
+def choice_outcomes(qs: Sequence[Question], score_pairs: ScorePairs) -> np.ndarray:
+    """(Q,) bool: the highest-scoring candidate of each question is its answer."""
     texts = [c for q in qs for c in q.candidates]
     clips = [q.clip for q in qs for _ in q.candidates]
     scores = np.asarray(score_pairs(texts, clips), dtype=np.float64).reshape(len(qs), -1)
-    return multiple_choice_accuracy(scores, np.array([q.answer for q in qs], dtype=np.int64))
+    return multiple_choice_correct(scores, np.array([q.answer for q in qs], dtype=np.int64))
 
 
 # ---- ActBERT as a scorer -----------------------------------------------------------------------

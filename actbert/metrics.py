@@ -13,6 +13,11 @@ Every figure is a percentage (0-100) unless its name says otherwise, as the pape
 - Action segmentation (COIN): ``frame_accuracy``, the share of frames (pooled over all videos,
   background frames included) whose predicted label equals the true one.
 - Multiple choice: ``multiple_choice_accuracy``.
+
+Each figure is computed from per-item outcomes (a query's rank, a video's step hits or correct
+frames, a question's correctness) by one function (``metrics_from_ranks``, ``recall_from_counts``,
+``accuracy_from_counts``, ``percent_correct``), so a bootstrap (``intervals``) recomputes it on
+resamples of those outcomes with the same code as the point estimate.
 """
 
 from __future__ import annotations
@@ -146,12 +151,17 @@ def step_hits(scores: np.ndarray, truth: np.ndarray) -> tuple[int, int]:
 def step_localization_recall(videos: Iterable[tuple[str, np.ndarray, np.ndarray]]) -> StepRecall:
     """CrossTask recall from ``(task, scores (T, K), truth (T, K))`` per video (see ``step_hits``):
     per task, total hits / total annotated steps; ``mean`` is the unweighted mean over tasks."""
+    return recall_from_counts((task, *step_hits(scores, truth)) for task, scores, truth in videos)
+
+
+def recall_from_counts(videos: Iterable[tuple[str, int, int]]) -> StepRecall:
+    """CrossTask recall from per-video outcomes ``(task, hits, annotated steps)`` (``step_hits``);
+    a video may appear more than once (a bootstrap resample) and counts each time."""
     counts: dict[str, list[int]] = {}
-    for task, scores, truth in videos:
-        hits, total = step_hits(scores, truth)
+    for task, hits, total in videos:
         entry = counts.setdefault(str(task), [0, 0])
-        entry[0] += hits
-        entry[1] += total
+        entry[0] += int(hits)
+        entry[1] += int(total)
     if not counts:
         raise ValueError("no videos to evaluate")
     empty = [task for task, (_, total) in counts.items() if total == 0]
@@ -166,9 +176,9 @@ def step_localization_recall(videos: Iterable[tuple[str, np.ndarray, np.ndarray]
 # Action segmentation (COIN) and multiple choice
 
 
-def frame_accuracy(predictions: Sequence[np.ndarray] | np.ndarray,
-                   labels: Sequence[np.ndarray] | np.ndarray) -> float:
-    """Frame accuracy in percent, pooled over videos: sum of correct frames / sum of frames.
+def frame_counts(predictions: Sequence[np.ndarray] | np.ndarray,
+                 labels: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Per-video outcomes of segmentation: (V, 2) int64 rows (correct frames, frames).
 
     predictions, labels: one (T_i,) integer label array per video (or one array for a single
     video); background frames carry their own label (COIN: 0) and count like any other frame.
@@ -177,22 +187,36 @@ def frame_accuracy(predictions: Sequence[np.ndarray] | np.ndarray,
         predictions, labels = [predictions], [np.asarray(labels)]
     if len(predictions) != len(labels):
         raise ValueError(f"{len(predictions)} predicted videos but {len(labels)} labelled videos")
-    correct = total = 0
+    rows = []
     for i, (pred, true) in enumerate(zip(predictions, labels)):
         pred, true = np.asarray(pred), np.asarray(true)
         if pred.shape != true.shape or pred.ndim != 1:
             raise ValueError(f"video {i}: predictions {pred.shape} and labels {true.shape} must be "
                              f"equal-length 1-d arrays")
-        correct += int((pred == true).sum())
-        total += int(true.size)
+        rows.append((int((pred == true).sum()), int(true.size)))
+    return np.array(rows, dtype=np.int64).reshape(-1, 2)
+
+
+def accuracy_from_counts(counts: np.ndarray) -> float:
+    """Frame accuracy in percent, pooled: sum of correct frames / sum of frames over the rows of
+    ``frame_counts`` (a row may repeat: a bootstrap resample)."""
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1, 2)
+    total = int(counts[:, 1].sum())
     if total == 0:
         raise ValueError("no frames to evaluate")
-    return 100.0 * correct / total
+    return 100.0 * int(counts[:, 0].sum()) / total
 
 
-def multiple_choice_accuracy(scores: np.ndarray, answers: Sequence[int] | np.ndarray) -> float:
-    """Accuracy in percent: scores (Q, C) of C candidates per question, answers (Q,) the right
-    candidate's index. The pick is the first candidate with the highest score."""
+def frame_accuracy(predictions: Sequence[np.ndarray] | np.ndarray,
+                   labels: Sequence[np.ndarray] | np.ndarray) -> float:
+    """Frame accuracy in percent, pooled over videos: sum of correct frames / sum of frames
+    (see ``frame_counts`` for the inputs)."""
+    return accuracy_from_counts(frame_counts(predictions, labels))
+
+
+def multiple_choice_correct(scores: np.ndarray, answers: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Per-question outcomes (Q,) bool: scores (Q, C) of C candidates per question, answers (Q,)
+    the right candidate's index. The pick is the first candidate with the highest score."""
     scores = np.asarray(scores, dtype=np.float64)
     answer = np.asarray(answers)
     if scores.ndim != 2 or scores.shape[0] == 0 or scores.shape[1] == 0:
@@ -201,5 +225,17 @@ def multiple_choice_accuracy(scores: np.ndarray, answers: Sequence[int] | np.nda
         raise ValueError(f"answers must be {scores.shape[0]} integer indices, got shape {answer.shape}")
     if answer.min() < 0 or answer.max() >= scores.shape[1]:
         raise ValueError(f"answers must lie in 0..{scores.shape[1] - 1}")
-    return 100.0 * float(np.mean(scores.argmax(1) == answer))
+    return scores.argmax(1) == answer
 
+
+def percent_correct(correct: Sequence[bool] | np.ndarray) -> float:
+    """Accuracy in percent of per-item outcomes (True = right)."""
+    correct = np.asarray(correct, dtype=bool)
+    if correct.size == 0:
+        raise ValueError("no items to evaluate")
+    return 100.0 * float(np.mean(correct))
+
+
+def multiple_choice_accuracy(scores: np.ndarray, answers: Sequence[int] | np.ndarray) -> float:
+    """Accuracy in percent of ``multiple_choice_correct``."""
+    return percent_correct(multiple_choice_correct(scores, answers))

@@ -215,7 +215,8 @@ def test_evaluate_json_structure_and_perfect_narration_baselines(tmp_path, corpu
                               "--caption-epochs", "3", "--threads", "1"])
     assert args.run(args) == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result) == set(TASKS) | {"timings_s", "notes", "info"}
+    assert set(result) == set(TASKS) | {"ci", "differences", "timings_s", "notes", "info"}
+    assert any("retrieval_visual_only: skipped" in n for n in result["notes"])  # no narrated flags
     expected_systems = {"segmentation": {"actbert", "actbert_no_regions", "random"},
                         "captioning": {"actbert", "actbert_no_regions", "random"}}
     for task in TASKS:
@@ -235,6 +236,24 @@ def test_evaluate_json_structure_and_perfect_narration_baselines(tmp_path, corpu
         assert result["step_localization"][name]["recall"] == 100.0
         assert result["videoqa"][name]["accuracy"] == 100.0
     assert any("not the paper's ablation" in n for n in result["notes"])
+    # Intervals: every metric of every system but captioning's; they hold the point figure.
+    assert set(result["ci"]) == set(TASKS) - {"captioning"}
+    for task, by_system in result["ci"].items():
+        for system, figures in result[task].items():
+            assert set(by_system[system]) == set(figures), (task, system)
+            for metric, (low, high) in by_system[system].items():
+                assert low <= figures[metric] <= high, (task, system, metric)
+        for a, b in (("actbert", "actbert_no_regions"), ("actbert", "bm25")):
+            if b not in result[task]:
+                assert f"diff:{a}-{b}" not in by_system and f"{a}-{b}" not in result["differences"][task]
+                continue
+            point = result["differences"][task][f"{a}-{b}"]
+            assert set(point) == set(by_system[f"diff:{a}-{b}"]) == set(result[task][a]) & set(result[task][b])
+            for metric, value in point.items():
+                assert value == pytest.approx(result[task][a][metric] - result[task][b][metric], abs=2e-4)
+    # Perfect narration search is perfect on every resample.
+    assert result["ci"]["retrieval"]["bm25"]["r1"] == [100.0, 100.0]
+    assert result["ci"]["videoqa"]["minilm"]["accuracy"] == [100.0, 100.0]
     assert set(result["timings_s"]) == {"load", *TASKS}
     # Random segmentation: uniform over the labels seen in training, recomputed independently.
     corpus = read_corpus(corpus_path)
