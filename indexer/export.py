@@ -1,5 +1,11 @@
 """Export a library's finished videos as the training corpus ``LIB/corpus.jsonl``
-(``actbert.corpus`` owns the format), with the verb vocabulary built from the narrations."""
+(``actbert.corpus`` owns the format), with the verb vocabulary built from the narrations.
+
+Each ground-truth step is ``{"start_sec", "end_sec", "description", "verb"}`` plus, when the
+video's SynthKitchen ground truth (``<corpus>/ground_truth/<video>.json``) is at hand,
+``"narrated"``: whether an aligned narration line describes it (``narrated_steps``); evaluation's
+``retrieval_visual_only`` queries are the steps with ``"narrated": false``.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,39 @@ log = logging.getLogger(__name__)
 MIN_VERB_COUNT = 3
 
 
+def narrated_steps(truth: dict) -> list[bool]:
+    """Per step of a SynthKitchen ground-truth record: some narration line flagged ``aligned``
+    has its midpoint inside the step and talks about a step with the same verb and objects
+    (``synthkitchen_narration``'s definition of aligned: a viewer sees what the line says)."""
+    steps = truth["steps"]
+    flags = [False] * len(steps)
+    for line in truth.get("narration", []):
+        about = line.get("step_index")
+        if not line.get("aligned") or about is None:
+            continue
+        mid = 0.5 * (float(line["start_sec"]) + float(line["end_sec"]))
+        for i, step in enumerate(steps):
+            same = (step["verb"], step["objects"]) == (steps[about]["verb"], steps[about]["objects"])
+            if same and float(step["start_sec"]) <= mid < float(step["end_sec"]):
+                flags[i] = True
+    return flags
+
+
+def _narrated(video_path: str, steps: int) -> list[bool] | None:
+    """The steps' narrated flags from the video's SynthKitchen ground truth, None without one
+    (or when it does not describe the catalog's steps)."""
+    path = Path(video_path)
+    truth_file = path.parent.parent / "ground_truth" / f"{path.stem}.json"
+    try:
+        truth = json.loads(truth_file.read_text())
+        flags = narrated_steps(truth)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        if truth_file.exists():
+            log.warning("%s: no narrated flags (%s)", truth_file, exc)
+        return None
+    return flags if len(flags) == steps else None
+
+
 def export_corpus(library: Library, min_verb_count: int = MIN_VERB_COUNT) -> Path:
     """Write ``corpus.jsonl``; the verb vocabulary keeps verbs seen at least ``min_verb_count``
     times (it is also stored in the library manifest as ``verbs``)."""
@@ -27,6 +66,9 @@ def export_corpus(library: Library, min_verb_count: int = MIN_VERB_COUNT) -> Pat
                   "description": s["description"], "verb": s["verb"]}
                  for s in library.catalog.query(
                      "SELECT * FROM steps WHERE video = ? ORDER BY step_index", (row["id"],))]
+        flags = _narrated(row["path"], len(steps)) if steps else None
+        for step, flag in zip(steps, flags or []):
+            step["narrated"] = flag
         videos.append(CorpusVideo(
             video_id=row["video_id"], features=library.root / row["feature_path"],
             narrations=tuple(c["narration"] for c in clips),
