@@ -5,7 +5,8 @@ Features: PaddleVideo's ``msrvtt_test.lmdb``. Key = the video id of the captions
 (``video9770``); value = a pickled dict with ``features`` (N, 2048) region features, ``boxes``
 (N, 4) pixel corners x1, y1, x2, y2, ``image_h``, ``image_w``, ``action_features`` (<= 5, 2048)
 (and ``video_id``). Values are read with a restricted unpickler that can only rebuild numpy arrays,
-numpy scalars and plain containers.
+numpy scalars and plain containers, within a memory budget proportional to the record's length
+(``actbert.paddle.restricted_load``); the array fields must be arrays (a nested list could expand).
 
 Inputs per video (fixed sizes, as PaddleVideo pads them):
 - regions (36 slots): slot 0 = the mean of ALL the video's region features (computed before the
@@ -46,7 +47,7 @@ REPORTED = {"r1": 8.6, "r5": 31.2, "r10": 45.5, "median_rank": 13.0, "mean_rank"
 _LMDB_GLOBALS = _ALLOWED_GLOBALS | {
     ("numpy._core.numeric", "_frombuffer"),  # numpy arrays pickled with protocol 5
     ("numpy.core.numeric", "_frombuffer"),
-    ("_codecs", "encode"),  # the raw bytes of arrays pickled with protocol 2 (as torch allows it)
+    ("_codecs", "encode"),  # the raw bytes of arrays pickled with protocol 2 (latin-1 text only)
 }
 
 
@@ -80,6 +81,9 @@ def decode_record(value: bytes, key: str) -> PaddleVideoFeatures:
     missing = [k for k in ("features", "boxes", "image_h", "image_w", "action_features") if k not in item]
     if missing:
         raise FeatureStoreError(f"{key}: record lacks {missing}")
+    not_arrays = [k for k in ("features", "boxes", "action_features") if not isinstance(item[k], np.ndarray)]
+    if not_arrays:
+        raise FeatureStoreError(f"{key}: {not_arrays} must be numpy arrays")
     features = np.asarray(item["features"], dtype=np.float32)
     boxes = np.asarray(item["boxes"], dtype=np.float32).reshape(-1, 4)
     actions = np.asarray(item["action_features"], dtype=np.float32)

@@ -2,7 +2,9 @@
 
 A ``.pdparams`` file is a pickle of ``{name: numpy array}`` plus a metadata entry. It is read with a
 restricted unpickler that can only rebuild numpy arrays and plain containers, so a malicious file
-cannot run code. Names are mapped through an explicit table (PaddleVideo numbers its streams
+cannot run code, and within a memory budget proportional to the file's length, so a small file
+cannot demand gigabytes (declared array shapes, ``_codecs.encode`` chains, a model sized by a
+zero-width array are refused with one line). Names are mapped through an explicit table (PaddleVideo numbers its streams
 1 = region, 2 = text, 3 = action); every Paddle key must be consumed and every shape must match.
 Paddle stores Linear weights as [in, out]: every 2-D weight is transposed except the embeddings.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import pickle
 import re
 from pathlib import Path
@@ -50,19 +53,78 @@ class PaddleCheckpointError(ValueError):
     """The file is not a usable PaddleVideo ActBERT checkpoint."""
 
 
+# Bytes the unpickled objects may hold, against the pickle's length: arrays carry their data inside
+# the pickle, so an honest file needs no more than its own size; the slack covers tiny files.
+BUDGET_FACTOR = 2
+BUDGET_SLACK_BYTES = 1 << 20
+
+
 def restricted_load(data: bytes, allowed: set[tuple[str, str]] = _ALLOWED_GLOBALS,
                     error: type[Exception] | None = None, what: str = "a .pdparams file"):
     """Unpickle ``data`` allowing only the ``allowed`` globals (numpy array reconstruction and
-    plain containers), so a malicious file cannot run code; anything else raises ``error``."""
+    plain containers), so a malicious file cannot run code; anything else raises ``error``.
+
+    Every array the pickle declares, and every ``_codecs.encode`` result, is charged to a budget of
+    ``BUDGET_FACTOR * len(data) + BUDGET_SLACK_BYTES`` bytes; ``_codecs.encode`` is accepted only as
+    numpy's protocol-2 pickles use it (text to latin-1 bytes); object arrays are refused."""
     error = error or PaddleCheckpointError
+    left = [BUDGET_FACTOR * len(data) + BUDGET_SLACK_BYTES]
+
+    def spend(nbytes: int, where: str) -> None:
+        left[0] -= nbytes
+        if left[0] < 0:
+            raise error(f"refusing {what}: {where} needs {nbytes:,} bytes, more than a pickle of "
+                        f"{len(data):,} bytes can hold")
+
+    def plain(dtype) -> np.dtype:
+        dtype = np.dtype(dtype)
+        if dtype.hasobject:
+            raise error(f"refusing {what}: object arrays ({dtype}) are not plain numbers")
+        return dtype
+
+    def reconstruct(original):
+        def build(subtype, shape, dtype, *rest):
+            dims = (shape,) if isinstance(shape, int) else tuple(shape)
+            if not all(isinstance(d, int) and d >= 0 for d in dims):
+                raise error(f"refusing {what}: bad array shape {shape!r}")
+            spend(math.prod(dims) * plain(dtype).itemsize, f"an array of shape {dims}")
+            return original(subtype, shape, dtype, *rest)
+        return build
+
+    def frombuffer(original):
+        def build(buffer, dtype, shape, order):
+            plain(dtype)
+            spend(len(buffer), "an array buffer")
+            return original(buffer, dtype, shape, order)
+        return build
+
+    def dtype_of(original):
+        def build(*args):
+            return plain(original(*args))
+        return build
+
+    def encode(original):
+        def build(obj, encoding="utf-8", errors="strict"):
+            if not isinstance(obj, str) or encoding not in ("latin1", "latin-1") or errors != "strict":
+                raise error(f"refusing {what}: _codecs.encode is allowed only for text to latin-1 "
+                            "(numpy's array bytes)")
+            spend(len(obj), "an encoded buffer")
+            return original(obj, encoding)
+        return build
+
+    checked = {"_reconstruct": reconstruct, "_frombuffer": frombuffer, "dtype": dtype_of, "encode": encode}
 
     class Restricted(pickle.Unpickler):
         def find_class(self, module: str, name: str):
             if (module, name) not in allowed:
                 raise error(f"refusing to load {module}.{name}: {what} may only contain numpy arrays")
-            return super().find_class(module, name)
+            found = super().find_class(module, name)
+            return checked[name](found) if name in checked else found
 
-    return Restricted(io.BytesIO(data)).load()
+    try:
+        return Restricted(io.BytesIO(data)).load()
+    except (MemoryError, RecursionError) as exc:
+        raise error(f"refusing {what}: {type(exc).__name__} while unpickling") from None
 
 
 def parse_heads(text: str | None) -> dict[str, int]:
@@ -229,7 +291,17 @@ def load_paddle(cls, path: str | Path, heads: dict[str, int] | None = None,
     """Build ``cls`` (ActBertForPretraining) from a ``.pdparams`` file; every key consumed."""
     arrays = read_pdparams(path)
     config = infer_config(arrays, heads, layers_before)
-    model = cls(config)
+    with torch.device("meta"):  # sizes first: a model the file cannot fill is refused unbuilt
+        needed = sum(p.numel() for n, p in cls(config).named_parameters() if n not in NOT_IN_PADDLE)
+    held = sum(a.size for a in arrays.values())
+    if needed > held:
+        raise PaddleCheckpointError(f"{path}: its shapes declare a model of {needed:,} parameters but "
+                                    f"it holds {held:,} values")
+    try:
+        model = cls(config)
+    except (MemoryError, RuntimeError) as exc:
+        raise PaddleCheckpointError(f"{path}: cannot build its model ({type(exc).__name__}: "
+                                    f"{str(exc).splitlines()[0][:200]})") from None
     state = convert_state_dict(arrays)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state) - set(NOT_IN_PADDLE))

@@ -2,6 +2,7 @@
 
 Equivalent to ``streamlit run app/streamlit_app.py --server.address 127.0.0.1 --server.headless true
 -- --library DIR``. ``--address`` opens it to a network on purpose (the app has no login).
+The Library page ingests only folders under the library's sources unless ``--allow-ingest`` is given.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ def command(args: argparse.Namespace) -> list[str]:
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", args.address,
            "--server.port", str(args.port), "--server.headless", "true",
            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+    script_args = []
     if args.library:
-        cmd += ["--", "--library", str(Path(args.library).expanduser().resolve())]
-    return cmd
+        script_args += ["--library", str(Path(args.library).expanduser().resolve())]
+    if args.allow_ingest:
+        script_args.append("--allow-ingest")
+    return cmd + (["--", *script_args] if script_args else [])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8501)
     parser.add_argument("--address", default="127.0.0.1",
                         help="interface to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--allow-ingest", action="store_true",
+                        help="let the Library page ingest any folder of this machine "
+                             "(default: only folders under the library's sources)")
     args = parser.parse_args(argv)
     print(f"ActBERT explorer on http://{args.address}:{args.port}", flush=True)
     return subprocess.call(command(args))

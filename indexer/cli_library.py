@@ -1,14 +1,33 @@
-"""CLI commands about a library's contents: ``ingest``, ``status``, ``merge``, ``delete``."""
+"""CLI commands about a library's contents: ``ingest``, ``status``, ``merge``, ``delete``, ``repair``.
+
+Every writing command holds the library's writer lock and ends with the index brought to the
+catalog (``indexer.reconcile``); ``repair`` does only that, plus an SQLite integrity check.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import re
 import shutil
 import sys
 
 from .ingest import IngestSettings, ingest, parse_shard
-from .store import Library
+from .reconcile import index_state, reconcile_index
+from .store import Library, LibraryError
+
+# What merge copies from a shard's video rows (the rest is set here or is the shard's own).
+MERGED_VIDEO_FIELDS = ("duration_sec", "fps", "width", "height", "rotation_deg", "codec", "transcript_path",
+                       "task", "task_instance", "split", "warnings", "extractors", "timings")
+_REQUIRED_COLUMNS = {
+    "videos": {"id", "video_id", "path", "fingerprint", "size_bytes", "status", *MERGED_VIDEO_FIELDS},
+    "clips": {"id", "video", "clip_index", "start_sec", "end_sec", "narration", "verbs", "action_classes"},
+    "cues": {"video", "start_sec", "end_sec", "text"},
+    "steps": {"video", "step_index", "start_sec", "end_sec", "verb", "description"},
+}
+_SAFE_VIDEO_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,159}")
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +63,11 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out", help="destination library (created if missing)")
     p.add_argument("shards", nargs="+", help="libraries made with ingest --shard")
     p.set_defaults(func=run_merge)
+
+    p = sub.add_parser("repair", help="bring the index to the catalog, remove files killed commands left")
+    p.add_argument("library")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_repair)
 
 
 def settings_from_args(args: argparse.Namespace) -> IngestSettings:
@@ -81,7 +105,7 @@ def status_report(library: Library) -> dict:
             "seconds_per_stage": json.loads(row["timings"]), "task": row["task"],
             "split": row["split"]})
     return {"library": str(library.root), "counts": library.catalog.stats(),
-            "model": library.manifest.get("model"), "videos": videos}
+            "model": library.manifest.get("model"), "index": index_state(library), "videos": videos}
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -92,6 +116,9 @@ def run_status(args: argparse.Namespace) -> int:
     counts = report["counts"]
     print(f"{report['library']}: {counts['done']} done, {counts['failed']} failed, "
           f"{counts['pending']} pending, {counts['clips']} clips")
+    index = report["index"]
+    if index["state"] not in ("ok", "no model"):
+        print(f"  index {index['state']}: {index['problem']}; run `python -m indexer repair {report['library']}`")
     for video in report["videos"]:
         line = f"  {video['status']:8} {video['clips']:4d} clips  {video['video_id']}"
         if video["error"]:
@@ -101,52 +128,108 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
+    """Catalog first (one transaction per video), then feature files, then the index: a crash in
+    between leaves extra index ids or files that the next writing command removes."""
     library = Library(args.library)
     removed = []
-    for video_id in args.video_ids:
-        if library.catalog.video(video_id) is None:
-            raise ValueError(f"no video {video_id!r} in {library.root}")
-        removed += library.catalog.delete_video(video_id)
-        library.feature_path(video_id).unlink(missing_ok=True)
-    if removed and library.manifest.get("model"):
-        from .search import update_index
-
-        update_index(library, removed, [])
+    with library.writing():
+        for video_id in args.video_ids:
+            if library.catalog.video(video_id) is None:
+                raise ValueError(f"no video {video_id!r} in {library.root}")
+        for video_id in args.video_ids:
+            removed += library.catalog.delete_video(video_id)
+            library.feature_path(video_id).unlink(missing_ok=True)
+        reconcile_index(library)
     print(f"delete: {len(args.video_ids)} videos, {len(removed)} clips removed")
     return 0
 
 
-def run_merge(args: argparse.Namespace) -> int:
-    """Copy every finished video (catalog rows and feature file) of each shard into ``out``."""
+def run_repair(args: argparse.Namespace) -> int:
+    library = Library(args.library)
+    _, report = reconcile_index(library)
+    report["integrity_check"] = library.catalog.integrity_check()
+    report["index"] = index_state(library)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"repair: index {report['index']['state']}, {report['added']} clips added, "
+              f"{report['removed']} removed{', rebuilt' if report['rebuilt'] else ''}, "
+              f"{len(report['orphans'])} leftover files removed, catalog {report['integrity_check']}")
+        for video_id, reason in report["failed"].items():
+            print(f"  {video_id}: {reason}")
+    return 0 if report["integrity_check"] == "ok" else 1
+
+
+def check_shard(shard: Library) -> None:
+    """A shard's catalog must have this version's tables and columns (merge reads them by name)."""
+    for table, required in _REQUIRED_COLUMNS.items():
+        have = {r[1] for r in shard.catalog.query(f"PRAGMA table_info({table})")}
+        if not required <= have:
+            raise LibraryError(f"{shard.root}: not a shard of this version (table {table} lacks "
+                               f"{', '.join(sorted(required - have))})")
+
+
+def shard_clip(row) -> "ClipRecord":
+    """A shard's clip row, checked: whole index, finite times in order, JSON lists."""
     from .store import ClipRecord
 
+    start, end = float(row["start_sec"]), float(row["end_sec"])
+    if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end) or int(row["clip_index"]) < 0:
+        raise ValueError(f"clip {row['clip_index']}: bad times {start}..{end}")
+    verbs, classes = json.loads(row["verbs"]), json.loads(row["action_classes"])
+    if not isinstance(verbs, list) or not isinstance(classes, list):
+        raise ValueError(f"clip {row['clip_index']}: verbs and action classes must be lists")
+    return ClipRecord(int(row["clip_index"]), start, end, str(row["narration"]), tuple(map(str, verbs)),
+                      tuple((str(c[0]), float(c[1])) for c in classes))
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    """Copy every finished video (catalog rows and feature file) of each shard into ``out``.
+
+    Shards are checked first (schema, video ids that are plain file names); a video whose rows or
+    feature file are unusable is skipped with its reason."""
     out = Library.create(args.out)
-    merged = 0
-    for shard_path in args.shards:
-        shard = Library(shard_path, readonly=True)
-        for source in shard.manifest.get("sources", []):
-            out.add_source(source)
-        for row in shard.catalog.videos("done"):
-            fields_ = {k: row[k] for k in row.keys() if k not in ("id", "video_id", "path",
-                                                                  "fingerprint", "size_bytes", "status")}
-            rowid = out.catalog.upsert_video(row["video_id"], row["path"], row["fingerprint"],
-                                             row["size_bytes"])
-            shutil.copy2(shard.feature_path(row["video_id"]), out.feature_path(row["video_id"]))
-            clips = [ClipRecord(c["clip_index"], c["start_sec"], c["end_sec"], c["narration"],
-                                tuple(json.loads(c["verbs"])),
-                                tuple(map(tuple, json.loads(c["action_classes"]))))
-                     for c in shard.catalog.clips_of(row["video_id"])]
-            cues = [tuple(r) for r in shard.catalog.query(
-                "SELECT start_sec, end_sec, text FROM cues WHERE video = ?", (row["id"],))]
-            steps = [tuple(r) for r in shard.catalog.query(
-                "SELECT step_index, start_sec, end_sec, verb, description FROM steps WHERE video = ?",
-                (row["id"],))]
-            fields_.pop("error", None)
-            fields_.pop("updated_at", None)
-            out.catalog.complete_video(rowid, clips, cues, steps, **fields_)
-            merged += 1
-        if shard.manifest.get("extractors"):
-            out.update_manifest(extractors=shard.manifest["extractors"],
-                                settings=shard.manifest.get("settings", {}))
-    print(f"merge: {merged} videos into {out.root}")
+    shards = [Library(path, readonly=True) for path in args.shards]
+    for shard in shards:
+        check_shard(shard)
+    merged, skipped = 0, {}
+    with out.writing():
+        for shard in shards:
+            for source in shard.manifest.get("sources", []):
+                out.add_source(source)
+            for row in shard.catalog.videos("done"):
+                try:
+                    _merge_video(out, shard, row)
+                    merged += 1
+                except (ValueError, TypeError, KeyError, IndexError, OSError, LibraryError) as exc:
+                    skipped[str(row["video_id"])[:80]] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            if shard.manifest.get("extractors"):
+                out.update_manifest(extractors=shard.manifest["extractors"],
+                                    settings=shard.manifest.get("settings", {}))
+        reconcile_index(out)
+    print(f"merge: {merged} videos into {out.root}" + (f", {len(skipped)} skipped" if skipped else ""))
+    for video_id, reason in skipped.items():
+        print(f"  skipped {video_id}: {reason}")
     return 0
+
+
+def _merge_video(out: Library, shard: Library, row) -> None:
+    video_id = row["video_id"]
+    if not isinstance(video_id, str) or not _SAFE_VIDEO_ID.fullmatch(video_id):
+        raise ValueError(f"video id {str(video_id)[:80]!r} is not a plain file name")
+    source, target = shard.feature_path(video_id), out.feature_path(video_id)
+    if source.resolve().parent != shard.root / "features" or target.resolve().parent != out.root / "features":
+        raise ValueError(f"video id {video_id!r} leaves the features folder")
+    clips = [shard_clip(c) for c in shard.catalog.clips_of(video_id)]
+    cues = [(float(a), float(b), str(t)) for a, b, t in shard.catalog.query(
+        "SELECT start_sec, end_sec, text FROM cues WHERE video = ?", (row["id"],))]
+    steps = [(int(i), float(a), float(b), v, str(d)) for i, a, b, v, d in shard.catalog.query(
+        "SELECT step_index, start_sec, end_sec, verb, description FROM steps WHERE video = ?", (row["id"],))]
+    fields_ = {k: row[k] for k in MERGED_VIDEO_FIELDS}
+    rowid = out.catalog.upsert_video(video_id, str(row["path"]), str(row["fingerprint"]),
+                                     int(row["size_bytes"] or 0))
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.copy2(source, tmp)
+    os.replace(tmp, target)
+    out.catalog.complete_video(rowid, clips, cues, steps, feature_path=f"features/{video_id}.safetensors",
+                               **fields_)

@@ -15,8 +15,10 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("library")
     p.add_argument("query")
     p.add_argument("--k", type=int, default=10, help="hits to return")
-    p.add_argument("--rerank", type=int, default=50,
-                   help="FAISS candidates reranked by the matching head (0: none)")
+    p.add_argument("--rerank", type=_rerank, default="auto",
+                   help="FAISS candidates reranked by the matching head: auto (default: only when "
+                        "`actbert evaluate --split val` recorded that it improves R@1), N (always "
+                        "the top N), 0 (never)")
     p.add_argument("--mode", choices=MODES, default="hybrid")
     p.add_argument("--video", help="only clips of this video id")
     p.add_argument("--task", help="only clips of videos of this task")
@@ -38,6 +40,18 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_reindex)
 
 
+def _rerank(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected auto or a number >= 0, got {text!r}")
+    return value
+
+
 def run_search(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     searcher = Searcher(Library(args.library, readonly=True), args.checkpoint)
@@ -45,11 +59,12 @@ def run_search(args: argparse.Namespace) -> int:
     result = searcher.search(args.query, k=args.k, rerank=args.rerank, mode=args.mode,
                              video=args.video, task=args.task)
     if args.json:
-        print(json.dumps({"query": result.query, "mode": result.mode,
-                          "hits": [h.as_dict() for h in result.hits],
+        print(json.dumps({"query": result.query, "mode": result.mode, "ordering": result.ordering,
+                          "rerank": result.rerank, "hits": [h.as_dict() for h in result.hits],
                           "timings_ms": {**result.timings_ms, "load": round(load_ms, 1)}}))
         return 0
     print(f"{len(result.hits)} hits for {result.query!r} ({result.timings_ms.get('total', 0):.0f} ms)")
+    print(f"order: {result.ordering}")
     for rank, hit in enumerate(result.hits, 1):
         scores = " ".join(f"{name}={value:.3f}" for name, value in
                           (("cos", hit.score), ("match", hit.rerank_score), ("bm25", hit.narration_score))
@@ -71,13 +86,21 @@ def run_similar(args: argparse.Namespace) -> int:
 
 
 def run_reindex(args: argparse.Namespace) -> int:
+    """Under the writer lock: the new index is written first, naming its model; library.json is
+    switched to a new ``--checkpoint`` last, so a failure leaves the library as it was (a crash
+    between the two is repaired by the next writing command)."""
+    from .reconcile import model_record, reconcile_index
+
     t0 = time.perf_counter()
     library = Library(args.library)
-    if args.checkpoint:
-        from .embed import set_library_model
-
-        set_library_model(library, args.checkpoint)
-    index = build_index(library)
+    with library.writing():
+        if args.checkpoint:
+            record = model_record(library, args.checkpoint)
+            index = build_index(library, args.checkpoint, model=record)
+            library.update_manifest(model=record)
+        else:
+            index = build_index(library)
+        reconcile_index(library)
     report = {"vectors": len(index), "factory": index.factory, "seconds": round(time.perf_counter() - t0, 2)}
     print(json.dumps(report) if args.json else
           f"reindex: {report['vectors']} vectors ({report['factory']}) in {report['seconds']} s")

@@ -9,8 +9,10 @@ Layout of an index directory::
 
 Save order: write the FAISS file under a temporary name, fsync, rename it to its checksum name, fsync
 the directory, then write the manifest the same way (temporary file, fsync, rename, fsync), and only
-then delete index files the manifest no longer names. A save killed at any point leaves the previous
-manifest naming the previous, complete file, so the previous index still loads.
+then delete the file the previous manifest named. A save killed at any point leaves the previous
+manifest naming the previous, complete file, so the previous index still loads. A save touches only
+its own temporary files; files left by a killed save are removed by ``remove_orphans`` (run under the
+library's writer lock). A reader that meets a file replaced by a save in progress retries once.
 
 Load checks, in order: the manifest parses and has every field, the file exists with the recorded
 size and SHA-256, FAISS reads it, its width, metric and count match, and the model fingerprint equals
@@ -25,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -85,11 +88,14 @@ def _fsync(path: Path) -> None:
 
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     _fsync(path.parent)
 
 
@@ -102,12 +108,16 @@ def save(directory: str | Path, index: faiss.Index, *, factory: str, nprobe: int
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     fingerprint(model)  # fail before writing anything when the fingerprint is not JSON
+    previous = _named_file(folder)
     tmp = folder / f".clips-{uuid.uuid4().hex}.faiss.tmp"
-    faiss.write_index(index, str(tmp))
-    _fsync(tmp)
-    digest = sha256_file(tmp)
-    final = folder / f"clips-{digest[:16]}.faiss"
-    os.replace(tmp, final)
+    try:
+        faiss.write_index(index, str(tmp))
+        _fsync(tmp)
+        digest = sha256_file(tmp)
+        final = folder / f"clips-{digest[:16]}.faiss"
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
     _fsync(folder)
     manifest = {
         "format": FORMAT, "dimension": int(index.d), "metric": METRIC, "factory": factory,
@@ -117,13 +127,33 @@ def save(directory: str | Path, index: faiss.Index, *, factory: str, nprobe: int
         "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     _atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    for stale in list(folder.glob("clips-*.faiss")) + list(folder.glob(".clips-*.faiss.tmp")):
-        if stale.name != final.name:
-            stale.unlink(missing_ok=True)
-    for stale in folder.glob(f".{MANIFEST}.*.tmp"):
-        stale.unlink(missing_ok=True)
+    if previous and previous != final.name:
+        (folder / previous).unlink(missing_ok=True)
     logger.info("saved %d clips (%s, %d bytes) to %s", manifest["count"], factory, manifest["bytes"], final)
     return folder / MANIFEST
+
+
+def _named_file(folder: Path) -> str | None:
+    """The index file the current manifest names, if there is a readable manifest."""
+    try:
+        name = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("index_file")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) and "/" not in name else None
+
+
+def remove_orphans(directory: str | Path) -> list[str]:
+    """Delete what killed saves left in ``directory``: temporary files and index files the manifest
+    does not name. Only for a writer holding the library lock (no save runs meanwhile)."""
+    folder = Path(directory)
+    named = _named_file(folder)
+    removed = []
+    for path in [*folder.glob("clips-*.faiss"), *folder.glob(".clips-*.faiss.tmp"),
+                 *folder.glob(f".{MANIFEST}.*.tmp")]:
+        if path.name != named:
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
 
 
 def read_manifest(directory: str | Path, library: str | Path | None = None) -> dict[str, Any]:
@@ -146,7 +176,18 @@ def read_manifest(directory: str | Path, library: str | Path | None = None) -> d
 
 def load(directory: str | Path, *, expected_model: Any = None,
          library: str | Path | None = None) -> tuple[faiss.Index, dict[str, Any]]:
-    """Verified ``(faiss index, manifest)`` from ``directory``; checks listed in the module docstring."""
+    """Verified ``(faiss index, manifest)`` from ``directory``; checks listed in the module docstring.
+
+    A save may replace the manifest and delete the file it named between our reads: one retry."""
+    try:
+        return _load(directory, expected_model, library)
+    except IndexCorruptError:
+        time.sleep(0.05)
+        return _load(directory, expected_model, library)
+
+
+def _load(directory: str | Path, expected_model: Any,
+          library: str | Path | None) -> tuple[faiss.Index, dict[str, Any]]:
     manifest = read_manifest(directory, library)
     path = Path(directory) / manifest["index_file"]
     if not path.is_file():

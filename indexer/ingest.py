@@ -1,9 +1,13 @@
 """Ingestion: folders of videos with narration -> clip spans, verbs, action and region features.
 
 reader (discover, probe, transcript) -> mapper (spans, verbs, frames, extractors) -> writer (feature
-file, then the catalog in one transaction). One failing video is recorded as ``failed`` with its
-reason and the batch goes on; a killed run leaves the interrupted video ``pending`` and nothing
-half-written, so rerunning the same command resumes. ``--shard i/n`` picks a deterministic subset.
+file, then the catalog in one transaction). Any exception in one video records it as ``failed`` with
+a one-line reason and the batch goes on; transcript and ground-truth problems, and a truncated file,
+are warnings on a video that is still usable. A killed run leaves the interrupted video ``pending``
+and nothing half-written, so rerunning the same command resumes. The run holds the library's writer
+lock and ends by bringing the index to the catalog (``indexer.reconcile``). ``--shard i/n`` picks a
+deterministic subset. Only the folders named become the library's ``sources`` (never a symlink's
+target folder).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +36,10 @@ log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi"}
 # Frames decoded at once: bounds memory on long videos (clips are processed in chunks).
 CLIPS_PER_CHUNK = 8
+# Caption text kept per cue and per clip: a clip's narration is a few sentences; spaCy refuses
+# texts over 1,000,000 characters (E088), as a one-line subtitle file of megabytes would be.
+MAX_CUE_CHARS = 2_000
+MAX_NARRATION_CHARS = 5_000
 
 
 @dataclass(frozen=True)
@@ -99,18 +107,36 @@ def build_extractors(settings: IngestSettings) -> Extractors:
 
 
 def discover(paths: list[str | Path]) -> list[Path]:
-    """Video files named directly or found (recursively) in folders, sorted, without duplicates."""
+    """Video files named directly or found (recursively, not into symlinked folders) in folders,
+    sorted, without duplicates. Symlinks are resolved; a broken or looping one is kept as it is
+    (ingest records it failed with the reason)."""
     found: set[Path] = set()
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            found |= {p.resolve() for p in path.rglob("*")
-                      if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()}
-        elif path.exists():
-            found.add(path.resolve())
+            found |= {_resolved(p) for p in path.rglob("*")
+                      if p.suffix.lower() in VIDEO_EXTENSIONS and (p.is_file() or p.is_symlink())}
+        elif path.exists() or path.is_symlink():
+            found.add(_resolved(path))
         else:
             raise FileNotFoundError(f"{raw}: no such file or folder")
     return sorted(found)
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve(strict=True)
+    except (OSError, RuntimeError):  # broken link, or a loop (RuntimeError before Python 3.13)
+        return path.absolute()
+
+
+def source_folders(paths: list[str | Path]) -> list[Path]:
+    """The folders the user named (a named file gives its folder as named, not its target's)."""
+    folders = []
+    for raw in paths:
+        path = Path(raw).expanduser().absolute()
+        folders.append((path if path.is_dir() else path.parent).resolve())
+    return folders
 
 
 def video_id_for(path: Path) -> str:
@@ -141,20 +167,31 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return int(match[1]), int(match[2])
 
 
+class GroundTruthError(ValueError):
+    """A ground-truth file beside the videos cannot be read; the video is still ingested."""
+
+
 def ground_truth_for(path: Path) -> dict | None:
     """SynthKitchen-style ground truth (``<corpus>/ground_truth/<stem>.json`` beside
     ``<corpus>/videos/``): task, instance, split and steps. None for other corpora."""
     candidate = path.parent.parent / "ground_truth" / f"{path.stem}.json"
     if not candidate.is_file():
         return None
-    data = json.loads(candidate.read_text())
-    return {
-        "task": data.get("task"),
-        "task_instance": str(data.get("instance_id", path.stem)),
-        "split": data.get("split"),
-        "steps": [(i, float(s["start_sec"]), float(s["end_sec"]), s.get("verb"),
-                   s.get("description") or s.get("verb", "")) for i, s in enumerate(data.get("steps", []))],
-    }
+    try:
+        data = json.loads(candidate.read_text(encoding="utf-8", errors="replace"))
+        steps = [(i, float(s["start_sec"]), float(s["end_sec"]), s.get("verb"),
+                  str(s.get("description") or s.get("verb", "")))
+                 for i, s in enumerate(data.get("steps", []))]
+        truth = {"task": data.get("task"), "task_instance": str(data.get("instance_id", path.stem)),
+                 "split": data.get("split"), "steps": steps}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise GroundTruthError(f"ground truth {candidate.name} unusable "
+                               f"({type(exc).__name__}: {exc})".splitlines()[0]) from exc
+    for key in ("task", "split"):
+        if truth[key] is not None and not isinstance(truth[key], str):
+            raise GroundTruthError(f"ground truth {candidate.name} unusable ({key} is not text)")
+    return truth
+
 
 
 # ---- mapper ---------------------------------------------------------------------------------
@@ -240,12 +277,26 @@ def ingest(library: Library, paths: list[str | Path], settings: IngestSettings,
     """Ingest every video under ``paths`` into ``library``; returns a summary.
 
     Videos already ``done`` with an unchanged file are skipped. Extractors are built only when
-    there is work (a missing pretrained model is one clear error, raised before any video)."""
+    there is work (a missing pretrained model is one clear error, raised before any video). Holds
+    the library's writer lock; ends with the index brought to the catalog."""
+    with library.writing():
+        summary = _ingest_locked(library, paths, settings, shard, progress, extractors, on_video_done)
+        if library.manifest.get("model"):
+            from .reconcile import reconcile_index
+
+            _, report = reconcile_index(library)
+            summary["indexed"] = True
+            for video_id, reason in report["failed"].items():
+                summary["errors"][video_id] = reason
+        return summary
+
+
+def _ingest_locked(library, paths, settings, shard, progress, extractors, on_video_done) -> dict:
     from .verbs import extract_verbs
 
     videos = discover(paths)
-    for path in videos:
-        library.add_source(path.parent)
+    for folder in source_folders(paths):
+        library.add_source(folder)
     todo = []
     for path in videos:
         video_id = video_id_for(path)
@@ -253,7 +304,7 @@ def ingest(library: Library, paths: list[str | Path], settings: IngestSettings,
             continue
         try:
             size, fp = path.stat().st_size, fingerprint(path)
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
             size, fp = 0, f"unreadable:{exc}"
         rowid = library.catalog.upsert_video(video_id, str(path), fp, size)
         row = library.catalog.video(video_id)
@@ -267,17 +318,14 @@ def ingest(library: Library, paths: list[str | Path], settings: IngestSettings,
     library.update_manifest(settings={**library.manifest.get("settings", {}), **asdict(settings)},
                             extractors=ex.names)
     bar = tqdm(todo, desc="ingest", unit="video", disable=not progress, dynamic_ncols=True)
-    removed: list[int] = []
-    finished: list[str] = []
     for rowid, video_id, path in bar:
         bar.set_postfix_str(path.name[:30])
         started = time.perf_counter()
         try:
-            removed += _ingest_one(library, rowid, video_id, path, settings, ex, extract_verbs)
-            finished.append(video_id)
+            _ingest_one(library, rowid, video_id, path, settings, ex, extract_verbs)
             summary["done"] += 1
-        except (VideoError, TranscriptError, ValueError, OSError, RuntimeError) as exc:
-            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        except Exception as exc:  # noqa: BLE001 - one video's failure, whatever it is, is that video's
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
             library.catalog.mark_failed(rowid, message,
                                         timings={"total": round(time.perf_counter() - started, 3)})
             summary["failed"] += 1
@@ -285,12 +333,26 @@ def ingest(library: Library, paths: list[str | Path], settings: IngestSettings,
             log.warning("%s failed: %s", path, message)
         if on_video_done:
             on_video_done(video_id)
-    if library.manifest.get("model") and (finished or removed):
-        from .search import update_index  # keep the index in step with the catalog
-
-        update_index(library, removed, finished)
-        summary["indexed"] = True
     return summary
+
+
+def _transcript(path: Path, warnings: list[str]) -> tuple[list, Path | None]:
+    """The video's cues (over-long texts cut) and sidecar; problems become ``warnings``."""
+    sidecar = find_sidecar(path)
+    if sidecar is None:
+        warnings.append("no transcript: fixed windows, no narration")
+        return [], None
+    try:
+        cues = load_transcript(sidecar)
+    except TranscriptError as exc:
+        warnings.append(f"transcript {sidecar.name} unusable ({exc}): fixed windows")
+        return [], sidecar
+    long = sum(len(c.text) > MAX_CUE_CHARS for c in cues)
+    if long:
+        warnings.append(f"transcript {sidecar.name}: {long} cues longer than {MAX_CUE_CHARS:,} "
+                        "characters were cut")
+        cues = [replace(c, text=c.text[:MAX_CUE_CHARS]) for c in cues]
+    return cues, sidecar
 
 
 def _ingest_one(library: Library, rowid: int, video_id: str, path: Path, settings: IngestSettings,
@@ -299,23 +361,26 @@ def _ingest_one(library: Library, rowid: int, video_id: str, path: Path, setting
     timings: dict[str, float] = {}
     warnings: list[str] = []
     t0 = time.perf_counter()
+    if path.is_symlink() and _resolved(path) == path.absolute():
+        raise VideoError(f"{path}: broken symlink or symlink loop")
     info = probe(path)
+    if info.truncated_sec:
+        warnings.append(f"truncated file: {info.duration_sec:.1f} s of the {info.declared_duration_sec:.1f} s "
+                        "its header announces were kept")
     library.catalog.update_video(
         rowid, status="pending", error=None, duration_sec=info.duration_sec, fps=info.fps,
         width=info.width, height=info.height, rotation_deg=info.rotation_deg, codec=info.codec)
     timings["probe"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    cues, sidecar = [], find_sidecar(path)
-    if sidecar is None:
-        warnings.append("no transcript: fixed windows, no narration")
-    else:
+    cues, sidecar = _transcript(path, warnings)
+    spans = [replace(s, text=s.text[:MAX_NARRATION_CHARS]) for s in clip_spans(info, cues, settings)]
+    verbs = [[] for _ in spans]
+    if any(s.text for s in spans):
         try:
-            cues = load_transcript(sidecar)
-        except TranscriptError as exc:
-            warnings.append(f"transcript {sidecar.name} unusable ({exc}): fixed windows")
-    spans = clip_spans(info, cues, settings)
-    verbs = extract_verbs([s.text for s in spans]) if any(s.text for s in spans) else [[] for _ in spans]
+            verbs = extract_verbs([s.text for s in spans])
+        except Exception as exc:  # noqa: BLE001 - narration without verbs is still usable
+            warnings.append(f"verbs not extracted ({type(exc).__name__}: {exc})".splitlines()[0][:300])
     timings["text"] = time.perf_counter() - t0
 
     features, stage_times = extract_video(path, video_id, info, spans, ex, settings)
@@ -328,7 +393,11 @@ def _ingest_one(library: Library, rowid: int, video_id: str, path: Path, setting
     classes = top_classes(features.action_scores, list(ex.actions.class_names))
     clips = [ClipRecord(i, s.start_sec, s.end_sec, s.text, tuple(v), tuple(map(tuple, c)))
              for i, (s, v, c) in enumerate(zip(spans, verbs, classes))]
-    truth = ground_truth_for(path) or {}
+    try:
+        truth = ground_truth_for(path) or {}
+    except GroundTruthError as exc:
+        truth = {}
+        warnings.append(str(exc))
     steps = truth.pop("steps", [])
     timings["total"] = sum(timings.values())
     removed, _ = library.catalog.complete_video(

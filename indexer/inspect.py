@@ -82,11 +82,15 @@ class Segment:
     detail: str = ""
 
 
+MAX_CLIP_ID = 2**63 - 1  # SQLite INTEGER and FAISS int64 labels
+
+
 def parse_clip_id(text: object) -> int:
-    """A clip id from user input (a URL parameter): a non-negative integer, else ValueError."""
+    """A clip id from user input (a URL parameter): an integer in [0, 2**63 - 1], else ValueError."""
     value = str(text).strip()
-    if not value.isdigit():
-        raise ValueError(f"clip must be a catalog clip id (a whole number), got {value[:60]!r}")
+    if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > MAX_CLIP_ID:
+        raise ValueError(f"clip must be a catalog clip id (a whole number from 0 to {MAX_CLIP_ID}), "
+                         f"got {value[:60]!r}")
     return int(value)
 
 

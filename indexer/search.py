@@ -181,28 +181,26 @@ class Searcher:
                 for s, i in zip(scores, ids) if int(i) in rows]
 
 
-def build_index(library: Library, checkpoint: str | Path | None = None) -> ClipIndex:
-    """Embed every finished clip with the library's model and write a fresh index (reindex)."""
-    model = load_model(str(library_model_dir(library, checkpoint)))
-    vectors, ids = embed_library(library, model)
-    index = ClipIndex.build(vectors, ids, model=library.manifest.get("model")) if len(ids) else \
-        ClipIndex.empty(model.config.embed_size, model=library.manifest.get("model"))
-    index.save(library.root / "index")
-    return index
+def build_index(library: Library, checkpoint: str | Path | None = None,
+                model: dict | None = None) -> ClipIndex:
+    """Embed every finished clip and write a fresh index (reindex), under the writer lock.
+
+    ``checkpoint`` embeds with another model than the library's; ``model`` is the fingerprint the
+    index manifest records (default: library.json's ``model``)."""
+    with library.writing():
+        net = load_model(str(library_model_dir(library, checkpoint)))
+        vectors, ids = embed_library(library, net)
+        record = model if model is not None else library.manifest.get("model")
+        index = ClipIndex.build(vectors, ids, model=record) if len(ids) else \
+            ClipIndex.empty(net.config.embed_size, model=record)
+        index.save(library.root / "index")
+        return index
 
 
-def update_index(library: Library, removed: list[int], video_ids: list[str]) -> ClipIndex:
-    """Incremental update after (re-)ingesting ``video_ids``: drop ``removed`` clip ids, add the
-    videos' new clip vectors. Builds the index when there is none yet."""
-    if not (library.root / "index" / "manifest.json").is_file():
-        return build_index(library)
-    index = ClipIndex.load(library.root / "index", expected_model=library.manifest.get("model"),
-                           library=library.root)
-    if removed:
-        index.remove(removed)
-    model = load_model(str(library_model_dir(library)))
-    vectors, ids = embed_library(library, model, video_ids)
-    if len(ids):
-        index.add(vectors, ids)
-    index.save(library.root / "index")
+def update_index(library: Library, removed: list[int] = (), video_ids: list[str] = ()) -> ClipIndex:
+    """After a change of the catalog: the index brought to its finished clip ids (see
+    ``indexer.reconcile``; ``removed`` and ``video_ids`` are implied by the catalog)."""
+    from .reconcile import reconcile_index
+
+    index, _ = reconcile_index(library)
     return index

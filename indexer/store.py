@@ -10,18 +10,26 @@ LIB/previews/             browser-playable transcodes when a source codec is not
 ```
 
 Catalog ids: ``videos.id`` and ``clips.id`` are SQLite INTEGER PRIMARY KEYs; clip ids are the FAISS
-ids. A video's clips are replaced in the same transaction that marks the video done, so a crash
-never leaves half a video's clips; an interrupted video stays ``pending`` and is redone.
+ids and are never reused (``AUTOINCREMENT``; older catalogs are migrated when opened for writing).
+A video's clips are replaced in the same transaction that marks the video done, so a crash never
+leaves half a video's clips; an interrupted video stays ``pending`` and is redone.
+
+One writer, many readers: every writing command holds ``Library.writing()``, an exclusive
+``fcntl.flock`` on ``LIB/.lock`` (re-entrant within a process); readers take no lock. library.json is
+re-read under the lock before each change and replaced atomically, so no writer loses another's field.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import sqlite3
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -51,7 +59,7 @@ CREATE TABLE IF NOT EXISTS videos (
     updated_at REAL
 );
 CREATE TABLE IF NOT EXISTS clips (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     video INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
     clip_index INTEGER NOT NULL,
     start_sec REAL NOT NULL, end_sec REAL NOT NULL,
@@ -91,6 +99,10 @@ END;
 
 class LibraryError(Exception):
     """A library folder that cannot be opened or used, with the reason and the fix."""
+
+
+class LibraryBusyError(LibraryError):
+    """Another command holds the library's writer lock."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +145,7 @@ class Catalog:
             self._db.execute("PRAGMA foreign_keys = ON")
             if not readonly:
                 self._db.execute("PRAGMA journal_mode = WAL")
+                _migrate_clip_ids(self._db)
                 self._db.executescript(_SCHEMA)
             else:
                 self._db.execute("SELECT count(*) FROM videos").fetchone()
@@ -240,6 +253,26 @@ class Catalog:
 
     # ---- clips --------------------------------------------------------------------------------
 
+    def reserve_clip_ids(self, upto: int) -> None:
+        """Make every new clip id larger than ``upto`` (ids an index may still hold)."""
+        with self._lock, self._db:
+            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'clips'").fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('clips', ?)", (upto,))
+            elif row[0] < upto:
+                self._db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'clips'", (upto,))
+
+    def videos_of_clips(self, clip_ids: Iterable[int]) -> list[str]:
+        """The video ids owning ``clip_ids`` (sorted, each once)."""
+        ids = [int(i) for i in clip_ids]
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            found |= {r[0] for r in self.query(
+                "SELECT DISTINCT videos.video_id FROM clips JOIN videos ON videos.id = clips.video "
+                f"WHERE clips.id IN ({','.join('?' * len(chunk))})", chunk)}
+        return sorted(found)
+
     def clip_ids(self) -> list[int]:
         return [r[0] for r in self.query(
             "SELECT clips.id FROM clips JOIN videos ON videos.id = clips.video "
@@ -276,6 +309,10 @@ class Catalog:
             "ORDER BY bm25(clips_fts) LIMIT ?", (match, limit))
         return [(r[0], r[1]) for r in rows]
 
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check``: "ok", or the first problem it reports."""
+        return str(self.query("PRAGMA integrity_check")[0][0])
+
     def stats(self) -> dict[str, int]:
         counts = {s: 0 for s in STATUSES}
         for row in self.query("SELECT status, count(*) FROM videos GROUP BY status"):
@@ -293,14 +330,25 @@ class Library:
             raise LibraryError(
                 f"{self.root} is not an ActBERT library (no library.json): create one with "
                 f"`python -m indexer ingest VIDEOS --library {root}` or `python -m indexer demo`")
-        try:
-            self.manifest = json.loads((self.root / "library.json").read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise LibraryError(f"{self.root}/library.json is unreadable ({exc})") from exc
+        self._manifest: dict = {}
+        self._manifest_stamp: tuple | None = None
         if self.manifest.get("format") != LIBRARY_FORMAT:
             raise LibraryError(f"{self.root}: library format {self.manifest.get('format')} is not "
                                f"{LIBRARY_FORMAT}; rebuild it with `python -m indexer ingest`")
         self.catalog = Catalog(self.root / "catalog.sqlite", readonly=readonly)
+
+    @property
+    def manifest(self) -> dict:
+        """library.json as on disk now (re-read when another process has replaced it)."""
+        path = self.root / "library.json"
+        try:
+            stat = path.stat()
+            stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            if stamp != self._manifest_stamp:
+                self._manifest, self._manifest_stamp = json.loads(path.read_text()), stamp
+        except (OSError, json.JSONDecodeError) as exc:
+            raise LibraryError(f"{path} is unreadable ({exc})") from exc
+        return self._manifest
 
     @classmethod
     def create(cls, root: str | Path, **settings: Any) -> "Library":
@@ -308,15 +356,27 @@ class Library:
         root.mkdir(parents=True, exist_ok=True)
         for sub in ("features", "index", "models", "previews"):
             (root / sub).mkdir(exist_ok=True)
-        manifest = root / "library.json"
-        if not manifest.exists():
-            write_json_atomic(manifest, {"format": LIBRARY_FORMAT, "created": time.time(),
-                                         "settings": settings, "model": None})
+        with writer_lock(root):
+            manifest = root / "library.json"
+            if not manifest.exists():
+                write_json_atomic(manifest, {"format": LIBRARY_FORMAT, "created": time.time(),
+                                             "settings": settings, "model": None})
         return cls(root)
 
+    def writing(self, timeout: float | None = None) -> contextlib.AbstractContextManager:
+        """Hold the library's exclusive writer lock (``LIB/.lock``) for a block; re-entrant.
+
+        ``timeout`` None waits as long as another writer runs; otherwise ``LibraryBusyError``."""
+        return writer_lock(self.root, timeout)
+
     def update_manifest(self, **fields: Any) -> None:
-        self.manifest.update(fields)
-        write_json_atomic(self.root / "library.json", self.manifest)
+        """Set top-level fields of library.json: re-read under the writer lock, replaced atomically."""
+        with self.writing():
+            self._manifest_stamp = None
+            manifest = dict(self.manifest)
+            manifest.update(fields)
+            write_json_atomic(self.root / "library.json", manifest)
+            self._manifest, self._manifest_stamp = manifest, None
 
     def feature_path(self, video_id: str) -> Path:
         return self.root / "features" / f"{video_id}.safetensors"
@@ -325,29 +385,139 @@ class Library:
         """``path`` resolved, if it lies inside the library or one of its registered source
         folders; otherwise ``LibraryError`` (the app serves nothing else)."""
         resolved = Path(path).expanduser().resolve()
-        roots = [self.root] + [Path(p).resolve() for p in self.manifest.get("sources", [])]
-        if not any(resolved == r or r in resolved.parents for r in roots):
+        if not any(resolved == r or r in resolved.parents for r in self.allowed_roots()):
             raise LibraryError(f"{path} is outside the library's folders")
         if not resolved.is_file():
             raise LibraryError(f"{path} does not exist")
         return resolved
 
+    def allowed_roots(self) -> list[Path]:
+        """The library folder and its registered source folders."""
+        return [self.root] + [Path(p).resolve() for p in self.manifest.get("sources", [])]
+
     def add_source(self, folder: str | Path) -> None:
+        """Register a folder the user named (the app may serve the videos under it)."""
         folder = str(Path(folder).expanduser().resolve())
-        sources = self.manifest.setdefault("sources", [])
-        if folder not in sources:
-            sources.append(folder)
-            self.update_manifest()
+        with self.writing():
+            sources = list(self.manifest.get("sources", []))
+            if folder not in sources:
+                self.update_manifest(sources=sources + [folder])
+
+    def remove_orphans(self) -> list[str]:
+        """Delete files killed writers left: temporary files, and feature files of videos the
+        catalog does not hold. Takes the writer lock."""
+        with self.writing():
+            known = {r["video_id"] for r in self.catalog.videos()}
+            features = self.root / "features"
+            candidates = [*self.root.glob(".library.json.tmp-*"), *features.glob(".*.tmp-*"),
+                          *(p for p in features.glob("*.safetensors")
+                            if p.name[:-len(".safetensors")] not in known)]
+            for path in candidates:
+                path.unlink(missing_ok=True)
+            return [str(path.relative_to(self.root)) for path in candidates]
 
     def close(self) -> None:
         self.catalog.close()
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Replace ``path`` with ``data`` as JSON: a temporary file of this writer's own, fsync, rename."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
+
+# ---- the writer lock ------------------------------------------------------------------------------
+
+
+class _WriterLock:
+    """flock on ``LIB/.lock`` held while any thread of this process is inside ``hold``; threads of
+    one process take turns through an RLock (flock alone does not exclude them)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rlock = threading.RLock()
+        self.depth = 0
+        self.fd: int | None = None
+
+    @contextlib.contextmanager
+    def hold(self, timeout: float | None):
+        if not self.rlock.acquire(timeout=-1 if timeout is None else timeout):
+            raise LibraryBusyError(f"{self.path.parent} is being written by another task of this process")
+        try:
+            if self.depth == 0:
+                self.fd = _flock(self.path, timeout)
+            self.depth += 1
+            try:
+                yield
+            finally:
+                self.depth -= 1
+                if self.depth == 0:
+                    os.close(self.fd)  # releases the flock
+                    self.fd = None
+        finally:
+            self.rlock.release()
+
+
+_LOCKS: dict[Path, _WriterLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def writer_lock(root: str | Path, timeout: float | None = None) -> contextlib.AbstractContextManager:
+    """The exclusive writer lock of the library folder ``root`` (see ``Library.writing``)."""
+    path = Path(root).resolve() / ".lock"
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(path, _WriterLock(path))
+    return lock.hold(timeout)
+
+
+def _flock(path: Path, timeout: float | None) -> int:
+    """An fd of ``path`` holding LOCK_EX; waits (saying so once) or raises ``LibraryBusyError``."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            if deadline is not None and time.monotonic() >= deadline:
+                os.close(fd)
+                raise LibraryBusyError(f"{path.parent} is being written by another command "
+                                       f"(pid {holder}); try again when it has finished") from None
+            if not told:
+                log.warning("waiting for pid %s, which is writing %s", holder, path.parent)
+                told = True
+            time.sleep(0.05)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def _migrate_clip_ids(db: sqlite3.Connection) -> None:
+    """Catalogs made before clip ids were AUTOINCREMENT: rebuild ``clips`` with it, ids kept, in one
+    transaction (the FTS index, keyed by clip id, stays valid; triggers are recreated by the schema)."""
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'clips'").fetchone()
+    if row is None or "AUTOINCREMENT" in row[0].upper():
+        return
+    create = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS clips ("):]
+    create = create[:create.index(");") + 2].replace("IF NOT EXISTS clips (", "clips_new (")
+    columns = ", ".join(r[1] for r in db.execute("PRAGMA table_info(clips)"))
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(create)
+        db.execute(f"INSERT INTO clips_new ({columns}) SELECT {columns} FROM clips")
+        db.execute("DROP TABLE clips")
+        db.execute("ALTER TABLE clips_new RENAME TO clips")
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    log.info("catalog %s: clip ids are now never reused (AUTOINCREMENT)", db)

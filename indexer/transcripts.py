@@ -71,9 +71,19 @@ _INLINE_TIMESTAMP = re.compile(r"<\d+:\d\d[:.]\d")
 
 
 def decode_text(data: bytes) -> str:
-    """Bytes of a text file -> str: honours UTF-8/UTF-16 BOMs, then tries UTF-8, cp1252, latin-1."""
+    """Bytes of a text file -> str: honours UTF-8/UTF-16 BOMs, recognises BOM-less UTF-16 by its zero
+    bytes, then tries UTF-8, cp1252, latin-1. Never raises: undecodable UTF-16 units (an odd
+    trailing byte, a lone surrogate) become U+FFFD."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        return data.decode("utf-16", errors="replace")
+    sample = data[:4096]
+    if len(sample) >= 4:
+        zeros_odd, zeros_even = sample[1::2].count(0), sample[0::2].count(0)
+        half = len(sample) // 2
+        if zeros_odd > 0.4 * half and zeros_even < 0.05 * half:
+            return data.decode("utf-16-le", errors="replace")
+        if zeros_even > 0.4 * half and zeros_odd < 0.05 * half:
+            return data.decode("utf-16-be", errors="replace")
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="replace")
     for encoding in ("utf-8", "cp1252"):
@@ -339,6 +349,8 @@ def load_transcript(
         if str(exc).startswith(str(path)):
             raise
         raise TranscriptError(f"{path}: {exc}") from exc
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:  # malformed content
+        raise TranscriptError(f"{path}: unreadable ({type(exc).__name__}: {exc})".splitlines()[0]) from exc
 
 
 _ENGLISH_TAG = re.compile(r"^(en|eng|english)([-_.].*)?$", re.IGNORECASE)

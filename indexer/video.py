@@ -90,6 +90,13 @@ class VideoInfo:
     codec: str
     variable_frame_rate: bool
     has_audio: bool
+    declared_duration_sec: float | None = None
+
+    @property
+    def truncated_sec(self) -> float:
+        """Seconds the header announces beyond the last packet (0 unless > 0.5 s and > 5 %)."""
+        missing = (self.declared_duration_sec or 0.0) - self.duration_sec
+        return missing if missing > max(0.5, 0.05 * self.duration_sec) else 0.0
 
 
 def _sniff_container(path: Path) -> str | None:
@@ -213,6 +220,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             fps = float(stream.average_rate)
         else:
             fps = frame_count / duration_sec if duration_sec > 0 else 0.0
+        if stream.duration:
+            declared = float((stream.duration - (stream.start_time or 0)) * time_base)
+        else:
+            declared = (container.duration or 0) / av.time_base or None
         rotation = _rotation_of(first_frame)
         width, height = first_frame.width, first_frame.height
         if rotation in (90, 270):
@@ -228,6 +239,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             codec=stream.codec_context.name,
             variable_frame_rate=variable,
             has_audio=bool(container.streams.audio),
+            declared_duration_sec=declared,
         )
 
 

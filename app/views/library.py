@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from dataclasses import fields
+from pathlib import Path
 
 import streamlit as st
 
@@ -15,6 +18,9 @@ library = components.library()
 st.title("Library")
 report = status_report(library)
 counts = report["counts"]
+if report["index"]["state"] not in ("ok", "no model"):
+    st.warning(f"Index {report['index']['state']}: {report['index']['problem']}. "
+               f"Run `python -m indexer repair {library.root}` (or ingest again) to bring it to the catalog.")
 cols = st.columns(5)
 for column, (name, value) in zip(cols, [("videos done", counts["done"]), ("failed", counts["failed"]),
                                         ("pending", counts["pending"]), ("clips", counts["clips"]),
@@ -66,12 +72,23 @@ with st.expander("Manifest (library.json)"):
     st.json(library.manifest, expanded=False)
 
 st.subheader("Ingest a folder")
+# Any folder only when the server was started with --allow-ingest; otherwise the folders the
+# library already serves (its sources), so an app user cannot make the server read elsewhere.
+allow_any = "--allow-ingest" in sys.argv[1:] or os.environ.get("ACTBERT_ALLOW_INGEST") == "1"
+sources = [Path(p) for p in library.manifest.get("sources", [])]
 st.caption("Videos (mp4, mov, webm, mkv, avi) with SRT/WebVTT sidecars, searched recursively, "
-           "processed with this library's extractor settings; the index is updated afterwards.")
+           "processed with this library's extractor settings; the index is updated afterwards. "
+           + ("" if allow_any else "Only folders under the library's sources are accepted (start the "
+                                   "app with `--allow-ingest` to ingest any folder)."))
 folder = st.text_input("Folder on this machine", key="_ingest_folder", placeholder="/path/to/videos")
 if st.button("Ingest", icon=":material/upload:", disabled=not folder):
+    target = Path(folder).expanduser().resolve()
+    if not allow_any and not any(target == s or s in target.parents for s in sources):
+        st.error(f"{folder} is not under this library's sources; start the app with --allow-ingest "
+                 "to ingest other folders.")
+        st.stop()
     try:
-        found = discover([folder])
+        found = discover([target])
     except (FileNotFoundError, OSError) as exc:
         st.error(f"Cannot read that folder: {exc}")
         st.stop()
@@ -89,11 +106,8 @@ if st.button("Ingest", icon=":material/upload:", disabled=not folder):
         bar.progress(min(1.0, len(done) / len(found)), text=f"{len(done)} of {len(found)}: {video_id}")
 
     try:
-        summary = ingest(library, [folder], settings, progress=False, on_video_done=on_video_done)
-        if not summary["indexed"] and library.manifest.get("model") and summary["done"]:
-            from indexer.search import update_index
-
-            update_index(library, [], list(done))
+        with library.writing(timeout=0):  # one writer: say so rather than wait behind another
+            summary = ingest(library, [target], settings, progress=False, on_video_done=on_video_done)
     except resources.USER_ERRORS as exc:
         st.error(f"Ingest stopped: {exc}")
         st.stop()
