@@ -1,8 +1,14 @@
 """The query path: text -> ``encode_text`` -> FAISS top-K -> matching-head rerank -> hits.
 
-Modes: ``vector`` (ActBERT embeddings, reranked by the matching head), ``narration`` (SQLite FTS5
-BM25 over the transcripts) and ``hybrid`` (both, fused by reciprocal rank fusion). Every hit says
-which signals found it and carries both scores; every search reports per-stage milliseconds.
+Modes: ``vector`` (ActBERT embeddings, reranked by the matching head when that helps),
+``narration`` (SQLite FTS5 BM25 over the transcripts) and ``hybrid`` (both, fused by reciprocal rank
+fusion). Every hit says which signals found it and carries both scores; every search reports
+per-stage milliseconds and which ordering it used, and why (``SearchResult.ordering``).
+
+Ranking from evidence: by default (``rerank="auto"``) the FAISS candidates are reordered by the
+matching head only when ``actbert evaluate --split val`` recorded, beside the model, that this
+improves R@1 over the embeddings (``actbert.rerank_policy``); ``rerank=N`` forces a rerank of the
+top N, ``rerank=0`` disables it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import numpy as np
 import torch
 
 from actbert.data import VideoFeatures, clip_inputs, collate
+from actbert.rerank_policy import Ordering, decide
 from actbert.tokenizer import ActBertTokenizer
 
 from .embed import MAX_REGIONS_PER_CLIP, embed_library, library_model_dir, load_model
@@ -57,6 +64,19 @@ class SearchResult:
     mode: str
     hits: list[SearchHit]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    ordering: str = ""  # the order the hits follow and why, in words
+    rerank: int = 0     # vector candidates the matching head reordered (0: embedding order)
+
+
+def describe_ordering(mode: str, order: Ordering, vectors: bool) -> str:
+    """One line for the user: which signals ordered the hits, and the rerank decision."""
+    if mode == "narration":
+        return "narration BM25"
+    if not vectors:
+        return "narration BM25 only (the vector index is empty)" if mode == "hybrid" else \
+            "no order (the vector index is empty)"
+    return order.reason if mode == "vector" else \
+        f"narration BM25 + {order.reason}, fused by reciprocal rank"
 
 
 def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
@@ -119,14 +139,18 @@ class Searcher:
             scores.update(zip(chunk, out.match_score.tolist()))
         return scores
 
-    def search(self, query: str, k: int = 10, rerank: int = 50, mode: str = "hybrid",
+    def search(self, query: str, k: int = 10, rerank: int | str = "auto", mode: str = "hybrid",
                video: str | None = None, task: str | None = None) -> SearchResult:
-        """Top ``k`` clips for ``query``; ``rerank`` candidates from FAISS go through the matching
-        head (0 disables it); ``video`` / ``task`` filter the results."""
+        """Top ``k`` clips for ``query``; ``video`` / ``task`` filter the results. ``rerank``:
+        ``"auto"`` reorders the FAISS candidates by the matching head when the model's recorded
+        rerank policy says it improves R@1 (no policy: never), N > 0 always reranks the top N,
+        0 never does (see the module docstring)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if not query.strip():
             raise ValueError("empty query")
+        order = decide(rerank, self.checkpoint)
+        rerank = order.rerank
         timings: dict[str, float] = {}
         pool = max(k, rerank) * (5 if (video or task) else 1)
         vector: dict[int, float] = {}
@@ -169,7 +193,9 @@ class Searcher:
                 task=row.task, score=vector.get(clip_id), rerank_score=reranked.get(clip_id),
                 narration_score=narration.get(clip_id), fused_score=fused[clip_id], signals=signals))
         timings["total"] = sum(timings.values())
-        return SearchResult(query, mode, hits, {k_: round(v, 2) for k_, v in timings.items()})
+        return SearchResult(query, mode, hits, {k_: round(v, 2) for k_, v in timings.items()},
+                            ordering=describe_ordering(mode, order, bool(vector)),
+                            rerank=rerank if reranked else 0)
 
     def similar(self, clip_id: int, k: int = 10) -> list[SearchHit]:
         """More like this: nearest clips by the clip's own vector."""

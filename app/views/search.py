@@ -62,6 +62,7 @@ else:
 timings = result.timings_ms
 stages = ", ".join(f"{name} {ms:.0f} ms" for name, ms in timings.items() if name != "total")
 st.caption(f"{len(result.hits)} clips in **{timings.get('total', 0):.0f} ms** ({stages})")
+st.caption(f"Order: {result.ordering}")
 if not result.hits:
     st.warning("No clip matches. Try other words, another signal or fewer filters.")
     st.stop()

@@ -1,0 +1,106 @@
+"""Search's rerank policy on a real tiny library: ``auto`` follows the model's recorded evidence
+(absent / helps / does not help / other weights), ``N`` forces, ``0`` disables; every result says
+which ordering it used."""
+
+import json
+
+import pytest
+
+from actbert.rerank_policy import POLICY_NAME, decide, make_policy, write_policy
+from indexer.__main__ import main
+from indexer.search import Searcher
+from indexer.store import Library
+from tests.app.tiny_library import build_tiny_library
+
+QUERY = "crack an egg into the bowl"
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory):
+    return Searcher(Library(build_tiny_library(tmp_path_factory.mktemp("policy_library")),
+                            readonly=True))
+
+
+def set_policy(checkpoint, helps, rerank_k=4):
+    """No policy (None), or one whose val R@1 rises (True) or falls (False) with the rerank."""
+    (checkpoint / POLICY_NAME).unlink(missing_ok=True)
+    if helps is not None:
+        r1 = (7.4, 14.8) if helps else (14.8, 7.4)
+        write_policy(checkpoint, make_policy("val", *r1, [-3.0, 9.0], rerank_k, 27, "corpus.jsonl",
+                                             checkpoint))
+
+
+def embedding_order(hits):
+    return [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_auto_without_a_policy_keeps_the_embedding_order(searcher):
+    set_policy(searcher.checkpoint, None)
+    result = searcher.search(QUERY, k=6, mode="vector")
+    assert result.rerank == 0 and "rerank" not in result.timings_ms
+    assert all(h.rerank_score is None for h in result.hits) and embedding_order(result.hits)
+    assert result.ordering.startswith("embeddings (auto: no rerank policy recorded")
+
+
+def test_auto_reranks_when_the_policy_says_it_helps(searcher):
+    set_policy(searcher.checkpoint, True, rerank_k=4)
+    result = searcher.search(QUERY, k=6, mode="vector")
+    assert result.rerank == 4 and "rerank" in result.timings_ms
+    assert result.ordering == ("matching head rerank of the top 4 (auto: it improved val R@1: "
+                               "14.8 vs 7.4, 27 queries)")
+    reranked = [h for h in result.hits if h.rerank_score is not None]
+    assert len(reranked) == 4 and result.hits[:4] == reranked  # the reranked top 4 come first
+    assert [h.rerank_score for h in reranked] == sorted((h.rerank_score for h in reranked), reverse=True)
+    # The candidates are the embedding top 4, whatever their new order.
+    plain = searcher.search(QUERY, k=6, mode="vector", rerank=0)
+    assert {h.clip_id for h in reranked} == {h.clip_id for h in plain.hits[:4]}
+
+
+def test_auto_keeps_the_embeddings_when_the_rerank_did_not_help(searcher):
+    set_policy(searcher.checkpoint, False)
+    result = searcher.search(QUERY, k=6, mode="vector")
+    assert result.rerank == 0 and all(h.rerank_score is None for h in result.hits)
+    assert embedding_order(result.hits)
+    assert result.ordering == ("embeddings (auto: the matching-head rerank did not improve val R@1: "
+                               "7.4 vs 14.8, 27 queries)")
+    hybrid = searcher.search(QUERY, k=6)
+    assert hybrid.ordering == f"narration BM25 + {result.ordering}, fused by reciprocal rank"
+    assert searcher.search(QUERY, k=6, mode="narration").ordering == "narration BM25"
+
+
+def test_explicit_values_override_the_policy(searcher):
+    set_policy(searcher.checkpoint, False)
+    forced = searcher.search(QUERY, k=6, mode="vector", rerank=3)
+    assert forced.rerank == 3 and forced.ordering == "matching head rerank of the top 3 (forced)"
+    assert sum(h.rerank_score is not None for h in forced.hits) == 3
+    set_policy(searcher.checkpoint, True)
+    off = searcher.search(QUERY, k=6, mode="vector", rerank=0)
+    assert off.rerank == 0 and off.ordering == "embeddings (rerank disabled)"
+    assert all(h.rerank_score is None for h in off.hits) and embedding_order(off.hits)
+    for bad in (-1, "sometimes", 2.5):
+        with pytest.raises(ValueError, match="rerank"):
+            searcher.search(QUERY, rerank=bad)
+
+
+def test_a_policy_of_other_weights_is_ignored(searcher, tmp_path):
+    set_policy(searcher.checkpoint, True)
+    path = searcher.checkpoint / POLICY_NAME
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "weights_sha256": "0" * 64}))
+    order = decide("auto", searcher.checkpoint)
+    assert order.rerank == 0 and "recorded for other weights" in order.reason
+    assert decide("auto", tmp_path).reason.startswith("embeddings (auto: no rerank policy")
+
+
+def test_cli_prints_and_returns_the_ordering(searcher, capsys):
+    set_policy(searcher.checkpoint, False)
+    root = str(searcher.library.root)
+    assert main(["search", root, QUERY, "--mode", "vector", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rerank"] == 0 and out["ordering"].startswith("embeddings (auto: the matching-head")
+    assert all(h["rerank_score"] is None for h in out["hits"])
+    assert main(["search", root, QUERY, "--rerank", "2"]) == 0
+    assert "order: narration BM25 + matching head rerank of the top 2 (forced)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["search", root, QUERY, "--rerank", "-1"])
+    assert "expected auto or a number" in capsys.readouterr().err
