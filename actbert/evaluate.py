@@ -68,7 +68,7 @@ from .evaluate_tasks import (ModelScorer, SplitClips, captioned_clips, check_dis
                              questions, rerank_grid, retrieval_outcomes, retrieval_queries,
                              score_grid, segmentation_accuracy, segmentation_frames,
                              segmentation_labels, segmentation_outcomes, step_outcomes)
-from .intervals import RESAMPLES, Bootstrap, Figures, bootstrap
+from .intervals import LEVEL, RESAMPLES, Bootstrap, Figures, bootstrap
 from .metrics import accuracy_from_counts, percent_correct, recall_from_counts
 from .probe import LinearProbe
 from .rerank_policy import make_policy, write_policy
@@ -418,6 +418,7 @@ def evaluate(config: EvalConfig) -> dict:
     result: dict = {}
     intervals: dict = {}
     differences: dict = {}
+    units: dict = {}
     timings = {"load": round(time.perf_counter() - started, 2)}
     for task in config.tasks:
         t0 = time.perf_counter()
@@ -430,6 +431,7 @@ def evaluate(config: EvalConfig) -> dict:
                              resamples=config.resamples)
             result[name] = _round(boot.point)
             intervals[name], differences[name] = _intervals(boot)
+            units[name] = f"{produced.units} {produced.unit}"
             if name == "retrieval" and config.split == "val":
                 run.notes.append(_record_policy(config, boot, produced.units))
         timings[task] = round(time.perf_counter() - t0, 2)
@@ -445,10 +447,8 @@ def evaluate(config: EvalConfig) -> dict:
         "train_video_ids": sorted(v.video_id for v in train.corpus.videos) if train else [],
         "checkpoint": config.checkpoint, "ablation_checkpoint": config.ablation_checkpoint,
         "seed": config.seed, "rerank_k": config.rerank_k, "device": config.device,
-        "bootstrap": {"resamples": config.resamples, "level": 0.95, "method": "percentile",
-                      "units": {"retrieval": "queries", VISUAL_ONLY: "queries",
-                                "step_localization": "videos", "segmentation": "videos",
-                                "videoqa": "questions"}}}
+        "bootstrap": {"resamples": config.resamples, "level": LEVEL, "method": "percentile",
+                      "resampled": units}}
     return result
 
 

@@ -82,6 +82,9 @@ def test_visual_only_is_retrieval_over_the_unnarrated_queries_against_all_clips(
     assert {"diff:actbert-bm25", "diff:actbert-actbert_no_regions"} <= set(ci)
     assert ci["bm25"]["r1"] == [0.0, 0.0]
     assert any(n.startswith("retrieval_visual_only: 8 of 12 queries") for n in result["notes"])
+    assert result["info"]["bootstrap"]["resampled"] == {
+        "retrieval": "12 queries", "retrieval_visual_only": "8 queries",
+        "step_localization": "4 videos", "videoqa": "12 questions"}
 
 
 def test_val_run_records_the_rerank_policy_beside_the_model(val_run, model_dir):
