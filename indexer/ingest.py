@@ -281,13 +281,11 @@ def ingest(library: Library, paths: list[str | Path], settings: IngestSettings,
     the library's writer lock; ends with the index brought to the catalog."""
     with library.writing():
         summary = _ingest_locked(library, paths, settings, shard, progress, extractors, on_video_done)
-        if library.manifest.get("model"):
-            from .reconcile import reconcile_index
+        from .reconcile import reconcile_index
 
-            _, report = reconcile_index(library)
-            summary["indexed"] = True
-            for video_id, reason in report["failed"].items():
-                summary["errors"][video_id] = reason
+        index, report = reconcile_index(library)  # also removes files a killed run left
+        summary["indexed"] = index is not None
+        summary["errors"].update(report["failed"])
         return summary
 
 
