@@ -1,4 +1,4 @@
-"""Command line: ``python -m actbert {convert-paddle,demo,train,evaluate,evaluate-msrvtt} ...``
+"""Command line: ``python -m actbert {convert-paddle,demo,train,ship,evaluate,evaluate-msrvtt} ...``
 (``--help`` on each)."""
 
 from __future__ import annotations
@@ -73,6 +73,20 @@ def train_command(args: argparse.Namespace) -> dict:
     return summary
 
 
+def ship(args: argparse.Namespace) -> dict:
+    """A trained ``mini`` checkpoint -> the compact copy shipped in assets/ (``save_delta``)."""
+    import hashlib
+
+    from .checkpoint import save_delta
+    from .model import ActBertForPretraining
+
+    model = ActBertForPretraining.from_pretrained(args.checkpoint)
+    counts = save_delta(model, args.out_dir)
+    weights = Path(args.out_dir) / "model.safetensors"
+    return {"out_dir": args.out_dir, **counts, "bytes": weights.stat().st_size,
+            "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actbert", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -101,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output folder (checkpoint in OUT/last, log)")
     p.add_argument("--preset", default="mini", choices=["tiny", "mini", "base", "paddle"])
     p.add_argument("--init", help="start from a save_pretrained directory")
+    p.add_argument("--text-init", help="an HF-format BERT directory (config.json + model.safetensors "
+                                       "or pytorch_model.bin) for the text stream, e.g. "
+                                       "bert-base-uncased for --preset base (paper 4.1)")
     p.add_argument("--steps", type=int)
     p.add_argument("--max-seconds", type=float,
                    help="stop (and checkpoint) after this much training time")
@@ -112,8 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clips-per-sample", type=int, help="K adjacent clips per sample (paper: 10)")
     p.add_argument("--hard-negatives", type=float,
                    help="share of matching negatives from the same task (default 0.5; 0: all random)")
-    p.add_argument("--max-regions", type=int)
+    p.add_argument("--max-regions", type=int,
+                   help="region limit per input, stored in the model's config (default 36)")
     p.add_argument("--max-text-tokens", type=int)
+    p.add_argument("--match-on", choices=["clean", "masked"],
+                   help="clean (default): the matching head judges unmasked pairs; masked: the "
+                        "paper's masked pairs")
+    p.add_argument("--match-weight", type=float, help="weight of the matching loss (default 1)")
+    p.add_argument("--freeze-text-layers", type=int,
+                   help="keep the word embeddings and the first N text layers fixed")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument("--log-every", type=int)
@@ -123,6 +147,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="the paper's ablation without region cues")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=train_command)
+
+    p = sub.add_parser("ship", help="write the compact float16 copy of a mini checkpoint that "
+                                    "assets/ ships (only what differs from the packaged MiniLM)")
+    p.add_argument("checkpoint", help="a save_pretrained directory (e.g. RUN/last)")
+    p.add_argument("out_dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=ship)
 
     from .evaluate import add_cli as add_evaluate_cli
     from .msrvtt import add_cli as add_msrvtt_cli

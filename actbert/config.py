@@ -18,6 +18,7 @@ from typing import Any
 
 STREAMS = ("text", "action", "region")
 KV_FUSIONS = ("stack", "paddle")
+MATCH_INPUTS = ("cls", "fused")
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,14 @@ class TangledConfig:
 
 @dataclass(frozen=True)
 class ActBertConfig:
-    """Whole-model configuration. ``embed_size`` is the width of the shared retrieval space."""
+    """Whole-model configuration.
+
+    ``embed_size`` is the width of the shared retrieval space. ``max_regions`` is the region limit
+    of one input (a clip or a clip group, the global token and [SEP] not counted): every path that
+    turns clips into inputs (``data.clip_inputs``) takes it from here. ``match_input`` is what the
+    cross-modal matching head reads: ``"cls"`` the pooled text [CLS] output (paper 3.2.3, a linear
+    layer on [CLS]), ``"fused"`` PaddleVideo's ``text * region + action`` of the three poolers.
+    """
 
     text: StreamConfig
     action: StreamConfig
@@ -121,6 +129,8 @@ class ActBertConfig:
     embed_size: int = 256
     initializer_range: float = 0.02
     name: str = "custom"
+    max_regions: int = 36
+    match_input: str = "cls"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -136,6 +146,10 @@ class ActBertConfig:
             raise ValueError("action and region streams need a positive feature_size")
         if self.region.location_size != 5:
             raise ValueError("region locations are 5-d (x1/W, y1/H, x2/W, y2/H, area/(W*H))")
+        if self.max_regions < 1:
+            raise ValueError(f"max_regions must be >= 1, got {self.max_regions}")
+        if self.match_input not in MATCH_INPUTS:
+            raise ValueError(f"match_input must be one of {MATCH_INPUTS}, got {self.match_input!r}")
 
     def stream(self, name: str) -> StreamConfig:
         if name not in STREAMS:
@@ -185,7 +199,7 @@ def _tiny() -> ActBertConfig:
     return ActBertConfig(
         name="tiny",
         text=StreamConfig(hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64,
-                          num_classes=BERT_VOCAB_SIZE, max_positions=64),
+                          num_classes=BERT_VOCAB_SIZE, max_positions=64, type_vocab_size=16),
         action=StreamConfig(hidden_size=24, num_layers=2, num_heads=4, intermediate_size=48,
                             num_classes=7, feature_size=20, max_positions=16, type_vocab_size=16),
         region=StreamConfig(hidden_size=40, num_layers=2, num_heads=4, intermediate_size=56,
@@ -203,7 +217,7 @@ def _mini() -> ActBertConfig:
     return ActBertConfig(
         name="mini",
         text=StreamConfig(hidden_size=384, num_layers=6, num_heads=12, intermediate_size=1536,
-                          num_classes=BERT_VOCAB_SIZE, max_positions=512),
+                          num_classes=BERT_VOCAB_SIZE, max_positions=512, type_vocab_size=64),
         action=StreamConfig(hidden_size=256, num_layers=2, num_heads=4, intermediate_size=1024,
                             num_classes=64, feature_size=512, max_positions=64, type_vocab_size=64),
         region=StreamConfig(hidden_size=256, num_layers=2, num_heads=4, intermediate_size=1024,
@@ -221,7 +235,7 @@ def _base() -> ActBertConfig:
     return ActBertConfig(
         name="base",
         text=StreamConfig(hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072,
-                          num_classes=BERT_VOCAB_SIZE, max_positions=512),
+                          num_classes=BERT_VOCAB_SIZE, max_positions=512, type_vocab_size=64),
         action=StreamConfig(hidden_size=768, num_layers=3, num_heads=12, intermediate_size=3072,
                             num_classes=700, feature_size=2048, max_positions=64,
                             type_vocab_size=64),
@@ -240,9 +254,11 @@ def _paddle() -> ActBertConfig:
                  "use_segment_embedding": False}
     return base.replace(
         name="paddle",
+        text={"type_vocab_size": 2},
         action={**no_extras},
         region={**no_extras},
         tangled={"kv_fusion": "paddle"},
+        match_input="fused",
     )
 
 

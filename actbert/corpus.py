@@ -114,13 +114,19 @@ def _load_features(path: str) -> VideoFeatures:
 
 @dataclass(frozen=True)
 class Sample:
-    """One group of adjacent clips: its narration, video inputs and verb targets (K, V)."""
+    """One group of adjacent clips: the narration of each clip (``""`` for none), the video inputs
+    and the verb targets (K, V)."""
 
-    text: str
+    sentences: tuple[str, ...]
     video: ClipInputs
     verb_targets: torch.Tensor
     video_index: int
     task: str | None
+
+    @property
+    def text(self) -> str:
+        """The narration of the group as one string."""
+        return " ".join(t for t in self.sentences if t)
 
 
 class ClipGroups(torch.utils.data.Dataset):
@@ -157,10 +163,10 @@ class ClipGroups(torch.utils.data.Dataset):
         video = self.corpus.videos[vi]
         features = _load_features(str(video.features))
         clips = list(range(start, end))
-        text = " ".join(t for t in video.narrations[start:end] if t)
+        sentences = tuple(t or "" for t in video.narrations[start:end])
         targets = np.stack([self.corpus.verb_targets(video.verbs[c]) for c in clips]) \
             if self.corpus.verbs else np.zeros((len(clips), 0), np.float32)
-        return Sample(text, clip_inputs(features, clips, self.max_regions),
+        return Sample(sentences, clip_inputs(features, clips, self.max_regions),
                       torch.from_numpy(targets), vi, video.task)
 
     def negative_for(self, item: int) -> int:

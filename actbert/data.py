@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from .embeddings import add_global_region
+from .embeddings import GLOBAL_REGION_LOCATION
 
 FORMAT_VERSION = "1"
 _FLOAT_KEYS = ("action_features", "action_scores", "region_features", "region_classes")
@@ -121,14 +121,24 @@ class VideoFeatures:
                    extractors=json.loads(meta.get("extractors", "{}")), **arrays)
 
 
+REGION_TOKEN, SEP_TOKEN = 0, 1  # the visual token ids: [ACT]/[REGION], and [SEP] between clips
+NO_ROW = -1                     # provenance of the global token and of [SEP]: no feature-file row
+
+
 @dataclass(frozen=True)
 class ClipInputs:
-    """Model inputs for one sample (a group of adjacent clips), unbatched.
+    """Model inputs for one sample (a group of adjacent clips), unbatched, with their provenance.
 
-    action_features (K, F_a); region_features (R + 1, F_r) with the global token first;
-    region_locations (R + 1, 5); region_positions (R + 1,) = frame index within the group (the
-    regions of one frame share it; the global token has 0); region_segments (R + 1,) = clip index
-    within the group; region_classes (R, C_det) targets for the masked object loss.
+    action_features (K, F_a); region_features (L, F_r) with the global token first and, between the
+    regions of consecutive clips, a [SEP] slot (zero feature and location); region_locations (L, 5);
+    region_positions (L,) = frame index within the group (the regions of one frame share it; the
+    global token has 0; a [SEP] takes its clip's last frame); region_segments (L,) = clip index
+    within the group; region_tokens (L,) = ``REGION_TOKEN`` or ``SEP_TOKEN``; region_classes
+    (L - 1, C_det) targets for the masked object loss (zero rows at [SEP]).
+
+    Provenance: clips (K,) the clip indices in the feature file; region_rows (L,) the feature-file
+    row of every region slot (``NO_ROW`` for the global token and [SEP]), from which boxes, frame
+    times and detector classes of what the model saw are read (``region_boxes``, ``region_times``).
     """
 
     action_features: torch.Tensor
@@ -137,35 +147,73 @@ class ClipInputs:
     region_positions: torch.Tensor
     region_segments: torch.Tensor
     region_classes: torch.Tensor
+    region_tokens: torch.Tensor | None = None
+    clips: tuple[int, ...] = ()
+    region_rows: np.ndarray | None = None
+
+    def real_region_rows(self) -> np.ndarray:
+        """Feature-file rows of the real regions, in slot order."""
+        rows = np.zeros(0, np.int64) if self.region_rows is None else self.region_rows
+        return rows[rows != NO_ROW]
 
 
-def clip_inputs(features: VideoFeatures, clips: list[int], max_regions: int = 36) -> ClipInputs:
-    """Inputs for a group of clips of one video: one action slot per clip and, spread evenly over
-    the clips, at most ``max_regions`` highest-scoring regions (plus the global token)."""
-    clips = list(clips)
+def select_regions(features: VideoFeatures, clips: list[int], max_regions: int) -> list[np.ndarray]:
+    """Per clip, the feature-file rows it contributes: the highest-scoring regions, at most
+    ``max_regions // len(clips)`` per clip and ``max_regions`` in all, in file order."""
     per_clip = max(1, max_regions // max(1, len(clips)))
-    keep = []
+    keep, total = [], 0
     for clip in clips:
         rows = np.flatnonzero(features.region_clip == clip)
         rows = rows[np.argsort(-features.region_scores[rows], kind="stable")][:per_clip]
-        keep.append(np.sort(rows))
-    rows = np.concatenate(keep)[:max_regions] if keep else np.zeros(0, np.int64)
-    times = features.region_time_sec[rows]
-    frame_order = {t: i for i, t in enumerate(sorted(set(times.tolist())))}
-    segment = {clip: i for i, clip in enumerate(clips)}
-    feats = torch.from_numpy(features.region_features[rows]).float()
-    locs = torch.from_numpy(features.region_locations()[rows]).float()
-    mask = torch.ones(1, len(rows), dtype=torch.long)
-    feats, locs, _ = add_global_region(feats[None], locs[None], mask)
-    positions = [0] + [frame_order[t] + 1 for t in times.tolist()]
-    segments = [0] + [segment[int(c)] for c in features.region_clip[rows]]
+        rows = np.sort(rows)[:max(0, max_regions - total)]
+        total += len(rows)
+        keep.append(rows)
+    return keep
+
+
+def clip_inputs(features: VideoFeatures, clips: list[int], max_regions: int = 36) -> ClipInputs:
+    """THE clip contract: model inputs for a group of clips of one video (one action slot per clip
+    and, spread evenly over the clips, at most ``max_regions`` highest-scoring regions, the global
+    token first and a [SEP] between clips), with their provenance. Pretraining, evaluation, index
+    embedding, rerank and the attention view all build their inputs here, with ``max_regions`` from
+    the model's config (``ActBertConfig.max_regions``)."""
+    clips = [int(c) for c in clips]
+    per_clip = select_regions(features, clips, max_regions)
+    all_rows = np.concatenate(per_clip) if per_clip else np.zeros(0, np.int64)
+    frame_order = {t: i for i, t in enumerate(sorted(set(features.region_time_sec[all_rows].tolist())))}
+    locations = features.region_locations()
+    width_f, width_c = features.region_features.shape[1], features.region_classes.shape[1]
+    feats = [torch.from_numpy(features.region_features[all_rows]).float().mean(0)
+             if len(all_rows) else torch.zeros(width_f)]
+    locs = [torch.tensor(GLOBAL_REGION_LOCATION)]
+    classes, positions, segments, tokens, slot_rows = [], [0], [0], [REGION_TOKEN], [NO_ROW]
+    for j, rows in enumerate(per_clip):
+        for row in rows.tolist():
+            feats.append(torch.from_numpy(features.region_features[row]).float())
+            locs.append(torch.from_numpy(locations[row]).float())
+            classes.append(torch.from_numpy(features.region_classes[row]).float())
+            positions.append(frame_order[float(features.region_time_sec[row])] + 1)
+            segments.append(j)
+            tokens.append(REGION_TOKEN)
+            slot_rows.append(row)
+        if j < len(per_clip) - 1:  # [SEP] between the regions of consecutive clips
+            feats.append(torch.zeros(width_f))
+            locs.append(torch.zeros(5))
+            classes.append(torch.zeros(width_c))
+            positions.append(positions[-1])
+            segments.append(j)
+            tokens.append(SEP_TOKEN)
+            slot_rows.append(NO_ROW)
     return ClipInputs(
         action_features=torch.from_numpy(features.action_features[clips]).float(),
-        region_features=feats[0],
-        region_locations=locs[0],
+        region_features=torch.stack(feats),
+        region_locations=torch.stack(locs),
         region_positions=torch.tensor(positions, dtype=torch.long),
         region_segments=torch.tensor(segments, dtype=torch.long),
-        region_classes=torch.from_numpy(features.region_classes[rows]).float(),
+        region_classes=torch.stack(classes) if classes else torch.zeros(0, width_c),
+        region_tokens=torch.tensor(tokens, dtype=torch.long),
+        clips=tuple(clips),
+        region_rows=np.asarray(slot_rows, np.int64),
     )
 
 
@@ -185,6 +233,7 @@ def collate(samples: list[ClipInputs]) -> dict[str, torch.Tensor]:
         "region_mask": torch.zeros(batch, num_regions, dtype=torch.long),
         "region_positions": torch.zeros(batch, num_regions, dtype=torch.long),
         "region_segments": torch.zeros(batch, num_regions, dtype=torch.long),
+        "region_tokens": torch.zeros(batch, num_regions, dtype=torch.long),
         "region_classes": first.region_classes.new_zeros(batch, num_regions - 1, first.region_classes.shape[1]),
     }
     for i, s in enumerate(samples):
@@ -198,8 +247,22 @@ def collate(samples: list[ClipInputs]) -> dict[str, torch.Tensor]:
         out["region_mask"][i, :r] = 1
         out["region_positions"][i, :r] = s.region_positions
         out["region_segments"][i, :r] = s.region_segments
+        if s.region_tokens is not None:
+            out["region_tokens"][i, :r] = s.region_tokens
         out["region_classes"][i, : r - 1] = s.region_classes
     return out
+
+
+def clip_batch(features: VideoFeatures, clip_indices: list[int],
+               max_regions: int) -> tuple[dict[str, torch.Tensor], list[ClipInputs]]:
+    """One input per clip (the unit of the index, rerank, evaluation and the attention view):
+    collated video-side model inputs for ``clip_indices`` (batch = len(clip_indices)) and each
+    clip's ``ClipInputs`` with its provenance. ``max_regions``: the model's
+    ``config.max_regions``."""
+    samples = [clip_inputs(features, [int(c)], max_regions) for c in clip_indices]
+    batch = collate(samples)
+    batch.pop("region_classes")
+    return batch, samples
 
 
 def drop_regions(video: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

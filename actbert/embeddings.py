@@ -4,7 +4,7 @@
 - action: projected action feature + the [ACT] token embedding + clip position + segment.
 - region: projected RoI feature + projected 5-d location + the [REGION] token embedding + position
   (regions of one frame share a position) + segment (one per clip). Slot 0 is the global region
-  token (see ``add_global_region``).
+  token (see ``add_global_region``); a [SEP] slot (token id 1) separates the regions of two clips.
 
 The released PaddleVideo model has only the feature (and location) projections for action and
 region; ``StreamConfig.use_*`` switches the paper's extra embeddings off for it.
@@ -76,8 +76,8 @@ class VisualEmbeddings(nn.Module):
         self.feature = nn.Linear(config.feature_size, config.hidden_size)
         if config.location_size:
             self.location = nn.Linear(config.location_size, config.hidden_size)
-        if config.use_token_embedding:
-            self.token_embedding = nn.Embedding(1, config.hidden_size)
+        if config.use_token_embedding:  # row 0: [ACT] / [REGION]; row 1: [SEP] between clips
+            self.token_embedding = nn.Embedding(2, config.hidden_size)
         if config.use_position_embedding:
             self.position_embeddings = nn.Embedding(config.max_positions, config.hidden_size)
         if config.use_segment_embedding:
@@ -91,10 +91,11 @@ class VisualEmbeddings(nn.Module):
         locations: torch.Tensor | None = None,
         positions: torch.Tensor | None = None,
         segments: torch.Tensor | None = None,
+        tokens: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """features (B, L, F), locations (B, L, 5) -> (B, L, D).
 
-        ``positions`` default to the slot index and ``segments`` to zero.
+        ``positions`` default to the slot index, ``segments`` and ``tokens`` to zero.
         """
         batch, length, _ = features.shape
         hidden = self.feature(features)
@@ -103,7 +104,9 @@ class VisualEmbeddings(nn.Module):
                 raise ValueError("this stream needs 5-d locations")
             hidden = hidden + self.location(locations)
         if hasattr(self, "token_embedding"):
-            hidden = hidden + self.token_embedding.weight[0]
+            if tokens is None:
+                tokens = torch.zeros(batch, length, dtype=torch.long, device=features.device)
+            hidden = hidden + self.token_embedding(tokens)
         if hasattr(self, "position_embeddings"):
             if positions is None:
                 positions = _positions(batch, length, features.device)

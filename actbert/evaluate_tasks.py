@@ -105,18 +105,20 @@ class SplitClips:
     video_clips: list[list[int]]
     queries: list[StepQuery]
     max_regions: int = 36
-    _inputs: dict[int, ClipInputs] = field(default_factory=dict, repr=False)
+    _inputs: dict[tuple[int, int], ClipInputs] = field(default_factory=dict, repr=False)
 
     @property
     def narrations(self) -> list[str]:
         return [c.narration for c in self.clips]
 
-    def inputs(self, clip: int) -> ClipInputs:
-        """Single-clip model inputs (one action slot, its regions), cached."""
-        if clip not in self._inputs:
+    def inputs(self, clip: int, max_regions: int | None = None) -> ClipInputs:
+        """Single-clip model inputs (one action slot, its regions) through the clip contract
+        (``data.clip_inputs``), cached; ``max_regions`` is the scoring model's own limit."""
+        limit = self.max_regions if max_regions is None else max_regions
+        if (clip, limit) not in self._inputs:
             c = self.clips[clip]
-            self._inputs[clip] = clip_inputs(self.features[c.video], [c.index], self.max_regions)
-        return self._inputs[clip]
+            self._inputs[(clip, limit)] = clip_inputs(self.features[c.video], [c.index], limit)
+        return self._inputs[(clip, limit)]
 
     def clip_steps(self, clip: int) -> list[dict]:
         """The steps of the clip's video that overlap it, the most-overlapping first."""
@@ -360,7 +362,8 @@ def _run_layers(model: ActBertForPretraining, entries, hidden: dict, bias: dict)
 class ModelScorer:
     """ActBERT's scores and outputs for one split's clips, each clip one input, cached.
 
-    ``match``: P(matched) from the matching head on the fused pooled outputs of a joint forward.
+    ``match``: P(matched) from the matching head (reading what ``config.match_input`` names) of a
+    joint forward.
     The text layers that run before the first tangled block see only the text, so they run once
     per text and are broadcast against a batch of clips (the same numbers as ``model(...)``).
     ``cosine``: text-only embedding . video-only embedding. ``use_regions=False`` feeds the clips
@@ -382,7 +385,7 @@ class ModelScorer:
 
     def video_batch(self, clips: Sequence[int]) -> dict[str, torch.Tensor]:
         """Collated video inputs of the clips (regions removed when ``use_regions`` is False)."""
-        video = collate([self.split.inputs(c) for c in clips])
+        video = collate([self.split.inputs(c, self.model.config.max_regions) for c in clips])
         video.pop("region_classes")
         if not self.use_regions:
             video = drop_regions(video)
@@ -405,13 +408,15 @@ class ModelScorer:
                       "action": act.embeddings["action"](v["action_features"], None,
                                                          v["action_positions"], v["action_segments"]),
                       "region": act.embeddings["region"](v["region_features"], v["region_locations"],
-                                                         v["region_positions"], v["region_segments"])}
+                                                         v["region_positions"], v["region_segments"],
+                                                         v["region_tokens"])}
             bias = {"text": text_bias.expand(n, -1, -1, -1),
                     "action": mask_to_bias(v["action_mask"], text_hidden.dtype),
                     "region": mask_to_bias(v["region_mask"], text_hidden.dtype)}
             hidden = _run_layers(self.model, self._video_prefix + self._rest, hidden, bias)
-            f = act.fuse({s: act.pooler[s](hidden[s]) for s in STREAMS})
-            scores.append(torch.softmax(self.model.heads["match"](f).float(), -1)[:, 0].cpu())
+            pooled = {s: act.pooler[s](hidden[s]) for s in STREAMS}
+            f = act.fuse(pooled)
+            scores.append(torch.softmax(self.model.heads["match"](act.pair(pooled)).float(), -1)[:, 0].cpu())
             fused.append(f.float().cpu())
         return torch.cat(fused).numpy(), torch.cat(scores).numpy()
 

@@ -45,13 +45,16 @@ def mask_features(
     prob: float = 0.15,
     zero_prob: float = 0.9,
     skip_first: bool = False,
+    exclude: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """features (B, L, F), mask (B, L) -> (features with selected rows zeroed at ``zero_prob``,
     labels (B, L) with 1 where selected and -1 elsewhere). ``skip_first`` protects slot 0 (the
-    global region token)."""
+    global region token); ``exclude`` (B, L) bool protects other slots (the [SEP] between clips)."""
     candidates = mask.bool().clone()
     if skip_first:
         candidates[:, 0] = False
+    if exclude is not None:
+        candidates &= ~exclude.bool()
     draw = torch.rand(mask.shape, generator=generator, device=mask.device)
     selected = candidates & (draw < prob)
     zero = selected & (torch.rand(mask.shape, generator=generator, device=mask.device) < zero_prob)

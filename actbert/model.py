@@ -96,6 +96,7 @@ class ActBertModel(nn.Module):
         action_segments: torch.Tensor | None = None,
         region_positions: torch.Tensor | None = None,
         region_segments: torch.Tensor | None = None,
+        region_tokens: torch.Tensor | None = None,
     ) -> EncoderOutput:
         """text_ids (B, L_text) int; action_features (B, L_action, F_action); region_features
         (B, L_region, F_region) with the global token in slot 0; region_locations (B, L_region, 5);
@@ -110,7 +111,7 @@ class ActBertModel(nn.Module):
                 action_features.to(dtype), positions=action_positions, segments=action_segments),
             "region": self.embeddings["region"](
                 region_features.to(dtype), region_locations.to(dtype), region_positions,
-                region_segments),
+                region_segments, region_tokens),
         }
         bias = {
             "text": mask_to_bias(text["mask"], dtype),
@@ -122,10 +123,15 @@ class ActBertModel(nn.Module):
         return EncoderOutput(hidden, pooled, tuple(maps))
 
     def fuse(self, pooled: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The joint representation for matching: text * region + action (PaddleVideo "mul")."""
+        """PaddleVideo's joint representation: text * region + action ("mul") or the sum."""
         if self.config.tangled.fusion == "mul":
             return pooled["text"] * pooled["region"] + pooled["action"]
         return pooled["text"] + pooled["region"] + pooled["action"]
+
+    def pair(self, pooled: dict[str, torch.Tensor]) -> torch.Tensor:
+        """What the matching head reads (``config.match_input``): the pooled text [CLS] output
+        (the paper) or PaddleVideo's fused poolers."""
+        return pooled["text"] if self.config.match_input == "cls" else self.fuse(pooled)
 
 
 class ActBertForPretraining(nn.Module):
@@ -147,7 +153,7 @@ class ActBertForPretraining(nn.Module):
     def forward(self, *, output_attentions: bool = False, **inputs: torch.Tensor) -> ActBertOutput:
         """Keyword inputs as ``ActBertModel.forward``; returns every head's logits."""
         out = self.actbert(**inputs, output_attentions=output_attentions)
-        match_logits = self.heads["match"](self.actbert.fuse(out.pooled))
+        match_logits = self.heads["match"](self.actbert.pair(out.pooled))
         return ActBertOutput(
             text_logits=self.heads["text"](
                 out.hidden["text"], self.actbert.embeddings["text"].word_embeddings.weight),

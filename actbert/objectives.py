@@ -30,6 +30,8 @@ class PretrainingBatch:
     region_labels (B, L_region - 1): 1 at masked regions, -1 elsewhere.
     match_labels (B,): 0 when text and video belong together, 1 otherwise.
     clean: the unmasked inputs, for the text-only / video-only alignment encodings (optional).
+    match_inputs: the unmasked pairs the matching head judges (optional; without them it judges
+      ``inputs``, the paper's way).
     """
 
     inputs: dict[str, torch.Tensor]
@@ -40,11 +42,12 @@ class PretrainingBatch:
     match_labels: torch.Tensor
     action_selected: torch.Tensor | None = None
     clean: dict[str, torch.Tensor] | None = None
+    match_inputs: dict[str, torch.Tensor] | None = None
 
 
 VIDEO_KEYS = ("action_features", "action_mask", "region_features", "region_locations",
               "region_mask", "action_positions", "action_segments", "region_positions",
-              "region_segments")
+              "region_segments", "region_tokens")
 
 
 def _global_share(count: torch.Tensor, world_size: int) -> torch.Tensor | None:
@@ -66,12 +69,13 @@ class PretrainingObjective(nn.Module):
     """``forward(batch) -> {"text", "action", "region", "match", ["align"], "total"}``."""
 
     def __init__(self, model: nn.Module, use_alignment: bool = True, cls_id: int = 101,
-                 sep_id: int = 102, world_size: int = 1) -> None:
+                 sep_id: int = 102, world_size: int = 1, match_weight: float = 1.0) -> None:
         super().__init__()
         self.model = model
         self.use_alignment = use_alignment
         self.cls_id, self.sep_id = cls_id, sep_id
         self.world_size = world_size
+        self.match_weight = match_weight
 
     def forward(self, batch: PretrainingBatch) -> dict[str, torch.Tensor]:
         world = self.world_size
@@ -88,11 +92,12 @@ class PretrainingObjective(nn.Module):
             "region": losses.masked_region_loss(
                 out.region_logits, batch.region_targets, batch.region_labels,
                 _global_share((batch.region_labels == 1).sum(), world)),
-            "match": losses.match_loss(out.match_logits, batch.match_labels),
         }
+        judged = out if batch.match_inputs is None else self.model(**batch.match_inputs)
+        terms["match"] = losses.match_loss(judged.match_logits, batch.match_labels)
         if self.use_alignment and batch.clean is not None:
             terms["align"] = self._alignment(batch)
-        terms["total"] = sum(terms.values())
+        terms["total"] = sum(v * (self.match_weight if k == "match" else 1.0) for k, v in terms.items())
         return terms
 
     def _alignment(self, batch: PretrainingBatch) -> torch.Tensor:

@@ -6,11 +6,14 @@ streams' attentions. Two ways of injecting exist:
 
 - ``kv_fusion="stack"`` (the paper, our default): the generated pairs are concatenated with the
   original keys/values along the key axis, with the action mask as their mask. c_w's pair joins the
-  action and region attentions, c_r's pair joins the text attention.
+  action and region attentions, c_r's pair joins the text attention. The two contexts have their
+  own action query projections (``context_query.text`` = W_q^1 of Eq. 1, ``context_query.region``
+  = W_q^2 of Eq. 2), apart from the action stream's own query.
 - ``kv_fusion="paddle"`` (the released PaddleVideo code, quirks included): each context is
   resampled to the other stream's length by nearest neighbour and ADDED to its keys/values,
   crossed (c_r into text, c_w into region), with both value additions using the ``text`` (c_w)
-  value projection, no action mask on the injected contexts, and no injection into action.
+  value projection, no action mask on the injected contexts, no injection into action, and one
+  action query projection for both contexts and the action stream's own attention.
 
 Parameters are named by the paper's concepts: ``context_key.text`` turns c_w (the action-over-text
 context) into keys, ``context_key.region`` turns c_r into keys, and likewise ``context_value``.
@@ -82,6 +85,9 @@ class TangledAttention(nn.Module):
         contexts = ("text", "region")  # c_w comes from attending over text, c_r over regions
         self.context_key = nn.ModuleDict({c: nn.Linear(width, width) for c in contexts})
         self.context_value = nn.ModuleDict({c: nn.Linear(width, width) for c in contexts})
+        if self.kv_fusion == "stack":  # W_q^1 (over words) and W_q^2 (over regions), Eq. 1-2
+            action_width = config.action.hidden_size
+            self.context_query = nn.ModuleDict({c: nn.Linear(action_width, width) for c in contexts})
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return split_heads(x, self.num_heads)
@@ -103,7 +109,9 @@ class TangledAttention(nn.Module):
         # Eq. 1 and 2: action queries over words (c_w) and over regions (c_r).
         c = {}
         for source in ("text", "region"):
-            ctx, p = attention(q["action"], k[source], v[source], bias[source], drop, need_probs)
+            query = (self._heads(self.context_query[source](hidden["action"]))
+                     if self.kv_fusion == "stack" else q["action"])
+            ctx, p = attention(query, k[source], v[source], bias[source], drop, need_probs)
             c[source] = merge_heads(ctx)
             if need_probs:
                 probs[f"action->{source}"] = p

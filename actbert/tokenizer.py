@@ -7,6 +7,13 @@ WordPieces). ActBERT's extra special tokens [ACT] and [REGION] take the slots of
 Truncation rule: a caption keeps its first ``max_length - 2`` WordPieces, then [CLS] and [SEP] are
 added (PaddleVideo: 34 WordPieces, 36 tokens). Batches are padded with [PAD] (id 0) to the longest
 sequence in the batch.
+
+A clip group (the narration of K adjacent clips, ``encode_groups``) is one sequence
+``[CLS] s_0 [SEP] s_1 [SEP] ... [SEP]`` in which the words and the [SEP] of clip j carry segment
+id j (paper 3.2.1: the elements of one clip share a segment embedding across the three streams;
+an empty narration adds nothing). The ``max_length`` budget is shared between the clips
+(``share_budget``): every clip keeps its words up to a fair share, so a long first narration never
+pushes a later clip's words out.
 """
 
 from __future__ import annotations
@@ -30,11 +37,38 @@ def default_vocab_path() -> Path:
 
 @dataclass(frozen=True)
 class Encoded:
-    """ids and mask (B, L) int64, 1 = real token; ``tokens`` for display."""
+    """ids and mask (B, L) int64, 1 = real token; ``tokens`` for display; ``segments`` (B, L) the
+    clip index of every token (``encode_groups``; None for plain captions, i.e. all zero)."""
 
     ids: torch.Tensor
     mask: torch.Tensor
     tokens: list[list[str]]
+    segments: torch.Tensor | None = None
+
+
+def share_budget(lengths: list[int], budget: int) -> list[int]:
+    """How many WordPieces each sentence keeps when ``budget`` is shared out (water-filling):
+    sentences shorter than an equal share keep everything and their leftover is shared by the
+    others; longer ones are cut to the share. ``sum(result) <= budget``, ``result[i] <= lengths[i]``.
+    """
+    if budget < 0:
+        raise ValueError(f"budget must be >= 0, got {budget}")
+    caps = [0] * len(lengths)
+    open_ = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    left = budget
+    while open_:
+        share = left // len(open_)
+        shortest = open_[0]
+        if lengths[shortest] <= share:
+            caps[shortest] = lengths[shortest]
+            left -= lengths[shortest]
+            open_.pop(0)
+            continue
+        extra = left - share * len(open_)  # the remainder goes to the earliest sentences
+        for rank, i in enumerate(sorted(open_)):
+            caps[i] = min(lengths[i], share + (1 if rank < extra else 0))
+        break
+    return caps
 
 
 class ActBertTokenizer:
@@ -77,6 +111,42 @@ class ActBertTokenizer:
             ids=torch.tensor([e.ids for e in batch], dtype=torch.long),
             mask=torch.tensor([e.attention_mask for e in batch], dtype=torch.long),
             tokens=[[t for t, m in zip(e.tokens, e.attention_mask) if m] for e in batch],
+        )
+
+    def encode_groups(self, groups: list[list[str]]) -> Encoded:
+        """Encode clip groups: group b holds the narration of each of its clips (``""`` for none).
+        Returns ``[CLS] s_0 [SEP] s_1 [SEP] ...`` with ``segments`` = clip index (module docstring)."""
+        if not groups:
+            raise ValueError("nothing to encode")
+        flat = [(b, j, text) for b, group in enumerate(groups) for j, text in enumerate(group)
+                if text and text.strip()]
+        pieces = self._tok.encode_batch([t for _, _, t in flat], add_special_tokens=False) if flat else []
+        words: list[list[tuple[int, list[int], list[str]]]] = [[] for _ in groups]
+        for (b, j, _), enc in zip(flat, pieces):
+            keep = [k for k, m in enumerate(enc.attention_mask) if m]
+            if keep:
+                words[b].append((j, [enc.ids[k] for k in keep], [enc.tokens[k] for k in keep]))
+        rows = []
+        for sentences in words:
+            budget = max(0, self.max_length - 1 - len(sentences))
+            caps = share_budget([len(ids) for _, ids, _ in sentences], budget)
+            ids, segs, toks = [self.cls_id], [0], ["[CLS]"]
+            for (j, sentence_ids, sentence_tokens), cap in zip(sentences, caps):
+                if len(ids) + 1 > self.max_length:
+                    break
+                ids += sentence_ids[:cap] + [self.sep_id]
+                toks += sentence_tokens[:cap] + ["[SEP]"]
+                segs += [j] * (cap + 1)
+            if len(ids) == 1:
+                ids, segs, toks = ids + [self.sep_id], segs + [0], toks + ["[SEP]"]
+            rows.append((ids, segs, toks))
+        length = max(len(ids) for ids, _, _ in rows)
+        pad = lambda x: x + [0] * (length - len(x))  # noqa: E731
+        return Encoded(
+            ids=torch.tensor([pad(ids) for ids, _, _ in rows], dtype=torch.long),
+            mask=torch.tensor([pad([1] * len(ids)) for ids, _, _ in rows], dtype=torch.long),
+            tokens=[toks for _, _, toks in rows],
+            segments=torch.tensor([pad(segs) for _, segs, _ in rows], dtype=torch.long),
         )
 
     def convert_ids_to_tokens(self, ids: list[int]) -> list[str]:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from .checkpoint import build_model, save_pretrained
 from .corpus import ClipGroups, Corpus, Sample, read_corpus
-from .data import collate, drop_regions
+from .data import SEP_TOKEN, collate, drop_regions
 from .masking import mask_features, mask_tokens
 from .model import ActBertForPretraining
 from .objectives import PretrainingBatch, PretrainingObjective
@@ -42,10 +42,15 @@ class TrainConfig:
     out: str
     preset: str = "mini"
     init: str | None = None            # a save_pretrained dir to start from
+    text_init: str | None = None       # an HF-format BERT dir for the text stream (paper 4.1);
+                                       # None: the preset's default (mini: the packaged MiniLM)
     split: str | None = "train"
     clips_per_sample: int = 10
     hard_negatives: float = 0.5        # share of matching negatives drawn from the same task
-    max_regions: int = 36
+    max_regions: int | None = None     # region limit of a fresh model (its config's, default 36)
+    match_on: str = "clean"            # clean: matching on unmasked pairs | masked: the paper's
+    match_weight: float = 1.0          # weight of the matching loss in the total
+    freeze_text_layers: int = 0        # keep the text embeddings and the first N text layers fixed
     max_text_tokens: int = 64
     batch_size: int = 16               # global batch (all ranks, before accumulation)
     accumulate: int = 1
@@ -82,60 +87,78 @@ def sample_seed(*parts: int) -> int:
     return int(np.random.SeedSequence(list(parts)).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
-class Collator:
-    """Samples -> a masked ``PretrainingBatch``. Each sample's masking and whether its video is
-    swapped for its negative come from a generator seeded by (seed, epoch, sample index). A
-    swapped (mismatched) sample is masked like the others but carries no masked-modelling targets:
-    its words do not describe its video. ``clean`` (the alignment loss' input) always pairs each
-    text with its own, unmasked video, swapped or not."""
+MATCH_ON = ("clean", "masked")
 
-    def __init__(self, tokenizer: ActBertTokenizer, seed: int, use_regions: bool = True) -> None:
+
+class Collator:
+    """Samples -> a ``PretrainingBatch``. Each sample's masking and whether its video is swapped
+    for its negative (the matching objective) come from a generator seeded by (seed, epoch, sample
+    index). The text of a sample is its clips' narrations, ``[CLS] s_0 [SEP] s_1 [SEP] ...`` with
+    segment id = clip index (``ActBertTokenizer.encode_groups``).
+
+    ``match_on="clean"`` (default): the masked-modelling input pairs every text with its own video
+    (every row carries targets) and the matching head judges a separate UNMASKED input in which
+    half of the videos are swapped for the negative, as UNITER, ALBEF and BLIP do; the paper masks
+    the pairs it matches, which here kept the matching head at chance (bench/matching.py).
+    ``match_on="masked"`` is the paper's single masked input, whose swapped rows carry no masked-
+    modelling targets (their words do not describe their video). In both, every video input (its
+    features, masks, locations, positions, segments and tokens) is the collated SHOWN video, and
+    ``clean`` (the alignment loss' input) pairs each text with its own unmasked video.
+    """
+
+    def __init__(self, tokenizer: ActBertTokenizer, seed: int, use_regions: bool = True,
+                 match_on: str = "clean") -> None:
+        if match_on not in MATCH_ON:
+            raise ValueError(f"match_on must be one of {MATCH_ON}, got {match_on!r}")
         self.tok = tokenizer
         self.seed = seed
         self.epoch = 0
         self.use_regions = use_regions
+        self.match_on = match_on
+
+    def _video(self, videos: list) -> dict[str, torch.Tensor]:
+        video = collate(videos)
+        return drop_regions(video) if not self.use_regions else video
 
     def __call__(self, items: list[tuple[int, Sample, Sample]]) -> PretrainingBatch:
-        videos, texts, labels, targets = [], [], [], []
         gens = [torch.Generator().manual_seed(sample_seed(self.seed, self.epoch, i))
                 for i, _, _ in items]
-        for (item, positive, negative), g in zip(items, gens):
-            swap = bool(torch.rand(1, generator=g) < 0.5)
-            videos.append(negative.video if swap else positive.video)
-            targets.append(negative.verb_targets if swap else positive.verb_targets)
-            texts.append(positive.text)
-            labels.append(1 if swap else 0)
-        enc = self.tok(texts)
-        video = collate(videos)
-        own = collate([positive.video for _, positive, _ in items])
-        if not self.use_regions:
-            video, own = drop_regions(video), drop_regions(own)
-        region_classes = video.pop("region_classes")
-        own.pop("region_classes")
-        clean = {"text_ids": enc.ids, "text_mask": enc.mask, **own}
+        swapped = [bool(torch.rand(1, generator=g) < 0.5) for g in gens]
+        enc = self.tok.encode_groups([list(positive.sentences) for _, positive, _ in items])
+        text = {"text_ids": enc.ids, "text_mask": enc.mask, "token_type_ids": enc.segments}
+        own = self._video([positive.video for _, positive, _ in items])
+        shown = self._video([(negative if swap else positive).video
+                             for (_, positive, negative), swap in zip(items, swapped)])
+        own_classes, shown_classes = own.pop("region_classes"), shown.pop("region_classes")
+        clean = {**text, **own}
+        masked_on_shown = self.match_on == "masked"
+        video = shown if masked_on_shown else own
         ids, text_labels, action, action_sel, region, region_sel = [], [], [], [], [], []
         for b, g in enumerate(gens):
             i, lab = mask_tokens(enc.ids[b:b + 1], enc.mask[b:b + 1], g, mask_id=self.tok.mask_id,
                                  vocab_size=self.tok.vocab_size, special_ids=self.tok.special_ids)
             a, a_sel = mask_features(video["action_features"][b:b + 1], video["action_mask"][b:b + 1], g)
             r, r_sel = mask_features(video["region_features"][b:b + 1], video["region_mask"][b:b + 1], g,
-                                     skip_first=True)
-            if labels[b]:  # a mismatched pair: no masked-modelling targets (as ViLBERT, PaddleVideo)
+                                     skip_first=True,
+                                     exclude=video["region_tokens"][b:b + 1] == SEP_TOKEN)
+            if masked_on_shown and swapped[b]:  # mismatched: no masked-modelling targets
                 lab, a_sel, r_sel = torch.full_like(lab, -1), torch.full_like(a_sel, -1), torch.full_like(r_sel, -1)
             for store, value in ((ids, i), (text_labels, lab), (action, a), (action_sel, a_sel),
                                  (region, r), (region_sel, r_sel)):
                 store.append(value)
         num_actions = video["action_mask"].shape[1]
-        verb_targets = torch.zeros(len(items), num_actions, targets[0].shape[1])
-        for b, t in enumerate(targets):
-            verb_targets[b, : len(t)] = t
-        inputs = {**clean, "text_ids": torch.cat(ids), "action_features": torch.cat(action),
+        verb_targets = torch.zeros(len(items), num_actions, items[0][1].verb_targets.shape[1])
+        for b, (_, positive, _) in enumerate(items):
+            if not (masked_on_shown and swapped[b]):
+                verb_targets[b, : len(positive.verb_targets)] = positive.verb_targets
+        inputs = {**text, **video, "text_ids": torch.cat(ids), "action_features": torch.cat(action),
                   "region_features": torch.cat(region)}
         return PretrainingBatch(
             inputs=inputs, text_labels=torch.cat(text_labels), action_targets=verb_targets,
-            action_selected=torch.cat(action_sel) == 1, region_targets=region_classes,
-            region_labels=torch.cat(region_sel)[:, 1:], match_labels=torch.tensor(labels),
-            clean=clean)
+            action_selected=torch.cat(action_sel) == 1,
+            region_targets=shown_classes if masked_on_shown else own_classes,
+            region_labels=torch.cat(region_sel)[:, 1:], match_labels=torch.tensor([int(x) for x in swapped]),
+            clean=clean, match_inputs=None if masked_on_shown else {**text, **shown})
 
 
 def model_for_corpus(config: TrainConfig, corpus: Corpus, sample: Sample) -> ActBertForPretraining:
@@ -153,7 +176,34 @@ def model_for_corpus(config: TrainConfig, corpus: Corpus, sample: Sample) -> Act
         for stream in changes.values():
             stream.update(hidden_dropout=config.dropout, attention_dropout=config.dropout)
         changes["tangled"] = {"attention_dropout": config.dropout}
-    return build_model(config.preset, **changes)
+    if config.max_regions is not None:
+        changes["max_regions"] = config.max_regions
+    return build_model(config.preset, text_init=config.text_init or "auto", **changes)
+
+
+def check_fits(model: ActBertForPretraining, clips_per_sample: int) -> None:
+    """A clip group's segment ids (one per clip) must exist in every stream's segment table."""
+    for stream in ("text", "action", "region"):
+        cfg = model.config.stream(stream)
+        if cfg.use_segment_embedding and cfg.type_vocab_size < clips_per_sample:
+            raise ValueError(f"--clips-per-sample {clips_per_sample} needs {clips_per_sample} "
+                             f"segment ids but the {stream} stream has {cfg.type_vocab_size}")
+
+
+def freeze_text(model: ActBertForPretraining, layers: int) -> list[str]:
+    """Keep the word embeddings and the first ``layers`` text layers fixed (no gradient)."""
+    if layers <= 0:
+        return []
+    if layers > model.config.text.num_layers:
+        raise ValueError(f"cannot freeze {layers} text layers: the text stream has "
+                         f"{model.config.text.num_layers}")
+    frozen = [model.actbert.embeddings["text"], *model.actbert.encoder.layers["text"][:layers]]
+    names = []
+    for module in frozen:
+        for name, param in module.named_parameters():
+            param.requires_grad_(False)
+            names.append(name)
+    return names
 
 
 def _distributed() -> tuple[int, int, torch.device]:
@@ -175,7 +225,8 @@ def _to(batch: PretrainingBatch, device: torch.device) -> PretrainingBatch:
         inputs=move(batch.inputs), text_labels=batch.text_labels.to(device),
         action_targets=batch.action_targets.to(device), region_targets=batch.region_targets.to(device),
         region_labels=batch.region_labels.to(device), match_labels=batch.match_labels.to(device),
-        action_selected=batch.action_selected.to(device), clean=move(batch.clean))
+        action_selected=batch.action_selected.to(device), clean=move(batch.clean),
+        match_inputs=move(batch.match_inputs) if batch.match_inputs is not None else None)
 
 
 def train(config: TrainConfig) -> dict:
@@ -184,8 +235,10 @@ def train(config: TrainConfig) -> dict:
     torch.manual_seed(config.seed)
     if config.batch_size % world:
         raise ValueError(f"global batch {config.batch_size} is not divisible by {world} ranks")
+    if config.match_on not in MATCH_ON:
+        raise ValueError(f"match_on must be one of {MATCH_ON}, got {config.match_on!r}")
     corpus = read_corpus(config.corpus).split(config.split)
-    dataset = ClipGroups(corpus, config.clips_per_sample, config.max_regions, config.seed,
+    dataset = ClipGroups(corpus, config.clips_per_sample, config.max_regions or 36, config.seed,
                          hard_negatives=config.hard_negatives)
     if len(dataset) < 2:
         raise ValueError(f"{config.corpus}: {len(dataset)} training samples; need at least 2")
@@ -194,11 +247,16 @@ def train(config: TrainConfig) -> dict:
     resume = out / "last"
     model = (ActBertForPretraining.from_pretrained(resume) if (resume / "model.safetensors").is_file()
              else model_for_corpus(config, corpus, dataset.sample(0))).to(device)
+    dataset.max_regions = model.config.max_regions  # the clip contract: the model's own limit
+    check_fits(model, config.clips_per_sample)
+    freeze_text(model, config.freeze_text_layers)
     model.train()
-    objective = PretrainingObjective(model, config.use_alignment, tok.cls_id, tok.sep_id, world)
+    objective = PretrainingObjective(model, config.use_alignment, tok.cls_id, tok.sep_id, world,
+                                     match_weight=config.match_weight)
     net = (torch.nn.parallel.DistributedDataParallel(
         objective, find_unused_parameters=not config.use_alignment) if world > 1 else objective)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
     state = {"step": 0, "epoch": 0}
     if (resume / "trainer.pt").is_file():
         saved = torch.load(resume / "trainer.pt", map_location=device, weights_only=True)
@@ -206,7 +264,7 @@ def train(config: TrainConfig) -> dict:
         state = {"step": int(saved["step"]), "epoch": int(saved["epoch"])}
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config),
                                                   last_epoch=state["step"] - 1)
-    collator = Collator(tok, config.seed, config.use_regions)
+    collator = Collator(tok, config.seed, config.use_regions, config.match_on)
     local_batch = config.batch_size // world
     if len(dataset) < config.batch_size * config.accumulate:
         raise ValueError(f"{len(dataset)} samples cannot fill one step of "

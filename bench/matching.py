@@ -1,17 +1,20 @@
-"""Can the cross-modal matching head leave chance on a corpus? Prints one JSON object.
+"""Do the matching head and the action head learn? Train a recipe, score it on held-out clips.
 
-Trains a fresh model (``actbert train``'s model, collator and objective) for ``--steps`` steps on
-the corpus' train split and reports the running mean of the matching loss (chance: ln 2 = 0.693)
-every 20 steps. Three knobs isolate why matching does or does not learn:
+Runs ``actbert train`` (the real model, collator, objective and loop) with the recipe given on the
+command line for ``--steps`` steps on the corpus' train split, then scores the checkpoint on the
+``--split`` clips (val by default: recipes are chosen there, the test split only reports):
 
-- ``--losses``: which terms are optimised (default all five: text,action,region,match,align);
-- ``--hard-negatives``: share of negatives from the same task (0: random other videos);
-- ``--match-weight``: the matching term's weight in the optimised sum (others 1);
-- ``--clean-narrations``: replace each clip's narration by the ground-truth step descriptions
-  overlapping it (the noise-free control; needs steps in the corpus).
+- matching ROC-AUC (percent; chance 50) on pairs of a clip with its own step description vs the
+  description of a step whose verb or objects differ (``evaluate_heads.matching_pairs``), also with
+  the mismatched step drawn from the same task (``auc_same_task``);
+- masked action top-1 (percent) beside the majority class (``evaluate_heads.masked_action``);
+- the matching loss' running mean over training (chance: ln 2 = 0.693) from train.jsonl.
 
-Usage: python bench/matching.py CORPUS.jsonl [--steps 120] [--losses match] [--hard-negatives 0]
-       [--clean-narrations] [--match-weight 1] [--batch 16] [--lr 1e-4]
+Prints one JSON object. ``--clean-narrations`` replaces each clip's narration by the ground-truth
+step descriptions overlapping it (a noise-free control; needs steps in the corpus).
+
+Usage: python bench/matching.py CORPUS.jsonl --out DIR [--steps 300] [--match-on clean|masked]
+       [--match-weight 1] [--hard-negatives 0.5] [--freeze-text-layers 0] [--lr 1e-4] [--batch 16]
 """
 
 from __future__ import annotations
@@ -27,13 +30,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actbert.corpus import ClipGroups, Corpus, read_corpus  # noqa: E402
+from actbert.corpus import Corpus, read_corpus, write_corpus  # noqa: E402
 from actbert.data import VideoFeatures  # noqa: E402
-from actbert.objectives import PretrainingObjective  # noqa: E402
+from actbert.evaluate_heads import matching_auc, matching_pairs, masked_action  # noqa: E402
+from actbert.evaluate_tasks import ModelScorer, load_split  # noqa: E402
+from actbert.model import ActBertForPretraining  # noqa: E402
 from actbert.tokenizer import ActBertTokenizer  # noqa: E402
-from actbert.train import Collator, TrainConfig, model_for_corpus  # noqa: E402
-
-TERMS = ("text", "action", "region", "match", "align")
+from actbert.train import TrainConfig, train  # noqa: E402
 
 
 def clean_narrations(corpus: Corpus) -> Corpus:
@@ -48,56 +51,60 @@ def clean_narrations(corpus: Corpus) -> Corpus:
     return dataclasses.replace(corpus, videos=tuple(videos))
 
 
+def held_out(checkpoint: Path, corpus: Corpus, split: str, seed: int, use_regions: bool) -> dict:
+    model = ActBertForPretraining.from_pretrained(checkpoint).eval()
+    tok = ActBertTokenizer(max_length=64)
+    clips = load_split(corpus, split)
+    scorer = ModelScorer(model, tok, clips, use_regions)
+    return {"auc": round(matching_auc(scorer.match, matching_pairs(clips, seed)), 2),
+            "auc_same_task": round(matching_auc(scorer.match, matching_pairs(clips, seed, True)), 2),
+            "auc_embedding": round(matching_auc(scorer.cosine, matching_pairs(clips, seed)), 2),
+            **{k: round(v, 2) for k, v in masked_action(model, tok, clips, corpus.verbs,
+                                                         use_regions).items()}}
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus")
-    parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument("--out", required=True, help="training folder (resumed when it exists)")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--losses", default=",".join(TERMS))
-    parser.add_argument("--hard-negatives", type=float, default=0.5)
+    parser.add_argument("--match-on", default="clean", choices=["clean", "masked"])
     parser.add_argument("--match-weight", type=float, default=1.0)
-    parser.add_argument("--clean-narrations", action="store_true")
+    parser.add_argument("--hard-negatives", type=float, default=0.5)
+    parser.add_argument("--freeze-text-layers", type=int, default=0)
     parser.add_argument("--clips-per-sample", type=int, default=2)
+    parser.add_argument("--no-regions", action="store_true")
+    parser.add_argument("--clean-narrations", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    losses = args.losses.split(",")
-    if not losses or not set(losses) <= set(TERMS):
-        parser.error(f"--losses takes terms of {TERMS}")
-    corpus = read_corpus(args.corpus).split("train")
+    corpus_path = Path(args.corpus)
+    corpus = read_corpus(corpus_path)
     if args.clean_narrations:
         corpus = clean_narrations(corpus)
-    torch.manual_seed(args.seed)
-    data = ClipGroups(corpus, args.clips_per_sample, 36, args.seed, hard_negatives=args.hard_negatives)
-    model = model_for_corpus(TrainConfig(corpus=args.corpus, out="", preset="mini"), corpus,
-                             data.sample(0)).train()
-    tok = ActBertTokenizer(max_length=64)
-    objective = PretrainingObjective(model, "align" in losses, tok.cls_id, tok.sep_id)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
-    collator = Collator(tok, args.seed)
-    match, curve, step, epoch, started = [], {}, 0, 0, time.perf_counter()
-    while step < args.steps:
-        data.set_epoch(epoch)
-        collator.epoch = epoch
-        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(epoch)).tolist()
-        for first in range(0, len(order) - args.batch + 1, args.batch):
-            terms = objective(collator([data[i] for i in order[first:first + args.batch]]))
-            optimizer.zero_grad()
-            sum(terms[k] * (args.match_weight if k == "match" else 1.0) for k in losses).backward()
-            optimizer.step()
-            step += 1
-            match.append(float(terms["match"].detach()))
-            if step % 20 == 0:
-                curve[step] = round(sum(match[-20:]) / 20, 4)
-            if step == args.steps:
-                break
-        epoch += 1
-    print(json.dumps({"corpus": args.corpus, "train_samples": len(data), "losses": losses,
-                      "hard_negatives": args.hard_negatives, "clean_narrations": args.clean_narrations,
-                      "match_weight": args.match_weight,
-                      "batch": args.batch, "lr": args.lr, "steps": step, "chance": 0.6931,
-                      "match_loss_by_step": curve,
-                      "seconds": round(time.perf_counter() - started, 1)}))
+        corpus_path = Path(args.out) / "corpus_clean.jsonl"
+        corpus_path.parent.mkdir(parents=True, exist_ok=True)
+        write_corpus(corpus_path, list(corpus.videos), list(corpus.verbs), list(corpus.region_classes))
+    started = time.perf_counter()
+    summary = train(TrainConfig(
+        corpus=str(corpus_path), out=args.out, preset="mini", steps=args.steps, batch_size=args.batch,
+        lr=args.lr, warmup_steps=min(100, args.steps // 10), clips_per_sample=args.clips_per_sample,
+        match_on=args.match_on, match_weight=args.match_weight, hard_negatives=args.hard_negatives,
+        freeze_text_layers=args.freeze_text_layers, use_regions=not args.no_regions, seed=args.seed,
+        checkpoint_every=100, log_every=10, progress=False))
+    seconds = time.perf_counter() - started
+    log = [json.loads(line) for line in (Path(args.out) / "train.jsonl").read_text().splitlines()]
+    curve = {r["step"]: r["match"] for r in log if r["step"] % 50 == 0 or r["step"] == log[-1]["step"]}
+    print(json.dumps({
+        "corpus": args.corpus, "recipe": {k: v for k, v in vars(args).items() if k not in ("corpus", "out")},
+        "steps": summary["steps"], "train_seconds": round(seconds, 1),
+        "samples_per_s": summary["samples_per_s"], "match_loss_by_step": curve, "chance_loss": 0.6931,
+        "final_losses": {k: summary["final"].get(k) for k in ("text", "action", "region", "match", "align")},
+        args.split: held_out(Path(summary["checkpoint"]), corpus, args.split, args.seed,
+                             not args.no_regions),
+        "threads": torch.get_num_threads()}))
 
 
 if __name__ == "__main__":

@@ -55,7 +55,9 @@ def sample(config, g: torch.Generator) -> Sample:
     )
     targets = torch.zeros(CLIPS, VERBS)
     targets[torch.arange(CLIPS), torch.randint(VERBS, (CLIPS,), generator=g)] = 1.0
-    return Sample(" ".join(words), video, targets, 0, None)
+    per_sentence = len(words) // CLIPS
+    sentences = tuple(" ".join(words[j * per_sentence:(j + 1) * per_sentence]) for j in range(CLIPS))
+    return Sample(sentences, video, targets, 0, None)
 
 
 def bench_preset(preset: str, batch: int, steps: int, device: torch.device, tok) -> dict:

@@ -1,14 +1,17 @@
 """Clip vectors: every clip of a library encoded by the library's ActBERT model.
 
 A clip's vector is ``encode_video`` of that clip alone (one action slot, its regions and the global
-region token). The model that produced the vectors is named in the library manifest
-(``model``: checkpoint path relative to the library, and a fingerprint of its weights) and in the
-index manifest, so opening an index built by another model is a clear error.
+region token), built by the clip contract ``actbert.data.clip_batch`` with the model's own region
+limit (``config.max_regions``), exactly as evaluation scores it. The model that produced the
+vectors is named in the library manifest (``model``: checkpoint path relative to the library, a
+fingerprint of its weights and its region limit) and in the index manifest, so opening an index
+built by another model is a clear error.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from functools import lru_cache
 from pathlib import Path
@@ -16,15 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from actbert.data import VideoFeatures, clip_inputs, collate
+from actbert.data import VideoFeatures, clip_batch
 from actbert.model import ActBertForPretraining
 
 from .store import Library, LibraryError
 
 log = logging.getLogger(__name__)
-
-MAX_REGIONS_PER_CLIP = 20
-
 
 def model_fingerprint(checkpoint_dir: str | Path) -> str:
     """sha256 of the checkpoint's weights and config (first 16 hex digits)."""
@@ -40,7 +40,9 @@ def set_library_model(library: Library, checkpoint_dir: str | Path) -> dict:
     """Record the model used for this library's vectors (path stored relative when inside)."""
     path = Path(checkpoint_dir).resolve()
     stored = str(path.relative_to(library.root)) if library.root in path.parents else str(path)
-    model = {"checkpoint": stored, "fingerprint": model_fingerprint(path)}
+    config = json.loads((path / "config.json").read_text())
+    model = {"checkpoint": stored, "fingerprint": model_fingerprint(path),
+             "max_regions": int(config.get("max_regions", 36))}
     library.update_manifest(model=model)
     return model
 
@@ -69,14 +71,12 @@ def _load_model(checkpoint_dir: str, mtime_ns: int) -> ActBertForPretraining:
     return ActBertForPretraining.from_pretrained(checkpoint_dir).eval()
 
 
-def clip_batches(features: VideoFeatures, batch_size: int = 64):
+def clip_batches(features: VideoFeatures, max_regions: int, batch_size: int = 64):
     """Model video-side inputs for every clip of a video, in batches: (clip indices, inputs)."""
     clips = list(range(features.num_clips))
     for start in range(0, len(clips), batch_size):
         chunk = clips[start:start + batch_size]
-        batch = collate([clip_inputs(features, [c], MAX_REGIONS_PER_CLIP) for c in chunk])
-        batch.pop("region_classes")
-        yield chunk, batch
+        yield chunk, clip_batch(features, chunk, max_regions)[0]
 
 
 @torch.no_grad()
@@ -84,7 +84,7 @@ def embed_video(model: ActBertForPretraining, features: VideoFeatures,
                 batch_size: int = 64) -> np.ndarray:
     """(C, E) float32 unit vectors, one per clip."""
     out = []
-    for _, batch in clip_batches(features, batch_size):
+    for _, batch in clip_batches(features, model.config.max_regions, batch_size):
         out.append(model.encode_video(**batch).float().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.config.embed_size), np.float32)
 

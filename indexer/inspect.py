@@ -25,11 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from actbert.data import VideoFeatures, clip_inputs, collate
+from actbert.data import VideoFeatures, clip_batch
 from actbert.model import ActBertForPretraining
 from actbert.tangled import AttentionMap
 
-from .embed import MAX_REGIONS_PER_CLIP
 from .sampling import sample_times
 from .store import Library, LibraryError
 from .video import read_frames_at
@@ -210,11 +209,10 @@ def example_queries(library: Library, n: int = 6) -> list[str]:
 
 
 def video_inputs(features: VideoFeatures, clip_indices: list[int],
-                 max_regions: int = MAX_REGIONS_PER_CLIP) -> dict[str, torch.Tensor]:
-    """Model video-side inputs, one sample per clip (batch = len(clip_indices))."""
-    batch = collate([clip_inputs(features, [c], max_regions) for c in clip_indices])
-    batch.pop("region_classes")
-    return batch
+                 max_regions: int) -> dict[str, torch.Tensor]:
+    """Model video-side inputs, one sample per clip (batch = len(clip_indices)), by the clip
+    contract with the model's region limit."""
+    return clip_batch(features, clip_indices, max_regions)[0]
 
 
 def _placeholder_text(batch: int, cls_id: int, sep_id: int) -> dict[str, torch.Tensor]:
@@ -233,7 +231,7 @@ def action_head_verbs(model: ActBertForPretraining, features: VideoFeatures, cli
     out_all: list[list[tuple[str, float]]] = []
     for start in range(0, len(clip_indices), 64):
         chunk = clip_indices[start:start + 64]
-        batch = video_inputs(features, chunk)
+        batch = video_inputs(features, chunk, model.config.max_regions)
         out = model(**_placeholder_text(len(chunk), cls_id, sep_id), **batch)
         probs = torch.softmax(out.action_logits[:, 0].float(), -1)
         values, idx = probs.topk(min(top, probs.shape[-1]), -1)
@@ -270,21 +268,13 @@ def video_timeline(library: Library, video_id: str,
 # ---- attention ---------------------------------------------------------------------------------
 
 
-def selected_region_rows(features: VideoFeatures, clip_index: int,
-                         max_regions: int = MAX_REGIONS_PER_CLIP) -> np.ndarray:
-    """Feature-file rows of the regions ``clip_inputs(features, [clip_index], max_regions)`` puts
-    in region slots 1.. (slot 0 is the global token): the clip's top-scoring regions, in row order."""
-    rows = np.flatnonzero(features.region_clip == clip_index)
-    rows = rows[np.argsort(-features.region_scores[rows], kind="stable")][:max_regions]
-    return np.sort(rows)
-
-
 @dataclass(frozen=True)
 class AttentionSample:
     """Every attention map of one (query, clip) forward pass and what each position shows.
 
     tokens (L_text,) WordPieces; action_labels (L_action,) e.g. "12.0-18.0 s"; region_rows
-    (L_region - 1,) feature-file rows of region slots 1.. (slot 0 = the global token);
+    (L_region - 1,) feature-file rows of region slots 1.. (slot 0 = the global token), the
+    provenance the clip contract recorded (``ClipInputs.region_rows``);
     region_labels (L_region,); kv_fusion: "stack" or "paddle" (paddle has no injected maps);
     match_score: the matching head's probability for this pair."""
 
@@ -303,15 +293,15 @@ class AttentionSample:
 
 @torch.no_grad()
 def attention_sample(model: ActBertForPretraining, tokenizer, features: VideoFeatures,
-                     clip_index: int, query: str, class_names: list[str],
-                     max_regions: int = MAX_REGIONS_PER_CLIP) -> AttentionSample:
-    """Run ``query`` against clip ``clip_index`` of ``features`` with ``output_attentions``."""
+                     clip_index: int, query: str, class_names: list[str]) -> AttentionSample:
+    """Run ``query`` against clip ``clip_index`` of ``features`` with ``output_attentions``; the
+    regions are those the clip contract gave the model (its own ``config.max_regions``)."""
     if not query.strip():
         raise ValueError("empty query: type the words to attend with")
     enc = tokenizer(query)
-    batch = video_inputs(features, [clip_index], max_regions)
+    batch, (inputs,) = clip_batch(features, [clip_index], model.config.max_regions)
     out = model(text_ids=enc.ids, text_mask=enc.mask, output_attentions=True, **batch)
-    rows = selected_region_rows(features, clip_index, max_regions)
+    rows = inputs.real_region_rows()
     region_labels = ["global"]
     for n, row in enumerate(rows, start=1):
         dist = features.region_classes[row]

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from actbert.data import VideoFeatures, clip_inputs, collate
+from actbert.data import VideoFeatures, clip_batch, collate
 from actbert.rerank_policy import Ordering, decide
 from actbert.tokenizer import ActBertTokenizer
 
-from .embed import MAX_REGIONS_PER_CLIP, embed_library, library_model_dir, load_model
+from .embed import embed_library, library_model_dir, load_model
 from .index import ClipIndex
 from .store import Library
 
@@ -132,7 +132,7 @@ class Searcher:
             samples = []
             for clip_id in chunk:
                 features, index = self.clip_features(clip_id)
-                samples.append(clip_inputs(features, [index], MAX_REGIONS_PER_CLIP))
+                samples.extend(clip_batch(features, [index], self.model.config.max_regions)[1])
             batch = collate(samples)
             batch.pop("region_classes")
             out = self.model(text_ids=enc.ids, text_mask=enc.mask, **batch)

@@ -9,28 +9,32 @@ VERBS = ["cut", "pour", "stir", "peel"]
 NOUNS = ["tomato", "milk", "soup", "carrot"]
 
 
-def make_corpus(folder, videos=6, clips=4, action_size=20, region_size=24, classes=11, seed=0):
+def make_corpus(folder, videos=6, clips=4, action_size=20, region_size=24, classes=11, seed=0,
+                ragged=False):
     """Each clip's action feature encodes its verb (one-hot block + noise), its narration names
-    the verb, so the objectives have something learnable."""
+    the verb, so the objectives have something learnable. ``ragged``: videos differ in their clip
+    count (``clips`` + 0..2), region count per clip (0..4) and boxes, as real libraries do."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     records = []
     for v in range(videos):
-        verbs = rng.integers(0, len(VERBS), clips)
-        action = rng.normal(0, 0.1, (clips, action_size)).astype(np.float32)
-        action[np.arange(clips), verbs] += 2.0
-        regions_per_clip = 3
-        n = clips * regions_per_clip
+        n_clips = clips + (v % 3 if ragged else 0)
+        verbs = rng.integers(0, len(VERBS), n_clips)
+        action = rng.normal(0, 0.1, (n_clips, action_size)).astype(np.float32)
+        action[np.arange(n_clips), verbs] += 2.0
+        per_clip = rng.integers(0, 5, n_clips) if ragged else np.full(n_clips, 3)
+        n = int(per_clip.sum())
+        corners = rng.uniform(0, 30, (n, 2)) if ragged else np.full((n, 2), 10.0)
         features = VideoFeatures(
-            video_id=f"v{v}", clip_start_sec=np.arange(clips) * 4.0,
-            clip_end_sec=np.arange(clips) * 4.0 + 4,
-            action_features=action, action_scores=np.full((clips, 5), 0.2, np.float32),
+            video_id=f"v{v}", clip_start_sec=np.arange(n_clips) * 4.0,
+            clip_end_sec=np.arange(n_clips) * 4.0 + 4,
+            action_features=action, action_scores=np.full((n_clips, 5), 0.2, np.float32),
             region_features=rng.random((n, region_size), dtype=np.float32),
-            region_boxes_xyxy=np.tile([[10.0, 10.0, 50.0, 40.0]], (n, 1)),
+            region_boxes_xyxy=np.concatenate([corners, corners + [40.0, 30.0]], 1).clip(0, 63),
             region_classes=rng.dirichlet(np.ones(classes), n).astype(np.float32),
             region_scores=rng.random(n, dtype=np.float32),
-            region_clip=np.repeat(np.arange(clips), regions_per_clip),
-            region_time_sec=np.repeat(np.arange(clips) * 4.0 + 2, regions_per_clip),
+            region_clip=np.repeat(np.arange(n_clips), per_clip),
+            region_time_sec=np.repeat(np.arange(n_clips) * 4.0 + 2, per_clip),
             frame_size=(64, 48))
         path = folder / f"v{v}.safetensors"
         features.save(path)

@@ -32,7 +32,12 @@ def test_mini_text_stream_equals_packaged_minilm():
         ours = ("actbert.embeddings.text." + key.removeprefix("embeddings.")
                 if key.startswith("embeddings.")
                 else "actbert.encoder.layers.text." + key.removeprefix("encoder.layer."))
-        assert torch.equal(state[ours], tensor), key
+        if key == "embeddings.token_type_embeddings.weight":  # 2 BERT rows -> one per clip, A/B
+            rows = state[ours].shape[0]
+            assert rows == model.config.text.type_vocab_size == 64
+            assert torch.equal(state[ours], tensor[torch.arange(rows) % 2]), key
+        else:
+            assert torch.equal(state[ours], tensor), key
         used += 1
     assert used == len(reference) - 3  # every key but position_ids and the 2 pooler tensors
 
@@ -119,3 +124,31 @@ def test_a_few_steps_lower_every_pretraining_loss():
     assert set(first) == {"text", "action", "region", "match", "align", "total"}
     for name in first:
         assert last[name] < first[name], (name, first[name], last[name])
+
+
+def test_a_shipped_delta_rebuilds_the_model_from_the_packaged_minilm(tmp_path):
+    """``save_delta`` stores only what differs from MiniLM (float16); loading rebuilds the rest."""
+    from actbert.checkpoint import save_delta
+    from actbert.train import freeze_text
+
+    torch.manual_seed(0)
+    model = build_model("mini", action={"feature_size": 16, "num_classes": 5},
+                        region={"feature_size": 12, "num_classes": 7})
+    freeze_text(model, 4)
+    with torch.no_grad():  # "training" touched every trainable tensor
+        for param in model.parameters():
+            if param.requires_grad:
+                param.add_(0.01)
+    counts = save_delta(model, tmp_path / "ship")
+    stored = load_file(str(tmp_path / "ship" / "model.safetensors"))
+    assert counts["stored"] == len(stored) and counts["skipped"] > 0
+    assert "actbert.encoder.layers.text.0.attention.self.query.weight" not in stored  # frozen: MiniLM's
+    assert "actbert.encoder.layers.text.5.attention.self.query.weight" in stored
+    assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())
+    loaded = ActBertForPretraining.from_pretrained(tmp_path / "ship")
+    for key, value in model.state_dict().items():
+        got = loaded.state_dict()[key]
+        if key in stored:
+            torch.testing.assert_close(got, value.half().float())
+        else:
+            assert torch.equal(got, value), key

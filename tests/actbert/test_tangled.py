@@ -173,8 +173,13 @@ def test_tangled_block_matches_naive_stacked_attention(model):
     q = {s: split(att.query[s](h)) for s, h in hidden.items()}
     k = {s: split(att.key[s](h)) for s, h in hidden.items()}
     v = {s: split(att.value[s](h)) for s, h in hidden.items()}
-    c_w = merge(naive_attention(q["action"], k["text"], v["text"], masks["text"]))
-    c_r = merge(naive_attention(q["action"], k["region"], v["region"], masks["region"]))
+    # Eq. 1 and 2: two action query projections, W_q^1 over words and W_q^2 over regions, apart
+    # from the action stream's own query.
+    q1 = split(att.context_query["text"](hidden["action"]))
+    q2 = split(att.context_query["region"](hidden["action"]))
+    assert not torch.allclose(q1, q["action"]) and not torch.allclose(q1, q2)
+    c_w = merge(naive_attention(q1, k["text"], v["text"], masks["text"]))
+    c_r = merge(naive_attention(q2, k["region"], v["region"], masks["region"]))
     pair = {"text": c_r, "action": c_w, "region": c_w}
     source = {"text": "region", "action": "text", "region": "text"}
     expected = {}

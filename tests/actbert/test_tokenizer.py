@@ -1,6 +1,6 @@
 import pytest
 
-from actbert.tokenizer import ActBertTokenizer
+from actbert.tokenizer import ActBertTokenizer, share_budget
 
 
 @pytest.fixture(scope="module")
@@ -30,3 +30,23 @@ def test_batch_padding_to_longest(tok):
     assert enc.mask.tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
     assert enc.ids[0, 3:].tolist() == [0, 0]
     assert tok.decode(enc.ids[1].tolist()) == "stir the soup"
+
+
+def test_share_budget_by_hand():
+    assert share_budget([3, 10, 10], 15) == [3, 6, 6]      # the short one keeps all, the rest share
+    assert share_budget([3, 10, 10], 16) == [3, 7, 6]      # the remainder goes to the earliest
+    assert share_budget([3, 10, 10], 100) == [3, 10, 10]
+    assert share_budget([5, 5], 3) == [2, 1]
+    assert share_budget([0, 8], 5) == [0, 5]
+    assert share_budget([], 5) == []
+    with pytest.raises(ValueError):
+        share_budget([1], -1)
+
+
+def test_clip_groups_get_a_segment_and_sep_per_clip(tok):
+    enc = tok.encode_groups([["cut the tomato", "", "pour the milk"], ["stir"]])
+    assert enc.tokens[0] == ["[CLS]", "cut", "the", "tomato", "[SEP]", "pour", "the", "milk", "[SEP]"]
+    assert enc.segments[0].tolist() == [0, 0, 0, 0, 0, 2, 2, 2, 2]  # an empty narration adds nothing
+    assert enc.tokens[1] == ["[CLS]", "stir", "[SEP]"] and enc.mask[1].tolist() == [1, 1, 1] + [0] * 6
+    empty = tok.encode_groups([["", ""]])
+    assert empty.tokens[0] == ["[CLS]", "[SEP]"]

@@ -67,18 +67,18 @@ def random_features(video_id: str, spans, width: int, height: int,
     )
 
 
-def tiny_model(kv_fusion: str = "stack", seed: int = 0) -> ActBertForPretraining:
+def tiny_model(kv_fusion: str = "stack", seed: int = 0, max_regions: int = 36) -> ActBertForPretraining:
     """The ``tiny`` preset sized to the fixture's features, RANDOM weights."""
     config = ActBertConfig.from_name(
         "tiny", action={"feature_size": ACTION_FEATURES, "num_classes": len(VERBS)},
         region={"feature_size": REGION_FEATURES, "num_classes": len(REGION_CLASSES)},
-        tangled={"kv_fusion": kv_fusion})
+        tangled={"kv_fusion": kv_fusion}, max_regions=max_regions)
     torch.manual_seed(seed)
     return ActBertForPretraining(config).eval()
 
 
 def build_tiny_library(root: Path, corpus: Path | None = None, kv_fusion: str = "stack",
-                       seed: int = 0) -> Path:
+                       seed: int = 0, max_regions: int = 36) -> Path:
     """Build the library in ``root`` (videos generated into ``root/corpus`` unless ``corpus``, an
     existing SynthKitchen folder, is given; it is then registered as a source). Returns ``root``."""
     rng = np.random.default_rng(seed)
@@ -114,7 +114,7 @@ def build_tiny_library(root: Path, corpus: Path | None = None, kv_fusion: str = 
             cid: [(VERBS[j], round(float(p[j]), 4)) for j in np.argsort(-p)[:3]]
             for cid, p in zip(ids, verbs)})
     model_dir = root / "models" / "actbert"
-    tiny_model(kv_fusion, seed).save_pretrained(model_dir)
+    tiny_model(kv_fusion, seed, max_regions).save_pretrained(model_dir)
     set_library_model(library, model_dir)
     library.update_manifest(
         verbs=list(VERBS),

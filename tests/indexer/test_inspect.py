@@ -106,7 +106,7 @@ def test_action_head_verbs_match_a_direct_forward(library):
     names = library.manifest["verbs"]
     got = inspect.action_head_verbs(model, features, [0, 2], names, top=3)
     for clip, ranked in zip([0, 2], got):
-        batch = collate([clip_inputs(features, [clip], 20)])
+        batch = collate([clip_inputs(features, [clip], model.config.max_regions)])
         batch.pop("region_classes")
         with torch.no_grad():
             out = model(text_ids=torch.tensor([[101, 102]]), text_mask=torch.ones(1, 2, dtype=torch.long),
@@ -115,15 +115,6 @@ def test_action_head_verbs_match_a_direct_forward(library):
         order = np.argsort(-probs)[:3]
         assert [n for n, _ in ranked] == [names[j] for j in order]
         np.testing.assert_allclose([p for _, p in ranked], probs[order], atol=1e-4)
-
-
-def test_selected_region_rows_are_what_the_model_sees(library):
-    features = _features(library, library.catalog.videos()[0]["video_id"])
-    for clip in range(features.num_clips):
-        for max_regions in (2, 20):
-            rows = inspect.selected_region_rows(features, clip, max_regions)
-            inputs = clip_inputs(features, [clip], max_regions)
-            np.testing.assert_allclose(inputs.region_features[1:].numpy(), features.region_features[rows])
 
 
 def test_timeline_has_every_clip_and_the_true_steps(library, lib_dir):

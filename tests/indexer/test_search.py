@@ -50,7 +50,7 @@ def test_hybrid_search_signals_scores_and_rerank(tmp_path):
     # Rerank scores are the matching head's probability for (query, clip), computed independently.
     hit = next(h for h in result.hits if h.rerank_score is not None)
     features, index = searcher.clip_features(hit.clip_id)
-    batch = collate([clip_inputs(features, [index], 20)])
+    batch = collate([clip_inputs(features, [index], searcher.model.config.max_regions)])
     batch.pop("region_classes")
     enc = searcher.tokenizer(narration)
     with torch.no_grad():
@@ -74,3 +74,35 @@ def test_similar_excludes_the_clip_itself(library):
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
     assert np.isfinite(scores).all()
+
+
+def test_the_index_serves_the_vector_evaluation_scores(tmp_path):
+    """One clip contract: the vector FAISS holds for a clip equals the video embedding that
+    ``actbert evaluate`` scores for it, with the model's own region limit (3 here, fewer than
+    most clips have), and the library manifest records that limit."""
+    from actbert.corpus import read_corpus
+    from actbert.evaluate_tasks import ModelScorer, load_split
+    from actbert.model import ActBertForPretraining
+    from actbert.tokenizer import ActBertTokenizer
+    from indexer.embed import library_model_dir
+    from indexer.export import export_corpus
+
+    library = Library(build_tiny_library(tmp_path / "lib", max_regions=3))
+    assert library.manifest["model"]["max_regions"] == 3
+    index = Searcher(library).index
+    split = load_split(read_corpus(export_corpus(library)), None)
+    model = ActBertForPretraining.from_pretrained(library_model_dir(library))
+    scorer = ModelScorer(model, ActBertTokenizer(), split)
+    wide = ModelScorer(ActBertForPretraining.from_pretrained(library_model_dir(library)), ActBertTokenizer(),
+                       split)
+    wide.model.config = wide.model.config.replace(max_regions=36)  # the same weights, another limit
+    clip_ids = {}
+    for video in split.corpus.videos:
+        clip_ids[video.video_id] = [r["id"] for r in library.catalog.clips_of(video.video_id)]
+    differs = 0
+    for c, clip in enumerate(split.clips):
+        served = index.reconstruct(clip_ids[split.corpus.videos[clip.video].video_id][clip.index])
+        scored = scorer._video_outputs([c])[0][2]
+        np.testing.assert_allclose(served, scored, atol=1e-5)
+        differs += not np.allclose(served, wide._video_outputs([c])[0][2], atol=1e-4)
+    assert differs > 0  # the limit changes vectors on these clips, so the test can tell
