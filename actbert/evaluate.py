@@ -25,6 +25,15 @@ worth knowing) and ``info``. Tasks and their metrics (data and protocols: ``eval
   raw): the paper's scales, from ``captioning_metrics.caption_scores`` (pycocoevalcap), for a
   transformer decoder (``captioner``) trained on TRAIN-split clips and their step descriptions.
 
+- ``matching``: ``auc`` (ROC-AUC, percent; chance 50) of the matching head on held-out pairs: each
+  clip that overlaps a step with its own step description vs the description of a step whose
+  verb or objects differ; ``auc_same_task`` draws that step from the clip's own task;
+  ``auc_embedding`` scores the pairs by cosine (``evaluate_heads``).
+- ``masked_action``: ``top1_masked`` (percent) of the action head on held-out clips with the
+  clip's action feature masked and its narration as text (the paper's masked action objective),
+  ``top1_video_only`` with the feature visible and no text; system ``majority`` always answers the
+  held-out majority verb.
+
 Systems: ``actbert`` (the checkpoint), ``actbert_no_regions`` (the checkpoint pretrained with
 ``use_regions=False``, fed no regions; without one, the full model with its region inputs removed,
 said in ``notes``), ``bm25`` and ``minilm`` (the clips' NARRATIONS searched with BM25 and with MiniLM
@@ -68,6 +77,7 @@ from .evaluate_tasks import (ModelScorer, SplitClips, captioned_clips, check_dis
                              questions, rerank_grid, retrieval_outcomes, retrieval_queries,
                              score_grid, segmentation_accuracy, segmentation_frames,
                              segmentation_labels, segmentation_outcomes, step_outcomes)
+from .evaluate_heads import action_predictions, matching_pairs, roc_auc, verb_clips
 from .intervals import LEVEL, RESAMPLES, Bootstrap, Figures, bootstrap
 from .metrics import accuracy_from_counts, percent_correct, recall_from_counts
 from .probe import LinearProbe
@@ -76,12 +86,14 @@ from .tokenizer import ActBertTokenizer
 
 log = logging.getLogger(__name__)
 
-TASKS = ("retrieval", "step_localization", "segmentation", "videoqa", "captioning")
+TASKS = ("retrieval", "step_localization", "segmentation", "videoqa", "captioning", "matching",
+         "masked_action")
 SYSTEMS = ("actbert", "actbert_no_regions", "bm25", "minilm", "random")
 MODEL_SYSTEMS = ("actbert", "actbert_no_regions")
 METRICS = {"retrieval": ("r1", "r5", "r10", "median_rank"), "step_localization": ("recall",),
            "segmentation": ("frame_accuracy",), "videoqa": ("accuracy",),
-           "captioning": ("bleu3", "bleu4", "meteor", "rouge_l", "cider")}
+           "captioning": ("bleu3", "bleu4", "meteor", "rouge_l", "cider"),
+           "matching": ("auc", "auc_same_task"), "masked_action": ("top1_masked", "top1_video_only")}
 VISUAL_ONLY = "retrieval_visual_only"  # reported with "retrieval": its queries without narration
 RESULT_TASKS = ("retrieval", VISUAL_ONLY, *TASKS[1:])
 DIFFERENCES = (("actbert", "actbert_no_regions"), ("actbert", "bm25"))
@@ -310,6 +322,60 @@ class Evaluation:
             out[name] = {"accuracy": choice_outcomes(qs, self.baseline(name))}
         return {"videoqa": Outcomes(len(qs), "questions",
                                     {s: _over(o, percent_correct) for s, o in out.items()})}
+
+    # ---- the pretraining heads on held-out clips (evaluate_heads) --------------------------------
+
+    def matching(self) -> dict:
+        """ROC-AUC of each pair scorer: a clip's own step description vs a step whose verb or
+        objects differ (``auc``; ``auc_same_task``: that step from the clip's own task)."""
+        seed = self.config.seed
+        pairs = {False: matching_pairs(self.held, seed), True: matching_pairs(self.held, seed, True)}
+        if not pairs[False]:
+            raise ValueError(f"split {self.held.name!r}: no clip overlaps a ground-truth step")
+
+        def per_clip(score_pairs, same: bool) -> np.ndarray:  # (clips, 2): matched, mismatched
+            chosen = pairs[same]
+            scores = score_pairs([t for t, _, _ in chosen], [c for _, c, _ in chosen])
+            return np.asarray(scores, np.float64).reshape(-1, 2)
+
+        out = {}
+        for system in MODEL_SYSTEMS:
+            s = self.scorer(system)
+            out[system] = {"auc": per_clip(s.match, False), "auc_same_task": per_clip(s.match, True),
+                           "auc_embedding": per_clip(s.cosine, False)}
+        for name in ("bm25", "minilm", "random"):
+            out[name] = {"auc": per_clip(self.baseline(name), False),
+                         "auc_same_task": per_clip(self.baseline(name), True)}
+        clips = len(pairs[False]) // 2
+        self.notes.append(f"matching: {clips} held-out clips, each with its own step description "
+                          "and one whose verb or objects differ")
+
+        def auc(rows: np.ndarray) -> float:
+            return 100.0 * roc_auc(np.concatenate([rows[:, 0], rows[:, 1]]),
+                                   np.r_[np.ones(len(rows)), np.zeros(len(rows))])
+        return {"matching": Outcomes(clips, "clips", {s: _over(o, auc) for s, o in out.items()})}
+
+    def masked_action(self) -> dict:
+        """Top-1 of the action head on held-out clips (``evaluate_heads.masked_action``) beside
+        always answering the held-out majority verb."""
+        verbs = self.held.corpus.verbs
+        labelled = verb_clips(self.held, verbs)
+        if not labelled:
+            raise ValueError(f"split {self.held.name!r}: no clip's step verb is in the verb vocabulary")
+        clips, truth = [c for c, _ in labelled], np.array([v for _, v in labelled])
+        out = {}
+        for system, (model, use_regions) in self.models.items():
+            out[system] = {
+                "top1_masked": action_predictions(model, self.tokenizer, self.held, clips, True,
+                                                  use_regions, self.config.batch_size) == truth,
+                "top1_video_only": action_predictions(model, self.tokenizer, self.held, clips, False,
+                                                      use_regions, self.config.batch_size) == truth}
+        majority = int(np.bincount(truth).argmax())
+        out["majority"] = {"top1_masked": truth == majority, "top1_video_only": truth == majority}
+        self.notes.append(f"masked_action: {len(clips)} held-out clips whose step verb is one of "
+                          f"the model's {len(verbs)} verbs; majority verb {verbs[majority]!r}")
+        return {"masked_action": Outcomes(len(clips), "clips",
+                                          {s: _over(o, percent_correct) for s, o in out.items()})}
 
     def _train_clips(self) -> list[tuple[int, tuple[str, ...]]]:
         """Train clips that overlap a step, at most ``max_train_clips`` (a seeded sample)."""

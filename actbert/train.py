@@ -3,7 +3,8 @@
 ``python -m actbert train --library LIB --preset mini --out DIR`` (or under ``torchrun`` for
 DistributedDataParallel: NCCL on GPUs, gloo on CPUs). Adam with warmup and a linear or cosine
 schedule, bf16/fp16 autocast on GPUs, gradient accumulation, checkpoint and resume, a JSONL log
-and a progress bar with every loss term.
+(``OUT/train.jsonl``), its loss curves (``OUT/loss_curve.png``) and a progress bar with every loss
+term.
 
 Masking and negatives are drawn per sample from (seed, epoch, sample index), and every loss is
 normalised by its global count across ranks, so a 2-rank run and a 1-rank run with the same global
@@ -27,6 +28,7 @@ from tqdm import tqdm
 
 from .checkpoint import build_model, save_pretrained
 from .corpus import ClipGroups, Corpus, Sample, read_corpus
+from .curves import plot_losses
 from .data import SEP_TOKEN, collate, drop_regions
 from .masking import mask_features, mask_tokens
 from .model import ActBertForPretraining
@@ -336,6 +338,8 @@ def train(config: TrainConfig) -> dict:
         else:
             state["epoch"] += 1
     bar.close()
+    if rank == 0 and log_path.is_file():
+        plot_losses(log_path, out / "loss_curve.png")
     if world > 1:
         dist.barrier()
     return {"steps": state["step"], "final": history[-1] if history else {},

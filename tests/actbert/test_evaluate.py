@@ -218,7 +218,8 @@ def test_evaluate_json_structure_and_perfect_narration_baselines(tmp_path, corpu
     assert set(result) == set(TASKS) | {"ci", "differences", "timings_s", "notes", "info"}
     assert any("retrieval_visual_only: skipped" in n for n in result["notes"])  # no narrated flags
     expected_systems = {"segmentation": {"actbert", "actbert_no_regions", "random"},
-                        "captioning": {"actbert", "actbert_no_regions", "random"}}
+                        "captioning": {"actbert", "actbert_no_regions", "random"},
+                        "masked_action": {"actbert", "actbert_no_regions", "majority"}}
     for task in TASKS:
         assert set(result[task]) == expected_systems.get(task, set(SYSTEMS)), task
         for system, figures in result[task].items():

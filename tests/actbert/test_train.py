@@ -69,6 +69,8 @@ def test_training_lowers_losses_and_resumes(tmp_path):
     assert summary["history"][0]["step"] == 1
     log = [json.loads(line) for line in (tmp_path / "run/train.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == list(range(1, 81))
+    curve = (tmp_path / "run/loss_curve.png").read_bytes()
+    assert curve[:8] == b"\x89PNG\r\n\x1a\n" and len(curve) > 10_000
     # Resume to 85 steps from the step-80 checkpoint.
     resumed = train(TrainConfig(**{**config.__dict__, "steps": 85}))
     assert [h["step"] for h in resumed["history"]] == [81, 82, 83, 84, 85]

@@ -1,0 +1,52 @@
+"""The training curves of a pretraining run as a PNG: every loss term of ``train.jsonl`` against
+the step (one panel per term, the matching loss with its chance level ln 2)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+TERMS = ("text", "action", "region", "match", "align", "total")
+
+
+def read_log(path: str | Path) -> list[dict]:
+    """The records of a ``train.jsonl`` (one JSON object per logged step)."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def plot_losses(log_path: str | Path, out_path: str | Path, title: str | None = None) -> Path:
+    """Write the loss curves of ``log_path`` to ``out_path`` (PNG); returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_log(log_path)
+    if not records:
+        raise ValueError(f"{log_path}: no logged step to plot")
+    terms = [t for t in TERMS if any(t in r for r in records)]
+    columns = 3
+    rows = math.ceil(len(terms) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.8 * rows), squeeze=False)
+    for ax, term in zip(axes.flat, terms):
+        steps = [r["step"] for r in records if term in r]
+        ax.plot(steps, [r[term] for r in records if term in r], lw=1.2)
+        if term == "match":
+            ax.axhline(math.log(2), color="grey", ls="--", lw=1, label="chance (ln 2)")
+            ax.legend(fontsize=8)
+        ax.set_title(term)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(terms):]:
+        ax.axis("off")
+    fig.suptitle(title or f"pretraining losses ({Path(log_path).parent.name})")
+    fig.tight_layout()
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(out_path)
+    return out_path
