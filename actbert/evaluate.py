@@ -358,7 +358,12 @@ class Evaluation:
     def masked_action(self) -> dict:
         """Top-1 of the action head on held-out clips (``evaluate_heads.masked_action``) beside
         always answering the held-out majority verb."""
-        verbs = self.held.corpus.verbs
+        vocabularies = {tuple(m.config.extra.get("verbs") or self.held.corpus.verbs)
+                        for m, _ in self.models.values()}
+        if len(vocabularies) > 1:
+            raise ValueError("masked_action: the full model and its ablation have different verb "
+                             "vocabularies (pretrained on different corpora)")
+        verbs = list(vocabularies.pop())  # the model's own verbs, recorded at pretraining
         labelled = verb_clips(self.held, verbs)
         if not labelled:
             raise ValueError(f"split {self.held.name!r}: no clip's step verb is in the verb vocabulary")

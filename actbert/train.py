@@ -180,6 +180,9 @@ def model_for_corpus(config: TrainConfig, corpus: Corpus, sample: Sample) -> Act
         changes["tangled"] = {"attention_dropout": config.dropout}
     if config.max_regions is not None:
         changes["max_regions"] = config.max_regions
+    # The heads' class names travel with the model (a library evaluated or browsed with it may
+    # have built another verb vocabulary from its own narrations).
+    changes["extra"] = {"verbs": list(corpus.verbs), "region_classes": list(corpus.region_classes)}
     return build_model(config.preset, text_init=config.text_init or "auto", **changes)
 
 

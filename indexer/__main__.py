@@ -9,7 +9,8 @@ import argparse
 import logging
 import sys
 
-from indexer import cli_library, cli_models, cli_search, demo, detector_train, index_files, synthkitchen
+from indexer import (cli_library, cli_models, cli_search, demo, detector_train, export, index_files,
+                     synthkitchen)
 from indexer.index_files import ClipIndexError
 from indexer.store import LibraryError
 
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_models.add_cli(subparsers)
     detector_train.add_cli(subparsers)
     index_files.add_cli(subparsers)
+    export.add_cli(subparsers)
     return parser
 
 

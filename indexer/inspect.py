@@ -98,12 +98,13 @@ def region_class_names(library: Library) -> list[str]:
     return list(((library.manifest.get("extractors") or {}).get("regions") or {}).get("classes") or [])
 
 
-def verb_names(library: Library, count: int) -> list[str]:
-    """The action head's verb vocabulary from the manifest ("verbs"), or "verb k" placeholders."""
-    names = list(library.manifest.get("verbs") or [])
+def verb_names(library: Library, count: int, model_verbs: list[str] | None = None) -> list[str]:
+    """The action head's verb vocabulary: the model's own (``config.extra["verbs"]``, recorded at
+    pretraining), else the manifest's ("verbs"), else "verb k" placeholders."""
+    names = list(model_verbs or library.manifest.get("verbs") or [])
     if len(names) != count:
         if names:
-            log.warning("manifest lists %d verbs, the action head has %d", len(names), count)
+            log.warning("the verb vocabulary lists %d verbs, the action head has %d", len(names), count)
         names = [f"verb {k}" for k in range(count)]
     return names
 

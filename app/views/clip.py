@@ -33,7 +33,8 @@ def frames_of(root: str, clip: int) -> np.ndarray:
 def head_verbs(root: str, video_id: str, feature_path: str, fingerprint: str, _model) -> list:
     lib = resources.open_library(root)
     features = inspect.load_features(lib, feature_path)
-    names = inspect.verb_names(lib, _model.config.action.num_classes)
+    names = inspect.verb_names(lib, _model.config.action.num_classes,
+                               _model.config.extra.get("verbs"))
     return inspect.action_head_verbs(_model, features, list(range(features.num_clips)), names)
 
 

@@ -51,3 +51,16 @@ def test_export_flags_every_step_of_a_synthkitchen_library(tmp_path):
     corpus = read_corpus(export_corpus(library))
     assert all("narrated" not in s for v in corpus.videos for s in v.steps)
     library.close()
+
+
+def test_export_corpus_command_writes_what_export_corpus_writes(tmp_path, capsys):
+    from indexer.__main__ import main
+
+    library = Library(build_tiny_library(tmp_path / "lib"))
+    expected = export_corpus(library).read_text()
+    (tmp_path / "lib" / "corpus.jsonl").unlink()
+    assert main(["export-corpus", str(tmp_path / "lib")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "lib" / "corpus.jsonl")
+    assert (tmp_path / "lib" / "corpus.jsonl").read_text() == expected
+    assert main(["export-corpus", str(tmp_path / "missing")]) == 1
+    library.close()
