@@ -136,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="clean (default): the matching head judges unmasked pairs; masked: the "
                         "paper's masked pairs")
     p.add_argument("--match-weight", type=float, help="weight of the matching loss (default 1)")
+    p.add_argument("--match-input", choices=["cls", "fused"],
+                   help="what a fresh model's matching head reads: cls (the paper, default for "
+                        "mini/base) or fused (PaddleVideo's text * region + action)")
     p.add_argument("--freeze-text-layers", type=int,
                    help="keep the word embeddings and the first N text layers fixed")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])

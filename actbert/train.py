@@ -51,6 +51,7 @@ class TrainConfig:
     hard_negatives: float = 0.5        # share of matching negatives drawn from the same task
     max_regions: int | None = None     # region limit of a fresh model (its config's, default 36)
     match_on: str = "clean"            # clean: matching on unmasked pairs | masked: the paper's
+    match_input: str | None = None     # a fresh model's matching input: cls (paper) | fused (Paddle)
     match_weight: float = 1.0          # weight of the matching loss in the total
     freeze_text_layers: int = 0        # keep the text embeddings and the first N text layers fixed
     max_text_tokens: int = 64
@@ -180,6 +181,8 @@ def model_for_corpus(config: TrainConfig, corpus: Corpus, sample: Sample) -> Act
         changes["tangled"] = {"attention_dropout": config.dropout}
     if config.max_regions is not None:
         changes["max_regions"] = config.max_regions
+    if config.match_input is not None:
+        changes["match_input"] = config.match_input
     # The heads' class names travel with the model (a library evaluated or browsed with it may
     # have built another verb vocabulary from its own narrations).
     changes["extra"] = {"verbs": list(corpus.verbs), "region_classes": list(corpus.region_classes)}
