@@ -16,7 +16,7 @@ import sys
 
 from .ingest import IngestSettings, ingest, parse_shard
 from .reconcile import index_state, reconcile_index
-from .store import Library, LibraryError
+from .store import ClipRecord, Library, LibraryError
 
 # What merge copies from a shard's video rows (the rest is set here or is the shard's own).
 MERGED_VIDEO_FIELDS = ("duration_sec", "fps", "width", "height", "rotation_deg", "codec", "transcript_path",
@@ -169,7 +169,7 @@ def check_shard(shard: Library) -> None:
                                f"{', '.join(sorted(required - have))})")
 
 
-def shard_clip(row) -> "ClipRecord":
+def shard_clip(row) -> ClipRecord:
     """A shard's clip row, checked: whole index, finite times in order, JSON lists."""
     from .store import ClipRecord
 
