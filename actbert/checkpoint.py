@@ -39,7 +39,7 @@ class CheckpointError(ValueError):
     """A checkpoint directory that cannot be loaded, with the reason."""
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     write(tmp)
     with open(tmp, "rb") as handle:
@@ -51,8 +51,8 @@ def save_pretrained(model: torch.nn.Module, directory: str | Path) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    _atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
-    _atomic_write(directory / CONFIG_NAME, lambda p: p.write_text(model.config.to_json()))
+    atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
+    atomic_write(directory / CONFIG_NAME, lambda p: p.write_text(model.config.to_json()))
 
 
 def load_pretrained(cls, directory: str | Path, map_location: str = "cpu"):
@@ -99,9 +99,9 @@ def save_delta(model: torch.nn.Module, directory: str | Path, dtype: torch.dtype
              for k, v in ours.items() if k not in base or not torch.equal(v, theirs[k])}
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    _atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(
+    atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(
         state, str(p), metadata={"format": "pt", "base": DELTA_BASE, "dtype": str(dtype)}))
-    _atomic_write(directory / CONFIG_NAME, lambda p: p.write_text(model.config.to_json()))
+    atomic_write(directory / CONFIG_NAME, lambda p: p.write_text(model.config.to_json()))
     return {"stored": len(state), "skipped": len(ours) - len(state)}
 
 

@@ -138,7 +138,7 @@ class ClipInputs:
 
     Provenance: clips (K,) the clip indices in the feature file; region_rows (L,) the feature-file
     row of every region slot (``NO_ROW`` for the global token and [SEP]), from which boxes, frame
-    times and detector classes of what the model saw are read (``region_boxes``, ``region_times``).
+    times and detector classes of what the model saw are read (``real_region_rows``).
     """
 
     action_features: torch.Tensor

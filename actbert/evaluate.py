@@ -77,7 +77,7 @@ from .evaluate_tasks import (ModelScorer, SplitClips, captioned_clips, check_dis
                              questions, rerank_grid, retrieval_outcomes, retrieval_queries,
                              score_grid, segmentation_accuracy, segmentation_frames,
                              segmentation_labels, segmentation_outcomes, step_outcomes)
-from .evaluate_heads import action_predictions, matching_pairs, roc_auc, verb_clips
+from .evaluate_heads import masked_action_outcomes, matching_pairs, roc_auc
 from .intervals import LEVEL, RESAMPLES, Bootstrap, Figures, bootstrap
 from .metrics import accuracy_from_counts, percent_correct, recall_from_counts
 from .probe import LinearProbe
@@ -110,7 +110,6 @@ class EvalConfig:
     rerank_k: int = 10
     seed: int = 0
     batch_size: int = 64            # clips per forward
-    max_regions: int = 36
     max_text_tokens: int = 64
     max_train_clips: int = 800      # train clips for the video QA probe and the captioner
     caption_epochs: int = 15
@@ -356,7 +355,7 @@ class Evaluation:
         return {"matching": Outcomes(clips, "clips", {s: _over(o, auc) for s, o in out.items()})}
 
     def masked_action(self) -> dict:
-        """Top-1 of the action head on held-out clips (``evaluate_heads.masked_action``) beside
+        """Top-1 of the action head on held-out clips (``evaluate_heads.masked_action_outcomes``) beside
         always answering the held-out majority verb."""
         vocabularies = {tuple(m.config.extra.get("verbs") or self.held.corpus.verbs)
                         for m, _ in self.models.values()}
@@ -364,22 +363,14 @@ class Evaluation:
             raise ValueError("masked_action: the full model and its ablation have different verb "
                              "vocabularies (pretrained on different corpora)")
         verbs = list(vocabularies.pop())  # the model's own verbs, recorded at pretraining
-        labelled = verb_clips(self.held, verbs)
-        if not labelled:
-            raise ValueError(f"split {self.held.name!r}: no clip's step verb is in the verb vocabulary")
-        clips, truth = [c for c, _ in labelled], np.array([v for _, v in labelled])
-        out = {}
+        out, truth, majority = {}, None, None
         for system, (model, use_regions) in self.models.items():
-            out[system] = {
-                "top1_masked": action_predictions(model, self.tokenizer, self.held, clips, True,
-                                                  use_regions, self.config.batch_size) == truth,
-                "top1_video_only": action_predictions(model, self.tokenizer, self.held, clips, False,
-                                                      use_regions, self.config.batch_size) == truth}
-        majority = int(np.bincount(truth).argmax())
+            truth, majority, out[system] = masked_action_outcomes(
+                model, self.tokenizer, self.held, verbs, use_regions, self.config.batch_size)
         out["majority"] = {"top1_masked": truth == majority, "top1_video_only": truth == majority}
-        self.notes.append(f"masked_action: {len(clips)} held-out clips whose step verb is one of "
+        self.notes.append(f"masked_action: {len(truth)} held-out clips whose step verb is one of "
                           f"the model's {len(verbs)} verbs; majority verb {verbs[majority]!r}")
-        return {"masked_action": Outcomes(len(clips), "clips",
+        return {"masked_action": Outcomes(len(truth), "clips",
                                           {s: _over(o, percent_correct) for s, o in out.items()})}
 
     def _train_clips(self) -> list[tuple[int, tuple[str, ...]]]:
@@ -467,11 +458,11 @@ def evaluate(config: EvalConfig) -> dict:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     corpus = read_corpus(config.corpus)
-    held = load_split(corpus, config.split, config.max_regions)
+    held = load_split(corpus, config.split)
     train_part = corpus.split(config.train_split)
     check_disjoint(train_part, held.corpus)
     needs_train = {"segmentation", "videoqa", "captioning"} & set(config.tasks)
-    train = (load_split(corpus, config.train_split, config.max_regions)
+    train = (load_split(corpus, config.train_split)
              if train_part.videos and needs_train else None)
     notes = [n for n in [_pretraining_note(config.checkpoint, config.split)] if n]
     model = load_checkpoint(config.checkpoint, held, config.device)

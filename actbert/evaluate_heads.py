@@ -17,7 +17,6 @@ another step, and does the action head name the verb of a masked clip?
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -121,17 +120,25 @@ def action_predictions(model, tokenizer, split: SplitClips, clips: Sequence[int]
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
-def masked_action(model, tokenizer, split: SplitClips, verbs: Sequence[str],
-                  use_regions: bool = True) -> dict[str, float]:
-    """Top-1 accuracy (percent) of the action head, masked and video-only, with the majority
-    class beside it (module docstring)."""
+def masked_action_outcomes(model, tokenizer, split: SplitClips, verbs: Sequence[str],
+                           use_regions: bool = True, batch_size: int = 64
+                           ) -> tuple[np.ndarray, int, dict[str, np.ndarray]]:
+    """Per labelled clip (``verb_clips``): the true verb index (N,), the majority verb index, and
+    whether the head's top-1 is right, masked and video-only (``{"top1_masked": (N,) bool, ...}``)."""
     labelled = verb_clips(split, verbs)
     if not labelled:
         raise ValueError(f"split {split.name!r}: no clip's step verb is in the model's verb vocabulary")
     clips, truth = [c for c, _ in labelled], np.array([v for _, v in labelled])
-    masked = action_predictions(model, tokenizer, split, clips, True, use_regions)
-    visible = action_predictions(model, tokenizer, split, clips, False, use_regions)
-    majority = Counter(truth.tolist()).most_common(1)[0][1] / len(truth)
-    return {"top1_masked": 100.0 * float((masked == truth).mean()),
-            "top1_video_only": 100.0 * float((visible == truth).mean()),
-            "majority": 100.0 * majority, "clips": len(truth)}
+    correct = {f"top1_{name}": action_predictions(model, tokenizer, split, clips, masked, use_regions,
+                                                  batch_size) == truth
+               for name, masked in (("masked", True), ("video_only", False))}
+    return truth, int(np.bincount(truth).argmax()), correct
+
+
+def masked_action(model, tokenizer, split: SplitClips, verbs: Sequence[str],
+                  use_regions: bool = True) -> dict[str, float]:
+    """Top-1 accuracy (percent) of the action head, masked and video-only, with the majority
+    class beside it (module docstring)."""
+    truth, majority, correct = masked_action_outcomes(model, tokenizer, split, verbs, use_regions)
+    return {**{k: 100.0 * float(v.mean()) for k, v in correct.items()},
+            "majority": 100.0 * float((truth == majority).mean()), "clips": len(truth)}

@@ -104,21 +104,19 @@ class SplitClips:
     clips: list[Clip]
     video_clips: list[list[int]]
     queries: list[StepQuery]
-    max_regions: int = 36
     _inputs: dict[tuple[int, int], ClipInputs] = field(default_factory=dict, repr=False)
 
     @property
     def narrations(self) -> list[str]:
         return [c.narration for c in self.clips]
 
-    def inputs(self, clip: int, max_regions: int | None = None) -> ClipInputs:
+    def inputs(self, clip: int, max_regions: int) -> ClipInputs:
         """Single-clip model inputs (one action slot, its regions) through the clip contract
         (``data.clip_inputs``), cached; ``max_regions`` is the scoring model's own limit."""
-        limit = self.max_regions if max_regions is None else max_regions
-        if (clip, limit) not in self._inputs:
+        if (clip, max_regions) not in self._inputs:
             c = self.clips[clip]
-            self._inputs[(clip, limit)] = clip_inputs(self.features[c.video], [c.index], limit)
-        return self._inputs[(clip, limit)]
+            self._inputs[(clip, max_regions)] = clip_inputs(self.features[c.video], [c.index], max_regions)
+        return self._inputs[(clip, max_regions)]
 
     def clip_steps(self, clip: int) -> list[dict]:
         """The steps of the clip's video that overlap it, the most-overlapping first."""
@@ -137,7 +135,7 @@ def _check_step(video_id: str, step: dict) -> None:
         raise ValueError(f"{video_id}: step {step['description']!r} ends before it starts")
 
 
-def load_split(corpus: Corpus, split: str, max_regions: int = 36) -> SplitClips:
+def load_split(corpus: Corpus, split: str) -> SplitClips:
     """Read the feature files of one split and build its clips and step queries."""
     part = corpus.split(split)
     if not part.videos:
@@ -164,7 +162,7 @@ def load_split(corpus: Corpus, split: str, max_regions: int = 36) -> SplitClips:
             narrated = step.get("narrated")
             queries.append(StepQuery(vi, str(step["description"]), str(step.get("verb") or ""),
                                      s0, s1, target, None if narrated is None else bool(narrated)))
-    return SplitClips(split, part, features, clips, video_clips, queries, max_regions)
+    return SplitClips(split, part, features, clips, video_clips, queries)
 
 
 def task_instances(corpus: Corpus) -> set[str]:

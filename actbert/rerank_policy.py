@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
+from .checkpoint import WEIGHTS_NAME, atomic_write
+
 POLICY_NAME = "rerank_policy.json"
-WEIGHTS_NAME = "model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,7 @@ def make_policy(split: str, r1_embedding: float, r1_rerank: float, difference_ci
 def write_policy(checkpoint: str | Path, policy: RerankPolicy) -> Path:
     """Write ``<checkpoint>/rerank_policy.json`` atomically; returns its path."""
     path = Path(checkpoint) / POLICY_NAME
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps(asdict(policy), indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(asdict(policy), indent=1) + "\n"))
     return path
 
 

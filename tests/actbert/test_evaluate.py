@@ -96,7 +96,7 @@ def test_model_scorer_equals_the_plain_forward(corpus_path, tiny_model):
     for use_regions in (True, False):
         scorer = ModelScorer(tiny_model, tok, split, use_regions, batch_size=5)  # uneven chunks
         got = score_grid(scorer.match, texts, clips)
-        video = collate([split.inputs(c) for c in clips])
+        video = collate([split.inputs(c, tiny_model.config.max_regions) for c in clips])
         video.pop("region_classes")
         if not use_regions:
             video = {k: (v[:, :1] if k.startswith("region") else v) for k, v in video.items()}

@@ -4,6 +4,7 @@ peak memory a refusal costs is measured (VmHWM of a child process, reset before 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pickle
@@ -83,7 +84,7 @@ def crafted() -> dict[str, tuple[str, bytes]]:
 
 
 CHILD = """
-import json, sys, pickle
+import base64, json, sys
 sys.path.insert(0, {root!r})
 from actbert.msrvtt import decode_record
 from actbert.model import ActBertForPretraining
@@ -93,9 +94,10 @@ def hwm_mb():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
 
-cases = pickle.load(open({cases!r}, "rb"))
+cases = json.load(open({cases!r}))
 results = {{}}
 for name, (reader, data) in cases.items():
+    data = base64.b64decode(data)
     path = {tmp!r} + "/case.pdparams"
     open(path, "wb").write(data)
     open("/proc/self/clear_refs", "w").write("5")  # reset the peak RSS to the current RSS
@@ -118,10 +120,11 @@ print(json.dumps(results))
 
 def test_crafted_pickles_are_refused_in_bounded_memory(tmp_path):
     cases = crafted()
-    with open(tmp_path / "cases.pkl", "wb") as handle:
-        pickle.dump(cases, handle)
+    # The cases travel to the child as JSON (base64 bytes): only the crafted files are pickles.
+    (tmp_path / "cases.json").write_text(json.dumps(
+        {name: [reader, base64.b64encode(data).decode()] for name, (reader, data) in cases.items()}))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", CHILD.format(root=str(ROOT), cases=str(tmp_path / "cases.pkl"),
+    out = subprocess.run([sys.executable, "-c", CHILD.format(root=str(ROOT), cases=str(tmp_path / "cases.json"),
                                                              tmp=str(tmp_path))],
                          capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
