@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="keep the word embeddings and the first N text layers fixed")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
     p.add_argument("--checkpoint-every", type=int)
+    p.add_argument("--keep-every", type=int,
+                   help="also keep the model every N steps in OUT/step-N (to pick the step on val)")
     p.add_argument("--log-every", type=int)
     p.add_argument("--dropout", type=float, help="override every dropout probability")
     p.add_argument("--seed", type=int)

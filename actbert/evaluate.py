@@ -31,8 +31,8 @@ worth knowing) and ``info``. Tasks and their metrics (data and protocols: ``eval
   ``auc_embedding`` scores the pairs by cosine (``evaluate_heads``).
 - ``masked_action``: ``top1_masked`` (percent) of the action head on held-out clips with the
   clip's action feature masked and its narration as text (the paper's masked action objective),
-  ``top1_video_only`` with the feature visible and no text; system ``majority`` always answers the
-  held-out majority verb.
+  ``top1_video_only`` with the feature visible and no text, both over the label space of the
+  held-out clips' step verbs; system ``majority`` always answers the held-out majority verb.
 
 Systems: ``actbert`` (the checkpoint), ``actbert_no_regions`` (the checkpoint pretrained with
 ``use_regions=False``, fed no regions; without one, the full model with its region inputs removed,
@@ -368,8 +368,10 @@ class Evaluation:
             truth, majority, out[system] = masked_action_outcomes(
                 model, self.tokenizer, self.held, verbs, use_regions, self.config.batch_size)
         out["majority"] = {"top1_masked": truth == majority, "top1_video_only": truth == majority}
+        space = sorted({verbs[v] for v in truth})
         self.notes.append(f"masked_action: {len(truth)} held-out clips whose step verb is one of "
-                          f"the model's {len(verbs)} verbs; majority verb {verbs[majority]!r}")
+                          f"the model's {len(verbs)} verbs; top-1 over the {len(space)} step verbs "
+                          f"({', '.join(space)}); majority verb {verbs[majority]!r}")
         return {"masked_action": Outcomes(len(truth), "clips",
                                           {s: _over(o, percent_correct) for s, o in out.items()})}
 

@@ -13,6 +13,10 @@ another step, and does the action head name the verb of a masked clip?
   clip's narration as the text: the paper's masked action classification on clips nobody trained
   on; ``top1_video_only`` is the same head with the feature visible and the text ``[CLS] [SEP]``
   (what the explorer's Clip page shows). The majority class is the most frequent true verb.
+  The answer is the argmax over the task's label space: the verbs that are some labelled clip's
+  step verb (closed-set classification). The head's vocabulary is the narrations' verbs, where
+  words of the talk around a step ("add", "put", "make", "find") outnumber the step verbs, so
+  its argmax over every verb would mostly name no step at all.
 """
 
 from __future__ import annotations
@@ -97,10 +101,13 @@ def verb_clips(split: SplitClips, verbs: Sequence[str]) -> list[tuple[int, int]]
 
 @torch.inference_mode()
 def action_predictions(model, tokenizer, split: SplitClips, clips: Sequence[int], masked: bool,
-                       use_regions: bool = True, batch_size: int = 64) -> np.ndarray:
+                       use_regions: bool = True, batch_size: int = 64,
+                       label_space: Sequence[int] | None = None) -> np.ndarray:
     """(N,) argmax of the action head at each clip's action slot (one clip per input, by the clip
-    contract). ``masked``: the feature is zeroed and the text is the clip's narration; otherwise
-    the feature is visible and the text is ``[CLS] [SEP]``."""
+    contract), over the verb indices ``label_space`` (default: every verb). ``masked``: the
+    feature is zeroed and the text is the clip's narration; otherwise the feature is visible and
+    the text is ``[CLS] [SEP]``."""
+    space = None if label_space is None else torch.as_tensor(list(label_space), dtype=torch.long)
     out = []
     for start in range(0, len(clips), batch_size):
         chunk = list(clips[start:start + batch_size])
@@ -115,8 +122,9 @@ def action_predictions(model, tokenizer, split: SplitClips, clips: Sequence[int]
         else:
             ids = torch.tensor([[tokenizer.cls_id, tokenizer.sep_id]]).expand(len(chunk), 2)
             text = {"text_ids": ids, "text_mask": torch.ones_like(ids)}
-        logits = model(**text, **video).action_logits[:, 0]
-        out.append(logits.float().argmax(-1).cpu().numpy())
+        logits = model(**text, **video, heads=("action",)).action_logits[:, 0].float().cpu()
+        best = logits.argmax(-1) if space is None else space[logits[:, space].argmax(-1)]
+        out.append(best.numpy())
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
@@ -129,8 +137,9 @@ def masked_action_outcomes(model, tokenizer, split: SplitClips, verbs: Sequence[
     if not labelled:
         raise ValueError(f"split {split.name!r}: no clip's step verb is in the model's verb vocabulary")
     clips, truth = [c for c, _ in labelled], np.array([v for _, v in labelled])
+    space = np.unique(truth)
     correct = {f"top1_{name}": action_predictions(model, tokenizer, split, clips, masked, use_regions,
-                                                  batch_size) == truth
+                                                  batch_size, space) == truth
                for name, masked in (("masked", True), ("video_only", False))}
     return truth, int(np.bincount(truth).argmax()), correct
 

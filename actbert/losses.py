@@ -84,7 +84,7 @@ def alignment_loss(text: torch.Tensor, video: torch.Tensor, logit_scale: torch.T
 def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
                    denominator: torch.Tensor | None = None) -> torch.Tensor:
     flat = labels.reshape(-1)
-    total = F.cross_entropy(logits.reshape(flat.numel(), -1).float(), flat, ignore_index=IGNORE,
-                            reduction="sum")
+    flat_logits = logits.reshape(flat.numel(), logits.shape[-1])  # also when nothing is labelled
+    total = F.cross_entropy(flat_logits.float(), flat, ignore_index=IGNORE, reduction="sum")
     count = (flat != IGNORE).sum().clamp(min=1) if denominator is None else denominator
     return total / count

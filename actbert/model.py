@@ -7,6 +7,7 @@ text slot 0 ([CLS]) are what the poolers read.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from .encoder import Encoder
 from .heads import AlignmentHead, ClassifierHead, Pooler, TiedMaskedLMHead
 from .layers import mask_to_bias
 from .tangled import AttentionMap
+
+PRETRAINING_HEADS = ("text", "action", "region", "match")
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,9 @@ class ActBertOutput:
     softmax(match_logits)[:, 0], attentions: every map when ``output_attentions=True``.
     """
 
-    text_logits: torch.Tensor
-    action_logits: torch.Tensor
-    region_logits: torch.Tensor
+    text_logits: torch.Tensor | None
+    action_logits: torch.Tensor | None
+    region_logits: torch.Tensor | None
     match_logits: torch.Tensor
     match_score: torch.Tensor
     attentions: tuple[AttentionMap, ...] = ()
@@ -150,21 +153,30 @@ class ActBertForPretraining(nn.Module):
         self.align = AlignmentHead(config)
         self.apply(lambda m: _init_weights(m, config.initializer_range))
 
-    def forward(self, *, output_attentions: bool = False, **inputs: torch.Tensor) -> ActBertOutput:
-        """Keyword inputs as ``ActBertModel.forward``; returns every head's logits."""
+    def forward(self, *, output_attentions: bool = False, heads: Collection[str] | None = None,
+                **inputs: torch.Tensor) -> ActBertOutput:
+        """Keyword inputs as ``ActBertModel.forward``; returns the logits of ``heads`` (default:
+        all four; a head left out gets ``None``, e.g. the text head's (B, L, vocab) product, the
+        largest of a step, when only the matching score is needed)."""
         out = self.actbert(**inputs, output_attentions=output_attentions)
+        wanted = set(PRETRAINING_HEADS if heads is None else heads)
+        if wanted - set(PRETRAINING_HEADS):
+            raise ValueError(f"unknown heads {sorted(wanted - set(PRETRAINING_HEADS))}")
         match_logits = self.heads["match"](self.actbert.pair(out.pooled))
         return ActBertOutput(
-            text_logits=self.heads["text"](
-                out.hidden["text"], self.actbert.embeddings["text"].word_embeddings.weight),
-            action_logits=self.heads["action"](out.hidden["action"]),
-            region_logits=self.heads["region"](out.hidden["region"]),
+            text_logits=self.text_logits(out.hidden["text"]) if "text" in wanted else None,
+            action_logits=self.heads["action"](out.hidden["action"]) if "action" in wanted else None,
+            region_logits=self.heads["region"](out.hidden["region"]) if "region" in wanted else None,
             match_logits=match_logits,
             match_score=torch.softmax(match_logits.float(), -1)[:, 0],
             attentions=out.attentions,
             hidden=out.hidden,
             pooled=out.pooled,
         )
+
+    def text_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The masked language model head on text states (..., D) -> (..., vocab)."""
+        return self.heads["text"](hidden, self.actbert.embeddings["text"].word_embeddings.weight)
 
     # ---- one side alone, for the index -------------------------------------------------------
 

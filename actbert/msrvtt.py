@@ -170,11 +170,9 @@ def text_inputs(tokenizer, caption: str) -> tuple[torch.Tensor, torch.Tensor]:
 def match_scores(model, text_ids: torch.Tensor, text_mask: torch.Tensor,
                  videos: dict[str, torch.Tensor]) -> torch.Tensor:
     """softmax(match logits)[:, 0] of one caption (1, L) against N videos (N, ...) -> (N,).
-    Same as ``model(...).match_score`` without the token, action and region heads."""
-    out = model.actbert(text_ids=text_ids, text_mask=text_mask, token_type_ids=torch.zeros_like(text_ids),
-                        **videos)
-    logits = model.heads["match"](model.actbert.fuse(out.pooled))
-    return torch.softmax(logits.float(), -1)[:, 0]
+    The matching head alone (the model's own ``match_input``), without the other heads."""
+    return model(text_ids=text_ids, text_mask=text_mask, token_type_ids=torch.zeros_like(text_ids),
+                 heads=("match",), **videos).match_score
 
 
 @dataclass(frozen=True)

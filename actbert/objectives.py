@@ -79,12 +79,15 @@ class PretrainingObjective(nn.Module):
 
     def forward(self, batch: PretrainingBatch) -> dict[str, torch.Tensor]:
         world = self.world_size
-        out = self.model(**batch.inputs)
+        out = self.model(**batch.inputs, heads=("action", "region", "match"))
+        # The text head only where a word was masked: the same loss as on every position's
+        # logits (labels are -1 elsewhere) without the (B, L, vocab) product.
+        labelled = batch.text_labels != losses.IGNORE
         action_count = ((batch.action_targets != losses.IGNORE).sum() if batch.action_targets.dim() == 2
                         else losses.action_positions(batch.action_targets, batch.action_selected).sum())
         terms = {
             "text": losses.masked_lm_loss(
-                out.text_logits, batch.text_labels,
+                self.model.text_logits(out.hidden["text"][labelled]), batch.text_labels[labelled],
                 _global_share((batch.text_labels != losses.IGNORE).sum(), world)),
             "action": losses.masked_action_loss(
                 out.action_logits, batch.action_targets, batch.action_selected,
@@ -93,7 +96,8 @@ class PretrainingObjective(nn.Module):
                 out.region_logits, batch.region_targets, batch.region_labels,
                 _global_share((batch.region_labels == 1).sum(), world)),
         }
-        judged = out if batch.match_inputs is None else self.model(**batch.match_inputs)
+        judged = out if batch.match_inputs is None else self.model(**batch.match_inputs,
+                                                                   heads=("match",))
         terms["match"] = losses.match_loss(judged.match_logits, batch.match_labels)
         if self.use_alignment and batch.clean is not None:
             terms["align"] = self._alignment(batch)

@@ -66,6 +66,7 @@ class TrainConfig:
     seed: int = 0
     precision: str = "auto"            # auto | fp32 | bf16 | fp16 (autocast on GPU only)
     checkpoint_every: int = 500
+    keep_every: int = 0                # also keep the model every N steps in OUT/step-N (0: never)
     log_every: int = 10
     dropout: float | None = None       # override every dropout (0 for exact comparisons)
     use_alignment: bool = True
@@ -341,6 +342,8 @@ def train(config: TrainConfig) -> dict:
                 if (state["step"] % config.checkpoint_every == 0 or state["step"] == config.steps
                         or out_of_time()):
                     _checkpoint(model, optimizer, state, resume)
+                if config.keep_every and state["step"] % config.keep_every == 0:
+                    save_pretrained(model, out / f"step-{state['step']}")
         else:
             state["epoch"] += 1
     bar.close()

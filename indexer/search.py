@@ -135,7 +135,7 @@ class Searcher:
                 samples.extend(clip_batch(features, [index], self.model.config.max_regions)[1])
             batch = collate(samples)
             batch.pop("region_classes")
-            out = self.model(text_ids=enc.ids, text_mask=enc.mask, **batch)
+            out = self.model(text_ids=enc.ids, text_mask=enc.mask, heads=("match",), **batch)
             scores.update(zip(chunk, out.match_score.tolist()))
         return scores
 

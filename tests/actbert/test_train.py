@@ -54,7 +54,7 @@ def test_training_lowers_losses_and_resumes(tmp_path):
     corpus = make_corpus(tmp_path / "corpus")
     config = TrainConfig(corpus=str(corpus), out=str(tmp_path / "run"), preset="tiny",
                          clips_per_sample=2, batch_size=4, steps=80, lr=3e-3, warmup_steps=2,
-                         checkpoint_every=20, log_every=1, progress=False)
+                         checkpoint_every=20, keep_every=40, log_every=1, progress=False)
     corpus_data = read_corpus(corpus)
     data = ClipGroups(corpus_data, clips_per_sample=2, seed=0)
     torch.manual_seed(config.seed)  # the same initial weights as train() draws
@@ -69,6 +69,11 @@ def test_training_lowers_losses_and_resumes(tmp_path):
     assert summary["history"][0]["step"] == 1
     log = [json.loads(line) for line in (tmp_path / "run/train.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == list(range(1, 81))
+    kept = sorted(p.name for p in (tmp_path / "run").glob("step-*"))
+    assert kept == ["step-40", "step-80"]  # --keep-every: models to pick the step on val
+    kept80 = ActBertForPretraining.from_pretrained(tmp_path / "run/step-80").state_dict()
+    last = ActBertForPretraining.from_pretrained(tmp_path / "run/last").state_dict()
+    assert kept80.keys() == last.keys() and all(torch.equal(kept80[k], last[k]) for k in last)
     curve = (tmp_path / "run/loss_curve.png").read_bytes()
     assert curve[:8] == b"\x89PNG\r\n\x1a\n" and len(curve) > 10_000
     # Resume to 85 steps from the step-80 checkpoint.
@@ -169,6 +174,42 @@ def test_each_objective_fits_a_fixed_batch(tmp_path):
         last = {k: float(v.detach()) for k, v in objective(batch).items()}
         for term in ("text", "action", "region", "match", "align"):
             assert last[term] < first[term] * 0.98, (match_on, term, first[term], last[term])
+
+
+def test_objective_terms_equal_the_losses_of_the_full_forward(tmp_path):
+    """The objective computes the text head only at masked words and only the matching head on
+    the unmasked pairs; every term must equal the losses of the model's full outputs."""
+    from actbert import losses
+
+    corpus = read_corpus(make_corpus(tmp_path, videos=4, clips=4))
+    data = ClipGroups(corpus, clips_per_sample=2, seed=0)
+    tok = ActBertTokenizer(max_length=64)
+    torch.manual_seed(0)
+    model = model_for_corpus(TrainConfig(corpus="", out="", preset="tiny", dropout=0.0),
+                             corpus, data.sample(0)).eval()
+    objective = PretrainingObjective(model, use_alignment=False, cls_id=tok.cls_id, sep_id=tok.sep_id)
+    for match_on in ("clean", "masked"):
+        batch = Collator(tok, seed=0, match_on=match_on)([data[i] for i in range(len(data))])
+        assert (batch.text_labels != losses.IGNORE).any()
+        terms = objective(batch)
+        out = model(**batch.inputs)
+        judged = out if batch.match_inputs is None else model(**batch.match_inputs)
+        expected = {
+            "text": losses.masked_lm_loss(out.text_logits, batch.text_labels),
+            "action": losses.masked_action_loss(out.action_logits, batch.action_targets,
+                                                batch.action_selected),
+            "region": losses.masked_region_loss(out.region_logits, batch.region_targets,
+                                                batch.region_labels),
+            "match": losses.match_loss(judged.match_logits, batch.match_labels)}
+        for name, value in expected.items():
+            torch.testing.assert_close(terms[name], value, rtol=1e-5, atol=1e-6, msg=name)
+    unmasked = replace(batch, text_labels=torch.full_like(batch.text_labels, losses.IGNORE))
+    assert float(objective(unmasked)["text"]) == 0.0  # a batch without a masked word
+    only_match = model(**batch.inputs, heads=("match",))
+    assert only_match.text_logits is None and only_match.action_logits is None
+    torch.testing.assert_close(only_match.match_score, out.match_score)
+    with pytest.raises(ValueError, match="unknown heads"):
+        model(**batch.inputs, heads=("verbs",))
 
 
 def test_every_video_input_is_the_shown_video(tmp_path):
