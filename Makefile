@@ -33,11 +33,12 @@ demo: setup
 # packaged MiniLM; evaluated on val (records the rerank policy) and test. Every stage resumes.
 DEMO_DATA ?= $(HOME)/.cache/actbert/demo-model
 DEMO_STEPS ?= 3000
-# The recipe: the best measured on val so far (bench/matching.py on a 100-video draw: the only one
-# whose matching head left chance, ROC-AUC 75); to be confirmed on the 440-video draw's val split.
+# The recipe: the best measured on val of a 100-video draw (bench/matching.py: the only one whose
+# matching head left chance, ROC-AUC 75); the step is picked on the 440-video draw's val split
+# among the models kept every 250 steps (bench/select_step.py).
 DEMO_RECIPE ?= --preset mini --clips-per-sample 2 --batch-size 16 --lr 1e-4 --warmup-steps 100 \
 	--schedule cosine --match-on clean --match-input fused --match-weight 10 --hard-negatives 0 \
-	--freeze-text-layers 4 --checkpoint-every 100 --seed 0
+	--freeze-text-layers 4 --checkpoint-every 50 --keep-every 250 --seed 0
 DEMO_EVAL = --corpus $(DEMO_DATA)/lib/corpus.jsonl --checkpoint assets/demo/actbert \
 	--ablation-checkpoint assets/demo/actbert_no_regions --json
 demo-model: setup
@@ -45,11 +46,15 @@ demo-model: setup
 	$(PY) -m indexer ingest $(DEMO_DATA)/corpus/videos --library $(DEMO_DATA)/lib --preset fast \
 		--detector assets/demo/detector.safetensors
 	$(PY) -m indexer export-corpus $(DEMO_DATA)/lib
-	$(PY) -m actbert train --library $(DEMO_DATA)/lib --out $(DEMO_DATA)/runs/full --steps $(DEMO_STEPS) $(DEMO_RECIPE)
-	$(PY) -m actbert train --library $(DEMO_DATA)/lib --out $(DEMO_DATA)/runs/no_regions --no-regions \
-		--steps $(DEMO_STEPS) $(DEMO_RECIPE)
-	$(PY) -m actbert ship $(DEMO_DATA)/runs/full/last assets/demo/actbert --json
-	$(PY) -m actbert ship $(DEMO_DATA)/runs/no_regions/last assets/demo/actbert_no_regions --json
+	OMP_NUM_THREADS=1 $(PY) -m actbert train --library $(DEMO_DATA)/lib --out $(DEMO_DATA)/runs/full \
+		--steps $(DEMO_STEPS) $(DEMO_RECIPE) & \
+	OMP_NUM_THREADS=1 $(PY) -m actbert train --library $(DEMO_DATA)/lib --out $(DEMO_DATA)/runs/no_regions \
+		--no-regions --steps $(DEMO_STEPS) $(DEMO_RECIPE) & wait
+	$(PY) bench/select_step.py --corpus $(DEMO_DATA)/lib/corpus.jsonl --full $(DEMO_DATA)/runs/full \
+		--no-regions $(DEMO_DATA)/runs/no_regions --out $(DEMO_DATA)/select_step.json
+	step=$$($(PY) -c "import json; print(json.load(open('$(DEMO_DATA)/select_step.json'))['best_step'])") && \
+	$(PY) -m actbert ship $(DEMO_DATA)/runs/full/step-$$step assets/demo/actbert --json && \
+	$(PY) -m actbert ship $(DEMO_DATA)/runs/no_regions/step-$$step assets/demo/actbert_no_regions --json
 	$(PY) -m actbert evaluate $(DEMO_EVAL) --split val > $(DEMO_DATA)/eval_val.json
 	$(PY) -m actbert evaluate $(DEMO_EVAL) --split test --plot assets/demo/plots > assets/demo/eval_test.json
 

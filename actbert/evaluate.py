@@ -38,6 +38,9 @@ Systems: ``actbert`` (the checkpoint), ``actbert_no_regions`` (the checkpoint pr
 ``use_regions=False``, fed no regions; without one, the full model with its region inputs removed,
 said in ``notes``), ``bm25`` and ``minilm`` (the clips' NARRATIONS searched with BM25 and with MiniLM
 sentence embeddings; not for segmentation or captioning, which give no text), ``random``.
+Retrieval adds what search serves: ``actbert_vector`` (the index's embeddings alone, the same
+ranks as ``actbert``'s ``*_embedding`` metrics) and ``actbert_hybrid`` (those embeddings and BM25
+fused by reciprocal rank, ``fusion.rrf_grid``, as ``indexer search`` does in its hybrid mode).
 Each clip is one model input (one action slot and its regions). Heads are trained only on the train
 split; a train video sharing a task instance with the evaluated split is an error. Everything is
 deterministic from ``--seed``.
@@ -46,7 +49,9 @@ Uncertainty (``intervals``): ``ci[task][system][metric] = [low, high]``, a 95% p
 (``--resamples``, default 1000) that resamples the task's units (retrieval: queries; step
 localisation and segmentation: videos; video QA: questions) and recomputes each metric with the
 same function as the point figure; captioning has none (corpus-level scores).
-``ci[task]["diff:actbert-actbert_no_regions"]`` and ``ci[task]["diff:actbert-bm25"]`` are paired
+``ci[task]["diff:actbert-actbert_no_regions"]``, ``["diff:actbert-bm25"]`` and, for retrieval,
+``["diff:actbert_vector-bm25"]``, ``["diff:actbert_hybrid-bm25"]`` and
+``["diff:actbert_hybrid-actbert_vector"]`` are paired
 intervals of the differences (one draw for both systems), for every metric both systems have;
 ``differences[task]["actbert-bm25"][metric]`` are the point differences.
 
@@ -78,6 +83,7 @@ from .evaluate_tasks import (ModelScorer, SplitClips, captioned_clips, check_dis
                              score_grid, segmentation_accuracy, segmentation_frames,
                              segmentation_labels, segmentation_outcomes, step_outcomes)
 from .evaluate_heads import masked_action_outcomes, matching_pairs, roc_auc
+from .fusion import rrf_grid
 from .intervals import LEVEL, RESAMPLES, Bootstrap, Figures, bootstrap
 from .metrics import accuracy_from_counts, percent_correct, recall_from_counts
 from .probe import LinearProbe
@@ -96,7 +102,8 @@ METRICS = {"retrieval": ("r1", "r5", "r10", "median_rank"), "step_localization":
            "matching": ("auc", "auc_same_task"), "masked_action": ("top1_masked", "top1_video_only")}
 VISUAL_ONLY = "retrieval_visual_only"  # reported with "retrieval": its queries without narration
 RESULT_TASKS = ("retrieval", VISUAL_ONLY, *TASKS[1:])
-DIFFERENCES = (("actbert", "actbert_no_regions"), ("actbert", "bm25"))
+DIFFERENCES = (("actbert", "actbert_no_regions"), ("actbert", "bm25"), ("actbert_vector", "bm25"),
+               ("actbert_hybrid", "bm25"), ("actbert_hybrid", "actbert_vector"))
 
 
 @dataclass(frozen=True)
@@ -214,6 +221,7 @@ class Evaluation:
                               "clip counts as a hit")
         clips = list(range(len(self.held.clips)))
         ranks: dict[str, dict[str, np.ndarray]] = {}
+        bm25 = score_grid(self.baseline("bm25"), texts, clips)
         for system in MODEL_SYSTEMS:
             s = self.scorer(system)
             started = time.perf_counter()
@@ -227,9 +235,13 @@ class Evaluation:
             ranks[system] = {"": retrieval_outcomes(match, targets),
                              "_embedding": retrieval_outcomes(embedding, targets),
                              "_rerank": retrieval_outcomes(rerank, targets)}
+            if system == "actbert":  # what search serves: the index alone, and fused with BM25
+                ranks["actbert_vector"] = {"": ranks[system]["_embedding"]}
+                ranks["actbert_hybrid"] = {"": retrieval_outcomes(
+                    rrf_grid([embedding, bm25], [None, bm25 > 0]), targets)}
         for name in ("bm25", "minilm", "random"):
-            ranks[name] = {"": retrieval_outcomes(score_grid(self.baseline(name), texts, clips),
-                                                  targets)}
+            grid = bm25 if name == "bm25" else score_grid(self.baseline(name), texts, clips)
+            ranks[name] = {"": retrieval_outcomes(grid, targets)}
         out = {"retrieval": _ranked(ranks, list(range(len(queries))))}
         visual = [i for i, q in enumerate(queries) if q.narrated is False]
         unknown = sum(q.narrated is None for q in queries)

@@ -219,7 +219,12 @@ def test_evaluate_json_structure_and_perfect_narration_baselines(tmp_path, corpu
     assert any("retrieval_visual_only: skipped" in n for n in result["notes"])  # no narrated flags
     expected_systems = {"segmentation": {"actbert", "actbert_no_regions", "random"},
                         "captioning": {"actbert", "actbert_no_regions", "random"},
-                        "masked_action": {"actbert", "actbert_no_regions", "majority"}}
+                        "masked_action": {"actbert", "actbert_no_regions", "majority"},
+                        "retrieval": set(SYSTEMS) | {"actbert_vector", "actbert_hybrid"}}
+    vector = {k.removesuffix("_embedding"): v for k, v in result["retrieval"]["actbert"].items()
+              if k.endswith("_embedding")}
+    assert result["retrieval"]["actbert_vector"] == vector  # the index's ranking alone
+    assert "diff:actbert_hybrid-bm25" in result["ci"]["retrieval"]
     for task in TASKS:
         assert set(result[task]) == expected_systems.get(task, set(SYSTEMS)), task
         for system, figures in result[task].items():

@@ -1,0 +1,84 @@
+"""Pick the pretraining step on the val split. Prints one JSON object.
+
+``actbert train --keep-every N`` leaves RUN/step-N models. For every step kept by both the full run
+and its no-region ablation, this evaluates the pair on the VAL split (never test) with the real
+``actbert evaluate`` and scores the step by the mean of the full model's figures that the demo
+model is judged on: retrieval R@5 (all queries and visual-only), step localisation recall,
+segmentation frame accuracy, matching ROC-AUC and masked-action top-1 (all in percent). The
+ablation is taken at the same step (it is trained the same way). The step with the highest score
+wins (ties: the later step).
+
+Usage: python bench/select_step.py --corpus LIB/corpus.jsonl --full RUN --no-regions RUN2
+       [--steps 500,1000] [--out FILE] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from actbert.evaluate import EvalConfig, evaluate  # noqa: E402
+
+TASKS = ("retrieval", "step_localization", "segmentation", "matching", "masked_action")
+# (task, metric) of the full model that the score averages.
+SCORED = (("retrieval", "r5"), ("retrieval_visual_only", "r5"), ("step_localization", "recall"),
+          ("segmentation", "frame_accuracy"), ("matching", "auc"), ("masked_action", "top1_masked"))
+
+
+def kept_steps(run: Path) -> set[int]:
+    return {int(m.group(1)) for p in run.glob("step-*")
+            if (m := re.fullmatch(r"step-(\d+)", p.name)) and (p / "model.safetensors").is_file()}
+
+
+def score(result: dict) -> tuple[float, dict]:
+    figures = {f"{task}.{metric}": result[task]["actbert"][metric] for task, metric in SCORED
+               if task in result and metric in result[task].get("actbert", {})}
+    return statistics.fmean(figures.values()), figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", required=True)
+    parser.add_argument("--full", required=True, type=Path, help="the full model's run folder")
+    parser.add_argument("--no-regions", required=True, type=Path, help="the ablation's run folder")
+    parser.add_argument("--steps", help="comma-separated subset of the kept steps")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    args = parser.parse_args(argv)
+    steps = sorted(kept_steps(args.full) & kept_steps(args.no_regions))
+    if args.steps:
+        steps = [s for s in steps if str(s) in args.steps.split(",")]
+    if not steps:
+        parser.error(f"no step-N model kept by both {args.full} and {args.no_regions}")
+    rows = []
+    for step in steps:
+        started = time.perf_counter()
+        result = evaluate(EvalConfig(
+            corpus=args.corpus, checkpoint=str(args.full / f"step-{step}"),
+            ablation_checkpoint=str(args.no_regions / f"step-{step}"), split="val", tasks=TASKS,
+            threads=args.threads, meteor=False))
+        value, figures = score(result)
+        rows.append({"step": step, "score": round(value, 2), **figures,
+                     "no_regions": {f"{t}.{m}": result[t]["actbert_no_regions"][m] for t, m in SCORED
+                                    if t in result and m in result[t].get("actbert_no_regions", {})},
+                     "seconds": round(time.perf_counter() - started, 1)})
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    best = max(rows, key=lambda r: (r["score"], r["step"]))
+    out = {"split": "val", "scored": [f"{t}.{m}" for t, m in SCORED], "steps": rows,
+           "best_step": best["step"]}
+    text = json.dumps(out)
+    if args.out:
+        args.out.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
