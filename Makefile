@@ -32,7 +32,7 @@ demo: setup
 # ablation pretrained with the recipe chosen on the val split; shipped as float16 deltas over the
 # packaged MiniLM; evaluated on val (records the rerank policy) and test. Every stage resumes.
 DEMO_DATA ?= $(HOME)/.cache/actbert/demo-model
-DEMO_STEPS ?= 3000
+DEMO_STEPS ?= 2000
 # The recipe: the best measured on val of a 100-video draw (bench/matching.py: the only one whose
 # matching head left chance, ROC-AUC 75); the step is picked on the 440-video draw's val split
 # among the models kept every 250 steps (bench/select_step.py).

@@ -44,18 +44,26 @@ class Encoder(nn.Module):
         })
         self.tangled = nn.ModuleList(TangledBlock(config) for _ in range(config.tangled.num_blocks))
         self.order = schedule(config)
+        first = next((i for i, (kind, _) in enumerate(self.order) if kind == "tangled"),
+                     len(self.order))
+        # The text layers before the first tangled block see only the text: one query's run can
+        # be shared by every candidate video (``ActBertModel.text_state``).
+        self.text_only = tuple(e for e in self.order[:first] if e[0] == "text")
 
     def forward(
         self,
         hidden: dict[str, torch.Tensor],
         bias: dict[str, torch.Tensor],
         output_attentions: bool = False,
+        skip: tuple[tuple[str, int], ...] = (),
     ) -> tuple[dict[str, torch.Tensor], list[AttentionMap]]:
         """hidden[s] (B, L_s, D_s), bias[s] (B, 1, 1, L_s) -> final hidden states and, when asked,
-        every attention map in schedule order."""
+        every attention map in schedule order. ``skip``: schedule entries already run."""
         hidden = dict(hidden)
         maps: list[AttentionMap] = []
         for depth, (kind, index) in enumerate(self.order):
+            if (kind, index) in skip:
+                continue
             if kind == "tangled":
                 hidden, probs = self.tangled[index](hidden, bias, output_attentions)
                 for label, p in probs.items():

@@ -40,13 +40,18 @@ import numpy as np
 import torch
 
 from .baselines import gather_cosine
-from .config import STREAMS
 from .corpus import Corpus
 from .data import ClipInputs, VideoFeatures, clip_inputs, collate, drop_regions
-from .layers import mask_to_bias
-from .metrics import (accuracy_from_counts, frame_counts, metrics_from_ranks,
-                      multiple_choice_correct, percent_correct, recall_from_counts,
-                      retrieval_ranks, step_hits)
+from .metrics import (
+    accuracy_from_counts,
+    frame_counts,
+    metrics_from_ranks,
+    multiple_choice_correct,
+    percent_correct,
+    recall_from_counts,
+    retrieval_ranks,
+    step_hits,
+)
 from .model import ActBertForPretraining
 from .tokenizer import ActBertTokenizer
 
@@ -347,16 +352,6 @@ def load_checkpoint(directory: str | Path, split: SplitClips, device: str = "cpu
     return model
 
 
-def _run_layers(model: ActBertForPretraining, entries, hidden: dict, bias: dict) -> dict:
-    encoder = model.actbert.encoder
-    for kind, index in entries:
-        if kind == "tangled":
-            hidden, _ = encoder.tangled[index](hidden, bias)
-        else:
-            hidden[kind], _ = encoder.layers[kind][index](hidden[kind], bias[kind])
-    return hidden
-
-
 class ModelScorer:
     """ActBERT's scores and outputs for one split's clips, each clip one input, cached.
 
@@ -375,11 +370,6 @@ class ModelScorer:
         self._match: dict[tuple[str, int], float] = {}
         self._text: dict[str, np.ndarray] = {}
         self._video: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        order = model.actbert.encoder.order
-        first = next((i for i, (kind, _) in enumerate(order) if kind == "tangled"), len(order))
-        self._prefix = [e for e in order[:first] if e[0] == "text"]
-        self._video_prefix = [e for e in order[:first] if e[0] != "text"]
-        self._rest = order[first:]
 
     def video_batch(self, clips: Sequence[int]) -> dict[str, torch.Tensor]:
         """Collated video inputs of the clips (regions removed when ``use_regions`` is False)."""
@@ -391,31 +381,15 @@ class ModelScorer:
 
     @torch.inference_mode()
     def _joint(self, text: str, clips: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Fused pooled outputs (N, D) and match probabilities (N,) of one text against clips."""
-        act, enc = self.model.actbert, self.tok([text])
-        ids, mask = enc.ids.to(self.device), enc.mask.to(self.device)
-        text_hidden = act.embeddings["text"](ids)
-        text_bias = mask_to_bias(mask, text_hidden.dtype)
-        text_hidden = _run_layers(self.model, self._prefix, {"text": text_hidden},
-                                  {"text": text_bias})["text"]
+        """Fused pooled outputs (N, D) and match probabilities (N,) of one text against clips (the
+        text-only layers run once, ``ActBertForPretraining.match``)."""
+        enc = self.tok([text])
+        state = self.model.text_state(enc.ids.to(self.device), enc.mask.to(self.device))
         fused, scores = [], []
         for start in range(0, len(clips), self.batch_size):
-            v = self.video_batch(clips[start:start + self.batch_size])
-            n = v["action_features"].shape[0]
-            hidden = {"text": text_hidden.expand(n, -1, -1),
-                      "action": act.embeddings["action"](v["action_features"], None,
-                                                         v["action_positions"], v["action_segments"]),
-                      "region": act.embeddings["region"](v["region_features"], v["region_locations"],
-                                                         v["region_positions"], v["region_segments"],
-                                                         v["region_tokens"])}
-            bias = {"text": text_bias.expand(n, -1, -1, -1),
-                    "action": mask_to_bias(v["action_mask"], text_hidden.dtype),
-                    "region": mask_to_bias(v["region_mask"], text_hidden.dtype)}
-            hidden = _run_layers(self.model, self._video_prefix + self._rest, hidden, bias)
-            pooled = {s: act.pooler[s](hidden[s]) for s in STREAMS}
-            f = act.fuse(pooled)
-            scores.append(torch.softmax(self.model.heads["match"](act.pair(pooled)).float(), -1)[:, 0].cpu())
-            fused.append(f.float().cpu())
+            out = self.model.match(state, **self.video_batch(clips[start:start + self.batch_size]))
+            scores.append(out.match_score.cpu())
+            fused.append(self.model.actbert.fuse(out.pooled).float().cpu())
         return torch.cat(fused).numpy(), torch.cat(scores).numpy()
 
     def _by_text(self, texts: Sequence[str], clips: Sequence[int]) -> dict[str, list[int]]:

@@ -68,6 +68,14 @@ def _broadcast_text(text: dict[str, torch.Tensor | None], batch: int) -> dict:
             for k, v in text.items()}
 
 
+@dataclass(frozen=True)
+class TextState:
+    """A text after the layers that see only the text: hidden (B, L, D) and its attention bias."""
+
+    hidden: torch.Tensor
+    bias: torch.Tensor
+
+
 class ActBertModel(nn.Module):
     """The three-stream encoder with poolers, without pretraining heads."""
 
@@ -108,22 +116,51 @@ class ActBertModel(nn.Module):
         text = _broadcast_text(
             {"ids": text_ids, "mask": text_mask, "types": token_type_ids}, batch)
         dtype = self.embeddings["action"].feature.weight.dtype
+        hidden, bias = self._video(action_features, action_mask, region_features, region_locations,
+                                   region_mask, action_positions, action_segments, region_positions,
+                                   region_segments, region_tokens)
+        hidden["text"] = self.embeddings["text"](text["ids"], text["types"])
+        bias["text"] = mask_to_bias(text["mask"], dtype)
+        hidden, maps = self.encoder(hidden, bias, output_attentions)
+        pooled = {s: self.pooler[s](hidden[s]) for s in STREAMS}
+        return EncoderOutput(hidden, pooled, tuple(maps))
+
+    def _video(self, action_features, action_mask, region_features, region_locations, region_mask,
+               action_positions=None, action_segments=None, region_positions=None,
+               region_segments=None, region_tokens=None) -> tuple[dict, dict]:
+        """The action and region embeddings and attention biases."""
+        dtype = self.embeddings["action"].feature.weight.dtype
         hidden = {
-            "text": self.embeddings["text"](text["ids"], text["types"]),
             "action": self.embeddings["action"](
                 action_features.to(dtype), positions=action_positions, segments=action_segments),
             "region": self.embeddings["region"](
                 region_features.to(dtype), region_locations.to(dtype), region_positions,
                 region_segments, region_tokens),
         }
-        bias = {
-            "text": mask_to_bias(text["mask"], dtype),
-            "action": mask_to_bias(action_mask, dtype),
-            "region": mask_to_bias(region_mask, dtype),
-        }
-        hidden, maps = self.encoder(hidden, bias, output_attentions)
-        pooled = {s: self.pooler[s](hidden[s]) for s in STREAMS}
-        return EncoderOutput(hidden, pooled, tuple(maps))
+        return hidden, {"action": mask_to_bias(action_mask, dtype),
+                        "region": mask_to_bias(region_mask, dtype)}
+
+    def text_state(self, text_ids: torch.Tensor, text_mask: torch.Tensor,
+                   token_type_ids: torch.Tensor | None = None) -> TextState:
+        """The text through the layers that see only the text (``Encoder.text_only``)."""
+        dtype = self.embeddings["action"].feature.weight.dtype
+        hidden = {"text": self.embeddings["text"](text_ids, token_type_ids)}
+        bias = {"text": mask_to_bias(text_mask, dtype)}
+        for _, index in self.encoder.text_only:
+            hidden["text"], _ = self.encoder.layers["text"][index](hidden["text"], bias["text"])
+        return TextState(hidden["text"], bias["text"])
+
+    def forward_text_state(self, text: TextState, **video: torch.Tensor) -> EncoderOutput:
+        """``forward`` from a ``text_state`` (a batch of 1 is shared by N videos): the same
+        numbers, without running the text-only layers again."""
+        hidden, bias = self._video(**video)
+        batch = hidden["action"].shape[0]
+        hidden["text"] = text.hidden.expand(batch, *text.hidden.shape[1:]) \
+            if text.hidden.shape[0] == 1 else text.hidden
+        bias["text"] = text.bias.expand(batch, *text.bias.shape[1:]) \
+            if text.bias.shape[0] == 1 else text.bias
+        hidden, _ = self.encoder(hidden, bias, skip=self.encoder.text_only)
+        return EncoderOutput(hidden, {s: self.pooler[s](hidden[s]) for s in STREAMS}, ())
 
     def fuse(self, pooled: dict[str, torch.Tensor]) -> torch.Tensor:
         """PaddleVideo's joint representation: text * region + action ("mul") or the sum."""
@@ -173,6 +210,22 @@ class ActBertForPretraining(nn.Module):
             hidden=out.hidden,
             pooled=out.pooled,
         )
+
+    def text_state(self, text_ids: torch.Tensor, text_mask: torch.Tensor,
+                   token_type_ids: torch.Tensor | None = None) -> TextState:
+        """Run a query's text-only layers once (``match`` shares them across candidates)."""
+        return self.actbert.text_state(text_ids, text_mask, token_type_ids)
+
+    def match(self, text: TextState, **video: torch.Tensor) -> ActBertOutput:
+        """The matching head on one text state against a batch of videos (video keyword inputs as
+        ``forward``): ``match_logits``, ``match_score`` and ``pooled`` (the other heads None);
+        the same numbers as ``forward(..., heads=("match",))``."""
+        out = self.actbert.forward_text_state(text, **video)
+        match_logits = self.heads["match"](self.actbert.pair(out.pooled))
+        return ActBertOutput(text_logits=None, action_logits=None, region_logits=None,
+                             match_logits=match_logits,
+                             match_score=torch.softmax(match_logits.float(), -1)[:, 0],
+                             hidden=out.hidden, pooled=out.pooled)
 
     def text_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """The masked language model head on text states (..., D) -> (..., vocab)."""

@@ -191,3 +191,22 @@ def test_tangled_block_matches_naive_stacked_attention(model):
     contexts, _ = att(hidden, {s: mask_to_bias(m) for s, m in masks.items()})
     for s in hidden:
         torch.testing.assert_close(contexts[s], expected[s], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kv_fusion", ["stack", "paddle"])
+def test_match_from_a_shared_text_state_equals_the_full_forward(kv_fusion):
+    """The text-only layers run once per query and are shared by N candidate videos."""
+    torch.manual_seed(0)
+    base = ActBertConfig.from_name("tiny").to_dict()
+    cfg = ActBertConfig.from_dict({**base, "tangled": {**base["tangled"], "kv_fusion": kv_fusion}})
+    model = ActBertForPretraining(cfg).eval()
+    assert model.actbert.encoder.text_only  # the shared part is not empty
+    inputs = random_inputs(cfg, batch=3, pad=True)
+    video = {k: v for k, v in inputs.items() if not k.startswith("text")}
+    for row in range(3):
+        text = {"text_ids": inputs["text_ids"][row:row + 1], "text_mask": inputs["text_mask"][row:row + 1]}
+        with torch.no_grad():
+            want = model(**text, **video, heads=("match",))
+            got = model.match(model.text_state(**text), **video)
+        torch.testing.assert_close(got.match_score, want.match_score, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got.pooled["action"], want.pooled["action"], rtol=1e-5, atol=1e-6)
