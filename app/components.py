@@ -6,8 +6,8 @@ import numpy as np
 import streamlit as st
 
 from app import render, resources, state
-from indexer import inspect
-from indexer.store import Library
+from indexer.library import inspector
+from indexer.library.store import Library
 
 CLIP_PAGE = "views/clip.py"
 SEARCH_PAGE = "views/search.py"
@@ -22,9 +22,9 @@ def library() -> Library:
 def keyframe(root: str, clip_id: int, height: int = 240) -> np.ndarray:
     """The clip's keyframe with its boxes drawn, ``height`` pixels tall."""
     lib = resources.open_library(root)
-    view = inspect.clip_view(lib, clip_id)
-    k = inspect.keyframe_index(view)
-    frame = inspect.clip_frame(lib, view, k)
+    view = inspector.clip_view(lib, clip_id)
+    k = inspector.keyframe_index(view)
+    frame = inspector.clip_frame(lib, view, k)
     on = view.region_frame == k
     return render.draw_boxes(frame, view.boxes_xyxy[on], [label for label, o in zip(view.region_labels, on) if o],
                              view.region_scores[on], height=height)
@@ -37,7 +37,7 @@ def open_clip(clip_id: int) -> None:
     st.switch_page(CLIP_PAGE)
 
 
-def clip_or_stop(library: Library, raw, empty_message: str) -> tuple[int, inspect.ClipView]:
+def clip_or_stop(library: Library, raw, empty_message: str) -> tuple[int, inspector.ClipView]:
     """The clip named by ``raw`` (a URL value) and its view; stops the page with a message and a
     link to Search when there is none or it cannot be opened."""
     if raw is None:
@@ -45,8 +45,8 @@ def clip_or_stop(library: Library, raw, empty_message: str) -> tuple[int, inspec
         st.page_link(SEARCH_PAGE, label="Go to Search", icon=":material/search:")
         st.stop()
     try:
-        clip_id = inspect.parse_clip_id(raw)
-        return clip_id, inspect.clip_view(library, clip_id)
+        clip_id = inspector.parse_clip_id(raw)
+        return clip_id, inspector.clip_view(library, clip_id)
     except resources.USER_ERRORS as exc:
         st.error(f"Cannot open this clip: {exc}")
         st.stop()

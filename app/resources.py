@@ -1,7 +1,7 @@
 """Loaders cached for the whole server: the library, its searcher (model, tokenizer, FAISS index).
 
 Which library: ``--library DIR`` after ``--`` on the command line, else ``ACTBERT_LIBRARY``, else
-the embedded SynthKitchen demo (``indexer.demo``: built on first launch, opened afterwards).
+the embedded SynthKitchen demo (``indexer.synthkitchen.demo``: built on first launch, opened afterwards).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Callable
 
 import streamlit as st
 
-from indexer.index_files import ClipIndexError
-from indexer.search import Searcher
-from indexer.store import Library, LibraryError
-from indexer.transcripts import TranscriptError
-from indexer.video import VideoError
+from indexer.index.files import ClipIndexError
+from indexer.index.search import Searcher
+from indexer.library.store import Library, LibraryError
+from indexer.features.transcripts import TranscriptError
+from indexer.features.video import VideoError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def configured_library() -> Path | None:
 def build_or_open_demo(progress: Callable[[str, float], None]) -> Path:
     """The demo library's folder, built on first use (one build at a time per server)."""
     try:
-        from indexer.demo import build_demo, default_library_dir
+        from indexer.synthkitchen.demo import build_demo, default_library_dir
     except ImportError as exc:
         raise LibraryError(
             "no library configured and the embedded demo is not available "

@@ -1,6 +1,6 @@
 """Ingestion cost: seconds of compute per minute of video for each stage. Prints one JSON object.
 
-Runs the real extraction (``indexer.ingest.extract_video``) on generated SynthKitchen videos
+Runs the real extraction (``indexer.library.ingest.extract_video``) on generated SynthKitchen videos
 (320x240, 24 fps) for both presets:
 
 - ``fast``: I3D Kinetics-400 (16 frames at 8 FPS, 112 crop) and the small ``tiny`` detector at the
@@ -26,13 +26,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.actions import ActionExtractor, PRESETS  # noqa: E402
-from indexer.detector import build_detector, save_detector  # noqa: E402
-from indexer.ingest import Extractors, IngestSettings, clip_spans, extract_video  # noqa: E402
-from indexer.regions import RegionExtractor  # noqa: E402
-from indexer.synthkitchen import generate  # noqa: E402
-from indexer.transcripts import load_transcript  # noqa: E402
-from indexer.video import probe  # noqa: E402
+from indexer.features.actions import ActionExtractor, PRESETS  # noqa: E402
+from indexer.features.detector import build_detector, save_detector  # noqa: E402
+from indexer.library.ingest import Extractors, IngestSettings, clip_spans, extract_video  # noqa: E402
+from indexer.features.regions import RegionExtractor  # noqa: E402
+from indexer.synthkitchen.corpus import generate  # noqa: E402
+from indexer.features.transcripts import load_transcript  # noqa: E402
+from indexer.features.video import probe  # noqa: E402
 
 
 def extractors(preset: str, workdir: Path) -> Extractors:

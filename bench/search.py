@@ -38,7 +38,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.index import ClipIndex, exact_top_k  # noqa: E402
+from indexer.index.clip_index import ClipIndex, exact_top_k  # noqa: E402
 
 DIM, K = 256, 10
 TARGET_P50_MS, TARGET_RECALL, TARGET_SPEEDUP = 5.0, 0.95, 20.0

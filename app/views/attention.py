@@ -8,7 +8,7 @@ import streamlit as st
 
 from actbert import attention_analysis as aa
 from app import components, render, resources, state
-from indexer import inspect
+from indexer.library import inspector
 
 library = components.library()
 ROOT = str(library.root)
@@ -22,17 +22,17 @@ FINGERPRINT = str((library.manifest.get("model") or {}).get("fingerprint"))
 
 
 @st.cache_resource(show_spinner="Running the model with attention maps...", max_entries=8)
-def sample_for(root: str, fingerprint: str, clip: int, query: str) -> inspect.AttentionSample:
+def sample_for(root: str, fingerprint: str, clip: int, query: str) -> inspector.AttentionSample:
     lib = resources.open_library(root)
     features, index = searcher.clip_features(clip)
-    return inspect.attention_sample(searcher.model, searcher.tokenizer, features, index, query,
-                                    inspect.region_class_names(lib))
+    return inspector.attention_sample(searcher.model, searcher.tokenizer, features, index, query,
+                                    inspector.region_class_names(lib))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def frames_of(root: str, clip: int) -> np.ndarray:
     lib = resources.open_library(root)
-    return inspect.clip_frames(lib, inspect.clip_view(lib, clip))
+    return inspector.clip_frames(lib, inspector.clip_view(lib, clip))
 
 
 # ---- which query and clip ---------------------------------------------------------------------

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from app import components, render, resources, state
-from indexer import inspect, preview
+from indexer.library import inspector, preview
 
 library = components.library()
 ROOT = str(library.root)
@@ -26,16 +26,16 @@ except resources.USER_ERRORS as exc:
 @st.cache_data(show_spinner="Reading frames...", max_entries=64)
 def frames_of(root: str, clip: int) -> np.ndarray:
     lib = resources.open_library(root)
-    return inspect.clip_frames(lib, inspect.clip_view(lib, clip))
+    return inspector.clip_frames(lib, inspector.clip_view(lib, clip))
 
 
 @st.cache_data(show_spinner="Running the action head...", max_entries=64)
 def head_verbs(root: str, video_id: str, feature_path: str, fingerprint: str, _model) -> list:
     lib = resources.open_library(root)
-    features = inspect.load_features(lib, feature_path)
-    names = inspect.verb_names(lib, _model.config.action.num_classes,
+    features = inspector.load_features(lib, feature_path)
+    names = inspector.verb_names(lib, _model.config.action.num_classes,
                                _model.config.extra.get("verbs"))
-    return inspect.action_head_verbs(_model, features, list(range(features.num_clips)), names)
+    return inspector.action_head_verbs(_model, features, list(range(features.num_clips)), names)
 
 
 def probabilities(pairs, name: str) -> None:
@@ -111,7 +111,7 @@ def frames_panel() -> None:
 frames_panel()
 
 st.subheader("Timeline of the video")
-segments = inspect.video_timeline(library, view.video_id, verbs_by_clip)
+segments = inspector.video_timeline(library, view.video_id, verbs_by_clip)
 timeline_key = f"_timeline_{clip_id}"
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import streamlit as st
 
 from app import components, resources
-from indexer.cli_library import status_report
-from indexer.ingest import IngestSettings, discover, ingest
+from indexer.cli.library import status_report
+from indexer.library.ingest import IngestSettings, discover, ingest
 
 library = components.library()
 st.title("Library")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app import components, resources, state
-from indexer import inspect
-from indexer.search import MODES
+from indexer.library import inspector
+from indexer.index.search import MODES
 
 COLUMNS = 3
 
@@ -25,7 +25,7 @@ def _use_example() -> None:
         state.set_widget("query", choice)
 
 
-examples = inspect.example_queries(library)
+examples = inspector.example_queries(library)
 query = st.text_input("Describe what happens in the clip", key=state.widget_key("query"),
                       on_change=state.from_widget, args=("query",),
                       placeholder=examples[0] if examples else "e.g. cut the tomato")

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer import inspect
-from indexer.search import Searcher
-from indexer.store import Library
+from indexer.library import inspector
+from indexer.index.search import Searcher
+from indexer.library.store import Library
 
 QUERY = "crack an egg into the bowl"
 
@@ -59,7 +59,7 @@ def test_search_shows_results_with_latency(tiny_library, app_for):
 
 def test_example_query_and_video_filter(tiny_library, app_for):
     at = app_for(tiny_library).run()
-    examples = inspect.example_queries(Library(tiny_library, readonly=True))
+    examples = inspector.example_queries(Library(tiny_library, readonly=True))
     at.button_group[0].set_value(examples[1]).run()
     _clean(at)
     assert at.text_input[0].value == examples[1]
@@ -86,7 +86,7 @@ def test_clip_page_frames_boxes_verbs_timeline(tiny_library, app_for):
     at.switch_page("views/clip.py").run()
     _clean(at)
     lib = Library(tiny_library, readonly=True)
-    view = inspect.clip_view(lib, clip)
+    view = inspector.clip_view(lib, clip)
     video = at.get("video")[0].proto
     assert video.start_time == int(view.start_sec)
     frame_captions = [c for c in _image_captions(at) if c.endswith("boxes")]
@@ -119,8 +119,8 @@ def test_timeline_jump_seeks_to_a_true_step(tiny_library, app_for):
     at.switch_page("views/clip.py").run()
     jump = next(s for s in at.selectbox if s.label.startswith("Jump to"))
     lib = Library(tiny_library, readonly=True)
-    view = inspect.clip_view(lib, clip)
-    segments = inspect.video_timeline(lib, view.video_id)
+    view = inspector.clip_view(lib, clip)
+    segments = inspector.video_timeline(lib, view.video_id)
     steps = [i for i, s in enumerate(segments) if s.track == "true steps"]
     # the page adds one "ActBERT verbs" bar per clip in front of each clip's bars
     page_index = steps[-1] + len(lib.catalog.clips_of(view.video_id))
@@ -244,17 +244,17 @@ def test_catalog_row_pointing_outside_is_never_served(tiny_library, app_for, tmp
 
 
 def test_demo_is_built_when_no_library_is_configured(tiny_library, monkeypatch):
-    """With no ACTBERT_LIBRARY, the router calls indexer.demo (here a stand-in that reports
+    """With no ACTBERT_LIBRARY, the router calls indexer.synthkitchen.demo (here a stand-in that reports
     progress and returns the tiny library) and opens what it returns."""
     from streamlit.testing.v1 import AppTest
 
     from tests.app.conftest import APP
 
     calls = []
-    demo = types.ModuleType("indexer.demo")
+    demo = types.ModuleType("indexer.synthkitchen.demo")
     demo.default_library_dir = lambda: tiny_library
     demo.build_demo = lambda folder, progress: (calls.append(folder), progress("index", 1.0), folder)[2]
-    monkeypatch.setitem(sys.modules, "indexer.demo", demo)
+    monkeypatch.setitem(sys.modules, "indexer.synthkitchen.demo", demo)
     monkeypatch.delenv("ACTBERT_LIBRARY", raising=False)
     at = AppTest.from_file(str(APP), default_timeout=120).run()
     _clean(at)
@@ -267,7 +267,7 @@ def test_missing_demo_module_is_a_message(monkeypatch):
 
     from tests.app.conftest import APP
 
-    monkeypatch.setitem(sys.modules, "indexer.demo", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "indexer.synthkitchen.demo", None)  # import raises ImportError
     monkeypatch.delenv("ACTBERT_LIBRARY", raising=False)
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception

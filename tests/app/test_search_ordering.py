@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from actbert.rerank_policy import POLICY_NAME, make_policy, write_policy
-from indexer.search import Searcher
-from indexer.store import Library
+from indexer.index.search import Searcher
+from indexer.library.store import Library
 from tests.app.tiny_library import build_tiny_library
 
 QUERY = "crack an egg into the bowl"

@@ -2,7 +2,7 @@
 
 Real parts: two SynthKitchen videos (real H.264 files, their WebVTT narration and true steps), the
 real catalog, clip spans from the real narration, feature files in the real format, a real FAISS
-index built by ``indexer.search.build_index``. RANDOM parts, for UI tests only and no claim of
+index built by ``indexer.index.search.build_index``. RANDOM parts, for UI tests only and no claim of
 quality: the action and region feature vectors, the region boxes/classes/scores (valid: boxes inside
 the frame, class distributions from a Dirichlet), the backbone's action classes, the verb
 classifier's predictions and the ActBERT weights (``tiny`` preset, random initialisation).
@@ -18,14 +18,15 @@ import torch
 from actbert.config import ActBertConfig
 from actbert.data import VideoFeatures
 from actbert.model import ActBertForPretraining
-from indexer.embed import set_library_model
-from indexer.ingest import fingerprint, ground_truth_for
-from indexer.sampling import fixed_windows, narration_spans, sample_times
-from indexer.search import build_index
-from indexer.store import ClipRecord, Library
-from indexer.synthkitchen import OBJECT_CLASSES, VERBS, generate
-from indexer.transcripts import find_sidecar, load_transcript
-from indexer.video import probe
+from indexer.index.embed import set_library_model
+from indexer.library.ground_truth import ground_truth_for
+from indexer.library.ingest import fingerprint
+from indexer.features.sampling import fixed_windows, narration_spans, sample_times
+from indexer.index.search import build_index
+from indexer.library.store import ClipRecord, Library
+from indexer.synthkitchen.corpus import OBJECT_CLASSES, VERBS, generate
+from indexer.features.transcripts import find_sidecar, load_transcript
+from indexer.features.video import probe
 
 REGION_CLASSES = ["background", *OBJECT_CLASSES]
 ACTION_CLASSES = ["cooking egg", "cutting vegetables", "making pancakes", "pouring milk",
@@ -96,8 +97,8 @@ def build_tiny_library(root: Path, corpus: Path | None = None, kv_fusion: str = 
         video_id = path.stem
         features = random_features(video_id, spans, info.width, info.height, rng)
         features.save(library.feature_path(video_id))
-        truth = ground_truth_for(path) or {}
-        steps = truth.pop("steps", [])
+        truth = ground_truth_for(path)
+        steps = list(truth.steps) if truth else []
         rowid = library.catalog.upsert_video(
             video_id, str(path), fingerprint(path), path.stat().st_size, duration_sec=info.duration_sec,
             fps=info.fps, width=info.width, height=info.height, rotation_deg=info.rotation_deg,
@@ -108,7 +109,7 @@ def build_tiny_library(root: Path, corpus: Path | None = None, kv_fusion: str = 
                  for i, (s, row) in enumerate(zip(spans, order))]
         _, ids = library.catalog.complete_video(
             rowid, clips, [(c.start_sec, c.end_sec, c.text) for c in cues], steps,
-            feature_path=f"features/{video_id}.safetensors", **truth)
+            feature_path=f"features/{video_id}.safetensors", **(truth.video_fields() if truth else {}))
         verbs = rng.dirichlet(np.ones(len(VERBS)), len(ids))
         library.catalog.set_predicted_verbs({
             cid: [(VERBS[j], round(float(p[j]), 4)) for j in np.argsort(-p)[:3]]

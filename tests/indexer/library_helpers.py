@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from actbert.data import VideoFeatures
-from indexer.reconcile import index_state
-from indexer.store import ClipRecord, Library
+from indexer.index.reconcile import index_state
+from indexer.library.store import ClipRecord, Library
 
 
 def clone_videos(source: Library, target: Library, suffix: str) -> list[str]:
@@ -62,7 +62,7 @@ def assert_consistent(root: Path) -> None:
 
 def search_snapshot(root: Path, queries: list[np.ndarray], k: int = 8) -> list:
     """Vector-search results as (video, clip index, rounded score): comparable across libraries."""
-    from indexer.index import ClipIndex
+    from indexer.index.clip_index import ClipIndex
 
     library = Library(root, readonly=True)
     index = ClipIndex.load(root / "index", expected_model=library.manifest.get("model"))

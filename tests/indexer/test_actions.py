@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from indexer import actions
-from indexer.actions import PRESETS, ActionExtractor, ActionWeightsUnavailable, preprocess_clips
+from indexer.features import actions
+from indexer.features.actions import PRESETS, ActionExtractor, ActionWeightsUnavailable, preprocess_clips
 
 SMALL = dict(frames=4, crop=16, short_side=20, weights="none")
 

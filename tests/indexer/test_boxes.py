@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from actbert import data as actbert_data
-from indexer.boxes import (box_area, box_iou, box_locations, clip_xyxy, scale_xyxy, valid_boxes, xywh_to_xyxy,
+from indexer.features.boxes import (box_area, box_iou, box_locations, clip_xyxy, scale_xyxy, valid_boxes, xywh_to_xyxy,
                            xyxy_to_xywh)
 
 

@@ -4,8 +4,9 @@ import json
 import shutil
 
 from actbert.corpus import read_corpus
-from indexer.export import export_corpus, narrated_steps
-from indexer.store import Library
+from indexer.library.export import export_corpus
+from indexer.synthkitchen.ground_truth import narrated_steps
+from indexer.library.store import Library
 from tests.app.tiny_library import build_tiny_library
 
 

@@ -20,13 +20,13 @@ import torch
 
 from actbert.config import ActBertConfig
 from actbert.model import ActBertForPretraining
-from indexer.detector import build_detector, save_detector
-from indexer.embed import set_library_model
-from indexer.ingest import IngestSettings, ingest
-from indexer.search import build_index
-from indexer.store import Library
-from indexer.synthkitchen import generate
-from indexer.video import write_video
+from indexer.features.detector import build_detector, save_detector
+from indexer.index.embed import set_library_model
+from indexer.library.ingest import IngestSettings, ingest
+from indexer.index.search import build_index
+from indexer.library.store import Library
+from indexer.synthkitchen.corpus import generate
+from indexer.features.video import write_video
 from tests.indexer.library_helpers import assert_consistent, orphan_files, search_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from indexer import i3d
-from indexer.actions import ActionExtractor, i3d_weights_path
+from indexer.features import i3d
+from indexer.features.actions import ActionExtractor, i3d_weights_path
 from tests.indexer.fixtures.i3d.make_fixture import CASES, CORNER, MIXED_4F_CHANNELS, fixture_video, to_unit_range
 
 FIXTURE = Path(__file__).parent / "fixtures" / "i3d" / "parity.npz"

@@ -17,11 +17,11 @@ import faiss
 import numpy as np
 import pytest
 
-from indexer import index as index_module
-from indexer.index import (ClipIndex, ClipIndexError, IndexCorruptError, IndexMismatchError, IndexMissingError,
+from indexer.index import clip_index as index_module
+from indexer.index.clip_index import (ClipIndex, ClipIndexError, IndexCorruptError, IndexMismatchError, IndexMissingError,
                            recommended_factory)
-from indexer import index_files
-from indexer.index_files import run_index_info
+from indexer.index import files as index_files
+from indexer.index.files import run_index_info
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = {"checkpoint": "ckpt/mini.safetensors", "checkpoint_sha256": "ab" * 32, "config": {"preset": "mini"}}
@@ -321,7 +321,7 @@ def test_searches_during_adds_return_only_catalog_ids():
 CHILD = """
 import sys, numpy as np
 sys.path.insert(0, {root!r})
-from indexer.index import ClipIndex
+from indexer.index.clip_index import ClipIndex
 rng = np.random.default_rng(0)
 versions = [ClipIndex.build(rng.standard_normal((100_000, 64), dtype=np.float32), np.arange(100_000) + offset,
                             model={{"version": offset}}, factory="IDMap2,Flat") for offset in (1, 2)]

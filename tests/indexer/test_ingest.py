@@ -15,11 +15,11 @@ import pytest
 import torch
 
 from actbert.data import VideoFeatures
-from indexer.detector import build_detector, save_detector
-from indexer.ingest import IngestSettings, ingest, shard_of, video_id_for
-from indexer.store import Library
-from indexer.synthkitchen import generate
-from indexer.video import write_video
+from indexer.features.detector import build_detector, save_detector
+from indexer.library.ingest import IngestSettings, ingest, shard_of, video_id_for
+from indexer.library.store import Library
+from indexer.synthkitchen.corpus import generate
+from indexer.features.video import write_video
 
 ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ("bowl", "knife", "tomato")

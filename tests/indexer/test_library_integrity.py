@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from indexer.__main__ import main
-from indexer.inspect import parse_clip_id
-from indexer.reconcile import index_state, reconcile_index
-from indexer.store import _SCHEMA, Library, LibraryBusyError
+from indexer.library.inspector import parse_clip_id
+from indexer.index.reconcile import index_state, reconcile_index
+from indexer.library.store import _SCHEMA, Library, LibraryBusyError
 from tests.app.tiny_library import build_tiny_library
 from tests.indexer.library_helpers import assert_consistent, clone_videos, copy_library, orphan_files
 
@@ -39,7 +39,7 @@ def lib(template, tmp_path) -> Path:
 HOLD_LOCK = """
 import sys, time
 sys.path.insert(0, {root!r})
-from indexer.store import Library
+from indexer.library.store import Library
 with Library({lib!r}).writing():
     print("held", flush=True)
     time.sleep({seconds})
@@ -119,7 +119,7 @@ def test_old_catalogs_are_migrated_to_unreused_ids(tmp_path):
     assert [r["narration"] for r in library.catalog.clips_of("a")] == ["cut the tomato"]
     assert library.catalog.search_narration("tomato") and library.catalog.integrity_check() == "ok"
     library.catalog.reserve_clip_ids(7)  # ids an old index may still hold are skipped
-    from indexer.store import ClipRecord
+    from indexer.library.store import ClipRecord
 
     _, new = library.catalog.complete_video(1, [ClipRecord(0, 0, 4, "stir")], [])
     assert new == [8]
@@ -174,7 +174,7 @@ def test_symlinked_videos_do_not_grow_sources(lib, tmp_path):
     (outside / "secret.mp4").write_bytes(b"")
     (folder / "link.mp4").symlink_to(outside / "secret.mp4")
     (folder / "loop.mp4").symlink_to(folder / "loop.mp4")
-    from indexer.ingest import IngestSettings, ingest
+    from indexer.library.ingest import IngestSettings, ingest
 
     library = Library(lib)
     summary = ingest(library, [folder], IngestSettings(action_weights="none", regions=False), progress=False)
@@ -192,7 +192,7 @@ WRITER = """
 import json, shutil, sys, time
 sys.path.insert(0, {root!r})
 from indexer.__main__ import main
-from indexer.store import Library
+from indexer.library.store import Library
 from tests.indexer.library_helpers import clone_videos
 lib, role, deadline = {lib!r}, {role!r}, time.time() + {seconds}
 library = Library(lib)
@@ -223,8 +223,8 @@ READER = """
 import json, sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
-from indexer.index import ClipIndex
-from indexer.store import Library
+from indexer.index.clip_index import ClipIndex
+from indexer.library.store import Library
 lib, deadline = {lib!r}, time.time() + {seconds}
 rng = np.random.default_rng({seed})
 reads, errors = 0, []

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from indexer.detector import DetectorWeightsUnavailable, build_detector, save_detector
-from indexer.regions import FrameRegions, RegionExtractor
+from indexer.features.detector import DetectorWeightsUnavailable, build_detector, save_detector
+from indexer.features.regions import FrameRegions, RegionExtractor
 
 NAMES = ("__background__", "red", "green", "blue")
 

@@ -1,10 +1,10 @@
-"""indexer.sampling against hand-computed spans, windows, groups and frame times."""
+"""indexer.features.sampling against hand-computed spans, windows, groups and frame times."""
 
 import numpy as np
 import pytest
 
-from indexer.sampling import ClipSpan, fixed_windows, group_clips, narration_spans, sample_times
-from indexer.transcripts import Cue
+from indexer.features.sampling import ClipSpan, fixed_windows, group_clips, narration_spans, sample_times
+from indexer.features.transcripts import Cue
 
 
 def triples(spans):

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from actbert.data import clip_inputs, collate
-from indexer.search import MODES, Searcher, build_index, rrf, update_index
-from indexer.store import Library
+from indexer.index.search import MODES, Searcher, build_index, rrf, update_index
+from indexer.library.store import Library
 from tests.app.tiny_library import build_tiny_library
 
 
@@ -84,8 +84,8 @@ def test_the_index_serves_the_vector_evaluation_scores(tmp_path):
     from actbert.evaluate_tasks import ModelScorer, load_split
     from actbert.model import ActBertForPretraining
     from actbert.tokenizer import ActBertTokenizer
-    from indexer.embed import library_model_dir
-    from indexer.export import export_corpus
+    from indexer.index.embed import library_model_dir
+    from indexer.library.export import export_corpus
 
     library = Library(build_tiny_library(tmp_path / "lib", max_regions=3))
     assert library.manifest["model"]["max_regions"] == 3

@@ -8,8 +8,8 @@ import pytest
 
 from actbert.rerank_policy import POLICY_NAME, decide, make_policy, write_policy
 from indexer.__main__ import main
-from indexer.search import Searcher
-from indexer.store import Library
+from indexer.index.search import Searcher
+from indexer.library.store import Library
 from tests.app.tiny_library import build_tiny_library
 
 QUERY = "crack an egg into the bowl"

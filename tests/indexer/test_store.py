@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from indexer.store import Catalog, ClipRecord, Library, LibraryError
+from indexer.library.store import Catalog, ClipRecord, Library, LibraryError
 
 
 @pytest.fixture()

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import webvtt
 
-from indexer.synthkitchen import (ACTION_LABELS, OBJECT_CLASSES, NarrationNoise, generate, plan, plan_video)
-from indexer.synthkitchen_render import finish, render_background
+from indexer.synthkitchen.corpus import (ACTION_LABELS, OBJECT_CLASSES, NarrationNoise, generate, plan, plan_video)
+from indexer.synthkitchen.render import finish, render_background
 
 SMALL = dict(size=(160, 128), fps=12, step_sec=(1.5, 2.5))
 SEED = 7

@@ -1,11 +1,11 @@
-"""indexer.transcripts on hand-written messy subtitle files and the real YouCook2 annotation file."""
+"""indexer.features.transcripts on hand-written messy subtitle files and the real YouCook2 annotation file."""
 
 import json
 import logging
 
 import pytest
 
-from indexer.transcripts import (
+from indexer.features.transcripts import (
     Cue,
     TranscriptError,
     clean_cue_text,
@@ -66,7 +66,7 @@ def test_messy_srt_with_crlf_short_timestamps_and_a_broken_cue(caplog):
         "5\r\n00:00:09,000 --> 00:00:10,000\r\nno blank line after me\r\n"
         "6\r\n00:00:11,000 --> 00:00:12,000\r\nlast\r\n"
     )
-    with caplog.at_level(logging.WARNING, logger="indexer.transcripts"):
+    with caplog.at_level(logging.WARNING, logger="indexer.features.transcripts"):
         cues = parse_srt(text)
     assert spans(cues) == [
         (1.0, 2.5, "no hours, dot and short fraction"),

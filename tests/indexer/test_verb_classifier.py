@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from indexer.verb_classifier import (
+from indexer.features.verb_classifier import (
     load_verb_classifier,
     predict_verbs,
     save_verb_classifier,

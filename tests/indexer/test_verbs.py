@@ -1,9 +1,9 @@
-"""indexer.verbs with the real spaCy English model on hand-labelled narration."""
+"""indexer.features.verbs with the real spaCy English model on hand-labelled narration."""
 
 import numpy as np
 import pytest
 
-from indexer.verbs import (
+from indexer.features.verbs import (
     LIGHT_VERBS,
     VerbModelError,
     VerbVocabulary,

@@ -1,4 +1,4 @@
-"""indexer.video against videos these tests encode with PyAV: which frame is shown when, rotation, errors.
+"""indexer.features.video against videos these tests encode with PyAV: which frame is shown when, rotation, errors.
 
 Ground truth: every frame i of the test videos is a solid colour PALETTE[i], so the colour of a
 decoded frame names the frame that was decoded, whatever the codec's losses.
@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from indexer.video import (
+from indexer.features.video import (
     EmptyVideoFileError,
     NotAVideoError,
     NoVideoStreamError,

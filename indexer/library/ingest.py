@@ -3,17 +3,17 @@
 reader (discover, probe, transcript) -> mapper (spans, verbs, frames, extractors) -> writer (feature
 file, then the catalog in one transaction). Any exception in one video records it as ``failed`` with
 a one-line reason and the batch goes on; transcript and ground-truth problems, and a truncated file,
-are warnings on a video that is still usable. A killed run leaves the interrupted video ``pending``
-and nothing half-written, so rerunning the same command resumes. The run holds the library's writer
-lock and ends by bringing the index to the catalog (``indexer.reconcile``). ``--shard i/n`` picks a
-deterministic subset. Only the folders named become the library's ``sources`` (never a symlink's
+are warnings on a video that is still usable. A corpus's ground truth (task, split, true steps)
+comes from the readers registered in ``indexer.library.ground_truth``. A killed run leaves the
+interrupted video ``pending`` and nothing half-written, so rerunning the same command resumes. The
+run holds the library's writer lock and ends by bringing the index to the catalog
+(``indexer.index.reconcile``). ``--shard i/n`` picks a deterministic subset. Only the folders named become the library's ``sources`` (never a symlink's
 target folder).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import time
@@ -26,10 +26,11 @@ from tqdm import tqdm
 
 from actbert.data import VideoFeatures
 
-from .sampling import fixed_windows, narration_spans, sample_times
-from .store import ClipRecord, Library
-from .transcripts import TranscriptError, find_sidecar, load_transcript
-from .video import VideoError, VideoInfo, probe, read_frames_at
+from indexer.features.sampling import fixed_windows, narration_spans, sample_times
+from indexer.library.ground_truth import GroundTruthError, ground_truth_for
+from indexer.library.store import ClipRecord, Library
+from indexer.features.transcripts import TranscriptError, find_sidecar, load_transcript
+from indexer.features.video import VideoError, VideoInfo, probe, read_frames_at
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +85,13 @@ class Extractors:
 
 
 def build_extractors(settings: IngestSettings) -> Extractors:
-    from .actions import PRESETS, ActionExtractor
+    from indexer.features.actions import PRESETS, ActionExtractor
 
     actions = ActionExtractor(settings.action_backbone, weights=settings.action_weights,
                               device=settings.device, **PRESETS[settings.preset])
     regions = None
     if settings.regions:
-        from .regions import RegionExtractor
+        from indexer.features.regions import RegionExtractor
 
         regions = RegionExtractor(settings.detector_name, weights=settings.detector_weights,
                                   score_threshold=settings.score_threshold,
@@ -165,33 +166,6 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     if not match or not 0 <= int(match[1]) < int(match[2]):
         raise ValueError(f"--shard expects i/n with 0 <= i < n, got {text!r}")
     return int(match[1]), int(match[2])
-
-
-class GroundTruthError(ValueError):
-    """A ground-truth file beside the videos cannot be read; the video is still ingested."""
-
-
-def ground_truth_for(path: Path) -> dict | None:
-    """SynthKitchen-style ground truth (``<corpus>/ground_truth/<stem>.json`` beside
-    ``<corpus>/videos/``): task, instance, split and steps. None for other corpora."""
-    candidate = path.parent.parent / "ground_truth" / f"{path.stem}.json"
-    if not candidate.is_file():
-        return None
-    try:
-        data = json.loads(candidate.read_text(encoding="utf-8", errors="replace"))
-        steps = [(i, float(s["start_sec"]), float(s["end_sec"]), s.get("verb"),
-                  str(s.get("description") or s.get("verb", "")))
-                 for i, s in enumerate(data.get("steps", []))]
-        truth = {"task": data.get("task"), "task_instance": str(data.get("instance_id", path.stem)),
-                 "split": data.get("split"), "steps": steps}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise GroundTruthError(f"ground truth {candidate.name} unusable "
-                               f"({type(exc).__name__}: {exc})".splitlines()[0]) from exc
-    for key in ("task", "split"):
-        if truth[key] is not None and not isinstance(truth[key], str):
-            raise GroundTruthError(f"ground truth {candidate.name} unusable ({key} is not text)")
-    return truth
-
 
 
 # ---- mapper ---------------------------------------------------------------------------------
@@ -281,7 +255,7 @@ def ingest(library: Library, paths: list[str | Path], settings: IngestSettings,
     the library's writer lock; ends with the index brought to the catalog."""
     with library.writing():
         summary = _ingest_locked(library, paths, settings, shard, progress, extractors, on_video_done)
-        from .reconcile import reconcile_index
+        from indexer.index.reconcile import reconcile_index
 
         index, report = reconcile_index(library)  # also removes files a killed run left
         summary["indexed"] = index is not None
@@ -290,7 +264,7 @@ def ingest(library: Library, paths: list[str | Path], settings: IngestSettings,
 
 
 def _ingest_locked(library, paths, settings, shard, progress, extractors, on_video_done) -> dict:
-    from .verbs import extract_verbs
+    from indexer.features.verbs import extract_verbs
 
     videos = discover(paths)
     for folder in source_folders(paths):
@@ -392,15 +366,15 @@ def _ingest_one(library: Library, rowid: int, video_id: str, path: Path, setting
     clips = [ClipRecord(i, s.start_sec, s.end_sec, s.text, tuple(v), tuple(map(tuple, c)))
              for i, (s, v, c) in enumerate(zip(spans, verbs, classes))]
     try:
-        truth = ground_truth_for(path) or {}
+        truth = ground_truth_for(path)
     except GroundTruthError as exc:
-        truth = {}
+        truth = None
         warnings.append(str(exc))
-    steps = truth.pop("steps", [])
+    steps = list(truth.steps) if truth else []
     timings["total"] = sum(timings.values())
     removed, _ = library.catalog.complete_video(
         rowid, clips, [(c.start_sec, c.end_sec, c.text) for c in cues], steps,
         transcript_path=str(sidecar) if sidecar else None, warnings=warnings,
         extractors=ex.names, timings={k: round(v, 3) for k, v in timings.items()},
-        feature_path=str(feature_path.relative_to(library.root)), **truth)
+        feature_path=str(feature_path.relative_to(library.root)), **(truth.video_fields() if truth else {}))
     return removed

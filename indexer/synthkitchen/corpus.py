@@ -30,9 +30,9 @@ import av
 import cv2
 import numpy as np
 
-from indexer.synthkitchen_narration import NarrationLine, NarrationNoise, narrate, to_webvtt
-from indexer.synthkitchen_render import render_frames
-from indexer.synthkitchen_tasks import (ACTION_LABELS, CONTAINERS, OBJECT_CLASSES, SUBSTANCES, TASKS, TOOLS, VARIANTS,
+from indexer.synthkitchen.narration import NarrationLine, NarrationNoise, narrate, to_webvtt
+from indexer.synthkitchen.render import render_frames
+from indexer.synthkitchen.tasks import (ACTION_LABELS, CONTAINERS, OBJECT_CLASSES, SUBSTANCES, TASKS, TOOLS, VARIANTS,
                                         VERBS, TaskTemplate)
 
 __all__ = ["NarrationNoise", "VideoPlan", "StepPlan", "plan", "plan_video", "render_task", "generate",

@@ -1,7 +1,7 @@
 """Training a detector on frames with box annotations; SynthKitchen as a source of such frames.
 
 ``python -m indexer train-detector --corpus DIR --out detector.safetensors`` trains any architecture of
-:mod:`indexer.detector` on a SynthKitchen corpus (train split), reports mAP@0.5 on its val split, and
+:mod:`indexer.features.detector` on a SynthKitchen corpus (train split), reports mAP@0.5 on its val split, and
 writes a checkpoint that ``RegionExtractor(detector=PATH)`` loads.
 
 A sample is ``(frame (H, W, 3) uint8 RGB, boxes (G, 4) float32 xyxy pixels, labels (G,) int64 in 1..C)``.
@@ -20,8 +20,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from indexer.boxes import clip_xyxy, valid_boxes
-from indexer.detector import ARCHS, build_detector, evaluate_map, save_detector
+from indexer.features.boxes import clip_xyxy, valid_boxes
+from indexer.features.detector import ARCHS, build_detector, evaluate_map, save_detector
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def synthkitchen_detection_samples(corpus_dir: str | Path, split: str | None = "
     from ``ground_truth/<id>.npz`` (``box_frame``, ``box_xyxy``, ``box_class``); boxes thinner than
     ``min_side`` pixels (objects almost out of the frame) are dropped. Labels are class index + 1.
     """
-    from indexer.video import read_frames_at
+    from indexer.features.video import read_frames_at
 
     if every_n_frames < 1:
         raise ValueError(f"every_n_frames must be >= 1, got {every_n_frames}")

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import cv2
 import numpy as np
 
-from indexer.synthkitchen_draw import (DESIGN_SIZE, DRAWERS, Canvas, Hand, Thing, bottle_mouth, draw_hand,
+from indexer.synthkitchen.draw import (DESIGN_SIZE, DRAWERS, Canvas, Hand, Thing, bottle_mouth, draw_hand,
                                        ellipse_pts, mix, shade)
-from indexer.synthkitchen_tasks import OBJECT_CLASSES, TOOLS
+from indexer.synthkitchen.tasks import OBJECT_CLASSES, TOOLS
 
 if TYPE_CHECKING:
-    from indexer.synthkitchen import StepPlan, VideoPlan
+    from indexer.synthkitchen.corpus import StepPlan, VideoPlan
 
 HAND_TRACK = {"left": 1000, "right": 1001}  # track ids of the hands in the box arrays
 REST = {"left": (22.0, 250.0, 0.0, 20.0), "right": (298.0, 250.0, 0.0, -20.0)}  # x, y, z, angle

@@ -6,8 +6,8 @@ import argparse
 import json
 import time
 
-from .search import MODES, Searcher, build_index
-from .store import Library
+from indexer.index.search import MODES, Searcher, build_index
+from indexer.library.store import Library
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
@@ -89,7 +89,7 @@ def run_reindex(args: argparse.Namespace) -> int:
     """Under the writer lock: the new index is written first, naming its model; library.json is
     switched to a new ``--checkpoint`` last, so a failure leaves the library as it was (a crash
     between the two is repaired by the next writing command)."""
-    from .reconcile import model_record, reconcile_index
+    from indexer.index.reconcile import model_record, reconcile_index
 
     t0 = time.perf_counter()
     library = Library(args.library)

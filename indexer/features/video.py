@@ -22,7 +22,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from indexer.video_writer import write_video  # noqa: F401  (re-exported: the writing half of video IO)
+from indexer.features.video_writer import write_video  # noqa: F401  (re-exported: the writing half of video IO)
 
 log = logging.getLogger(__name__)
 

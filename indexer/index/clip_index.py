@@ -14,7 +14,7 @@ similarity in [-1, 1]. The index type follows FAISS's wiki ("Guidelines to choos
 IVF indexes store the clip ids in their inverted lists (``add_with_ids``) with a hash-table direct map
 for ``reconstruct``; they are not wrapped in ``IndexIDMap2`` because ``IndexIDMap2.remove_ids`` over an
 IVF index corrupts its id map (it assumes the inner index renumbers like ``Flat`` does). ``nprobe`` is
-calibrated at build time (``indexer/index_recall.py``): the smallest power of two whose recall@10 on a
+calibrated at build time (``indexer/index/recall.py``): the smallest power of two whose recall@10 on a
 sample of the stored vectors (each searched without itself, exact answers by brute force) reaches
 ``target_recall`` (0.95); it is saved with the index and can be set (``index.nprobe = 64``).
 
@@ -28,7 +28,7 @@ write lock, so a search sees the index before or after a change, never in betwee
 (``faiss.get_num_gpus() > 0``) searches run on a copy sharded over all of them, refreshed after changes;
 the CPU index stays the source of truth for changes, ``reconstruct`` and ``save``.
 
-Persistence is in ``indexer/index_files.py``: ``save(dir)`` / ``ClipIndex.load(dir, expected_model=...)``.
+Persistence is in ``indexer/index/files.py``: ``save(dir)`` / ``ClipIndex.load(dir, expected_model=...)``.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ from typing import Any, Iterator
 import faiss
 import numpy as np
 
-from indexer import index_files
-from indexer.index_recall import calibrate_nprobe, exact_top_k, ivf_params
-from indexer.index_files import ClipIndexError, IndexCorruptError, IndexMismatchError, IndexMissingError
+from indexer.index import files as index_files
+from indexer.index.recall import calibrate_nprobe, exact_top_k, ivf_params
+from indexer.index.files import ClipIndexError, IndexCorruptError, IndexMismatchError, IndexMissingError
 
 __all__ = ["ClipIndex", "ClipIndexError", "IndexCorruptError", "IndexMismatchError", "IndexMissingError",
            "recommended_factory", "exact_top_k"]

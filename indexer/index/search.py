@@ -26,9 +26,9 @@ from actbert.data import VideoFeatures, clip_batch, collate
 from actbert.rerank_policy import Ordering, decide
 from actbert.tokenizer import ActBertTokenizer
 
-from .embed import embed_library, library_model_dir, load_model
-from .index import ClipIndex
-from .store import Library
+from indexer.index.embed import embed_library, library_model_dir, load_model
+from indexer.index.clip_index import ClipIndex
+from indexer.library.store import Library
 
 log = logging.getLogger(__name__)
 
@@ -225,8 +225,8 @@ def build_index(library: Library, checkpoint: str | Path | None = None,
 
 def update_index(library: Library, removed: list[int] = (), video_ids: list[str] = ()) -> ClipIndex:
     """After a change of the catalog: the index brought to its finished clip ids (see
-    ``indexer.reconcile``; ``removed`` and ``video_ids`` are implied by the catalog)."""
-    from .reconcile import reconcile_index
+    ``indexer.index.reconcile``; ``removed`` and ``video_ids`` are implied by the catalog)."""
+    from indexer.index.reconcile import reconcile_index
 
     index, _ = reconcile_index(library)
     return index

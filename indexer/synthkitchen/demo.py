@@ -86,7 +86,7 @@ def _stage(library, name: str, run: Callable[[], dict], progress: Progress | Non
 def build_demo(library_dir: str | Path | None = None, settings: DemoSettings = DemoSettings(),
                progress: Progress | None = None) -> Path:
     """Build (or finish building) the demo library; returns its folder."""
-    from .store import Library
+    from indexer.library.store import Library
 
     root = Path(library_dir) if library_dir else default_library_dir()
     library = Library.create(root, demo_settings=settings.__dict__)
@@ -114,7 +114,7 @@ def build_demo(library_dir: str | Path | None = None, settings: DemoSettings = D
 
 
 def _corpus(corpus: Path, s: DemoSettings) -> dict:
-    from .synthkitchen import generate
+    from indexer.synthkitchen.corpus import generate
 
     paths = generate(corpus, s.videos, s.seed, size=s.size, fps=s.fps, jobs=s.jobs)
     return {"videos": len(paths)}
@@ -148,8 +148,8 @@ def _install_models(library, shipped: dict[str, Path]) -> dict:
 def _detector(corpus: Path, out: Path, s: DemoSettings) -> dict:
     import shutil
 
-    from .detector import evaluate_map, load_detector
-    from .detector_train import synthkitchen_class_names, synthkitchen_detection_samples, train_detector
+    from indexer.features.detector import evaluate_map, load_detector
+    from indexer.synthkitchen.detector_train import synthkitchen_class_names, synthkitchen_detection_samples, train_detector
 
     names = synthkitchen_class_names(corpus)
     val = list(synthkitchen_detection_samples(corpus, "val", s.detector_every_n_frames))
@@ -171,7 +171,7 @@ def _detector(corpus: Path, out: Path, s: DemoSettings) -> dict:
 
 
 def _ingest(library, corpus: Path, detector: Path) -> dict:
-    from .ingest import IngestSettings, ingest
+    from indexer.library.ingest import IngestSettings, ingest
 
     checkpoint = detector if detector.suffix == ".safetensors" else detector.with_suffix(".safetensors")
     settings = IngestSettings(preset="fast", detector=str(checkpoint))
@@ -182,7 +182,7 @@ def _ingest(library, corpus: Path, detector: Path) -> dict:
 
 
 def _verbs(library, s: DemoSettings) -> dict:
-    from .cli_models import train_actions
+    from indexer.cli.models import train_actions
 
     report = train_actions(library, seed=s.seed)
     return {k: report.get(k) for k in ("verbs", "held_out_clips", "held_out_top1",
@@ -194,7 +194,7 @@ def _pretrain(library, s: DemoSettings, regions: bool = True) -> dict:
     the manifest as ``model_no_regions``, which ``python -m actbert evaluate`` uses)."""
     from actbert.train import TrainConfig, train
 
-    from .export import export_corpus
+    from indexer.library.export import export_corpus
 
     corpus = export_corpus(library)
     out = library.root / "models" / ("pretrain" if regions else "pretrain_no_regions")
@@ -211,8 +211,8 @@ def _pretrain(library, s: DemoSettings, regions: bool = True) -> dict:
 
 
 def _index(library, checkpoint: Path | None = None) -> dict:
-    from .embed import set_library_model
-    from .search import build_index
+    from indexer.index.embed import set_library_model
+    from indexer.index.search import build_index
 
     model = set_library_model(library, checkpoint or library.root / "models" / "pretrain" / "last")
     index = build_index(library)
@@ -237,7 +237,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .store import Library
+    from indexer.library.store import Library
 
     t0 = time.perf_counter()
     settings = DemoSettings(videos=args.videos, pretrain_steps=args.pretrain_steps,

@@ -29,9 +29,9 @@ from actbert.data import VideoFeatures, clip_batch
 from actbert.model import ActBertForPretraining
 from actbert.tangled import AttentionMap
 
-from .sampling import sample_times
-from .store import Library, LibraryError
-from .video import read_frames_at
+from indexer.features.sampling import sample_times
+from indexer.library.store import Library, LibraryError
+from indexer.features.video import read_frames_at
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from actbert.data import VideoFeatures
-from indexer.boxes import scale_xyxy
+from indexer.features.boxes import scale_xyxy
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import torch
 from actbert.data import VideoFeatures, clip_inputs, collate
 from actbert.model import ActBertForPretraining
 from actbert.tokenizer import ActBertTokenizer
-from indexer import inspect
-from indexer.store import Library, LibraryError
-from indexer.video import read_frames_at
+from indexer.library import inspector
+from indexer.library.store import Library, LibraryError
+from indexer.features.video import read_frames_at
 from tests.app.tiny_library import REGION_CLASSES, build_tiny_library
 
 
@@ -37,15 +37,15 @@ def _features(library, video_id) -> VideoFeatures:
 
 
 def test_parse_clip_id():
-    assert inspect.parse_clip_id(" 12 ") == 12
+    assert inspector.parse_clip_id(" 12 ") == 12
     for bad in ("../../etc/passwd", "-1", "1.5", "", "3; DROP TABLE clips"):
         with pytest.raises(ValueError, match="clip must be a catalog clip id"):
-            inspect.parse_clip_id(bad)
+            inspector.parse_clip_id(bad)
 
 
 def test_clip_view_matches_the_feature_file(library):
     clip_id = library.catalog.clip_ids()[1]
-    view = inspect.clip_view(library, clip_id)
+    view = inspector.clip_view(library, clip_id)
     features = _features(library, view.video_id)
     rows = np.flatnonzero(features.region_clip == view.clip_index)
     assert len(view.boxes_xyxy) == len(rows)
@@ -62,19 +62,19 @@ def test_clip_view_matches_the_feature_file(library):
 
 
 def test_clip_frames_are_the_decoded_frames(library):
-    view = inspect.clip_view(library, library.catalog.clip_ids()[0])
-    frames = inspect.clip_frames(library, view)
+    view = inspector.clip_view(library, library.catalog.clip_ids()[0])
+    frames = inspector.clip_frames(library, view)
     reference = read_frames_at(view.video_path, view.frame_times_sec)
     assert frames.shape == (len(view.frame_times_sec), 120, 160, 3)
     np.testing.assert_array_equal(frames, reference)
-    np.testing.assert_array_equal(inspect.clip_frame(library, view, 1), reference[1])
+    np.testing.assert_array_equal(inspector.clip_frame(library, view, 1), reference[1])
 
 
 def test_keyframe_is_the_frame_with_most_box_score():
-    view = inspect.ClipView(1, "v", "p", 0, 0.0, 3.0, "", None, [], [], [], np.array([0.5, 1.5, 2.5]),
+    view = inspector.ClipView(1, "v", "p", 0, 0.0, 3.0, "", None, [], [], [], np.array([0.5, 1.5, 2.5]),
                             np.zeros((3, 4)), ["a", "b", "c"], np.array([0.5, 0.45, 0.4]),
                             np.array([0, 2, 2]), (10, 10))
-    assert inspect.keyframe_index(view) == 2
+    assert inspector.keyframe_index(view) == 2
 
 
 def test_paths_outside_the_library_are_refused(lib_dir, tmp_path):
@@ -90,12 +90,12 @@ def test_paths_outside_the_library_are_refused(lib_dir, tmp_path):
     library = Library(copy)
     by_video = {r["video_id"]: library.catalog.clips_of(r["video_id"])[0]["id"]
                 for r in library.catalog.videos()}
-    view = inspect.clip_view(library, by_video[video.stem])
+    view = inspector.clip_view(library, by_video[video.stem])
     with pytest.raises(LibraryError, match="outside the library"):
-        inspect.clip_frames(library, view)
+        inspector.clip_frames(library, view)
     other = next(v for v in by_video if v != video.stem)
     with pytest.raises(LibraryError, match="outside the library"):
-        inspect.clip_view(library, by_video[other])
+        inspector.clip_view(library, by_video[other])
     library.close()
 
 
@@ -104,7 +104,7 @@ def test_action_head_verbs_match_a_direct_forward(library):
     model = ActBertForPretraining.from_pretrained(library.root / "models" / "actbert").eval()
     features = _features(library, video_id)
     names = library.manifest["verbs"]
-    got = inspect.action_head_verbs(model, features, [0, 2], names, top=3)
+    got = inspector.action_head_verbs(model, features, [0, 2], names, top=3)
     for clip, ranked in zip([0, 2], got):
         batch = collate([clip_inputs(features, [clip], model.config.max_regions)])
         batch.pop("region_classes")
@@ -121,7 +121,7 @@ def test_timeline_has_every_clip_and_the_true_steps(library, lib_dir):
     video_id = library.catalog.videos()[1]["video_id"]
     clips = library.catalog.clips_of(video_id)
     head = [[("cut", 0.7)] for _ in clips]
-    segments = inspect.video_timeline(library, video_id, head)
+    segments = inspector.video_timeline(library, video_id, head)
     truth = json.loads((lib_dir / "corpus" / "ground_truth" / f"{video_id}.json").read_text())["steps"]
     steps = [s for s in segments if s.track == "true steps"]
     assert [(s.start_sec, s.end_sec, s.label, s.detail) for s in steps] == [
@@ -137,7 +137,7 @@ def test_example_queries_are_the_most_frequent_steps(library, lib_dir):
     counts = Counter()
     for path in (lib_dir / "corpus" / "ground_truth").glob("*.json"):
         counts.update(s["description"].lower() for s in json.loads(path.read_text())["steps"])
-    queries = inspect.example_queries(library, n=3)
+    queries = inspector.example_queries(library, n=3)
     assert len(queries) == 3
     top = max(counts.values())
     assert counts[queries[0]] == top
@@ -147,7 +147,7 @@ def test_example_queries_are_the_most_frequent_steps(library, lib_dir):
 def test_attention_sample_labels_every_position(library):
     model = ActBertForPretraining.from_pretrained(library.root / "models" / "actbert").eval()
     features = _features(library, library.catalog.videos()[0]["video_id"])
-    sample = inspect.attention_sample(model, ActBertTokenizer(), features, 1, "stir the eggs",
+    sample = inspector.attention_sample(model, ActBertTokenizer(), features, 1, "stir the eggs",
                                       REGION_CLASSES)
     assert sample.tokens == ["[CLS]", "stir", "the", "eggs", "[SEP]"]
     lengths = {m.query: m.probs.shape[2] for m in sample.maps}
@@ -155,4 +155,4 @@ def test_attention_sample_labels_every_position(library):
     assert sample.region_labels[0] == "global" and len(sample.region_rows) == lengths["region"] - 1
     assert sample.kv_fusion == "stack" and 0 <= sample.match_score <= 1
     with pytest.raises(ValueError, match="empty query"):
-        inspect.attention_sample(model, ActBertTokenizer(), features, 1, "  ", REGION_CLASSES)
+        inspector.attention_sample(model, ActBertTokenizer(), features, 1, "  ", REGION_CLASSES)

@@ -1,7 +1,7 @@
 """CLI commands about a library's contents: ``ingest``, ``status``, ``merge``, ``delete``, ``repair``.
 
 Every writing command holds the library's writer lock and ends with the index brought to the
-catalog (``indexer.reconcile``); ``repair`` does only that, plus an SQLite integrity check.
+catalog (``indexer.index.reconcile``); ``repair`` does only that, plus an SQLite integrity check.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import re
 import shutil
 import sys
 
-from .ingest import IngestSettings, ingest, parse_shard
-from .reconcile import index_state, reconcile_index
-from .store import ClipRecord, Library, LibraryError
+from indexer.library.ingest import IngestSettings, ingest, parse_shard
+from indexer.index.reconcile import index_state, reconcile_index
+from indexer.library.store import ClipRecord, Library, LibraryError
 
 # What merge copies from a shard's video rows (the rest is set here or is the shard's own).
 MERGED_VIDEO_FIELDS = ("duration_sec", "fps", "width", "height", "rotation_deg", "codec", "transcript_path",
@@ -171,7 +171,7 @@ def check_shard(shard: Library) -> None:
 
 def shard_clip(row) -> ClipRecord:
     """A shard's clip row, checked: whole index, finite times in order, JSON lists."""
-    from .store import ClipRecord
+    from indexer.library.store import ClipRecord
 
     start, end = float(row["start_sec"]), float(row["end_sec"])
     if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end) or int(row["clip_index"]) < 0:

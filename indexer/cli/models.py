@@ -1,5 +1,5 @@
 """CLI commands that train or fetch the indexer's models: ``train-actions``, ``fetch-weights``
-(``train-detector`` lives in ``indexer.detector_train``)."""
+(``train-detector`` lives in ``indexer.synthkitchen.detector_train``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 
 from actbert.data import VideoFeatures
 
-from .store import Library
+from indexer.library.store import Library
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
@@ -47,9 +47,9 @@ def train_actions(library: Library, epochs: int = 100, seed: int = 0) -> dict:
     """The paper's verb classifier on the action features, trained on the train split (all videos
     when the library has no splits) and scored on the held-out clips beside the majority-class
     baseline. Every clip's top verbs are stored in the catalog (``predicted_verbs``)."""
-    from .export import export_corpus
-    from .verb_classifier import predict_verbs, save_verb_classifier, top1_hits, train_verb_classifier
-    from .verbs import VerbVocabulary, multi_hot_batch
+    from indexer.library.export import export_corpus
+    from indexer.features.verb_classifier import predict_verbs, save_verb_classifier, top1_hits, train_verb_classifier
+    from indexer.features.verbs import VerbVocabulary, multi_hot_batch
 
     export_corpus(library)  # builds the verb vocabulary into the manifest
     verbs_list = library.manifest["verbs"]
@@ -91,7 +91,7 @@ def run_train_actions(args: argparse.Namespace) -> int:
 
 
 def run_fetch_weights(args: argparse.Namespace) -> int:
-    from .actions import i3d_weights_path
+    from indexer.features.actions import i3d_weights_path
 
     path = i3d_weights_path()
     print(json.dumps({"i3d": str(path)}) if args.json else f"I3D weights: {path}")

@@ -3,7 +3,7 @@
 Browsers play H.264, VP8, VP9 and AV1 video in MP4 or WebM containers with 4:2:0 chroma. Any other
 source (MPEG-4 Part 2 in AVI, MJPEG, H.264 4:4:4, Matroska...) is transcoded once with PyAV into
 ``LIB/previews/<video_id>.mp4`` (libx264, yuv420p, ``+faststart``, a keyframe every 2 s: what
-``indexer.video.write_video`` writes). Audio is not kept; a variable-frame-rate source is written at
+``indexer.features.video.write_video`` writes). Audio is not kept; a variable-frame-rate source is written at
 its average rate. A preview older than its source is rebuilt. Every path returned lies inside the
 library's folders (``Library.resolve_inside``).
 """
@@ -18,8 +18,8 @@ from typing import Iterator
 import av
 import numpy as np
 
-from .store import Library
-from .video import VideoError, probe, write_video
+from indexer.library.store import Library
+from indexer.features.video import VideoError, probe, write_video
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import torch
 from actbert.data import VideoFeatures, clip_batch
 from actbert.model import ActBertForPretraining
 
-from .store import Library, LibraryError
+from indexer.library.store import Library, LibraryError
 
 log = logging.getLogger(__name__)
 

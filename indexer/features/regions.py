@@ -9,7 +9,7 @@ classes, background included. Boxes are mapped from the detector's resized input
 pixels of the frame that was passed in.
 
 Detectors: a torchvision architecture name with COCO weights (``weights="default"``: cached or
-downloaded, else :class:`~indexer.detector.DetectorWeightsUnavailable` naming the ways out), the same
+downloaded, else :class:`~indexer.features.detector.DetectorWeightsUnavailable` naming the ways out), the same
 with random weights (``weights="none"``, for tests and timing only, labelled so in ``name`` and
 ``version``), or the path of a checkpoint written by ``python -m indexer train-detector``.
 """
@@ -27,8 +27,8 @@ import torch
 import torchvision
 from torchvision.models.detection import FasterRCNN
 
-from indexer.boxes import box_locations, scale_xyxy
-from indexer.detector import (TORCHVISION_ARCHS, build_detector, coco_categories, load_coco_detector,
+from indexer.features.boxes import box_locations, scale_xyxy
+from indexer.features.detector import (TORCHVISION_ARCHS, build_detector, coco_categories, load_coco_detector,
                               load_detector)
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def _file_digest(path: Path) -> str:
 class RegionExtractor:
     """Detect at most ``max_boxes`` regions per frame with score > ``score_threshold``.
 
-    ``detector``: a torchvision architecture name (see :data:`indexer.detector.TORCHVISION_ARCHS`) or
+    ``detector``: a torchvision architecture name (see :data:`indexer.features.detector.TORCHVISION_ARCHS`) or
     a checkpoint path (``X.safetensors`` with ``X.json``). ``weights``: "default" (COCO) or "none"
     (random; architecture names only). ``min_size``/``max_size`` override the detector's input
     resize (short/long side in pixels). Frames go through the model ``batch_size`` at a time.

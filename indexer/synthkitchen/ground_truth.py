@@ -1,0 +1,67 @@
+"""SynthKitchen's ground-truth reader for ingest: ``<corpus>/ground_truth/<stem>.json`` beside
+``<corpus>/videos/<stem>.mp4`` (written by ``indexer.synthkitchen.corpus``) gives the task, instance,
+split, true steps and which steps the narration describes. Registered with
+``indexer.library.ground_truth`` when this module is imported (``indexer/__init__.py`` does it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from indexer.library.ground_truth import GroundTruth, GroundTruthError, register_reader
+
+log = logging.getLogger(__name__)
+
+
+def truth_file(video: Path) -> Path:
+    """Where the corpus keeps the ground truth of ``video``."""
+    return video.parent.parent / "ground_truth" / f"{video.stem}.json"
+
+
+def narrated_steps(truth: dict) -> list[bool]:
+    """Per step of a SynthKitchen ground-truth record: some narration line flagged ``aligned``
+    has its midpoint inside the step and talks about a step with the same verb and objects
+    (``indexer.synthkitchen.narration``'s definition of aligned: a viewer sees what the line says)."""
+    steps = truth["steps"]
+    flags = [False] * len(steps)
+    for line in truth.get("narration", []):
+        about = line.get("step_index")
+        if not line.get("aligned") or about is None:
+            continue
+        mid = 0.5 * (float(line["start_sec"]) + float(line["end_sec"]))
+        for i, step in enumerate(steps):
+            same = (step["verb"], step["objects"]) == (steps[about]["verb"], steps[about]["objects"])
+            if same and float(step["start_sec"]) <= mid < float(step["end_sec"]):
+                flags[i] = True
+    return flags
+
+
+def read_ground_truth(video: Path) -> GroundTruth | None:
+    """The SynthKitchen ground truth of ``video``; None when the video is not in such a corpus."""
+    candidate = truth_file(video)
+    if not candidate.is_file():
+        return None
+    try:
+        data = json.loads(candidate.read_text(encoding="utf-8", errors="replace"))
+        steps = tuple((i, float(s["start_sec"]), float(s["end_sec"]), s.get("verb"),
+                       str(s.get("description") or s.get("verb", "")))
+                      for i, s in enumerate(data.get("steps", [])))
+        task, split = data.get("task"), data.get("split")
+        instance = str(data.get("instance_id", video.stem))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise GroundTruthError(f"ground truth {candidate.name} unusable "
+                               f"({type(exc).__name__}: {exc})".splitlines()[0]) from exc
+    for key, value in (("task", task), ("split", split)):
+        if value is not None and not isinstance(value, str):
+            raise GroundTruthError(f"ground truth {candidate.name} unusable ({key} is not text)")
+    try:
+        narrated = tuple(narrated_steps(data))
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        log.info("%s: no narrated flags (%s)", candidate, exc)
+        narrated = None
+    return GroundTruth(task=task, task_instance=instance, split=split, steps=steps, narrated=narrated)
+
+
+register_reader("synthkitchen", read_ground_truth)
