@@ -38,9 +38,8 @@ def main() -> None:
     t0 = time.perf_counter()
     searcher = Searcher(library)
     load_s = time.perf_counter() - t0
-    rows = library.catalog.query("SELECT DISTINCT description FROM steps LIMIT ?", (args.queries,))
-    queries = [r[0] for r in rows] or [r[0] for r in library.catalog.query(
-        "SELECT narration FROM clips WHERE narration != '' LIMIT ?", (args.queries,))]
+    queries = (library.catalog.step_descriptions(distinct=True, limit=args.queries)
+               or library.catalog.narrations(limit=args.queries))
     searcher.search(queries[0], k=args.k, rerank=args.rerank, mode=args.mode)  # warm-up
     stages: dict[str, list[float]] = {}
     wall = []

@@ -16,7 +16,8 @@ import sys
 
 from indexer.library.ingest import IngestSettings, ingest, parse_shard
 from indexer.index.reconcile import index_state, reconcile_index
-from indexer.library.store import ClipRecord, Library, LibraryError
+from indexer.library.catalog import ClipRecord
+from indexer.library.store import Library, LibraryError
 
 # What merge copies from a shard's video rows (the rest is set here or is the shard's own).
 MERGED_VIDEO_FIELDS = ("duration_sec", "fps", "width", "height", "rotation_deg", "codec", "transcript_path",
@@ -95,8 +96,7 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 def status_report(library: Library) -> dict:
     videos = []
-    counts = {r[0]: r[1] for r in library.catalog.query(
-        "SELECT video, count(*) FROM clips GROUP BY video")}
+    counts = library.catalog.clip_counts()
     for row in library.catalog.videos():
         videos.append({
             "video_id": row["video_id"], "path": row["path"], "status": row["status"],
@@ -163,7 +163,7 @@ def run_repair(args: argparse.Namespace) -> int:
 def check_shard(shard: Library) -> None:
     """A shard's catalog must have this version's tables and columns (merge reads them by name)."""
     for table, required in _REQUIRED_COLUMNS.items():
-        have = {r[1] for r in shard.catalog.query(f"PRAGMA table_info({table})")}
+        have = shard.catalog.columns(table)
         if not required <= have:
             raise LibraryError(f"{shard.root}: not a shard of this version (table {table} lacks "
                                f"{', '.join(sorted(required - have))})")
@@ -171,8 +171,6 @@ def check_shard(shard: Library) -> None:
 
 def shard_clip(row) -> ClipRecord:
     """A shard's clip row, checked: whole index, finite times in order, JSON lists."""
-    from indexer.library.store import ClipRecord
-
     start, end = float(row["start_sec"]), float(row["end_sec"])
     if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end) or int(row["clip_index"]) < 0:
         raise ValueError(f"clip {row['clip_index']}: bad times {start}..{end}")
@@ -221,10 +219,8 @@ def _merge_video(out: Library, shard: Library, row) -> None:
     if source.resolve().parent != shard.root / "features" or target.resolve().parent != out.root / "features":
         raise ValueError(f"video id {video_id!r} leaves the features folder")
     clips = [shard_clip(c) for c in shard.catalog.clips_of(video_id)]
-    cues = [(float(a), float(b), str(t)) for a, b, t in shard.catalog.query(
-        "SELECT start_sec, end_sec, text FROM cues WHERE video = ?", (row["id"],))]
-    steps = [(int(i), float(a), float(b), v, str(d)) for i, a, b, v, d in shard.catalog.query(
-        "SELECT step_index, start_sec, end_sec, verb, description FROM steps WHERE video = ?", (row["id"],))]
+    cues = [(float(a), float(b), str(t)) for a, b, t in shard.catalog.cues_of(video_id)]
+    steps = [(int(i), float(a), float(b), v, str(d)) for i, a, b, v, d in shard.catalog.steps_of(video_id)]
     fields_ = {k: row[k] for k in MERGED_VIDEO_FIELDS}
     rowid = out.catalog.upsert_video(video_id, str(row["path"]), str(row["fingerprint"]),
                                      int(row["size_bytes"] or 0))

@@ -115,12 +115,10 @@ class Searcher:
             return self.model.encode_text(enc.ids, enc.mask).float().numpy()
 
     def clip_features(self, clip_id: int) -> tuple[VideoFeatures, int]:
-        row = self.library.catalog.query(
-            "SELECT videos.feature_path, clips.clip_index FROM clips JOIN videos ON videos.id = clips.video "
-            "WHERE clips.id = ?", (int(clip_id),))
-        if not row:
+        row = self.library.catalog.clip(clip_id)
+        if row is None:
             raise KeyError(f"clip {clip_id} is not in the catalog")
-        return _features(str(self.library.root / row[0][0])), int(row[0][1])
+        return _features(str(self.library.root / row["fpath"])), int(row["clip_index"])
 
     @torch.no_grad()
     def match_scores(self, query: str, clip_ids: list[int], batch_size: int = 64) -> dict[int, float]:

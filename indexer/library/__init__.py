@@ -1,4 +1,5 @@
 """The library folder: the SQLite catalog (``catalog``, the only module that speaks SQL), the
 folder, its manifest and writer lock (``store``), ingestion (``ingest``) with pluggable
 ground-truth readers (``ground_truth``), the training-corpus export (``export``), browser previews
-(``preview``) and what the clip inspector and attention explorer show (``inspector``)."""
+(``preview``), the verb classifier trained on a library (``verb_training``) and what the clip
+inspector and attention explorer show (``inspector``)."""

@@ -45,8 +45,7 @@ def export_corpus(library: Library, min_verb_count: int = MIN_VERB_COUNT) -> Pat
         clips = library.catalog.clips_of(row["video_id"])
         steps = [{"start_sec": s["start_sec"], "end_sec": s["end_sec"],
                   "description": s["description"], "verb": s["verb"]}
-                 for s in library.catalog.query(
-                     "SELECT * FROM steps WHERE video = ? ORDER BY step_index", (row["id"],))]
+                 for s in library.catalog.steps_of(row["video_id"])]
         flags = _narrated(row["path"], len(steps)) if steps else None
         for step, flag in zip(steps, flags or []):
             step["narrated"] = flag

@@ -131,13 +131,9 @@ def _pairs(text: str) -> list[tuple[str, float]]:
 
 def clip_view(library: Library, clip_id: int) -> ClipView:
     """The clip ``clip_id`` with its regions; KeyError when the catalog has no such clip."""
-    rows = library.catalog.query(
-        "SELECT clips.*, videos.video_id AS vid, videos.path AS vpath, videos.task AS vtask, "
-        "videos.feature_path AS fpath FROM clips JOIN videos ON videos.id = clips.video "
-        "WHERE clips.id = ?", (int(clip_id),))
-    if not rows:
+    row = library.catalog.clip(clip_id)
+    if row is None:
         raise KeyError(f"no clip {clip_id} in this library")
-    row = rows[0]
     features = load_features(library, row["fpath"])
     index = int(row["clip_index"])
     if not 0 <= index < features.num_clips:
@@ -200,11 +196,9 @@ def keyframe_index(view: ClipView) -> int:
 def example_queries(library: Library, n: int = 6) -> list[str]:
     """Queries worth trying: the most frequent ground-truth step descriptions, else the most
     frequent narration lines (lower-cased), longest-first on ties."""
-    rows = library.catalog.query("SELECT description FROM steps WHERE description != ''")
-    texts = [r[0].strip().lower() for r in rows]
+    texts = [t.strip().lower() for t in library.catalog.step_descriptions()]
     if not texts:
-        rows = library.catalog.query("SELECT narration FROM clips WHERE narration != ''")
-        texts = [" ".join(r[0].lower().split()[:8]) for r in rows]
+        texts = [" ".join(t.lower().split()[:8]) for t in library.catalog.narrations()]
     counts = Counter(t for t in texts if len(t.split()) >= 2)
     return [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], -len(kv[0]), kv[0]))[:n]]
 
@@ -257,12 +251,9 @@ def video_timeline(library: Library, video_id: str,
             if ranked:
                 segments.append(Segment(track, float(clip["start_sec"]), float(clip["end_sec"]),
                                         ranked[0][0], ranked[0][1], int(clip["id"])))
-    steps = library.catalog.query(
-        "SELECT steps.start_sec, steps.end_sec, steps.verb, steps.description FROM steps "
-        "JOIN videos ON videos.id = steps.video WHERE videos.video_id = ? ORDER BY step_index",
-        (video_id,))
-    segments += [Segment("true steps", float(s[0]), float(s[1]), s[2] or s[3] or "step", None, None,
-                         s[3] or "") for s in steps]
+    segments += [Segment("true steps", float(s["start_sec"]), float(s["end_sec"]),
+                         s["verb"] or s["description"] or "step", None, None, s["description"] or "")
+                 for s in library.catalog.steps_of(video_id)]
     return segments
 
 

@@ -182,7 +182,7 @@ def _ingest(library, corpus: Path, detector: Path) -> dict:
 
 
 def _verbs(library, s: DemoSettings) -> dict:
-    from indexer.cli.models import train_actions
+    from indexer.library.verb_training import train_actions
 
     report = train_actions(library, seed=s.seed)
     return {k: report.get(k) for k in ("verbs", "held_out_clips", "held_out_top1",

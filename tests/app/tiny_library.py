@@ -23,7 +23,8 @@ from indexer.library.ground_truth import ground_truth_for
 from indexer.library.ingest import fingerprint
 from indexer.features.sampling import fixed_windows, narration_spans, sample_times
 from indexer.index.search import build_index
-from indexer.library.store import ClipRecord, Library
+from indexer.library.catalog import ClipRecord
+from indexer.library.store import Library
 from indexer.synthkitchen.corpus import OBJECT_CLASSES, VERBS, generate
 from indexer.features.transcripts import find_sidecar, load_transcript
 from indexer.features.video import probe

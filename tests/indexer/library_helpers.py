@@ -10,7 +10,8 @@ import numpy as np
 
 from actbert.data import VideoFeatures
 from indexer.index.reconcile import index_state
-from indexer.library.store import ClipRecord, Library
+from indexer.library.catalog import ClipRecord
+from indexer.library.store import Library
 
 
 def clone_videos(source: Library, target: Library, suffix: str) -> list[str]:

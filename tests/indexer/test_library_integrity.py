@@ -17,7 +17,8 @@ import pytest
 from indexer.__main__ import main
 from indexer.library.inspector import parse_clip_id
 from indexer.index.reconcile import index_state, reconcile_index
-from indexer.library.store import _SCHEMA, Library, LibraryBusyError
+from indexer.library.catalog import _SCHEMA
+from indexer.library.store import Library, LibraryBusyError
 from tests.app.tiny_library import build_tiny_library
 from tests.indexer.library_helpers import assert_consistent, clone_videos, copy_library, orphan_files
 
@@ -119,7 +120,7 @@ def test_old_catalogs_are_migrated_to_unreused_ids(tmp_path):
     assert [r["narration"] for r in library.catalog.clips_of("a")] == ["cut the tomato"]
     assert library.catalog.search_narration("tomato") and library.catalog.integrity_check() == "ok"
     library.catalog.reserve_clip_ids(7)  # ids an old index may still hold are skipped
-    from indexer.library.store import ClipRecord
+    from indexer.library.catalog import ClipRecord
 
     _, new = library.catalog.complete_video(1, [ClipRecord(0, 0, 4, "stir")], [])
     assert new == [8]

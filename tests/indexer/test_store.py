@@ -4,7 +4,8 @@ import sqlite3
 
 import pytest
 
-from indexer.library.store import Catalog, ClipRecord, Library, LibraryError
+from indexer.library.catalog import Catalog, ClipRecord
+from indexer.library.store import Library, LibraryError
 
 
 @pytest.fixture()

@@ -1,0 +1,165 @@
+"""Guards of the architecture the README draws: SQL only in the catalog, no import upward.
+
+Both read the source with ``ast`` (nothing is imported), so they also see imports inside functions
+and SQL in f-strings. Tests are not scanned: they corrupt catalogs with SQL on purpose.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PRODUCT = ("actbert", "indexer", "app", "bench")
+
+# ---- SQL only in the catalog ----------------------------------------------------------------------
+
+CATALOG_MODULES = {"indexer/library/catalog.py"}
+SQL_KEYWORDS = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "PRAGMA", "BEGIN", "ALTER", "DROP",
+                "REPLACE", "WITH", "VACUUM", "ATTACH")
+DB_CALLS = {"execute", "executemany", "executescript"}
+
+
+def _sources(*packages: str) -> list[Path]:
+    return sorted(p for package in packages for p in (ROOT / package).rglob("*.py")
+                  if "__pycache__" not in p.parts)
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def _looks_like_sql(text: str, whole: bool = True) -> bool:
+    """An upper-case SQL keyword, then more of the statement (``whole``: in this very string;
+    otherwise the start of an f-string, whose expressions follow)."""
+    words = text.split(None, 1)
+    return bool(words) and words[0] in SQL_KEYWORDS and (len(words) == 2 or not whole)
+
+
+def _is_catalog(node: ast.expr) -> bool:
+    """``catalog`` or ``<anything>.catalog``: the receiver of ``catalog.query(...)``."""
+    return (isinstance(node, ast.Name) and node.id == "catalog") or \
+        (isinstance(node, ast.Attribute) and node.attr == "catalog")
+
+
+def sql_uses(source: str) -> list[tuple[int, str]]:
+    """(line, what) for every way ``source`` talks to SQLite: SQL text (a string or the start of an
+    f-string), ``.execute*()`` calls, ``catalog.query()`` calls, ``sqlite3`` imports."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _looks_like_sql(node.value):
+            found.append((node.lineno, f"SQL text {node.value.strip()[:40]!r}"))
+        elif isinstance(node, ast.JoinedStr) and node.values:
+            first = node.values[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str) and \
+                    _looks_like_sql(first.value, whole=False):
+                found.append((node.lineno, f"SQL f-string {first.value.strip()[:40]!r}"))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in DB_CALLS:
+                found.append((node.lineno, f".{node.func.attr}() call"))
+            elif node.func.attr == "query" and _is_catalog(node.func.value):
+                found.append((node.lineno, "catalog.query() call"))
+        elif isinstance(node, ast.Import) and any(a.name.split(".")[0] == "sqlite3" for a in node.names):
+            found.append((node.lineno, "import sqlite3"))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlite3":
+            found.append((node.lineno, "from sqlite3 import"))
+    return found
+
+
+def test_sql_lives_only_in_the_catalog() -> None:
+    offenders = [f"{_rel(path)}:{line}: {what}" for path in _sources(*PRODUCT)
+                 if _rel(path) not in CATALOG_MODULES
+                 for line, what in sql_uses(path.read_text())]
+    assert not offenders, ("SQL outside the catalog (add a named method to indexer/library/catalog.py "
+                           "and call it):\n" + "\n".join(offenders))
+    # The catalog itself is found by the same scan (the guard sees what it is meant to see).
+    assert all(sql_uses((ROOT / module).read_text()) for module in CATALOG_MODULES)
+
+
+@pytest.mark.parametrize("source", [
+    'rows = lib.catalog.query("SELECT 1")',
+    'db.execute(name)',
+    'sql = f"PRAGMA table_info({table})"',
+    'q = ("DELETE FROM clips "\n     "WHERE id = ?")',
+    'def f():\n    import sqlite3',
+])
+def test_the_sql_scan_sees(source: str) -> None:
+    assert sql_uses(source)
+
+
+@pytest.mark.parametrize("source", ['st.selectbox("Select a clip", [])', '"""Update the index."""',
+                                    'x = "DROP"', 'searcher.query(q)'])
+def test_the_sql_scan_ignores(source: str) -> None:
+    assert not sql_uses(source)
+
+
+# ---- nothing imports upward ---------------------------------------------------------------------
+
+# Floors: app -> indexer -> actbert. Inside indexer: features -> library -> index -> synthkitchen
+# (the demo corpus, a client of the product modules) -> cli (the commands, on top of everything).
+FORBIDDEN = {"actbert": {"indexer", "app"}, "indexer": {"app"}}
+INDEXER_FLOORS = ["features", "library", "index", "synthkitchen", "cli"]
+# The one sanctioned look upward inside indexer: an ingest run ends by bringing the index to the
+# catalog (a function-level import, so ``indexer.library`` loads without ``indexer.index``).
+ALLOWED_UPWARD = {("indexer/library/ingest.py", "indexer.index.reconcile")}
+
+
+def imported_modules(source: str, module: str) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import in ``source`` (the module named ``module``,
+    e.g. ``indexer.library.ingest``), at any depth: relative imports resolved, ``from X import y``
+    reported as ``X.y``, ``importlib.import_module("...")`` with a literal name included."""
+    found = []
+    package = module.split(".")[:-1]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[:len(package) - node.level + 1] + ([base] if base else []))
+            found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) and \
+                isinstance(node.args[0].value, str) and (
+                    (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module") or
+                    (isinstance(node.func, ast.Name) and node.func.id in ("__import__", "import_module"))):
+            found.append((node.lineno, node.args[0].value))
+    return found
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def upward_imports(path: Path) -> list[str]:
+    name = _module_name(path)
+    top = name.split(".")[0]
+    rel = _rel(path)
+    problems = []
+    for line, imported in imported_modules(path.read_text(), name if path.name != "__init__.py"
+                                           else name + ".__init__"):
+        target = imported.split(".")
+        if target[0] in FORBIDDEN.get(top, ()):
+            problems.append(f"{rel}:{line}: {top} imports {imported}")
+        inner = name.split(".")
+        if top == "indexer" and target[0] == "indexer" and len(inner) > 1 and len(target) > 1 \
+                and inner[1] in INDEXER_FLOORS and target[1] in INDEXER_FLOORS \
+                and INDEXER_FLOORS.index(target[1]) > INDEXER_FLOORS.index(inner[1]) \
+                and not any(rel == a and imported.startswith(m) for a, m in ALLOWED_UPWARD):
+            problems.append(f"{rel}:{line}: indexer.{inner[1]} imports {imported} (a higher floor)")
+    return problems
+
+
+def test_nothing_imports_upward() -> None:
+    offenders = [p for path in _sources("actbert", "indexer", "app") for p in upward_imports(path)]
+    assert not offenders, "imports from a higher floor:\n" + "\n".join(offenders)
+
+
+def test_the_import_scan_sees_function_level_and_relative_imports() -> None:
+    source = "def f():\n    from indexer.index import search\n\nfrom ..app import views\n"
+    found = sorted(m for _, m in imported_modules(source, "actbert.sub.mod"))
+    assert found == ["actbert.app.views", "indexer.index.search"]
+    assert [m for _, m in imported_modules("importlib.import_module('app.views')", "actbert.x")] == \
+        ["app.views"]
