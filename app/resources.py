@@ -16,11 +16,11 @@ from typing import Callable
 
 import streamlit as st
 
+from indexer.features.transcripts import TranscriptError
+from indexer.features.video import VideoError
 from indexer.index.files import ClipIndexError
 from indexer.index.search import Searcher
 from indexer.library.store import Library, LibraryError
-from indexer.features.transcripts import TranscriptError
-from indexer.features.video import VideoError
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.features.actions import ActionExtractor, PRESETS  # noqa: E402
+from indexer.features.actions import PRESETS, ActionExtractor  # noqa: E402
 from indexer.features.detector import build_detector, save_detector  # noqa: E402
-from indexer.library.ingest import Extractors, IngestSettings, clip_spans, extract_video  # noqa: E402
 from indexer.features.regions import RegionExtractor  # noqa: E402
-from indexer.synthkitchen.corpus import generate  # noqa: E402
 from indexer.features.transcripts import load_transcript  # noqa: E402
 from indexer.features.video import probe  # noqa: E402
+from indexer.library.ingest import Extractors, IngestSettings, clip_spans, extract_video  # noqa: E402
+from indexer.synthkitchen.corpus import generate  # noqa: E402
 
 
 def extractors(preset: str, workdir: Path) -> Extractors:

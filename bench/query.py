@@ -21,9 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.synthkitchen.demo import default_library_dir  # noqa: E402
 from indexer.index.search import Searcher  # noqa: E402
 from indexer.library.store import Library  # noqa: E402
+from indexer.synthkitchen.demo import default_library_dir  # noqa: E402
 
 
 def main() -> None:

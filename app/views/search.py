@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app import components, resources, state
-from indexer.library import inspector
 from indexer.index.search import MODES
+from indexer.library import inspector
 
 COLUMNS = 3
 

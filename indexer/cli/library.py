@@ -14,9 +14,9 @@ import re
 import shutil
 import sys
 
-from indexer.library.ingest import IngestSettings, ingest, parse_shard
 from indexer.index.reconcile import index_state, reconcile_index
 from indexer.library.catalog import ClipRecord
+from indexer.library.ingest import IngestSettings, ingest, parse_shard
 from indexer.library.store import Library, LibraryError
 
 # What merge copies from a shard's video rows (the rest is set here or is the shard's own).

@@ -26,8 +26,12 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from torchvision.models.detection import (FasterRCNN, fasterrcnn_mobilenet_v3_large_320_fpn,
-                                          fasterrcnn_mobilenet_v3_large_fpn, fasterrcnn_resnet50_fpn_v2)
+from torchvision.models.detection import (
+    FasterRCNN,
+    fasterrcnn_mobilenet_v3_large_320_fpn,
+    fasterrcnn_mobilenet_v3_large_fpn,
+    fasterrcnn_resnet50_fpn_v2,
+)
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign

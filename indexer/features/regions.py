@@ -28,8 +28,13 @@ import torchvision
 from torchvision.models.detection import FasterRCNN
 
 from indexer.features.boxes import box_locations, scale_xyxy
-from indexer.features.detector import (TORCHVISION_ARCHS, build_detector, coco_categories, load_coco_detector,
-                              load_detector)
+from indexer.features.detector import (
+    TORCHVISION_ARCHS,
+    build_detector,
+    coco_categories,
+    load_coco_detector,
+    load_detector,
+)
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ turns true; ``rebuild()`` (called by ``python -m indexer reindex``) retrains fro
 
 Threads: searches run concurrently (FAISS releases the GIL); ``add``/``remove``/``rebuild`` take a
 write lock, so a search sees the index before or after a change, never in between. Searches of up to
-``SMALL_BATCH`` queries use one OpenMP thread (see ``_omp_threads``). With GPUs
+``SMALL_BATCH`` queries use one OpenMP thread (see ``indexer.index.concurrency.omp_threads``). With GPUs
 (``faiss.get_num_gpus() > 0``) searches run on a copy sharded over all of them, refreshed after changes;
 the CPU index stays the source of truth for changes, ``reconstruct`` and ``save``.
 
@@ -33,20 +33,26 @@ Persistence is in ``indexer/index/files.py``: ``save(dir)`` / ``ClipIndex.load(d
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import math
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import faiss
 import numpy as np
 
 from indexer.index import files as index_files
+from indexer.index.concurrency import ReadWriteLock, omp_threads
+from indexer.index.files import (
+    ClipIndexError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+)
 from indexer.index.recall import calibrate_nprobe, exact_top_k, ivf_params
-from indexer.index.files import ClipIndexError, IndexCorruptError, IndexMismatchError, IndexMissingError
+from indexer.index.vectors import clip_ids, unit_vectors
 
 __all__ = ["ClipIndex", "ClipIndexError", "IndexCorruptError", "IndexMismatchError", "IndexMissingError",
            "recommended_factory", "exact_top_k"]
@@ -56,7 +62,7 @@ logger = logging.getLogger(__name__)
 FLAT_MAX = 100_000
 PQ_MIN = 10_000_000
 TRAIN_PER_LIST = 64
-SMALL_BATCH = 4  # queries searched by one OpenMP thread (see _omp_threads)
+SMALL_BATCH = 4  # queries searched by one OpenMP thread (see omp_threads)
 GPU_MAX_K = 2048  # FAISS GPU k-selection limit for both k and nprobe
 
 
@@ -75,24 +81,6 @@ def _pq_bytes(dim: int) -> int:
     return max(m for m in range(1, max(dim // 4, 1) + 1) if dim % m == 0)
 
 
-@contextlib.contextmanager
-def _omp_threads(count: int) -> Iterator[None]:
-    """Run FAISS with ``count`` OpenMP threads in this thread only (0: leave as is).
-
-    One query gains nothing from a thread team, and on a busy CPU the team's barriers cost
-    milliseconds (measured here: 0.2 ms alone against 1..40 ms with two threads for a 10^4 Flat).
-    OpenMP keeps this setting per calling thread, so concurrent searches do not affect each other.
-    """
-    before = faiss.omp_get_max_threads()
-    if count:
-        faiss.omp_set_num_threads(count)
-    try:
-        yield
-    finally:
-        if count:
-            faiss.omp_set_num_threads(before)
-
-
 @functools.lru_cache(maxsize=1)
 def _gpu_count() -> int:
     """GPUs FAISS can use: 0 with faiss-cpu, or with faiss-gpu on a machine without CUDA devices."""
@@ -105,72 +93,6 @@ def _family(factory: str) -> str:
 
 def _nlist(factory: str) -> int:
     return int(factory.split("_")[0].split(",")[0][3:]) if factory.startswith("IVF") else 0
-
-
-def unit_vectors(vectors: np.ndarray, dim: int | None = None, name: str = "vectors") -> np.ndarray:
-    """``(N, D)`` float32 copy of ``vectors`` scaled to unit L2 norm; a 1-D input is one row."""
-    x = np.array(vectors, dtype=np.float32, ndmin=2, copy=True)
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be (N, D), got shape {np.shape(vectors)}")
-    if dim is not None and x.shape[1] != dim:
-        raise ValueError(f"{name} have width {x.shape[1]}, the index holds width {dim}")
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name} contain NaN or infinity")
-    norms = np.linalg.norm(x, axis=1)
-    if (norms == 0).any():
-        raise ValueError(f"{name} row {int(np.argmin(norms))} is all zeros and has no direction")
-    return np.ascontiguousarray(x / norms[:, None])
-
-
-def clip_ids(ids: Any, count: int | None = None) -> np.ndarray:
-    """``(N,)`` int64 ids: non-negative (-1 marks a missing result), unique, ``count`` of them."""
-    arr = np.asarray(ids)
-    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
-        raise ValueError(f"ids must be a 1-D array of integers, got dtype {arr.dtype} shape {arr.shape}")
-    arr = arr.astype(np.int64)
-    if count is not None and arr.size != count:
-        raise ValueError(f"got {arr.size} ids for {count} vectors")
-    if (arr < 0).any():
-        raise ValueError(f"ids must be >= 0 (catalog clip ids), got {int(arr.min())}")
-    if np.unique(arr).size != arr.size:
-        raise ValueError("ids contain duplicates")
-    return arr
-
-
-class ReadWriteLock:
-    """Many readers or one writer; a waiting writer blocks new readers (no writer starvation)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-        self._writers_waiting = 0
-
-    @contextlib.contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writer and not self._writers_waiting)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._writers_waiting += 1
-            self._cond.wait_for(lambda: not self._writer and not self._readers)
-            self._writers_waiting -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
 
 
 def _train(vectors: np.ndarray, dim: int, factory: str, seed: int) -> faiss.Index:
@@ -372,7 +294,7 @@ class ClipIndex:
         if int(k) < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         q = unit_vectors(queries, self.dim, "queries")
-        with self._lock.read(), _omp_threads(1 if len(q) <= SMALL_BATCH else 0):
+        with self._lock.read(), omp_threads(1 if len(q) <= SMALL_BATCH else 0):
             gpu = self._gpu_replica() if self.on_gpu and k <= GPU_MAX_K and self._nprobe <= GPU_MAX_K else None
             if gpu is not None:
                 scores, labels = gpu[0].search(q, int(k))

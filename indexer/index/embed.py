@@ -21,7 +21,6 @@ import torch
 
 from actbert.data import VideoFeatures, clip_batch
 from actbert.model import ActBertForPretraining
-
 from indexer.library.store import Library, LibraryError
 
 log = logging.getLogger(__name__)

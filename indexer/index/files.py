@@ -22,11 +22,11 @@ the caller's. Every failure is a ``ClipIndexError`` naming the fix, ``python -m 
 from __future__ import annotations
 
 import datetime
-import sys
 import hashlib
 import json
 import logging
 import os
+import sys
 import time
 import uuid
 from pathlib import Path

@@ -15,8 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.index.embed import embed_library, library_model_dir, load_model, set_library_model
 from indexer.index.clip_index import ClipIndex
+from indexer.index.embed import (
+    embed_library,
+    library_model_dir,
+    load_model,
+    set_library_model,
+)
 from indexer.index.files import ClipIndexError, IndexMissingError, remove_orphans
 from indexer.library.store import Library, LibraryError
 

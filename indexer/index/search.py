@@ -25,9 +25,8 @@ import torch
 from actbert.data import VideoFeatures, clip_batch, collate
 from actbert.rerank_policy import Ordering, decide
 from actbert.tokenizer import ActBertTokenizer
-
-from indexer.index.embed import embed_library, library_model_dir, load_model
 from indexer.index.clip_index import ClipIndex
+from indexer.index.embed import embed_library, library_model_dir, load_model
 from indexer.library.store import Library
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,9 @@ import logging
 from pathlib import Path
 
 from actbert.corpus import CorpusVideo, write_corpus
-
+from indexer.features.verbs import VerbVocabulary
 from indexer.library.ground_truth import GroundTruthError, ground_truth_for
 from indexer.library.store import Library
-from indexer.features.verbs import VerbVocabulary
 
 log = logging.getLogger(__name__)
 

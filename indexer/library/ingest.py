@@ -25,13 +25,12 @@ import numpy as np
 from tqdm import tqdm
 
 from actbert.data import VideoFeatures
-
 from indexer.features.sampling import fixed_windows, narration_spans, sample_times
-from indexer.library.ground_truth import GroundTruthError, ground_truth_for
-from indexer.library.catalog import ClipRecord
-from indexer.library.store import Library
 from indexer.features.transcripts import TranscriptError, find_sidecar, load_transcript
 from indexer.features.video import VideoError, VideoInfo, probe, read_frames_at
+from indexer.library.catalog import ClipRecord
+from indexer.library.ground_truth import GroundTruthError, ground_truth_for
+from indexer.library.store import Library
 
 log = logging.getLogger(__name__)
 

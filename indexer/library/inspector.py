@@ -28,10 +28,9 @@ import torch
 from actbert.data import VideoFeatures, clip_batch
 from actbert.model import ActBertForPretraining
 from actbert.tangled import AttentionMap
-
 from indexer.features.sampling import sample_times
-from indexer.library.store import Library, LibraryError
 from indexer.features.video import read_frames_at
+from indexer.library.store import Library, LibraryError
 
 log = logging.getLogger(__name__)
 

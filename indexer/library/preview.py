@@ -18,8 +18,8 @@ from typing import Iterator
 import av
 import numpy as np
 
-from indexer.library.store import Library
 from indexer.features.video import VideoError, probe, write_video
+from indexer.library.store import Library
 
 log = logging.getLogger(__name__)
 

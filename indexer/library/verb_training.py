@@ -10,7 +10,12 @@ import numpy as np
 import torch
 
 from actbert.data import VideoFeatures
-from indexer.features.verb_classifier import predict_verbs, save_verb_classifier, top1_hits, train_verb_classifier
+from indexer.features.verb_classifier import (
+    predict_verbs,
+    save_verb_classifier,
+    top1_hits,
+    train_verb_classifier,
+)
 from indexer.features.verbs import VerbVocabulary, multi_hot_batch
 from indexer.library.export import export_corpus
 from indexer.library.store import Library

@@ -30,10 +30,24 @@ import av
 import cv2
 import numpy as np
 
-from indexer.synthkitchen.narration import NarrationLine, NarrationNoise, narrate, to_webvtt
+from indexer.synthkitchen.narration import (
+    NarrationLine,
+    NarrationNoise,
+    narrate,
+    to_webvtt,
+)
 from indexer.synthkitchen.render import render_frames
-from indexer.synthkitchen.tasks import (ACTION_LABELS, CONTAINERS, OBJECT_CLASSES, SUBSTANCES, TASKS, TOOLS, VARIANTS,
-                                        VERBS, TaskTemplate)
+from indexer.synthkitchen.tasks import (
+    ACTION_LABELS,
+    CONTAINERS,
+    OBJECT_CLASSES,
+    SUBSTANCES,
+    TASKS,
+    TOOLS,
+    VARIANTS,
+    VERBS,
+    TaskTemplate,
+)
 
 __all__ = ["NarrationNoise", "VideoPlan", "StepPlan", "plan", "plan_video", "render_task", "generate",
            "OBJECT_CLASSES", "VERBS", "ACTION_LABELS", "GENERATOR_VERSION", "add_cli", "main"]

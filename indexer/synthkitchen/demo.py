@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
@@ -149,7 +148,11 @@ def _detector(corpus: Path, out: Path, s: DemoSettings) -> dict:
     import shutil
 
     from indexer.features.detector import evaluate_map, load_detector
-    from indexer.synthkitchen.detector_train import synthkitchen_class_names, synthkitchen_detection_samples, train_detector
+    from indexer.synthkitchen.detector_train import (
+        synthkitchen_class_names,
+        synthkitchen_detection_samples,
+        train_detector,
+    )
 
     names = synthkitchen_class_names(corpus)
     val = list(synthkitchen_detection_samples(corpus, "val", s.detector_every_n_frames))
@@ -193,7 +196,6 @@ def _pretrain(library, s: DemoSettings, regions: bool = True) -> dict:
     """ActBERT ``mini`` on the train split; ``regions=False`` is the paper's ablation (recorded in
     the manifest as ``model_no_regions``, which ``python -m actbert evaluate`` uses)."""
     from actbert.train import TrainConfig, train
-
     from indexer.library.export import export_corpus
 
     corpus = export_corpus(library)

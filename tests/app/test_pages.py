@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.library import inspector
 from indexer.index.search import Searcher
+from indexer.library import inspector
 from indexer.library.store import Library
 
 QUERY = "crack an egg into the bowl"

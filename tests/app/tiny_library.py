@@ -18,16 +18,16 @@ import torch
 from actbert.config import ActBertConfig
 from actbert.data import VideoFeatures
 from actbert.model import ActBertForPretraining
-from indexer.index.embed import set_library_model
-from indexer.library.ground_truth import ground_truth_for
-from indexer.library.ingest import fingerprint
 from indexer.features.sampling import fixed_windows, narration_spans, sample_times
-from indexer.index.search import build_index
-from indexer.library.catalog import ClipRecord
-from indexer.library.store import Library
-from indexer.synthkitchen.corpus import OBJECT_CLASSES, VERBS, generate
 from indexer.features.transcripts import find_sidecar, load_transcript
 from indexer.features.video import probe
+from indexer.index.embed import set_library_model
+from indexer.index.search import build_index
+from indexer.library.catalog import ClipRecord
+from indexer.library.ground_truth import ground_truth_for
+from indexer.library.ingest import fingerprint
+from indexer.library.store import Library
+from indexer.synthkitchen.corpus import OBJECT_CLASSES, VERBS, generate
 
 REGION_CLASSES = ["background", *OBJECT_CLASSES]
 ACTION_CLASSES = ["cooking egg", "cutting vegetables", "making pancakes", "pouring milk",

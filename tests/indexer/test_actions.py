@@ -10,7 +10,12 @@ import torch
 from safetensors.torch import save_file
 
 from indexer.features import actions
-from indexer.features.actions import PRESETS, ActionExtractor, ActionWeightsUnavailable, preprocess_clips
+from indexer.features.actions import (
+    PRESETS,
+    ActionExtractor,
+    ActionWeightsUnavailable,
+    preprocess_clips,
+)
 
 SMALL = dict(frames=4, crop=16, short_side=20, weights="none")
 

@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 from actbert import data as actbert_data
-from indexer.features.boxes import (box_area, box_iou, box_locations, clip_xyxy, scale_xyxy, valid_boxes, xywh_to_xyxy,
-                           xyxy_to_xywh)
+from indexer.features.boxes import (
+    box_area,
+    box_iou,
+    box_locations,
+    clip_xyxy,
+    scale_xyxy,
+    valid_boxes,
+    xywh_to_xyxy,
+    xyxy_to_xywh,
+)
 
 
 def test_xywh_round_trip_and_hand_values() -> None:

@@ -11,12 +11,24 @@ import numpy as np
 import pytest
 import torch
 
-from indexer.features.detector import (ARCHS, average_precision, build_detector, detection_ap, evaluate_map, load_detector,
-                              match_detections, save_detector)
-from indexer.synthkitchen.detector_train import (add_cli, synthkitchen_class_names, synthkitchen_detection_samples,
-                                    train_detector)
+from indexer.features.detector import (
+    ARCHS,
+    average_precision,
+    build_detector,
+    detection_ap,
+    evaluate_map,
+    load_detector,
+    match_detections,
+    save_detector,
+)
 from indexer.features.regions import RegionExtractor
 from indexer.synthkitchen.corpus import OBJECT_CLASSES, generate, plan_video
+from indexer.synthkitchen.detector_train import (
+    add_cli,
+    synthkitchen_class_names,
+    synthkitchen_detection_samples,
+    train_detector,
+)
 from indexer.synthkitchen.render import render_frames
 
 SMALL = dict(size=(160, 128), fps=12, step_sec=(1.5, 2.5))

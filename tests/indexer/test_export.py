@@ -5,8 +5,8 @@ import shutil
 
 from actbert.corpus import read_corpus
 from indexer.library.export import export_corpus
-from indexer.synthkitchen.ground_truth import narrated_steps
 from indexer.library.store import Library
+from indexer.synthkitchen.ground_truth import narrated_steps
 from tests.app.tiny_library import build_tiny_library
 
 

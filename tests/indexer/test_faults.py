@@ -21,13 +21,17 @@ import torch
 from actbert.config import ActBertConfig
 from actbert.model import ActBertForPretraining
 from indexer.features.detector import build_detector, save_detector
+from indexer.features.video import write_video
 from indexer.index.embed import set_library_model
-from indexer.library.ingest import IngestSettings, ingest
 from indexer.index.search import build_index
+from indexer.library.ingest import IngestSettings, ingest
 from indexer.library.store import Library
 from indexer.synthkitchen.corpus import generate
-from indexer.features.video import write_video
-from tests.indexer.library_helpers import assert_consistent, orphan_files, search_snapshot
+from tests.indexer.library_helpers import (
+    assert_consistent,
+    orphan_files,
+    search_snapshot,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

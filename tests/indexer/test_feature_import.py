@@ -12,8 +12,16 @@ import numpy as np
 import pytest
 
 from actbert.data import VideoFeatures
-from indexer.features.feature_import import (TSV_FIELDS, TSV_FIELDS_CLS, clip_of_times, frame_index_of, read_action_features,
-                                    read_bua_npz, read_bua_tsv, video_features_from_imports)
+from indexer.features.feature_import import (
+    TSV_FIELDS,
+    TSV_FIELDS_CLS,
+    clip_of_times,
+    frame_index_of,
+    read_action_features,
+    read_bua_npz,
+    read_bua_tsv,
+    video_features_from_imports,
+)
 
 RNG = np.random.default_rng(3)
 

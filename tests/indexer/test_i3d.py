@@ -14,7 +14,13 @@ import torch
 
 from indexer.features import i3d
 from indexer.features.actions import ActionExtractor, i3d_weights_path
-from tests.indexer.fixtures.i3d.make_fixture import CASES, CORNER, MIXED_4F_CHANNELS, fixture_video, to_unit_range
+from tests.indexer.fixtures.i3d.make_fixture import (
+    CASES,
+    CORNER,
+    MIXED_4F_CHANNELS,
+    fixture_video,
+    to_unit_range,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "i3d" / "parity.npz"
 PARITY_ATOL = 1e-3

@@ -18,9 +18,15 @@ import numpy as np
 import pytest
 
 from indexer.index import clip_index as index_module
-from indexer.index.clip_index import (ClipIndex, ClipIndexError, IndexCorruptError, IndexMismatchError, IndexMissingError,
-                           recommended_factory)
 from indexer.index import files as index_files
+from indexer.index.clip_index import (
+    ClipIndex,
+    ClipIndexError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+    recommended_factory,
+)
 from indexer.index.files import run_index_info
 
 ROOT = Path(__file__).resolve().parents[2]

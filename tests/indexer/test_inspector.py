@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import shutil
+import sqlite3
 from collections import Counter
 
 import numpy as np
@@ -14,9 +14,9 @@ import torch
 from actbert.data import VideoFeatures, clip_inputs, collate
 from actbert.model import ActBertForPretraining
 from actbert.tokenizer import ActBertTokenizer
+from indexer.features.video import read_frames_at
 from indexer.library import inspector
 from indexer.library.store import Library, LibraryError
-from indexer.features.video import read_frames_at
 from tests.app.tiny_library import REGION_CLASSES, build_tiny_library
 
 

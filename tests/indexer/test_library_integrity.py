@@ -15,12 +15,17 @@ from pathlib import Path
 import pytest
 
 from indexer.__main__ import main
-from indexer.library.inspector import parse_clip_id
 from indexer.index.reconcile import index_state, reconcile_index
 from indexer.library.catalog import _SCHEMA
+from indexer.library.inspector import parse_clip_id
 from indexer.library.store import Library, LibraryBusyError
 from tests.app.tiny_library import build_tiny_library
-from tests.indexer.library_helpers import assert_consistent, clone_videos, copy_library, orphan_files
+from tests.indexer.library_helpers import (
+    assert_consistent,
+    clone_videos,
+    copy_library,
+    orphan_files,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

@@ -6,9 +6,9 @@ import av
 import numpy as np
 import pytest
 
+from indexer.features.video import probe, read_frames_at, write_video
 from indexer.library.preview import browser_playable, playable_path
 from indexer.library.store import Library, LibraryError
-from indexer.features.video import probe, read_frames_at, write_video
 
 
 def _frames(n=24, h=48, w=64):

@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from indexer.features.detector import DetectorWeightsUnavailable, build_detector, save_detector
+from indexer.features.detector import (
+    DetectorWeightsUnavailable,
+    build_detector,
+    save_detector,
+)
 from indexer.features.regions import FrameRegions, RegionExtractor
 
 NAMES = ("__background__", "red", "green", "blue")

@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from indexer.features.sampling import ClipSpan, fixed_windows, group_clips, narration_spans, sample_times
+from indexer.features.sampling import (
+    ClipSpan,
+    fixed_windows,
+    group_clips,
+    narration_spans,
+    sample_times,
+)
 from indexer.features.transcripts import Cue
 
 

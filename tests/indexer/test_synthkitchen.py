@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import webvtt
 
-from indexer.synthkitchen.corpus import (ACTION_LABELS, OBJECT_CLASSES, NarrationNoise, generate, plan, plan_video)
+from indexer.synthkitchen.corpus import (
+    ACTION_LABELS,
+    OBJECT_CLASSES,
+    NarrationNoise,
+    generate,
+    plan,
+    plan_video,
+)
 from indexer.synthkitchen.render import finish, render_background
 
 SMALL = dict(size=(160, 128), fps=12, step_sec=(1.5, 2.5))
