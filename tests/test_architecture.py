@@ -163,3 +163,13 @@ def test_the_import_scan_sees_function_level_and_relative_imports() -> None:
     assert found == ["actbert.app.views", "indexer.index.search"]
     assert [m for _, m in imported_modules("importlib.import_module('app.views')", "actbert.x")] == \
         ["app.views"]
+
+
+def test_paths_derived_from_module_locations_still_reach_their_folders() -> None:
+    """Moving a module changes what ``Path(__file__).parents[n]`` means: the demo's shipped assets
+    and the app's script must still be found."""
+    from app.__main__ import APP
+    from indexer.synthkitchen.demo import ASSETS
+
+    assert ASSETS == ROOT / "assets" / "demo" and (ASSETS / "detector.safetensors").is_file()
+    assert APP.is_file()

@@ -38,7 +38,7 @@ Progress = Callable[[str, float], None]
 # assets/README.md) on the train split of the SynthKitchen corpus made with these settings. A demo
 # corpus with the same seed, size and frame rate and at least as many videos contains that corpus
 # (video i depends only on the seed and i), so the shipped detector saw none of its val/test frames.
-ASSETS = Path(__file__).resolve().parents[1] / "assets" / "demo"
+ASSETS = Path(__file__).resolve().parents[2] / "assets" / "demo"
 ASSET_CORPUS = {"seed": 0, "videos": 24, "size": (320, 240), "fps": 24}
 SHIPPED_MODELS = {"model": ASSETS / "actbert", "model_no_regions": ASSETS / "actbert_no_regions"}
 
