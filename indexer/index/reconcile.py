@@ -3,8 +3,8 @@
 Every writing command ends with ``reconcile_index`` (and ``python -m indexer repair LIB`` runs it
 alone): under the library's writer lock it removes files left by killed writers, drops index ids the
 catalog no longer has, embeds and adds the finished clips the index lacks, and rebuilds an index that
-is missing, unreadable or built by another model. Clip ids are never reused (``indexer.library.catalog``), so an id
-present on both sides always means the same clip. ``index_state`` reports the same comparison
+is missing, unreadable or built by another model. Clip ids are never reused
+(``indexer.library.catalog``), so an id present on both sides always means the same clip. ``index_state`` reports the same comparison
 read-only (``indexer status``).
 """
 
