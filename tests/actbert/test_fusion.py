@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from actbert.fusion import ranks_from_scores, rrf_grid
-from indexer.search import rrf
+from indexer.index.search import rrf
 
 
 def test_ranks_share_the_best_rank_on_ties_by_hand():
@@ -22,7 +22,7 @@ def test_rrf_grid_equals_search_rrf_of_each_querys_rankings():
         order_vector = sorted(range(clips), key=lambda c: vector[q, c], reverse=True)
         order_text = sorted((c for c in range(clips) if bm25[q, c] > 0), key=lambda c: bm25[q, c],
                             reverse=True)
-        expected = rrf([order_vector, order_text])  # what indexer.search fuses
+        expected = rrf([order_vector, order_text])  # what indexer.index.search fuses
         assert fused[q] == pytest.approx([expected.get(c, 0.0) for c in range(clips)])
     assert (fused[bm25 == 0] <= 1 / 61 + 1e-12).all()  # a clip BM25 did not find: vector only
 
