@@ -1,6 +1,6 @@
 """Reciprocal rank fusion (Cormack et al., 2009) of score grids, as hybrid search fuses rankings.
 
-``indexer.search`` fuses the vector ranking and the narration BM25 ranking of each query with
+``indexer.index.search`` fuses the vector ranking and the narration BM25 ranking of each query with
 ``sum 1 / (k + rank)``; evaluation does the same on (queries, clips) score grids so that its
 ``actbert_hybrid`` row measures that fusion. A clip absent from a ranking (BM25: no query word in
 its narration) gets nothing from it; tied scores share the best rank.
