@@ -50,8 +50,10 @@ PAPER: dict[str, dict[str, dict[str, dict[str, float]]]] = {
 BENCHMARKS = {"youcook2": "YouCook2", "msrvtt": "MSR-VTT", "coin": "COIN", "crosstask": "CrossTask"}
 PAPER_SECTIONS = {"captioning": "4.2.2", "segmentation": "4.2.3", "step_localization": "4.2.4",
                   "retrieval": "4.2.5", "videoqa": "4.2.6"}
-SYSTEM_ORDER = ("actbert", "actbert_no_regions", "bm25", "minilm", "random", "majority")
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#7f7f7f", "#9467bd", "#8c564b", "#e377c2")
+SYSTEM_ORDER = ("actbert", "actbert_no_regions", "bm25", "minilm", "random", "majority",
+                "actbert_vector", "actbert_hybrid")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#7f7f7f", "#9467bd", "#17becf", "#bcbd22",
+           "#8c564b", "#e377c2")
 PAPER_COLOUR = "#000000"
 
 
