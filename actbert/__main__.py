@@ -74,17 +74,27 @@ def train_command(args: argparse.Namespace) -> dict:
 
 
 def ship(args: argparse.Namespace) -> dict:
-    """A trained ``mini`` checkpoint -> the compact copy shipped in assets/ (``save_delta``)."""
+    """A trained ``mini`` checkpoint -> the compact copy shipped in assets/ (``save_delta``), with
+    the run's training record (train.jsonl, train_config.json, loss_curve.png: found beside the
+    checkpoint or in its run folder, ``curves.run_files``), so a shipped model carries its curves."""
     import hashlib
+    import shutil
 
     from .checkpoint import save_delta
+    from .curves import run_files
     from .model import ActBertForPretraining
 
     model = ActBertForPretraining.from_pretrained(args.checkpoint)
     counts = save_delta(model, args.out_dir)
-    weights = Path(args.out_dir) / "model.safetensors"
+    out = Path(args.out_dir)
+    copied = []
+    for name, source in run_files(args.checkpoint).items():
+        if source.resolve() != (out / name).resolve():
+            shutil.copyfile(source, out / name)
+        copied.append(name)
+    weights = out / "model.safetensors"
     return {"out_dir": args.out_dir, **counts, "bytes": weights.stat().st_size,
-            "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+            "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(), "run_files": copied}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     add_msrvtt_cli(sub)
 
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by evaluate
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -1,5 +1,6 @@
 """The training curves of a pretraining run as a PNG: every loss term of ``train.jsonl`` against
-the step (one panel per term, the matching loss with its chance level ln 2)."""
+the step (one panel per term, the matching loss with its chance level ln 2); ``run_files`` finds
+a checkpoint's training outputs."""
 
 from __future__ import annotations
 
@@ -50,3 +51,18 @@ def plot_losses(log_path: str | Path, out_path: str | Path, title: str | None = 
     plt.close(fig)
     tmp.replace(out_path)
     return out_path
+
+
+RUN_FILES = ("train.jsonl", "train_config.json", "loss_curve.png")
+
+
+def run_files(checkpoint: str | Path) -> dict[str, Path]:
+    """The training outputs of a checkpoint that exist ({name: path} of ``RUN_FILES``): in the
+    checkpoint folder itself (a shipped model carries them, ``actbert ship``), else in its run
+    folder (the checkpoint is ``RUN/last`` or ``RUN/step-N``); all from the same folder."""
+    checkpoint = Path(checkpoint)
+    for folder in (checkpoint, checkpoint.parent):
+        found = {name: folder / name for name in RUN_FILES if (folder / name).is_file()}
+        if found:
+            return found
+    return {}

@@ -57,7 +57,10 @@ intervals of the differences (one draw for both systems), for every metric both 
 
 With ``--split val`` the run also records, beside the model, whether the matching-head rerank
 improves R@1 over the embeddings (``rerank_policy``): search's ``--rerank auto`` follows it.
-``--plot DIR`` writes each task's table as a PNG bar chart with the intervals (``evaluate_plot``).
+``--plot DIR`` writes each task's table as a PNG bar chart with the intervals (``evaluate_plot``);
+``--report DIR`` the report card, one HTML page with the same charts (Plotly), the paper's numbers,
+the training curves and the commands (``report``). Every run keeps its result beside the model as
+``CHECKPOINT/evaluation_<split>.json`` (``evaluation_record``), which the explorer's Model page shows.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -83,6 +87,7 @@ from .evaluate_tasks import (ModelScorer, SplitClips, captioned_clips, check_dis
                              score_grid, segmentation_accuracy, segmentation_frames,
                              segmentation_labels, segmentation_outcomes, step_outcomes)
 from .evaluate_heads import masked_action_outcomes, matching_pairs, roc_auc
+from .evaluation_record import write_evaluation
 from .fusion import rrf_grid
 from .intervals import LEVEL, RESAMPLES, Bootstrap, Figures, bootstrap
 from .metrics import accuracy_from_counts, percent_correct, recall_from_counts
@@ -614,15 +619,56 @@ def _table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """The command that ran: the argv ``actbert.__main__`` recorded, else one rebuilt from the
+    options (a caller that parsed its own arguments)."""
+    argv = getattr(args, "argv", None)
+    if argv is None:
+        argv = ["evaluate"]
+        for key, value in vars(args).items():
+            if key in ("run", "argv", "command", "verbose") or value in (None, False):
+                continue
+            flag = "--" + key.replace("_", "-")
+            if key == "no_meteor" or value is True:
+                argv.append(flag)
+            else:
+                argv += [flag, str(value)]
+    return shlex.join(["python", "-m", "actbert", *argv])
+
+
+def _record(config: EvalConfig, result: dict, command: str) -> str:
+    """Keep the result beside the model (``evaluation_record``); returns a note."""
+    try:
+        path = write_evaluation(config.checkpoint, result, command, config.corpus)
+    except OSError as exc:
+        return f"evaluation not recorded beside the model: {exc}"
+    return f"evaluation recorded in {path}"
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
-    """``python -m actbert evaluate``: print the figures (a table, or one JSON object); with
-    ``--plot DIR`` also write one bar chart per task (PNG) and list their paths on stderr."""
-    result = evaluate(config_from_args(args))
+    """``python -m actbert evaluate``: print the figures (a table, or one JSON object) and keep them
+    beside the model (``CHECKPOINT/evaluation_<split>.json``); with ``--plot DIR`` also write one
+    bar chart per task (PNG), with ``--report DIR`` the report page (``DIR/report.html``), and list
+    their paths on stderr (with ``--json``) or stdout."""
+    config = config_from_args(args)
+    result = evaluate(config)
+    command = command_line(args)
+    note = _record(config, result, command)
+    shown = []
     if args.plot:
         from .evaluate_plot import plot_result
 
-        paths = plot_result(result, args.plot)
-        print("\n".join(f"plot: {p}" for p in paths), file=sys.stderr if args.json else sys.stdout)
+        shown += [f"plot: {p}" for p in plot_result(result, args.plot)]
+    if args.report:
+        from .report import training_run, write_report
+
+        runs = [training_run("actbert", config.checkpoint)]
+        if config.ablation_checkpoint:
+            runs.append(training_run("actbert_no_regions", config.ablation_checkpoint))
+        shown.append(f"report: {write_report(result, args.report, command, runs)}")
+    result["notes"].append(note)
+    if shown:
+        print("\n".join(shown), file=sys.stderr if args.json else sys.stdout)
     print(json.dumps(result) if args.json else _table(result))
     sys.stdout.flush()
     return 0
@@ -654,5 +700,7 @@ def add_cli(subparsers) -> None:
                    help="bootstrap resamples of the 95%% confidence intervals")
     p.add_argument("--plot", metavar="DIR", help="also write each task's table as a PNG bar chart "
                                                  "with the intervals into DIR")
+    p.add_argument("--report", metavar="DIR", help="also write the report card, one self-contained "
+                                                   "HTML page (Plotly), as DIR/report.html")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_evaluate)

@@ -15,16 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 import numpy as np  # noqa: E402
 
-NOT_TASKS = ("ci", "differences", "timings_s", "notes", "info")
-PANELS = (("percent", "percent (higher is better)"),
-          ("rank", "median rank, 1-based (lower is better)"),
-          ("cider", "CIDEr-D (higher is better)"))
-
-
-def _panel(metric: str) -> str:
-    if metric.startswith("median_rank"):
-        return "rank"
-    return "cider" if metric.startswith("cider") else "percent"
+from .result_table import bars, metrics_of, panels_of, task_tables  # noqa: E402
 
 
 def _bars(ax, table: dict, ci: dict, metrics: list[str]) -> None:
@@ -33,18 +24,10 @@ def _bars(ax, table: dict, ci: dict, metrics: list[str]) -> None:
     width = 0.8 / max(len(systems), 1)
     x = np.arange(len(metrics))
     for i, system in enumerate(systems):
-        spots, values, errors = [], [], [[], []]
-        for j, metric in enumerate(metrics):
-            value = table[system].get(metric)
-            if value is None:
-                continue
-            low, high = ci.get(system, {}).get(metric, (value, value))
-            spots.append(x[j] - 0.4 + width * (i + 0.5))
-            values.append(value)
-            errors[0].append(max(value - low, 0.0))
-            errors[1].append(max(high - value, 0.0))
-        ax.bar(spots, values, width, yerr=errors, capsize=2, label=system, color=colour[system],
-               error_kw={"elinewidth": 1})
+        b = bars(table, ci, system, metrics)
+        spots = [x[metrics.index(m)] - 0.4 + width * (i + 0.5) for m in b.metrics]
+        ax.bar(spots, b.values, width, yerr=[b.minus, b.plus], capsize=2, label=system,
+               color=colour[system], error_kw={"elinewidth": 1})
     slanted = len(metrics) > 1 and max(len(m) for m in metrics) > 8
     ax.set_xticks(x, metrics, rotation=30 if slanted else 0, ha="right" if slanted else "center")
     ax.grid(axis="y", alpha=0.3)
@@ -52,9 +35,8 @@ def _bars(ax, table: dict, ci: dict, metrics: list[str]) -> None:
 
 def plot_task(task: str, table: dict, ci: dict, path: Path, subtitle: str = "") -> Path:
     """One PNG: grouped bars per metric and system, error bars from ``ci`` (may be empty)."""
-    metrics = list(dict.fromkeys(m for figures in table.values() for m in figures))
-    panels = [(name, label, [m for m in metrics if _panel(m) == name]) for name, label in PANELS]
-    panels = [p for p in panels if p[2]]
+    metrics = metrics_of(table)
+    panels = panels_of(metrics)
     fig, axes = plt.subplots(1, len(panels), squeeze=False, figsize=(
         max(6.0, 1.1 * len(metrics) + 4.0), 4.5),
         gridspec_kw={"width_ratios": [len(p[2]) + 0.5 for p in panels]})
@@ -81,5 +63,4 @@ def plot_result(result: dict, directory: str | Path) -> list[Path]:
     subtitle = f"split {info['split']}, {info['videos']} videos" if "split" in info else ""
     return [plot_task(task, table, result.get("ci", {}).get(task, {}), directory / f"{task}.png",
                       subtitle)
-            for task, table in result.items()
-            if task not in NOT_TASKS and isinstance(table, dict) and table]
+            for task, table in task_tables(result).items()]

@@ -57,6 +57,7 @@ pages = [
     st.Page("views/search.py", title="Search", icon=":material/search:", url_path="search", default=True),
     st.Page("views/clip.py", title="Clip", icon=":material/movie:", url_path="clip"),
     st.Page("views/attention.py", title="Attention", icon=":material/grid_on:", url_path="attention"),
+    st.Page("views/model.py", title="Model", icon=":material/insights:", url_path="model"),
     st.Page("views/library.py", title="Library", icon=":material/video_library:", url_path="library"),
 ]
 page = st.navigation(pages)

@@ -25,6 +25,39 @@ def paddle_library(tmp_path_factory, tiny_library) -> Path:
                               kv_fusion="paddle")
 
 
+@pytest.fixture(scope="session")
+def evaluated_library(tmp_path_factory, tiny_library) -> Path:
+    """The same videos with a model that has a training record and an evaluation beside it, made by
+    the real commands: a ``tiny`` model and its no-regions ablation trained for a few steps on the
+    synthetic evaluation corpus (the fixture's feature widths), evaluated by ``actbert evaluate``
+    on that corpus's test split (which writes ``evaluation_test.json``, and the report page into
+    ``ROOT/report``); the library's index is rebuilt with that model. Random quality: for UI tests only."""
+    from actbert.__main__ import main
+    from indexer.index.embed import set_library_model
+    from indexer.index.search import build_index
+    from indexer.library.store import Library
+    from tests.actbert.corpus_helpers import make_eval_corpus
+
+    root = build_tiny_library(tmp_path_factory.mktemp("evaluated_library"),
+                              corpus=tiny_library / "corpus")
+    corpus = make_eval_corpus(root / "eval_corpus", train_videos=4, test_videos=3)
+    runs = root / "models"
+    for name, extra in (("run", []), ("run_no_regions", ["--no-regions"])):
+        assert main(["train", "--corpus", str(corpus), "--out", str(runs / name), "--preset", "tiny",
+                     "--steps", "4", "--batch-size", "2", "--clips-per-sample", "2",
+                     "--log-every", "1", "--json", *extra]) == 0
+    library = Library(root)
+    set_library_model(library, runs / "run" / "last")
+    library.update_manifest(model_no_regions={"checkpoint": "models/run_no_regions/last"})
+    build_index(library)
+    library.close()
+    assert main(["evaluate", "--corpus", str(corpus), "--checkpoint", str(runs / "run" / "last"),
+                 "--ablation-checkpoint", str(runs / "run_no_regions" / "last"),
+                 "--tasks", "retrieval,videoqa", "--resamples", "30", "--threads", "1",
+                 "--report", str(root / "report"), "--json"]) == 0
+    return root
+
+
 @pytest.fixture
 def app_for(monkeypatch):
     """``app_for(library_dir, **query_params)`` -> an AppTest of the router, not yet run."""

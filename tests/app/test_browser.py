@@ -1,7 +1,10 @@
 """End to end in a real browser: Debian's chromium driven by Playwright against a running server.
 
 Runs a query, opens a result, checks that the clip's <video> plays (its currentTime advances),
-opens Attention and changes the layer, and reopens that view from its URL. Screenshots go to
+opens Attention and changes the layer, reopens that view from its URL, opens the Library and the
+Model page (its charts drawn), and opens the report page ``actbert evaluate --report`` wrote,
+offline (no request leaves the file). The library is the one with a recorded evaluation
+(``evaluated_library``). Screenshots go to
 ``test-output/`` in the repository root. Needs ``apt-get install -y chromium`` (never
 ``playwright install``); without /usr/bin/chromium the test fails and says so.
 """
@@ -47,9 +50,9 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout_sec: float = 90) 
 
 
 @pytest.fixture(scope="module")
-def server(tiny_library):
+def server(evaluated_library):
     port = _free_port()
-    env = {**os.environ, "ACTBERT_LIBRARY": str(tiny_library), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "ACTBERT_LIBRARY": str(evaluated_library), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
          "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
@@ -147,5 +150,35 @@ def test_search_clip_video_attention(server, browser):
     page.locator("[data-testid='stDataFrame'] canvas").first.wait_for()
     page.wait_for_timeout(1000)
     page.screenshot(path=str(OUT / "library.png"), full_page=True)
+
+    page.get_by_role("link", name="Model").click()
+    page.get_by_text("no-regions ablation").first.wait_for()
+    # curves of both models + one chart per evaluated task (retrieval, videoqa), all drawn
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 4")
+    assert page.locator(".js-plotly-plot .barlayer .point").count() > 0, "no bar was drawn"
+    assert page.get_by_text("python -m actbert evaluate --corpus").count() > 0
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(OUT / "model.png"), full_page=True)
     (OUT / "browser_timings.json").write_text(json.dumps(timings))
+    page.close()
+
+
+def test_report_page_opens_offline(evaluated_library, browser):
+    """The report page is one file: every figure is drawn with no request leaving it."""
+    report = evaluated_library / "report" / "report.html"
+    OUT.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1300, "height": 1600})
+    page.set_default_timeout(60_000)
+    outside = []
+    page.on("request", lambda r: None if r.url.startswith(("file:", "data:", "blob:"))
+            else outside.append(r.url))
+    page.goto(report.as_uri())
+    figures = page.locator("script.figure-data").count()
+    assert figures == 4  # retrieval, videoqa, and the curves of both models
+    page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {figures}")
+    assert page.locator(".js-plotly-plot .barlayer .point").count() > 0, "no bar was drawn"
+    assert page.locator(".js-plotly-plot .errorbar").count() > 0, "no interval was drawn"
+    assert outside == [], f"the report requested {outside}"
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(OUT / "report.png"), full_page=True)
     page.close()

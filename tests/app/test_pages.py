@@ -272,3 +272,81 @@ def test_missing_demo_module_is_a_message(monkeypatch):
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception
     assert any("ACTBERT_LIBRARY" in e for e in _texts(at.error))
+
+
+# ---- the Model page ------------------------------------------------------------------------------
+
+def _bars(spec: dict) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """{system: {metric: (value, low end, high end)}} of a chart's bar traces."""
+    out: dict = {}
+    for trace in spec["data"]:
+        if trace["type"] == "bar":
+            err = trace["error_y"]
+            for metric, y, minus, plus in zip(trace["x"], trace["y"], err["arrayminus"], err["array"]):
+                out.setdefault(trace["name"], {})[metric] = (y, y - minus, y + plus)
+    return out
+
+
+def test_model_page_without_an_evaluation_says_how_to_fill_it(tiny_library, app_for):
+    at = app_for(tiny_library).run()
+    at.switch_page("views/model.py").run()
+    _clean(at)
+    assert at.title[0].value == "Model"
+    config = json.loads((tiny_library / "models" / "actbert" / "config.json").read_text())
+    assert {m.label: m.value for m in at.metric} == {
+        "preset": config["name"], "max_regions": str(config["max_regions"]),
+        "match_input": config["match_input"], "kv_fusion": config["tangled"]["kv_fusion"]}
+    assert any(f"`python -m actbert evaluate --library {tiny_library} --split test`" in i
+               for i in _texts(at.info))
+    assert any("No training curves" in c for c in _texts(at.caption))
+    assert not at.get("plotly_chart")
+
+
+def test_model_page_shows_curves_and_the_recorded_evaluation(evaluated_library, app_for):
+    checkpoint = evaluated_library / "models" / "run" / "last"
+    record = json.loads((checkpoint / "evaluation_test.json").read_text())
+    at = app_for(evaluated_library).run()
+    at.switch_page("views/model.py").run()
+    _clean(at)
+    # (AppTest's server is not bound to localhost: the sidebar's warning about it is expected)
+    assert not at.info and not [w for w in _texts(at.warning) if "localhost" not in w]
+    assert [h.value for h in at.header] == ["ActBERT", "no-regions ablation"]
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    curves = [s for s in specs if "pretraining losses" in s["layout"]["title"]["text"]]
+    assert len(curves) == 2  # the model's and the ablation's
+    for spec, run in zip(curves, ("run", "run_no_regions")):
+        log = [json.loads(line) for line in (checkpoint.parents[1] / run / "train.jsonl").read_text().splitlines()]
+        total = next(t for t in spec["data"] if t["name"] == "total")
+        assert total["x"] == [r["step"] for r in log] and total["y"] == [r["total"] for r in log]
+    charts = {s["layout"]["title"]["text"].split(":")[0]: s for s in specs if s not in curves}
+    assert set(charts) == {"retrieval", "videoqa"}
+    for task, spec in charts.items():
+        drawn = _bars(spec)
+        assert set(drawn) == set(record[task])
+        for system, figures in record[task].items():
+            for metric, value in figures.items():
+                low, high = record["ci"][task][system][metric]
+                assert drawn[system][metric] == pytest.approx((value, low, high), abs=1e-6)
+    tables = [d.value for d in at.dataframe]
+    values = [t for t in tables if list(t.columns) == ["system", "metric", "value", "95% interval"]]
+    assert [len(t) for t in values] == [sum(len(f) for f in record[t].values()) for t in charts]
+    assert any("above 0" in set(t["interval"]) or "includes 0" in set(t["interval"])
+               for t in tables if "difference" in t.columns)
+    assert record["command"] in _texts(at.code)
+    assert record["command"].startswith("python -m actbert evaluate --corpus ")
+
+    # A second split recorded for other weights: a split choice, and a warning on it.
+    stale = {**record, "info": {**record["info"], "split": "val"}, "weights_sha256": "0" * 64}
+    (checkpoint / "evaluation_val.json").write_text(json.dumps(stale))
+    try:
+        at = app_for(evaluated_library).run()
+        at.switch_page("views/model.py").run()
+        _clean(at)
+        split = at.button_group(key="_split_model")
+        assert split.value == "test" and list(split.options) == ["test", "val"]
+        assert not any("other weights" in w for w in _texts(at.warning))
+        split.set_value("val").run()
+        _clean(at)
+        assert any("recorded for other weights" in w for w in _texts(at.warning))
+    finally:
+        (checkpoint / "evaluation_val.json").unlink()

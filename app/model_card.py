@@ -1,0 +1,73 @@
+"""What the Model page shows, read from files only (no model is loaded, nothing is recomputed):
+for the library's model and its no-regions ablation (``library.json`` ``model`` and
+``model_no_regions``), the config summary (``config.json``), the training record (``train.jsonl``,
+``train_config.json``: ``curves.run_files``) and the evaluations ``actbert evaluate`` kept beside
+the checkpoint (``evaluation_<split>.json``: ``actbert.evaluation_record``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from actbert.checkpoint import CONFIG_NAME
+from actbert.config import ActBertConfig
+from actbert.evaluation_record import read_evaluations
+from actbert.report import TrainingRun, training_run
+from actbert.rerank_policy import weights_digest
+
+ROLES = (("model", "ActBERT"), ("model_no_regions", "no-regions ablation"))
+
+
+@dataclass
+class ModelCard:
+    role: str                       # the library.json key: model, model_no_regions
+    label: str
+    checkpoint: Path
+    summary: dict = field(default_factory=dict)   # preset, max_regions, match_input, ...
+    problem: str | None = None      # why the config could not be read
+    run: TrainingRun | None = None
+    evaluations: dict[str, dict] = field(default_factory=dict)   # split -> record
+    stale: dict[str, bool] = field(default_factory=dict)         # split -> for other weights
+
+
+def checkpoint_of(root: Path, manifest: dict, key: str) -> Path | None:
+    """The checkpoint named by ``library.json[key]`` (relative paths are inside the library)."""
+    entry = manifest.get(key)
+    path = entry.get("checkpoint") if isinstance(entry, dict) else entry
+    if not path:
+        return None
+    path = Path(path)
+    return path if path.is_absolute() else root / path
+
+
+def config_summary(checkpoint: Path) -> dict:
+    """The model's config as the page shows it, from ``config.json`` (raises OSError, ValueError,
+    TypeError or KeyError when it cannot be read)."""
+    config = ActBertConfig.from_json((checkpoint / CONFIG_NAME).read_text())
+    return {"preset": config.name, "max_regions": config.max_regions,
+            "match_input": config.match_input, "kv_fusion": config.tangled.kv_fusion,
+            "text layers": config.text.num_layers, "text hidden size": config.text.hidden_size,
+            "verbs": list(config.extra.get("verbs") or [])}
+
+
+def model_cards(root: str | Path, manifest: dict) -> list[ModelCard]:
+    """One card per model the library names (none when it names no model)."""
+    root = Path(root)
+    cards = []
+    for role, label in ROLES:
+        checkpoint = checkpoint_of(root, manifest, role)
+        if checkpoint is None:
+            continue
+        card = ModelCard(role, label, checkpoint)
+        try:
+            card.summary = config_summary(checkpoint)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            card.problem = f"{checkpoint}: {exc}"
+        card.run = training_run(role, checkpoint)
+        card.evaluations = read_evaluations(checkpoint)
+        if card.evaluations:
+            digest = weights_digest(checkpoint)
+            card.stale = {split: record.get("weights_sha256") not in (None, digest)
+                          for split, record in card.evaluations.items()}
+        cards.append(card)
+    return cards

@@ -1,0 +1,114 @@
+"""Model page: the open library's model card: its config, training curves, and the evaluations
+``actbert evaluate`` recorded beside it (tables and charts with 95% intervals). Renders only:
+the files are read by ``app.model_card``; nothing is recomputed."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from actbert import report
+from app import components, model_card, render
+
+library = components.library()
+st.title("Model")
+cards = model_card.model_cards(library.root, library.manifest)
+if not cards:
+    st.info("This library records no model (library.json names none): train one with "
+            "`python -m actbert train` or build the demo with `python -m indexer demo`.")
+    st.stop()
+evaluate_command = f"python -m actbert evaluate --library {library.root} --split test"
+
+
+def show_summary(card: model_card.ModelCard) -> None:
+    st.caption(f"Checkpoint `{card.checkpoint}`")
+    if card.problem:
+        st.warning(f"The model's config could not be read: {card.problem}")
+        return
+    summary = card.summary
+    cols = st.columns(4)
+    for column, key in zip(cols, ("preset", "max_regions", "match_input", "kv_fusion")):
+        column.metric(key, str(summary[key]))
+    verbs = summary["verbs"]
+    st.markdown(f"**Text stream**: {summary['text layers']} layers, hidden size "
+                f"{summary['text hidden size']} · **verbs** ({len(verbs)}): "
+                + (", ".join(f"`{v}`" for v in verbs) if verbs else "none recorded"))
+
+
+def show_training(card: model_card.ModelCard) -> None:
+    run = card.run
+    if run is None or not run.records:
+        st.caption("No training curves: no train.jsonl beside this checkpoint or in its run folder.")
+    else:
+        st.plotly_chart(report.curves_figure(run.records, f"{card.label}: pretraining losses "
+                                                          f"({len(run.records)} logged steps)"),
+                        key=f"_curves_{card.role}", config=render.EXPORT_CONFIG)
+    if run is not None and run.config is not None:
+        with st.expander("train_config.json (the options of `actbert train`)"):
+            st.code(json.dumps(run.config, indent=1), language="json")
+
+
+def show_evaluation(card: model_card.ModelCard, split: str) -> None:
+    record = card.evaluations[split]
+    if card.stale.get(split):
+        st.warning(f"This {split} evaluation was recorded for other weights: the model changed "
+                   f"after it. Run `{evaluate_command.replace('test', split)}` again.")
+    info = record.get("info", {})
+    st.markdown(f"**{split} split**: {info.get('videos', '?')} videos, {info.get('clips', '?')} "
+                f"clips · recorded {record.get('timestamp', '?')} · ablation "
+                f"`{info.get('ablation_checkpoint') or 'none (regions removed)'}`")
+    st.code(record.get("command", "(command not recorded)"), language="bash")
+    benchmark = report.benchmark_of(record)
+    if benchmark is None:
+        st.caption("This corpus is not one of the paper's benchmarks: the paper's numbers are not "
+                   "comparable and are not drawn (they are listed below, for orientation only).")
+    subtitle = report.subtitle_of(record)
+    for task, table in report.task_tables(record).items():
+        ci = record.get("ci", {}).get(task, {})
+        st.subheader(task.replace("_", " "), divider="gray")
+        chart, numbers = st.columns([3, 2])
+        chart.plotly_chart(report.task_figure(task, table, ci,
+                                              report.paper_references(task, benchmark), subtitle),
+                           key=f"_eval_{card.role}_{split}_{task}", config=render.EXPORT_CONFIG)
+        rows = report.interval_rows(table, ci)
+        numbers.dataframe(
+            {"system": [r["system"] for r in rows], "metric": [r["metric"] for r in rows],
+             "value": [r["value"] for r in rows],
+             "95% interval": [f"[{r['interval'][0]:.2f}, {r['interval'][1]:.2f}]"
+                              if r["interval"] else "" for r in rows]},
+            hide_index=True, width="stretch")
+        diffs = report.difference_rows(record, task)
+        if diffs:
+            numbers.dataframe(
+                {"difference": [r["pair"] for r in diffs], "metric": [r["metric"] for r in diffs],
+                 "value": [r["value"] for r in diffs],
+                 "95% interval": [f"[{r['interval'][0]:.2f}, {r['interval'][1]:.2f}]"
+                                  if r["interval"] else "" for r in diffs],
+                 "interval": [r["verdict"] for r in diffs]},
+                hide_index=True, width="stretch")
+    with st.expander(f"Notes ({len(record.get('notes', []))})"):
+        for note in record.get("notes", []):
+            st.markdown(f"- {note}")
+    with st.expander("The paper's numbers (ActBERT, section 4.2, on its benchmarks)"):
+        rows = report.paper_rows()
+        st.dataframe({k: [r[k] for r in rows] for k in rows[0]}, hide_index=True, width="stretch")
+
+
+for card in cards:
+    st.header(card.label, divider="blue")
+    show_summary(card)
+    show_training(card)
+    if card.role != "model" and not card.evaluations:
+        continue  # the ablation's figures are rows of the model's evaluation
+    st.subheader("Evaluation")
+    if not card.evaluations:
+        st.info(f"No evaluation recorded beside this model: run `{evaluate_command}` to fill "
+                "this page (it keeps its result as `evaluation_test.json` beside the checkpoint).")
+        continue
+    splits = sorted(card.evaluations, key=lambda s: (s != "test", s))
+    split = splits[0]
+    if len(splits) > 1:
+        split = st.segmented_control("Split", splits, default=splits[0],
+                                     key=f"_split_{card.role}") or splits[0]
+    show_evaluation(card, split)
