@@ -67,12 +67,12 @@ def show_evaluation(card: model_card.ModelCard, split: str) -> None:
     for task, table in report.task_tables(record).items():
         ci = record.get("ci", {}).get(task, {})
         st.subheader(task.replace("_", " "), divider="gray")
-        chart, numbers = st.columns([3, 2])
-        chart.plotly_chart(report.task_figure(task, table, ci,
-                                              report.paper_references(task, benchmark), subtitle),
-                           key=f"_eval_{card.role}_{split}_{task}", config=render.EXPORT_CONFIG)
+        st.plotly_chart(report.task_figure(task, table, ci,
+                                           report.paper_references(task, benchmark), subtitle),
+                        key=f"_eval_{card.role}_{split}_{task}", config=render.EXPORT_CONFIG)
+        values, numbers = st.columns(2)
         rows = report.interval_rows(table, ci)
-        numbers.dataframe(
+        values.dataframe(
             {"system": [r["system"] for r in rows], "metric": [r["metric"] for r in rows],
              "value": [r["value"] for r in rows],
              "95% interval": [f"[{r['interval'][0]:.2f}, {r['interval'][1]:.2f}]"

@@ -156,7 +156,8 @@ def test_search_clip_video_attention(server, browser):
     # curves of both models + one chart per evaluated task (retrieval, videoqa), all drawn
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 4")
     assert page.locator(".js-plotly-plot .barlayer .point").count() > 0, "no bar was drawn"
-    assert page.get_by_text("python -m actbert evaluate --corpus").count() > 0
+    # the recorded command (st.code splits it into highlighted spans: match the block's whole text)
+    page.get_by_test_id("stCode").filter(has_text="python -m actbert evaluate --corpus").first.wait_for()
     page.wait_for_timeout(1500)
     page.screenshot(path=str(OUT / "model.png"), full_page=True)
     (OUT / "browser_timings.json").write_text(json.dumps(timings))
