@@ -56,7 +56,8 @@ demo-model: setup
 	$(PY) -m actbert ship $(DEMO_DATA)/runs/full/step-$$step assets/demo/actbert --json && \
 	$(PY) -m actbert ship $(DEMO_DATA)/runs/no_regions/step-$$step assets/demo/actbert_no_regions --json
 	$(PY) -m actbert evaluate $(DEMO_EVAL) --split val > $(DEMO_DATA)/eval_val.json
-	$(PY) -m actbert evaluate $(DEMO_EVAL) --split test --plot assets/demo/plots > assets/demo/eval_test.json
+	$(PY) -m actbert evaluate $(DEMO_EVAL) --split test --plot assets/demo/plots \
+		--report assets/demo/report > assets/demo/eval_test.json
 
 # pytest exits 5 when it collects no test: make treats that as a failure, as it should.
 test: setup browser
