@@ -47,6 +47,17 @@ def atomic_write(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
+def manifest_checkpoint(root: str | Path, manifest: dict, key: str) -> Path | None:
+    """The checkpoint a library's ``library.json`` names under ``key`` (``{"checkpoint": path}`` or a
+    bare path; relative paths are inside the library ``root``), None when it names none."""
+    entry = manifest.get(key)
+    path = entry.get("checkpoint") if isinstance(entry, dict) else entry
+    if not path:
+        return None
+    path = Path(path)
+    return path if path.is_absolute() else Path(root) / path
+
+
 def save_pretrained(model: torch.nn.Module, directory: str | Path) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ files have the same sha256 as when they were evaluated, so an interrupted select
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import statistics
@@ -28,7 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from actbert.checkpoint import atomic_write  # noqa: E402
 from actbert.evaluate import EvalConfig, evaluate  # noqa: E402
+from actbert.rerank_policy import weights_digest  # noqa: E402
 
 TASKS = ("retrieval", "step_localization", "segmentation", "matching", "masked_action")
 # (task, metric) of the full model that the score averages.
@@ -41,14 +42,6 @@ def kept_steps(run: Path) -> set[int]:
             if (m := re.fullmatch(r"step-(\d+)", p.name)) and (p / "model.safetensors").is_file()}
 
 
-def model_sha256(folder: Path) -> str:
-    digest = hashlib.sha256()
-    with open(folder / "model.safetensors", "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def reusable_rows(path: Path | None) -> dict[tuple[int, str, str], dict]:
     if path is None or not path.is_file():
         return {}
@@ -58,9 +51,7 @@ def reusable_rows(path: Path | None) -> dict[tuple[int, str, str], dict]:
 
 
 def write(path: Path, obj: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj) + "\n")
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj) + "\n"))
 
 
 def score(result: dict) -> tuple[float, dict]:
@@ -87,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     earlier = reusable_rows(args.reuse)
     rows = []
     for step in steps:
-        models = {"full": model_sha256(args.full / f"step-{step}"),
-                  "no_regions": model_sha256(args.no_regions / f"step-{step}")}
+        models = {"full": weights_digest(args.full / f"step-{step}"),
+                  "no_regions": weights_digest(args.no_regions / f"step-{step}")}
         if (step, models["full"], models["no_regions"]) in earlier:
             rows.append(earlier[step, models["full"], models["no_regions"]])
             print(json.dumps({"step": step, "reused": True}), file=sys.stderr)
