@@ -16,6 +16,7 @@ import sys
 
 from indexer.index.reconcile import index_state, reconcile_index
 from indexer.library.catalog import ClipRecord
+from indexer.library.export import MIN_VERB_COUNT, export_corpus
 from indexer.library.ingest import IngestSettings, ingest, parse_shard
 from indexer.library.store import Library, LibraryError
 
@@ -78,6 +79,22 @@ def settings_from_args(args: argparse.Namespace) -> IngestSettings:
         detector_weights=args.detector_weights, regions=not args.no_regions,
         score_threshold=args.score_threshold, max_boxes=args.max_boxes, fp16=args.fp16,
         device=args.device)
+
+
+def add_export_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export-corpus", help="write LIB/corpus.jsonl (what actbert train and "
+                                             "evaluate read) from the library's finished videos")
+    p.add_argument("library")
+    p.add_argument("--min-verb-count", type=int, default=MIN_VERB_COUNT,
+                   help="keep verbs seen at least this often in the narrations")
+    p.set_defaults(func=run_export_corpus)
+
+
+def run_export_corpus(args: argparse.Namespace) -> int:
+    library = Library(args.library)
+    with library.writing():
+        print(export_corpus(library, args.min_verb_count))
+    return 0
 
 
 def run_ingest(args: argparse.Namespace) -> int:

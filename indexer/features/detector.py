@@ -37,6 +37,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
+from indexer.errors import ExplorerError
 from indexer.features.boxes import box_iou
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ WAYS_OUT = ("pass --detector-weights PATH (a checkpoint written by `python -m in
             "use the demo's trained detector, or pass --no-regions to index actions and text only")
 
 
-class DetectorWeightsUnavailable(RuntimeError):
+class DetectorWeightsUnavailable(ExplorerError, RuntimeError):
     """Pretrained detector weights are neither cached nor downloadable."""
 
 

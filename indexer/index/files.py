@@ -26,13 +26,14 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import faiss
+
+from indexer.errors import ClipIndexError
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +42,6 @@ MANIFEST = "manifest.json"
 METRIC = "inner_product"
 FIELDS = ("format", "dimension", "metric", "factory", "count", "nprobe", "auto_factory", "index_file",
           "bytes", "sha256", "model", "faiss_version", "saved_at")
-
-
-class ClipIndexError(Exception):
-    """A saved clip index cannot be used; the message says why and how to rebuild it."""
-
-    def __init__(self, problem: str, library: str | Path | None = None) -> None:
-        lib = str(library) if library is not None else "LIB"
-        super().__init__(f"{problem}. Rebuild the index with `python -m indexer reindex {lib}`"
-                         + ("" if library is not None else " (LIB: the library directory)"))
-        self.problem = problem
 
 
 class IndexMissingError(ClipIndexError):
@@ -213,27 +204,3 @@ def _load(directory: str | Path, expected_model: Any,
         raise IndexMismatchError(f"the index in {directory} was built from model {fingerprint(manifest['model'])}, "
                                  f"not the model in use {fingerprint(expected_model)}", library)
     return index, manifest
-
-
-def add_cli(subparsers: Any) -> None:
-    """Register ``python -m indexer index-info DIR [--json]``."""
-    parser = subparsers.add_parser("index-info", help="verify a saved clip index and print its manifest")
-    parser.add_argument("directory", type=Path, help="index directory (holds manifest.json)")
-    parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
-    parser.set_defaults(func=run_index_info)
-
-
-def run_index_info(args: Any) -> int:
-    """Verify the index in ``args.directory`` (checksum, FAISS read, manifest agreement) and print it."""
-    try:
-        _, manifest = load(args.directory)
-    except ClipIndexError as error:
-        print(error, file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(manifest, sort_keys=True))
-    else:
-        for key in FIELDS:
-            value = manifest[key]
-            print(f"{key}: {fingerprint(value) if isinstance(value, (dict, list)) else value}")
-    return 0

@@ -29,8 +29,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from indexer.errors import LibraryBusyError, LibraryError
 from indexer.library.catalog import Catalog
-from indexer.library.errors import LibraryBusyError, LibraryError
 
 __all__ = ["LIBRARY_FORMAT", "Library", "LibraryBusyError", "LibraryError", "write_json_atomic", "writer_lock"]
 

@@ -15,7 +15,6 @@ same ground truth and the same decoded frames, and video ``i`` does not depend o
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import json
 import logging
@@ -50,7 +49,7 @@ from indexer.synthkitchen.tasks import (
 )
 
 __all__ = ["NarrationNoise", "VideoPlan", "StepPlan", "plan", "plan_video", "render_task", "generate",
-           "OBJECT_CLASSES", "VERBS", "ACTION_LABELS", "GENERATOR_VERSION", "add_cli", "main"]
+           "OBJECT_CLASSES", "VERBS", "ACTION_LABELS", "GENERATOR_VERSION"]
 
 log = logging.getLogger(__name__)
 
@@ -378,29 +377,3 @@ def generate(out_dir: Path | str, n_videos: int, seed: int, *, size: tuple[int, 
         return [_make_one(w) for w in work]
     with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
         return list(pool.map(_make_one, work))
-
-
-def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Register the ``synthkitchen`` subcommand."""
-    p = subparsers.add_parser("synthkitchen", help="generate the SynthKitchen demo corpus",
-                              description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, required=True, help="output directory")
-    p.add_argument("--videos", type=int, default=40, help="number of videos (task instances)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--width", type=int, default=320)
-    p.add_argument("--height", type=int, default=240)
-    p.add_argument("--fps", type=int, default=24)
-    p.add_argument("--step-sec", type=float, nargs=2, default=(3.0, 8.0), metavar=("MIN", "MAX"),
-                   help="range of step durations, seconds")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes")
-    p.set_defaults(func=main)
-
-
-def main(args: argparse.Namespace) -> int:
-    """Run the ``synthkitchen`` subcommand; prints a one-line summary."""
-    t0 = time.perf_counter()
-    paths = generate(args.out, args.videos, args.seed, size=(args.width, args.height), fps=args.fps,
-                     step_sec=tuple(args.step_sec), jobs=args.jobs)
-    print(f"synthkitchen: {len(paths)} videos in {args.out} ({time.perf_counter() - t0:.1f} s)")
-    return 0
-

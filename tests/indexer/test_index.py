@@ -17,6 +17,7 @@ import faiss
 import numpy as np
 import pytest
 
+from indexer.cli.features import run_index_info
 from indexer.index import clip_index as index_module
 from indexer.index import files as index_files
 from indexer.index.clip_index import (
@@ -27,7 +28,6 @@ from indexer.index.clip_index import (
     IndexMissingError,
     recommended_factory,
 )
-from indexer.index.files import run_index_info
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = {"checkpoint": "ckpt/mini.safetensors", "checkpoint_sha256": "ab" * 32, "config": {"preset": "mini"}}
