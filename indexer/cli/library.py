@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import shutil
 import sys
 
+from actbert.atomic import atomic_write
 from indexer.index.reconcile import index_state, reconcile_index
 from indexer.library.catalog import ClipRecord
 from indexer.library.export import MIN_VERB_COUNT, export_corpus
@@ -241,8 +241,6 @@ def _merge_video(out: Library, shard: Library, row) -> None:
     fields_ = {k: row[k] for k in MERGED_VIDEO_FIELDS}
     rowid = out.catalog.upsert_video(video_id, str(row["path"]), str(row["fingerprint"]),
                                      int(row["size_bytes"] or 0))
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.copy2(source, tmp)
-    os.replace(tmp, target)
+    atomic_write(target, lambda tmp: shutil.copy2(source, tmp))
     out.catalog.complete_video(rowid, clips, cues, steps, feature_path=f"features/{video_id}.safetensors",
                                **fields_)

@@ -27,12 +27,12 @@ import json
 import logging
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import faiss
 
+from actbert.atomic import fsync_file, temp_path, write_text
 from indexer.errors import ClipIndexError
 
 logger = logging.getLogger(__name__)
@@ -69,25 +69,9 @@ def sha256_file(path: Path, block: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync(path.parent)
+    write_text(path, text)
+    fsync_file(path.parent)
 
 
 def save(directory: str | Path, index: faiss.Index, *, factory: str, nprobe: int, model: Any,
@@ -100,16 +84,16 @@ def save(directory: str | Path, index: faiss.Index, *, factory: str, nprobe: int
     folder.mkdir(parents=True, exist_ok=True)
     fingerprint(model)  # fail before writing anything when the fingerprint is not JSON
     previous = _named_file(folder)
-    tmp = folder / f".clips-{uuid.uuid4().hex}.faiss.tmp"
+    tmp = temp_path(folder / "clips.faiss")
     try:
         faiss.write_index(index, str(tmp))
-        _fsync(tmp)
+        fsync_file(tmp)
         digest = sha256_file(tmp)
         final = folder / f"clips-{digest[:16]}.faiss"
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync(folder)
+    fsync_file(folder)
     manifest = {
         "format": FORMAT, "dimension": int(index.d), "metric": METRIC, "factory": factory,
         "count": int(index.ntotal), "nprobe": int(nprobe), "auto_factory": bool(auto_factory),
@@ -139,8 +123,8 @@ def remove_orphans(directory: str | Path) -> list[str]:
     folder = Path(directory)
     named = _named_file(folder)
     removed = []
-    for path in [*folder.glob("clips-*.faiss"), *folder.glob(".clips-*.faiss.tmp"),
-                 *folder.glob(f".{MANIFEST}.*.tmp")]:
+    for path in [*folder.glob("clips-*.faiss"), *folder.glob(".clips.faiss.tmp-*"),
+                 *folder.glob(f".{MANIFEST}.tmp-*")]:
         if path.name != named:
             path.unlink(missing_ok=True)
             removed.append(path.name)

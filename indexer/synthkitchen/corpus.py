@@ -18,7 +18,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -29,6 +28,7 @@ import av
 import cv2
 import numpy as np
 
+from actbert.atomic import atomic_path, write_bytes
 from indexer.synthkitchen.narration import (
     NarrationLine,
     NarrationNoise,
@@ -299,9 +299,9 @@ def encode_mp4(images: Iterable[np.ndarray], path: Path, fps: int, width: int, h
     (``asm=0``; its SIMD paths gave occasional run-to-run differences with PyAV 18.1's x264).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
     n = 0
-    with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+    with atomic_path(path) as tmp, av.open(str(tmp), "w", format="mp4",
+                                           options={"movflags": "+faststart"}) as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, fps)
@@ -313,14 +313,7 @@ def encode_mp4(images: Iterable[np.ndarray], path: Path, fps: int, width: int, h
             frame.pts = n - 1
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
-    os.replace(tmp, path)
     return n
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _manifest(seed: int, size: tuple[int, int], fps: int, step_sec: tuple[float, float], noise: NarrationNoise) -> dict:
@@ -339,14 +332,13 @@ def _make_one(args: tuple) -> Path:
         return video
     t0 = time.perf_counter()
     arrays = render_task(p, video)
-    _write_atomic(video.with_suffix(".vtt"), to_webvtt(p.narration).encode())
+    write_bytes(video.with_suffix(".vtt"), to_webvtt(p.narration).encode())
     npz = gt_json.with_suffix(".npz")
-    tmp = npz.with_name(f".{npz.stem}.part.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, npz)
+    with atomic_path(npz, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
     record = {**p.to_json(), "files": {"video": f"videos/{video.name}", "narration": f"videos/{video.stem}.vtt",
                                        "frames": f"ground_truth/{npz.name}"}}
-    _write_atomic(gt_json, json.dumps(record, indent=1).encode())  # written last: marks the video complete
+    write_bytes(gt_json, json.dumps(record, indent=1).encode())  # written last: marks the video complete
     log.info("rendered %s (%.1f s of video) in %.2f s", p.video_id, p.duration_sec, time.perf_counter() - t0)
     return video
 
@@ -371,7 +363,7 @@ def generate(out_dir: Path | str, n_videos: int, seed: int, *, size: tuple[int, 
         n_videos_total = max(n_videos, int(old.get("n_videos", 0)))
     else:
         n_videos_total = n_videos
-    _write_atomic(path, json.dumps({**manifest, "n_videos": n_videos_total}, indent=1).encode())
+    write_bytes(path, json.dumps({**manifest, "n_videos": n_videos_total}, indent=1).encode())
     work = [(i, out_dir, seed, size, fps, step_sec, noise) for i in range(n_videos)]
     if jobs <= 1:
         return [_make_one(w) for w in work]
