@@ -28,7 +28,7 @@ from indexer.errors import LibraryError, QueryError
 from indexer.index.clip_index import ClipIndex
 from indexer.index.embed import embed_library, library_model_dir, load_model
 from indexer.library.catalog import Clip
-from indexer.library.feature_cache import clip_model_inputs
+from indexer.library.feature_cache import CLIP_INPUTS_CACHED, clip_model_inputs
 from indexer.library.store import Library
 
 log = logging.getLogger(__name__)
@@ -132,9 +132,9 @@ class Searcher:
         return scores
 
     def warm_up(self) -> None:
-        """Run one query end to end and read every clip's inputs into the cache, so the first
-        user query after a launch costs what later ones do."""
-        clips = self.library.catalog.clips_by_id(self.index.ids().tolist())
+        """Run one query end to end and read the clips' inputs into the cache (as many as it
+        holds), so the first user query after a launch costs what later ones do."""
+        clips = self.library.catalog.clips_by_id(self.index.ids()[:CLIP_INPUTS_CACHED].tolist())
         for clip in clips.values():
             self.clip_inputs(clip)
         query = next((c.narration for c in clips.values() if c.narration.strip()), "warm up")

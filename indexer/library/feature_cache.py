@@ -20,7 +20,10 @@ def _features(path: str, mtime_ns: int) -> VideoFeatures:
     return VideoFeatures.load(path)
 
 
-@lru_cache(maxsize=8192)
+CLIP_INPUTS_CACHED = 1024  # ~150 kB each with 36 regions of 1024-d features (the mini preset)
+
+
+@lru_cache(maxsize=CLIP_INPUTS_CACHED)
 def _clip_inputs(path: str, mtime_ns: int, clip_index: int, max_regions: int) -> ClipInputs:
     return clip_inputs(_features(path, mtime_ns), [clip_index], max_regions)
 
