@@ -8,7 +8,6 @@ import streamlit as st
 
 from app import components, render, resources, state
 from indexer.library import inspector, preview
-from indexer.library.feature_cache import load_features
 
 library = components.library()
 ROOT = str(library.root)
@@ -17,9 +16,9 @@ st.title("Clip")
 raw = state.get("clip")
 clip_id, view = components.clip_or_stop(library, raw, "No clip selected yet: search, then open a result.")
 
-searcher = None
+service = None
 try:
-    searcher = resources.get_searcher(library)
+    service = resources.get_service(library)
 except resources.USER_ERRORS as exc:
     st.warning(f"The model is not available ({exc}): no ActBERT verbs and no similar clips.")
 
@@ -31,12 +30,8 @@ def frames_of(root: str, clip: int) -> np.ndarray:
 
 
 @st.cache_data(show_spinner="Running the action head...", max_entries=64)
-def head_verbs(root: str, video_id: str, feature_path: str, fingerprint: str, _model) -> list:
-    lib = resources.open_library(root)
-    features = load_features(lib, feature_path)
-    names = inspector.verb_names(lib, _model.config.action.num_classes,
-                               _model.config.extra.get("verbs"))
-    return inspector.action_head_verbs(_model, features, list(range(features.num_clips)), names)
+def head_verbs(root: str, video_id: str, fingerprint: str, _clip) -> list:
+    return service.action_verbs(_clip)
 
 
 def probabilities(pairs, name: str) -> None:
@@ -70,11 +65,11 @@ with player:
 verbs_by_clip = None
 with actions:
     st.markdown("**Predicted actions**")
-    if searcher is not None:
+    if service is not None:
         try:
-            verbs_by_clip = head_verbs(ROOT, view.clip.video_id, view.clip.feature_path,
+            verbs_by_clip = head_verbs(ROOT, view.clip.video_id,
                                        str((library.manifest.get("model") or {}).get("fingerprint")),
-                                       searcher.model)
+                                       view.clip)
             probabilities(verbs_by_clip[view.clip.clip_index], "ActBERT action head")
         except resources.USER_ERRORS as exc:
             st.warning(f"Action head unavailable: {exc}")
@@ -151,9 +146,9 @@ else:
     st.caption("No actions or steps recorded for this video.")
 
 st.subheader("Similar clips")
-if searcher is not None:
+if service is not None:
     try:
-        similar = searcher.similar(clip_id, 6)
+        similar = service.similar(clip_id, 6)
     except resources.USER_ERRORS as exc:
         similar = []
         st.warning(f"Similar clips unavailable: {exc}")

@@ -14,6 +14,7 @@ import numpy as np
 
 from indexer.index.search import Searcher, SearchHit, SearchResult
 from indexer.library import inspector
+from indexer.library.catalog import Clip
 from indexer.library.feature_cache import load_features
 from indexer.library.store import Library
 
@@ -55,6 +56,16 @@ class ClipService:
 
     def clip(self, clip_id: int) -> inspector.ClipView:
         return inspector.clip_view(self.library, clip_id)
+
+    def action_verbs(self, clip: Clip, top: int = 5) -> list[list[tuple[str, float]]]:
+        """The ActBERT action head's ``top`` verbs with probabilities for every clip of the
+        clip's video, in clip order (each clip encoded alone, as the index encodes it)."""
+        features = load_features(self.library, clip.feature_path)
+        model = self.searcher.model
+        names = inspector.verb_names(self.library, model.config.action.num_classes,
+                                     model.config.extra.get("verbs"))
+        return inspector.action_head_verbs(model, features, list(range(features.num_clips)), names,
+                                           top=top)
 
     def attention(self, clip_id: int, query: str) -> ClipAttention:
         """Every attention map of ``query`` against the clip, with its frames and region slots."""
