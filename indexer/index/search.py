@@ -197,7 +197,11 @@ class Searcher:
 
     def similar(self, clip_id: int, k: int = 10) -> list[SearchHit]:
         """More like this: nearest clips by the clip's own vector."""
-        scores, ids = self.index.similar(int(clip_id), k)
+        try:
+            scores, ids = self.index.similar(int(clip_id), k)
+        except KeyError as exc:
+            raise LibraryError(f"clip {clip_id} has no vector in the index (its video is not "
+                               "finished; `indexer repair LIB` brings the index to the catalog)") from exc
         rows = self.library.catalog.clips_by_id(int(i) for i in ids if i >= 0)
         return [SearchHit(rows[int(i)], float(s), None, None, float(s), ("vector",))
                 for s, i in zip(scores, ids) if int(i) in rows]

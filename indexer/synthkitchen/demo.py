@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from indexer.errors import LibraryError
+
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
@@ -179,7 +181,7 @@ def _ingest(library, corpus: Path, detector: Path) -> dict:
     settings = IngestSettings(preset="fast", detector=str(checkpoint))
     summary = ingest(library, [corpus / "videos"], settings, progress=False)
     if summary["failed"]:
-        raise RuntimeError(f"demo ingest failed for {summary['errors']}")
+        raise LibraryError(f"demo ingest failed for {summary['errors']}")
     return {k: summary[k] for k in ("videos", "done", "failed")}
 
 
