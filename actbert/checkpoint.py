@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from .atomic import atomic_write
 from .config import ActBertConfig
 
 log = logging.getLogger(__name__)
@@ -37,14 +37,6 @@ _BERT_MAP = [
 
 class CheckpointError(ValueError):
     """A checkpoint directory that cannot be loaded, with the reason."""
-
-
-def atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def manifest_checkpoint(root: str | Path, manifest: dict, key: str) -> Path | None:
