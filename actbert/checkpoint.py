@@ -66,7 +66,11 @@ def load_pretrained(cls, directory: str | Path, map_location: str = "cpu"):
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (directory / name).is_file():
             raise CheckpointError(f"{directory}: missing {name} (expected a save_pretrained directory)")
-    config = ActBertConfig.from_json((directory / CONFIG_NAME).read_text())
+    try:
+        config = ActBertConfig.from_json((directory / CONFIG_NAME).read_text())
+    except (ValueError, KeyError, TypeError) as exc:  # not JSON, or not an ActBERT config
+        raise CheckpointError(f"{directory / CONFIG_NAME} is not an ActBERT config "
+                              f"({type(exc).__name__}: {exc})") from exc
     with safe_open(str(directory / WEIGHTS_NAME), framework="pt") as handle:
         meta = handle.metadata() or {}
     model = cls(config)
