@@ -2,7 +2,7 @@
 
 Every command exits non-zero with a one-line reason on stderr when it fails. The commands are
 defined beside what they drive: ``indexer.cli.library`` (ingest, status, merge, delete, repair),
-``indexer.cli.search`` (search, similar, reindex), ``indexer.cli.models`` (train-actions,
+``indexer.cli.search`` (search, similar, reindex), ``indexer.cli.milvus`` (export-milvus), ``indexer.cli.models`` (train-actions,
 fetch-weights), ``indexer.library.export`` (export-corpus), ``indexer.index.files`` (index-info) and
 the demo corpus's own (``indexer.synthkitchen``: synthkitchen, demo, train-detector).
 """
@@ -13,7 +13,7 @@ import argparse
 import logging
 import sys
 
-from indexer.cli import library, models, search
+from indexer.cli import library, milvus, models, search
 from indexer.index import files as index_files
 from indexer.index.files import ClipIndexError
 from indexer.library import export
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     detector_train.add_cli(subparsers)
     index_files.add_cli(subparsers)
     export.add_cli(subparsers)
+    milvus.add_cli(subparsers)
     return parser
 
 
