@@ -54,7 +54,7 @@ def export_milvus(library: Library, uri: str, collection: str | None = None) -> 
         if not np.array_equal(milvus.ids(), ids):
             raise RuntimeError(f"Milvus holds {len(milvus)} clips after the export, the library {len(ids)}")
         library.update_manifest(index_backend=record)
-    return {"vectors": int(len(ids)), "uri": uri, "collection": record["collection"],
+    return {"vectors": len(ids), "uri": uri, "collection": record["collection"],
             "lite": "://" not in uri, "seconds": round(time.perf_counter() - t0, 2)}
 
 

@@ -63,7 +63,7 @@ def test_filters_are_pushed_down_and_exact(built):
     query = clustered(1, seed=2)
     videos, tasks = map(np.array, video_and_task(ids))
     for video, task in (("v3", None), (None, "t1"), ("v5", "t2"), (videos[0], None)):
-        scores, found = index.search(query, 10, video=video, task=task)
+        _, found = index.search(query, 10, video=video, task=task)
         keep = (videos == video if video else True) & (tasks == task if task else True)
         subset = ids[keep]
         want = subset[exact_top_k(query, x[keep], 10)[0]]
@@ -74,7 +74,7 @@ def test_filters_are_pushed_down_and_exact(built):
 
 
 def test_add_update_remove_and_reopen(built):
-    index, x, ids, uri = built
+    index, _, _, uri = built
     new = clustered(5, seed=3)
     new_ids = np.array([10_000, 10_001, 10_002, 10_003, 10_004])
     index.add(new, new_ids)
