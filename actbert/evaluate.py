@@ -80,6 +80,7 @@ import torch
 from .baselines import Bm25Scorer, MiniLMEncoder, MiniLMScorer, RandomScorer
 from .captioner import Captioner, CaptionerConfig
 from .captioning_metrics import caption_scores
+from .checkpoint import manifest_checkpoint
 from .corpus import read_corpus
 from .evaluate_tasks import (ModelScorer, SplitClips, captioned_clips, check_disjoint,
                              choice_outcomes, figures_from_ranks, load_checkpoint, load_split,
@@ -561,15 +562,6 @@ def _record_policy(config: EvalConfig, boot: Bootstrap, queries: int) -> str:
 
 # ---- command line ------------------------------------------------------------------------------
 
-def _manifest_checkpoint(library: Path, manifest: dict, key: str) -> str | None:
-    entry = manifest.get(key)
-    path = entry.get("checkpoint") if isinstance(entry, dict) else entry
-    if not path:
-        return None
-    path = Path(path)
-    return str(path if path.is_absolute() else library / path)
-
-
 def config_from_args(args: argparse.Namespace) -> EvalConfig:
     """Resolve the corpus and checkpoints (flags first, then the library's manifest)."""
     manifest: dict = {}
@@ -580,14 +572,15 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
             manifest = json.loads((library / "library.json").read_text())
     else:
         library, corpus = Path(args.corpus).parent, Path(args.corpus)
-    checkpoint = args.checkpoint or _manifest_checkpoint(library, manifest, "model")
+    checkpoint = args.checkpoint or manifest_checkpoint(library, manifest, "model")
     if not checkpoint:
         raise ValueError(f"no --checkpoint given and {library / 'library.json'} names no model "
                          "(\"model\": {\"checkpoint\": ...})")
-    ablation = args.ablation_checkpoint or _manifest_checkpoint(library, manifest, "model_no_regions")
+    ablation = args.ablation_checkpoint or manifest_checkpoint(library, manifest, "model_no_regions")
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     return EvalConfig(
-        corpus=str(corpus), checkpoint=str(checkpoint), ablation_checkpoint=ablation,
+        corpus=str(corpus), checkpoint=str(checkpoint),
+        ablation_checkpoint=str(ablation) if ablation else None,
         split=args.split, tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
         rerank_k=args.rerank_k, seed=args.seed,
         batch_size=args.batch_size or (64 if device == "cpu" else 512),
