@@ -10,7 +10,13 @@ Runs the real extraction (``indexer.library.ingest.extract_video``) on generated
   (its boxes are not meaningful; the timing is).
 
 Target: ``fast`` at least 2x real time (< 30 s per minute of video) on 2 cores.
-Usage: python bench/ingest.py [--videos 2] [--presets fast paper]
+
+``--ray [ADDRESS]`` adds ``whole_ingest``: complete ``indexer ingest`` runs (probe, verbs, features,
+feature files, catalog; the ``fast`` preset) into fresh libraries, ``--repeats`` times each, on this
+process (local) and on Ray actors (``local``: a Ray started here with ``--ray-cpus``), with medians,
+the Ray/local ratio and Ray's start-up seconds (counted apart).
+
+Usage: python bench/ingest.py [--videos 2] [--presets fast paper] [--ray [ADDRESS]] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -47,10 +53,51 @@ def extractors(preset: str, workdir: Path) -> Extractors:
     return Extractors(actions, regions, {"actions": actions.name, "regions": regions.name})
 
 
+def whole_ingest(videos_dir: Path, workdir: Path, args: argparse.Namespace, minutes: float) -> dict:
+    """Seconds of complete ingest runs on this process and on Ray (see the module docstring)."""
+    import statistics
+
+    import ray
+
+    from indexer.library.ingest import ingest
+    from indexer.library.ray_ingest import connect, ray_runner
+    from indexer.library.store import Library
+
+    torch.manual_seed(0)  # the same tiny detector as the ``fast`` preset above
+    detector = save_detector(build_detector("tiny", 18).eval(), workdir / "tiny-whole", arch="tiny",
+                             class_names=[f"c{i}" for i in range(17)])
+    settings = IngestSettings(preset="fast", detector=str(detector), score_threshold=0.0)
+    t0 = time.perf_counter()
+    connect(args.ray, num_cpus=args.ray_cpus)
+    startup = time.perf_counter() - t0
+    runs: dict[str, list[float]] = {"local": [], "ray": []}
+    for repeat in range(args.repeats):
+        for name in ("local", "ray"):
+            library = Library.create(workdir / f"lib-{name}-{repeat}")
+            runner = ray_runner(settings, args.ray) if name == "ray" else None
+            t0 = time.perf_counter()
+            summary = ingest(library, [videos_dir], settings, progress=False, runner=runner)
+            runs[name].append(time.perf_counter() - t0)
+            assert summary["failed"] == 0, summary["errors"]
+    resources = ray.cluster_resources()
+    ray.shutdown()
+    median = {name: statistics.median(times) for name, times in runs.items()}
+    return {"videos": len(list(videos_dir.glob("*.mp4"))), "repeats": args.repeats, "ray_address": args.ray,
+            "ray_cpus": resources.get("CPU"), "ray_startup_s": round(startup, 2),
+            "seconds": {name: [round(t, 2) for t in times] for name, times in runs.items()},
+            "median_s": {name: round(t, 2) for name, t in median.items()},
+            "real_time_factor": {name: round(60 * minutes / t, 2) for name, t in median.items()},
+            "ray_over_local_time": round(median["ray"] / median["local"], 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--videos", type=int, default=2)
     parser.add_argument("--presets", nargs="+", default=["fast", "paper"])
+    parser.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                        help="also time whole ingest runs locally and on Ray (local: start one here)")
+    parser.add_argument("--ray-cpus", type=int, help="CPUs of a Ray started here (default: all)")
+    parser.add_argument("--repeats", type=int, default=3, help="whole-ingest runs per side (--ray)")
     args = parser.parse_args()
     report = {"torch_threads": torch.get_num_threads(), "presets": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,6 +131,8 @@ def main() -> None:
                 "seconds_per_video_minute": per_minute,
                 "total_seconds_per_video_minute": round(wall / minutes, 2),
                 "real_time_factor": round(60 * minutes / wall, 2)}
+        if args.ray:
+            report["whole_ingest"] = whole_ingest(workdir / "corpus" / "videos", workdir, args, minutes)
     print(json.dumps(report))
 
 

@@ -18,7 +18,11 @@ interleaved with the index's queries so that load from other processes falls on 
 barriers can cost more than the work).
 Targets at 10^6 on the 2-core CPU: p50 <= 5 ms, recall@10 >= 0.95, >= 20x faster than brute force.
 
+``--index-backend faiss,milvus`` runs every case on both (Milvus Lite in a temporary file unless
+``--uri`` names a file or a server) and adds ``milvus_over_faiss``: Milvus's figures over FAISS's.
+
 Usage: python bench/search.py [--sizes 10000,100000,1000000] [--distributions uniform,clustered]
+       [--index-backend faiss,milvus] [--uri http://host:19530]
 """
 
 from __future__ import annotations
@@ -79,7 +83,47 @@ def brute_force_top_k(x: np.ndarray, q: np.ndarray) -> np.ndarray:
     return top[np.argsort(-scores[top])]
 
 
-def run_case(distribution: str, n: int, args: argparse.Namespace) -> dict:
+def build_faiss(x: np.ndarray, ids: np.ndarray, args: argparse.Namespace):
+    """(index, build s, save s, load s, bytes on disk) for FAISS in a library folder."""
+    start = time.perf_counter()
+    index = ClipIndex.build(x, ids, seed=args.seed)
+    build_s = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        manifest = json.loads(index.save(folder).read_text())
+        save_s = time.perf_counter() - start
+        start = time.perf_counter()
+        ClipIndex.load(folder)
+        load_s = time.perf_counter() - start
+    return index, build_s, save_s, load_s, manifest["bytes"]
+
+
+def build_milvus(x: np.ndarray, ids: np.ndarray, args: argparse.Namespace):
+    """The same for Milvus (``--uri``: a file is Milvus Lite, ``http://...`` a server): build is the
+    collection's creation plus the inserts, save a flush, load a reopen (which lists the ids)."""
+    from indexer.index.milvus_backend import MilvusIndex, is_lite
+
+    def attributes(part):
+        return [f"video{i % 100}" for i in part], [f"task{i % 10}" for i in part]
+
+    uri = args.uri or str(Path(tempfile.mkdtemp(prefix="bench-milvus-")) / "clips.db")
+    start = time.perf_counter()
+    index = MilvusIndex.build(x, ids, uri, "bench_clips", model=None, attributes=attributes)
+    build_s = time.perf_counter() - start
+    start = time.perf_counter()
+    index.save()
+    save_s = time.perf_counter() - start
+    start = time.perf_counter()
+    index = MilvusIndex.open(uri, "bench_clips", attributes=attributes)
+    load_s = time.perf_counter() - start
+    size = sum(p.stat().st_size for p in Path(uri).parent.rglob("*") if p.is_file()) if is_lite(uri) else None
+    return index, build_s, save_s, load_s, size
+
+
+BUILDERS = {"faiss": build_faiss, "milvus": build_milvus}
+
+
+def run_case(distribution: str, n: int, args: argparse.Namespace, backend: str = "faiss") -> dict:
     rng = np.random.default_rng(args.seed)
     centres = draw("uniform", args.centres, rng, centres=np.zeros((1, DIM), np.float32), spread=0.0)
     x = draw(distribution, n, rng, centres, args.spread)
@@ -88,17 +132,8 @@ def run_case(distribution: str, n: int, args: argparse.Namespace) -> dict:
     truth = ids[exact_top_k(queries, x, K)]
 
     rss_before = rss_bytes()
-    start = time.perf_counter()
-    index = ClipIndex.build(x, ids, seed=args.seed)
-    build_s = time.perf_counter() - start
+    index, build_s, save_s, load_s, index_bytes = BUILDERS[backend](x, ids, args)
     rss_delta = rss_bytes() - rss_before
-    with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        manifest = json.loads(index.save(folder).read_text())
-        save_s = time.perf_counter() - start
-        start = time.perf_counter()
-        ClipIndex.load(folder)
-        load_s = time.perf_counter() - start
 
     index.search(queries[:5], K)  # warm-up
     times, brute_times = [], {threads: [] for threads in BRUTE_THREADS}
@@ -122,8 +157,9 @@ def run_case(distribution: str, n: int, args: argparse.Namespace) -> dict:
              "by_blas_threads": {str(threads): p for threads, p in by_threads.items()}}
     single = percentiles_ms(times)
     result = {
-        "distribution": distribution, "vectors": n, "factory": index.factory, "nprobe": index.nprobe,
-        "build_s": round(build_s, 2), "index_bytes": manifest["bytes"], "rss_delta_bytes": rss_delta,
+        "backend": backend, "distribution": distribution, "vectors": n, "factory": index.factory,
+        "nprobe": index.nprobe, "build_s": round(build_s, 2), "index_bytes": index_bytes,
+        "rss_delta_bytes": rss_delta,
         "save_s": round(save_s, 2), "load_s": round(load_s, 2),
         "single_query": single, "batch_queries_per_s": round(len(queries) / batch_s, 1),
         "recall_at_10": round(recall, 4), "brute_force_single_query": brute,
@@ -137,6 +173,22 @@ def run_case(distribution: str, n: int, args: argparse.Namespace) -> dict:
     return result
 
 
+def compare_backends(cases: list[dict]) -> list[dict]:
+    """Per (distribution, size): Milvus's figure divided by FAISS's (latency > 1: Milvus slower)."""
+    out = []
+    for case in cases:
+        if case["backend"] != "milvus":
+            continue
+        base = next(c for c in cases if c["backend"] == "faiss" and c["vectors"] == case["vectors"]
+                    and c["distribution"] == case["distribution"])
+        out.append({"distribution": case["distribution"], "vectors": case["vectors"],
+                    "single_query_p50": round(case["single_query"]["p50_ms"] / base["single_query"]["p50_ms"], 2),
+                    "batch_queries_per_s": round(case["batch_queries_per_s"] / base["batch_queries_per_s"], 3),
+                    "build_s": round(case["build_s"] / max(base["build_s"], 1e-9), 1),
+                    "recall_at_10": {"faiss": base["recall_at_10"], "milvus": case["recall_at_10"]}})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated vector counts")
@@ -147,9 +199,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--centres", type=int, default=1000, help="mixture centres (clustered)")
     parser.add_argument("--spread", type=float, default=1.0, help="noise norm relative to a centre (clustered)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--index-backend", default="faiss",
+                        help="faiss, milvus or faiss,milvus (both, side by side, with their ratios)")
+    parser.add_argument("--uri", help="Milvus: a file (Milvus Lite; default a temporary one) or http://host:19530")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    cases = [run_case(d, n, args) for d in args.distributions.split(",") for n in sizes]
+    backends = [b for b in args.index_backend.split(",") if b]
+    cases = [run_case(d, n, args, b) for d in args.distributions.split(",") for n in sizes for b in backends]
+    ratios = compare_backends(cases) if len(backends) > 1 else None
     print(json.dumps({
         "benchmark": "clip index search", "dim": DIM, "k": K, "queries": args.queries,
         "latency_queries": args.latency_queries, "clustered": {"centres": args.centres, "spread": args.spread},
@@ -157,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                     "load_average_1m": round(os.getloadavg()[0], 2), "platform": platform.platform(),
                     "faiss": faiss.__version__, "gpus": faiss.get_num_gpus()},
         "targets_at_1e6": {"p50_ms": TARGET_P50_MS, "recall_at_10": TARGET_RECALL, "speedup": TARGET_SPEEDUP},
-        "cases": cases,
+        "cases": cases, **({"milvus_over_faiss": ratios} if ratios else {}),
     }, indent=2))
     return 0
 

@@ -3,8 +3,8 @@
 Every command exits non-zero with a one-line reason on stderr when it fails, and its ``--help``
 ends with an example. The commands live in this package, one module per subject:
 ``indexer.cli.library`` (ingest, status, merge, delete, repair, export-corpus),
-``indexer.cli.search`` (search, similar, reindex), ``indexer.cli.models`` (train-actions,
-fetch-weights), ``indexer.cli.features`` (import-features, index-info) and
+``indexer.cli.search`` (search, similar, reindex), ``indexer.cli.milvus`` (export-milvus),
+``indexer.cli.models`` (train-actions, fetch-weights), ``indexer.cli.features`` (import-features, index-info) and
 ``indexer.cli.synthkitchen`` (synthkitchen, demo, train-detector).
 """
 
@@ -14,7 +14,7 @@ import argparse
 import logging
 import sys
 
-from indexer.cli import features, library, models, search, synthkitchen
+from indexer.cli import features, library, milvus, models, search, synthkitchen
 from indexer.errors import ExplorerError
 
 EXAMPLES = {
@@ -35,6 +35,7 @@ EXAMPLES = {
     "import-features": "indexer import-features --video-id v1 --actions v1_actions.npy --window-sec 4 "
                        "--regions v1_regions.tsv --out lib/features/v1.safetensors",
     "index-info": "indexer index-info lib/index --json",
+    "export-milvus": "indexer export-milvus lib --uri lib/milvus.db --json",
 }
 
 
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     library.add_export_cli(subparsers)
     search.add_cli(subparsers)
     models.add_cli(subparsers)
+    milvus.add_cli(subparsers)
     features.add_cli(subparsers)
     for name, command in subparsers.choices.items():
         command.epilog = f"example:\n  {EXAMPLES[name]}"

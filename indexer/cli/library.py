@@ -48,6 +48,14 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fp16", action="store_true", help="store features as float16")
     p.add_argument("--shard", help="i/n: process only this deterministic share of the videos")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="analyse the videos on Ray actors: 'local' (default: start Ray here), 'auto' "
+                        "(this machine's cluster) or an address (ray://host:10001); this process writes")
+    p.add_argument("--ray-actors", type=int, help="actors (default: the cluster's CPUs, or GPUs with --device cuda)")
+    p.add_argument("--index-backend", choices=["faiss", "milvus"],
+                   help="where the clip index lives (default: as the library has it; new libraries: faiss)")
+    p.add_argument("--uri", help="with --index-backend milvus: a file path (Milvus Lite) or http://host:19530")
+    p.add_argument("--collection", help="with --index-backend milvus: the collection (default: from the library)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_ingest)
 
@@ -98,9 +106,16 @@ def run_export_corpus(args: argparse.Namespace) -> int:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    runner = None
+    if args.ray:
+        from indexer.library.ray_ingest import ray_runner  # Ray is imported only here
+
+        runner = ray_runner(settings, args.ray, actors=args.ray_actors)
     library = Library.create(args.library)
-    summary = ingest(library, args.paths, settings_from_args(args), shard=parse_shard(args.shard),
-                     progress=sys.stderr.isatty())
+    choose_index_backend(library, args.index_backend, args.uri, args.collection)
+    summary = ingest(library, args.paths, settings, shard=parse_shard(args.shard),
+                     progress=sys.stderr.isatty(), runner=runner)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -109,6 +124,21 @@ def run_ingest(args: argparse.Namespace) -> int:
         for video_id, error in summary["errors"].items():
             print(f"  {video_id}: {error}")
     return 0
+
+
+def choose_index_backend(library: Library, name: str | None, uri: str | None, collection: str | None) -> None:
+    """Record ``--index-backend`` in library.json; the run's end builds or updates that index."""
+    from indexer.index import backends
+
+    if name is None:
+        if uri or collection:
+            raise ValueError("--uri and --collection go with --index-backend milvus")
+        return
+    if name == "milvus" and not uri:
+        raise ValueError("--index-backend milvus needs --uri (a file path for Milvus Lite, or http://host:19530)")
+    record = backends.milvus_record(library, uri, collection) if name == "milvus" else {"name": "faiss"}
+    if record != backends.backend_of(library):
+        library.update_manifest(index_backend=record)
 
 
 def status_report(library: Library) -> dict:

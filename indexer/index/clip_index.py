@@ -278,6 +278,11 @@ class ClipIndex:
                 raise KeyError(f"clip id {clip_id} is not in the index")
             return self._index.reconstruct(int(clip_id))
 
+    def reconstruct_many(self, clip_ids_: np.ndarray) -> np.ndarray:
+        """Stored unit vectors ``(N, D)`` of ``clip_ids_`` ``(N,)`` (all held; approximate for PQ)."""
+        with self._lock.read():
+            return self._reconstruct_many(np.asarray(clip_ids_, np.int64))
+
     def _reconstruct_many(self, labels: np.ndarray) -> np.ndarray:
         out = np.empty((labels.size, self.dim), np.float32)
         for start in range(0, labels.size, 65536):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.index.backends import open_index
 from indexer.index.clip_index import ClipIndex
 from indexer.index.embed import (
     embed_library,
@@ -69,7 +70,7 @@ def reconcile_index(library: Library) -> tuple[ClipIndex | None, dict]:
             return None, report
         folder = library.root / "index"
         try:
-            index = ClipIndex.load(folder, expected_model=model, library=library.root)
+            index = open_index(library)  # FAISS in the library, or Milvus (indexer.index.backends)
         except ClipIndexError as exc:
             log.warning("rebuilding the index: %s", exc.problem)
             report["failed"] = _drop_unreadable(library, library.catalog.videos_of_clips(
@@ -132,7 +133,7 @@ def index_state(library: Library) -> dict:
         state["state"] = "no model"
         return state
     try:
-        index = ClipIndex.load(library.root / "index", expected_model=model, library=library.root)
+        index = open_index(library)
     except ClipIndexError as exc:
         missing_index = isinstance(exc, IndexMissingError)
         state.update(state="missing" if missing_index else "unreadable", problem=exc.problem)

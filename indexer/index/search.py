@@ -25,6 +25,8 @@ from actbert.data import ClipInputs, collate
 from actbert.rerank_policy import Ordering, decide
 from actbert.tokenizer import ActBertTokenizer
 from indexer.errors import LibraryError, QueryError
+from indexer.index import backends
+from indexer.index.backends import open_index
 from indexer.index.clip_index import ClipIndex
 from indexer.index.embed import embed_library, library_model_dir, load_model
 from indexer.library.catalog import Clip
@@ -94,8 +96,7 @@ class Searcher:
         self.checkpoint = library_model_dir(library, checkpoint)
         self.model = load_model(str(self.checkpoint))
         self.tokenizer = ActBertTokenizer()
-        self.index = ClipIndex.load(library.root / "index", expected_model=library.manifest.get("model"),
-                                    library=library.root)
+        self.index = open_index(library)  # ClipIndex (FAISS) or MilvusIndex (indexer.index.backends)
 
     def _encode(self, query: str) -> np.ndarray:
         enc = self.tokenizer(query)
@@ -162,7 +163,8 @@ class Searcher:
             q = self._encode(query)
             timings["encode"] = (time.perf_counter() - t0) * 1e3
             t0 = time.perf_counter()
-            scores, ids = self.index.search(q, min(pool, len(self.index)))
+            pushed = {"video": video, "task": task} if getattr(self.index, "filters", False) else {}
+            scores, ids = self.index.search(q, min(pool, len(self.index)), **pushed)
             timings["faiss"] = (time.perf_counter() - t0) * 1e3
             vector = {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
         if mode in ("hybrid", "narration"):
@@ -217,10 +219,7 @@ def build_index(library: Library, checkpoint: str | Path | None = None,
         net = load_model(str(library_model_dir(library, checkpoint)))
         vectors, ids = embed_library(library, net)
         record = model if model is not None else library.manifest.get("model")
-        index = ClipIndex.build(vectors, ids, model=record) if len(ids) else \
-            ClipIndex.empty(net.config.embed_size, model=record)
-        index.save(library.root / "index")
-        return index
+        return backends.build(library, vectors, ids, model=record, dim=net.config.embed_size)
 
 
 def update_index(library: Library, removed: list[int] = (), video_ids: list[str] = ()) -> ClipIndex:

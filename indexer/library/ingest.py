@@ -244,17 +244,84 @@ def top_classes(probs: np.ndarray, names: list[str], k: int = 5) -> list[list[tu
 # ---- runner ---------------------------------------------------------------------------------
 
 
+@dataclass
+class VideoJob:
+    """One video to process: its catalog row, id and file."""
+
+    rowid: int
+    video_id: str
+    path: Path
+
+
+@dataclass
+class VideoResult:
+    """One video analysed (the mapper's output, made anywhere): what the library's writer commits."""
+
+    info: VideoInfo
+    features: VideoFeatures
+    clips: list[ClipRecord]
+    cues: list
+    sidecar: Path | None
+    truth: object | None
+    warnings: list[str]
+    timings: dict[str, float]
+
+
+@dataclass
+class VideoFailure:
+    """One video that could not be processed, with its one-line reason."""
+
+    message: str
+    seconds: float
+
+
+def failure_of(exc: BaseException, started: float) -> VideoFailure:
+    return VideoFailure(f"{type(exc).__name__}: {exc}".splitlines()[0][:500],
+                        round(time.perf_counter() - started, 3))
+
+
+class LocalRunner:
+    """Processes the jobs one after the other in this process (the embedded default). A runner
+    has ``names`` (the extractors' record) and ``run(jobs)``, which yields ``(job, VideoResult or
+    VideoFailure)`` in the order of ``jobs`` (so clip ids do not depend on the runner)."""
+
+    def __init__(self, settings: IngestSettings, extractors: Extractors | None = None) -> None:
+        self.settings = settings
+        self.ex = extractors or build_extractors(settings)
+        self.names = self.ex.names
+
+    def run(self, jobs: list[VideoJob]):
+        from indexer.features.verbs import extract_verbs
+
+        for job in jobs:
+            yield job, analyse_or_fail(job, self.settings, self.ex, extract_verbs)
+
+
+def analyse_or_fail(job: VideoJob, settings: IngestSettings, ex: Extractors,
+                    extract_verbs) -> VideoResult | VideoFailure:
+    """``analyse_video`` with any exception turned into that video's failure."""
+    started = time.perf_counter()
+    try:
+        return analyse_video(job.path, job.video_id, settings, ex, extract_verbs)
+    except Exception as exc:  # noqa: BLE001 - one video's failure, whatever it is, is that video's
+        return failure_of(exc, started)
+
+
 def ingest(library: Library, paths: list[str | Path], settings: IngestSettings,
            shard: tuple[int, int] | None = None, progress: bool = True,
            extractors: Extractors | None = None,
-           on_video_done: Callable[[str], None] | None = None) -> dict:
+           on_video_done: Callable[[str], None] | None = None,
+           runner: Callable[[], object] | None = None) -> dict:
     """Ingest every video under ``paths`` into ``library``; returns a summary.
 
     Videos already ``done`` with an unchanged file are skipped. Extractors are built only when
-    there is work (a missing pretrained model is one clear error, raised before any video). Holds
+    there is work (a missing pretrained model is one clear error, raised before any video).
+    ``runner`` makes the runner that analyses the videos (default ``LocalRunner``; Ray:
+    ``indexer.library.ray_ingest``); whichever it is, this process commits every result. Holds
     the library's writer lock; ends with the index brought to the catalog."""
     with library.writing():
-        summary = _ingest_locked(library, paths, settings, shard, progress, extractors, on_video_done)
+        summary = _ingest_locked(library, paths, settings, shard, progress, on_video_done,
+                                 runner or (lambda: LocalRunner(settings, extractors)))
         from indexer.index.reconcile import reconcile_index
 
         index, report = reconcile_index(library)  # also removes files a killed run left
@@ -263,9 +330,9 @@ def ingest(library: Library, paths: list[str | Path], settings: IngestSettings,
         return summary
 
 
-def _ingest_locked(library, paths, settings, shard, progress, extractors, on_video_done) -> dict:
-    from indexer.features.verbs import extract_verbs
-
+def plan(library: Library, paths: list[str | Path], shard: tuple[int, int] | None) -> tuple[list[Path], list[VideoJob]]:
+    """Register the videos under ``paths`` (and the folders as sources); returns all videos and
+    the jobs still to do (not ``done``, or changed since), in sorted order."""
     videos = discover(paths)
     for folder in source_folders(paths):
         library.add_source(folder)
@@ -281,31 +348,45 @@ def _ingest_locked(library, paths, settings, shard, progress, extractors, on_vid
         rowid = library.catalog.upsert_video(video_id, str(path), fp, size)
         row = library.catalog.video(video_id)
         if row["status"] != "done":
-            todo.append((rowid, video_id, path))
+            todo.append(VideoJob(rowid, video_id, path))
+    return videos, todo
+
+
+def _ingest_locked(library, paths, settings, shard, progress, on_video_done, make_runner) -> dict:
+    videos, todo = plan(library, paths, shard)
     summary = {"videos": len(videos), "todo": len(todo), "done": 0, "failed": 0, "errors": {},
                "indexed": False}
     if not todo:
         return summary
-    ex = extractors or build_extractors(settings)
+    runner = make_runner()
     library.update_manifest(settings={**library.manifest.get("settings", {}), **asdict(settings)},
-                            extractors=ex.names)
-    bar = tqdm(todo, desc="ingest", unit="video", disable=not progress, dynamic_ncols=True)
-    for rowid, video_id, path in bar:
-        bar.set_postfix_str(path.name[:30])
-        started = time.perf_counter()
-        try:
-            _ingest_one(library, rowid, video_id, path, settings, ex, extract_verbs)
-            summary["done"] += 1
-        except Exception as exc:  # noqa: BLE001 - one video's failure, whatever it is, is that video's
-            message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-            library.catalog.mark_failed(rowid, message,
-                                        timings={"total": round(time.perf_counter() - started, 3)})
-            summary["failed"] += 1
-            summary["errors"][video_id] = message
-            log.warning("%s failed: %s", path, message)
-        if on_video_done:
-            on_video_done(video_id)
+                            extractors=runner.names)
+    results = runner.run(todo)
+    try:
+        _commit_all(library, results, len(todo), settings, runner.names, summary, progress, on_video_done)
+    finally:
+        results.close()  # stops the runner's outstanding work (Ray: its actors) even when a commit fails
     return summary
+
+
+def _commit_all(library, results, total, settings, names, summary, progress, on_video_done) -> None:
+    bar = tqdm(results, total=total, desc="ingest", unit="video", disable=not progress, dynamic_ncols=True)
+    for job, result in bar:
+        bar.set_postfix_str(job.path.name[:30])
+        started = time.perf_counter()
+        if isinstance(result, VideoResult):
+            try:
+                commit_video(library, job, result, settings, names)
+                summary["done"] += 1
+            except Exception as exc:  # noqa: BLE001 - e.g. a full disk: this video's failure
+                result = failure_of(exc, started)
+        if isinstance(result, VideoFailure):
+            library.catalog.mark_failed(job.rowid, result.message, timings={"total": result.seconds})
+            summary["failed"] += 1
+            summary["errors"][job.video_id] = result.message
+            log.warning("%s failed: %s", job.path, result.message)
+        if on_video_done:
+            on_video_done(job.video_id)
 
 
 def _transcript(path: Path, warnings: list[str]) -> tuple[list, Path | None]:
@@ -327,9 +408,10 @@ def _transcript(path: Path, warnings: list[str]) -> tuple[list, Path | None]:
     return cues, sidecar
 
 
-def _ingest_one(library: Library, rowid: int, video_id: str, path: Path, settings: IngestSettings,
-                ex: Extractors, extract_verbs) -> list[int]:
-    """Process one video; returns the clip ids it replaced (from an earlier ingest)."""
+def analyse_video(path: Path, video_id: str, settings: IngestSettings, ex: Extractors,
+                  extract_verbs) -> VideoResult:
+    """Everything about one video that does not touch the library: probe, transcript, clip spans,
+    verbs, features, ground truth. Runs wherever the runner puts it (this process, a Ray worker)."""
     timings: dict[str, float] = {}
     warnings: list[str] = []
     t0 = time.perf_counter()
@@ -339,9 +421,6 @@ def _ingest_one(library: Library, rowid: int, video_id: str, path: Path, setting
     if info.truncated_sec:
         warnings.append(f"truncated file: {info.duration_sec:.1f} s of the {info.declared_duration_sec:.1f} s "
                         "its header announces were kept")
-    library.catalog.update_video(
-        rowid, status="pending", error=None, duration_sec=info.duration_sec, fps=info.fps,
-        width=info.width, height=info.height, rotation_deg=info.rotation_deg, codec=info.codec)
     timings["probe"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -357,11 +436,6 @@ def _ingest_one(library: Library, rowid: int, video_id: str, path: Path, setting
 
     features, stage_times = extract_video(path, video_id, info, spans, ex, settings)
     timings.update(stage_times)
-    t0 = time.perf_counter()
-    feature_path = library.feature_path(video_id)
-    features.save(feature_path, dtype="float16" if settings.fp16 else "float32")
-    timings["write"] = time.perf_counter() - t0
-
     classes = top_classes(features.action_scores, list(ex.actions.class_names))
     clips = [ClipRecord(i, s.start_sec, s.end_sec, s.text, tuple(v), tuple(map(tuple, c)))
              for i, (s, v, c) in enumerate(zip(spans, verbs, classes))]
@@ -370,11 +444,27 @@ def _ingest_one(library: Library, rowid: int, video_id: str, path: Path, setting
     except GroundTruthError as exc:
         truth = None
         warnings.append(str(exc))
-    steps = list(truth.steps) if truth else []
+    return VideoResult(info, features, clips, cues, sidecar, truth, warnings, timings)
+
+
+def commit_video(library: Library, job: VideoJob, result: VideoResult, settings: IngestSettings,
+                 extractors: dict) -> list[int]:
+    """The writer's part: the feature file, then the catalog in one transaction. Returns the clip
+    ids it replaced (from an earlier ingest)."""
+    info, timings = result.info, dict(result.timings)
+    library.catalog.update_video(
+        job.rowid, status="pending", error=None, duration_sec=info.duration_sec, fps=info.fps,
+        width=info.width, height=info.height, rotation_deg=info.rotation_deg, codec=info.codec)
+    t0 = time.perf_counter()
+    feature_path = library.feature_path(job.video_id)
+    result.features.save(feature_path, dtype="float16" if settings.fp16 else "float32")
+    timings["write"] = time.perf_counter() - t0
+    truth = result.truth
     timings["total"] = sum(timings.values())
     removed, _ = library.catalog.complete_video(
-        rowid, clips, [(c.start_sec, c.end_sec, c.text) for c in cues], steps,
-        transcript_path=str(sidecar) if sidecar else None, warnings=warnings,
-        extractors=ex.names, timings={k: round(v, 3) for k, v in timings.items()},
+        job.rowid, result.clips, [(c.start_sec, c.end_sec, c.text) for c in result.cues],
+        list(truth.steps) if truth else [],
+        transcript_path=str(result.sidecar) if result.sidecar else None, warnings=result.warnings,
+        extractors=extractors, timings={k: round(v, 3) for k, v in timings.items()},
         feature_path=str(feature_path.relative_to(library.root)), **(truth.video_fields() if truth else {}))
     return removed
