@@ -39,7 +39,7 @@ def _attributes(library: Library):
     """Video id and task of clips, from the catalog (the fields Milvus filters on)."""
 
     def attributes(ids: np.ndarray) -> tuple[list[str], list[str]]:
-        rows = library.catalog.hits(int(i) for i in ids)
+        rows = library.catalog.clips_by_id(int(i) for i in ids)
         return ([rows[int(i)].video_id if int(i) in rows else "" for i in ids],
                 [(rows[int(i)].task or "") if int(i) in rows else "" for i in ids])
 

@@ -119,7 +119,7 @@ def test_a_library_exported_to_milvus_searches_like_faiss(tmp_path, uri):
     assert searcher.index.factory == "milvus"
     video = library.catalog.videos("done")[1]["video_id"]
     result = searcher.search("cut the tomato", k=5, mode="vector", rerank=0, video=video)
-    assert result.hits and {h.video for h in result.hits} == {video}
+    assert result.hits and {h.clip.video_id for h in result.hits} == {video}
 
     # A deletion goes through the catalog; the writer's reconcile brings Milvus to it.
     removed = library.catalog.delete_video(video)
