@@ -89,27 +89,47 @@ class TangledAttention(nn.Module):
             action_width = config.action.hidden_size
             self.context_query = nn.ModuleDict({c: nn.Linear(action_width, width) for c in contexts})
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+    def _heads(self, x: torch.Tensor, batch: int | None = None) -> torch.Tensor:
+        """(B, L, W) -> (batch, H, L, W / H); a batch of 1 is broadcast to ``batch``."""
+        if batch is not None and x.shape[0] != batch:
+            x = x.expand(batch, *x.shape[1:])
         return split_heads(x, self.num_heads)
+
+    def project(self, stream: str, hidden: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What this block computes from one stream's input alone, (B, L_s, D_tangled) each, heads
+        not split: the stream's ``query``, ``key`` and ``value`` and, for the action stream in
+        "stack" mode, its context queries ``context_query.text`` / ``context_query.region``
+        (W_q^1, W_q^2). ``forward(projected=...)`` takes them precomputed: a query's text or a
+        clip's video is projected once and shared."""
+        out = {"query": self.query[stream](hidden), "key": self.key[stream](hidden),
+               "value": self.value[stream](hidden)}
+        if stream == "action" and self.kv_fusion == "stack":
+            out.update({f"context_query.{c}": self.context_query[c](hidden) for c in ("text", "region")})
+        return out
 
     def forward(
         self,
         hidden: dict[str, torch.Tensor],
         bias: dict[str, torch.Tensor],
         need_probs: bool = False,
+        projected: dict[str, dict[str, torch.Tensor]] | None = None,
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """hidden[s] (B, L_s, D_s), bias[s] (B, 1, 1, L_s) -> contexts[s] (B, L_s, D_tangled) and,
-        when ``need_probs``, probability maps keyed ``"<query>-><key>"``."""
+        when ``need_probs``, probability maps keyed ``"<query>-><key>"``. ``projected[s]``: the
+        stream's ``project`` output, precomputed (a batch of 1 is shared by the B rows)."""
         drop = self.dropout if self.training else 0.0
-        q = {s: self._heads(self.query[s](hidden[s])) for s in STREAMS}
-        k = {s: self._heads(self.key[s](hidden[s])) for s in STREAMS}
-        v = {s: self._heads(self.value[s](hidden[s])) for s in STREAMS}
+        batch = max(h.shape[0] for h in hidden.values())
+        projected = projected or {}
+        proj = {s: projected.get(s) or self.project(s, hidden[s]) for s in STREAMS}
+        q = {s: self._heads(proj[s]["query"], batch) for s in STREAMS}
+        k = {s: self._heads(proj[s]["key"], batch) for s in STREAMS}
+        v = {s: self._heads(proj[s]["value"], batch) for s in STREAMS}
         probs: dict[str, torch.Tensor] = {}
 
         # Eq. 1 and 2: action queries over words (c_w) and over regions (c_r).
         c = {}
         for source in ("text", "region"):
-            query = (self._heads(self.context_query[source](hidden["action"]))
+            query = (self._heads(proj["action"][f"context_query.{source}"], batch)
                      if self.kv_fusion == "stack" else q["action"])
             ctx, p = attention(query, k[source], v[source], bias[source], drop, need_probs)
             c[source] = merge_heads(ctx)
@@ -164,7 +184,8 @@ class TangledBlock(nn.Module):
         })
 
     def forward(self, hidden: dict[str, torch.Tensor], bias: dict[str, torch.Tensor],
-                need_probs: bool = False):
-        contexts, probs = self.attention(hidden, bias, need_probs)
+                need_probs: bool = False, projected: dict[str, dict[str, torch.Tensor]] | None = None):
+        """``projected``: precomputed ``TangledAttention.project`` outputs of some streams."""
+        contexts, probs = self.attention(hidden, bias, need_probs, projected)
         out = {s: self.ffn[s](self.output[s](contexts[s], hidden[s])) for s in STREAMS}
         return out, probs
