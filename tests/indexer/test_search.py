@@ -113,3 +113,37 @@ def test_the_index_serves_the_vector_evaluation_scores(tmp_path):
         np.testing.assert_allclose(served, scored, atol=1e-5)
         differs += not np.allclose(served, wide._video_outputs([c])[0][2], atol=1e-4)
     assert differs > 0  # the limit changes vectors on these clips, so the test can tell
+
+
+def test_rerank_reuses_each_clips_video_state_until_its_feature_file_changes(tmp_path):
+    """The video-only part of the matching forward runs once per clip (``Searcher.clip_states``),
+    again only for the clips of a rewritten feature file; any batching of the candidates (sorted
+    by region count, each batch padded to its own longest) gives the same scores."""
+    import os
+
+    library = Library(build_tiny_library(tmp_path / "lib"))
+    searcher = Searcher(library)
+    with torch.no_grad():
+        for weight in searcher.model.heads["match"].parameters():
+            weight.mul_(300.0)
+    clips = list(library.catalog.clips_by_id(library.catalog.clip_ids()).values())
+    first = searcher.clip_states(clips)
+    lengths = [s.hidden["region"].shape[1] for s in first]
+    assert len(set(lengths)) > 1  # unequal region counts: the batches are padded
+    assert lengths == [searcher.clip_inputs(c).region_features.shape[0] for c in clips]
+    assert all(a is b for a, b in zip(first, searcher.clip_states(clips)))
+    query = clips[0].narration or "crack an egg"
+    together = searcher.match_scores(query, clips, batch_size=len(clips))
+    for size in (1, 3):
+        apart = searcher.match_scores(query, clips, batch_size=size)
+        assert apart.keys() == together.keys()
+        assert all(apart[i] == pytest.approx(together[i], rel=1e-5, abs=1e-7) for i in together)
+    assert len({round(v, 6) for v in together.values()}) > 1
+    rewritten = clips[0].feature_path
+    path = library.root / rewritten
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    again = searcher.clip_states(clips)
+    for clip, old, new in zip(clips, first, again):
+        assert (old is new) == (clip.feature_path != rewritten)
+        torch.testing.assert_close(new.hidden["region"], old.hidden["region"])
