@@ -73,12 +73,13 @@ class Encoder(nn.Module):
         ``projected[s]``: the first tangled block's ``TangledAttention.project`` of stream s,
         precomputed (see ``ActBertModel.text_state`` / ``video_state``).
 
-        ``pooled``: the streams whose position 0 (what the poolers read) is wanted; then only that is
-        computed where it can be: each wanted stream's last layer runs its queries, attention
-        output and feed-forward at position 0 alone (keys and values still from every position),
-        the layers of the other streams after the last tangled block do not run, and the returned
-        hidden holds the wanted streams only, (B, 1, D_s) each: the same numbers as ``[:, :1]``
-        of the full forward. None: every stream at every position (training, attention maps)."""
+        ``pooled``: the streams whose position 0 (what the poolers read) is wanted; then only what
+        that needs runs: each wanted stream's last layer runs its query, attention output and
+        feed-forward at position 0 alone (keys and values still from every position); the other
+        streams' parts of the last tangled block and their layers after it do not run; the
+        returned hidden holds the wanted streams only, (B, 1, D_s) each: the same numbers as
+        ``[:, :1]`` of the full forward. None: every stream at every position (training,
+        attention maps)."""
         hidden = dict(hidden)
         maps: list[AttentionMap] = []
         for depth, (kind, index) in enumerate(self.order):
@@ -86,7 +87,8 @@ class Encoder(nn.Module):
                 continue
             if kind == "tangled":
                 first = projected if index == 0 else None
-                hidden, probs = self.tangled[index](hidden, bias, output_attentions, first)
+                wanted = pooled if pooled is not None and depth == self._after_tangled else None
+                hidden, probs = self.tangled[index](hidden, bias, output_attentions, first, wanted)
                 for label, p in probs.items():
                     query, key = label.split("->")
                     maps.append(AttentionMap(f"tangled.{index}", depth, query, key, p))

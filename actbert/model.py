@@ -350,11 +350,17 @@ class ActBertForPretraining(nn.Module):
             return self.align.embed_text(out.pooled["text"])
         return self.encode_text_state(self.text_state(text_ids, text_mask, token_type_ids))
 
-    def encode_text_state(self, text: TextState) -> torch.Tensor:
+    def placeholder_state(self, batch: int = 1) -> VideoState:
+        """The ``video_state`` of the placeholder video ``encode_text`` runs texts against."""
+        return self.actbert.video_state(**self._placeholder_video(batch, self.align.text.weight.device))
+
+    def encode_text_state(self, text: TextState, placeholder: VideoState | None = None) -> torch.Tensor:
         """``encode_text`` from a ``text_state`` (the query path shares it with its rerank): the
-        forward against the placeholder video, computing only what the pooled text needs."""
-        video = self.actbert.video_state(**self._placeholder_video(text.hidden.shape[0], text.hidden.device))
-        out = self.actbert.forward_text_state(text, video, pooled=("text",))
+        forward against the placeholder video (``placeholder``: its ``placeholder_state()``,
+        kept by the caller), computing only what the pooled text needs."""
+        if placeholder is None:
+            placeholder = self.placeholder_state(text.hidden.shape[0])
+        out = self.actbert.forward_text_state(text, placeholder, pooled=("text",))
         return self.align.embed_text(out.pooled["text"])
 
     def encode_video(self, action_features: torch.Tensor, action_mask: torch.Tensor,

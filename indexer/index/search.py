@@ -107,6 +107,8 @@ class Searcher:
                                     library=library.root)
         self._states: OrderedDict[tuple, VideoState] = OrderedDict()
         self._states_lock = threading.Lock()
+        with torch.inference_mode():
+            self._placeholder = self.model.placeholder_state()  # what encode_text runs texts against
 
     @torch.inference_mode()
     def text_state(self, query: str) -> TextState:
@@ -117,7 +119,7 @@ class Searcher:
 
     @torch.inference_mode()
     def _embed(self, text: TextState) -> np.ndarray:
-        return self.model.encode_text_state(text).float().numpy()
+        return self.model.encode_text_state(text, self._placeholder).float().numpy()
 
     def _encode(self, query: str) -> np.ndarray:
         """The query's (1, embed_size) vector (``model.encode_text``)."""

@@ -332,3 +332,5 @@ def test_encode_text_from_a_text_state_equals_the_full_forward(kv_fusion, layere
                                    atol=1e-6, rtol=1e-5)
         state = model.text_state(inputs["text_ids"][:1], inputs["text_mask"][:1])
         torch.testing.assert_close(model.encode_text_state(state), want[:1], atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(model.encode_text_state(state, model.placeholder_state()), want[:1],
+                                   atol=1e-6, rtol=1e-5)
