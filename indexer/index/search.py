@@ -43,7 +43,9 @@ RRF_K = 60  # reciprocal rank fusion constant (Cormack et al., 2009)
 # with the demo's 26 regions on average, ~215 kB with 37 (the mini preset: region and action
 # states entering tangled block 0 and that block's query/key/value projections of them).
 CLIP_STATES_CACHED = CLIP_INPUTS_CACHED
-RERANK_CHUNK = 25  # candidates per matching forward, after sorting them by region count
+# What one more matching forward costs beside its tokens, in region slots (its fixed work: reading
+# the weights again, the small action and pooled-position products, per-operation overheads).
+BATCH_COST_SLOTS = 64
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,23 @@ def describe_ordering(mode: str, order: Ordering, vectors: bool) -> str:
         f"narration BM25 + {order.reason}, fused by reciprocal rank"
 
 
+def plan_batches(lengths: list[int], most: int = 64, cost: int = BATCH_COST_SLOTS) -> list[tuple[int, int]]:
+    """Cut ascending ``lengths`` (each candidate's region slots) into batches ``[start, end)`` of
+    at most ``most``, each padded to its last (longest) one: the cuts that minimise the padded
+    slots computed plus ``cost`` per batch (dynamic programming over the cut points)."""
+    best, cut = [0.0] + [float("inf")] * len(lengths), [0] * (len(lengths) + 1)
+    for end in range(1, len(lengths) + 1):
+        for start in range(max(0, end - most), end):
+            total = best[start] + (end - start) * lengths[end - 1] + cost
+            if total < best[end]:
+                best[end], cut[end] = total, start
+    batches, end = [], len(lengths)
+    while end:
+        batches.append((cut[end], end))
+        end = cut[end]
+    return batches[::-1]
+
+
 def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
     """Reciprocal rank fusion: sum over lists of 1 / (k + rank), ranks from 1."""
     fused: dict[int, float] = {}
@@ -107,10 +126,10 @@ class Searcher:
                                     library=library.root)
         self._states: OrderedDict[tuple, VideoState] = OrderedDict()
         self._states_lock = threading.Lock()
-        with torch.inference_mode():
+        with torch.no_grad():
             self._placeholder = self.model.placeholder_state()  # what encode_text runs texts against
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def text_state(self, query: str) -> TextState:
         """The query through the model's text-only layers: shared by its embedding
         (``model.encode_text_state``) and its rerank (``match_scores(text=...)``)."""
@@ -146,11 +165,12 @@ class Searcher:
         except OSError:
             return None
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def clip_states(self, clips: list[Clip], batch_size: int = 64) -> list[VideoState]:
         """Each clip's video state (``model.video_state`` of its ``clip_inputs``, batch 1, its real
         slots only), cached per clip (``CLIP_STATES_CACHED``, least recently used out) until its
-        feature file is rewritten. Callers must not modify them."""
+        feature file is rewritten. Callers must not modify them. (Made under ``no_grad``, not
+        ``inference_mode``, as are ``text_state``'s: ``model.match`` takes them anywhere.)"""
         stamps = {path: self._stamp(path) for path in {c.feature_path for c in clips}}
         keys = [(c.feature_path, stamps[c.feature_path], c.clip_index) for c in clips]
         found: dict[tuple, VideoState] = {}
@@ -174,22 +194,23 @@ class Searcher:
         return [found[k] for k in keys]
 
     @torch.inference_mode()
-    def match_scores(self, query: str, clips: list[Clip], batch_size: int = RERANK_CHUNK,
+    def match_scores(self, query: str, clips: list[Clip], batch_size: int = 64,
                      text: TextState | None = None) -> dict[int, float]:
         """The matching head's probability that ``query`` describes each clip, by clip id.
 
         The query's text-only layers run once (``model.text_state``; ``text``: already run) and
         are shared by every candidate, each clip's video-only part is cached (``clip_states``),
         and ``model.match`` computes only what the matching head reads, on candidates sorted by
-        region count in batches of ``batch_size`` (each padded to its own longest): the same
-        numbers as a full forward per pair."""
+        region count in batches of at most ``batch_size``, each padded to its own longest
+        (``plan_batches``): the same numbers as a full forward per pair."""
         if text is None:
             text = self.text_state(query)
         states = self.clip_states(clips)
         order = sorted(range(len(clips)), key=lambda i: states[i].hidden["region"].shape[1])
+        lengths = [states[i].hidden["region"].shape[1] for i in order]
         scores: dict[int, float] = {}
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
+        for start, end in plan_batches(lengths, batch_size):
+            chunk = order[start:end]
             out = self.model.match(text, VideoState.batch([states[i] for i in chunk]))
             scores.update(zip((clips[i].clip_id for i in chunk), out.match_score.tolist()))
         return scores

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from actbert.data import VideoFeatures, clip_inputs, collate
-from indexer.index.search import MODES, Searcher, build_index, rrf, update_index
+from indexer.index.search import MODES, Searcher, build_index, plan_batches, rrf, update_index
 from indexer.library.store import Library
 from tests.app.tiny_library import build_tiny_library
 
@@ -21,6 +21,22 @@ def test_rrf_by_hand():
     assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
     assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
     assert fused[2] == pytest.approx(1 / 62)
+
+
+def test_plan_batches_trades_padding_against_batches():
+    lengths = [5, 5, 5, 10, 10, 20]
+
+    def padded(batches):
+        assert [a for a, _ in batches] == [0] + [b for _, b in batches[:-1]] and batches[-1][1] == 6
+        return sum((b - a) * lengths[b - 1] for a, b in batches)
+
+    assert padded(plan_batches(lengths, cost=0)) == sum(lengths)  # free batches: no padding
+    assert plan_batches(lengths, cost=10_000) == [(0, 6)]  # dear batches: one
+    # By hand, slots + cost: 3 batches 55 + 3c, [(0, 5), (5, 6)] 70 + 2c, one 120 + c.
+    assert plan_batches(lengths, cost=12) == [(0, 3), (3, 5), (5, 6)]  # 91 < 94 < 132
+    assert plan_batches(lengths, cost=30) == [(0, 5), (5, 6)]  # 130 < 145, 150
+    assert all(b - a <= 2 for a, b in plan_batches(lengths, most=2, cost=10_000))
+    assert plan_batches([], cost=5) == []
 
 
 def test_index_ids_agree_with_the_catalog_through_a_deletion(library):
