@@ -92,14 +92,41 @@ class VideoState:
     stream's layers before it), bias[s] (B, 1, 1, L_s), and ``projected[s]``: that block's
     projections of hidden[s] (``TangledAttention.project``). Depends on the clip and the weights
     alone, so a clip's state can be cached and batched with others (``unbatch`` / ``batch``).
-    Real slots come first in each row, as ``actbert.data.collate`` pads."""
+    Real slots come first in each row, as ``actbert.data.collate`` pads.
 
-    hidden: dict[str, torch.Tensor]
+    Stored per stream as one tensor, ``rows[s]`` (B, L_s, D_s + the projections' widths), whose
+    columns ``layout[s]`` names ((name, width), "hidden" first): batching pads one tensor per
+    stream; ``hidden`` and ``projected`` are views of it."""
+
+    rows: dict[str, torch.Tensor]
     bias: dict[str, torch.Tensor]
-    projected: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    layout: dict[str, tuple[tuple[str, int], ...]]
+
+    @classmethod
+    def of(cls, hidden: dict[str, torch.Tensor], bias: dict[str, torch.Tensor],
+           projected: dict[str, dict[str, torch.Tensor]]) -> "VideoState":
+        layout = {s: (("hidden", h.shape[-1]),) + tuple((n, x.shape[-1]) for n, x in projected.get(s, {}).items())
+                  for s, h in hidden.items()}
+        rows = {s: torch.cat([h, *projected.get(s, {}).values()], -1) for s, h in hidden.items()}
+        return cls(rows, dict(bias), layout)
+
+    def _columns(self, stream: str) -> dict[str, torch.Tensor]:
+        out, start = {}, 0
+        for name, width in self.layout[stream]:
+            out[name] = self.rows[stream][..., start:start + width]
+            start += width
+        return out
+
+    @property
+    def hidden(self) -> dict[str, torch.Tensor]:
+        return {s: self._columns(s)["hidden"] for s in self.rows}
+
+    @property
+    def projected(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {s: {n: x for n, x in self._columns(s).items() if n != "hidden"} for s in self.rows}
 
     def __len__(self) -> int:
-        return self.hidden["action"].shape[0]
+        return self.rows["action"].shape[0]
 
     def lengths(self, stream: str) -> list[int]:
         """The real slots of each row of ``stream``."""
@@ -108,30 +135,29 @@ class VideoState:
     def unbatch(self) -> list["VideoState"]:
         """One state per row (batch 1), cut to its real slots, in memory of its own (a row kept
         in a cache does not hold the whole batch)."""
-        lengths = {s: self.lengths(s) for s in self.hidden}
+        lengths = {s: self.lengths(s) for s in self.rows}
         return [VideoState(
-            hidden={s: h[i:i + 1, :lengths[s][i]].clone() for s, h in self.hidden.items()},
+            rows={s: r[i:i + 1, :lengths[s][i]].clone() for s, r in self.rows.items()},
             bias={s: b[i:i + 1, ..., :lengths[s][i]].clone() for s, b in self.bias.items()},
-            projected={s: {name: x[i:i + 1, :lengths[s][i]].clone() for name, x in p.items()}
-                       for s, p in self.projected.items()},
+            layout=self.layout,
         ) for i in range(len(self))]
 
     @staticmethod
     def batch(states: "list[VideoState]") -> "VideoState":
         """Rows of states stacked into one batch, each stream padded to its longest row (zero
         states, ``MASK_BIAS`` biases: padded slots are keys no query sees)."""
+        if len(states) == 1:
+            return states[0]
+
         def pad(rows: list[torch.Tensor], value: float = 0.0) -> torch.Tensor:
-            if len(rows) == 1:
-                return rows[0]
             return pad_sequence([r[0] for r in rows], batch_first=True, padding_value=value)
 
-        streams = states[0].hidden
+        first = states[0]
         return VideoState(
-            hidden={s: pad([v.hidden[s] for v in states]) for s in streams},
+            rows={s: pad([v.rows[s] for v in states]) for s in first.rows},
             bias={s: pad([v.bias[s][:, 0, 0] for v in states], MASK_BIAS)[:, None, None, :]
-                  if len(states) > 1 else states[0].bias[s] for s in streams},
-            projected={s: {name: pad([v.projected[s][name] for v in states]) for name in p}
-                       for s, p in states[0].projected.items()},
+                  for s in first.rows},
+            layout=first.layout,
         )
 
 
@@ -225,7 +251,7 @@ class ActBertModel(nn.Module):
                                    region_segments, region_tokens)
         for kind, index in self.encoder.video_only:
             hidden[kind], _ = self.encoder.layers[kind][index](hidden[kind], bias[kind])
-        return VideoState(hidden, bias, {s: self._first_projections(s, h) for s, h in hidden.items()})
+        return VideoState.of(hidden, bias, {s: self._first_projections(s, h) for s, h in hidden.items()})
 
     def forward_text_state(self, text: TextState, video: VideoState | None = None,
                            pooled: tuple[str, ...] | None = None, **inputs: torch.Tensor) -> EncoderOutput:
