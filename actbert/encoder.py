@@ -49,6 +49,14 @@ class Encoder(nn.Module):
         # The text layers before the first tangled block see only the text: one query's run can
         # be shared by every candidate video (``ActBertModel.text_state``).
         self.text_only = tuple(e for e in self.order[:first] if e[0] == "text")
+        # Likewise the visual layers before the first tangled block see only the video: one clip's
+        # run can be shared by every query (``ActBertModel.video_state``).
+        self.video_only = tuple(e for e in self.order[:first] if e[0] != "text")
+        tangled = [i for i, (kind, _) in enumerate(self.order) if kind == "tangled"]
+        # After the last tangled block each stream runs its own layers and nothing else reads it.
+        self._after_tangled = tangled[-1] if tangled else -1
+        self._last = {s: max((i for i, (kind, _) in enumerate(self.order) if kind in (s, "tangled")),
+                             default=-1) for s in STREAMS}
 
     def forward(
         self,
@@ -56,21 +64,42 @@ class Encoder(nn.Module):
         bias: dict[str, torch.Tensor],
         output_attentions: bool = False,
         skip: tuple[tuple[str, int], ...] = (),
+        projected: dict[str, dict[str, torch.Tensor]] | None = None,
+        pooled: tuple[str, ...] | None = None,
     ) -> tuple[dict[str, torch.Tensor], list[AttentionMap]]:
         """hidden[s] (B, L_s, D_s), bias[s] (B, 1, 1, L_s) -> final hidden states and, when asked,
-        every attention map in schedule order. ``skip``: schedule entries already run."""
+        every attention map in schedule order. ``skip``: schedule entries already run.
+
+        ``projected[s]``: the first tangled block's ``TangledAttention.project`` of stream s,
+        precomputed (see ``ActBertModel.text_state`` / ``video_state``).
+
+        ``pooled``: the streams whose position 0 (what the poolers read) is wanted; then only what
+        that needs runs: each wanted stream's last layer runs its query, attention output and
+        feed-forward at position 0 alone (keys and values still from every position); the other
+        streams' parts of the last tangled block and their layers after it do not run; the
+        returned hidden holds the wanted streams only, (B, 1, D_s) each: the same numbers as
+        ``[:, :1]`` of the full forward. None: every stream at every position (training,
+        attention maps)."""
         hidden = dict(hidden)
         maps: list[AttentionMap] = []
         for depth, (kind, index) in enumerate(self.order):
             if (kind, index) in skip:
                 continue
             if kind == "tangled":
-                hidden, probs = self.tangled[index](hidden, bias, output_attentions)
+                first = projected if index == 0 else None
+                wanted = pooled if pooled is not None and depth == self._after_tangled else None
+                hidden, probs = self.tangled[index](hidden, bias, output_attentions, first, wanted)
                 for label, p in probs.items():
                     query, key = label.split("->")
                     maps.append(AttentionMap(f"tangled.{index}", depth, query, key, p))
             else:
-                hidden[kind], p = self.layers[kind][index](hidden[kind], bias[kind], output_attentions)
+                if pooled is not None and kind not in pooled and depth > self._after_tangled:
+                    continue
+                first_only = pooled is not None and depth == self._last[kind]
+                hidden[kind], p = self.layers[kind][index](hidden[kind], bias[kind], output_attentions,
+                                                           first_only)
                 if output_attentions:
                     maps.append(AttentionMap(f"{kind}.{index}", depth, kind, kind, p))
+        if pooled is not None:
+            hidden = {s: hidden[s][:, :1] for s in pooled}
         return hidden, maps

@@ -70,11 +70,35 @@ class SelfAttention(nn.Module):
         self.key = nn.Linear(hidden_size, hidden_size)
         self.value = nn.Linear(hidden_size, hidden_size)
 
-    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, need_probs: bool = False):
-        q, k, v = (split_heads(proj(hidden), self.num_heads)
-                   for proj in (self.query, self.key, self.value))
-        context, probs = attention(q, k, v, bias, self.dropout if self.training else 0.0, need_probs)
+    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, need_probs: bool = False,
+                first_only: bool = False):
+        """hidden (B, L, D) -> context (B, L, D) and probs (B, H, L, L) or None; ``first_only``:
+        position 0's query alone, context (B, 1, D) and probs (B, H, 1, L)."""
+        drop = self.dropout if self.training else 0.0
+        if first_only and not drop:
+            return self._first(hidden, bias, need_probs)
+        q = split_heads(self.query(hidden[:, :1] if first_only else hidden), self.num_heads)
+        k, v = (split_heads(proj(hidden), self.num_heads) for proj in (self.key, self.value))
+        context, probs = attention(q, k, v, bias, drop, need_probs)
         return merge_heads(context), probs
+
+    def _first(self, hidden: torch.Tensor, bias: torch.Tensor, need_probs: bool):
+        """Position 0's context without projecting every key and value. With q_h head h's query
+        of position 0 and K_h, k_h (d, D), (d,) its key weight and bias: q_h . (K_h x_j + k_h) =
+        (K_h^T q_h) . x_j + q_h . k_h, and the last term, the same for every key j, leaves the
+        softmax unchanged; sum_j p_j (V_h x_j + v_h) = V_h (sum_j p_j x_j) + v_h as the p_j sum
+        to 1. O(H L D) multiply-adds for the keys and values instead of O(L D^2)."""
+        batch, length, width = hidden.shape
+        heads = self.num_heads
+        size = self.query.out_features // heads
+        q = self.query(hidden[:, 0]).view(batch, heads, size)
+        keys = torch.einsum("bhe,hew->bhw", q, self.key.weight.view(heads, size, width))
+        scores = torch.bmm(keys, hidden.transpose(1, 2)) * size ** -0.5  # (B, H, L)
+        probs = torch.softmax(scores.float() + bias[:, 0].float(), dim=-1).to(hidden.dtype)
+        mixed = torch.bmm(probs, hidden)  # (B, H, D)
+        context = (torch.einsum("bhw,hew->bhe", mixed, self.value.weight.view(heads, size, width))
+                   + self.value.bias.view(heads, size))
+        return context.reshape(batch, 1, heads * size), (probs[:, :, None] if need_probs else None)
 
 
 class ResidualOutput(nn.Module):
@@ -122,9 +146,12 @@ class Attention(nn.Module):
         self.self = SelfAttention(hidden_size, num_heads, attn_dropout)
         self.output = ResidualOutput(hidden_size, hidden_size, dropout, eps)
 
-    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, need_probs: bool = False):
-        context, probs = self.self(hidden, bias, need_probs)
-        return self.output(context, hidden), probs
+    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, need_probs: bool = False,
+                first_only: bool = False):
+        """``first_only``: only position 0 is queried and returned (B, 1, D); keys and values
+        still come from every position."""
+        context, probs = self.self(hidden, bias, need_probs, first_only)
+        return self.output(context, hidden[:, :1] if first_only else hidden), probs
 
 
 class BertLayer(nn.Module):
@@ -137,7 +164,12 @@ class BertLayer(nn.Module):
         self.intermediate = Intermediate(hidden_size, intermediate_size)
         self.output = ResidualOutput(intermediate_size, hidden_size, dropout, eps)
 
-    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, need_probs: bool = False):
-        """hidden (B, L, D), bias (B, 1, 1, L) -> hidden (B, L, D), probs (B, H, L, L) or None."""
-        attended, probs = self.attention(hidden, bias, need_probs)
+    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, need_probs: bool = False,
+                first_only: bool = False):
+        """hidden (B, L, D), bias (B, 1, 1, L) -> hidden (B, L, D), probs (B, H, L, L) or None.
+
+        ``first_only``: the output at position 0 alone, (B, 1, D) (and probs (B, H, 1, L)), the
+        same numbers as ``[:, :1]`` of the full output: what a pooler reading position 0 needs
+        of a stream's last layer (every position still gives keys and values)."""
+        attended, probs = self.attention(hidden, bias, need_probs, first_only)
         return self.output(self.intermediate(attended), attended), probs

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pad_sequence
 
 from .config import STREAMS, ActBertConfig
 from .embeddings import GLOBAL_REGION_LOCATION, TextEmbeddings, VisualEmbeddings
 from .encoder import Encoder
 from .heads import AlignmentHead, ClassifierHead, Pooler, TiedMaskedLMHead
-from .layers import mask_to_bias
+from .layers import MASK_BIAS, mask_to_bias
 from .tangled import AttentionMap
 
 PRETRAINING_HEADS = ("text", "action", "region", "match")
@@ -68,12 +69,96 @@ def _broadcast_text(text: dict[str, torch.Tensor | None], batch: int) -> dict:
             for k, v in text.items()}
 
 
+def _expand(x: torch.Tensor, batch: int) -> torch.Tensor:
+    """A batch of 1 broadcast to ``batch`` rows (a view); other batches as they are."""
+    return x.expand(batch, *x.shape[1:]) if x.shape[0] == 1 and batch != 1 else x
+
+
 @dataclass(frozen=True)
 class TextState:
-    """A text after the layers that see only the text: hidden (B, L, D) and its attention bias."""
+    """A text after the layers that see only the text: hidden (B, L, D) and its attention bias,
+    and ``projected``: the first tangled block's projections of it (``TangledAttention.project``,
+    computed once and shared by every video the text meets; empty: computed by each match)."""
 
     hidden: torch.Tensor
     bias: torch.Tensor
+    projected: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VideoState:
+    """Videos after what sees only the video (``ActBertModel.video_state``): for s in action and
+    region, hidden[s] (B, L_s, D_s) entering the first tangled block (the embeddings, then the
+    stream's layers before it), bias[s] (B, 1, 1, L_s), and ``projected[s]``: that block's
+    projections of hidden[s] (``TangledAttention.project``). Depends on the clip and the weights
+    alone, so a clip's state can be cached and batched with others (``unbatch`` / ``batch``).
+    Real slots come first in each row, as ``actbert.data.collate`` pads.
+
+    Stored per stream as one tensor, ``rows[s]`` (B, L_s, D_s + the projections' widths), whose
+    columns ``layout[s]`` names ((name, width), "hidden" first): batching pads one tensor per
+    stream; ``hidden`` and ``projected`` are views of it."""
+
+    rows: dict[str, torch.Tensor]
+    bias: dict[str, torch.Tensor]
+    layout: dict[str, tuple[tuple[str, int], ...]]
+
+    @classmethod
+    def of(cls, hidden: dict[str, torch.Tensor], bias: dict[str, torch.Tensor],
+           projected: dict[str, dict[str, torch.Tensor]]) -> "VideoState":
+        layout = {s: (("hidden", h.shape[-1]),) + tuple((n, x.shape[-1]) for n, x in projected.get(s, {}).items())
+                  for s, h in hidden.items()}
+        rows = {s: torch.cat([h, *projected.get(s, {}).values()], -1) for s, h in hidden.items()}
+        return cls(rows, dict(bias), layout)
+
+    def _columns(self, stream: str) -> dict[str, torch.Tensor]:
+        out, start = {}, 0
+        for name, width in self.layout[stream]:
+            out[name] = self.rows[stream][..., start:start + width]
+            start += width
+        return out
+
+    @property
+    def hidden(self) -> dict[str, torch.Tensor]:
+        return {s: self._columns(s)["hidden"] for s in self.rows}
+
+    @property
+    def projected(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {s: {n: x for n, x in self._columns(s).items() if n != "hidden"} for s in self.rows}
+
+    def __len__(self) -> int:
+        return self.rows["action"].shape[0]
+
+    def lengths(self, stream: str) -> list[int]:
+        """The real slots of each row of ``stream``."""
+        return (self.bias[stream][:, 0, 0, :] == 0).sum(-1).tolist()
+
+    def unbatch(self) -> list["VideoState"]:
+        """One state per row (batch 1), cut to its real slots, in memory of its own (a row kept
+        in a cache does not hold the whole batch)."""
+        lengths = {s: self.lengths(s) for s in self.rows}
+        return [VideoState(
+            rows={s: r[i:i + 1, :lengths[s][i]].clone() for s, r in self.rows.items()},
+            bias={s: b[i:i + 1, ..., :lengths[s][i]].clone() for s, b in self.bias.items()},
+            layout=self.layout,
+        ) for i in range(len(self))]
+
+    @staticmethod
+    def batch(states: "list[VideoState]") -> "VideoState":
+        """Rows of states stacked into one batch, each stream padded to its longest row (zero
+        states, ``MASK_BIAS`` biases: padded slots are keys no query sees)."""
+        if len(states) == 1:
+            return states[0]
+
+        def pad(rows: list[torch.Tensor], value: float = 0.0) -> torch.Tensor:
+            return pad_sequence([r[0] for r in rows], batch_first=True, padding_value=value)
+
+        first = states[0]
+        return VideoState(
+            rows={s: pad([v.rows[s] for v in states]) for s in first.rows},
+            bias={s: pad([v.bias[s][:, 0, 0] for v in states], MASK_BIAS)[:, None, None, :]
+                  for s in first.rows},
+            layout=first.layout,
+        )
 
 
 class ActBertModel(nn.Module):
@@ -140,6 +225,12 @@ class ActBertModel(nn.Module):
         return hidden, {"action": mask_to_bias(action_mask, dtype),
                         "region": mask_to_bias(region_mask, dtype)}
 
+    def _first_projections(self, stream: str, hidden: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The first tangled block's projections of a stream entering it (none without blocks)."""
+        if not len(self.encoder.tangled):
+            return {}
+        return self.encoder.tangled[0].attention.project(stream, hidden)
+
     def text_state(self, text_ids: torch.Tensor, text_mask: torch.Tensor,
                    token_type_ids: torch.Tensor | None = None) -> TextState:
         """The text through the layers that see only the text (``Encoder.text_only``)."""
@@ -148,19 +239,39 @@ class ActBertModel(nn.Module):
         bias = {"text": mask_to_bias(text_mask, dtype)}
         for _, index in self.encoder.text_only:
             hidden["text"], _ = self.encoder.layers["text"][index](hidden["text"], bias["text"])
-        return TextState(hidden["text"], bias["text"])
+        return TextState(hidden["text"], bias["text"], self._first_projections("text", hidden["text"]))
 
-    def forward_text_state(self, text: TextState, **video: torch.Tensor) -> EncoderOutput:
-        """``forward`` from a ``text_state`` (a batch of 1 is shared by N videos): the same
-        numbers, without running the text-only layers again."""
-        hidden, bias = self._video(**video)
-        batch = hidden["action"].shape[0]
-        hidden["text"] = text.hidden.expand(batch, *text.hidden.shape[1:]) \
-            if text.hidden.shape[0] == 1 else text.hidden
-        bias["text"] = text.bias.expand(batch, *text.bias.shape[1:]) \
-            if text.bias.shape[0] == 1 else text.bias
-        hidden, _ = self.encoder(hidden, bias, skip=self.encoder.text_only)
-        return EncoderOutput(hidden, {s: self.pooler[s](hidden[s]) for s in STREAMS}, ())
+    def video_state(self, action_features, action_mask, region_features, region_locations,
+                    region_mask, action_positions=None, action_segments=None, region_positions=None,
+                    region_segments=None, region_tokens=None) -> VideoState:
+        """The video inputs (as ``forward``) through what sees only the video
+        (``Encoder.video_only``): ``forward_text_state(text, video=...)`` continues from it."""
+        hidden, bias = self._video(action_features, action_mask, region_features, region_locations,
+                                   region_mask, action_positions, action_segments, region_positions,
+                                   region_segments, region_tokens)
+        for kind, index in self.encoder.video_only:
+            hidden[kind], _ = self.encoder.layers[kind][index](hidden[kind], bias[kind])
+        return VideoState.of(hidden, bias, {s: self._first_projections(s, h) for s, h in hidden.items()})
+
+    def forward_text_state(self, text: TextState, video: VideoState | None = None,
+                           pooled: tuple[str, ...] | None = None, **inputs: torch.Tensor) -> EncoderOutput:
+        """``forward`` from a ``text_state`` and a ``video_state`` (or the video keyword inputs of
+        ``forward``); a batch of 1 on either side is shared by the other side's rows: the same
+        numbers, without running the text-only and video-only parts again. ``pooled``: the streams
+        whose pooled output is wanted, and then hidden holds their position 0 only (see
+        ``Encoder.forward``); None: every stream at every position."""
+        if video is None:
+            video = self.video_state(**inputs)
+        elif inputs:
+            raise TypeError("give the video as a video_state or as inputs, not both")
+        batch = max(len(video), text.hidden.shape[0])
+        hidden = {s: _expand(h, batch) for s, h in video.hidden.items()}
+        bias = {s: _expand(b, batch) for s, b in video.bias.items()}
+        hidden["text"], bias["text"] = _expand(text.hidden, batch), _expand(text.bias, batch)
+        projected = {**video.projected, "text": text.projected}
+        hidden, _ = self.encoder(hidden, bias, skip=self.encoder.text_only + self.encoder.video_only,
+                                 projected=projected, pooled=pooled)
+        return EncoderOutput(hidden, {s: self.pooler[s](hidden[s]) for s in (pooled or STREAMS)}, ())
 
     def fuse(self, pooled: dict[str, torch.Tensor]) -> torch.Tensor:
         """PaddleVideo's joint representation: text * region + action ("mul") or the sum."""
@@ -216,11 +327,16 @@ class ActBertForPretraining(nn.Module):
         """Run a query's text-only layers once (``match`` shares them across candidates)."""
         return self.actbert.text_state(text_ids, text_mask, token_type_ids)
 
-    def match(self, text: TextState, **video: torch.Tensor) -> ActBertOutput:
-        """The matching head on one text state against a batch of videos (video keyword inputs as
-        ``forward``): ``match_logits``, ``match_score`` and ``pooled`` (the other heads None);
-        the same numbers as ``forward(..., heads=("match",))``."""
-        out = self.actbert.forward_text_state(text, **video)
+    def video_state(self, **video: torch.Tensor) -> VideoState:
+        """Run a batch of videos' video-only part once (``match`` shares it across queries)."""
+        return self.actbert.video_state(**video)
+
+    def match(self, text: TextState, video: VideoState | None = None, **inputs: torch.Tensor) -> ActBertOutput:
+        """The matching head on one text state against a batch of videos (a ``video_state`` or
+        the video keyword inputs of ``forward``): ``match_logits``, ``match_score`` and ``pooled``
+        (the other heads None); the same numbers as ``forward(..., heads=("match",))``. Only what
+        the poolers read is computed: ``hidden[s]`` is position 0 of each stream, (B, 1, D_s)."""
+        out = self.actbert.forward_text_state(text, video, pooled=STREAMS, **inputs)
         match_logits = self.heads["match"](self.actbert.pair(out.pooled))
         return ActBertOutput(text_logits=None, action_logits=None, region_logits=None,
                              match_logits=match_logits,
@@ -253,9 +369,24 @@ class ActBertForPretraining(nn.Module):
     def encode_text(self, text_ids: torch.Tensor, text_mask: torch.Tensor,
                     token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         """(B, L_text) token ids -> (B, embed_size) unit vectors."""
-        video = self._placeholder_video(text_ids.shape[0], text_ids.device)
-        out = self.actbert(text_ids=text_ids, text_mask=text_mask, token_type_ids=token_type_ids,
-                           **video)
+        if self.training:  # the full forward, its dropout draws in their order
+            video = self._placeholder_video(text_ids.shape[0], text_ids.device)
+            out = self.actbert(text_ids=text_ids, text_mask=text_mask, token_type_ids=token_type_ids,
+                               **video)
+            return self.align.embed_text(out.pooled["text"])
+        return self.encode_text_state(self.text_state(text_ids, text_mask, token_type_ids))
+
+    def placeholder_state(self, batch: int = 1) -> VideoState:
+        """The ``video_state`` of the placeholder video ``encode_text`` runs texts against."""
+        return self.actbert.video_state(**self._placeholder_video(batch, self.align.text.weight.device))
+
+    def encode_text_state(self, text: TextState, placeholder: VideoState | None = None) -> torch.Tensor:
+        """``encode_text`` from a ``text_state`` (the query path shares it with its rerank): the
+        forward against the placeholder video (``placeholder``: its ``placeholder_state()``,
+        kept by the caller), computing only what the pooled text needs."""
+        if placeholder is None:
+            placeholder = self.placeholder_state(text.hidden.shape[0])
+        out = self.actbert.forward_text_state(text, placeholder, pooled=("text",))
         return self.align.embed_text(out.pooled["text"])
 
     def encode_video(self, action_features: torch.Tensor, action_mask: torch.Tensor,

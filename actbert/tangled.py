@@ -89,56 +89,94 @@ class TangledAttention(nn.Module):
             action_width = config.action.hidden_size
             self.context_query = nn.ModuleDict({c: nn.Linear(action_width, width) for c in contexts})
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+    def _heads(self, x: torch.Tensor, batch: int | None = None) -> torch.Tensor:
+        """(B, L, W) -> (batch, H, L, W / H); a batch of 1 is broadcast to ``batch``."""
+        if batch is not None and x.shape[0] != batch:
+            x = x.expand(batch, *x.shape[1:])
         return split_heads(x, self.num_heads)
+
+    def project(self, stream: str, hidden: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What this block computes from one stream's input alone, (B, L_s, D_tangled) each, heads
+        not split: the stream's ``query``, ``key`` and ``value`` and, for the action stream in
+        "stack" mode, its context queries ``context_query.text`` / ``context_query.region``
+        (W_q^1, W_q^2). ``forward(projected=...)`` takes them precomputed: a query's text or a
+        clip's video is projected once and shared."""
+        out = {"query": self.query[stream](hidden), "key": self.key[stream](hidden),
+               "value": self.value[stream](hidden)}
+        if stream == "action" and self.kv_fusion == "stack":
+            out.update({f"context_query.{c}": self.context_query[c](hidden) for c in ("text", "region")})
+        return out
+
+    def _layer(self, stream: str, name: str) -> nn.Linear:
+        """The linear layer of a ``project`` output."""
+        if name.startswith("context_query."):
+            return self.context_query[name.split(".", 1)[1]]
+        return getattr(self, name)[stream]
 
     def forward(
         self,
         hidden: dict[str, torch.Tensor],
         bias: dict[str, torch.Tensor],
         need_probs: bool = False,
+        projected: dict[str, dict[str, torch.Tensor]] | None = None,
+        streams: tuple[str, ...] | None = None,
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """hidden[s] (B, L_s, D_s), bias[s] (B, 1, 1, L_s) -> contexts[s] (B, L_s, D_tangled) and,
-        when ``need_probs``, probability maps keyed ``"<query>-><key>"``."""
+        when ``need_probs``, probability maps keyed ``"<query>-><key>"``. ``projected[s]``: the
+        stream's ``project`` output, precomputed (a batch of 1 is shared by the B rows).
+        ``streams``: the streams whose contexts are wanted (None: all); only what they need runs
+        (their own attentions and the action contexts injected into them)."""
         drop = self.dropout if self.training else 0.0
-        q = {s: self._heads(self.query[s](hidden[s])) for s in STREAMS}
-        k = {s: self._heads(self.key[s](hidden[s])) for s in STREAMS}
-        v = {s: self._heads(self.value[s](hidden[s])) for s in STREAMS}
+        batch = max(h.shape[0] for h in hidden.values())
+        wanted = STREAMS if streams is None else tuple(s for s in STREAMS if s in streams)
+        proj = {s: dict((projected or {}).get(s) or {}) for s in STREAMS}
+
+        def get(stream: str, name: str) -> torch.Tensor:  # a projection, computed when first needed
+            if name not in proj[stream]:
+                proj[stream][name] = self._layer(stream, name)(hidden[stream])
+            return self._heads(proj[stream][name], batch)
+
+        if self.kv_fusion == "stack":
+            sources = {INJECTED_FROM[s] for s in wanted}
+        else:
+            sources = {source for stream, source in (("text", "region"), ("region", "text"))
+                       if stream in wanted}
         probs: dict[str, torch.Tensor] = {}
 
         # Eq. 1 and 2: action queries over words (c_w) and over regions (c_r).
         c = {}
         for source in ("text", "region"):
-            query = (self._heads(self.context_query[source](hidden["action"]))
-                     if self.kv_fusion == "stack" else q["action"])
-            ctx, p = attention(query, k[source], v[source], bias[source], drop, need_probs)
+            if source not in sources:
+                continue
+            query = get("action", f"context_query.{source}" if self.kv_fusion == "stack" else "query")
+            ctx, p = attention(query, get(source, "key"), get(source, "value"), bias[source], drop,
+                               need_probs)
             c[source] = merge_heads(ctx)
             if need_probs:
                 probs[f"action->{source}"] = p
 
-        keys, values, biases = dict(k), dict(v), dict(bias)
-        if self.kv_fusion == "stack":
-            for stream, source in INJECTED_FROM.items():
-                keys[stream] = torch.cat([k[stream], self._heads(self.context_key[source](c[source]))], 2)
-                values[stream] = torch.cat(
-                    [v[stream], self._heads(self.context_value[source](c[source]))], 2)
-                biases[stream] = torch.cat([bias[stream], bias["action"]], -1)
-        else:
-            # PaddleVideo: crossed and added; both values use context_value["text"] (value_at).
-            for stream, source in (("text", "region"), ("region", "text")):
-                length = hidden[stream].shape[1]
-                keys[stream] = k[stream] + self._heads(
-                    resample_nearest(self.context_key[source](c[source]), length))
-                values[stream] = v[stream] + self._heads(
-                    resample_nearest(self.context_value["text"](c[source]), length))
-
+        injected: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # c's pair, once per context
         contexts = {}
-        for stream in STREAMS:
-            ctx, p = attention(q[stream], keys[stream], values[stream], biases[stream], drop,
-                               need_probs)
+        for stream in wanted:
+            k, v, b = get(stream, "key"), get(stream, "value"), bias[stream]
+            if self.kv_fusion == "stack":
+                source = INJECTED_FROM[stream]
+                if source not in injected:
+                    injected[source] = (self._heads(self.context_key[source](c[source])),
+                                        self._heads(self.context_value[source](c[source])))
+                k = torch.cat([k, injected[source][0]], 2)
+                v = torch.cat([v, injected[source][1]], 2)
+                b = torch.cat([b, bias["action"]], -1)
+            elif stream != "action":
+                # PaddleVideo: crossed and added; both values use context_value["text"] (value_at).
+                source = "region" if stream == "text" else "text"
+                length = hidden[stream].shape[1]
+                k = k + self._heads(resample_nearest(self.context_key[source](c[source]), length))
+                v = v + self._heads(resample_nearest(self.context_value["text"](c[source]), length))
+            own = hidden[stream].shape[1]
+            ctx, p = attention(get(stream, "query"), k, v, b, drop, need_probs)
             contexts[stream] = merge_heads(ctx)
             if need_probs:
-                own = k[stream].shape[2]
                 probs[f"{stream}->{stream}"] = p[..., :own]
                 if p.shape[-1] > own:
                     probs[f"{stream}->injected"] = p[..., own:]
@@ -164,7 +202,10 @@ class TangledBlock(nn.Module):
         })
 
     def forward(self, hidden: dict[str, torch.Tensor], bias: dict[str, torch.Tensor],
-                need_probs: bool = False):
-        contexts, probs = self.attention(hidden, bias, need_probs)
-        out = {s: self.ffn[s](self.output[s](contexts[s], hidden[s])) for s in STREAMS}
+                need_probs: bool = False, projected: dict[str, dict[str, torch.Tensor]] | None = None,
+                streams: tuple[str, ...] | None = None):
+        """``projected``: precomputed ``TangledAttention.project`` outputs of some streams;
+        ``streams``: the streams whose outputs are wanted (None: all; the others are not returned)."""
+        contexts, probs = self.attention(hidden, bias, need_probs, projected, streams)
+        out = {s: self.ffn[s](self.output[s](contexts[s], hidden[s])) for s in contexts}
         return out, probs

@@ -1,7 +1,8 @@
 """End-to-end query path cost on a library (default: the demo library). Prints one JSON object.
 
 Per query: encode the text with the library's ActBERT, FAISS top-K, matching-head rerank of the
-top ``--rerank`` clips (one ``text_state`` per query, ``match`` over the candidates), and narration
+top ``--rerank`` clips (one ``text_state`` per query shared with the encoding, each clip's
+``video_state`` from the searcher's cache, ``match`` over the candidates), and narration
 full-text search (hybrid mode); p50/p95 of each stage, of the wall time and of the CPU time of the
 process (both threads; what a query costs whatever else the machine runs) over the library's
 ground-truth step descriptions (or narrations) as queries. ``first_query_ms``: the first query

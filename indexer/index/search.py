@@ -14,7 +14,10 @@ top N, ``rerank=0`` disables it.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +25,7 @@ import numpy as np
 import torch
 
 from actbert.data import ClipInputs, collate
+from actbert.model import TextState, VideoState
 from actbert.rerank_policy import Ordering, decide
 from actbert.tokenizer import ActBertTokenizer
 from indexer.errors import LibraryError, QueryError
@@ -37,6 +41,13 @@ log = logging.getLogger(__name__)
 
 MODES = ("hybrid", "vector", "narration")
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al., 2009)
+# Clips whose video state (``ActBertForPretraining.video_state``) a searcher keeps: ~155 kB each
+# with the demo's 26 regions on average, ~215 kB with 37 (the mini preset: region and action
+# states entering tangled block 0 and that block's query/key/value projections of them).
+CLIP_STATES_CACHED = CLIP_INPUTS_CACHED
+# What one more matching forward costs beside its tokens, in region slots (its fixed work: reading
+# the weights again, the small action and pooled-position products, per-operation overheads).
+BATCH_COST_SLOTS = 64
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,23 @@ def describe_ordering(mode: str, order: Ordering, vectors: bool) -> str:
         f"narration BM25 + {order.reason}, fused by reciprocal rank"
 
 
+def plan_batches(lengths: list[int], most: int = 64, cost: int = BATCH_COST_SLOTS) -> list[tuple[int, int]]:
+    """Cut ascending ``lengths`` (each candidate's region slots) into batches ``[start, end)`` of
+    at most ``most``, each padded to its last (longest) one: the cuts that minimise the padded
+    slots computed plus ``cost`` per batch (dynamic programming over the cut points)."""
+    best, cut = [0.0] + [float("inf")] * len(lengths), [0] * (len(lengths) + 1)
+    for end in range(1, len(lengths) + 1):
+        for start in range(max(0, end - most), end):
+            total = best[start] + (end - start) * lengths[end - 1] + cost
+            if total < best[end]:
+                best[end], cut[end] = total, start
+    batches, end = [], len(lengths)
+    while end:
+        batches.append((cut[end], end))
+        end = cut[end]
+    return batches[::-1]
+
+
 def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
     """Reciprocal rank fusion: sum over lists of 1 / (k + rank), ranks from 1."""
     fused: dict[int, float] = {}
@@ -97,11 +125,25 @@ class Searcher:
         self.model = load_model(str(self.checkpoint))
         self.tokenizer = ActBertTokenizer()
         self.index = open_index(library)  # ClipIndex (FAISS) or MilvusIndex (indexer.index.backends)
+        self._states: OrderedDict[tuple, VideoState] = OrderedDict()
+        self._states_lock = threading.Lock()
+        with torch.no_grad():
+            self._placeholder = self.model.placeholder_state()  # what encode_text runs texts against
+
+    @torch.no_grad()
+    def text_state(self, query: str) -> TextState:
+        """The query through the model's text-only layers: shared by its embedding
+        (``model.encode_text_state``) and its rerank (``match_scores(text=...)``)."""
+        enc = self.tokenizer(query)
+        return self.model.text_state(enc.ids, enc.mask)
+
+    @torch.inference_mode()
+    def _embed(self, text: TextState) -> np.ndarray:
+        return self.model.encode_text_state(text, self._placeholder).float().numpy()
 
     def _encode(self, query: str) -> np.ndarray:
-        enc = self.tokenizer(query)
-        with torch.no_grad():
-            return self.model.encode_text(enc.ids, enc.mask).float().numpy()
+        """The query's (1, embed_size) vector (``model.encode_text``)."""
+        return self._embed(self.text_state(query))
 
     def clip(self, clip_id: int) -> Clip:
         """The catalog's clip ``clip_id``; ``LibraryError`` when there is none."""
@@ -115,29 +157,70 @@ class Searcher:
         return clip_model_inputs(self.library, clip.feature_path, clip.clip_index,
                                  self.model.config.max_regions)
 
+    def _stamp(self, feature_path: str | None) -> int | None:
+        """The feature file's mtime (None when it cannot be read): a cached state is valid while
+        its file is not rewritten. One stat, no path checks: a state only enters the cache from
+        inputs read through ``clip_inputs``, which checks the path."""
+        try:
+            return os.stat(self.library.root / feature_path).st_mtime_ns if feature_path else None
+        except OSError:
+            return None
+
     @torch.no_grad()
-    def match_scores(self, query: str, clips: list[Clip], batch_size: int = 64) -> dict[int, float]:
+    def clip_states(self, clips: list[Clip], batch_size: int = 64) -> list[VideoState]:
+        """Each clip's video state (``model.video_state`` of its ``clip_inputs``, batch 1, its real
+        slots only), cached per clip (``CLIP_STATES_CACHED``, least recently used out) until its
+        feature file is rewritten. Callers must not modify them. (Made under ``no_grad``, not
+        ``inference_mode``, as are ``text_state``'s: ``model.match`` takes them anywhere.)"""
+        stamps = {path: self._stamp(path) for path in {c.feature_path for c in clips}}
+        keys = [(c.feature_path, stamps[c.feature_path], c.clip_index) for c in clips]
+        found: dict[tuple, VideoState] = {}
+        with self._states_lock:
+            for key in keys:
+                if key[1] is not None and key in self._states:
+                    self._states.move_to_end(key)
+                    found[key] = self._states[key]
+        missing = list({k: c for k, c in zip(keys, clips) if k not in found}.items())
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start:start + batch_size]
+            batch = collate([self.clip_inputs(c) for _, c in chunk])
+            batch.pop("region_classes")
+            for (key, _), state in zip(chunk, self.model.video_state(**batch).unbatch()):
+                found[key] = state
+                if key[1] is not None:
+                    with self._states_lock:
+                        self._states[key] = state
+                        while len(self._states) > CLIP_STATES_CACHED:
+                            self._states.popitem(last=False)
+        return [found[k] for k in keys]
+
+    @torch.inference_mode()
+    def match_scores(self, query: str, clips: list[Clip], batch_size: int = 64,
+                     text: TextState | None = None) -> dict[int, float]:
         """The matching head's probability that ``query`` describes each clip, by clip id.
 
-        The query's text-only layers run once (``model.text_state``) and are shared by every
-        candidate (``model.match``): the same numbers as a full forward per pair."""
-        enc = self.tokenizer(query)
-        text = self.model.text_state(enc.ids, enc.mask)
+        The query's text-only layers run once (``model.text_state``; ``text``: already run) and
+        are shared by every candidate, each clip's video-only part is cached (``clip_states``),
+        and ``model.match`` computes only what the matching head reads, on candidates sorted by
+        region count in batches of at most ``batch_size``, each padded to its own longest
+        (``plan_batches``): the same numbers as a full forward per pair."""
+        if text is None:
+            text = self.text_state(query)
+        states = self.clip_states(clips)
+        order = sorted(range(len(clips)), key=lambda i: states[i].hidden["region"].shape[1])
+        lengths = [states[i].hidden["region"].shape[1] for i in order]
         scores: dict[int, float] = {}
-        for start in range(0, len(clips), batch_size):
-            chunk = clips[start:start + batch_size]
-            batch = collate([self.clip_inputs(c) for c in chunk])
-            batch.pop("region_classes")
-            out = self.model.match(text, **batch)
-            scores.update(zip((c.clip_id for c in chunk), out.match_score.tolist()))
+        for start, end in plan_batches(lengths, batch_size):
+            chunk = order[start:end]
+            out = self.model.match(text, VideoState.batch([states[i] for i in chunk]))
+            scores.update(zip((clips[i].clip_id for i in chunk), out.match_score.tolist()))
         return scores
 
     def warm_up(self) -> None:
-        """Run one query end to end and read the clips' inputs into the cache (as many as it
-        holds), so the first user query after a launch costs what later ones do."""
-        clips = self.library.catalog.clips_by_id(self.index.ids()[:CLIP_INPUTS_CACHED].tolist())
-        for clip in clips.values():
-            self.clip_inputs(clip)
+        """Compute the clips' video states into the cache (as many as it holds) and run one query
+        end to end, so the first user query after a launch costs what later ones do."""
+        clips = self.library.catalog.clips_by_id(self.index.ids()[:CLIP_STATES_CACHED].tolist())
+        self.clip_states(list(clips.values()))
         query = next((c.narration for c in clips.values() if c.narration.strip()), "warm up")
         self.search(query, k=10, rerank=min(50, max(1, len(clips))))
 
@@ -158,9 +241,11 @@ class Searcher:
         vector: dict[int, float] = {}
         reranked: dict[int, float] = {}
         narration: dict[int, float] = {}
+        text = None
         if mode in ("hybrid", "vector") and len(self.index):
             t0 = time.perf_counter()
-            q = self._encode(query)
+            text = self.text_state(query)
+            q = self._embed(text)
             timings["encode"] = (time.perf_counter() - t0) * 1e3
             t0 = time.perf_counter()
             pushed = {"video": video, "task": task} if getattr(self.index, "filters", False) else {}
@@ -179,7 +264,7 @@ class Searcher:
         if rerank and vector:
             t0 = time.perf_counter()
             top = [i for i in sorted(vector, key=vector.get, reverse=True) if i in rows][:rerank]
-            reranked = self.match_scores(query, [rows[i] for i in top])
+            reranked = self.match_scores(query, [rows[i] for i in top], text=text)
             timings["rerank"] = (time.perf_counter() - t0) * 1e3
         order_vector = sorted((i for i in vector if i in rows),
                               key=lambda i: (reranked.get(i, -1.0), vector[i]), reverse=True)

@@ -210,3 +210,127 @@ def test_match_from_a_shared_text_state_equals_the_full_forward(kv_fusion):
             got = model.match(model.text_state(**text), **video)
         torch.testing.assert_close(got.match_score, want.match_score, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(got.pooled["action"], want.pooled["action"], rtol=1e-5, atol=1e-6)
+
+
+def _variant(kv_fusion="stack", layered=False):
+    """The tiny preset; ``layered``: a text layer after the last tangled block and an action layer
+    before the first (a video-only layer), so every branch of the pooled forward runs."""
+    base = ActBertConfig.from_name("tiny").to_dict()
+    cfg = {**base, "tangled": {**base["tangled"], "kv_fusion": kv_fusion}}
+    if layered:
+        cfg["text"] = {**base["text"], "num_layers": 3}
+        cfg["action"] = {**base["action"], "num_layers": 3}
+        cfg["tangled"]["layers_before"] = {**base["tangled"]["layers_before"], "action": [1, 2]}
+    return ActBertConfig.from_dict(cfg)
+
+
+def _unequal_inputs(cfg, batch=4):
+    """Random inputs whose rows have different real region (and text, action) counts."""
+    inputs = random_inputs(cfg, batch=batch, regions=8, pad=True)
+    inputs["region_mask"][2, -5:] = 0
+    inputs["region_mask"][3, -1:] = 0
+    return inputs
+
+
+VARIANTS = [("stack", False), ("paddle", False), ("stack", True), ("paddle", True)]
+
+
+@pytest.mark.parametrize("kv_fusion,layered", VARIANTS)
+def test_pooled_forward_is_position_0_of_the_full_forward(kv_fusion, layered):
+    """``Encoder.forward(pooled=...)`` computes each stream's last layer at position 0 alone (keys
+    and values from every position): the same numbers as the full forward there, with padding."""
+    torch.manual_seed(0)
+    cfg = _variant(kv_fusion, layered)
+    model = ActBertForPretraining(cfg).eval()
+    assert bool(model.actbert.encoder.video_only) == layered
+    inputs = _unequal_inputs(cfg)
+    with torch.no_grad():
+        full = model.actbert(**inputs)
+        text = model.actbert.text_state(inputs["text_ids"], inputs["text_mask"])
+        video = {k: v for k, v in inputs.items() if not k.startswith("text")}
+        pooled = model.actbert.forward_text_state(text, pooled=("text", "action", "region"), **video)
+        text_only = model.actbert.forward_text_state(text, pooled=("text",), **video)
+    for s in ("text", "action", "region"):
+        assert pooled.hidden[s].shape == (4, 1, cfg.stream(s).hidden_size)
+        torch.testing.assert_close(pooled.hidden[s], full.hidden[s][:, :1], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(pooled.pooled[s], full.pooled[s], atol=1e-5, rtol=1e-5)
+    assert set(text_only.hidden) == set(text_only.pooled) == {"text"}
+    torch.testing.assert_close(text_only.pooled["text"], full.pooled["text"], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dropout", [False, True])
+def test_first_only_layer_equals_the_full_layer_at_position_0(dropout):
+    """BertLayer(first_only=True): position 0 from unprojected keys and values (no dropout) or
+    from the projected ones (training with attention dropout), probabilities included."""
+    from actbert.layers import BertLayer
+
+    torch.manual_seed(0)
+    layer = BertLayer(32, 4, 64, dropout=0.0, attn_dropout=0.0)
+    g = torch.Generator().manual_seed(1)
+    hidden = torch.randn(3, 7, 32, generator=g)
+    mask = torch.ones(3, 7, dtype=torch.long)
+    mask[1, 4:] = 0
+    mask[2, 2:] = 0
+    hidden[2, 2:] = 1e4  # padded slots hold anything
+    if dropout:  # the projected path, taken when attention dropout is active
+        layer.train()
+        layer.attention.self.dropout = 1e-9
+    with torch.no_grad():
+        full, probs = layer(hidden, mask_to_bias(mask), need_probs=True)
+        first, first_probs = layer(hidden, mask_to_bias(mask), need_probs=True, first_only=True)
+    assert first.shape == (3, 1, 32) and first_probs.shape == (3, 4, 1, 7)
+    torch.testing.assert_close(first, full[:, :1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(first_probs, probs[:, :, :1], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kv_fusion,layered", VARIANTS)
+def test_match_from_cached_video_states_equals_the_full_forward(kv_fusion, layered):
+    """Clips' video states computed once, cut to their real slots (``unbatch``) and batched again
+    in any order and company (``VideoState.batch``, padded to the batch's longest): ``match`` on
+    them gives the plain forward's scores and pooled outputs."""
+    from actbert.model import VideoState
+
+    torch.manual_seed(0)
+    cfg = _variant(kv_fusion, layered)
+    model = ActBertForPretraining(cfg).eval()
+    with torch.no_grad():  # a sharp head, so that scores differ between clips
+        for weight in model.heads["match"].parameters():
+            weight.mul_(300.0)
+    inputs = _unequal_inputs(cfg)
+    video = {k: v for k, v in inputs.items() if not k.startswith("text")}
+    with torch.no_grad():
+        states = model.video_state(**video).unbatch()
+        assert [s.hidden["region"].shape[1] for s in states] == inputs["region_mask"].sum(1).tolist()
+        for row in range(2):
+            text = {"text_ids": inputs["text_ids"][row:row + 1], "text_mask": inputs["text_mask"][row:row + 1]}
+            want = model(**text, **video, heads=("match",))
+            state = model.text_state(**text)
+            for order in ([3, 1, 0, 2], [2], [2, 0]):
+                got = model.match(state, VideoState.batch([states[i] for i in order]))
+                torch.testing.assert_close(got.match_score, want.match_score[order], rtol=1e-5, atol=1e-6)
+                for s in ("text", "action", "region"):
+                    torch.testing.assert_close(got.pooled[s], want.pooled[s][order], rtol=1e-5, atol=1e-6)
+                    assert got.hidden[s].shape == (len(order), 1, cfg.stream(s).hidden_size)
+        assert len(set(want.match_score.tolist())) > 1
+        with pytest.raises(TypeError):
+            model.match(state, VideoState.batch(states), **video)
+
+
+@pytest.mark.parametrize("kv_fusion,layered", VARIANTS)
+def test_encode_text_from_a_text_state_equals_the_full_forward(kv_fusion, layered):
+    """encode_text (eval) runs the text-only layers once (``text_state``, shared with the rerank)
+    and then only what the pooled text needs: the full forward's text embedding."""
+    torch.manual_seed(0)
+    cfg = _variant(kv_fusion, layered)
+    model = ActBertForPretraining(cfg).eval()
+    inputs = _unequal_inputs(cfg)
+    with torch.no_grad():
+        out = model.actbert(text_ids=inputs["text_ids"], text_mask=inputs["text_mask"],
+                            **model._placeholder_video(4, torch.device("cpu")))
+        want = model.align.embed_text(out.pooled["text"])
+        torch.testing.assert_close(model.encode_text(inputs["text_ids"], inputs["text_mask"]), want,
+                                   atol=1e-6, rtol=1e-5)
+        state = model.text_state(inputs["text_ids"][:1], inputs["text_mask"][:1])
+        torch.testing.assert_close(model.encode_text_state(state), want[:1], atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(model.encode_text_state(state, model.placeholder_state()), want[:1],
+                                   atol=1e-6, rtol=1e-5)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from actbert.data import VideoFeatures, clip_inputs, collate
-from indexer.index.search import MODES, Searcher, build_index, rrf, update_index
+from indexer.index.search import MODES, Searcher, build_index, plan_batches, rrf, update_index
 from indexer.library.store import Library
 from tests.app.tiny_library import build_tiny_library
 
@@ -21,6 +21,22 @@ def test_rrf_by_hand():
     assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
     assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
     assert fused[2] == pytest.approx(1 / 62)
+
+
+def test_plan_batches_trades_padding_against_batches():
+    lengths = [5, 5, 5, 10, 10, 20]
+
+    def padded(batches):
+        assert [a for a, _ in batches] == [0] + [b for _, b in batches[:-1]] and batches[-1][1] == 6
+        return sum((b - a) * lengths[b - 1] for a, b in batches)
+
+    assert padded(plan_batches(lengths, cost=0)) == sum(lengths)  # free batches: no padding
+    assert plan_batches(lengths, cost=10_000) == [(0, 6)]  # dear batches: one
+    # By hand, slots + cost: 3 batches 55 + 3c, [(0, 5), (5, 6)] 70 + 2c, one 120 + c.
+    assert plan_batches(lengths, cost=12) == [(0, 3), (3, 5), (5, 6)]  # 91 < 94 < 132
+    assert plan_batches(lengths, cost=30) == [(0, 5), (5, 6)]  # 130 < 145, 150
+    assert all(b - a <= 2 for a, b in plan_batches(lengths, most=2, cost=10_000))
+    assert plan_batches([], cost=5) == []
 
 
 def test_index_ids_agree_with_the_catalog_through_a_deletion(library):
@@ -113,3 +129,37 @@ def test_the_index_serves_the_vector_evaluation_scores(tmp_path):
         np.testing.assert_allclose(served, scored, atol=1e-5)
         differs += not np.allclose(served, wide._video_outputs([c])[0][2], atol=1e-4)
     assert differs > 0  # the limit changes vectors on these clips, so the test can tell
+
+
+def test_rerank_reuses_each_clips_video_state_until_its_feature_file_changes(tmp_path):
+    """The video-only part of the matching forward runs once per clip (``Searcher.clip_states``),
+    again only for the clips of a rewritten feature file; any batching of the candidates (sorted
+    by region count, each batch padded to its own longest) gives the same scores."""
+    import os
+
+    library = Library(build_tiny_library(tmp_path / "lib"))
+    searcher = Searcher(library)
+    with torch.no_grad():
+        for weight in searcher.model.heads["match"].parameters():
+            weight.mul_(300.0)
+    clips = list(library.catalog.clips_by_id(library.catalog.clip_ids()).values())
+    first = searcher.clip_states(clips)
+    lengths = [s.hidden["region"].shape[1] for s in first]
+    assert len(set(lengths)) > 1  # unequal region counts: the batches are padded
+    assert lengths == [searcher.clip_inputs(c).region_features.shape[0] for c in clips]
+    assert all(a is b for a, b in zip(first, searcher.clip_states(clips)))
+    query = clips[0].narration or "crack an egg"
+    together = searcher.match_scores(query, clips, batch_size=len(clips))
+    for size in (1, 3):
+        apart = searcher.match_scores(query, clips, batch_size=size)
+        assert apart.keys() == together.keys()
+        assert all(apart[i] == pytest.approx(together[i], rel=1e-5, abs=1e-7) for i in together)
+    assert len({round(v, 6) for v in together.values()}) > 1
+    rewritten = clips[0].feature_path
+    path = library.root / rewritten
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    again = searcher.clip_states(clips)
+    for clip, old, new in zip(clips, first, again):
+        assert (old is new) == (clip.feature_path != rewritten)
+        torch.testing.assert_close(new.hidden["region"], old.hidden["region"])
