@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -45,6 +46,7 @@ def main() -> None:
     p.add_argument("--max-seconds", type=float)
     p.add_argument("--out")
     args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # per epoch
     torch.set_num_threads(args.threads)
     corpus = read_corpus(args.corpus)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench-finetune-"))

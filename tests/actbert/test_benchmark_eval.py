@@ -121,6 +121,8 @@ def test_crosstask_step_localization(tmp_path, checkpoint, capsys):
     assert result["info"]["steps"] == sum(truth.values())
     assert result["paper"]["step_localization"]["actbert_no_regions"]["recall"] == 37.1
     assert result["protocols"]["step_localization"]["actbert"]["recall"] == "zero_shot"
+    # Kept beside the model under the benchmark's own name, not as the library's test evaluation.
+    assert (Path(checkpoint) / "evaluation_crosstask_test.json").is_file()
 
 
 def test_coin_segmentation_with_a_probe(tmp_path, checkpoint, capsys):
