@@ -51,7 +51,8 @@ demo-model: setup
 	OMP_NUM_THREADS=1 $(PY) -m actbert train --library $(DEMO_DATA)/lib --out $(DEMO_DATA)/runs/no_regions \
 		--no-regions --steps $(DEMO_STEPS) $(DEMO_RECIPE) & wait
 	$(PY) bench/select_step.py --corpus $(DEMO_DATA)/lib/corpus.jsonl --full $(DEMO_DATA)/runs/full \
-		--no-regions $(DEMO_DATA)/runs/no_regions --out $(DEMO_DATA)/select_step.json
+		--no-regions $(DEMO_DATA)/runs/no_regions --out $(DEMO_DATA)/select_step.json \
+		--reuse $(DEMO_DATA)/select_step.json
 	step=$$($(PY) -c "import json; print(json.load(open('$(DEMO_DATA)/select_step.json'))['best_step'])") && \
 	$(PY) -m actbert ship $(DEMO_DATA)/runs/full/step-$$step assets/demo/actbert --json && \
 	$(PY) -m actbert ship $(DEMO_DATA)/runs/no_regions/step-$$step assets/demo/actbert_no_regions --json

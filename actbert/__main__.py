@@ -97,8 +97,19 @@ def ship(args: argparse.Namespace) -> dict:
             "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(), "run_files": copied}
 
 
+EXAMPLES = {  # shown at the end of each command's --help
+    "convert-paddle": "actbert convert-paddle ActBERT.pdparams checkpoints/actbert-paddle",
+    "demo": 'actbert demo --text "cut the tomato"',
+    "train": "actbert train --library lib --preset mini --out runs/mini --steps 2000 --batch-size 16",
+    "ship": "actbert ship runs/mini/last assets/demo/actbert",
+    "evaluate": "actbert evaluate --library lib --split test --json",
+    "evaluate-msrvtt": "actbert evaluate-msrvtt --checkpoint ActBERT.pdparams --features msrvtt_test.lmdb "
+                       "--captions MSRVTT_JSFUSION_test.csv --json",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actbert", description=__doc__)
+    parser = argparse.ArgumentParser(prog="actbert", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -177,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     add_evaluate_cli(sub)
     add_finetune_cli(sub)
     add_msrvtt_cli(sub)
+    for name, command in sub.choices.items():
+        if name in EXAMPLES:
+            command.epilog = f"example:\n  {EXAMPLES[name]}"
+            command.formatter_class = argparse.RawDescriptionHelpFormatter
 
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by evaluate

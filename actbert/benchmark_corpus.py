@@ -33,6 +33,7 @@ from safetensors import safe_open
 
 from .benchmarks import load_coin, load_crosstask_annotations, load_crosstask_tasks, \
     load_msrvtt_test, load_youcook2_annotations
+from .checkpoint import manifest_checkpoint
 from .corpus import Corpus, CorpusVideo, read_corpus
 
 DATASETS = ("youcook2", "msrvtt", "crosstask", "coin")
@@ -124,15 +125,6 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
                                                  "library.json 'model_no_regions'")
 
 
-def _manifest_checkpoint(library: Path, manifest: dict, key: str) -> str | None:
-    entry = manifest.get(key)
-    path = entry.get("checkpoint") if isinstance(entry, dict) else entry
-    if not path:
-        return None
-    path = Path(path)
-    return str(path if path.is_absolute() else library / path)
-
-
 def checkpoints_from_args(args: argparse.Namespace) -> tuple[str, str, str | None]:
     """(corpus path or dataset label, checkpoint, ablation checkpoint): flags first, then the
     library's manifest."""
@@ -148,13 +140,13 @@ def checkpoints_from_args(args: argparse.Namespace) -> tuple[str, str, str | Non
             manifest = json.loads((library / "library.json").read_text())
     else:
         library, corpus = Path(args.corpus).parent, args.corpus
-    checkpoint = args.checkpoint or (library and _manifest_checkpoint(library, manifest, "model"))
+    checkpoint = args.checkpoint or (library and manifest_checkpoint(library, manifest, "model"))
     if not checkpoint:
         raise ValueError("no --checkpoint given" + (f" and {library / 'library.json'} names no model "
                                                     "(\"model\": {\"checkpoint\": ...})" if library else ""))
     ablation = args.ablation_checkpoint or (
-        library and _manifest_checkpoint(library, manifest, "model_no_regions")) or None
-    return corpus, str(checkpoint), ablation
+        library and manifest_checkpoint(library, manifest, "model_no_regions")) or None
+    return corpus, str(checkpoint), str(ablation) if ablation else None
 
 
 def corpus_from_args(args: argparse.Namespace, ablation: bool = False) -> tuple[Corpus, str, str]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from .atomic import atomic_write
 from .config import ActBertConfig
 
 log = logging.getLogger(__name__)
@@ -39,12 +39,15 @@ class CheckpointError(ValueError):
     """A checkpoint directory that cannot be loaded, with the reason."""
 
 
-def atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+def manifest_checkpoint(root: str | Path, manifest: dict, key: str) -> Path | None:
+    """The checkpoint a library's ``library.json`` names under ``key`` (``{"checkpoint": path}`` or a
+    bare path; relative paths are inside the library ``root``), None when it names none."""
+    entry = manifest.get(key)
+    path = entry.get("checkpoint") if isinstance(entry, dict) else entry
+    if not path:
+        return None
+    path = Path(path)
+    return path if path.is_absolute() else Path(root) / path
 
 
 def save_pretrained(model: torch.nn.Module, directory: str | Path) -> None:

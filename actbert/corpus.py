@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .atomic import atomic_path
 from .data import ClipInputs, VideoFeatures, clip_inputs
 
 FORMAT = "actbert-corpus-1"
@@ -67,8 +68,7 @@ class Corpus:
 def write_corpus(path: str | Path, videos: list[CorpusVideo], verbs: list[str],
                  region_classes: list[str] = (), **meta) -> None:
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w") as handle:
         handle.write(json.dumps({"format": FORMAT, "verbs": list(verbs),
                                  "region_classes": list(region_classes), **meta}) + "\n")
         for v in videos:
@@ -82,7 +82,6 @@ def write_corpus(path: str | Path, videos: list[CorpusVideo], verbs: list[str],
                 "task": v.task, "task_instance": v.task_instance,
                 "narrations": list(v.narrations), "verbs": [list(x) for x in v.verbs],
                 "steps": list(v.steps)}) + "\n")
-    tmp.replace(path)
 
 
 def read_corpus(path: str | Path) -> Corpus:

@@ -8,6 +8,8 @@ import json
 import math
 from pathlib import Path
 
+from .atomic import atomic_path
+
 TERMS = ("text", "action", "region", "match", "align", "total")
 
 
@@ -45,11 +47,9 @@ def plot_losses(log_path: str | Path, out_path: str | Path, title: str | None = 
     fig.suptitle(title or f"pretraining losses ({Path(log_path).parent.name})")
     fig.tight_layout()
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(out_path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    tmp.replace(out_path)
     return out_path
 
 

@@ -20,7 +20,6 @@ Features may be stored as float16 (``dtype="float16"``); they are read back as f
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
+from .atomic import atomic_path
 from .embeddings import GLOBAL_REGION_LOCATION
 
 FORMAT_VERSION = "1"
@@ -96,15 +96,10 @@ class VideoFeatures:
             value = getattr(self, key)
             if value is not None:
                 arrays[key] = np.ascontiguousarray(value, dtype=dtype)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        save_file(arrays, str(tmp), metadata={
-            "video_id": self.video_id, "extractors": json.dumps(self.extractors),
-            "format_version": FORMAT_VERSION})
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            save_file(arrays, str(tmp), metadata={
+                "video_id": self.video_id, "extractors": json.dumps(self.extractors),
+                "format_version": FORMAT_VERSION})
 
     @classmethod
     def load(cls, path: str | Path) -> "VideoFeatures":

@@ -14,7 +14,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .checkpoint import atomic_write
+from .atomic import atomic_write
 from .rerank_policy import weights_digest
 
 log = logging.getLogger(__name__)

@@ -349,7 +349,7 @@ def report_html(result: dict, command: str, runs: list[TrainingRun] | None = Non
 def write_report(result: dict, directory: str | Path, command: str,
                  runs: list[TrainingRun] | None = None) -> Path:
     """Write ``DIR/report.html`` atomically; returns its path."""
-    from .checkpoint import atomic_write
+    from .atomic import atomic_write
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

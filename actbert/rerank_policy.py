@@ -22,7 +22,8 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from .checkpoint import WEIGHTS_NAME, atomic_write
+from .atomic import atomic_write
+from .checkpoint import WEIGHTS_NAME
 
 POLICY_NAME = "rerank_policy.json"
 

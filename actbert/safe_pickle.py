@@ -116,15 +116,22 @@ def restricted_load(data: bytes, allowed: frozenset[tuple[str, str]] | set[tuple
         raise error(f"refusing {what}: {type(exc).__name__} while unpickling") from None
 
 
+def _load_or_refuse(data: bytes, allowed, error: type[Exception], what: str, unreadable: str):
+    """``restricted_load``, with any other failure (a truncated file, not a pickle at all) raised as
+    ``error("<unreadable> (<cause>)")``."""
+    try:
+        return restricted_load(data, allowed, error, what)
+    except error:
+        raise
+    except Exception as exc:
+        raise error(f"{unreadable} ({exc})") from exc
+
+
 def load_pdparams_arrays(data: bytes, source: str, error: type[Exception]) -> dict[str, np.ndarray]:
     """The arrays of a ``.pdparams`` pickle ``{name: array, ...}`` (other entries, such as Paddle's
     name table, are skipped), with an optional leading ``backbone.`` stripped from the names."""
-    try:
-        obj = restricted_load(data, NUMPY_GLOBALS, error, "a .pdparams file")
-    except error:
-        raise
-    except Exception as exc:  # truncated or not a pickle at all
-        raise error(f"{source}: not a readable .pdparams pickle ({exc})") from exc
+    obj = _load_or_refuse(data, NUMPY_GLOBALS, error, "a .pdparams file",
+                          f"{source}: not a readable .pdparams pickle")
     if not isinstance(obj, dict):
         raise error(f"{source}: expected a dict of arrays, got {type(obj).__name__}")
     arrays = {}
@@ -145,12 +152,7 @@ RECORD_ARRAYS = ("features", "boxes", "action_features")
 def load_record(value: bytes, key: str, error: type[Exception]) -> dict:
     """One PaddleVideo LMDB value: unpickled (restricted, bounded) and checked to be a dict with the
     record's fields, whose array fields are numpy arrays (a nested list could expand when converted)."""
-    try:
-        item = restricted_load(value, RECORD_GLOBALS, error, "a feature record")
-    except error:
-        raise
-    except Exception as exc:  # truncated or not a pickle at all
-        raise error(f"{key}: unreadable record ({exc})") from exc
+    item = _load_or_refuse(value, RECORD_GLOBALS, error, "a feature record", f"{key}: unreadable record")
     if not isinstance(item, dict):
         raise error(f"{key}: expected a dict, got {type(item).__name__}")
     missing = [k for k in RECORD_FIELDS if k not in item]

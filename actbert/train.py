@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from .atomic import atomic_write
 from .checkpoint import build_model, save_pretrained
 from .corpus import ClipGroups, Corpus, Sample, read_corpus
 from .curves import plot_losses
@@ -358,6 +359,5 @@ def train(config: TrainConfig) -> dict:
 
 def _checkpoint(model: ActBertForPretraining, optimizer, state: dict, directory: Path) -> None:
     save_pretrained(model, directory)
-    tmp = directory / ".trainer.pt.tmp"
-    torch.save({"optimizer": optimizer.state_dict(), **state}, tmp)
-    tmp.replace(directory / "trainer.pt")
+    atomic_write(directory / "trainer.pt",
+                 lambda tmp: torch.save({"optimizer": optimizer.state_dict(), **state}, tmp))

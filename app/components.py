@@ -59,13 +59,14 @@ def fmt_time(start: float, end: float) -> str:
 def clip_card(hit, key: str, rank: int | None = None) -> None:
     """A search hit (or similar clip) as a card: keyframe with boxes, scores, signals, narration."""
     root = st.session_state["library_root"]
+    clip = hit.clip
     with st.container(border=True):
         try:
-            st.image(keyframe(root, hit.clip_id), width="stretch")
+            st.image(keyframe(root, clip.clip_id), width="stretch")
         except resources.USER_ERRORS as exc:
             st.warning(f"No picture: {exc}")
         title = f"**{rank}.** " if rank else ""
-        st.markdown(f"{title}`{hit.video}` &nbsp; {fmt_time(hit.start_sec, hit.end_sec)}")
+        st.markdown(f"{title}`{clip.video_id}` &nbsp; {fmt_time(clip.start_sec, clip.end_sec)}")
         scores = []
         if hit.score is not None:
             scores.append(f"score {hit.score:.3f}")
@@ -75,7 +76,7 @@ def clip_card(hit, key: str, rank: int | None = None) -> None:
             scores.append(f"BM25 {hit.narration_score:.2f}")
         signals = " ".join(f":blue-badge[{s}]" for s in hit.signals)
         st.markdown(f"{signals} &nbsp; " + " · ".join(scores))
-        narration = hit.narration or "(no narration)"
+        narration = clip.narration or "(no narration)"
         st.caption(narration if len(narration) < 140 else narration[:137] + "...")
         if st.button("Open clip", key=key, icon=":material/play_circle:"):
-            open_clip(hit.clip_id)
+            open_clip(clip.clip_id)

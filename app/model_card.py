@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actbert.checkpoint import CONFIG_NAME
+from actbert.checkpoint import CONFIG_NAME, manifest_checkpoint
 from actbert.config import ActBertConfig
 from actbert.evaluation_record import read_evaluations
 from actbert.report import TrainingRun, training_run
@@ -30,16 +30,6 @@ class ModelCard:
     stale: dict[str, bool] = field(default_factory=dict)         # split -> for other weights
 
 
-def checkpoint_of(root: Path, manifest: dict, key: str) -> Path | None:
-    """The checkpoint named by ``library.json[key]`` (relative paths are inside the library)."""
-    entry = manifest.get(key)
-    path = entry.get("checkpoint") if isinstance(entry, dict) else entry
-    if not path:
-        return None
-    path = Path(path)
-    return path if path.is_absolute() else root / path
-
-
 def config_summary(checkpoint: Path) -> dict:
     """The model's config as the page shows it, from ``config.json`` (raises OSError, ValueError,
     TypeError or KeyError when it cannot be read)."""
@@ -55,7 +45,7 @@ def model_cards(root: str | Path, manifest: dict) -> list[ModelCard]:
     root = Path(root)
     cards = []
     for role, label in ROLES:
-        checkpoint = checkpoint_of(root, manifest, role)
+        checkpoint = manifest_checkpoint(root, manifest, role)
         if checkpoint is None:
             continue
         card = ModelCard(role, label, checkpoint)

@@ -1,4 +1,5 @@
-"""Loaders cached for the whole server: the library, its searcher (model, tokenizer, FAISS index).
+"""Loaders cached for the whole server: the library and its clip service (model, tokenizer, FAISS
+index), warmed when the server opens the library so the first query costs what later ones do.
 
 Which library: ``--library DIR`` after ``--`` on the command line, else ``ACTBERT_LIBRARY``, else
 the embedded SynthKitchen demo (``indexer.synthkitchen.demo``: built on first launch, opened afterwards).
@@ -16,18 +17,17 @@ from typing import Callable
 
 import streamlit as st
 
-from indexer.features.transcripts import TranscriptError
-from indexer.features.video import VideoError
-from indexer.index.files import ClipIndexError
+from indexer.errors import ExplorerError, LibraryError
 from indexer.index.search import Searcher
-from indexer.library.store import Library, LibraryError
+from indexer.index.service import ClipService
+from indexer.library.store import Library
 
 log = logging.getLogger(__name__)
 
 _DEMO_LOCK = threading.Lock()
-# Errors a page shows as a message instead of a traceback.
-USER_ERRORS = (LibraryError, ClipIndexError, VideoError, TranscriptError, OSError, ValueError,
-               KeyError, RuntimeError)
+# The only errors a page shows as a message (``indexer.errors``); anything else is a bug and
+# surfaces with its traceback (Streamlit's error box and the server log).
+USER_ERRORS = (ExplorerError,)
 
 
 def configured_library() -> Path | None:
@@ -62,20 +62,36 @@ def open_library(root: str) -> Library:
         return Library(path)
     except LibraryError:
         raise
-    except Exception as exc:  # a read-only folder: sqlite cannot create its WAL files
+    except Exception as exc:  # a read-only folder: sqlite cannot create its WAL files (retried)
         log.info("opening %s read-only (%s)", path, exc)
         return Library(path, readonly=True)
 
 
 @st.cache_resource(show_spinner="Loading the model and the index...")
 def searcher(root: str, fingerprint: str) -> Searcher:
-    """The library's searcher; ``fingerprint`` (of the recorded model) keys the cache."""
-    return Searcher(open_library(root))
+    """The library's searcher, warmed up; ``fingerprint`` (of the recorded model) keys the cache."""
+    loaded = Searcher(open_library(root))
+    loaded.warm_up()
+    return loaded
 
 
 def get_searcher(library: Library) -> Searcher:
     model = library.manifest.get("model") or {}
     return searcher(str(library.root), str(model.get("fingerprint")))
+
+
+def get_service(library: Library) -> ClipService:
+    """The clip service of ``library`` (its searcher loaded and warm)."""
+    return ClipService(library, get_searcher(library))
+
+
+def warm(library: Library) -> None:
+    """Load and warm the searcher at launch; a library without a usable model only logs why
+    (the pages say it again where they need the model)."""
+    try:
+        get_searcher(library)
+    except ExplorerError as exc:
+        log.info("no search for %s yet: %s", library.root, exc)
 
 
 def reset_caches() -> None:

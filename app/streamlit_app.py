@@ -52,6 +52,7 @@ library = _library()
 if library is None:
     st.stop()
 st.session_state["library_root"] = str(library.root)
+resources.warm(library)  # model, index and clip inputs loaded once per server, before the first query
 
 pages = [
     st.Page("views/search.py", title="Search", icon=":material/search:", url_path="search", default=True),

@@ -9,7 +9,10 @@ ablation is taken at the same step (it is trained the same way). The step with t
 wins (ties: the later step).
 
 Usage: python bench/select_step.py --corpus LIB/corpus.jsonl --full RUN --no-regions RUN2
-       [--steps 500,1000] [--out FILE] [--threads 1]
+       [--steps 500,1000] [--out FILE] [--reuse FILE] [--threads 1]
+
+``--reuse FILE`` (an earlier output, e.g. the same --out) takes the rows of steps whose two model
+files have the same sha256 as when they were evaluated, so an interrupted selection resumes.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from actbert.atomic import atomic_write  # noqa: E402
 from actbert.evaluate import EvalConfig, evaluate  # noqa: E402
+from actbert.rerank_policy import weights_digest  # noqa: E402
 
 TASKS = ("retrieval", "step_localization", "segmentation", "matching", "masked_action")
 # (task, metric) of the full model that the score averages.
@@ -35,6 +40,18 @@ SCORED = (("retrieval", "r5"), ("retrieval_visual_only", "r5"), ("step_localizat
 def kept_steps(run: Path) -> set[int]:
     return {int(m.group(1)) for p in run.glob("step-*")
             if (m := re.fullmatch(r"step-(\d+)", p.name)) and (p / "model.safetensors").is_file()}
+
+
+def reusable_rows(path: Path | None) -> dict[tuple[int, str, str], dict]:
+    if path is None or not path.is_file():
+        return {}
+    rows = json.loads(path.read_text()).get("steps", [])
+    return {(r["step"], r["models"]["full"], r["models"]["no_regions"]): r
+            for r in rows if "models" in r}
+
+
+def write(path: Path, obj: dict) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj) + "\n"))
 
 
 def score(result: dict) -> tuple[float, dict]:
@@ -51,14 +68,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", help="comma-separated subset of the kept steps")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--reuse", type=Path, help="an earlier output: rows of unchanged models are kept")
     args = parser.parse_args(argv)
     steps = sorted(kept_steps(args.full) & kept_steps(args.no_regions))
     if args.steps:
         steps = [s for s in steps if str(s) in args.steps.split(",")]
     if not steps:
         parser.error(f"no step-N model kept by both {args.full} and {args.no_regions}")
+    earlier = reusable_rows(args.reuse)
     rows = []
     for step in steps:
+        models = {"full": weights_digest(args.full / f"step-{step}"),
+                  "no_regions": weights_digest(args.no_regions / f"step-{step}")}
+        if (step, models["full"], models["no_regions"]) in earlier:
+            rows.append(earlier[step, models["full"], models["no_regions"]])
+            print(json.dumps({"step": step, "reused": True}), file=sys.stderr)
+            continue
         started = time.perf_counter()
         result = evaluate(EvalConfig(
             corpus=args.corpus, checkpoint=str(args.full / f"step-{step}"),
@@ -68,15 +93,17 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"step": step, "score": round(value, 2), **figures,
                      "no_regions": {f"{t}.{m}": result[t]["actbert_no_regions"][m] for t, m in SCORED
                                     if t in result and m in result[t].get("actbert_no_regions", {})},
-                     "seconds": round(time.perf_counter() - started, 1)})
+                     "seconds": round(time.perf_counter() - started, 1), "models": models})
         print(json.dumps(rows[-1]), file=sys.stderr)
+        if args.out:  # progress survives an interruption (--reuse takes it back)
+            write(args.out, {"split": "val", "partial": True,
+                              "steps": rows + [r for r in earlier.values() if r not in rows]})
     best = max(rows, key=lambda r: (r["score"], r["step"]))
     out = {"split": "val", "scored": [f"{t}.{m}" for t, m in SCORED], "steps": rows,
            "best_step": best["step"]}
-    text = json.dumps(out)
     if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+        write(args.out, out)
+    print(json.dumps(out))
     return 0
 
 

@@ -8,13 +8,13 @@ import streamlit as st
 
 from actbert import attention_analysis as aa
 from app import components, render, resources, state
-from indexer.library import inspector
+from indexer.index.service import ClipAttention
 
 library = components.library()
 ROOT = str(library.root)
 st.title("Attention")
 try:
-    searcher = resources.get_searcher(library)
+    service = resources.get_service(library)
 except resources.USER_ERRORS as exc:
     st.error(f"The attention explorer needs the library's model: {exc}")
     st.stop()
@@ -22,17 +22,8 @@ FINGERPRINT = str((library.manifest.get("model") or {}).get("fingerprint"))
 
 
 @st.cache_resource(show_spinner="Running the model with attention maps...", max_entries=8)
-def sample_for(root: str, fingerprint: str, clip: int, query: str) -> inspector.AttentionSample:
-    lib = resources.open_library(root)
-    features, index = searcher.clip_features(clip)
-    return inspector.attention_sample(searcher.model, searcher.tokenizer, features, index, query,
-                                    inspector.region_class_names(lib))
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def frames_of(root: str, clip: int) -> np.ndarray:
-    lib = resources.open_library(root)
-    return inspector.clip_frames(lib, inspector.clip_view(lib, clip))
+def attention_for(root: str, fingerprint: str, clip: int, query: str) -> ClipAttention:
+    return service.attention(clip, query)
 
 
 # ---- which query and clip ---------------------------------------------------------------------
@@ -44,16 +35,17 @@ if clip_raw is None and st.session_state.get("_search_hits"):
     clip_raw = st.session_state["_search_hits"][0]
 clip_id, view = components.clip_or_stop(library, clip_raw,
                                         "Open a clip (Search, then a result) to explore its attention.")
-right.metric("Clip", f"{clip_id}", help=f"{view.video_id} {components.fmt_time(view.start_sec, view.end_sec)}")
-query = (state.get("query") or "").strip() or view.narration.strip() or "[CLS]"
+right.metric("Clip", f"{clip_id}", help=f"{view.clip.video_id} {components.fmt_time(view.clip.start_sec, view.clip.end_sec)}")
+query = (state.get("query") or "").strip() or view.clip.narration.strip() or "[CLS]"
 if not (state.get("query") or "").strip():
     st.caption(f"No query given: using the clip's narration “{query}”.")
 try:
-    sample = sample_for(ROOT, FINGERPRINT, clip_id, query)
+    attention = attention_for(ROOT, FINGERPRINT, clip_id, query)
 except resources.USER_ERRORS as exc:
     st.error(f"The model could not run on this clip: {exc}")
     st.stop()
-st.caption(f"`{view.video_id}` {components.fmt_time(view.start_sec, view.end_sec)} · "
+sample = attention.sample
+st.caption(f"`{view.clip.video_id}` {components.fmt_time(view.clip.start_sec, view.clip.end_sec)} · "
            f"matching-head probability {sample.match_score:.3f} · kv_fusion = {sample.kv_fusion}"
            + ("" if sample.kv_fusion == "stack" else " (no injected key/value maps in this model)"))
 
@@ -70,14 +62,9 @@ def key_labels(query_stream: str, key: str) -> list[str]:
 
 def region_strip() -> None:
     """The region slots as box thumbnails cropped from their frames."""
-    frames = frames_of(ROOT, clip_id)
-    features, _ = searcher.clip_features(clip_id)
-    crops, captions = [], []
-    for slot, row in enumerate(sample.region_rows, start=1):
-        k = int(np.searchsorted(view.frame_times_sec, features.region_time_sec[row]))
-        k = min(k, len(frames) - 1)
-        crops.append(render.crop(frames[k], features.region_boxes_xyxy[row]))
-        captions.append(sample.region_labels[slot])
+    crops = [render.crop(attention.frames[k], box)
+             for k, box in zip(attention.slot_frame, attention.slot_boxes)]
+    captions = sample.region_labels[1:]
     if crops:
         st.image(crops, caption=captions, width=88)
 
@@ -129,17 +116,13 @@ def word_panel(block: str | None, head: int | None) -> None:
     st.caption(f"ActBERT has no text-over-region attention; here it is {result.method} "
                f"({block}). The word's raw mass on that path is {result.mass:.3f}; box opacity "
                f"shows its share per region (global token: {result.weights[0]:.2f}).")
-    frames = frames_of(ROOT, clip_id)
-    features, _ = searcher.clip_features(clip_id)
     weights = result.weights[1:] / max(float(result.weights[1:].max(initial=0)), 1e-9)
     drawn = []
-    for k, frame in enumerate(frames):
-        rows = [i for i, r in enumerate(sample.region_rows)
-                if abs(features.region_time_sec[r] - view.frame_times_sec[k]) < 1e-6]
+    for k, frame in enumerate(attention.frames):
+        rows = np.flatnonzero(attention.slot_frame == k)
         drawn.append(render.draw_boxes(
-            frame, features.region_boxes_xyxy[sample.region_rows[rows]],
-            [sample.region_labels[i + 1] for i in rows], [result.weights[i + 1] for i in rows],
-            opacity=[weights[i] for i in rows], height=200))
+            frame, attention.slot_boxes[rows], [sample.region_labels[i + 1] for i in rows],
+            [result.weights[i + 1] for i in rows], opacity=[weights[i] for i in rows], height=200))
     columns = st.columns(min(4, len(drawn)))
     for k, image in enumerate(drawn):
         columns[k % len(columns)].image(image, caption=f"{view.frame_times_sec[k]:.1f} s")

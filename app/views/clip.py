@@ -16,9 +16,9 @@ st.title("Clip")
 raw = state.get("clip")
 clip_id, view = components.clip_or_stop(library, raw, "No clip selected yet: search, then open a result.")
 
-searcher = None
+service = None
 try:
-    searcher = resources.get_searcher(library)
+    service = resources.get_service(library)
 except resources.USER_ERRORS as exc:
     st.warning(f"The model is not available ({exc}): no ActBERT verbs and no similar clips.")
 
@@ -30,12 +30,8 @@ def frames_of(root: str, clip: int) -> np.ndarray:
 
 
 @st.cache_data(show_spinner="Running the action head...", max_entries=64)
-def head_verbs(root: str, video_id: str, feature_path: str, fingerprint: str, _model) -> list:
-    lib = resources.open_library(root)
-    features = inspector.load_features(lib, feature_path)
-    names = inspector.verb_names(lib, _model.config.action.num_classes,
-                               _model.config.extra.get("verbs"))
-    return inspector.action_head_verbs(_model, features, list(range(features.num_clips)), names)
+def head_verbs(root: str, video_id: str, fingerprint: str, _clip) -> list:
+    return service.action_verbs(_clip)
 
 
 def probabilities(pairs, name: str) -> None:
@@ -48,37 +44,37 @@ def probabilities(pairs, name: str) -> None:
                      "probability", min_value=0.0, max_value=1.0, format="%.3f")})
 
 
-row = library.catalog.video(view.video_id)
-st.markdown(f"`{view.video_id}` &nbsp; **{components.fmt_time(view.start_sec, view.end_sec)}**"
-            + (f" &nbsp; task: {view.task}" if view.task else "") + f" &nbsp; clip id {clip_id}")
-seek = state.get("seek") or (view.start_sec, view.end_sec)
+row = library.catalog.video(view.clip.video_id)
+st.markdown(f"`{view.clip.video_id}` &nbsp; **{components.fmt_time(view.clip.start_sec, view.clip.end_sec)}**"
+            + (f" &nbsp; task: {view.clip.task}" if view.clip.task else "") + f" &nbsp; clip id {clip_id}")
+seek = state.get("seek") or (view.clip.start_sec, view.clip.end_sec)
 player, actions = st.columns([3, 2])
 with player:
     try:
-        path = preview.playable_path(library, view.video_path, view.video_id)
+        path = preview.playable_path(library, view.clip.video_path, view.clip.video_id)
         st.video(str(path), start_time=float(seek[0]), end_time=float(seek[1]) + 0.01, muted=True)
-        if tuple(seek) != (view.start_sec, view.end_sec):
+        if tuple(seek) != (view.clip.start_sec, view.clip.end_sec):
             st.caption(f"Playing {seek[0]:.1f}-{seek[1]:.1f} s (a segment of the timeline).")
     except resources.USER_ERRORS as exc:
         st.error(f"Refusing to play this video: {exc}")
     st.markdown("**Narration**")
-    st.markdown(f"> {view.narration}" if view.narration else "_(no narration in this clip)_")
-    if view.verbs:
-        st.caption("Verbs in the narration: " + ", ".join(view.verbs))
+    st.markdown(f"> {view.clip.narration}" if view.clip.narration else "_(no narration in this clip)_")
+    if view.clip.verbs:
+        st.caption("Verbs in the narration: " + ", ".join(view.clip.verbs))
 
 verbs_by_clip = None
 with actions:
     st.markdown("**Predicted actions**")
-    if searcher is not None:
+    if service is not None:
         try:
-            verbs_by_clip = head_verbs(ROOT, view.video_id, row["feature_path"],
+            verbs_by_clip = head_verbs(ROOT, view.clip.video_id,
                                        str((library.manifest.get("model") or {}).get("fingerprint")),
-                                       searcher.model)
-            probabilities(verbs_by_clip[view.clip_index], "ActBERT action head")
+                                       view.clip)
+            probabilities(verbs_by_clip[view.clip.clip_index], "ActBERT action head")
         except resources.USER_ERRORS as exc:
             st.warning(f"Action head unavailable: {exc}")
-    probabilities(view.predicted_verbs, "verb classifier")
-    probabilities(view.action_classes, "action backbone (Kinetics)")
+    probabilities(view.clip.predicted_verbs, "verb classifier")
+    probabilities(view.clip.action_classes, "action backbone (Kinetics)")
 
 
 @st.fragment
@@ -111,7 +107,7 @@ def frames_panel() -> None:
 frames_panel()
 
 st.subheader("Timeline of the video")
-segments = inspector.video_timeline(library, view.video_id, verbs_by_clip)
+segments = inspector.video_timeline(library, view.clip.video_id, verbs_by_clip)
 timeline_key = f"_timeline_{clip_id}"
 
 
@@ -139,7 +135,7 @@ def _on_jump() -> None:
 
 if segments:
     duration = float(row["duration_sec"] or max(s.end_sec for s in segments))
-    st.plotly_chart(render.timeline(segments, duration, (view.start_sec, view.end_sec)),
+    st.plotly_chart(render.timeline(segments, duration, (view.clip.start_sec, view.clip.end_sec)),
                     on_select=_on_timeline, selection_mode="points", key=timeline_key,
                     config=render.EXPORT_CONFIG)
     st.selectbox("Jump to a segment (or click a bar)", range(len(segments)), index=None, key="_jump",
@@ -150,13 +146,13 @@ else:
     st.caption("No actions or steps recorded for this video.")
 
 st.subheader("Similar clips")
-if searcher is not None:
+if service is not None:
     try:
-        similar = searcher.similar(clip_id, 6)
+        similar = service.similar(clip_id, 6)
     except resources.USER_ERRORS as exc:
         similar = []
         st.warning(f"Similar clips unavailable: {exc}")
     for start in range(0, len(similar), 3):
         for column, hit in zip(st.columns(3), similar[start:start + 3]):
             with column:
-                components.clip_card(hit, key=f"similar_{hit.clip_id}")
+                components.clip_card(hit, key=f"similar_{hit.clip.clip_id}")

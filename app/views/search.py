@@ -13,7 +13,7 @@ COLUMNS = 3
 st.title("Search")
 library = components.library()
 try:
-    searcher = resources.get_searcher(library)
+    service = resources.get_service(library)
 except resources.USER_ERRORS as exc:
     st.error(f"Search is not available for this library: {exc}")
     st.stop()
@@ -49,7 +49,7 @@ params = (library.root, query, mode, video, task, int(k))
 cached = st.session_state.get("_last_search")
 if cached is None or cached[0] != params:
     try:
-        result = searcher.search(query, k=int(k), mode=mode,
+        result = service.search(query, k=int(k), mode=mode,
                                  video=None if video == "all videos" else video,
                                  task=None if task == "all tasks" else task)
     except resources.USER_ERRORS as exc:
@@ -66,8 +66,8 @@ st.caption(f"Order: {result.ordering}")
 if not result.hits:
     st.warning("No clip matches. Try other words, another signal or fewer filters.")
     st.stop()
-st.session_state["_search_hits"] = [h.clip_id for h in result.hits]
+st.session_state["_search_hits"] = [h.clip.clip_id for h in result.hits]
 for row in range(0, len(result.hits), COLUMNS):
     for column, (rank, hit) in zip(st.columns(COLUMNS), enumerate(result.hits[row:row + COLUMNS], row + 1)):
         with column:
-            components.clip_card(hit, key=f"open_{hit.clip_id}", rank=rank)
+            components.clip_card(hit, key=f"open_{hit.clip.clip_id}", rank=rank)

@@ -1,10 +1,11 @@
 """Command line: ``indexer <command> ...`` or ``python -m indexer <command> ...`` (``--help`` on each).
 
-Every command exits non-zero with a one-line reason on stderr when it fails. The commands are
-defined beside what they drive: ``indexer.cli.library`` (ingest, status, merge, delete, repair),
+Every command exits non-zero with a one-line reason on stderr when it fails, and its ``--help``
+ends with an example. The commands live in this package, one module per subject:
+``indexer.cli.library`` (ingest, status, merge, delete, repair, export-corpus),
 ``indexer.cli.search`` (search, similar, reindex), ``indexer.cli.models`` (train-actions,
-fetch-weights), ``indexer.library.export`` (export-corpus), ``indexer.index.files`` (index-info) and
-the demo corpus's own (``indexer.synthkitchen``: synthkitchen, demo, train-detector).
+fetch-weights), ``indexer.cli.features`` (import-features, index-info) and
+``indexer.cli.synthkitchen`` (synthkitchen, demo, train-detector).
 """
 
 from __future__ import annotations
@@ -13,26 +14,43 @@ import argparse
 import logging
 import sys
 
-from indexer.cli import library, models, search
-from indexer.index import files as index_files
-from indexer.index.files import ClipIndexError
-from indexer.library import export
-from indexer.library.store import LibraryError
-from indexer.synthkitchen import corpus, demo, detector_train
+from indexer.cli import features, library, models, search, synthkitchen
+from indexer.errors import ExplorerError
+
+EXAMPLES = {
+    "synthkitchen": "indexer synthkitchen --out corpus --videos 40 --seed 0",
+    "demo": "indexer demo --library fresh --seed 7 --videos 60",
+    "train-detector": "indexer train-detector --corpus corpus --out models/detector --max-minutes 14",
+    "ingest": "indexer ingest ~/videos --library lib --preset fast --detector models/detector.safetensors",
+    "status": "indexer status lib --json",
+    "merge": "indexer merge lib shard0 shard1",
+    "delete": "indexer delete lib VIDEO_ID",
+    "repair": "indexer repair lib --json",
+    "export-corpus": "indexer export-corpus lib",
+    "search": 'indexer search lib "pour milk into the cup" --k 10 --rerank auto --mode hybrid --json',
+    "similar": "indexer similar lib 42 --k 10",
+    "reindex": "indexer reindex lib --checkpoint runs/mini/last",
+    "train-actions": "indexer train-actions lib --json",
+    "fetch-weights": "indexer fetch-weights --json",
+    "import-features": "indexer import-features --video-id v1 --actions v1_actions.npy --window-sec 4 "
+                       "--regions v1_regions.tsv --out lib/features/v1.safetensors",
+    "index-info": "indexer index-info lib/index --json",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="indexer", description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    corpus.add_cli(subparsers)
+    synthkitchen.add_cli(subparsers)
     library.add_cli(subparsers)
+    library.add_export_cli(subparsers)
     search.add_cli(subparsers)
-    demo.add_cli(subparsers)
     models.add_cli(subparsers)
-    detector_train.add_cli(subparsers)
-    index_files.add_cli(subparsers)
-    export.add_cli(subparsers)
+    features.add_cli(subparsers)
+    for name, command in subparsers.choices.items():
+        command.epilog = f"example:\n  {EXAMPLES[name]}"
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 
@@ -42,6 +60,6 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except (LibraryError, ClipIndexError, KeyError, OSError, ValueError, RuntimeError) as exc:
+    except (ExplorerError, OSError, ValueError) as exc:  # bad input: a one-line reason
         print(f"error: {exc}".splitlines()[0], file=sys.stderr)
         return 1

@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import shutil
 import sys
 
+from actbert.atomic import atomic_write
 from indexer.index.reconcile import index_state, reconcile_index
 from indexer.library.catalog import ClipRecord
+from indexer.library.export import MIN_VERB_COUNT, export_corpus
 from indexer.library.ingest import IngestSettings, ingest, parse_shard
 from indexer.library.store import Library, LibraryError
 
@@ -78,6 +79,22 @@ def settings_from_args(args: argparse.Namespace) -> IngestSettings:
         detector_weights=args.detector_weights, regions=not args.no_regions,
         score_threshold=args.score_threshold, max_boxes=args.max_boxes, fp16=args.fp16,
         device=args.device)
+
+
+def add_export_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export-corpus", help="write LIB/corpus.jsonl (what actbert train and "
+                                             "evaluate read) from the library's finished videos")
+    p.add_argument("library")
+    p.add_argument("--min-verb-count", type=int, default=MIN_VERB_COUNT,
+                   help="keep verbs seen at least this often in the narrations")
+    p.set_defaults(func=run_export_corpus)
+
+
+def run_export_corpus(args: argparse.Namespace) -> int:
+    library = Library(args.library)
+    with library.writing():
+        print(export_corpus(library, args.min_verb_count))
+    return 0
 
 
 def run_ingest(args: argparse.Namespace) -> int:
@@ -224,8 +241,6 @@ def _merge_video(out: Library, shard: Library, row) -> None:
     fields_ = {k: row[k] for k in MERGED_VIDEO_FIELDS}
     rowid = out.catalog.upsert_video(video_id, str(row["path"]), str(row["fingerprint"]),
                                      int(row["size_bytes"] or 0))
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.copy2(source, tmp)
-    os.replace(tmp, target)
+    atomic_write(target, lambda tmp: shutil.copy2(source, tmp))
     out.catalog.complete_video(rowid, clips, cues, steps, feature_path=f"features/{video_id}.safetensors",
                                **fields_)

@@ -69,8 +69,9 @@ def run_search(args: argparse.Namespace) -> int:
         scores = " ".join(f"{name}={value:.3f}" for name, value in
                           (("cos", hit.score), ("match", hit.rerank_score), ("bm25", hit.narration_score))
                           if value is not None)
-        print(f"{rank:2d}. {hit.video} {hit.start_sec:6.1f}-{hit.end_sec:6.1f}s  [{','.join(hit.signals)}] "
-              f"{scores}  {hit.narration[:60]!r}")
+        clip = hit.clip
+        print(f"{rank:2d}. {clip.video_id} {clip.start_sec:6.1f}-{clip.end_sec:6.1f}s  "
+              f"[{','.join(hit.signals)}] {scores}  {clip.narration[:60]!r}")
     return 0
 
 
@@ -81,7 +82,9 @@ def run_similar(args: argparse.Namespace) -> int:
         print(json.dumps([h.as_dict() for h in hits]))
     else:
         for hit in hits:
-            print(f"{hit.clip_id:6d} {hit.video} {hit.start_sec:6.1f}-{hit.end_sec:6.1f}s {hit.score:.3f}")
+            clip = hit.clip
+            print(f"{clip.clip_id:6d} {clip.video_id} {clip.start_sec:6.1f}-{clip.end_sec:6.1f}s "
+                  f"{hit.score:.3f}")
     return 0
 
 

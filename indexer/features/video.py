@@ -22,6 +22,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from indexer.errors import VideoError
 from indexer.features.video_writer import write_video  # noqa: F401  (re-exported: the writing half of video IO)
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,6 @@ _SIGNATURES = (
     (0, b"\x1a\x45\xdf\xa3", "Matroska/WebM"),
     (8, b"AVI ", "AVI"),
 )
-
-
-class VideoError(Exception):
-    """Base class: the file cannot be used as a video. ``str(err)`` is a one-line reason with the path."""
 
 
 class VideoNotFoundError(VideoError):

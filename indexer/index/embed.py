@@ -19,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from actbert.checkpoint import CheckpointError
 from actbert.data import VideoFeatures, clip_batch
 from actbert.model import ActBertForPretraining
-from indexer.library.store import Library, LibraryError
+from indexer.errors import LibraryError, ModelError
+from indexer.library.store import Library
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,10 @@ def load_model(checkpoint_dir: str) -> ActBertForPretraining:
 
 @lru_cache(maxsize=4)
 def _load_model(checkpoint_dir: str, mtime_ns: int) -> ActBertForPretraining:
-    return ActBertForPretraining.from_pretrained(checkpoint_dir).eval()
+    try:
+        return ActBertForPretraining.from_pretrained(checkpoint_dir).eval()
+    except CheckpointError as exc:
+        raise ModelError(f"the library's model cannot be loaded: {exc}") from exc
 
 
 def clip_batches(features: VideoFeatures, max_regions: int, batch_size: int = 64):

@@ -26,13 +26,14 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import faiss
+
+from actbert.atomic import fsync_file, temp_path, write_text
+from indexer.errors import ClipIndexError
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +42,6 @@ MANIFEST = "manifest.json"
 METRIC = "inner_product"
 FIELDS = ("format", "dimension", "metric", "factory", "count", "nprobe", "auto_factory", "index_file",
           "bytes", "sha256", "model", "faiss_version", "saved_at")
-
-
-class ClipIndexError(Exception):
-    """A saved clip index cannot be used; the message says why and how to rebuild it."""
-
-    def __init__(self, problem: str, library: str | Path | None = None) -> None:
-        lib = str(library) if library is not None else "LIB"
-        super().__init__(f"{problem}. Rebuild the index with `python -m indexer reindex {lib}`"
-                         + ("" if library is not None else " (LIB: the library directory)"))
-        self.problem = problem
 
 
 class IndexMissingError(ClipIndexError):
@@ -78,25 +69,9 @@ def sha256_file(path: Path, block: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync(path.parent)
+    write_text(path, text)
+    fsync_file(path.parent)
 
 
 def save(directory: str | Path, index: faiss.Index, *, factory: str, nprobe: int, model: Any,
@@ -109,16 +84,16 @@ def save(directory: str | Path, index: faiss.Index, *, factory: str, nprobe: int
     folder.mkdir(parents=True, exist_ok=True)
     fingerprint(model)  # fail before writing anything when the fingerprint is not JSON
     previous = _named_file(folder)
-    tmp = folder / f".clips-{uuid.uuid4().hex}.faiss.tmp"
+    tmp = temp_path(folder / "clips.faiss")
     try:
         faiss.write_index(index, str(tmp))
-        _fsync(tmp)
+        fsync_file(tmp)
         digest = sha256_file(tmp)
         final = folder / f"clips-{digest[:16]}.faiss"
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync(folder)
+    fsync_file(folder)
     manifest = {
         "format": FORMAT, "dimension": int(index.d), "metric": METRIC, "factory": factory,
         "count": int(index.ntotal), "nprobe": int(nprobe), "auto_factory": bool(auto_factory),
@@ -148,8 +123,8 @@ def remove_orphans(directory: str | Path) -> list[str]:
     folder = Path(directory)
     named = _named_file(folder)
     removed = []
-    for path in [*folder.glob("clips-*.faiss"), *folder.glob(".clips-*.faiss.tmp"),
-                 *folder.glob(f".{MANIFEST}.*.tmp")]:
+    for path in [*folder.glob("clips-*.faiss"), *folder.glob(".clips.faiss.tmp-*"),
+                 *folder.glob(f".{MANIFEST}.tmp-*")]:
         if path.name != named:
             path.unlink(missing_ok=True)
             removed.append(path.name)
@@ -213,27 +188,3 @@ def _load(directory: str | Path, expected_model: Any,
         raise IndexMismatchError(f"the index in {directory} was built from model {fingerprint(manifest['model'])}, "
                                  f"not the model in use {fingerprint(expected_model)}", library)
     return index, manifest
-
-
-def add_cli(subparsers: Any) -> None:
-    """Register ``python -m indexer index-info DIR [--json]``."""
-    parser = subparsers.add_parser("index-info", help="verify a saved clip index and print its manifest")
-    parser.add_argument("directory", type=Path, help="index directory (holds manifest.json)")
-    parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
-    parser.set_defaults(func=run_index_info)
-
-
-def run_index_info(args: Any) -> int:
-    """Verify the index in ``args.directory`` (checksum, FAISS read, manifest agreement) and print it."""
-    try:
-        _, manifest = load(args.directory)
-    except ClipIndexError as error:
-        print(error, file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(manifest, sort_keys=True))
-    else:
-        for key in FIELDS:
-            value = manifest[key]
-            print(f"{key}: {fingerprint(value) if isinstance(value, (dict, list)) else value}")
-    return 0

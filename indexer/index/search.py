@@ -16,17 +16,19 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from actbert.data import VideoFeatures, clip_batch, collate
+from actbert.data import ClipInputs, collate
 from actbert.rerank_policy import Ordering, decide
 from actbert.tokenizer import ActBertTokenizer
+from indexer.errors import LibraryError, QueryError
 from indexer.index.clip_index import ClipIndex
 from indexer.index.embed import embed_library, library_model_dir, load_model
+from indexer.library.catalog import Clip
+from indexer.library.feature_cache import CLIP_INPUTS_CACHED, clip_model_inputs
 from indexer.library.store import Library
 
 log = logging.getLogger(__name__)
@@ -37,13 +39,9 @@ RRF_K = 60  # reciprocal rank fusion constant (Cormack et al., 2009)
 
 @dataclass(frozen=True)
 class SearchHit:
-    clip_id: int
-    video: str
-    video_path: str
-    start_sec: float
-    end_sec: float
-    narration: str
-    task: str | None
+    """A clip found for a query, with the score of every signal that found it."""
+
+    clip: Clip
     score: float | None            # cosine of query and clip vectors (vector signal)
     rerank_score: float | None     # matching-head probability that query and clip match
     narration_score: float | None  # FTS5 BM25 (narration signal)
@@ -51,10 +49,11 @@ class SearchHit:
     signals: tuple[str, ...]
 
     def as_dict(self) -> dict:
-        return {"clip_id": self.clip_id, "video": self.video, "start_sec": self.start_sec,
-                "end_sec": self.end_sec, "score": self.score, "rerank_score": self.rerank_score,
+        c = self.clip
+        return {"clip_id": c.clip_id, "video_id": c.video_id, "start_sec": c.start_sec,
+                "end_sec": c.end_sec, "score": self.score, "rerank_score": self.rerank_score,
                 "narration_score": self.narration_score, "fused_score": self.fused_score,
-                "narration": self.narration, "signals": list(self.signals), "task": self.task}
+                "narration": c.narration, "signals": list(self.signals), "task": c.task}
 
 
 @dataclass(frozen=True)
@@ -87,16 +86,6 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
     return fused
 
 
-def _features(path: str) -> VideoFeatures:
-    """A video's feature file, cached until it is rewritten (re-ingest)."""
-    return _load_features(path, Path(path).stat().st_mtime_ns)
-
-
-@lru_cache(maxsize=512)
-def _load_features(path: str, mtime_ns: int) -> VideoFeatures:
-    return VideoFeatures.load(path)
-
-
 class Searcher:
     """Loads the library's model, tokenizer and index once; answers queries from any thread."""
 
@@ -113,28 +102,43 @@ class Searcher:
         with torch.no_grad():
             return self.model.encode_text(enc.ids, enc.mask).float().numpy()
 
-    def clip_features(self, clip_id: int) -> tuple[VideoFeatures, int]:
-        row = self.library.catalog.clip(clip_id)
-        if row is None:
-            raise KeyError(f"clip {clip_id} is not in the catalog")
-        return _features(str(self.library.root / row["fpath"])), int(row["clip_index"])
+    def clip(self, clip_id: int) -> Clip:
+        """The catalog's clip ``clip_id``; ``LibraryError`` when there is none."""
+        clip = self.library.catalog.clip(clip_id)
+        if clip is None:
+            raise LibraryError(f"no clip {clip_id} in this library")
+        return clip
+
+    def clip_inputs(self, clip: Clip) -> ClipInputs:
+        """The clip's model inputs by the clip contract, with the model's region limit (cached)."""
+        return clip_model_inputs(self.library, clip.feature_path, clip.clip_index,
+                                 self.model.config.max_regions)
 
     @torch.no_grad()
-    def match_scores(self, query: str, clip_ids: list[int], batch_size: int = 64) -> dict[int, float]:
-        """The matching head's probability that ``query`` describes each clip."""
+    def match_scores(self, query: str, clips: list[Clip], batch_size: int = 64) -> dict[int, float]:
+        """The matching head's probability that ``query`` describes each clip, by clip id.
+
+        The query's text-only layers run once (``model.text_state``) and are shared by every
+        candidate (``model.match``): the same numbers as a full forward per pair."""
         enc = self.tokenizer(query)
+        text = self.model.text_state(enc.ids, enc.mask)
         scores: dict[int, float] = {}
-        for start in range(0, len(clip_ids), batch_size):
-            chunk = clip_ids[start:start + batch_size]
-            samples = []
-            for clip_id in chunk:
-                features, index = self.clip_features(clip_id)
-                samples.extend(clip_batch(features, [index], self.model.config.max_regions)[1])
-            batch = collate(samples)
+        for start in range(0, len(clips), batch_size):
+            chunk = clips[start:start + batch_size]
+            batch = collate([self.clip_inputs(c) for c in chunk])
             batch.pop("region_classes")
-            out = self.model(text_ids=enc.ids, text_mask=enc.mask, heads=("match",), **batch)
-            scores.update(zip(chunk, out.match_score.tolist()))
+            out = self.model.match(text, **batch)
+            scores.update(zip((c.clip_id for c in chunk), out.match_score.tolist()))
         return scores
+
+    def warm_up(self) -> None:
+        """Run one query end to end and read the clips' inputs into the cache (as many as it
+        holds), so the first user query after a launch costs what later ones do."""
+        clips = self.library.catalog.clips_by_id(self.index.ids()[:CLIP_INPUTS_CACHED].tolist())
+        for clip in clips.values():
+            self.clip_inputs(clip)
+        query = next((c.narration for c in clips.values() if c.narration.strip()), "warm up")
+        self.search(query, k=10, rerank=min(50, max(1, len(clips))))
 
     def search(self, query: str, k: int = 10, rerank: int | str = "auto", mode: str = "hybrid",
                video: str | None = None, task: str | None = None) -> SearchResult:
@@ -143,9 +147,9 @@ class Searcher:
         rerank policy says it improves R@1 (no policy: never), N > 0 always reranks the top N,
         0 never does (see the module docstring)."""
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+            raise QueryError(f"mode must be one of {MODES}, got {mode!r}")
         if not query.strip():
-            raise ValueError("empty query")
+            raise QueryError("empty query: type what happens in the clip")
         order = decide(rerank, self.checkpoint)
         rerank = order.rerank
         timings: dict[str, float] = {}
@@ -166,14 +170,14 @@ class Searcher:
             narration = dict(self.library.catalog.search_narration(query, pool))
             timings["narration"] = (time.perf_counter() - t0) * 1e3
         candidates = set(vector) | set(narration)
-        rows = self.library.catalog.hits(candidates)
+        rows = self.library.catalog.clips_by_id(candidates)
         if video or task:
             rows = {i: h for i, h in rows.items()
                     if (not video or h.video_id == video) and (not task or h.task == task)}
         if rerank and vector:
             t0 = time.perf_counter()
             top = [i for i in sorted(vector, key=vector.get, reverse=True) if i in rows][:rerank]
-            reranked = self.match_scores(query, top)
+            reranked = self.match_scores(query, [rows[i] for i in top])
             timings["rerank"] = (time.perf_counter() - t0) * 1e3
         order_vector = sorted((i for i in vector if i in rows),
                               key=lambda i: (reranked.get(i, -1.0), vector[i]), reverse=True)
@@ -181,13 +185,10 @@ class Searcher:
         fused = rrf([order_vector, order_text])
         hits = []
         for clip_id in sorted(fused, key=fused.get, reverse=True)[:k]:
-            row = rows[clip_id]
             signals = tuple(s for s, found in (("vector", clip_id in vector),
                                                ("narration", clip_id in narration)) if found)
             hits.append(SearchHit(
-                clip_id=clip_id, video=row.video_id, video_path=row.video_path,
-                start_sec=row.start_sec, end_sec=row.end_sec, narration=row.narration,
-                task=row.task, score=vector.get(clip_id), rerank_score=reranked.get(clip_id),
+                clip=rows[clip_id], score=vector.get(clip_id), rerank_score=reranked.get(clip_id),
                 narration_score=narration.get(clip_id), fused_score=fused[clip_id], signals=signals))
         timings["total"] = sum(timings.values())
         return SearchResult(query, mode, hits, {k_: round(v, 2) for k_, v in timings.items()},
@@ -196,11 +197,13 @@ class Searcher:
 
     def similar(self, clip_id: int, k: int = 10) -> list[SearchHit]:
         """More like this: nearest clips by the clip's own vector."""
-        scores, ids = self.index.similar(int(clip_id), k)
-        rows = self.library.catalog.hits(int(i) for i in ids if i >= 0)
-        return [SearchHit(int(i), rows[int(i)].video_id, rows[int(i)].video_path,
-                          rows[int(i)].start_sec, rows[int(i)].end_sec, rows[int(i)].narration,
-                          rows[int(i)].task, float(s), None, None, float(s), ("vector",))
+        try:
+            scores, ids = self.index.similar(int(clip_id), k)
+        except KeyError as exc:
+            raise LibraryError(f"clip {clip_id} has no vector in the index (its video is not "
+                               "finished; `indexer repair LIB` brings the index to the catalog)") from exc
+        rows = self.library.catalog.clips_by_id(int(i) for i in ids if i >= 0)
+        return [SearchHit(rows[int(i)], float(s), None, None, float(s), ("vector",))
                 for s, i in zip(scores, ids) if int(i) in rows]
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from indexer.library.errors import LibraryError
+from indexer.errors import LibraryError
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +101,46 @@ class ClipRecord:
 
 
 @dataclass(frozen=True)
-class Hit:
-    """A clip with its video, as search and the app show it."""
+class Clip:
+    """One clip of a library as every reader sees it (search hits, the inspector, the app): its
+    catalog row joined with its video. Times in seconds on the video's timeline;
+    ``feature_path`` relative to the library; ``verbs`` from the narration; ``action_classes``
+    (the backbone's) and ``predicted_verbs`` (the verb classifier's) as (name, probability)."""
 
     clip_id: int
     video_id: str
     video_path: str
+    feature_path: str | None
     clip_index: int
     start_sec: float
     end_sec: float
     narration: str
     task: str | None
+    verbs: tuple[str, ...] = ()
+    action_classes: tuple[tuple[str, float], ...] = ()
+    predicted_verbs: tuple[tuple[str, float], ...] = ()
+
+
+def parse_pairs(text: str | None) -> tuple[tuple[str, float], ...]:
+    """A JSON list of [name, probability] pairs as tuples (empty when unreadable)."""
+    try:
+        return tuple((str(name), float(prob)) for name, prob in json.loads(text or "[]"))
+    except (ValueError, TypeError):
+        return ()
+
+
+def _clip(row: sqlite3.Row) -> Clip:
+    return Clip(clip_id=int(row["id"]), video_id=row["vid"], video_path=row["vpath"],
+                feature_path=row["fpath"], clip_index=int(row["clip_index"]),
+                start_sec=float(row["start_sec"]), end_sec=float(row["end_sec"]),
+                narration=row["narration"] or "", task=row["vtask"],
+                verbs=tuple(json.loads(row["verbs"] or "[]")),
+                action_classes=parse_pairs(row["action_classes"]),
+                predicted_verbs=parse_pairs(row["predicted_verbs"]))
+
+
+_CLIP_SELECT = ("SELECT clips.*, videos.video_id AS vid, videos.path AS vpath, videos.task AS vtask, "
+                "videos.feature_path AS fpath FROM clips JOIN videos ON videos.id = clips.video ")
 
 
 class Catalog:
@@ -267,25 +296,19 @@ class Catalog:
         return self.query("SELECT clips.* FROM clips JOIN videos ON videos.id = clips.video "
                           "WHERE videos.video_id = ? ORDER BY clip_index", (video_id,))
 
-    def hits(self, clip_ids: Iterable[int]) -> dict[int, Hit]:
+    def clips_by_id(self, clip_ids: Iterable[int]) -> dict[int, Clip]:
+        """The clips of finished videos among ``clip_ids`` (others are absent)."""
         ids = [int(i) for i in clip_ids]
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self.query(
-            "SELECT clips.id, videos.video_id, videos.path, clips.clip_index, clips.start_sec, "
-            f"clips.end_sec, clips.narration, videos.task FROM clips JOIN videos ON videos.id = clips.video "
-            f"WHERE clips.id IN ({marks}) AND videos.status = 'done'", ids)
-        return {r[0]: Hit(*r) for r in rows}
+        rows = self.query(_CLIP_SELECT + f"WHERE clips.id IN ({marks}) AND videos.status = 'done'", ids)
+        return {int(r["id"]): _clip(r) for r in rows}
 
-    def clip(self, clip_id: int) -> sqlite3.Row | None:
-        """One clip row with its video's ``vid`` (video id), ``vpath``, ``vtask`` and ``fpath``
-        (feature file, relative to the library); None when the catalog has no such clip."""
-        rows = self.query(
-            "SELECT clips.*, videos.video_id AS vid, videos.path AS vpath, videos.task AS vtask, "
-            "videos.feature_path AS fpath FROM clips JOIN videos ON videos.id = clips.video "
-            "WHERE clips.id = ?", (int(clip_id),))
-        return rows[0] if rows else None
+    def clip(self, clip_id: int) -> Clip | None:
+        """One clip (whatever its video's status); None when the catalog has no such clip."""
+        rows = self.query(_CLIP_SELECT + "WHERE clips.id = ?", (int(clip_id),))
+        return _clip(rows[0]) if rows else None
 
     def clip_counts(self) -> dict[int, int]:
         """Clips per video, keyed by the video's row id (videos without clips are absent)."""

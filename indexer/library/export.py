@@ -62,19 +62,3 @@ def export_corpus(library: Library, min_verb_count: int = MIN_VERB_COUNT) -> Pat
     library.update_manifest(verbs=verbs)
     log.info("exported %d videos, %d verbs to %s", len(videos), len(verbs), path)
     return path
-
-
-def add_cli(sub) -> None:
-    p = sub.add_parser("export-corpus", help="write LIB/corpus.jsonl (what actbert train and "
-                                             "evaluate read) from the library's finished videos")
-    p.add_argument("library")
-    p.add_argument("--min-verb-count", type=int, default=MIN_VERB_COUNT,
-                   help="keep verbs seen at least this often in the narrations")
-    p.set_defaults(func=_run)
-
-
-def _run(args) -> int:
-    library = Library(args.library)
-    with library.writing():
-        print(export_corpus(library, args.min_verb_count))
-    return 0

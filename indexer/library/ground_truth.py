@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from indexer.errors import ExplorerError
+
 # (step index, start_sec, end_sec, verb or None, description): the catalog's ``steps`` rows.
 Step = tuple[int, float, float, "str | None", str]
 
 
-class GroundTruthError(ValueError):
+class GroundTruthError(ExplorerError, ValueError):
     """A ground-truth file beside the video cannot be read; the video is still ingested."""
 
 

@@ -15,11 +15,9 @@ path points outside the library's folders raises ``LibraryError`` and nothing is
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -28,35 +26,28 @@ import torch
 from actbert.data import VideoFeatures, clip_batch
 from actbert.model import ActBertForPretraining
 from actbert.tangled import AttentionMap
+from indexer.errors import LibraryError, QueryError
 from indexer.features.sampling import sample_times
 from indexer.features.video import read_frames_at
-from indexer.library.store import Library, LibraryError
+from indexer.library.catalog import Clip, parse_pairs
+from indexer.library.feature_cache import load_features
+from indexer.library.store import Library
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ClipView:
-    """One clip as the inspector shows it.
+    """One clip as the inspector shows it: the catalog's ``Clip`` and its regions.
 
     frame_times_sec (F,): the 1 FPS frame times of the clip (the region times, or ``sample_times``
     at 1 FPS when the clip has no regions). Regions (N of them, sorted by frame then score):
     boxes_xyxy (N, 4) pixels of the displayed frame, region_labels (N,) detector class names
     (argmax of the class distribution, background excluded), region_scores (N,), region_frame (N,)
-    index into ``frame_times_sec``. action_classes / predicted_verbs: [(name, probability)].
+    index into ``frame_times_sec``; frame_size (width, height).
     """
 
-    clip_id: int
-    video_id: str
-    video_path: str
-    clip_index: int
-    start_sec: float
-    end_sec: float
-    narration: str
-    task: str | None
-    verbs: list[str]
-    action_classes: list[tuple[str, float]]
-    predicted_verbs: list[tuple[str, float]]
+    clip: Clip
     frame_times_sec: np.ndarray
     boxes_xyxy: np.ndarray
     region_labels: list[str]
@@ -84,10 +75,10 @@ MAX_CLIP_ID = 2**63 - 1  # SQLite INTEGER and FAISS int64 labels
 
 
 def parse_clip_id(text: object) -> int:
-    """A clip id from user input (a URL parameter): an integer in [0, 2**63 - 1], else ValueError."""
+    """A clip id from user input (a URL parameter): an integer in [0, 2**63 - 1], else QueryError."""
     value = str(text).strip()
     if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > MAX_CLIP_ID:
-        raise ValueError(f"clip must be a catalog clip id (a whole number from 0 to {MAX_CLIP_ID}), "
+        raise QueryError(f"clip must be a catalog clip id (a whole number from 0 to {MAX_CLIP_ID}), "
                          f"got {value[:60]!r}")
     return int(value)
 
@@ -108,36 +99,16 @@ def verb_names(library: Library, count: int, model_verbs: list[str] | None = Non
     return names
 
 
-@lru_cache(maxsize=64)
-def _load_features(path: str, mtime_ns: int) -> VideoFeatures:
-    return VideoFeatures.load(path)
-
-
-def load_features(library: Library, feature_path: str | None) -> VideoFeatures:
-    """A video's feature file, refused when it lies outside the library."""
-    if not feature_path:
-        raise LibraryError("this video has no feature file (it was not ingested)")
-    path = library.resolve_inside(library.root / feature_path)
-    return _load_features(str(path), path.stat().st_mtime_ns)
-
-
-def _pairs(text: str) -> list[tuple[str, float]]:
-    try:
-        return [(str(name), float(prob)) for name, prob in json.loads(text or "[]")]
-    except (ValueError, TypeError):
-        return []
-
-
 def clip_view(library: Library, clip_id: int) -> ClipView:
-    """The clip ``clip_id`` with its regions; KeyError when the catalog has no such clip."""
-    row = library.catalog.clip(clip_id)
-    if row is None:
-        raise KeyError(f"no clip {clip_id} in this library")
-    features = load_features(library, row["fpath"])
-    index = int(row["clip_index"])
+    """The clip ``clip_id`` with its regions; ``LibraryError`` when the catalog has no such clip."""
+    clip = library.catalog.clip(clip_id)
+    if clip is None:
+        raise LibraryError(f"no clip {clip_id} in this library")
+    features = load_features(library, clip.feature_path)
+    index = clip.clip_index
     if not 0 <= index < features.num_clips:
         raise LibraryError(f"clip {clip_id}: feature file has {features.num_clips} clips, "
-                           f"catalog says index {index}; re-ingest {row['vid']}")
+                           f"catalog says index {index}; re-ingest {clip.video_id}")
     names = region_class_names(library)
     picked = np.flatnonzero(features.region_clip == index)
     times = features.region_time_sec[picked]
@@ -145,22 +116,20 @@ def clip_view(library: Library, clip_id: int) -> ClipView:
     picked = picked[order]
     frame_times = np.unique(features.region_time_sec[picked])
     if not len(frame_times):
-        frame_times = sample_times(float(row["start_sec"]), float(row["end_sec"]), 1.0)
-    classes = features.region_classes[picked]
-    labels = []
-    for dist in classes:
-        k = int(np.argmax(dist[1:]) + 1) if dist.shape[0] > 1 else 0
-        labels.append(names[k] if k < len(names) else f"class {k}")
+        frame_times = sample_times(clip.start_sec, clip.end_sec, 1.0)
     return ClipView(
-        clip_id=int(row["id"]), video_id=row["vid"], video_path=row["vpath"], clip_index=index,
-        start_sec=float(row["start_sec"]), end_sec=float(row["end_sec"]),
-        narration=row["narration"], task=row["vtask"], verbs=json.loads(row["verbs"] or "[]"),
-        action_classes=_pairs(row["action_classes"]), predicted_verbs=_pairs(row["predicted_verbs"]),
-        frame_times_sec=np.asarray(frame_times, np.float64),
+        clip=clip, frame_times_sec=np.asarray(frame_times, np.float64),
         boxes_xyxy=features.region_boxes_xyxy[picked].reshape(-1, 4),
-        region_labels=labels, region_scores=features.region_scores[picked],
+        region_labels=[_class_name(dist, names) for dist in features.region_classes[picked]],
+        region_scores=features.region_scores[picked],
         region_frame=np.searchsorted(frame_times, features.region_time_sec[picked]),
         frame_size=tuple(int(v) for v in features.frame_size))
+
+
+def _class_name(distribution: np.ndarray, names: list[str]) -> str:
+    """The detector class of a region: argmax of its distribution, background excluded."""
+    k = int(np.argmax(distribution[1:]) + 1) if distribution.shape[0] > 1 else 0
+    return names[k] if k < len(names) else f"class {k}"
 
 
 def video_file(library: Library, video_path: str) -> Path:
@@ -175,12 +144,12 @@ def clip_frames(library: Library, view: ClipView, height: int | None = None) -> 
     if height:
         width = max(2, round(view.frame_size[0] * height / view.frame_size[1]))
         size = (height, width)
-    return read_frames_at(video_file(library, view.video_path), view.frame_times_sec, size)
+    return read_frames_at(video_file(library, view.clip.video_path), view.frame_times_sec, size)
 
 
 def clip_frame(library: Library, view: ClipView, k: int) -> np.ndarray:
     """(H, W, 3) uint8 RGB frame ``k`` of ``view.frame_times_sec``."""
-    return read_frames_at(video_file(library, view.video_path), view.frame_times_sec[k:k + 1])[0]
+    return read_frames_at(video_file(library, view.clip.video_path), view.frame_times_sec[k:k + 1])[0]
 
 
 def keyframe_index(view: ClipView) -> int:
@@ -242,8 +211,8 @@ def video_timeline(library: Library, video_id: str,
     clips = library.catalog.clips_of(video_id)
     segments: list[Segment] = []
     for i, clip in enumerate(clips):
-        tracks = [("verb classifier", _pairs(clip["predicted_verbs"])),
-                  ("action backbone", _pairs(clip["action_classes"]))]
+        tracks = [("verb classifier", parse_pairs(clip["predicted_verbs"])),
+                  ("action backbone", parse_pairs(clip["action_classes"]))]
         if head_verbs is not None and i < len(head_verbs):
             tracks.insert(0, ("ActBERT verbs", head_verbs[i]))
         for track, ranked in tracks:
@@ -288,16 +257,14 @@ def attention_sample(model: ActBertForPretraining, tokenizer, features: VideoFea
     """Run ``query`` against clip ``clip_index`` of ``features`` with ``output_attentions``; the
     regions are those the clip contract gave the model (its own ``config.max_regions``)."""
     if not query.strip():
-        raise ValueError("empty query: type the words to attend with")
+        raise QueryError("empty query: type the words to attend with")
     enc = tokenizer(query)
     batch, (inputs,) = clip_batch(features, [clip_index], model.config.max_regions)
     out = model(text_ids=enc.ids, text_mask=enc.mask, output_attentions=True, **batch)
     rows = inputs.real_region_rows()
     region_labels = ["global"]
     for n, row in enumerate(rows, start=1):
-        dist = features.region_classes[row]
-        k = int(np.argmax(dist[1:]) + 1) if dist.shape[0] > 1 else 0
-        name = class_names[k] if k < len(class_names) else f"class {k}"
+        name = _class_name(features.region_classes[row], class_names)
         region_labels.append(f"r{n} {name} @{features.region_time_sec[row]:.0f}s")
     start, end = features.clip_start_sec[clip_index], features.clip_end_sec[clip_index]
     return AttentionSample(

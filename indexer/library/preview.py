@@ -11,13 +11,13 @@ library's folders (``Library.resolve_inside``).
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Iterator
 
 import av
 import numpy as np
 
+from actbert.atomic import atomic_path
 from indexer.features.video import VideoError, probe, write_video
 from indexer.library.store import Library
 
@@ -53,15 +53,12 @@ def transcode_preview(source: str | Path, destination: str | Path) -> Path:
     """Write an H.264/yuv420p/faststart MP4 of ``source`` at ``destination`` (atomically)."""
     source, destination = Path(source), Path(destination)
     info = probe(source)
-    tmp = destination.with_name(f".{destination.stem}.tmp-{os.getpid()}.mp4")
     try:
-        write_video(tmp, _frames(source), info.fps or 25.0, "h264", quality_crf=23,
-                    rotation_deg=info.rotation_deg)
-        os.replace(tmp, destination)
+        with atomic_path(destination, suffix=".mp4") as tmp:
+            write_video(tmp, _frames(source), info.fps or 25.0, "h264", quality_crf=23,
+                        rotation_deg=info.rotation_deg)
     except av.error.FFmpegError as exc:
         raise VideoError(f"{source}: preview could not be transcoded: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     log.info("preview of %s written to %s", source, destination)
     return destination
 

@@ -25,12 +25,12 @@ import logging
 import os
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
+from actbert.atomic import write_json
+from indexer.errors import LibraryBusyError, LibraryError
 from indexer.library.catalog import Catalog
-from indexer.library.errors import LibraryBusyError, LibraryError
 
 __all__ = ["LIBRARY_FORMAT", "Library", "LibraryBusyError", "LibraryError", "write_json_atomic", "writer_lock"]
 
@@ -140,15 +140,7 @@ class Library:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Replace ``path`` with ``data`` as JSON: a temporary file of this writer's own, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_json(path, data, indent=2, sort_keys=True)
 
 
 # ---- the writer lock ------------------------------------------------------------------------------

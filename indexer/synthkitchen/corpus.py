@@ -15,11 +15,9 @@ same ground truth and the same decoded frames, and video ``i`` does not depend o
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -30,6 +28,7 @@ import av
 import cv2
 import numpy as np
 
+from actbert.atomic import atomic_path, write_bytes
 from indexer.synthkitchen.narration import (
     NarrationLine,
     NarrationNoise,
@@ -50,7 +49,7 @@ from indexer.synthkitchen.tasks import (
 )
 
 __all__ = ["NarrationNoise", "VideoPlan", "StepPlan", "plan", "plan_video", "render_task", "generate",
-           "OBJECT_CLASSES", "VERBS", "ACTION_LABELS", "GENERATOR_VERSION", "add_cli", "main"]
+           "OBJECT_CLASSES", "VERBS", "ACTION_LABELS", "GENERATOR_VERSION"]
 
 log = logging.getLogger(__name__)
 
@@ -300,9 +299,9 @@ def encode_mp4(images: Iterable[np.ndarray], path: Path, fps: int, width: int, h
     (``asm=0``; its SIMD paths gave occasional run-to-run differences with PyAV 18.1's x264).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
     n = 0
-    with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+    with atomic_path(path) as tmp, av.open(str(tmp), "w", format="mp4",
+                                           options={"movflags": "+faststart"}) as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, fps)
@@ -314,14 +313,7 @@ def encode_mp4(images: Iterable[np.ndarray], path: Path, fps: int, width: int, h
             frame.pts = n - 1
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
-    os.replace(tmp, path)
     return n
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _manifest(seed: int, size: tuple[int, int], fps: int, step_sec: tuple[float, float], noise: NarrationNoise) -> dict:
@@ -340,14 +332,13 @@ def _make_one(args: tuple) -> Path:
         return video
     t0 = time.perf_counter()
     arrays = render_task(p, video)
-    _write_atomic(video.with_suffix(".vtt"), to_webvtt(p.narration).encode())
+    write_bytes(video.with_suffix(".vtt"), to_webvtt(p.narration).encode())
     npz = gt_json.with_suffix(".npz")
-    tmp = npz.with_name(f".{npz.stem}.part.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, npz)
+    with atomic_path(npz, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
     record = {**p.to_json(), "files": {"video": f"videos/{video.name}", "narration": f"videos/{video.stem}.vtt",
                                        "frames": f"ground_truth/{npz.name}"}}
-    _write_atomic(gt_json, json.dumps(record, indent=1).encode())  # written last: marks the video complete
+    write_bytes(gt_json, json.dumps(record, indent=1).encode())  # written last: marks the video complete
     log.info("rendered %s (%.1f s of video) in %.2f s", p.video_id, p.duration_sec, time.perf_counter() - t0)
     return video
 
@@ -372,35 +363,9 @@ def generate(out_dir: Path | str, n_videos: int, seed: int, *, size: tuple[int, 
         n_videos_total = max(n_videos, int(old.get("n_videos", 0)))
     else:
         n_videos_total = n_videos
-    _write_atomic(path, json.dumps({**manifest, "n_videos": n_videos_total}, indent=1).encode())
+    write_bytes(path, json.dumps({**manifest, "n_videos": n_videos_total}, indent=1).encode())
     work = [(i, out_dir, seed, size, fps, step_sec, noise) for i in range(n_videos)]
     if jobs <= 1:
         return [_make_one(w) for w in work]
     with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
         return list(pool.map(_make_one, work))
-
-
-def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Register the ``synthkitchen`` subcommand."""
-    p = subparsers.add_parser("synthkitchen", help="generate the SynthKitchen demo corpus",
-                              description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, required=True, help="output directory")
-    p.add_argument("--videos", type=int, default=40, help="number of videos (task instances)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--width", type=int, default=320)
-    p.add_argument("--height", type=int, default=240)
-    p.add_argument("--fps", type=int, default=24)
-    p.add_argument("--step-sec", type=float, nargs=2, default=(3.0, 8.0), metavar=("MIN", "MAX"),
-                   help="range of step durations, seconds")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes")
-    p.set_defaults(func=main)
-
-
-def main(args: argparse.Namespace) -> int:
-    """Run the ``synthkitchen`` subcommand; prints a one-line summary."""
-    t0 = time.perf_counter()
-    paths = generate(args.out, args.videos, args.seed, size=(args.width, args.height), fps=args.fps,
-                     step_sec=tuple(args.step_sec), jobs=args.jobs)
-    print(f"synthkitchen: {len(paths)} videos in {args.out} ({time.perf_counter() - t0:.1f} s)")
-    return 0
-

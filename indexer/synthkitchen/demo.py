@@ -21,7 +21,6 @@ second run takes seconds. Everything shown for the demo comes from these stages.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -29,6 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from indexer.errors import LibraryError
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ def _ingest(library, corpus: Path, detector: Path) -> dict:
     settings = IngestSettings(preset="fast", detector=str(checkpoint))
     summary = ingest(library, [corpus / "videos"], settings, progress=False)
     if summary["failed"]:
-        raise RuntimeError(f"demo ingest failed for {summary['errors']}")
+        raise LibraryError(f"demo ingest failed for {summary['errors']}")
     return {k: summary[k] for k in ("videos", "done", "failed")}
 
 
@@ -219,36 +220,3 @@ def _index(library, checkpoint: Path | None = None) -> dict:
     model = set_library_model(library, checkpoint or library.root / "models" / "pretrain" / "last")
     index = build_index(library)
     return {"vectors": len(index), "model": model}
-
-
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="build (or open) the SynthKitchen demo library")
-    p.add_argument("--library", help=f"folder (default {default_library_dir()})")
-    p.add_argument("--videos", type=int, default=DemoSettings.videos)
-    p.add_argument("--pretrain-steps", type=int, default=DemoSettings.pretrain_steps)
-    p.add_argument("--pretrain-seconds", type=float, default=DemoSettings.pretrain_seconds,
-                   help="pretraining time budget (stops early and checkpoints)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ablation", action="store_true",
-                   help="with --pretrain: also pretrain the ablation without region cues")
-    p.add_argument("--pretrain", action="store_true",
-                   help="pretrain ActBERT on this library against the clock (--pretrain-seconds) "
-                        "instead of installing the shipped model")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=run_demo)
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    from indexer.library.store import Library
-
-    t0 = time.perf_counter()
-    settings = DemoSettings(videos=args.videos, pretrain_steps=args.pretrain_steps,
-                            pretrain_seconds=args.pretrain_seconds, seed=args.seed,
-                            ablation=args.ablation, pretrain=args.pretrain)
-    say = (lambda stage, fraction: None) if args.json else \
-        (lambda stage, fraction: print(f"demo: {stage} ({fraction:.0%})", flush=True))
-    root = build_demo(args.library, settings, say)
-    report = {"library": str(root), "seconds": round(time.perf_counter() - t0, 1),
-              "stages": Library(root, readonly=True).manifest.get("demo", {})}
-    print(json.dumps(report) if args.json else f"demo library ready: {root} ({report['seconds']} s)")
-    return 0

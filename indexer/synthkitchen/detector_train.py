@@ -9,7 +9,6 @@ A sample is ``(frame (H, W, 3) uint8 RGB, boxes (G, 4) float32 xyxy pixels, labe
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 
 from indexer.features.boxes import clip_xyxy, valid_boxes
-from indexer.features.detector import ARCHS, build_detector, evaluate_map, save_detector
+from indexer.features.detector import build_detector, evaluate_map, save_detector
 
 log = logging.getLogger(__name__)
 
@@ -181,47 +180,3 @@ def train_detector(samples: Iterable[Sample], class_names: Sequence[str], *, arc
         report["checkpoint"] = str(save_detector(model, out_path, arch=arch, class_names=class_names,
                                                  build_options=build_options, report=report))
     return {**report, "model": model}
-
-
-def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Register the ``train-detector`` subcommand (runs :func:`run_train_detector`)."""
-    p = subparsers.add_parser("train-detector", help="train a detector on a SynthKitchen corpus's boxes",
-                              description=__doc__.split("\n\n")[1])
-    p.add_argument("--corpus", type=Path, required=True, help="SynthKitchen corpus directory")
-    p.add_argument("--out", type=Path, required=True, help="checkpoint path (X.safetensors; X.json beside it)")
-    p.add_argument("--arch", choices=ARCHS, default="tiny")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default by architecture)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--every-n-frames", type=int, default=12, help="take every N-th frame of each video")
-    p.add_argument("--min-size", type=int, default=None, help="detector input short side, pixels")
-    p.add_argument("--max-size", type=int, default=None, help="detector input long side, pixels")
-    p.add_argument("--pretrained-backbone", action="store_true", help="start from ImageNet (downloads)")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop training after this long")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--json", action="store_true", help="print the training report as JSON")
-    p.set_defaults(func=run_train_detector)
-
-
-def run_train_detector(args: argparse.Namespace) -> int:
-    """The ``train-detector`` command: train on the train split, mAP@0.5 on the val split, save."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    names = synthkitchen_class_names(args.corpus)
-    train = list(synthkitchen_detection_samples(args.corpus, "train", args.every_n_frames))
-    val = list(synthkitchen_detection_samples(args.corpus, "val", args.every_n_frames))
-    if not train:
-        raise ValueError(f"train-detector: {args.corpus} has no train-split videos")
-    report = train_detector(train, names, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
-                            lr=args.lr, seed=args.seed, out_path=args.out, val_samples=val or None,
-                            min_size=args.min_size, max_size=args.max_size,
-                            pretrained_backbone=args.pretrained_backbone,
-                            max_train_sec=args.max_minutes * 60 if args.max_minutes else None)
-    report.pop("model")
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(f"train-detector: {args.arch} on {report['num_train_frames']} frames in {report['train_sec']:.1f} s, "
-              f"val mAP@0.5 {report.get('val_map50')}, saved {report['checkpoint']}")
-    return 0

@@ -53,8 +53,23 @@ def test_search_shows_results_with_latency(tiny_library, app_for):
     assert len(opens) == len(expected.hits) > 0
     shown = " ".join(_texts(at.markdown))
     for hit in expected.hits:
-        assert f"`{hit.video}`" in shown
+        assert f"`{hit.clip.video_id}`" in shown
     assert at.query_params["q"] == QUERY
+
+
+def test_a_bug_in_a_service_call_is_not_a_friendly_message(tiny_library, app_for, monkeypatch):
+    """Only domain errors (``indexer.errors``) become messages: a RuntimeError inside the search
+    service is a bug and surfaces as an exception with its traceback."""
+    from indexer.index.service import ClipService
+
+    def broken(self, query, **options):
+        raise RuntimeError("a bug in the query path")
+
+    monkeypatch.setattr(ClipService, "search", broken)
+    at = app_for(tiny_library).run()
+    at.text_input[0].set_value(QUERY).run()
+    assert any("a bug in the query path" in str(e.value) for e in at.exception)
+    assert not any("a bug in the query path" in e for e in _texts(at.error))
 
 
 def test_example_query_and_video_filter(tiny_library, app_for):
@@ -88,7 +103,7 @@ def test_clip_page_frames_boxes_verbs_timeline(tiny_library, app_for):
     lib = Library(tiny_library, readonly=True)
     view = inspector.clip_view(lib, clip)
     video = at.get("video")[0].proto
-    assert video.start_time == int(view.start_sec)
+    assert video.start_time == int(view.clip.start_sec)
     frame_captions = [c for c in _image_captions(at) if c.endswith("boxes")]
     assert len(frame_captions) == len(view.frame_times_sec)
     assert sum(int(c.split("· ")[1].split()[0]) for c in frame_captions) == len(view.boxes_xyxy)
@@ -97,8 +112,8 @@ def test_clip_page_frames_boxes_verbs_timeline(tiny_library, app_for):
     assert np.all(np.diff(head["probability"].to_numpy()) <= 0)
     assert at.get("plotly_chart"), "the timeline is missing"
     steps = lib.catalog.query("SELECT count(*) FROM steps JOIN videos ON videos.id = steps.video "
-                              "WHERE videos.video_id = ?", (view.video_id,))[0][0]
-    clips = len(lib.catalog.clips_of(view.video_id))
+                              "WHERE videos.video_id = ?", (view.clip.video_id,))[0][0]
+    clips = len(lib.catalog.clips_of(view.clip.video_id))
     jump = next(s for s in at.selectbox if s.label.startswith("Jump to"))
     assert steps > 0 and len(jump.options) == 3 * clips + steps  # head, classifier, backbone + steps
 
@@ -120,10 +135,10 @@ def test_timeline_jump_seeks_to_a_true_step(tiny_library, app_for):
     jump = next(s for s in at.selectbox if s.label.startswith("Jump to"))
     lib = Library(tiny_library, readonly=True)
     view = inspector.clip_view(lib, clip)
-    segments = inspector.video_timeline(lib, view.video_id)
+    segments = inspector.video_timeline(lib, view.clip.video_id)
     steps = [i for i, s in enumerate(segments) if s.track == "true steps"]
     # the page adds one "ActBERT verbs" bar per clip in front of each clip's bars
-    page_index = steps[-1] + len(lib.catalog.clips_of(view.video_id))
+    page_index = steps[-1] + len(lib.catalog.clips_of(view.clip.video_id))
     jump.set_value(page_index).run()
     _clean(at)
     assert at.get("video")[0].proto.start_time == int(segments[steps[-1]].start_sec)

@@ -70,7 +70,7 @@ def search_snapshot(root: Path, queries: list[np.ndarray], k: int = 8) -> list:
     out = []
     for query in queries:
         scores, ids = index.search(query, k)
-        hits = library.catalog.hits(ids[0][ids[0] >= 0])
+        hits = library.catalog.clips_by_id(ids[0][ids[0] >= 0])
         ranked = sorted(((hits[int(i)].video_id, hits[int(i)].clip_index, round(float(s), 4))
                          for s, i in zip(scores[0], ids[0]) if int(i) in hits), key=lambda h: (-h[2], h[:2]))
         out.append(ranked)

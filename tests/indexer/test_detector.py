@@ -3,7 +3,6 @@ adapter against its own ground truth, and (slow) training the tiny detector on S
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from indexer.cli import build_parser
 from indexer.features.detector import (
     ARCHS,
     average_precision,
@@ -24,7 +24,6 @@ from indexer.features.detector import (
 from indexer.features.regions import RegionExtractor
 from indexer.synthkitchen.corpus import OBJECT_CLASSES, generate, plan_video
 from indexer.synthkitchen.detector_train import (
-    add_cli,
     synthkitchen_class_names,
     synthkitchen_detection_samples,
     train_detector,
@@ -156,9 +155,7 @@ def test_tiny_detector_learns_synthkitchen(corpus: Path, tmp_path: Path) -> None
 
 
 def test_train_detector_cli(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    parser = argparse.ArgumentParser()
-    add_cli(parser.add_subparsers())
-    args = parser.parse_args(["train-detector", "--corpus", str(corpus), "--out", str(tmp_path / "cli"),
+    args = build_parser().parse_args(["train-detector", "--corpus", str(corpus), "--out", str(tmp_path / "cli"),
                               "--epochs", "1", "--batch-size", "8", "--every-n-frames", "1000", "--min-size", "96",
                               "--max-size", "128",
                               "--json"])

@@ -140,3 +140,34 @@ def test_video_features_from_tsv_and_npy_round_trip(tmp_path: Path) -> None:
     np.testing.assert_array_equal(back.region_features, vf.region_features)
     np.testing.assert_array_equal(back.region_clip, vf.region_clip)
     assert back.extractors == {"imported": True}
+
+
+def test_import_features_command(tmp_path: Path, capsys) -> None:
+    """``indexer import-features``: a TSV and an action array become one feature file whose arrays
+    are the inputs (region times from the image ids at --region-fps, clips from --clip-times)."""
+    import json
+
+    from indexer.cli import main
+
+    images = {"vid_000002": _image(2, f=16, c=5), "vid_000010": _image(1, f=16, c=5)}
+    _write_tsv(tmp_path / "v.tsv", images)
+    actions = RNG.standard_normal((2, 8)).astype(np.float32)
+    np.save(tmp_path / "a.npy", actions)
+    np.save(tmp_path / "t.npy", np.array([[0.0, 3.0], [3.0, 6.0]]))
+    out = tmp_path / "lib" / "vid.safetensors"
+    assert main(["import-features", "--video-id", "vid", "--actions", str(tmp_path / "a.npy"),
+                 "--clip-times", str(tmp_path / "t.npy"), "--regions", str(tmp_path / "v.tsv"),
+                 "--region-fps", "2", "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"video_id": "vid", "out": str(out), "clips": 2,
+                                                   "regions": 3}
+    back = VideoFeatures.load(out)
+    np.testing.assert_array_equal(back.action_features, actions)
+    np.testing.assert_array_equal(back.clip_start_sec, [0, 3])
+    np.testing.assert_array_equal(back.region_time_sec, [1, 1, 5])  # frames 2 and 10 at 2 FPS
+    np.testing.assert_array_equal(back.region_clip, [0, 0, 1])
+    np.testing.assert_array_equal(back.region_boxes_xyxy, np.concatenate(
+        [images["vid_000002"]["boxes"], images["vid_000010"]["boxes"]]))
+    # bad input: one line on stderr, exit 1
+    assert main(["import-features", "--video-id", "vid", "--actions", str(tmp_path / "a.npy"),
+                 "--window-sec", "-1", "--out", str(out)]) == 1
+    assert "window_sec" in capsys.readouterr().err

@@ -17,6 +17,7 @@ import faiss
 import numpy as np
 import pytest
 
+from indexer.cli.features import run_index_info
 from indexer.index import clip_index as index_module
 from indexer.index import files as index_files
 from indexer.index.clip_index import (
@@ -27,7 +28,6 @@ from indexer.index.clip_index import (
     IndexMissingError,
     recommended_factory,
 )
-from indexer.index.files import run_index_info
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = {"checkpoint": "ckpt/mini.safetensors", "checkpoint_sha256": "ab" * 32, "config": {"preset": "mini"}}
@@ -356,11 +356,11 @@ def test_save_killed_midway_leaves_a_loadable_index(tmp_path):
         version = loaded.model["version"] if "version" in loaded.model else 0
         want = {0: 200, 1: 100_000, 2: 100_000}[version]
         assert len(loaded) == want and loaded.ids()[0] == (0 if version == 0 else version)
-        mid_write += bool(list(tmp_path.glob(".clips-*.faiss.tmp")))  # killed while writing the file
+        mid_write += bool(list(tmp_path.glob(".clips.faiss.tmp-*")))  # killed while writing the file
     assert mid_write >= 1, "no kill landed inside a write: the test did not test anything"
     original.save(tmp_path)  # a save touches only its own files; the lock holder sweeps the rest
     index_files.remove_orphans(tmp_path)
-    assert not list(tmp_path.glob(".*.tmp")) and len(list(tmp_path.glob("clips-*.faiss"))) == 1
+    assert not list(tmp_path.glob(".*.tmp-*")) and len(list(tmp_path.glob("clips-*.faiss"))) == 1
     assert len(ClipIndex.load(tmp_path, expected_model=MODEL)) == 200
 
 

@@ -16,6 +16,7 @@ from actbert.model import ActBertForPretraining
 from actbert.tokenizer import ActBertTokenizer
 from indexer.features.video import read_frames_at
 from indexer.library import inspector
+from indexer.library.catalog import Clip
 from indexer.library.store import Library, LibraryError
 from tests.app.tiny_library import REGION_CLASSES, build_tiny_library
 
@@ -46,8 +47,8 @@ def test_parse_clip_id():
 def test_clip_view_matches_the_feature_file(library):
     clip_id = library.catalog.clip_ids()[1]
     view = inspector.clip_view(library, clip_id)
-    features = _features(library, view.video_id)
-    rows = np.flatnonzero(features.region_clip == view.clip_index)
+    features = _features(library, view.clip.video_id)
+    rows = np.flatnonzero(features.region_clip == view.clip.clip_index)
     assert len(view.boxes_xyxy) == len(rows)
     # same boxes as a set, each labelled with its argmax class (background excluded)
     expected = sorted((tuple(features.region_boxes_xyxy[r].round(3)),
@@ -58,22 +59,22 @@ def test_clip_view_matches_the_feature_file(library):
     assert (view.frame_times_sec[view.region_frame] == np.array(
         [features.region_time_sec[rows][np.argmin(np.abs(features.region_boxes_xyxy[rows] - b).sum(1))]
          for b in view.boxes_xyxy])).all()
-    assert view.predicted_verbs and view.action_classes
+    assert view.clip.predicted_verbs and view.clip.action_classes
 
 
 def test_clip_frames_are_the_decoded_frames(library):
     view = inspector.clip_view(library, library.catalog.clip_ids()[0])
     frames = inspector.clip_frames(library, view)
-    reference = read_frames_at(view.video_path, view.frame_times_sec)
+    reference = read_frames_at(view.clip.video_path, view.frame_times_sec)
     assert frames.shape == (len(view.frame_times_sec), 120, 160, 3)
     np.testing.assert_array_equal(frames, reference)
     np.testing.assert_array_equal(inspector.clip_frame(library, view, 1), reference[1])
 
 
 def test_keyframe_is_the_frame_with_most_box_score():
-    view = inspector.ClipView(1, "v", "p", 0, 0.0, 3.0, "", None, [], [], [], np.array([0.5, 1.5, 2.5]),
-                            np.zeros((3, 4)), ["a", "b", "c"], np.array([0.5, 0.45, 0.4]),
-                            np.array([0, 2, 2]), (10, 10))
+    clip = Clip(1, "v", "p", "f", 0, 0.0, 3.0, "", None)
+    view = inspector.ClipView(clip, np.array([0.5, 1.5, 2.5]), np.zeros((3, 4)), ["a", "b", "c"],
+                              np.array([0.5, 0.45, 0.4]), np.array([0, 2, 2]), (10, 10))
     assert inspector.keyframe_index(view) == 2
 
 

@@ -240,7 +240,7 @@ while time.time() < deadline:
         model = library.manifest["model"]
         index = ClipIndex.load(library.root / "index", expected_model=model, library=library.root)
         scores, ids = index.search(rng.standard_normal(index.dim).astype("float32"), 5)
-        library.catalog.hits(ids[0][ids[0] >= 0])
+        library.catalog.clips_by_id(ids[0][ids[0] >= 0])
         library.catalog.stats()
         library.close()
         reads += 1

@@ -53,7 +53,7 @@ def test_auto_reranks_when_the_policy_says_it_helps(searcher):
     assert [h.rerank_score for h in reranked] == sorted((h.rerank_score for h in reranked), reverse=True)
     # The candidates are the embedding top 4, whatever their new order.
     plain = searcher.search(QUERY, k=6, mode="vector", rerank=0)
-    assert {h.clip_id for h in reranked} == {h.clip_id for h in plain.hits[:4]}
+    assert {h.clip.clip_id for h in reranked} == {h.clip.clip_id for h in plain.hits[:4]}
 
 
 def test_auto_keeps_the_embeddings_when_the_rerank_did_not_help(searcher):

@@ -55,13 +55,13 @@ def test_fts5_narration_search_and_delete(library):
     add_video(cat, "v1", ["now cut the tomato slowly", "pour the oil in the pan"])
     add_video(cat, "v2", ["subscribe to my channel", "cutting the onions"])
     hits = cat.search_narration("cut tomato")
-    texts = [cat.hits([h[0]])[h[0]].narration for h in hits]
+    texts = [cat.clips_by_id([h[0]])[h[0]].narration for h in hits]
     assert texts[0] == "now cut the tomato slowly"
     assert "cutting the onions" in texts  # porter stemming: cutting ~ cut
     assert "subscribe to my channel" not in texts
     removed = cat.delete_video("v1")
     assert len(removed) == 2
-    assert all(cat.hits([h])=={} for h in removed)
+    assert all(cat.clips_by_id([h])=={} for h in removed)
     assert [h for h, _ in cat.search_narration("tomato")] == []
 
 

@@ -52,7 +52,7 @@ def test_files_exist(corpus: Path) -> None:
     for r in recs:
         for rel in r["files"].values():
             assert (corpus / rel).is_file() and (corpus / rel).stat().st_size > 0
-    assert not list(corpus.rglob(".*.part*")), "temporary files left behind"
+    assert not list(corpus.rglob(".*.tmp-*")), "temporary files left behind"
 
 
 def test_mp4_is_browser_h264_and_matches_ground_truth(corpus: Path) -> None:

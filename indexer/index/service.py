@@ -1,0 +1,83 @@
+"""The clip service: what the explorer asks of a library, over its catalog, features and model.
+
+``search`` and ``similar`` return ``SearchHit``s (a ``Clip`` and its scores); ``clip`` returns a
+``ClipView`` (the ``Clip`` and its regions); ``attention`` returns a ``ClipAttention``: every
+attention map of one (query, clip) forward pass with the frames already decoded and every region
+slot the model saw matched to its frame and box, so a page only draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from indexer.index.search import Searcher, SearchHit, SearchResult
+from indexer.library import inspector
+from indexer.library.catalog import Clip
+from indexer.library.feature_cache import load_features
+from indexer.library.store import Library
+
+
+@dataclass(frozen=True)
+class ClipAttention:
+    """One (query, clip) forward pass ready to draw.
+
+    view: the clip and its regions; sample: the attention maps and token labels; frames (F, H, W, 3)
+    uint8 RGB at ``view.frame_times_sec``; slot_frame (R,) the frame index of region slot r + 1
+    (slot 0 is the global token); slot_boxes (R, 4) its box in pixels of those frames."""
+
+    view: inspector.ClipView
+    sample: inspector.AttentionSample
+    frames: np.ndarray
+    slot_frame: np.ndarray
+    slot_boxes: np.ndarray
+
+
+class ClipService:
+    """One library seen through its clips; the model is loaded on first need."""
+
+    def __init__(self, library: Library, searcher: Searcher | None = None) -> None:
+        self.library = library
+        self._searcher = searcher
+
+    @property
+    def searcher(self) -> Searcher:
+        if self._searcher is None:
+            self._searcher = Searcher(self.library)
+        return self._searcher
+
+    def search(self, query: str, **options) -> SearchResult:
+        """``Searcher.search`` (k, rerank, mode, video, task)."""
+        return self.searcher.search(query, **options)
+
+    def similar(self, clip_id: int, k: int = 10) -> list[SearchHit]:
+        return self.searcher.similar(clip_id, k)
+
+    def clip(self, clip_id: int) -> inspector.ClipView:
+        return inspector.clip_view(self.library, clip_id)
+
+    def action_verbs(self, clip: Clip, top: int = 5) -> list[list[tuple[str, float]]]:
+        """The ActBERT action head's ``top`` verbs with probabilities for every clip of the
+        clip's video, in clip order (each clip encoded alone, as the index encodes it)."""
+        features = load_features(self.library, clip.feature_path)
+        model = self.searcher.model
+        names = inspector.verb_names(self.library, model.config.action.num_classes,
+                                     model.config.extra.get("verbs"))
+        return inspector.action_head_verbs(model, features, list(range(features.num_clips)), names,
+                                           top=top)
+
+    def attention(self, clip_id: int, query: str) -> ClipAttention:
+        """Every attention map of ``query`` against the clip, with its frames and region slots."""
+        view = self.clip(clip_id)
+        features = load_features(self.library, view.clip.feature_path)
+        searcher = self.searcher
+        sample = inspector.attention_sample(searcher.model, searcher.tokenizer, features,
+                                            view.clip.clip_index, query,
+                                            inspector.region_class_names(self.library))
+        rows = sample.region_rows
+        slot_frame = np.searchsorted(view.frame_times_sec, features.region_time_sec[rows])
+        return ClipAttention(view=view, sample=sample,
+                             frames=inspector.clip_frames(self.library, view),
+                             slot_frame=np.minimum(slot_frame, max(len(view.frame_times_sec) - 1, 0)),
+                             slot_boxes=features.region_boxes_xyxy[rows].reshape(-1, 4))
