@@ -1,4 +1,4 @@
-"""Command line: ``python -m actbert {convert-paddle,demo,train,ship,evaluate,evaluate-msrvtt} ...``
+"""Command line: ``python -m actbert {convert-paddle,demo,train,ship,evaluate,finetune,evaluate-msrvtt} ...``
 (``--help`` on each)."""
 
 from __future__ import annotations
@@ -182,9 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=ship)
 
     from .evaluate import add_cli as add_evaluate_cli
+    from .finetune import add_cli as add_finetune_cli
     from .msrvtt import add_cli as add_msrvtt_cli
 
     add_evaluate_cli(sub)
+    add_finetune_cli(sub)
     add_msrvtt_cli(sub)
     for name, command in sub.choices.items():
         if name in EXAMPLES:

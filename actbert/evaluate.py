@@ -24,6 +24,16 @@ worth knowing) and ``info``. Tasks and their metrics (data and protocols: ``eval
 - ``captioning``: ``bleu3``, ``bleu4``, ``meteor``, ``rouge_l`` (percent) and ``cider`` (CIDEr-D,
   raw): the paper's scales, from ``captioning_metrics.caption_scores`` (pycocoevalcap), for a
   transformer decoder (``captioner``) trained on TRAIN-split clips and their step descriptions.
+  ``actbert`` and ``actbert_no_regions`` follow the paper (4.2.2): the action transformer alone
+  encodes the clip (no region inputs; memory = the [ACT] hidden state); ``actbert_with_regions``
+  feeds the regions and adds the pooled region output to the memory.
+
+Fine-tuned rows (``--finetuned DIR``, written by ``actbert finetune``, ``finetune``): the
+system ``actbert_finetuned`` in ``retrieval`` (its embeddings), ``segmentation`` (its classifier)
+and ``videoqa`` (its matching score). ``protocols[task][system][metric]`` names the protocol of
+every figure: ``zero_shot``, ``probe`` or ``finetuned`` (``protocols``). ``--dataset`` evaluates a
+paper benchmark's files (``benchmark_corpus``) and prints the paper's tables beside ours
+(``benchmark_eval``; ``paper`` in the JSON).
 
 - ``matching``: ``auc`` (ROC-AUC, percent; chance 50) of the matching head on held-out pairs: each
   clip that overlaps a step with its own step description vs the description of a step whose
@@ -65,11 +75,8 @@ the training curves and the commands (``report``). Every run keeps its result be
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import shlex
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,19 +87,19 @@ import torch
 from .baselines import Bm25Scorer, MiniLMEncoder, MiniLMScorer, RandomScorer
 from .captioner import Captioner, CaptionerConfig
 from .captioning_metrics import caption_scores
-from .checkpoint import manifest_checkpoint
-from .corpus import read_corpus
+from .corpus import Corpus, read_corpus
 from .evaluate_tasks import (ModelScorer, SplitClips, captioned_clips, check_disjoint,
                              choice_outcomes, figures_from_ranks, load_checkpoint, load_split,
                              questions, rerank_grid, retrieval_outcomes, retrieval_queries,
                              score_grid, segmentation_accuracy, segmentation_frames,
                              segmentation_labels, segmentation_outcomes, step_outcomes)
 from .evaluate_heads import masked_action_outcomes, matching_pairs, roc_auc
-from .evaluation_record import write_evaluation
+from .finetune import FinetunedModel, load_finetuned
 from .fusion import rrf_grid
 from .intervals import LEVEL, RESAMPLES, Bootstrap, Figures, bootstrap
 from .metrics import accuracy_from_counts, percent_correct, recall_from_counts
 from .probe import LinearProbe
+from .protocols import protocols
 from .rerank_policy import make_policy, write_policy
 from .tokenizer import ActBertTokenizer
 
@@ -102,6 +109,10 @@ TASKS = ("retrieval", "step_localization", "segmentation", "videoqa", "captionin
          "masked_action")
 SYSTEMS = ("actbert", "actbert_no_regions", "bm25", "minilm", "random")
 MODEL_SYSTEMS = ("actbert", "actbert_no_regions")
+BASELINES = ("bm25", "minilm", "random")
+# captioning row -> (model, with regions): the paper's protocol has no region transformer (4.2.2)
+CAPTION_SYSTEMS = {"actbert": ("actbert", False), "actbert_no_regions": ("actbert_no_regions", False),
+                   "actbert_with_regions": ("actbert", True)}
 METRICS = {"retrieval": ("r1", "r5", "r10", "median_rank"), "step_localization": ("recall",),
            "segmentation": ("frame_accuracy",), "videoqa": ("accuracy",),
            "captioning": ("bleu3", "bleu4", "meteor", "rouge_l", "cider"),
@@ -130,6 +141,9 @@ class EvalConfig:
     device: str = "cpu"
     threads: int | None = None      # torch CPU threads (None: torch's default)
     resamples: int = RESAMPLES      # bootstrap resamples of the confidence intervals
+    baselines: tuple[str, ...] = BASELINES  # narration baselines need narrations: not on benchmarks
+    finetuned: tuple[str, ...] = () # ``actbert finetune`` output folders, reported as *_finetuned
+    dataset: str | None = None      # a paper benchmark (``benchmark_corpus``); corpus = its label
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS]
@@ -177,16 +191,27 @@ class Evaluation:
     models: dict[str, tuple[torch.nn.Module, bool]]  # system -> (model, use_regions)
     tokenizer: ActBertTokenizer
     notes: list[str] = field(default_factory=list)
+    finetuned: dict[str, list[FinetunedModel]] = field(default_factory=dict)  # task -> models
     _scorers: dict = field(default_factory=dict)  # scorers and the train-clip sample, built once
 
-    def scorer(self, system: str, split: SplitClips | None = None) -> ModelScorer:
+    def scorer(self, system: str, split: SplitClips | None = None,
+               use_regions: bool | None = None) -> ModelScorer:
+        """The system's scorer on a split (default: the held-out one); ``use_regions=False``
+        feeds the full model without regions (captioning's action-transformer-only protocol)."""
         split = split or self.held
-        key = (system, split.name)
+        model, own = self.models[system]
+        use_regions = own if use_regions is None else use_regions and own
+        key = (system, split.name, use_regions)
         if key not in self._scorers:
-            model, use_regions = self.models[system]
             self._scorers[key] = ModelScorer(model, self.tokenizer, split, use_regions,
                                              self.config.batch_size, self.config.device)
         return self._scorers[key]
+
+    def finetuned_scorers(self, task: str):
+        """(system, the fine-tuned model, its scorer on the held-out split) for ``task``."""
+        for ft in self.finetuned.get(task, []):
+            yield ft.system, ft, ft.scorer(self.tokenizer, self.held, self.config.batch_size,
+                                           self.config.device)
 
     def baseline(self, name: str):
         if name not in self._scorers:
@@ -227,7 +252,8 @@ class Evaluation:
                               "clip counts as a hit")
         clips = list(range(len(self.held.clips)))
         ranks: dict[str, dict[str, np.ndarray]] = {}
-        bm25 = score_grid(self.baseline("bm25"), texts, clips)
+        bm25 = score_grid(self.baseline("bm25"), texts, clips) if "bm25" in self.config.baselines \
+            else None
         for system in MODEL_SYSTEMS:
             s = self.scorer(system)
             started = time.perf_counter()
@@ -243,9 +269,12 @@ class Evaluation:
                              "_rerank": retrieval_outcomes(rerank, targets)}
             if system == "actbert":  # what search serves: the index alone, and fused with BM25
                 ranks["actbert_vector"] = {"": ranks[system]["_embedding"]}
+            if system == "actbert" and bm25 is not None:
                 ranks["actbert_hybrid"] = {"": retrieval_outcomes(
                     rrf_grid([embedding, bm25], [None, bm25 > 0]), targets)}
-        for name in ("bm25", "minilm", "random"):
+        for system, _, s in self.finetuned_scorers("retrieval"):  # TVJE+FT: the embeddings
+            ranks[system] = {"": retrieval_outcomes(score_grid(s.cosine, texts, clips), targets)}
+        for name in self.config.baselines:
             grid = bm25 if name == "bm25" else score_grid(self.baseline(name), texts, clips)
             ranks[name] = {"": retrieval_outcomes(grid, targets)}
         out = {"retrieval": _ranked(ranks, list(range(len(queries))))}
@@ -270,10 +299,10 @@ class Evaluation:
             s = self.scorer(system)
             outcomes[system] = {"recall": step_outcomes(self.held, s.match),
                                 "recall_embedding": step_outcomes(self.held, s.cosine)}
-        for name in ("bm25", "minilm", "random"):
+        for name in self.config.baselines:
             outcomes[name] = {"recall": step_outcomes(self.held, self.baseline(name))}
         # A video without an annotated step adds nothing to any task's recall: not a unit.
-        videos = outcomes["random"]["recall"]
+        videos = outcomes["actbert"]["recall"]
         recall_from_counts(videos)  # a task without any annotated step is an error
         units = [i for i, (_, _, total) in enumerate(videos) if total]
 
@@ -307,6 +336,9 @@ class Evaluation:
                                   f"3-fold cross-validation over train videos")
                 out[system] = {"frame_accuracy": segmentation_outcomes(
                     lambda c, te=te, probe=probe: probe.predict(te.visual_features(c)), test)}
+            for system, ft, _ in self.finetuned_scorers("segmentation"):
+                out[system] = {"frame_accuracy": segmentation_outcomes(
+                    lambda c, ft=ft: ft.segment(self.tokenizer, self.held, c, labels), test)}
             seen = np.flatnonzero(counts)
         else:
             seen = np.arange(len(labels))
@@ -335,7 +367,9 @@ class Evaluation:
                     return np.diff(probe.logits(te.fused(t, c)), axis=1)[:, 0]
 
                 out[system]["accuracy_linear"] = choice_outcomes(qs, margin)
-        for name in ("bm25", "minilm", "random"):
+        for system, _, s in self.finetuned_scorers("videoqa"):  # the fine-tuned matching score
+            out[system] = {"accuracy": choice_outcomes(qs, s.match)}
+        for name in self.config.baselines:
             out[name] = {"accuracy": choice_outcomes(qs, self.baseline(name))}
         return {"videoqa": Outcomes(len(qs), "questions",
                                     {s: _over(o, percent_correct) for s, o in out.items()})}
@@ -360,7 +394,7 @@ class Evaluation:
             s = self.scorer(system)
             out[system] = {"auc": per_clip(s.match, False), "auc_same_task": per_clip(s.match, True),
                            "auc_embedding": per_clip(s.cosine, False)}
-        for name in ("bm25", "minilm", "random"):
+        for name in self.config.baselines:
             out[name] = {"auc": per_clip(self.baseline(name), False),
                          "auc_same_task": per_clip(self.baseline(name), True)}
         clips = len(pairs[False]) // 2
@@ -429,12 +463,17 @@ class Evaluation:
         if self._need_train("captioning", steps=True):
             train = self._train_clips()
             captions = [refs[0] for _, refs in train]
-            for system in MODEL_SYSTEMS:
-                tr, te = self.scorer(system, self.train), self.scorer(system)
+            for system, (model_system, regions) in CAPTION_SYSTEMS.items():
+                tr, te = (self.scorer(model_system, split, regions) for split in (self.train, None))
+                memory = (lambda s: s.caption_memory) if regions else (lambda s: s.action_memory)
                 captioner = Captioner(self.tokenizer, CaptionerConfig(
                     epochs=self.config.caption_epochs, seed=self.config.seed))
-                captioner.fit(tr.caption_memory([c for c, _ in train]), captions)
-                hypotheses[system] = dict(zip(clips, captioner.generate(te.caption_memory(clips))))
+                captioner.fit(memory(tr)([c for c, _ in train]), captions)
+                hypotheses[system] = dict(zip(clips, captioner.generate(memory(te)(clips))))
+            self.notes.append("captioning: actbert and actbert_no_regions follow the paper (4.2.2): "
+                              "the action transformer alone encodes the clip (no region inputs; "
+                              "memory = the [ACT] hidden state); actbert_with_regions adds the "
+                              "region inputs and the pooled region output to the memory")
             rng = np.random.default_rng([self.config.seed, 23])
             hypotheses["random"] = {c: captions[rng.integers(len(captions))] for c in clips}
         out = {}
@@ -471,13 +510,15 @@ def _pretraining_note(checkpoint: str, split: str) -> str | None:
     return None
 
 
-def evaluate(config: EvalConfig) -> dict:
-    """Run the configured tasks; returns the result dictionary (see the module docstring)."""
+def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> dict:
+    """Run the configured tasks; returns the result dictionary (see the module docstring).
+    ``corpus``: the corpus already read (a benchmark's, ``benchmark_corpus``); default: read
+    ``config.corpus``."""
     started = time.perf_counter()
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    corpus = read_corpus(config.corpus)
+    corpus = corpus or read_corpus(config.corpus)
     held = load_split(corpus, config.split)
     train_part = corpus.split(config.train_split)
     check_disjoint(train_part, held.corpus)
@@ -497,6 +538,11 @@ def evaluate(config: EvalConfig) -> dict:
     models = {"actbert": (model, True), "actbert_no_regions": (ablation, False)}
     run = Evaluation(config, held, train, models, ActBertTokenizer(max_length=config.max_text_tokens),
                      notes)
+    for directory in config.finetuned:
+        ft = load_finetuned(directory, held, config.device)
+        run.finetuned.setdefault(ft.task, []).append(ft)
+        if ft.task not in config.tasks:
+            notes.append(f"{directory}: fine-tuned for {ft.task}, which this run does not evaluate")
     result: dict = {}
     intervals: dict = {}
     differences: dict = {}
@@ -519,6 +565,7 @@ def evaluate(config: EvalConfig) -> dict:
         timings[task] = round(time.perf_counter() - t0, 2)
         log.info("%s done in %.1f s", task, timings[task])
     result = {t: result[t] for t in RESULT_TASKS if t in result}
+    result["protocols"] = protocols(result)
     result["ci"] = {t: intervals[t] for t in RESULT_TASKS if t in intervals}
     result["differences"] = {t: differences[t] for t in RESULT_TASKS if t in differences}
     result["timings_s"] = timings
@@ -529,6 +576,8 @@ def evaluate(config: EvalConfig) -> dict:
         "train_video_ids": sorted(v.video_id for v in train.corpus.videos) if train else [],
         "checkpoint": config.checkpoint, "ablation_checkpoint": config.ablation_checkpoint,
         "seed": config.seed, "rerank_k": config.rerank_k, "device": config.device,
+        "dataset": config.dataset, "finetuned": {ft.system + ":" + t: ft.directory
+                                                 for t, fts in run.finetuned.items() for ft in fts},
         "bootstrap": {"resamples": config.resamples, "level": LEVEL, "method": "percentile",
                       "resampled": units}}
     return result
@@ -562,138 +611,8 @@ def _record_policy(config: EvalConfig, boot: Bootstrap, queries: int) -> str:
 
 # ---- command line ------------------------------------------------------------------------------
 
-def config_from_args(args: argparse.Namespace) -> EvalConfig:
-    """Resolve the corpus and checkpoints (flags first, then the library's manifest)."""
-    manifest: dict = {}
-    if args.library:
-        library = Path(args.library)
-        corpus = library / "corpus.jsonl"
-        if (library / "library.json").is_file():
-            manifest = json.loads((library / "library.json").read_text())
-    else:
-        library, corpus = Path(args.corpus).parent, Path(args.corpus)
-    checkpoint = args.checkpoint or manifest_checkpoint(library, manifest, "model")
-    if not checkpoint:
-        raise ValueError(f"no --checkpoint given and {library / 'library.json'} names no model "
-                         "(\"model\": {\"checkpoint\": ...})")
-    ablation = args.ablation_checkpoint or manifest_checkpoint(library, manifest, "model_no_regions")
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    return EvalConfig(
-        corpus=str(corpus), checkpoint=str(checkpoint),
-        ablation_checkpoint=str(ablation) if ablation else None,
-        split=args.split, tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
-        rerank_k=args.rerank_k, seed=args.seed,
-        batch_size=args.batch_size or (64 if device == "cpu" else 512),
-        max_train_clips=args.max_train_clips, caption_epochs=args.caption_epochs,
-        meteor=not args.no_meteor, device=device, threads=args.threads, resamples=args.resamples)
-
-
-def _shown(value, interval=None) -> str:
-    text = f"{value:.2f}" if isinstance(value, float) else str(value)
-    return text + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
-
-
-def _table(result: dict) -> str:
-    """The figures as text: a value and its 95% interval per metric, then the differences."""
-    lines = []
-    for task in RESULT_TASKS:
-        if task not in result:
-            continue
-        timing = result["timings_s"].get(task)
-        lines.append(f"{task}" + (f" ({timing:.1f} s)" if timing is not None else ""))
-        ci = result["ci"].get(task, {})
-        rows = [(s, f, ci.get(s, {})) for s, f in result[task].items()]
-        rows += [(f"{pair} (diff)", d, ci.get(f"diff:{pair}", {}))
-                 for pair, d in result["differences"].get(task, {}).items()]
-        for system, figures, intervals in rows:
-            shown = ", ".join(f"{k} {_shown(v, intervals.get(k))}" for k, v in figures.items())
-            lines.append(f"  {system:<20} {shown}")
-    lines += [f"note: {n}" for n in result["notes"]]
-    return "\n".join(lines)
-
-
-def command_line(args: argparse.Namespace) -> str:
-    """The command that ran: the argv ``actbert.__main__`` recorded, else one rebuilt from the
-    options (a caller that parsed its own arguments)."""
-    argv = getattr(args, "argv", None)
-    if argv is None:
-        argv = ["evaluate"]
-        for key, value in vars(args).items():
-            if key in ("run", "argv", "command", "verbose") or value in (None, False):
-                continue
-            flag = "--" + key.replace("_", "-")
-            if key == "no_meteor" or value is True:
-                argv.append(flag)
-            else:
-                argv += [flag, str(value)]
-    return shlex.join(["python", "-m", "actbert", *argv])
-
-
-def _record(config: EvalConfig, result: dict, command: str) -> str:
-    """Keep the result beside the model (``evaluation_record``); returns a note."""
-    try:
-        path = write_evaluation(config.checkpoint, result, command, config.corpus)
-    except OSError as exc:
-        return f"evaluation not recorded beside the model: {exc}"
-    return f"evaluation recorded in {path}"
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    """``python -m actbert evaluate``: print the figures (a table, or one JSON object) and keep them
-    beside the model (``CHECKPOINT/evaluation_<split>.json``); with ``--plot DIR`` also write one
-    bar chart per task (PNG), with ``--report DIR`` the report page (``DIR/report.html``), and list
-    their paths on stderr (with ``--json``) or stdout."""
-    config = config_from_args(args)
-    result = evaluate(config)
-    command = command_line(args)
-    note = _record(config, result, command)
-    shown = []
-    if args.plot:
-        from .evaluate_plot import plot_result
-
-        shown += [f"plot: {p}" for p in plot_result(result, args.plot)]
-    if args.report:
-        from .report import training_run, write_report
-
-        runs = [training_run("actbert", config.checkpoint)]
-        if config.ablation_checkpoint:
-            runs.append(training_run("actbert_no_regions", config.ablation_checkpoint))
-        shown.append(f"report: {write_report(result, args.report, command, runs)}")
-    result["notes"].append(note)
-    if shown:
-        print("\n".join(shown), file=sys.stderr if args.json else sys.stdout)
-    print(json.dumps(result) if args.json else _table(result))
-    sys.stdout.flush()
-    return 0
-
-
 def add_cli(subparsers) -> None:
-    p = subparsers.add_parser("evaluate", help="the paper's five evaluations on the held-out split, "
-                                               "with baselines and the no-regions ablation")
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--library", help="library folder (reads LIBRARY/corpus.jsonl and the model "
-                                          "named in LIBRARY/library.json)")
-    source.add_argument("--corpus", help="a corpus.jsonl file")
-    p.add_argument("--checkpoint", help="the model (a save_pretrained folder); default: the library's")
-    p.add_argument("--ablation-checkpoint", help="the model pretrained with --no-regions; default: "
-                                                 "library.json 'model_no_regions'")
-    p.add_argument("--split", default="test", choices=["test", "val"])
-    p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated subset of {','.join(TASKS)}")
-    p.add_argument("--rerank-k", type=int, default=10, help="embedding top K reranked by matching")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, help="clips per forward (default: 64 on CPU, 512 on "
-                                                  "a GPU)")
-    p.add_argument("--max-train-clips", type=int, default=800,
-                   help="train clips for the video QA probe and the captioner")
-    p.add_argument("--caption-epochs", type=int, default=15)
-    p.add_argument("--no-meteor", action="store_true", help="skip METEOR (Java, ~10 s per system)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy machine)")
-    p.add_argument("--resamples", type=int, default=RESAMPLES,
-                   help="bootstrap resamples of the 95%% confidence intervals")
-    p.add_argument("--plot", metavar="DIR", help="also write each task's table as a PNG bar chart "
-                                                 "with the intervals into DIR")
-    p.add_argument("--report", metavar="DIR", help="also write the report card, one self-contained "
-                                                   "HTML page (Plotly), as DIR/report.html")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=run_evaluate)
+    """The ``evaluate`` command (``evaluate_cli``)."""
+    from .evaluate_cli import add_cli as add
+
+    add(subparsers)

@@ -454,6 +454,11 @@ class ModelScorer:
         """(C, D_action + D_tangled): [ACT] hidden state ++ pooled region output per clip."""
         return np.stack([np.concatenate(v[:2]) for v in self._video_outputs(clips)])
 
+    def action_memory(self, clips: Sequence[int]) -> list[np.ndarray]:
+        """[(C, D_action) [ACT] hidden states]: the action transformer's output alone (the paper's
+        captioning encoder, 4.2.2; feed the clips without regions for its protocol)."""
+        return [np.stack([v[0] for v in self._video_outputs(clips)])]
+
     def caption_memory(self, clips: Sequence[int]) -> list[np.ndarray]:
         """[(C, D_action) [ACT] hidden states, (C, D_tangled) pooled region outputs]."""
         outputs = self._video_outputs(clips)

@@ -1,7 +1,7 @@
 """An evaluation kept beside the model it measured, so the explorer shows it without recomputing.
 
-``actbert evaluate`` writes ``<checkpoint>/evaluation_<split>.json`` (atomically, as the rerank
-policy): the same object ``--json`` prints, plus ``command`` (the command line that produced it),
+``actbert evaluate`` writes ``<checkpoint>/evaluation_<split>.json`` (``evaluation_<dataset>_<split>
+.json`` for a ``--dataset`` run; atomically, as the rerank policy): the same object ``--json`` prints, plus ``command`` (the command line that produced it),
 ``timestamp`` (UTC), ``corpus`` and ``weights_sha256`` (of the weights it measured, so a reader can
 tell a record made for other weights). A later evaluation of the same split replaces it.
 """
@@ -33,7 +33,8 @@ def write_evaluation(checkpoint: str | Path, result: dict, command: str, corpus:
     record = {**result, "command": command,
               "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "corpus": str(corpus), "weights_sha256": weights_digest(checkpoint)}
-    path = evaluation_path(checkpoint, result["info"]["split"])
+    info = result["info"]  # a paper benchmark's run keeps its own file: evaluation_coin_test.json
+    path = evaluation_path(checkpoint, "_".join(filter(None, [info.get("dataset"), info["split"]])))
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(record, indent=1) + "\n"))
     return path
 

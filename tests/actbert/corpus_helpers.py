@@ -56,7 +56,7 @@ FILLERS = ["um okay so", "and that is about it", "right let me see", "you know w
 
 def make_eval_corpus(folder, train_videos=8, test_videos=4, clips=6, steps=3, clip_sec=4.0,
                      perfect_narration=True, action_size=20, region_size=24, classes=11, seed=0,
-                     shared_instance=False):
+                     shared_instance=False, val_videos=0):
     """A corpus with splits, task instances and ground-truth steps for the evaluation tests.
 
     Every video has ``clips`` clips of ``clip_sec`` seconds and ``steps`` steps; step j lies on one
@@ -66,12 +66,13 @@ def make_eval_corpus(folder, train_videos=8, test_videos=4, clips=6, steps=3, cl
     verb (a one-hot block + noise). With ``perfect_narration`` a step clip's narration IS the step
     description (other clips narrate fillers); otherwise every narration is a filler.
     ``shared_instance`` gives the first test video the task instance of the first train video.
+    ``val_videos`` adds a val split (between train and test).
     Returns the corpus path; the ground truth is in the corpus itself.
     """
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     records, food = [], 0
-    splits = ["train"] * train_videos + ["test"] * test_videos
+    splits = ["train"] * train_videos + ["val"] * val_videos + ["test"] * test_videos
     for v, split in enumerate(splits):
         positions = np.sort(rng.choice(clips, steps, replace=False))
         verbs = rng.integers(0, len(VERBS), steps)
@@ -100,7 +101,7 @@ def make_eval_corpus(folder, train_videos=8, test_videos=4, clips=6, steps=3, cl
         path = folder / f"{split}{v}.safetensors"
         features.save(path)
         instance = f"instance{v}"
-        if shared_instance and split == "test" and v == train_videos:
+        if shared_instance and split == "test" and v == train_videos + val_videos:
             instance = "instance0"
         records.append(CorpusVideo(
             video_id=f"{split}{v}", features=path, narrations=tuple(narrations),

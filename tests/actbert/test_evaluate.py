@@ -215,10 +215,14 @@ def test_evaluate_json_structure_and_perfect_narration_baselines(tmp_path, corpu
                               "--caption-epochs", "3", "--threads", "1"])
     assert args.run(args) == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result) == set(TASKS) | {"ci", "differences", "timings_s", "notes", "info"}
+    assert set(result) == set(TASKS) | {"ci", "differences", "timings_s", "notes", "info", "protocols"}
+    assert result["protocols"]["videoqa"]["actbert"] == {
+        "accuracy": "zero_shot", "accuracy_embedding": "zero_shot", "accuracy_linear": "probe"}
+    assert set(result["protocols"]["captioning"]["actbert"].values()) == {"probe"}
     assert any("retrieval_visual_only: skipped" in n for n in result["notes"])  # no narrated flags
     expected_systems = {"segmentation": {"actbert", "actbert_no_regions", "random"},
-                        "captioning": {"actbert", "actbert_no_regions", "random"},
+                        "captioning": {"actbert", "actbert_no_regions", "actbert_with_regions",
+                                       "random"},
                         "masked_action": {"actbert", "actbert_no_regions", "majority"},
                         "retrieval": set(SYSTEMS) | {"actbert_vector", "actbert_hybrid"}}
     vector = {k.removesuffix("_embedding"): v for k, v in result["retrieval"]["actbert"].items()

@@ -125,7 +125,8 @@ def test_evaluation_is_kept_beside_the_model_with_its_command(evaluated):
     assert record["weights_sha256"] == hashlib.sha256(weights).hexdigest()
     assert record["corpus"] == str(evaluated.root / "corpus" / "corpus.jsonl")
     assert read_evaluations(checkpoint) == {"test": record}
-    assert set(result) == {*TASKS.split(","), "ci", "differences", "timings_s", "notes", "info"}
+    assert set(result) == {*TASKS.split(","), "ci", "differences", "timings_s", "notes", "info",
+                           "protocols"}
 
 
 def test_paper_numbers_are_drawn_only_on_their_benchmark(evaluated):

@@ -1,0 +1,159 @@
+"""The ``python -m actbert evaluate`` command: options -> ``EvalConfig``, the run, the printed table
+(or JSON, or for ``--dataset`` the paper's tables, ``benchmark_eval``) and the files kept beside the
+model (``evaluation_record``), the plots and the report card. What is measured: ``evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+
+import torch
+
+from .benchmark_corpus import BENCHMARK_TASKS, add_source_args, benchmark_corpus, checkpoints_from_args
+from .benchmark_eval import paper_figures, paper_table
+from .evaluate import BASELINES, RESULT_TASKS, TASKS, EvalConfig, evaluate
+from .evaluation_record import write_evaluation
+from .intervals import RESAMPLES
+
+
+def config_from_args(args: argparse.Namespace) -> EvalConfig:
+    """Resolve the corpus and checkpoints (flags first, then the library's manifest); a
+    ``--dataset`` evaluates its paper tasks (``BENCHMARK_TASKS``) without the narration baselines."""
+    corpus, checkpoint, ablation = checkpoints_from_args(args)
+    dataset = getattr(args, "dataset", None)
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    tasks = args.tasks.split(",") if args.tasks else BENCHMARK_TASKS[dataset] if dataset else TASKS
+    return EvalConfig(
+        corpus=corpus, checkpoint=checkpoint, ablation_checkpoint=ablation, dataset=dataset,
+        baselines=("random",) if dataset else BASELINES, finetuned=tuple(args.finetuned or ()),
+        split=args.split, tasks=tuple(t.strip() for t in tasks if t.strip()),
+        rerank_k=args.rerank_k, seed=args.seed,
+        batch_size=args.batch_size or (64 if device == "cpu" else 512),
+        max_train_clips=args.max_train_clips, caption_epochs=args.caption_epochs,
+        meteor=not args.no_meteor, device=device, threads=args.threads, resamples=args.resamples)
+
+
+def _shown(value, interval=None) -> str:
+    text = f"{value:.2f}" if isinstance(value, float) else str(value)
+    return text + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
+
+
+def _table(result: dict) -> str:
+    """The figures as text: a value and its 95% interval per metric, then the differences."""
+    lines = []
+    for task in RESULT_TASKS:
+        if task not in result:
+            continue
+        timing = result["timings_s"].get(task)
+        lines.append(f"{task}" + (f" ({timing:.1f} s)" if timing is not None else ""))
+        ci = result["ci"].get(task, {})
+        rows = [(s, f, ci.get(s, {})) for s, f in result[task].items()]
+        rows += [(f"{pair} (diff)", d, ci.get(f"diff:{pair}", {}))
+                 for pair, d in result["differences"].get(task, {}).items()]
+        for system, figures, intervals in rows:
+            shown = ", ".join(f"{k} {_shown(v, intervals.get(k))}" for k, v in figures.items())
+            lines.append(f"  {system:<20} {shown}")
+    lines += [f"note: {n}" for n in result["notes"]]
+    return "\n".join(lines)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that ran: the argv ``actbert.__main__`` recorded, else one rebuilt from the
+    options (a caller that parsed its own arguments)."""
+    argv = getattr(args, "argv", None)
+    if argv is None:
+        argv = ["evaluate"]
+        for key, value in vars(args).items():
+            if key in ("run", "argv", "command", "verbose") or value in (None, False):
+                continue
+            flag = "--" + key.replace("_", "-")
+            if key == "no_meteor" or value is True:
+                argv.append(flag)
+            else:
+                argv += [flag, str(value)]
+    return shlex.join(["python", "-m", "actbert", *argv])
+
+
+def _record(config: EvalConfig, result: dict, command: str) -> str:
+    """Keep the result beside the model (``evaluation_record``); returns a note."""
+    try:
+        path = write_evaluation(config.checkpoint, result, command, config.corpus)
+    except OSError as exc:
+        return f"evaluation not recorded beside the model: {exc}"
+    return f"evaluation recorded in {path}"
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """``python -m actbert evaluate``: print the figures (a table, or one JSON object) and keep them
+    beside the model (``CHECKPOINT/evaluation_<split>.json``); with ``--plot DIR`` also write one
+    bar chart per task (PNG), with ``--report DIR`` the report page (``DIR/report.html``), and list
+    their paths on stderr (with ``--json``) or stdout."""
+    config = config_from_args(args)
+    corpus = benchmark_corpus(config.dataset, args.annotations, args.features) if config.dataset \
+        else None
+    result = evaluate(config, corpus)
+    if config.dataset:
+        result["paper"] = paper_figures(config.dataset)
+        if corpus.meta["missing_features"]:
+            result["notes"].append(f"{corpus.meta['missing_features']} {config.dataset} videos of "
+                                   f"{args.annotations} have no feature file in {args.features}")
+    command = command_line(args)
+    note = _record(config, result, command)
+    shown = []
+    if args.plot:
+        from .evaluate_plot import plot_result
+
+        shown += [f"plot: {p}" for p in plot_result(result, args.plot)]
+    if args.report:
+        from .report import training_run, write_report
+
+        runs = [training_run("actbert", config.checkpoint)]
+        if config.ablation_checkpoint:
+            runs.append(training_run("actbert_no_regions", config.ablation_checkpoint))
+        shown.append(f"report: {write_report(result, args.report, command, runs)}")
+    result["notes"].append(note)
+    if shown:
+        print("\n".join(shown), file=sys.stderr if args.json else sys.stdout)
+    table = paper_table(result, config.dataset) if config.dataset else _table(result)
+    print(json.dumps(result) if args.json else table)
+    sys.stdout.flush()
+    return 0
+
+
+EXAMPLE = """examples:
+  actbert evaluate --library lib --split test --json
+  actbert evaluate --library lib --finetuned runs/ft/segmentation runs/ft/videoqa
+  actbert evaluate --dataset youcook2 --annotations youcookii_annotations_trainval.json \\
+      --features yc2_features/ --checkpoint runs/mini/last"""
+
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser("evaluate", help="the paper's five evaluations on the held-out split, "
+                                               "with baselines and the no-regions ablation",
+                              epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source_args(p)
+    p.add_argument("--finetuned", nargs="+", metavar="DIR",
+                   help="`actbert finetune` output folders: their rows (protocol finetuned)")
+    p.add_argument("--split", default="test", choices=["test", "val"])
+    p.add_argument("--tasks", help=f"comma-separated subset of {','.join(TASKS)} (default: all; "
+                                   "a --dataset's own tasks)")
+    p.add_argument("--rerank-k", type=int, default=10, help="embedding top K reranked by matching")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, help="clips per forward (default: 64 on CPU, 512 on "
+                                                  "a GPU)")
+    p.add_argument("--max-train-clips", type=int, default=800,
+                   help="train clips for the video QA probe and the captioner")
+    p.add_argument("--caption-epochs", type=int, default=15)
+    p.add_argument("--no-meteor", action="store_true", help="skip METEOR (Java, ~10 s per system)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy machine)")
+    p.add_argument("--resamples", type=int, default=RESAMPLES,
+                   help="bootstrap resamples of the 95%% confidence intervals")
+    p.add_argument("--plot", metavar="DIR", help="also write each task's table as a PNG bar chart "
+                                                 "with the intervals into DIR")
+    p.add_argument("--report", metavar="DIR", help="also write the report card, one self-contained "
+                                                   "HTML page (Plotly), as DIR/report.html")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_evaluate)
