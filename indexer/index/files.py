@@ -153,25 +153,28 @@ def load(directory: str | Path, *, expected_model: Any = None,
          library: str | Path | None = None) -> tuple[faiss.Index, dict[str, Any]]:
     """Verified ``(faiss index, manifest)`` from ``directory``; checks listed in the module docstring.
 
-    A save may replace the manifest and delete the file it named between our reads: one retry."""
-    try:
-        return _load(directory, expected_model, library)
-    except IndexCorruptError:
-        time.sleep(0.05)
-        return _load(directory, expected_model, library)
+    A save may replace the manifest and delete the file it named between our reads (the file
+    vanishes under us, or the manifest names a file already gone): up to three retries."""
+    for attempt in range(3):
+        try:
+            return _load(directory, expected_model, library)
+        except IndexCorruptError:
+            time.sleep(0.05 * (attempt + 1))
+    return _load(directory, expected_model, library)
 
 
 def _load(directory: str | Path, expected_model: Any,
           library: str | Path | None) -> tuple[faiss.Index, dict[str, Any]]:
     manifest = read_manifest(directory, library)
     path = Path(directory) / manifest["index_file"]
-    if not path.is_file():
-        raise IndexCorruptError(f"the index file {path} named by the manifest is missing", library)
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+        digest = sha256_file(path) if size == manifest["bytes"] else None
+    except FileNotFoundError:  # never written, or deleted by a save since we read the manifest
+        raise IndexCorruptError(f"the index file {path} named by the manifest is missing", library) from None
     if size != manifest["bytes"]:
         raise IndexCorruptError(f"the index file {path} has {size} bytes, the manifest says "
                                 f"{manifest['bytes']} (truncated or overwritten)", library)
-    digest = sha256_file(path)
     if digest != manifest["sha256"]:
         raise IndexCorruptError(f"the index file {path} fails its SHA-256 check (corrupted)", library)
     try:

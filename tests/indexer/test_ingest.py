@@ -1,13 +1,8 @@
-"""Ingestion of a messy folder: broken inputs get a clear status, the batch goes on, nothing is lost,
-and a killed ingest resumes to the same result as an uninterrupted one."""
+"""Ingestion of a messy folder: broken inputs get a clear status, the batch goes on, nothing is lost.
+(A killed ingest resuming to the uninterrupted result: ``test_faults.py``, kill -9 at 20 seeded points.)"""
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +16,6 @@ from indexer.library.ingest import IngestSettings, ingest, shard_of, video_id_fo
 from indexer.library.store import Library
 from indexer.synthkitchen.corpus import generate
 
-ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ("bowl", "knife", "tomato")
 
 
@@ -138,45 +132,3 @@ def test_shards_split_the_corpus_and_merge(tmp_path, corpus, detector_checkpoint
     merged = Library(tmp_path / "merged")
     assert merged.catalog.stats()["done"] == len(videos)
     assert merged.catalog.stats()["clips"] == sum(lib.catalog.stats()["clips"] for lib in libs)
-
-
-def _snapshot(library):
-    rows = []
-    for row in library.catalog.videos():
-        clips = [(c["clip_index"], c["start_sec"], c["end_sec"], c["narration"], c["verbs"])
-                 for c in library.catalog.clips_of(row["video_id"])]
-        features = VideoFeatures.load(library.root / row["feature_path"]) if row["feature_path"] else None
-        rows.append((row["video_id"], row["status"], clips,
-                     None if features is None else features.action_features.round(5).tobytes(),
-                     None if features is None else features.region_boxes_xyxy.round(3).tobytes()))
-    return rows
-
-
-@pytest.mark.slow
-def test_killed_ingest_resumes_to_the_same_result(tmp_path, corpus, detector_checkpoint):
-    videos = tmp_path / "videos"
-    shutil.copytree(corpus / "videos", videos)
-    for i in range(3):  # more videos so the kill lands mid-batch
-        write_video(videos / f"extra{i}.mp4", colour_frames(60, seed=10 + i), fps=12)
-    command = [sys.executable, "-m", "indexer", "ingest", str(videos), "--action-weights", "none",
-               "--detector", str(detector_checkpoint), "--score-threshold", "0"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run(command + ["--library", str(tmp_path / "full")], check=True, env=env, cwd=ROOT,
-                   capture_output=True, timeout=600)
-    proc = subprocess.Popen(command + ["--library", str(tmp_path / "killed")], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    catalog = tmp_path / "killed" / "catalog.sqlite"
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        time.sleep(0.2)
-        if catalog.exists():
-            done = Library(tmp_path / "killed", readonly=True).catalog.stats()["done"]
-            if done >= 1:
-                break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    partial = Library(tmp_path / "killed", readonly=True)
-    assert 1 <= partial.catalog.stats()["done"] < 5
-    subprocess.run(command + ["--library", str(tmp_path / "killed")], check=True, env=env, cwd=ROOT,
-                   capture_output=True, timeout=600)
-    assert _snapshot(Library(tmp_path / "killed")) == _snapshot(Library(tmp_path / "full"))

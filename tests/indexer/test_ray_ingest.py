@@ -30,7 +30,7 @@ def test_the_cli_and_a_local_ingest_do_not_import_ray():
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     out = tmp_path_factory.mktemp("ray_sk")
-    generate(out, 3, seed=5, size=(160, 120), fps=12, step_sec=(2.0, 3.0))
+    generate(out, 2, seed=5, size=(128, 96), fps=8, step_sec=(1.5, 2.0))
     torch.manual_seed(0)
     detector = save_detector(build_detector("tiny", 4).eval(), out / "tiny", arch="tiny",
                              class_names=("bowl", "knife", "tomato"))
@@ -73,7 +73,7 @@ def test_a_ray_run_killed_and_resumed_equals_the_local_run(tmp_path, videos):
         assert [v["status"] for v in remote.catalog.videos()].count("done") == 1
         summary = ingest(remote, [folder], settings, progress=False,
                          runner=ray_runner(settings, max_in_flight=2))
-        assert summary["todo"] == 3 and summary["done"] == 2 and summary["failed"] == 1
+        assert summary["todo"] == 2 and summary["done"] == 1 and summary["failed"] == 1
         assert "not a video" in next(e for v, e in summary["errors"].items() if "broken" in v).lower()
     finally:
         ray.shutdown()
