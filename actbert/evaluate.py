@@ -137,6 +137,7 @@ class EvalConfig:
     max_text_tokens: int = 64
     max_train_clips: int = 800      # train clips for the video QA probe and the captioner
     caption_epochs: int = 15
+    caption_min_steps: int = 400   # small training sets train at least this many updates
     meteor: bool = True
     device: str = "cpu"
     threads: int | None = None      # torch CPU threads (None: torch's default)
@@ -467,7 +468,8 @@ class Evaluation:
                 tr, te = (self.scorer(model_system, split, regions) for split in (self.train, None))
                 memory = (lambda s: s.caption_memory) if regions else (lambda s: s.action_memory)
                 captioner = Captioner(self.tokenizer, CaptionerConfig(
-                    epochs=self.config.caption_epochs, seed=self.config.seed))
+                    epochs=self.config.caption_epochs, min_steps=self.config.caption_min_steps,
+                    seed=self.config.seed))
                 captioner.fit(memory(tr)([c for c, _ in train]), captions)
                 hypotheses[system] = dict(zip(clips, captioner.generate(memory(te)(clips))))
             self.notes.append("captioning: actbert and actbert_no_regions follow the paper (4.2.2): "

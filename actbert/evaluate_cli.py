@@ -32,6 +32,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         rerank_k=args.rerank_k, seed=args.seed,
         batch_size=args.batch_size or (64 if device == "cpu" else 512),
         max_train_clips=args.max_train_clips, caption_epochs=args.caption_epochs,
+        caption_min_steps=args.caption_min_steps,
         meteor=not args.no_meteor, device=device, threads=args.threads, resamples=args.resamples)
 
 
@@ -146,6 +147,8 @@ def add_cli(subparsers) -> None:
     p.add_argument("--max-train-clips", type=int, default=800,
                    help="train clips for the video QA probe and the captioner")
     p.add_argument("--caption-epochs", type=int, default=15)
+    p.add_argument("--caption-min-steps", type=int, default=400,
+                   help="a small captioning train set trains at least this many updates")
     p.add_argument("--no-meteor", action="store_true", help="skip METEOR (Java, ~10 s per system)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy machine)")

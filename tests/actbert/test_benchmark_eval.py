@@ -59,7 +59,8 @@ def test_youcook2_retrieval_and_captioning_in_the_papers_shape(tmp_path, checkpo
     for i, video in enumerate(train + val[:2]):  # the last validation video has no features
         write_features(features, video, [a["segment"] for a in database[video]["annotations"]], i)
     args = ["--dataset", "youcook2", "--annotations", str(tmp_path / "ann.json"), "--features",
-            str(features), "--checkpoint", checkpoint, "--caption-epochs", "1", "--no-meteor"]
+            str(features), "--checkpoint", checkpoint, "--caption-epochs", "1", "--caption-min-steps", "10",
+            "--no-meteor"]
     result = _run(capsys, *args, "--json")
     segments = sum(len(database[v]["annotations"]) for v in val[:2])
     assert result["info"]["dataset"] == "youcook2" and result["info"]["steps"] == segments

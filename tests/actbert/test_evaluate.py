@@ -212,7 +212,7 @@ def test_evaluate_json_structure_and_perfect_narration_baselines(tmp_path, corpu
     parser = argparse.ArgumentParser()
     add_cli(parser.add_subparsers())
     args = parser.parse_args(["evaluate", "--library", str(library), "--json", "--no-meteor",
-                              "--caption-epochs", "3", "--threads", "1"])
+                              "--caption-epochs", "3", "--caption-min-steps", "10", "--threads", "1"])
     assert args.run(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) == set(TASKS) | {"ci", "differences", "timings_s", "notes", "info", "protocols"}
