@@ -54,16 +54,26 @@ class LinearProbe:
                                       tolerance_grad=1e-9, tolerance_change=1e-12,
                                       history_size=20, line_search_fn="strong_wolfe")
 
+        rows = torch.arange(len(y))
+
+        @torch.no_grad()
         def closure() -> torch.Tensor:
-            optimizer.zero_grad()
-            loss = self.objective(x, y)
-            loss.backward()
+            """The objective and its gradient by hand (softmax minus one-hot, weighted): the
+            same numbers as autograd's, without its per-call overhead (hundreds of calls)."""
+            log_p = torch.log_softmax(x @ self.weight.T + self.bias, dim=1)
+            loss = -(self.weights @ log_p[rows, y]) + 0.5 * self.l2 * self.weight.pow(2).sum()
+            residual = log_p.exp_()
+            residual[rows, y] -= 1.0
+            residual *= self.weights[:, None]
+            self.weight.grad = residual.T @ x + self.l2 * self.weight
+            self.bias.grad = residual.sum(0)
             return loss
 
-        with torch.enable_grad():
-            optimizer.step(closure)
+        optimizer.step(closure)
         self.weight.requires_grad_(False)
+        self.weight.grad = None
         self.bias.requires_grad_(False)
+        self.bias.grad = None
 
     def objective(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The minimised loss on standardised features ``x``."""

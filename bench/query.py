@@ -9,6 +9,12 @@ ground-truth step descriptions (or narrations) as queries. ``first_query_ms``: t
 after the searcher is loaded and warmed (``Searcher.warm_up``, as the app does at launch).
 Targets on 2 CPU cores: wall p50 <= 150 ms, p95 <= 250 ms; first query <= 1 s.
 
+``work``: the floating-point work of one query with warm caches (``torch.utils.flop_counter``:
+matrix products and attention, the bulk of it; median over 5 queries), the matrix-product rate
+this machine reaches on the model's own layer shapes (best of 5 runs of each), and their ratio
+``floor_ms``: the time the query's matrix products alone would take at that rate, a lower bound
+of any exact implementation on these cores.
+
 Usage: python bench/query.py [--library DIR] [--rerank 50] [--queries 40]
 """
 
@@ -29,6 +35,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from indexer.index.search import Searcher  # noqa: E402
 from indexer.library.store import Library  # noqa: E402
 from indexer.synthkitchen.demo import default_library_dir  # noqa: E402
+
+
+def gemm_rate(widths: list[tuple[int, int]], rows: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of float32 ``(rows, a) @ (a, b)`` products for the (a, b) layer shapes ``widths``:
+    the best of ``repeats`` timings of each, total work over total best time."""
+    flops = seconds = 0.0
+    for a, b in widths:
+        x, w = torch.randn(rows, a), torch.randn(a, b)
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(10):
+                torch.mm(x, w)
+            best = min(best, (time.perf_counter() - t0) / 10)
+        flops += 2.0 * rows * a * b
+        seconds += best
+    return flops / seconds / 1e9
+
+
+def query_work(searcher, queries: list[str], args) -> dict:
+    """Median GFLOP of one warm query (see the module docstring) and the matrix-product floor."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    gflop = []
+    for query in queries[:5]:
+        with FlopCounterMode(display=False) as counter:
+            searcher.search(query, k=args.k, rerank=args.rerank, mode=args.mode)
+        gflop.append(counter.get_total_flops() / 1e9)
+    config = searcher.model.config
+    widths = sorted({(c.hidden_size, c.intermediate_size) for c in (config.text, config.region)}
+                    | {(c.intermediate_size, c.hidden_size) for c in (config.text, config.region)}
+                    | {(config.region.hidden_size, config.tangled.hidden_size)})
+    rate = gemm_rate(widths)
+    median = statistics.median(gflop)
+    return {"gflop_per_query": round(median, 2), "gemm_gflop_per_s": round(rate, 1),
+            "floor_ms": round(median / rate * 1e3, 1)}
 
 
 def main() -> None:
@@ -62,6 +104,7 @@ def main() -> None:
         cpu.append((time.process_time() - c0) * 1e3)
         for name, ms in result.timings_ms.items():
             stages.setdefault(name, []).append(ms)
+    work = query_work(searcher, queries, args)
     summary = {name: {"p50_ms": round(statistics.median(v), 1),
                       "p95_ms": round(float(np.percentile(v, 95)), 1)} for name, v in stages.items()}
     print(json.dumps({
@@ -71,7 +114,7 @@ def main() -> None:
         "stages": summary, "wall_p50_ms": round(statistics.median(wall), 1),
         "wall_p95_ms": round(float(np.percentile(wall, 95)), 1),
         "cpu_p50_ms": round(statistics.median(cpu), 1), "cpu_p95_ms": round(float(np.percentile(cpu, 95)), 1),
-        "torch_threads": torch.get_num_threads(), "target_p50_ms": 150, "target_p95_ms": 250,
+        "work": work, "torch_threads": torch.get_num_threads(), "target_p50_ms": 150, "target_p95_ms": 250,
         "target_first_query_ms": 1000}))
 
 
