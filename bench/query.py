@@ -15,7 +15,7 @@ this machine reaches on the model's own layer shapes (best of 5 runs of each), a
 ``floor_ms``: the time the query's matrix products alone would take at that rate, a lower bound
 of any exact implementation on these cores.
 
-Usage: python bench/query.py [--library DIR] [--rerank 50] [--queries 40]
+Usage: python bench/query.py [--library DIR] [--rerank 50|auto] [--queries 40]
 """
 
 from __future__ import annotations
@@ -76,7 +76,9 @@ def query_work(searcher, queries: list[str], args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--library", default=str(default_library_dir()))
-    parser.add_argument("--rerank", type=int, default=50)
+    parser.add_argument("--rerank", type=lambda v: v if v == "auto" else int(v), default=50,
+                        help="vector candidates reranked by the matching head: N, or auto (the "
+                             "library model's rerank policy, the app's default)")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--queries", type=int, default=40)
     parser.add_argument("--mode", default="hybrid")
@@ -93,7 +95,7 @@ def main() -> None:
         warm()
     warm_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    searcher.search(queries[-1], k=args.k, rerank=args.rerank, mode=args.mode)
+    first = searcher.search(queries[-1], k=args.k, rerank=args.rerank, mode=args.mode)
     first_ms = (time.perf_counter() - t0) * 1e3
     stages: dict[str, list[float]] = {}
     wall, cpu = [], []
@@ -109,7 +111,8 @@ def main() -> None:
                       "p95_ms": round(float(np.percentile(v, 95)), 1)} for name, v in stages.items()}
     print(json.dumps({
         "library": str(library.root), "clips": len(searcher.index), "queries": len(queries),
-        "mode": args.mode, "k": args.k, "rerank": args.rerank, "load_s": round(load_s, 2),
+        "mode": args.mode, "k": args.k, "rerank": args.rerank, "reranked": first.rerank,
+        "load_s": round(load_s, 2),
         "warm_up_s": round(warm_s, 2), "first_query_ms": round(first_ms, 1),
         "stages": summary, "wall_p50_ms": round(statistics.median(wall), 1),
         "wall_p95_ms": round(float(np.percentile(wall, 95)), 1),
