@@ -39,9 +39,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..corpus import Corpus
+from ..data import ClipInputs, VideoFeatures, clip_inputs, collate, drop_regions
+from ..model import ActBertForPretraining
+from ..tokenizer import ActBertTokenizer
 from .baselines import gather_cosine
-from .corpus import Corpus
-from .data import ClipInputs, VideoFeatures, clip_inputs, collate, drop_regions
 from .metrics import (
     accuracy_from_counts,
     frame_counts,
@@ -52,8 +54,6 @@ from .metrics import (
     retrieval_ranks,
     step_hits,
 )
-from .model import ActBertForPretraining
-from .tokenizer import ActBertTokenizer
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ the baselines a user would try instead and the paper's ablation without region c
 
 ``evaluate --library LIB --json`` prints ``{task: {system: {metric: value}}}`` plus ``ci``,
 ``differences``, ``timings_s`` (seconds per task), ``notes`` (what was substituted, skipped or
-worth knowing) and ``info``. Tasks and their metrics (data and protocols: ``evaluate_tasks``):
+worth knowing) and ``info``. Tasks and their metrics (data and protocols: ``tasks``):
 
 - ``retrieval``: ``r1``, ``r5``, ``r10`` (percent), ``median_rank``: each ground-truth step
   description against every clip of the split. ActBERT's plain figures score every pair with the
@@ -38,7 +38,7 @@ paper benchmark's files (``benchmark_corpus``) and prints the paper's tables bes
 - ``matching``: ``auc`` (ROC-AUC, percent; chance 50) of the matching head on held-out pairs: each
   clip that overlaps a step with its own step description vs the description of a step whose
   verb or objects differ; ``auc_same_task`` draws that step from the clip's own task;
-  ``auc_embedding`` scores the pairs by cosine (``evaluate_heads``).
+  ``auc_embedding`` scores the pairs by cosine (``heads``).
 - ``masked_action``: ``top1_masked`` (percent) of the action head on held-out clips with the
   clip's action feature masked and its narration as text (the paper's masked action objective),
   ``top1_video_only`` with the feature visible and no text, both over the label space of the
@@ -67,10 +67,10 @@ intervals of the differences (one draw for both systems), for every metric both 
 
 With ``--split val`` the run also records, beside the model, whether the matching-head rerank
 improves R@1 over the embeddings (``rerank_policy``): search's ``--rerank auto`` follows it.
-``--plot DIR`` writes each task's table as a PNG bar chart with the intervals (``evaluate_plot``);
+``--plot DIR`` writes each task's table as a PNG bar chart with the intervals (``plot``);
 ``--report DIR`` the report card, one HTML page with the same charts (Plotly), the paper's numbers,
 the training curves and the commands (``report``). Every run keeps its result beside the model as
-``CHECKPOINT/evaluation_<split>.json`` (``evaluation_record``), which the explorer's Model page shows.
+``CHECKPOINT/evaluation_<split>.json`` (``record``), which the explorer's Model page shows.
 """
 
 from __future__ import annotations
@@ -84,24 +84,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..corpus import Corpus, read_corpus
+from ..rerank_policy import make_policy, write_policy
+from ..tokenizer import ActBertTokenizer
 from .baselines import Bm25Scorer, MiniLMEncoder, MiniLMScorer, RandomScorer
 from .captioner import Captioner, CaptionerConfig
 from .captioning_metrics import caption_scores
-from .corpus import Corpus, read_corpus
-from .evaluate_tasks import (ModelScorer, SplitClips, captioned_clips, check_disjoint,
-                             choice_outcomes, figures_from_ranks, load_checkpoint, load_split,
-                             questions, rerank_grid, retrieval_outcomes, retrieval_queries,
-                             score_grid, segmentation_accuracy, segmentation_frames,
-                             segmentation_labels, segmentation_outcomes, step_outcomes)
-from .evaluate_heads import masked_action_outcomes, matching_pairs, roc_auc
 from .finetune import FinetunedModel, load_finetuned
 from .fusion import rrf_grid
+from .heads import masked_action_outcomes, matching_pairs, roc_auc
 from .intervals import LEVEL, RESAMPLES, Bootstrap, Figures, bootstrap
 from .metrics import accuracy_from_counts, percent_correct, recall_from_counts
 from .probe import LinearProbe
 from .protocols import protocols
-from .rerank_policy import make_policy, write_policy
-from .tokenizer import ActBertTokenizer
+from .tasks import (ModelScorer, SplitClips, captioned_clips, check_disjoint,
+                    choice_outcomes, figures_from_ranks, load_checkpoint, load_split,
+                    questions, rerank_grid, retrieval_outcomes, retrieval_queries,
+                    score_grid, segmentation_accuracy, segmentation_frames,
+                    segmentation_labels, segmentation_outcomes, step_outcomes)
 
 log = logging.getLogger(__name__)
 
@@ -375,7 +375,7 @@ class Evaluation:
         return {"videoqa": Outcomes(len(qs), "questions",
                                     {s: _over(o, percent_correct) for s, o in out.items()})}
 
-    # ---- the pretraining heads on held-out clips (evaluate_heads) --------------------------------
+    # ---- the pretraining heads on held-out clips (heads) --------------------------------
 
     def matching(self) -> dict:
         """ROC-AUC of each pair scorer: a clip's own step description vs a step whose verb or
@@ -408,7 +408,7 @@ class Evaluation:
         return {"matching": Outcomes(clips, "clips", {s: _over(o, auc) for s, o in out.items()})}
 
     def masked_action(self) -> dict:
-        """Top-1 of the action head on held-out clips (``evaluate_heads.masked_action_outcomes``) beside
+        """Top-1 of the action head on held-out clips (``heads.masked_action_outcomes``) beside
         always answering the held-out majority verb."""
         vocabularies = {tuple(m.config.extra.get("verbs") or self.held.corpus.verbs)
                         for m, _ in self.models.values()}
@@ -614,7 +614,7 @@ def _record_policy(config: EvalConfig, boot: Bootstrap, queries: int) -> str:
 # ---- command line ------------------------------------------------------------------------------
 
 def add_cli(subparsers) -> None:
-    """The ``evaluate`` command (``evaluate_cli``)."""
-    from .evaluate_cli import add_cli as add
+    """The ``evaluate`` command (``cli``)."""
+    from .cli import add_cli as add
 
     add(subparsers)
