@@ -97,11 +97,11 @@ from .intervals import LEVEL, RESAMPLES, Bootstrap, Figures, bootstrap
 from .metrics import accuracy_from_counts, percent_correct, recall_from_counts
 from .probe import LinearProbe
 from .protocols import protocols
-from .tasks import (ModelScorer, SplitClips, captioned_clips, check_disjoint,
-                    choice_outcomes, figures_from_ranks, load_checkpoint, load_split,
-                    questions, rerank_grid, retrieval_outcomes, retrieval_queries,
-                    score_grid, segmentation_accuracy, segmentation_frames,
-                    segmentation_labels, segmentation_outcomes, step_outcomes)
+from .scorer import ModelScorer, load_checkpoint
+from .tasks import (SplitClips, captioned_clips, check_disjoint, choice_outcomes, figures_from_ranks,
+                    load_split, questions, rerank_grid, retrieval_outcomes, retrieval_queries,
+                    score_grid, segmentation_accuracy, segmentation_frames, segmentation_labels,
+                    segmentation_outcomes, step_outcomes)
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,8 @@ from ..pretraining.train import freeze_text
 from ..tokenizer import ActBertTokenizer
 from .finetune_tasks import PROTOCOLS, TASKS
 from .probe import L2_GRID
-from .tasks import ModelScorer, SplitClips, check_disjoint, load_checkpoint, load_split
+from .scorer import ModelScorer, load_checkpoint
+from .tasks import SplitClips, check_disjoint, load_split
 
 log = logging.getLogger(__name__)
 

@@ -37,9 +37,9 @@ from ..model import ActBertForPretraining
 from ..tokenizer import ActBertTokenizer
 from .metrics import accuracy_from_counts, percent_correct
 from .probe import L2_GRID, LinearProbe
-from .tasks import (ModelScorer, SplitClips, choice_outcomes, figures_from_ranks,
-                    questions, retrieval_outcomes, retrieval_queries, score_grid,
-                    segmentation_frames, segmentation_outcomes)
+from .scorer import ModelScorer
+from .tasks import (SplitClips, choice_outcomes, figures_from_ranks, questions, retrieval_outcomes,
+                    retrieval_queries, score_grid, segmentation_frames, segmentation_outcomes)
 
 TASKS = ("segmentation", "videoqa", "retrieval")
 

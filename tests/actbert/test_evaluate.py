@@ -17,10 +17,10 @@ from actbert.data import collate
 from actbert.evaluation.baselines import Bm25Scorer, MiniLMEncoder, RandomScorer
 from actbert.evaluation.captioner import Captioner, CaptionerConfig
 from actbert.evaluation.evaluate import METRICS, SYSTEMS, TASKS, EvalConfig, add_cli, evaluate
-from actbert.evaluation.tasks import (ModelScorer, check_disjoint, load_split,
-                                      multiple_choice, questions, rerank_grid, retrieval_figures,
-                                      retrieval_queries, score_grid, segmentation_frames,
-                                      segmentation_labels, step_localization)
+from actbert.evaluation.scorer import ModelScorer
+from actbert.evaluation.tasks import (check_disjoint, load_split, multiple_choice, questions,
+                                      rerank_grid, retrieval_figures, retrieval_queries, score_grid,
+                                      segmentation_frames, segmentation_labels, step_localization)
 from actbert.tokenizer import ActBertTokenizer
 from tests.actbert.corpus_helpers import VERBS, make_eval_corpus
 
