@@ -13,9 +13,10 @@ import torch
 
 from .benchmark_corpus import BENCHMARK_TASKS, add_source_args, benchmark_corpus, checkpoints_from_args
 from .benchmark_eval import paper_figures, paper_table
-from .evaluate import BASELINES, RESULT_TASKS, TASKS, EvalConfig, evaluate
+from .evaluate import EvalConfig, evaluate
 from .intervals import RESAMPLES
 from .record import write_evaluation
+from .runners import BASELINES, RESULT_TASKS, TASKS
 
 
 def config_from_args(args: argparse.Namespace) -> EvalConfig:
