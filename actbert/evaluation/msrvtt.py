@@ -17,9 +17,10 @@ Inputs per video (fixed sizes, as PaddleVideo pads them):
   padded length matters, because the tangled blocks resample action contexts to the text length.
 
 Each caption is scored against every video of the gallery (the captions file's videos, in order):
-score = softmax(match logits)[:, 0]. Ranks and figures: ``metrics`` (0-based ranks, R@K =
-rank < K, median rank floor(median + 1), mean rank mean + 1). The paper's figures for this
-checkpoint: R@1 8.6, R@5 31.2, R@10 45.5, median rank 13, mean rank 28.5 (PaddleVideo model zoo).
+score = softmax(match logits)[:, 0]. Ranks and figures: ``actbert.evaluation.metrics`` (0-based
+ranks, R@K = rank < K, median rank floor(median + 1), mean rank mean + 1). The paper's figures for
+this checkpoint: R@1 8.6, R@5 31.2, R@10 45.5, median rank 13, mean rank 28.5 (PaddleVideo model
+zoo).
 """
 
 from __future__ import annotations
