@@ -62,7 +62,7 @@ def demo(args: argparse.Namespace) -> dict:
 def train_command(args: argparse.Namespace) -> dict:
     from dataclasses import fields
 
-    from .train import TrainConfig, train
+    from .pretraining.train import TrainConfig, train
 
     corpus = args.corpus or str(Path(args.library) / "corpus.jsonl")
     known = {f.name for f in fields(TrainConfig)}
@@ -81,8 +81,8 @@ def ship(args: argparse.Namespace) -> dict:
     import shutil
 
     from .checkpoint import save_delta
-    from .curves import run_files
     from .model import ActBertForPretraining
+    from .pretraining.curves import run_files
 
     model = ActBertForPretraining.from_pretrained(args.checkpoint)
     counts = save_delta(model, args.out_dir)
@@ -181,9 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=ship)
 
-    from .evaluate import add_cli as add_evaluate_cli
-    from .finetune import add_cli as add_finetune_cli
-    from .msrvtt import add_cli as add_msrvtt_cli
+    from .evaluation.evaluate import add_cli as add_evaluate_cli
+    from .evaluation.finetune import add_cli as add_finetune_cli
+    from .evaluation.msrvtt import add_cli as add_msrvtt_cli
 
     add_evaluate_cli(sub)
     add_finetune_cli(sub)

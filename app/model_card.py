@@ -2,7 +2,7 @@
 for the library's model and its no-regions ablation (``library.json`` ``model`` and
 ``model_no_regions``), the config summary (``config.json``), the training record (``train.jsonl``,
 ``train_config.json``: ``curves.run_files``) and the evaluations ``actbert evaluate`` kept beside
-the checkpoint (``evaluation_<split>.json``: ``actbert.evaluation_record``)."""
+the checkpoint (``evaluation_<split>.json``: ``actbert.evaluation.record``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 from actbert.checkpoint import CONFIG_NAME, manifest_checkpoint
 from actbert.config import ActBertConfig
-from actbert.evaluation_record import read_evaluations
-from actbert.report import TrainingRun, training_run
+from actbert.evaluation.record import read_evaluations
+from actbert.evaluation.report import TrainingRun, training_run
 from actbert.rerank_policy import weights_digest
 
 ROLES = (("model", "ActBERT"), ("model_no_regions", "no-regions ablation"))

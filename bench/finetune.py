@@ -1,9 +1,10 @@
 """How long does each fine-tuned protocol take? Runs ``actbert finetune`` (the real model, protocols
-and early stopping, ``actbert.finetune``) for each task on a corpus and prints one JSON object:
-per task the wall time (seconds, loading included) and the process CPU time (all threads: on a
-machine shared with other work the wall time overstates the cost), the epochs run, the val figure of each epoch
-(epoch 0 = the starting point: zero-shot head, or the frozen-feature probe for segmentation), the
-train units and the threads; plus the target (each <= 15 minutes on 2 CPU cores).
+and early stopping, ``actbert.evaluation.finetune``) for each task on a corpus and prints one JSON
+object: per task the wall time (seconds, loading included) and the process CPU time (all threads:
+on a machine shared with other work the wall time overstates the cost), the epochs run, the val
+figure of each epoch (epoch 0 = the starting point: zero-shot head, or the frozen-feature probe for
+segmentation), the train units and the threads; plus the target (each <= 15 minutes on 2 CPU
+cores).
 
 The corpus is read, never written; the fine-tuned models go to ``--out`` (default: a temporary
 folder, removed afterwards).
@@ -29,8 +30,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actbert.corpus import read_corpus  # noqa: E402
-from actbert.finetune import FinetuneConfig, finetune  # noqa: E402
-from actbert.finetune_tasks import TASKS  # noqa: E402
+from actbert.evaluation.finetune import FinetuneConfig, finetune  # noqa: E402
+from actbert.evaluation.finetune_tasks import TASKS  # noqa: E402
 
 TARGET_S = 15 * 60
 

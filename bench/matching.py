@@ -5,9 +5,10 @@ command line for ``--steps`` steps on the corpus' train split, then scores the c
 ``--split`` clips (val by default: recipes are chosen there, the test split only reports):
 
 - matching ROC-AUC (percent; chance 50) on pairs of a clip with its own step description vs the
-  description of a step whose verb or objects differ (``evaluate_heads.matching_pairs``), also with
-  the mismatched step drawn from the same task (``auc_same_task``);
-- masked action top-1 (percent) beside the majority class (``evaluate_heads.masked_action``);
+  description of a step whose verb or objects differ (``actbert.evaluation.heads.matching_pairs``),
+  also with the mismatched step drawn from the same task (``auc_same_task``);
+- masked action top-1 (percent) beside the majority class
+  (``actbert.evaluation.heads.masked_action``);
 - the matching loss' running mean over training (chance: ln 2 = 0.693) from train.jsonl;
 - how much of the video reaches the text [CLS]: the relative change of the [CLS] state after each
   tangled block when the clip is swapped for another (``cls_sensitivity``), trained vs initial.
@@ -34,11 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actbert.corpus import ClipGroups, Corpus, read_corpus, write_corpus  # noqa: E402
 from actbert.data import VideoFeatures  # noqa: E402
-from actbert.evaluate_heads import matching_auc, matching_pairs, masked_action  # noqa: E402
-from actbert.evaluate_tasks import ModelScorer, load_split  # noqa: E402
+from actbert.evaluation.heads import matching_auc, matching_pairs, masked_action  # noqa: E402
+from actbert.evaluation.scorer import ModelScorer  # noqa: E402
+from actbert.evaluation.tasks import load_split  # noqa: E402
 from actbert.model import ActBertForPretraining  # noqa: E402
+from actbert.pretraining.train import TrainConfig, model_for_corpus, train  # noqa: E402
 from actbert.tokenizer import ActBertTokenizer  # noqa: E402
-from actbert.train import TrainConfig, model_for_corpus, train  # noqa: E402
 
 
 def clean_narrations(corpus: Corpus) -> Corpus:

@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from actbert.checkpoint import build_model  # noqa: E402
 from actbert.corpus import Sample  # noqa: E402
 from actbert.data import ClipInputs  # noqa: E402
-from actbert.objectives import PretrainingObjective  # noqa: E402
+from actbert.pretraining.objectives import PretrainingObjective  # noqa: E402
+from actbert.pretraining.train import Collator, _to  # noqa: E402
 from actbert.tokenizer import ActBertTokenizer  # noqa: E402
-from actbert.train import Collator, _to  # noqa: E402
 
 CLIPS, REGIONS, TEXT_TOKENS, VERBS, DETECTOR_CLASSES = 10, 36, 64, 64, 91
 WORDS = ("crack the egg into the bowl then whisk the batter and pour it into the hot pan "

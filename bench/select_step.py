@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actbert.atomic import atomic_write  # noqa: E402
-from actbert.evaluate import EvalConfig, evaluate  # noqa: E402
+from actbert.evaluation.evaluate import EvalConfig, evaluate  # noqa: E402
 from actbert.rerank_policy import weights_digest  # noqa: E402
 
 TASKS = ("retrieval", "step_localization", "segmentation", "matching", "masked_action")

@@ -1,4 +1,6 @@
-"""Guards of the architecture the README draws: SQL only in the catalog, no import upward.
+"""Guards of the architecture the README draws: SQL only in the catalog, no import upward (between
+the floors app -> indexer -> actbert, inside indexer, and inside actbert: evaluation -> pretraining
+-> the model).
 
 Both read the source with ``ast`` (nothing is imported), so they also see imports inside functions
 and SQL in f-strings. Tests are not scanned: they corrupt catalogs with SQL on purpose.
@@ -155,6 +157,72 @@ def upward_imports(path: Path) -> list[str]:
 def test_nothing_imports_upward() -> None:
     offenders = [p for path in _sources("actbert", "indexer", "app") for p in upward_imports(path)]
     assert not offenders, "imports from a higher floor:\n" + "\n".join(offenders)
+
+
+# Inside actbert: the top-level modules are the model and its data format (the floor the indexer
+# and the app build on); pretraining/ trains it, evaluation/ measures it (and reads pretraining's
+# curves, fine-tunes with its freezing). The model never depends on how it is trained or measured.
+# The command line (``actbert/__main__.py``) is the one module above every floor.
+ACTBERT_FLOORS = ["model", "pretraining", "evaluation"]
+ACTBERT_TOP = {"actbert.__main__"}
+
+
+def actbert_floor(module: str) -> str | None:
+    """The floor of an ``actbert`` module: ``model`` for a top-level module (or the package itself),
+    else its subpackage; None outside actbert and for the command line."""
+    parts = module.split(".")
+    if parts[0] != "actbert" or module in ACTBERT_TOP:
+        return None
+    return parts[1] if len(parts) > 2 and parts[1] in ACTBERT_FLOORS else "model"
+
+
+def actbert_upward_imports(source: str, module: str) -> list[str]:
+    """(line: what) for each import of the ``actbert`` module ``module`` from a higher actbert
+    floor; ``from actbert import evaluation`` counts as importing the subpackage."""
+    floor = actbert_floor(module)
+    if floor is None:
+        return []
+    problems = []
+    for line, imported in imported_modules(source, module):
+        parts = imported.split(".")
+        if parts[0] == "actbert" and len(parts) > 1 and parts[1] in ACTBERT_FLOORS and \
+                ACTBERT_FLOORS.index(parts[1]) > ACTBERT_FLOORS.index(floor):
+            problems.append(f"{line}: {module} ({floor} floor) imports {imported}")
+    return problems
+
+
+def _scanned_name(path: Path) -> str:
+    """The module name ``imported_modules`` resolves relative imports from (a package's
+    ``__init__`` is a module inside the package)."""
+    return _module_name(path) + (".__init__" if path.name == "__init__.py" else "")
+
+
+def test_the_model_level_of_actbert_imports_no_pretraining_or_evaluation() -> None:
+    """``actbert``'s top-level modules (the model) import nothing from ``actbert.pretraining`` or
+    ``actbert.evaluation``, and pretraining nothing from evaluation; ``__main__`` may import all."""
+    floors = {_module_name(p): actbert_floor(_scanned_name(p)) for p in _sources("actbert")}
+    assert floors["actbert"] == floors["actbert.model"] == floors["actbert.rerank_policy"] == "model"
+    assert floors["actbert.pretraining"] == floors["actbert.pretraining.train"] == "pretraining"
+    assert floors["actbert.evaluation.evaluate"] == "evaluation" and floors["actbert.__main__"] is None
+    offenders = [f"{_rel(path)}:{problem}" for path in _sources("actbert")
+                 for problem in actbert_upward_imports(path.read_text(), _scanned_name(path))]
+    assert not offenders, ("actbert imports from a higher floor (move the dependency down to the "
+                           "floor that needs it):\n" + "\n".join(offenders))
+
+
+@pytest.mark.parametrize("module, source, upward", [
+    ("actbert.model", "from .evaluation.metrics import retrieval_ranks", True),
+    ("actbert.data", "def f():\n    from actbert.pretraining import masking", True),
+    ("actbert.__init__", "from . import evaluation", True),
+    ("actbert.pretraining.train", "from ..evaluation.report import PAPER", True),
+    ("actbert.checkpoint", "importlib.import_module('actbert.evaluation.evaluate')", True),
+    ("actbert.__main__", "from .evaluation.evaluate import add_cli", False),
+    ("actbert.evaluation.report", "from ..pretraining.curves import read_log", False),
+    ("actbert.evaluation.tasks", "from ..model import ActBertForPretraining", False),
+    ("actbert.model", "from .evaluationary import x", False),
+])
+def test_the_actbert_floor_scan(module: str, source: str, upward: bool) -> None:
+    assert bool(actbert_upward_imports(source, module)) == upward
 
 
 def test_the_import_scan_sees_function_level_and_relative_imports() -> None:

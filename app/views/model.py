@@ -8,7 +8,7 @@ import json
 
 import streamlit as st
 
-from actbert import report
+from actbert.evaluation import report
 from app import components, model_card, render
 
 library = components.library()

@@ -196,7 +196,7 @@ def _verbs(library, s: DemoSettings) -> dict:
 def _pretrain(library, s: DemoSettings, regions: bool = True) -> dict:
     """ActBERT ``mini`` on the train split; ``regions=False`` is the paper's ablation (recorded in
     the manifest as ``model_no_regions``, which ``python -m actbert evaluate`` uses)."""
-    from actbert.train import TrainConfig, train
+    from actbert.pretraining.train import TrainConfig, train
     from indexer.library.export import export_corpus
 
     corpus = export_corpus(library)

@@ -12,8 +12,8 @@ import torch
 
 from actbert import ActBertConfig, ActBertForPretraining
 from actbert.__main__ import main
-from actbert.benchmark_corpus import benchmark_corpus
 from actbert.data import VideoFeatures
+from actbert.evaluation.benchmark_corpus import benchmark_corpus
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from actbert.benchmarks import (
+from actbert.evaluation.benchmarks import (
     BenchmarkFormatError,
     crosstask_truth,
     load_coin,
@@ -17,7 +17,7 @@ from actbert.benchmarks import (
     load_youcook2_annotations,
     load_youcook2_clips,
 )
-from actbert.metrics import step_localization_recall
+from actbert.evaluation.metrics import step_localization_recall
 
 
 def test_youcook2_annotations_real_file(fixtures):

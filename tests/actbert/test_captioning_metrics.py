@@ -9,7 +9,8 @@ from collections import Counter
 import pytest
 import sacrebleu
 
-from actbert.captioning_metrics import _tokenize, caption_scores, java_available, simple_tokenize
+from actbert.evaluation.captioning_metrics import (_tokenize, caption_scores, java_available,
+                                                   simple_tokenize)
 
 REFS = {
     "a": ["a man is slicing a tomato on a board", "someone cuts a red tomato"],

@@ -11,16 +11,17 @@ import torch
 from safetensors.numpy import load_file
 
 from actbert import ActBertConfig, ActBertForPretraining
-from actbert.baselines import Bm25Scorer, MiniLMEncoder, RandomScorer
-from actbert.captioner import Captioner, CaptionerConfig
 from actbert.checkpoint import minilm_dir
 from actbert.corpus import read_corpus
 from actbert.data import collate
-from actbert.evaluate import METRICS, SYSTEMS, TASKS, EvalConfig, add_cli, evaluate
-from actbert.evaluate_tasks import (ModelScorer, check_disjoint, load_split,
-                                    multiple_choice, questions, rerank_grid, retrieval_figures,
-                                    retrieval_queries, score_grid, segmentation_frames,
-                                    segmentation_labels, step_localization)
+from actbert.evaluation.baselines import Bm25Scorer, MiniLMEncoder, RandomScorer
+from actbert.evaluation.captioner import Captioner, CaptionerConfig
+from actbert.evaluation.evaluate import EvalConfig, add_cli, evaluate
+from actbert.evaluation.runners import METRICS, SYSTEMS, TASKS
+from actbert.evaluation.scorer import ModelScorer
+from actbert.evaluation.tasks import (check_disjoint, load_split, multiple_choice, questions,
+                                      rerank_grid, retrieval_figures, retrieval_queries, score_grid,
+                                      segmentation_frames, segmentation_labels, step_localization)
 from actbert.tokenizer import ActBertTokenizer
 from tests.actbert.corpus_helpers import VERBS, make_eval_corpus
 

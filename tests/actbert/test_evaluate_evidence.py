@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from actbert import ActBertConfig, ActBertForPretraining
-from actbert.baselines import Bm25Scorer, RandomScorer
 from actbert.corpus import read_corpus
-from actbert.evaluate import EvalConfig, add_cli, evaluate
-from actbert.evaluate_plot import plot_result, plot_task
-from actbert.evaluate_tasks import load_split, retrieval_queries, score_grid
-from actbert.metrics import metrics_from_ranks, retrieval_ranks
+from actbert.evaluation.baselines import Bm25Scorer, RandomScorer
+from actbert.evaluation.evaluate import EvalConfig, add_cli, evaluate
+from actbert.evaluation.metrics import metrics_from_ranks, retrieval_ranks
+from actbert.evaluation.plot import plot_result, plot_task
+from actbert.evaluation.tasks import load_split, retrieval_queries, score_grid
 from actbert.rerank_policy import POLICY_NAME, read_policy
 from tests.actbert.corpus_helpers import FILLERS, make_eval_corpus
 

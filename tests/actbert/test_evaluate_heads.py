@@ -10,10 +10,10 @@ import torch
 
 from actbert.corpus import ClipGroups, read_corpus
 from actbert.data import collate
-from actbert.evaluate_heads import matching_pairs, masked_action, roc_auc, verb_clips
-from actbert.evaluate_tasks import load_split
+from actbert.evaluation.heads import matching_pairs, masked_action, roc_auc, verb_clips
+from actbert.evaluation.tasks import load_split
+from actbert.pretraining.train import TrainConfig, model_for_corpus
 from actbert.tokenizer import ActBertTokenizer
-from actbert.train import TrainConfig, model_for_corpus
 from tests.actbert.corpus_helpers import make_eval_corpus
 
 

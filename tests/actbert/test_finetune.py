@@ -12,10 +12,10 @@ from actbert import ActBertConfig, ActBertForPretraining
 from actbert.__main__ import main
 from actbert.corpus import read_corpus
 from actbert.data import clip_batch
-from actbert.evaluate import EvalConfig, evaluate
-from actbert.evaluate_tasks import load_split, questions, segmentation_frames, segmentation_labels
-from actbert.finetune import FinetuneConfig, finetune
-from actbert.probe import LinearProbe
+from actbert.evaluation.evaluate import EvalConfig, evaluate
+from actbert.evaluation.finetune import FinetuneConfig, finetune
+from actbert.evaluation.probe import LinearProbe
+from actbert.evaluation.tasks import load_split, questions, segmentation_frames, segmentation_labels
 from actbert.tokenizer import ActBertTokenizer
 from tests.actbert.corpus_helpers import make_eval_corpus
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from actbert.fusion import ranks_from_scores, rrf_grid
+from actbert.evaluation.fusion import ranks_from_scores, rrf_grid
 from indexer.index.search import rrf
 
 

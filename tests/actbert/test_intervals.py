@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from actbert.intervals import bootstrap, percentile_interval, replicates, resample_indices
-from actbert.metrics import accuracy_from_counts, metrics_from_ranks, percent_correct, recall_from_counts
+from actbert.evaluation.intervals import bootstrap, percentile_interval, replicates, resample_indices
+from actbert.evaluation.metrics import (accuracy_from_counts, metrics_from_ranks, percent_correct,
+                                        recall_from_counts)
 
 
 def mean_of(outcomes):

@@ -2,7 +2,7 @@
 
 import torch
 
-from actbert.masking import mask_features, mask_tokens
+from actbert.pretraining.masking import mask_features, mask_tokens
 
 SPECIAL = (0, 100, 101, 102, 103)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from actbert.metrics import (
+from actbert.evaluation.metrics import (
     frame_accuracy,
     metrics_from_ranks,
     multiple_choice_accuracy,

@@ -13,7 +13,7 @@ import torch
 
 from actbert import ActBertForPretraining
 from actbert.data import box_locations
-from actbert.msrvtt import (
+from actbert.evaluation.msrvtt import (
     FeatureStoreError,
     PaddleFeatureStore,
     add_cli,
@@ -168,7 +168,7 @@ def test_inputs_follow_paddlevideo(bench):
         assert len(store) == 6
         record = store.get("video9001")
     assert record.features.shape == (40, 24) and record.image_w == W
-    from actbert.msrvtt import video_inputs
+    from actbert.evaluation.msrvtt import video_inputs
 
     ours = video_inputs(record)
     ref = paddle_video_inputs(item)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from actbert import ActBertForPretraining
-from actbert import losses
 from actbert.paddle import PaddleCheckpointError, read_pdparams
+from actbert.pretraining import losses
 
 FIXTURE_HEADS = {"text": 4, "action": 4, "region": 4, "tangled": 4}
 TOL = 1e-4

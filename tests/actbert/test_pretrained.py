@@ -8,8 +8,8 @@ from safetensors.torch import load_file
 
 from actbert import ActBertConfig, ActBertForPretraining
 from actbert.checkpoint import CheckpointError, build_model, init_text_from_bert, minilm_dir
-from actbert.masking import mask_features, mask_tokens
-from actbert.objectives import PretrainingBatch, pretraining_losses
+from actbert.pretraining.masking import mask_features, mask_tokens
+from actbert.pretraining.objectives import PretrainingBatch, pretraining_losses
 from actbert.tokenizer import ActBertTokenizer
 from tests.actbert.helpers import random_inputs
 
@@ -129,7 +129,7 @@ def test_a_few_steps_lower_every_pretraining_loss():
 def test_a_shipped_delta_rebuilds_the_model_from_the_packaged_minilm(tmp_path):
     """``save_delta`` stores only what differs from MiniLM (float16); loading rebuilds the rest."""
     from actbert.checkpoint import save_delta
-    from actbert.train import freeze_text
+    from actbert.pretraining.train import freeze_text
 
     torch.manual_seed(0)
     model = build_model("mini", action={"feature_size": 16, "num_classes": 5},

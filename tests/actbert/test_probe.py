@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from actbert.probe import LinearProbe, group_folds
+from actbert.evaluation.probe import LinearProbe, group_folds
 
 
 def test_separates_separable_classes_deterministically():

@@ -17,10 +17,10 @@ from types import SimpleNamespace
 import pytest
 
 from actbert.__main__ import main
-from actbert.curves import read_log
-from actbert.evaluation_record import RECORD_KEYS, read_evaluations, without_record
-from actbert.report import PAPER, report_html
-from actbert.result_table import task_tables
+from actbert.evaluation.record import RECORD_KEYS, read_evaluations, without_record
+from actbert.evaluation.report import PAPER, report_html
+from actbert.evaluation.result_table import task_tables
+from actbert.pretraining.curves import read_log
 from tests.actbert.corpus_helpers import make_eval_corpus
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -182,7 +182,7 @@ def test_ship_carries_the_run_record(evaluated, tmp_path):
         assert (tmp_path / "shipped" / name).read_bytes() == (run_dir / name).read_bytes()
     assert (tmp_path / "shipped" / "model.safetensors").is_file()
     # The shipped folder is itself a checkpoint whose record the report and the app find.
-    from actbert.curves import run_files
+    from actbert.pretraining.curves import run_files
 
     assert run_files(tmp_path / "shipped") == {n: tmp_path / "shipped" / n for n in names}
     assert Path(run_files(run_dir / "last")["train.jsonl"]) == run_dir / "train.jsonl"

@@ -15,9 +15,9 @@ from actbert.config import ActBertConfig
 from actbert.corpus import ClipGroups, read_corpus
 from actbert.data import collate
 from actbert.model import ActBertForPretraining
-from actbert.objectives import PretrainingObjective
+from actbert.pretraining.objectives import PretrainingObjective
+from actbert.pretraining.train import Collator, TrainConfig, lr_factor, model_for_corpus, train
 from actbert.tokenizer import ActBertTokenizer
-from actbert.train import Collator, TrainConfig, lr_factor, model_for_corpus, train
 from tests.actbert.corpus_helpers import make_corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -179,7 +179,7 @@ def test_each_objective_fits_a_fixed_batch(tmp_path):
 def test_objective_terms_equal_the_losses_of_the_full_forward(tmp_path):
     """The objective computes the text head only at masked words and only the matching head on
     the unmasked pairs; every term must equal the losses of the model's full outputs."""
-    from actbert import losses
+    from actbert.pretraining import losses
 
     corpus = read_corpus(make_corpus(tmp_path, videos=4, clips=4))
     data = ClipGroups(corpus, clips_per_sample=2, seed=0)

@@ -104,7 +104,8 @@ def test_the_index_serves_the_vector_evaluation_scores(tmp_path):
     ``actbert evaluate`` scores for it, with the model's own region limit (3 here, fewer than
     most clips have), and the library manifest records that limit."""
     from actbert.corpus import read_corpus
-    from actbert.evaluate_tasks import ModelScorer, load_split
+    from actbert.evaluation.scorer import ModelScorer
+    from actbert.evaluation.tasks import load_split
     from actbert.model import ActBertForPretraining
     from actbert.tokenizer import ActBertTokenizer
     from indexer.index.embed import library_model_dir

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .data import collate, drop_regions
-from .evaluate_tasks import SplitClips
+from ..data import collate, drop_regions
+from .tasks import SplitClips
 
 
 def roc_auc(scores: Sequence[float], labels: Sequence[int]) -> float:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .tokenizer import ActBertTokenizer
+from ..tokenizer import ActBertTokenizer
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import json
 import math
 from pathlib import Path
 
-from .atomic import atomic_path
+from ..atomic import atomic_path
 
 TERMS = ("text", "action", "region", "match", "align", "total")
 

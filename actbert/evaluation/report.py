@@ -28,7 +28,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .curves import TERMS, read_log, run_files
+from ..pretraining.curves import TERMS, read_log, run_files
 from .result_table import bars, metrics_of, panels_of, task_tables
 
 REPORT_NAME = "report.html"
@@ -349,7 +349,7 @@ def report_html(result: dict, command: str, runs: list[TrainingRun] | None = Non
 def write_report(result: dict, directory: str | Path, command: str,
                  runs: list[TrainingRun] | None = None) -> Path:
     """Write ``DIR/report.html`` atomically; returns its path."""
-    from .atomic import atomic_write
+    from ..atomic import atomic_write
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,8 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .atomic import atomic_write
-from .rerank_policy import weights_digest
+from ..atomic import atomic_write
+from ..rerank_policy import weights_digest
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,10 @@ Inputs per video (fixed sizes, as PaddleVideo pads them):
   padded length matters, because the tangled blocks resample action contexts to the text length.
 
 Each caption is scored against every video of the gallery (the captions file's videos, in order):
-score = softmax(match logits)[:, 0]. Ranks and figures: ``actbert.metrics`` (0-based ranks, R@K =
-rank < K, median rank floor(median + 1), mean rank mean + 1). The paper's figures for this
-checkpoint: R@1 8.6, R@5 31.2, R@10 45.5, median rank 13, mean rank 28.5 (PaddleVideo model zoo).
+score = softmax(match logits)[:, 0]. Ranks and figures: ``actbert.evaluation.metrics`` (0-based
+ranks, R@K = rank < K, median rank floor(median + 1), mean rank mean + 1). The paper's figures for
+this checkpoint: R@1 8.6, R@5 31.2, R@10 45.5, median rank 13, mean rank 28.5 (PaddleVideo model
+zoo).
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..safe_pickle import load_record
 from .benchmarks import MsrvttCaption, load_msrvtt_test
 from .metrics import RetrievalMetrics, retrieval_metrics
-from .safe_pickle import load_record
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ def evaluate_msrvtt(model, tokenizer, captions: tuple[MsrvttCaption, ...], store
 
 
 def _heads(text: str) -> dict[str, int]:
-    from .paddle import parse_heads
+    from ..paddle import parse_heads
 
     try:
         return parse_heads(text)
@@ -234,7 +235,7 @@ def _heads(text: str) -> dict[str, int]:
 
 def load_checkpoint(path: str | Path, heads: dict[str, int] | None = None):
     """A ``.pdparams`` file (converted on the fly) or a ``save_pretrained`` directory."""
-    from .model import ActBertForPretraining
+    from ..model import ActBertForPretraining
 
     path = Path(path)
     if path.is_dir():
@@ -269,7 +270,7 @@ def run_evaluate_msrvtt(args: argparse.Namespace) -> int:
     1 with a one-line reason on stderr on bad input."""
     import sys
 
-    from .tokenizer import ActBertTokenizer
+    from ..tokenizer import ActBertTokenizer
 
     try:
         captions = load_msrvtt_test(args.captions)

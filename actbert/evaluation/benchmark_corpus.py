@@ -31,10 +31,10 @@ from pathlib import Path
 
 from safetensors import safe_open
 
+from ..checkpoint import manifest_checkpoint
+from ..corpus import Corpus, CorpusVideo, read_corpus
 from .benchmarks import load_coin, load_crosstask_annotations, load_crosstask_tasks, \
     load_msrvtt_test, load_youcook2_annotations
-from .checkpoint import manifest_checkpoint
-from .corpus import Corpus, CorpusVideo, read_corpus
 
 DATASETS = ("youcook2", "msrvtt", "crosstask", "coin")
 BENCHMARK_TASKS = {"youcook2": ("retrieval", "captioning"), "msrvtt": ("retrieval", "videoqa"),

@@ -30,13 +30,14 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from .corpus import Corpus
-from .evaluate_tasks import ModelScorer, SplitClips, check_disjoint, load_checkpoint, load_split
+from ..corpus import Corpus
+from ..model import ActBertForPretraining
+from ..pretraining.train import freeze_text
+from ..tokenizer import ActBertTokenizer
 from .finetune_tasks import PROTOCOLS, TASKS
-from .model import ActBertForPretraining
 from .probe import L2_GRID
-from .tokenizer import ActBertTokenizer
-from .train import freeze_text
+from .scorer import ModelScorer, load_checkpoint
+from .tasks import SplitClips, check_disjoint, load_split
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class FinetuneConfig:
 def _protocol(config: FinetuneConfig, train: SplitClips, val: SplitClips, model, tok):
     extra = {}
     if config.task == "segmentation":
-        from .evaluate_tasks import segmentation_labels
+        from .tasks import segmentation_labels
 
         extra = {"labels": segmentation_labels(train.corpus, val.corpus), "model": model,
                  "grid": config.probe_grid}

@@ -26,15 +26,15 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from .atomic import atomic_write
-from .checkpoint import build_model, save_pretrained
-from .corpus import ClipGroups, Corpus, Sample, read_corpus
+from ..atomic import atomic_write
+from ..checkpoint import build_model, save_pretrained
+from ..corpus import ClipGroups, Corpus, Sample, read_corpus
+from ..data import SEP_TOKEN, collate, drop_regions
+from ..model import ActBertForPretraining
+from ..tokenizer import ActBertTokenizer
 from .curves import plot_losses
-from .data import SEP_TOKEN, collate, drop_regions
 from .masking import mask_features, mask_tokens
-from .model import ActBertForPretraining
 from .objectives import PretrainingBatch, PretrainingObjective
-from .tokenizer import ActBertTokenizer
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The table logic shared by the charts of an ``evaluate`` result (``evaluate_plot``: PNG,
+"""The table logic shared by the charts of an ``evaluate`` result (``plot``: PNG,
 ``report``: Plotly): which entries are tasks, which panel (scale) each metric belongs to, and the
 bars of one system with their 95% interval, read from ``ci``. Pure functions, no drawing."""
 

@@ -1,107 +1,39 @@
-"""``python -m actbert evaluate``: the paper's five downstream evaluations on a held-out split, with
-the baselines a user would try instead and the paper's ablation without region cues.
+"""The task runners of ``evaluate`` (what each task measures: ``evaluate``'s docstring).
 
-``evaluate --library LIB --json`` prints ``{task: {system: {metric: value}}}`` plus ``ci``,
-``differences``, ``timings_s`` (seconds per task), ``notes`` (what was substituted, skipped or
-worth knowing) and ``info``. Tasks and their metrics (data and protocols: ``evaluate_tasks``):
-
-- ``retrieval``: ``r1``, ``r5``, ``r10`` (percent), ``median_rank``: each ground-truth step
-  description against every clip of the split. ActBERT's plain figures score every pair with the
-  matching head (the paper's way); ``*_embedding`` rank by cosine of the text-only and video-only
-  embeddings; ``*_rerank`` take the embedding top ``--rerank-k`` and reorder them by the matching head.
-- ``retrieval_visual_only``: the same, over the queries whose step has no aligned narration line
-  (the corpus steps' ``narrated`` flag, from SynthKitchen's ground truth), still against every
-  clip: narration search cannot find them. Skipped, with a note, when no step carries the flag.
-- ``step_localization``: ``recall`` (CrossTask, percent), zero-shot from step descriptions;
-  ``recall_embedding`` with the embeddings.
-- ``segmentation``: ``frame_accuracy`` (COIN, percent) of a softmax-regression probe trained on
-  the TRAIN split's frames, no text given (its L2 penalty chosen by cross-validation over train
-  videos, ``probe``); a frame's feature is the video-only forward of its
-  clip: the action hidden state of the clip's [ACT] slot concatenated with the pooled region output.
-- ``videoqa``: ``accuracy`` (percent) of picking the true step description among 5 candidates by
-  the matching score; ``accuracy_embedding`` by cosine; ``accuracy_linear`` by a logistic probe on
-  the fused pooled output, trained on TRAIN-split pairs (true / mismatched).
-- ``captioning``: ``bleu3``, ``bleu4``, ``meteor``, ``rouge_l`` (percent) and ``cider`` (CIDEr-D,
-  raw): the paper's scales, from ``captioning_metrics.caption_scores`` (pycocoevalcap), for a
-  transformer decoder (``captioner``) trained on TRAIN-split clips and their step descriptions.
-  ``actbert`` and ``actbert_no_regions`` follow the paper (4.2.2): the action transformer alone
-  encodes the clip (no region inputs; memory = the [ACT] hidden state); ``actbert_with_regions``
-  feeds the regions and adds the pooled region output to the memory.
-
-Fine-tuned rows (``--finetuned DIR``, written by ``actbert finetune``, ``finetune``): the
-system ``actbert_finetuned`` in ``retrieval`` (its embeddings), ``segmentation`` (its classifier)
-and ``videoqa`` (its matching score). ``protocols[task][system][metric]`` names the protocol of
-every figure: ``zero_shot``, ``probe`` or ``finetuned`` (``protocols``). ``--dataset`` evaluates a
-paper benchmark's files (``benchmark_corpus``) and prints the paper's tables beside ours
-(``benchmark_eval``; ``paper`` in the JSON).
-
-- ``matching``: ``auc`` (ROC-AUC, percent; chance 50) of the matching head on held-out pairs: each
-  clip that overlaps a step with its own step description vs the description of a step whose
-  verb or objects differ; ``auc_same_task`` draws that step from the clip's own task;
-  ``auc_embedding`` scores the pairs by cosine (``evaluate_heads``).
-- ``masked_action``: ``top1_masked`` (percent) of the action head on held-out clips with the
-  clip's action feature masked and its narration as text (the paper's masked action objective),
-  ``top1_video_only`` with the feature visible and no text, both over the label space of the
-  held-out clips' step verbs; system ``majority`` always answers the held-out majority verb.
-
-Systems: ``actbert`` (the checkpoint), ``actbert_no_regions`` (the checkpoint pretrained with
-``use_regions=False``, fed no regions; without one, the full model with its region inputs removed,
-said in ``notes``), ``bm25`` and ``minilm`` (the clips' NARRATIONS searched with BM25 and with MiniLM
-sentence embeddings; not for segmentation or captioning, which give no text), ``random``.
-Retrieval adds what search serves: ``actbert_vector`` (the index's embeddings alone, the same
-ranks as ``actbert``'s ``*_embedding`` metrics) and ``actbert_hybrid`` (those embeddings and BM25
-fused by reciprocal rank, ``fusion.rrf_grid``, as ``indexer search`` does in its hybrid mode).
-Each clip is one model input (one action slot and its regions). Heads are trained only on the train
-split; a train video sharing a task instance with the evaluated split is an error. Everything is
-deterministic from ``--seed``.
-
-Uncertainty (``intervals``): ``ci[task][system][metric] = [low, high]``, a 95% percentile bootstrap
-(``--resamples``, default 1000) that resamples the task's units (retrieval: queries; step
-localisation and segmentation: videos; video QA: questions) and recomputes each metric with the
-same function as the point figure; captioning has none (corpus-level scores).
-``ci[task]["diff:actbert-actbert_no_regions"]``, ``["diff:actbert-bm25"]`` and, for retrieval,
-``["diff:actbert_vector-bm25"]``, ``["diff:actbert_hybrid-bm25"]`` and
-``["diff:actbert_hybrid-actbert_vector"]`` are paired
-intervals of the differences (one draw for both systems), for every metric both systems have;
-``differences[task]["actbert-bm25"][metric]`` are the point differences.
-
-With ``--split val`` the run also records, beside the model, whether the matching-head rerank
-improves R@1 over the embeddings (``rerank_policy``): search's ``--rerank auto`` follows it.
-``--plot DIR`` writes each task's table as a PNG bar chart with the intervals (``evaluate_plot``);
-``--report DIR`` the report card, one HTML page with the same charts (Plotly), the paper's numbers,
-the training curves and the commands (``report``). Every run keeps its result beside the model as
-``CHECKPOINT/evaluation_<split>.json`` (``evaluation_record``), which the explorer's Model page shows.
+``Evaluation`` holds one run: the evaluated and training splits, the models and baselines as
+scorers (built once, ``scorer.ModelScorer``), the fine-tuned models and the notes; it has one
+method per task of ``TASKS``, each returning ``{task: Outcomes}`` (the per-unit outcomes that the
+figures and their bootstrap share) or, for captioning, corpus-level scores.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from ..tokenizer import ActBertTokenizer
 from .baselines import Bm25Scorer, MiniLMEncoder, MiniLMScorer, RandomScorer
 from .captioner import Captioner, CaptionerConfig
 from .captioning_metrics import caption_scores
-from .corpus import Corpus, read_corpus
-from .evaluate_tasks import (ModelScorer, SplitClips, captioned_clips, check_disjoint,
-                             choice_outcomes, figures_from_ranks, load_checkpoint, load_split,
-                             questions, rerank_grid, retrieval_outcomes, retrieval_queries,
-                             score_grid, segmentation_accuracy, segmentation_frames,
-                             segmentation_labels, segmentation_outcomes, step_outcomes)
-from .evaluate_heads import masked_action_outcomes, matching_pairs, roc_auc
-from .finetune import FinetunedModel, load_finetuned
+from .finetune import FinetunedModel
 from .fusion import rrf_grid
-from .intervals import LEVEL, RESAMPLES, Bootstrap, Figures, bootstrap
+from .heads import masked_action_outcomes, matching_pairs, roc_auc
+from .intervals import Figures
 from .metrics import accuracy_from_counts, percent_correct, recall_from_counts
 from .probe import LinearProbe
-from .protocols import protocols
-from .rerank_policy import make_policy, write_policy
-from .tokenizer import ActBertTokenizer
+from .scorer import ModelScorer
+from .tasks import (SplitClips, captioned_clips, choice_outcomes, figures_from_ranks, questions,
+                    rerank_grid, retrieval_outcomes, retrieval_queries, score_grid,
+                    segmentation_accuracy, segmentation_frames, segmentation_labels,
+                    segmentation_outcomes, step_outcomes)
+
+if TYPE_CHECKING:
+    from .evaluate import EvalConfig
 
 log = logging.getLogger(__name__)
 
@@ -119,43 +51,6 @@ METRICS = {"retrieval": ("r1", "r5", "r10", "median_rank"), "step_localization":
            "matching": ("auc", "auc_same_task"), "masked_action": ("top1_masked", "top1_video_only")}
 VISUAL_ONLY = "retrieval_visual_only"  # reported with "retrieval": its queries without narration
 RESULT_TASKS = ("retrieval", VISUAL_ONLY, *TASKS[1:])
-DIFFERENCES = (("actbert", "actbert_no_regions"), ("actbert", "bm25"), ("actbert_vector", "bm25"),
-               ("actbert_hybrid", "bm25"), ("actbert_hybrid", "actbert_vector"))
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    corpus: str
-    checkpoint: str
-    ablation_checkpoint: str | None = None
-    split: str = "test"
-    train_split: str = "train"
-    tasks: tuple[str, ...] = TASKS
-    rerank_k: int = 10
-    seed: int = 0
-    batch_size: int = 64            # clips per forward
-    max_text_tokens: int = 64
-    max_train_clips: int = 800      # train clips for the video QA probe and the captioner
-    caption_epochs: int = 15
-    caption_min_steps: int = 400   # small training sets train at least this many updates
-    meteor: bool = True
-    device: str = "cpu"
-    threads: int | None = None      # torch CPU threads (None: torch's default)
-    resamples: int = RESAMPLES      # bootstrap resamples of the confidence intervals
-    baselines: tuple[str, ...] = BASELINES  # narration baselines need narrations: not on benchmarks
-    finetuned: tuple[str, ...] = () # ``actbert finetune`` output folders, reported as *_finetuned
-    dataset: str | None = None      # a paper benchmark (``benchmark_corpus``); corpus = its label
-
-    def __post_init__(self) -> None:
-        unknown = [t for t in self.tasks if t not in TASKS]
-        if unknown or not self.tasks:
-            raise ValueError(f"unknown tasks {unknown}; choose from {','.join(TASKS)}")
-        if self.rerank_k < 1:
-            raise ValueError(f"--rerank-k must be positive, got {self.rerank_k}")
-        if self.split == self.train_split:
-            raise ValueError(f"the evaluated split {self.split!r} is the training split")
-        if self.resamples < 1:
-            raise ValueError(f"--resamples must be positive, got {self.resamples}")
 
 
 @dataclass(frozen=True)
@@ -375,7 +270,7 @@ class Evaluation:
         return {"videoqa": Outcomes(len(qs), "questions",
                                     {s: _over(o, percent_correct) for s, o in out.items()})}
 
-    # ---- the pretraining heads on held-out clips (evaluate_heads) --------------------------------
+    # ---- the pretraining heads on held-out clips (heads) --------------------------------------
 
     def matching(self) -> dict:
         """ROC-AUC of each pair scorer: a clip's own step description vs a step whose verb or
@@ -408,7 +303,7 @@ class Evaluation:
         return {"matching": Outcomes(clips, "clips", {s: _over(o, auc) for s, o in out.items()})}
 
     def masked_action(self) -> dict:
-        """Top-1 of the action head on held-out clips (``evaluate_heads.masked_action_outcomes``) beside
+        """Top-1 of the action head on held-out clips (``heads.masked_action_outcomes``) beside
         always answering the held-out majority verb."""
         vocabularies = {tuple(m.config.extra.get("verbs") or self.held.corpus.verbs)
                         for m, _ in self.models.values()}
@@ -490,131 +385,3 @@ class Evaluation:
                               f"{scores.tokenizer}; {note}; no confidence intervals (corpus-level "
                               "scores: a bootstrap would rescore every resample)")
         return {"captioning": out}
-
-
-def _round(value):
-    if isinstance(value, dict):
-        return {k: _round(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_round(v) for v in value]
-    return round(float(value), 4) if isinstance(value, (float, np.floating)) else value
-
-
-def _pretraining_note(checkpoint: str, split: str) -> str | None:
-    """A warning when the checkpoint's own training record says it saw the evaluated split."""
-    for record in (Path(checkpoint) / "train_config.json", Path(checkpoint).parent / "train_config.json"):
-        if record.is_file():
-            trained_on = json.loads(record.read_text()).get("split")
-            if trained_on is None or trained_on == split:
-                return (f"WARNING: {record} says the model was pretrained on split "
-                        f"{trained_on or 'all'}, which includes the evaluated split {split!r}")
-            return None
-    return None
-
-
-def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> dict:
-    """Run the configured tasks; returns the result dictionary (see the module docstring).
-    ``corpus``: the corpus already read (a benchmark's, ``benchmark_corpus``); default: read
-    ``config.corpus``."""
-    started = time.perf_counter()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    corpus = corpus or read_corpus(config.corpus)
-    held = load_split(corpus, config.split)
-    train_part = corpus.split(config.train_split)
-    check_disjoint(train_part, held.corpus)
-    needs_train = {"segmentation", "videoqa", "captioning"} & set(config.tasks)
-    train = (load_split(corpus, config.train_split)
-             if train_part.videos and needs_train else None)
-    notes = [n for n in [_pretraining_note(config.checkpoint, config.split)] if n]
-    model = load_checkpoint(config.checkpoint, held, config.device)
-    if config.ablation_checkpoint:
-        ablation = load_checkpoint(config.ablation_checkpoint, held, config.device)
-        notes += [n for n in [_pretraining_note(config.ablation_checkpoint, config.split)] if n]
-    else:
-        ablation = model
-        notes.append("actbert_no_regions: no checkpoint pretrained without regions was given "
-                     "(--ablation-checkpoint or library.json 'model_no_regions'); its rows are the "
-                     "full model with the region inputs removed, not the paper's ablation")
-    models = {"actbert": (model, True), "actbert_no_regions": (ablation, False)}
-    run = Evaluation(config, held, train, models, ActBertTokenizer(max_length=config.max_text_tokens),
-                     notes)
-    for directory in config.finetuned:
-        ft = load_finetuned(directory, held, config.device)
-        run.finetuned.setdefault(ft.task, []).append(ft)
-        if ft.task not in config.tasks:
-            notes.append(f"{directory}: fine-tuned for {ft.task}, which this run does not evaluate")
-    result: dict = {}
-    intervals: dict = {}
-    differences: dict = {}
-    units: dict = {}
-    timings = {"load": round(time.perf_counter() - started, 2)}
-    for task in config.tasks:
-        t0 = time.perf_counter()
-        for name, produced in getattr(run, task)().items():
-            if not isinstance(produced, Outcomes):  # captioning: corpus-level scores only
-                result[name] = _round(produced)
-                continue
-            boot = bootstrap(produced.figures, produced.units,
-                             seed=[config.seed, 29, RESULT_TASKS.index(name)],
-                             resamples=config.resamples)
-            result[name] = _round(boot.point)
-            intervals[name], differences[name] = _intervals(boot)
-            units[name] = f"{produced.units} {produced.unit}"
-            if name == "retrieval" and config.split == "val":
-                run.notes.append(_record_policy(config, boot, produced.units))
-        timings[task] = round(time.perf_counter() - t0, 2)
-        log.info("%s done in %.1f s", task, timings[task])
-    result = {t: result[t] for t in RESULT_TASKS if t in result}
-    result["protocols"] = protocols(result)
-    result["ci"] = {t: intervals[t] for t in RESULT_TASKS if t in intervals}
-    result["differences"] = {t: differences[t] for t in RESULT_TASKS if t in differences}
-    result["timings_s"] = timings
-    result["notes"] = run.notes
-    result["info"] = {
-        "split": config.split, "videos": len(held.corpus.videos), "clips": len(held.clips),
-        "steps": len(held.queries), "train_videos": len(train.corpus.videos) if train else 0,
-        "train_video_ids": sorted(v.video_id for v in train.corpus.videos) if train else [],
-        "checkpoint": config.checkpoint, "ablation_checkpoint": config.ablation_checkpoint,
-        "seed": config.seed, "rerank_k": config.rerank_k, "device": config.device,
-        "dataset": config.dataset, "finetuned": {ft.system + ":" + t: ft.directory
-                                                 for t, fts in run.finetuned.items() for ft in fts},
-        "bootstrap": {"resamples": config.resamples, "level": LEVEL, "method": "percentile",
-                      "resampled": units}}
-    return result
-
-
-def _intervals(boot: Bootstrap) -> tuple[dict, dict]:
-    """ci[system][metric] and ci["diff:a-b"][metric] ([low, high]); differences["a-b"][metric]."""
-    ci, point = _round(boot.intervals()), {}
-    for a, b in DIFFERENCES:
-        if a in boot.point and b in boot.point:
-            diff, diff_ci = boot.difference(a, b)
-            point[f"{a}-{b}"], ci[f"diff:{a}-{b}"] = _round(diff), _round(diff_ci)
-    return ci, point
-
-
-def _record_policy(config: EvalConfig, boot: Bootstrap, queries: int) -> str:
-    """Write the checkpoint's rerank policy from val retrieval; returns a note."""
-    figures = boot.point["actbert"]
-    _, interval = boot.metric_difference("actbert", "r1_rerank", "r1_embedding")
-    policy = make_policy(config.split, figures["r1_embedding"], figures["r1_rerank"], interval,
-                         config.rerank_k, queries, config.corpus, config.checkpoint)
-    try:
-        path = write_policy(config.checkpoint, policy)
-    except OSError as exc:
-        return f"rerank policy not recorded: {exc}"
-    return (f"rerank policy: the matching-head rerank of the top {policy.rerank_k} "
-            f"{'improves' if policy.rerank_helps else 'does not improve'} val R@1 "
-            f"({policy.r1_rerank:.1f} vs {policy.r1_embedding:.1f}, difference interval "
-            f"[{interval[0]:.1f}, {interval[1]:.1f}]); recorded in {path}")
-
-
-# ---- command line ------------------------------------------------------------------------------
-
-def add_cli(subparsers) -> None:
-    """The ``evaluate`` command (``evaluate_cli``)."""
-    from .evaluate_cli import add_cli as add
-
-    add(subparsers)

@@ -1,6 +1,6 @@
 """The ``python -m actbert evaluate`` command: options -> ``EvalConfig``, the run, the printed table
 (or JSON, or for ``--dataset`` the paper's tables, ``benchmark_eval``) and the files kept beside the
-model (``evaluation_record``), the plots and the report card. What is measured: ``evaluate``."""
+model (``record``), the plots and the report card. What is measured: ``evaluate``."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import torch
 
 from .benchmark_corpus import BENCHMARK_TASKS, add_source_args, benchmark_corpus, checkpoints_from_args
 from .benchmark_eval import paper_figures, paper_table
-from .evaluate import BASELINES, RESULT_TASKS, TASKS, EvalConfig, evaluate
-from .evaluation_record import write_evaluation
+from .evaluate import EvalConfig, evaluate
 from .intervals import RESAMPLES
+from .record import write_evaluation
+from .runners import BASELINES, RESULT_TASKS, TASKS
 
 
 def config_from_args(args: argparse.Namespace) -> EvalConfig:
@@ -78,7 +79,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def _record(config: EvalConfig, result: dict, command: str) -> str:
-    """Keep the result beside the model (``evaluation_record``); returns a note."""
+    """Keep the result beside the model (``record``); returns a note."""
     try:
         path = write_evaluation(config.checkpoint, result, command, config.corpus)
     except OSError as exc:
@@ -104,7 +105,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     note = _record(config, result, command)
     shown = []
     if args.plot:
-        from .evaluate_plot import plot_result
+        from .plot import plot_result
 
         shown += [f"plot: {p}" for p in plot_result(result, args.plot)]
     if args.report:

@@ -63,8 +63,8 @@ class MiniLMEncoder:
 
     def __init__(self, directory: str | Path | None = None, max_length: int = 256,
                  batch_size: int = 64, device: str = "cpu") -> None:
-        from .checkpoint import build_model, minilm_dir
-        from .tokenizer import ActBertTokenizer
+        from ..checkpoint import build_model, minilm_dir
+        from ..tokenizer import ActBertTokenizer
 
         directory = Path(directory) if directory else minilm_dir()
         with torch.random.fork_rng(devices=[]):  # the unused streams' random init draws
@@ -78,7 +78,7 @@ class MiniLMEncoder:
 
     @torch.inference_mode()
     def _encode(self, texts: list[str]) -> np.ndarray:
-        from .layers import mask_to_bias
+        from ..layers import mask_to_bias
 
         enc = self.tokenizer(texts)
         ids, mask = enc.ids.to(self.device), enc.mask.to(self.device)

@@ -8,13 +8,13 @@ higher is better) for early stopping (``finetune``):
 - ``segmentation`` (4.2.3, COIN): no text (the video-only forward, text = [CLS] [SEP]); a linear
   classifier on the output feature of each clip (the action hidden state of its [ACT] slot ++ the
   pooled region output, the probe's feature) over ``segmentation_labels``. Labels are the
-  1-FPS frame labels of ``evaluate_tasks.segmentation_frames``; a clip is one feature (the action
+  1-FPS frame labels of ``tasks.segmentation_frames``; a clip is one feature (the action
   feature rate), so its loss is the mean cross-entropy over its frames (the clip's label histogram).
   The classifier starts from the frozen-feature probe (``probe.LinearProbe``, its standardisation
   folded into the weights), so epoch 0 IS the probe and early stopping can only keep or improve it
   on val. Validation: frame accuracy of the val split.
-- ``videoqa`` (4.2.6, MSR-VTT multiple choice): each train clip's question (``evaluate_tasks
-  .questions``: its step description among 5) through the joint forward; the candidate's score is
+- ``videoqa`` (4.2.6, MSR-VTT multiple choice): each train clip's question (``tasks.questions``:
+  its step description among 5) through the joint forward; the candidate's score is
   the matching head's log-odds (a linear classifier on the output feature), trained with
   cross-entropy over the 5 candidates; the answer is the highest-scoring candidate. Starts from the
   pretrained matching head (epoch 0 = zero-shot). Validation: accuracy on val questions.
@@ -33,13 +33,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .evaluate_tasks import (ModelScorer, SplitClips, choice_outcomes, figures_from_ranks,
-                             questions, retrieval_outcomes, retrieval_queries, score_grid,
-                             segmentation_frames, segmentation_outcomes)
+from ..model import ActBertForPretraining
+from ..tokenizer import ActBertTokenizer
 from .metrics import accuracy_from_counts, percent_correct
-from .model import ActBertForPretraining
 from .probe import L2_GRID, LinearProbe
-from .tokenizer import ActBertTokenizer
+from .scorer import ModelScorer
+from .tasks import (SplitClips, choice_outcomes, figures_from_ranks, questions, retrieval_outcomes,
+                    retrieval_queries, score_grid, segmentation_frames, segmentation_outcomes)
 
 TASKS = ("segmentation", "videoqa", "retrieval")
 
