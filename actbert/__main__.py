@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=ship)
 
-    from .evaluation.evaluate import add_cli as add_evaluate_cli
+    from .evaluation.cli import add_cli as add_evaluate_cli
     from .evaluation.finetune import add_cli as add_finetune_cli
     from .evaluation.msrvtt import add_cli as add_msrvtt_cli
 

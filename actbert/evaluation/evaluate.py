@@ -253,12 +253,3 @@ def _record_policy(config: EvalConfig, boot: Bootstrap, queries: int) -> str:
             f"{'improves' if policy.rerank_helps else 'does not improve'} val R@1 "
             f"({policy.r1_rerank:.1f} vs {policy.r1_embedding:.1f}, difference interval "
             f"[{interval[0]:.1f}, {interval[1]:.1f}]); recorded in {path}")
-
-
-# ---- command line ------------------------------------------------------------------------------
-
-def add_cli(subparsers) -> None:
-    """The ``evaluate`` command (``cli``)."""
-    from .cli import add_cli as add
-
-    add(subparsers)

@@ -16,7 +16,8 @@ from actbert.corpus import read_corpus
 from actbert.data import collate
 from actbert.evaluation.baselines import Bm25Scorer, MiniLMEncoder, RandomScorer
 from actbert.evaluation.captioner import Captioner, CaptionerConfig
-from actbert.evaluation.evaluate import EvalConfig, add_cli, evaluate
+from actbert.evaluation.cli import add_cli
+from actbert.evaluation.evaluate import EvalConfig, evaluate
 from actbert.evaluation.runners import METRICS, SYSTEMS, TASKS
 from actbert.evaluation.scorer import ModelScorer
 from actbert.evaluation.tasks import (check_disjoint, load_split, multiple_choice, questions,

@@ -12,7 +12,8 @@ import torch
 from actbert import ActBertConfig, ActBertForPretraining
 from actbert.corpus import read_corpus
 from actbert.evaluation.baselines import Bm25Scorer, RandomScorer
-from actbert.evaluation.evaluate import EvalConfig, add_cli, evaluate
+from actbert.evaluation.cli import add_cli
+from actbert.evaluation.evaluate import EvalConfig, evaluate
 from actbert.evaluation.metrics import metrics_from_ranks, retrieval_ranks
 from actbert.evaluation.plot import plot_result, plot_task
 from actbert.evaluation.tasks import load_split, retrieval_queries, score_grid
