@@ -12,7 +12,8 @@ import streamlit as st
 
 from app import components, resources
 from indexer.cli.library import status_report
-from indexer.library.ingest import IngestSettings, discover, ingest
+from indexer.library.discovery import discover
+from indexer.library.ingest import IngestSettings, ingest
 
 library = components.library()
 st.title("Library")

@@ -16,8 +16,9 @@ import sys
 from actbert.atomic import atomic_write
 from indexer.index.reconcile import index_state, reconcile_index
 from indexer.library.catalog import ClipRecord
+from indexer.library.discovery import parse_shard
 from indexer.library.export import MIN_VERB_COUNT, export_corpus
-from indexer.library.ingest import IngestSettings, ingest, parse_shard
+from indexer.library.ingest import IngestSettings, ingest
 from indexer.library.store import Library, LibraryError
 
 # What merge copies from a shard's video rows (the rest is set here or is the shard's own).

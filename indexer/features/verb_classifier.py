@@ -89,6 +89,49 @@ def _split(n: int, val_fraction: float, groups: np.ndarray | None,
     return np.flatnonzero(~val), np.flatnonzero(val)
 
 
+def _standardised_classifier(x_train: torch.Tensor, feature_size: int, num_verbs: int, hidden: int,
+                             seed: int) -> VerbClassifier:
+    """A new classifier initialised from ``seed`` (without touching the global RNG) that standardises
+    with the train split's mean and std."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = VerbClassifier(feature_size, num_verbs, hidden=hidden)
+    model.feature_mean.copy_(x_train.mean(dim=0))
+    model.feature_std.copy_(x_train.std(dim=0, unbiased=False).clamp_min(1e-6))
+    return model
+
+
+def _fit(model: VerbClassifier, x_train: torch.Tensor, y_train: torch.Tensor, *, epochs: int, lr: float,
+         weight_decay: float, batch_size: int, seed: int) -> None:
+    """AdamW on the soft cross-entropy, ``epochs`` passes in minibatches shuffled from ``seed``; leaves
+    ``model`` in eval mode."""
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(len(x_train), generator=generator)
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            loss = soft_cross_entropy(model(x_train[batch]), y_train[batch])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+        if epoch == 0 or (epoch + 1) % max(1, epochs // 5) == 0:
+            log.info("verb classifier epoch %d/%d: batch loss %.4f", epoch + 1, epochs, loss.item())
+    model.eval()
+
+
+def _evaluate(model: VerbClassifier, features: np.ndarray, targets: np.ndarray,
+              idx: np.ndarray) -> tuple[float | None, float | None]:
+    """(top-1 accuracy, soft cross-entropy) of the clips ``idx``; (None, None) when there are none."""
+    if len(idx) == 0:
+        return None, None
+    with torch.no_grad():
+        logits = model(torch.from_numpy(features[idx]))
+        loss = soft_cross_entropy(logits, torch.from_numpy(targets[idx])).item()
+    return float(top1_hits(logits.numpy(), targets[idx]).mean()), loss
+
+
 def train_verb_classifier(
     features: np.ndarray, targets: np.ndarray, has_verb: np.ndarray, *, val_fraction: float = 0.2,
     epochs: int = 100, lr: float = 1e-3, seed: int = 0, hidden: int = 0, weight_decay: float = 1e-4,
@@ -121,36 +164,11 @@ def train_verb_classifier(
     train_idx, val_idx = labelled[train_rel], labelled[val_rel]
 
     x_train, y_train = torch.from_numpy(features[train_idx]), torch.from_numpy(targets[train_idx])
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = VerbClassifier(features.shape[1], targets.shape[1], hidden=hidden)
-    model.feature_mean.copy_(x_train.mean(dim=0))
-    model.feature_std.copy_(x_train.std(dim=0, unbiased=False).clamp_min(1e-6))
-    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    generator = torch.Generator().manual_seed(seed)
-    model.train()
-    for epoch in range(epochs):
-        order = torch.randperm(len(train_idx), generator=generator)
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
-            loss = soft_cross_entropy(model(x_train[batch]), y_train[batch])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-        if epoch == 0 or (epoch + 1) % max(1, epochs // 5) == 0:
-            log.info("verb classifier epoch %d/%d: batch loss %.4f", epoch + 1, epochs, loss.item())
-    model.eval()
-
-    def evaluate(idx: np.ndarray) -> tuple[float | None, float | None]:
-        if len(idx) == 0:
-            return None, None
-        with torch.no_grad():
-            logits = model(torch.from_numpy(features[idx]))
-            loss = soft_cross_entropy(logits, torch.from_numpy(targets[idx])).item()
-        return float(top1_hits(logits.numpy(), targets[idx]).mean()), loss
-
-    train_top1, train_loss = evaluate(train_idx)
-    val_top1, val_loss = evaluate(val_idx)
+    model = _standardised_classifier(x_train, features.shape[1], targets.shape[1], hidden, seed)
+    _fit(model, x_train, y_train, epochs=epochs, lr=lr, weight_decay=weight_decay,
+         batch_size=batch_size, seed=seed)
+    train_top1, train_loss = _evaluate(model, features, targets, train_idx)
+    val_top1, val_loss = _evaluate(model, features, targets, val_idx)
     majority = int(np.argmax(targets[train_idx].sum(axis=0)))
     scored = val_idx if len(val_idx) else train_idx
     report = {

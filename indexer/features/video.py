@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import numpy as np
@@ -156,6 +157,78 @@ def _frame_time_sec(frame: av.VideoFrame, start_pts: int, time_base: Fraction) -
     return float((frame.pts - start_pts) * time_base)
 
 
+class _PacketScan(NamedTuple):
+    """What ``probe`` learns by demuxing: the first decoded frame, the packets' timestamps, the latest
+    packet end, and whether every packet of the stream was seen."""
+
+    first_frame: av.VideoFrame
+    pts: list[int]
+    end_pts: int | None
+    exhausted: bool
+
+
+def _scan_packets(path: Path, container, stream) -> _PacketScan:
+    """Demux up to ``_PROBE_MAX_PACKETS`` packets (more until a frame decodes), decoding only the first
+    frame. Raises ``UndecodableVideoError`` when no frame decodes."""
+    first_frame = None
+    pts: list[int] = []
+    end_pts = None
+    exhausted = True
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is not None and packet.size > 0:
+                pts.append(packet.pts)
+                packet_end = packet.pts + (packet.duration or 0)
+                end_pts = packet_end if end_pts is None else max(end_pts, packet_end)
+            if first_frame is None:
+                frames = stream.decode(packet)
+                first_frame = frames[0] if frames else None
+            if first_frame is not None and len(pts) >= _PROBE_MAX_PACKETS:
+                exhausted = False
+                break
+    except av.error.FFmpegError as exc:
+        log.warning("%s: stopped reading after %d packets: %s", path, len(pts), exc)
+    if first_frame is None and pts:
+        try:  # frame-threaded decoders hold frames back until flushed
+            flushed = stream.decode(None)
+            first_frame = flushed[0] if flushed else None
+        except av.error.FFmpegError:
+            pass
+    if first_frame is None:
+        raise UndecodableVideoError(f"{path}: no video frame could be decoded (truncated or corrupt?)")
+    return _PacketScan(first_frame, pts, end_pts, exhausted)
+
+
+def _is_variable_rate(deltas: np.ndarray) -> bool:
+    """Whether packet intervals differ by more than one time-base tick and 2 % of their median."""
+    if deltas.size < 2:
+        return False
+    spread = int(deltas.max() - deltas.min())
+    return spread > max(1.0, 0.02 * float(np.median(deltas)))
+
+
+def _declared_duration_sec(container, stream) -> float | None:
+    """The duration the header declares: the stream's, else the container's (None when it says none)."""
+    if stream.duration:
+        return float((stream.duration - (stream.start_time or 0)) * stream.time_base)
+    return (container.duration or 0) / av.time_base or None
+
+
+def _duration_and_frame_count(container, stream, scan: _PacketScan,
+                              deltas: np.ndarray) -> tuple[float, int]:
+    """Measured from the packets when all were seen; otherwise the declared duration and the
+    container's frame count (estimated from the frame rate when it gives none)."""
+    if scan.exhausted and scan.pts:
+        # Every packet seen: the end is the last packet's end (its duration, or a typical interval).
+        end_pts = scan.end_pts
+        if end_pts == max(scan.pts) and deltas.size:
+            end_pts += int(np.median(deltas))
+        return float((end_pts - (stream.start_time or 0)) * stream.time_base), len(scan.pts)
+    duration_sec = _declared_duration_sec(container, stream) or 0.0
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return duration_sec, stream.frames or int(round(duration_sec * float(rate or 0)))
+
+
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Describe a video file; decodes only its first frame (to learn rotation and check decodability).
 
@@ -164,65 +237,16 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     """
     path = Path(path)
     with _open_video(path) as (container, stream):
-        time_base = stream.time_base
-        start_pts = stream.start_time or 0
-        first_frame = None
-        pts: list[int] = []
-        end_pts = None
-        exhausted = True
-        try:
-            for packet in container.demux(stream):
-                if packet.pts is not None and packet.size > 0:
-                    pts.append(packet.pts)
-                    packet_end = packet.pts + (packet.duration or 0)
-                    end_pts = packet_end if end_pts is None else max(end_pts, packet_end)
-                if first_frame is None:
-                    frames = stream.decode(packet)
-                    first_frame = frames[0] if frames else None
-                if first_frame is not None and len(pts) >= _PROBE_MAX_PACKETS:
-                    exhausted = False
-                    break
-        except av.error.FFmpegError as exc:
-            log.warning("%s: stopped reading after %d packets: %s", path, len(pts), exc)
-        if first_frame is None and pts:
-            try:  # frame-threaded decoders hold frames back until flushed
-                flushed = stream.decode(None)
-                first_frame = flushed[0] if flushed else None
-            except av.error.FFmpegError:
-                pass
-        if first_frame is None:
-            raise UndecodableVideoError(f"{path}: no video frame could be decoded (truncated or corrupt?)")
-
-        deltas = np.diff(np.unique(np.asarray(pts, dtype=np.int64)))
-        variable = False
-        if deltas.size >= 2:
-            spread = int(deltas.max() - deltas.min())
-            variable = spread > max(1.0, 0.02 * float(np.median(deltas)))
-
-        if exhausted and pts:
-            # Every packet seen: the end is the last packet's end (its duration, or a typical interval).
-            if end_pts == max(pts) and deltas.size:
-                end_pts += int(np.median(deltas))
-            duration_sec = float((end_pts - start_pts) * time_base)
-            frame_count = len(pts)
-        else:
-            if stream.duration:
-                duration_sec = float((stream.duration - (stream.start_time or 0)) * time_base)
-            else:
-                duration_sec = (container.duration or 0) / av.time_base
-            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-            frame_count = stream.frames or int(round(duration_sec * float(rate or 0)))
-
-        if stream.average_rate and not (exhausted and variable):
+        scan = _scan_packets(path, container, stream)
+        deltas = np.diff(np.unique(np.asarray(scan.pts, dtype=np.int64)))
+        variable = _is_variable_rate(deltas)
+        duration_sec, frame_count = _duration_and_frame_count(container, stream, scan, deltas)
+        if stream.average_rate and not (scan.exhausted and variable):
             fps = float(stream.average_rate)
         else:
             fps = frame_count / duration_sec if duration_sec > 0 else 0.0
-        if stream.duration:
-            declared = float((stream.duration - (stream.start_time or 0)) * time_base)
-        else:
-            declared = (container.duration or 0) / av.time_base or None
-        rotation = _rotation_of(first_frame)
-        width, height = first_frame.width, first_frame.height
+        rotation = _rotation_of(scan.first_frame)
+        width, height = scan.first_frame.width, scan.first_frame.height
         if rotation in (90, 270):
             width, height = height, width
         return VideoInfo(
@@ -236,7 +260,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             codec=stream.codec_context.name,
             variable_frame_rate=variable,
             has_audio=bool(container.streams.audio),
-            declared_duration_sec=declared,
+            declared_duration_sec=_declared_duration_sec(container, stream),
         )
 
 

@@ -69,26 +69,9 @@ def write_video(
     (0/90/180/270); the pixels are stored as given and players rotate them when showing.
     """
     path = Path(path)
-    if codec not in _ENCODERS:
-        raise ValueError(f"codec must be one of {sorted(_ENCODERS)}, got {codec!r}")
-    encoder, pix_fmt, options, suffixes = _ENCODERS[codec]
-    if path.suffix.lower() not in suffixes:
-        raise ValueError(f"codec {codec!r} needs a file ending in one of {suffixes}, got {path.name!r}")
-    if not fps > 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
-    if rotation_deg % 90:
-        raise ValueError(f"rotation_deg must be a multiple of 90, got {rotation_deg}")
-    options = dict(options)
-    if codec in ("h264", "vp9"):
-        options["crf"] = str(quality_crf if quality_crf is not None else (18 if codec == "h264" else 32))
-    if codec == "h264":
-        options["profile"] = "high"
+    encoder, pix_fmt, options = _encoder_settings(path, codec, fps, rotation_deg, quality_crf)
     rate = Fraction(fps).limit_denominator(1001)
-    times = None if frame_times_sec is None else np.asarray(frame_times_sec, dtype=np.float64)
-    if times is not None and (
-        times.ndim != 1 or not len(times) or times[0] < 0 or np.any(np.diff(np.round(times * 1000)) <= 0)
-    ):
-        raise ValueError("frame_times_sec must be a 1-d sequence of times >= 0, increasing by >= 1 ms")
+    times = _checked_frame_times(frame_times_sec)
 
     frames = iter(frames_rgb)
     first = next(frames, None)
@@ -104,6 +87,38 @@ def write_video(
         raise
     log.debug("wrote %s: %d frames, %s, %.3f fps", path, n_frames, codec, float(rate))
     return path
+
+
+def _encoder_settings(path: Path, codec: str, fps: float, rotation_deg: int,
+                      quality_crf: int | None) -> tuple[str, str, dict[str, str]]:
+    """(FFmpeg encoder, pixel format, encoder options) for ``codec``, after checking the arguments
+    that go with it (file suffix, fps, rotation)."""
+    if codec not in _ENCODERS:
+        raise ValueError(f"codec must be one of {sorted(_ENCODERS)}, got {codec!r}")
+    encoder, pix_fmt, options, suffixes = _ENCODERS[codec]
+    if path.suffix.lower() not in suffixes:
+        raise ValueError(f"codec {codec!r} needs a file ending in one of {suffixes}, got {path.name!r}")
+    if not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    if rotation_deg % 90:
+        raise ValueError(f"rotation_deg must be a multiple of 90, got {rotation_deg}")
+    options = dict(options)
+    if codec in ("h264", "vp9"):
+        options["crf"] = str(quality_crf if quality_crf is not None else (18 if codec == "h264" else 32))
+    if codec == "h264":
+        options["profile"] = "high"
+    return encoder, pix_fmt, options
+
+
+def _checked_frame_times(frame_times_sec: Sequence[float] | None) -> np.ndarray | None:
+    """``frame_times_sec`` as a float64 array (None stays None), refused unless 1-d, starting at >= 0
+    and increasing by at least 1 ms."""
+    times = None if frame_times_sec is None else np.asarray(frame_times_sec, dtype=np.float64)
+    if times is not None and (
+        times.ndim != 1 or not len(times) or times[0] < 0 or np.any(np.diff(np.round(times * 1000)) <= 0)
+    ):
+        raise ValueError("frame_times_sec must be a 1-d sequence of times >= 0, increasing by >= 1 ms")
+    return times
 
 
 def _encode_all(path, frames, encoder, pix_fmt, options, container_options, rate, rotation_deg, times) -> int:

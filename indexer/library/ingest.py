@@ -1,21 +1,20 @@
 """Ingestion: folders of videos with narration -> clip spans, verbs, action and region features.
 
-reader (discover, probe, transcript) -> mapper (spans, verbs, frames, extractors) -> writer (feature
-file, then the catalog in one transaction). Any exception in one video records it as ``failed`` with
-a one-line reason and the batch goes on; transcript and ground-truth problems, and a truncated file,
-are warnings on a video that is still usable. A corpus's ground truth (task, split, true steps)
-comes from the readers registered in ``indexer.library.ground_truth``. A killed run leaves the
-interrupted video ``pending`` and nothing half-written, so rerunning the same command resumes. The
-run holds the library's writer lock and ends by bringing the index to the catalog
-(``indexer.index.reconcile``). ``--shard i/n`` picks a deterministic subset. Only the folders named become the library's ``sources`` (never a symlink's
+reader (``indexer.library.discovery``: the videos, their ids, transcripts; then probe) -> mapper
+(spans, verbs, frames, extractors) -> writer (feature file, then the catalog in one transaction).
+Any exception in one video records it as ``failed`` with a one-line reason and the batch goes on;
+transcript and ground-truth problems, and a truncated file, are warnings on a video that is still
+usable. A corpus's ground truth (task, split, true steps) comes from the readers registered in
+``indexer.library.ground_truth``. A killed run leaves the interrupted video ``pending`` and nothing
+half-written, so rerunning the same command resumes. The run holds the library's writer lock and
+ends by bringing the index to the catalog (``indexer.index.reconcile``). ``--shard i/n`` picks a
+deterministic subset. Only the folders named become the library's ``sources`` (never a symlink's
 target folder).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -26,20 +25,26 @@ from tqdm import tqdm
 
 from actbert.data import VideoFeatures
 from indexer.features.sampling import fixed_windows, narration_spans, sample_times
-from indexer.features.transcripts import TranscriptError, find_sidecar, load_transcript
 from indexer.features.video import VideoError, VideoInfo, probe, read_frames_at
 from indexer.library.catalog import ClipRecord
+from indexer.library.discovery import (
+    discover,
+    fingerprint,
+    resolved_path,
+    shard_of,
+    sidecar_transcript,
+    source_folders,
+    video_id_for,
+)
 from indexer.library.ground_truth import GroundTruthError, ground_truth_for
 from indexer.library.store import Library
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi"}
 # Frames decoded at once: bounds memory on long videos (clips are processed in chunks).
 CLIPS_PER_CHUNK = 8
-# Caption text kept per cue and per clip: a clip's narration is a few sentences; spaCy refuses
-# texts over 1,000,000 characters (E088), as a one-line subtitle file of megabytes would be.
-MAX_CUE_CHARS = 2_000
+# Narration text kept per clip (cues are cut in ``discovery``): spaCy refuses texts over
+# 1,000,000 characters (E088).
 MAX_NARRATION_CHARS = 5_000
 
 
@@ -102,70 +107,6 @@ def build_extractors(settings: IngestSettings) -> Extractors:
         names["regions"] = {"name": regions.name, "version": regions.version,
                             "classes": list(regions.class_names)}
     return Extractors(actions, regions, names)
-
-
-# ---- reader ---------------------------------------------------------------------------------
-
-
-def discover(paths: list[str | Path]) -> list[Path]:
-    """Video files named directly or found (recursively, not into symlinked folders) in folders,
-    sorted, without duplicates. Symlinks are resolved; a broken or looping one is kept as it is
-    (ingest records it failed with the reason)."""
-    found: set[Path] = set()
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            found |= {_resolved(p) for p in path.rglob("*")
-                      if p.suffix.lower() in VIDEO_EXTENSIONS and (p.is_file() or p.is_symlink())}
-        elif path.exists() or path.is_symlink():
-            found.add(_resolved(path))
-        else:
-            raise FileNotFoundError(f"{raw}: no such file or folder")
-    return sorted(found)
-
-
-def _resolved(path: Path) -> Path:
-    try:
-        return path.resolve(strict=True)
-    except (OSError, RuntimeError):  # broken link, or a loop (RuntimeError before Python 3.13)
-        return path.absolute()
-
-
-def source_folders(paths: list[str | Path]) -> list[Path]:
-    """The folders the user named (a named file gives its folder as named, not its target's)."""
-    folders = []
-    for raw in paths:
-        path = Path(raw).expanduser().absolute()
-        folders.append((path if path.is_dir() else path.parent).resolve())
-    return folders
-
-
-def video_id_for(path: Path) -> str:
-    """A stable, filesystem-safe id: the file stem plus a short hash of the full path."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:80] or "video"
-    return f"{stem}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
-
-
-def fingerprint(path: Path) -> str:
-    """Size, modification time and a hash of the first 64 KiB: changes when the file does."""
-    stat = path.stat()
-    with open(path, "rb") as handle:
-        head = hashlib.sha1(handle.read(65536)).hexdigest()[:16]
-    return f"{stat.st_size}:{stat.st_mtime_ns}:{head}"
-
-
-def shard_of(video_id: str, num_shards: int) -> int:
-    return int(hashlib.sha1(video_id.encode()).hexdigest(), 16) % num_shards
-
-
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """``"i/n"`` -> (i, n) with 0 <= i < n."""
-    if not text:
-        return None
-    match = re.fullmatch(r"(\d+)/(\d+)", text)
-    if not match or not 0 <= int(match[1]) < int(match[2]):
-        raise ValueError(f"--shard expects i/n with 0 <= i < n, got {text!r}")
-    return int(match[1]), int(match[2])
 
 
 # ---- mapper ---------------------------------------------------------------------------------
@@ -389,25 +330,6 @@ def _commit_all(library, results, total, settings, names, summary, progress, on_
             on_video_done(job.video_id)
 
 
-def _transcript(path: Path, warnings: list[str]) -> tuple[list, Path | None]:
-    """The video's cues (over-long texts cut) and sidecar; problems become ``warnings``."""
-    sidecar = find_sidecar(path)
-    if sidecar is None:
-        warnings.append("no transcript: fixed windows, no narration")
-        return [], None
-    try:
-        cues = load_transcript(sidecar)
-    except TranscriptError as exc:
-        warnings.append(f"transcript {sidecar.name} unusable ({exc}): fixed windows")
-        return [], sidecar
-    long = sum(len(c.text) > MAX_CUE_CHARS for c in cues)
-    if long:
-        warnings.append(f"transcript {sidecar.name}: {long} cues longer than {MAX_CUE_CHARS:,} "
-                        "characters were cut")
-        cues = [replace(c, text=c.text[:MAX_CUE_CHARS]) for c in cues]
-    return cues, sidecar
-
-
 def analyse_video(path: Path, video_id: str, settings: IngestSettings, ex: Extractors,
                   extract_verbs) -> VideoResult:
     """Everything about one video that does not touch the library: probe, transcript, clip spans,
@@ -415,7 +337,7 @@ def analyse_video(path: Path, video_id: str, settings: IngestSettings, ex: Extra
     timings: dict[str, float] = {}
     warnings: list[str] = []
     t0 = time.perf_counter()
-    if path.is_symlink() and _resolved(path) == path.absolute():
+    if path.is_symlink() and resolved_path(path) == path.absolute():
         raise VideoError(f"{path}: broken symlink or symlink loop")
     info = probe(path)
     if info.truncated_sec:
@@ -424,7 +346,7 @@ def analyse_video(path: Path, video_id: str, settings: IngestSettings, ex: Extra
     timings["probe"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    cues, sidecar = _transcript(path, warnings)
+    cues, sidecar = sidecar_transcript(path, warnings)
     spans = [replace(s, text=s.text[:MAX_NARRATION_CHARS]) for s in clip_spans(info, cues, settings)]
     verbs = [[] for _ in spans]
     if any(s.text for s in spans):

@@ -1,5 +1,6 @@
 """SynthKitchen, the generated demo corpus: task plans (``tasks``), narration (``narration``), the
-drawing canvas and object drawers (``canvas``, ``draw``), scenes and motions (``scene``,
-``motions``, ``render``), corpus generation and its command (``corpus``), its ground-truth reader
-for ingest (``ground_truth``), detector training on its boxes (``detector_train``) and the demo
-library (``demo``). The product modules reach it only through ``indexer.library.ground_truth``."""
+drawing canvas and object drawers (``canvas``, ``draw``, ``draw_food``), scenes and motions
+(``scene``, ``motions``, ``render``), corpus generation and its command (``corpus``), its
+ground-truth reader for ingest (``ground_truth``), detector training on its boxes
+(``detector_train``) and the demo library (``demo``). The product modules reach it only through
+``indexer.library.ground_truth``."""

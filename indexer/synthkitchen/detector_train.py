@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -95,6 +95,75 @@ def _check_samples(samples: list[Sample], num_classes: int) -> list[Sample]:
     return out
 
 
+def _lr_scale(step: int, warmup: int, total: int, started: float, max_train_sec: float | None) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at step ``total``, or at
+    ``max_train_sec`` after ``started`` when elapsed time is further along (a cut run ends annealed)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    done = (step - warmup) / max(1, total - warmup)
+    if max_train_sec:
+        done = max(done, (time.perf_counter() - started) / max_train_sec)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+
+
+def _train_step(model, params: list, optimizer, batch: list[tuple[torch.Tensor, dict]]) -> float:
+    """One optimiser step on a batch of (image, target), gradients clipped to norm 10; the batch loss."""
+    losses = model([b[0] for b in batch], [b[1] for b in batch])
+    loss = sum(losses.values())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 10.0)
+    optimizer.step()
+    return float(loss.detach())
+
+
+class _TrainingRun(NamedTuple):
+    """What the training loop did: mean loss per epoch, steps taken and planned, elapsed seconds."""
+
+    epoch_losses: list[float]
+    steps: int
+    planned_steps: int
+    stopped_early: bool
+    train_sec: float
+
+
+def _train_epochs(model, samples: list[Sample], lr: float, *, epochs: int, batch_size: int,
+                  hflip: bool, max_train_sec: float | None, rng: np.random.Generator,
+                  device: torch.device) -> _TrainingRun:
+    """AdamW (weight decay 1e-4) over ``epochs`` shuffled passes, the learning rate following
+    ``_lr_scale``; stops after ``max_train_sec`` seconds."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    total = epochs * math.ceil(len(samples) / batch_size)
+    warmup = min(50, max(1, total // 10))
+    t0 = time.perf_counter()
+    step = 0
+    model.train()
+    epoch_losses: list[float] = []
+    stopped_early = False
+    for epoch in range(epochs):
+        order = rng.permutation(len(samples))
+        running = []
+        for start in range(0, len(order), batch_size):
+            scale = _lr_scale(step, warmup, total, t0, max_train_sec)
+            for group in optimizer.param_groups:
+                group["lr"] = lr * scale
+            batch = [_to_tensors(samples[i], hflip and bool(rng.random() < 0.5), device)
+                     for i in order[start:start + batch_size]]
+            running.append(_train_step(model, params, optimizer, batch))
+            step += 1
+            if max_train_sec and time.perf_counter() - t0 >= max_train_sec:
+                stopped_early = True
+                break
+        epoch_losses.append(float(np.mean(running)))
+        log.info("epoch %d/%d: loss %.4f (%.1f s, step %d)", epoch + 1, epochs, epoch_losses[-1],
+                 time.perf_counter() - t0, step)
+        if stopped_early:
+            log.info("stopped after %d of %d steps: max_train_sec=%s reached", step, total, max_train_sec)
+            break
+    return _TrainingRun(epoch_losses, step, total, stopped_early, time.perf_counter() - t0)
+
+
 def train_detector(samples: Iterable[Sample], class_names: Sequence[str], *, arch: str = "tiny",
                    epochs: int = 10, batch_size: int = 4, lr: float | None = None, seed: int = 0,
                    out_path: str | Path | None = None, val_samples: Iterable[Sample] | None = None,
@@ -122,55 +191,14 @@ def train_detector(samples: Iterable[Sample], class_names: Sequence[str], *, arc
     model = build_detector(arch, num_classes, pretrained_backbone=pretrained_backbone, min_size=min_size,
                            max_size=max_size, **build_options).to(dev)
     lr = lr if lr is not None else (1e-3 if arch == "tiny" else 1e-4)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    steps_per_epoch = math.ceil(len(samples) / batch_size)
-    total = epochs * steps_per_epoch
-    warmup = min(50, max(1, total // 10))
-    t0 = time.perf_counter()
-    step = 0
-
-    def progress() -> float:
-        done = (step - warmup) / max(1, total - warmup)
-        if max_train_sec:
-            done = max(done, (time.perf_counter() - t0) / max_train_sec)
-        return min(1.0, done)
-
-    model.train()
-    epoch_losses: list[float] = []
-    stopped_early = False
-    for epoch in range(epochs):
-        order = rng.permutation(len(samples))
-        running = []
-        for start in range(0, len(order), batch_size):
-            scale = (step + 1) / warmup if step < warmup else 0.5 * (1 + math.cos(math.pi * progress()))
-            for group in optimizer.param_groups:
-                group["lr"] = lr * scale
-            batch = [_to_tensors(samples[i], hflip and bool(rng.random() < 0.5), dev)
-                     for i in order[start:start + batch_size]]
-            losses = model([b[0] for b in batch], [b[1] for b in batch])
-            loss = sum(losses.values())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 10.0)
-            optimizer.step()
-            step += 1
-            running.append(float(loss.detach()))
-            if max_train_sec and time.perf_counter() - t0 >= max_train_sec:
-                stopped_early = True
-                break
-        epoch_losses.append(float(np.mean(running)))
-        log.info("epoch %d/%d: loss %.4f (%.1f s, step %d)", epoch + 1, epochs, epoch_losses[-1],
-                 time.perf_counter() - t0, step)
-        if stopped_early:
-            log.info("stopped after %d of %d steps: max_train_sec=%s reached", step, total, max_train_sec)
-            break
-    train_sec = time.perf_counter() - t0
+    run = _train_epochs(model, samples, lr, epochs=epochs, batch_size=batch_size, hflip=hflip,
+                        max_train_sec=max_train_sec, rng=rng, device=dev)
     model.eval()
     report = {"arch": arch, "num_classes": num_classes, "class_names": list(class_names),
               "num_train_frames": len(samples), "epochs": epochs, "batch_size": batch_size, "lr": lr,
-              "seed": seed, "steps": step, "planned_steps": total, "stopped_early": stopped_early,
-              "train_sec": round(train_sec, 2), "epoch_losses": epoch_losses,
+              "seed": seed, "steps": run.steps, "planned_steps": run.planned_steps,
+              "stopped_early": run.stopped_early, "train_sec": round(run.train_sec, 2),
+              "epoch_losses": run.epoch_losses,
               "min_size": int(model.transform.min_size[0]), "max_size": int(model.transform.max_size)}
     if val_samples is not None:
         val = list(val_samples)

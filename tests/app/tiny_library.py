@@ -24,8 +24,8 @@ from indexer.features.video import probe
 from indexer.index.embed import set_library_model
 from indexer.index.search import build_index
 from indexer.library.catalog import ClipRecord
+from indexer.library.discovery import fingerprint
 from indexer.library.ground_truth import ground_truth_for
-from indexer.library.ingest import fingerprint
 from indexer.library.store import Library
 from indexer.synthkitchen.corpus import OBJECT_CLASSES, VERBS, generate
 

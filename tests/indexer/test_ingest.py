@@ -12,7 +12,8 @@ import torch
 from actbert.data import VideoFeatures
 from indexer.features.detector import build_detector, save_detector
 from indexer.features.video import write_video
-from indexer.library.ingest import IngestSettings, ingest, shard_of, video_id_for
+from indexer.library.discovery import shard_of, video_id_for
+from indexer.library.ingest import IngestSettings, ingest
 from indexer.library.store import Library
 from indexer.synthkitchen.corpus import generate
 
