@@ -108,11 +108,7 @@ EXAMPLES = {  # shown at the end of each command's --help
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="actbert", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_convert_paddle(sub) -> None:
     p = sub.add_parser("convert-paddle", help="convert PaddleVideo's ActBERT .pdparams")
     p.add_argument("src", help="path to ActBERT.pdparams")
     p.add_argument("out_dir", help="output directory (config.json + model.safetensors)")
@@ -121,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=convert_paddle)
 
+
+def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="encode a sentence and a random clip; print the scores")
     p.add_argument("--text", default="cut the tomato on the cutting board")
     p.add_argument("--preset", default="mini", choices=["tiny", "mini", "base", "paddle"])
@@ -129,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=demo)
 
+
+def _add_train(sub) -> None:
+    """``train``'s options: the ``TrainConfig`` fields (None: the config's default)."""
     p = sub.add_parser("train", help="pretrain on a library's corpus (torchrun for several processes)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--library", help="library folder (reads LIBRARY/corpus.jsonl)")
@@ -174,12 +175,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=train_command)
 
+
+def _add_ship(sub) -> None:
     p = sub.add_parser("ship", help="write the compact float16 copy of a mini checkpoint that "
                                     "assets/ ships (only what differs from the packaged MiniLM)")
     p.add_argument("checkpoint", help="a save_pretrained directory (e.g. RUN/last)")
     p.add_argument("out_dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=ship)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command's parser (evaluation's commands registered by their own modules), each
+    ``--help`` ending with its ``EXAMPLES`` line."""
+    parser = argparse.ArgumentParser(prog="actbert", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_convert_paddle(sub)
+    _add_demo(sub)
+    _add_train(sub)
+    _add_ship(sub)
 
     from .evaluation.cli import add_cli as add_evaluate_cli
     from .evaluation.finetune import add_cli as add_finetune_cli
@@ -192,8 +207,20 @@ def main(argv: list[str] | None = None) -> int:
         if name in EXAMPLES:
             command.epilog = f"example:\n  {EXAMPLES[name]}"
             command.formatter_class = argparse.RawDescriptionHelpFormatter
+    return parser
 
-    args = parser.parse_args(argv)
+
+def _print_result(result: dict, as_json: bool) -> None:
+    """A command's result: one JSON line, or ``key: value`` lines."""
+    if as_json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by evaluate
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -204,11 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if isinstance(result, int):  # commands that print their own output
         return result
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key}: {value}")
+    _print_result(result, args.json)
     return 0
 
 

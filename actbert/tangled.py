@@ -21,6 +21,7 @@ context) into keys, ``context_key.region`` turns c_r into keys, and likewise ``c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -136,14 +137,35 @@ class TangledAttention(nn.Module):
                 proj[stream][name] = self._layer(stream, name)(hidden[stream])
             return self._heads(proj[stream][name], batch)
 
-        if self.kv_fusion == "stack":
-            sources = {INJECTED_FROM[s] for s in wanted}
-        else:
-            sources = {source for stream, source in (("text", "region"), ("region", "text"))
-                       if stream in wanted}
         probs: dict[str, torch.Tensor] = {}
-
         # Eq. 1 and 2: action queries over words (c_w) and over regions (c_r).
+        c = self._action_contexts(get, bias, self._sources(wanted), drop, need_probs, probs)
+        injected: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # c's pair, once per context
+        contexts = {}
+        for stream in wanted:
+            own = hidden[stream].shape[1]
+            k, v, b = self._inject(stream, get(stream, "key"), get(stream, "value"), bias, c, own,
+                                   injected)
+            ctx, p = attention(get(stream, "query"), k, v, b, drop, need_probs)
+            contexts[stream] = merge_heads(ctx)
+            if need_probs:
+                probs[f"{stream}->{stream}"] = p[..., :own]
+                if p.shape[-1] > own:
+                    probs[f"{stream}->injected"] = p[..., own:]
+        return contexts, probs
+
+    def _sources(self, wanted: tuple[str, ...]) -> set[str]:
+        """The action contexts the ``wanted`` streams receive: ``"text"`` (c_w), ``"region"`` (c_r)."""
+        if self.kv_fusion == "stack":
+            return {INJECTED_FROM[s] for s in wanted}
+        return {source for stream, source in (("text", "region"), ("region", "text"))
+                if stream in wanted}
+
+    def _action_contexts(self, get: Callable[[str, str], torch.Tensor],
+                         bias: dict[str, torch.Tensor], sources: set[str], drop: float,
+                         need_probs: bool, probs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Eq. 1 and 2: action queries over words (c_w, key ``"text"``) and over regions (c_r, key
+        ``"region"``), (B, L_action, D_tangled) each; their maps added to ``probs``."""
         c = {}
         for source in ("text", "region"):
             if source not in sources:
@@ -154,33 +176,30 @@ class TangledAttention(nn.Module):
             c[source] = merge_heads(ctx)
             if need_probs:
                 probs[f"action->{source}"] = p
+        return c
 
-        injected: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # c's pair, once per context
-        contexts = {}
-        for stream in wanted:
-            k, v, b = get(stream, "key"), get(stream, "value"), bias[stream]
-            if self.kv_fusion == "stack":
-                source = INJECTED_FROM[stream]
-                if source not in injected:
-                    injected[source] = (self._heads(self.context_key[source](c[source])),
-                                        self._heads(self.context_value[source](c[source])))
-                k = torch.cat([k, injected[source][0]], 2)
-                v = torch.cat([v, injected[source][1]], 2)
-                b = torch.cat([b, bias["action"]], -1)
-            elif stream != "action":
-                # PaddleVideo: crossed and added; both values use context_value["text"] (value_at).
-                source = "region" if stream == "text" else "text"
-                length = hidden[stream].shape[1]
-                k = k + self._heads(resample_nearest(self.context_key[source](c[source]), length))
-                v = v + self._heads(resample_nearest(self.context_value["text"](c[source]), length))
-            own = hidden[stream].shape[1]
-            ctx, p = attention(get(stream, "query"), k, v, b, drop, need_probs)
-            contexts[stream] = merge_heads(ctx)
-            if need_probs:
-                probs[f"{stream}->{stream}"] = p[..., :own]
-                if p.shape[-1] > own:
-                    probs[f"{stream}->injected"] = p[..., own:]
-        return contexts, probs
+    def _inject(self, stream: str, k: torch.Tensor, v: torch.Tensor, bias: dict[str, torch.Tensor],
+                c: dict[str, torch.Tensor], length: int,
+                injected: dict[str, tuple[torch.Tensor, torch.Tensor]]
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The stream's keys, values and attention bias with its action context injected (``length``:
+        the stream's own length, to which "paddle" mode resamples the context; ``injected``: each
+        context's generated pair in "stack" mode, computed once)."""
+        b = bias[stream]
+        if self.kv_fusion == "stack":
+            source = INJECTED_FROM[stream]
+            if source not in injected:
+                injected[source] = (self._heads(self.context_key[source](c[source])),
+                                    self._heads(self.context_value[source](c[source])))
+            k = torch.cat([k, injected[source][0]], 2)
+            v = torch.cat([v, injected[source][1]], 2)
+            b = torch.cat([b, bias["action"]], -1)
+        elif stream != "action":
+            # PaddleVideo: crossed and added; both values use context_value["text"] (value_at).
+            source = "region" if stream == "text" else "text"
+            k = k + self._heads(resample_nearest(self.context_key[source](c[source]), length))
+            v = v + self._heads(resample_nearest(self.context_value["text"](c[source]), length))
+        return k, v, b
 
 
 class TangledBlock(nn.Module):

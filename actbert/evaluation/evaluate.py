@@ -93,7 +93,7 @@ from .intervals import LEVEL, RESAMPLES, Bootstrap, bootstrap
 from .protocols import protocols
 from .runners import BASELINES, RESULT_TASKS, TASKS, Evaluation, Outcomes
 from .scorer import load_checkpoint
-from .tasks import check_disjoint, load_split
+from .tasks import SplitClips, check_disjoint, load_split
 
 log = logging.getLogger(__name__)
 
@@ -156,21 +156,9 @@ def _pretraining_note(checkpoint: str, split: str) -> str | None:
     return None
 
 
-def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> dict:
-    """Run the configured tasks; returns the result dictionary (see the module docstring).
-    ``corpus``: the corpus already read (a benchmark's, ``benchmark_corpus``); default: read
-    ``config.corpus``."""
-    started = time.perf_counter()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    corpus = corpus or read_corpus(config.corpus)
-    held = load_split(corpus, config.split)
-    train_part = corpus.split(config.train_split)
-    check_disjoint(train_part, held.corpus)
-    needs_train = {"segmentation", "videoqa", "captioning"} & set(config.tasks)
-    train = (load_split(corpus, config.train_split)
-             if train_part.videos and needs_train else None)
+def _load_models(config: EvalConfig, held: SplitClips) -> tuple[dict, list[str]]:
+    """{system: (model, uses regions)} of ``actbert`` and ``actbert_no_regions``, and the notes on
+    them (a model pretrained on the evaluated split; no ablation checkpoint given)."""
     notes = [n for n in [_pretraining_note(config.checkpoint, config.split)] if n]
     model = load_checkpoint(config.checkpoint, held, config.device)
     if config.ablation_checkpoint:
@@ -181,19 +169,26 @@ def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> dict:
         notes.append("actbert_no_regions: no checkpoint pretrained without regions was given "
                      "(--ablation-checkpoint or library.json 'model_no_regions'); its rows are the "
                      "full model with the region inputs removed, not the paper's ablation")
-    models = {"actbert": (model, True), "actbert_no_regions": (ablation, False)}
-    run = Evaluation(config, held, train, models, ActBertTokenizer(max_length=config.max_text_tokens),
-                     notes)
+    return {"actbert": (model, True), "actbert_no_regions": (ablation, False)}, notes
+
+
+def _add_finetuned(config: EvalConfig, run: Evaluation, held: SplitClips) -> None:
+    """The ``--finetuned`` models, by the task each was fine-tuned for (a note for a task this
+    run does not evaluate)."""
     for directory in config.finetuned:
         ft = load_finetuned(directory, held, config.device)
         run.finetuned.setdefault(ft.task, []).append(ft)
         if ft.task not in config.tasks:
-            notes.append(f"{directory}: fine-tuned for {ft.task}, which this run does not evaluate")
+            run.notes.append(f"{directory}: fine-tuned for {ft.task}, which this run does not evaluate")
+
+
+def _run_tasks(config: EvalConfig, run: Evaluation, timings: dict) -> tuple[dict, dict, dict, dict]:
+    """Every configured task, timed into ``timings``: the point figures, their intervals and paired
+    differences, and the units each task's bootstrap resampled (all by result task)."""
     result: dict = {}
     intervals: dict = {}
     differences: dict = {}
     units: dict = {}
-    timings = {"load": round(time.perf_counter() - started, 2)}
     for task in config.tasks:
         t0 = time.perf_counter()
         for name, produced in getattr(run, task)().items():
@@ -210,13 +205,13 @@ def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> dict:
                 run.notes.append(_record_policy(config, boot, produced.units))
         timings[task] = round(time.perf_counter() - t0, 2)
         log.info("%s done in %.1f s", task, timings[task])
-    result = {t: result[t] for t in RESULT_TASKS if t in result}
-    result["protocols"] = protocols(result)
-    result["ci"] = {t: intervals[t] for t in RESULT_TASKS if t in intervals}
-    result["differences"] = {t: differences[t] for t in RESULT_TASKS if t in differences}
-    result["timings_s"] = timings
-    result["notes"] = run.notes
-    result["info"] = {
+    return result, intervals, differences, units
+
+
+def _info(config: EvalConfig, held: SplitClips, train: SplitClips | None, run: Evaluation,
+          units: dict) -> dict:
+    """The result's ``info``: what was evaluated, with what, and how the intervals were drawn."""
+    return {
         "split": config.split, "videos": len(held.corpus.videos), "clips": len(held.clips),
         "steps": len(held.queries), "train_videos": len(train.corpus.videos) if train else 0,
         "train_video_ids": sorted(v.video_id for v in train.corpus.videos) if train else [],
@@ -226,6 +221,36 @@ def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> dict:
                                                  for t, fts in run.finetuned.items() for ft in fts},
         "bootstrap": {"resamples": config.resamples, "level": LEVEL, "method": "percentile",
                       "resampled": units}}
+
+
+def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> dict:
+    """Run the configured tasks; returns the result dictionary (see the module docstring).
+    ``corpus``: the corpus already read (a benchmark's, ``benchmark_corpus``); default: read
+    ``config.corpus``."""
+    started = time.perf_counter()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    corpus = corpus or read_corpus(config.corpus)
+    held = load_split(corpus, config.split)
+    train_part = corpus.split(config.train_split)
+    check_disjoint(train_part, held.corpus)
+    needs_train = {"segmentation", "videoqa", "captioning"} & set(config.tasks)
+    train = (load_split(corpus, config.train_split)
+             if train_part.videos and needs_train else None)
+    models, notes = _load_models(config, held)
+    run = Evaluation(config, held, train, models, ActBertTokenizer(max_length=config.max_text_tokens),
+                     notes)
+    _add_finetuned(config, run, held)
+    timings = {"load": round(time.perf_counter() - started, 2)}
+    result, intervals, differences, units = _run_tasks(config, run, timings)
+    result = {t: result[t] for t in RESULT_TASKS if t in result}
+    result["protocols"] = protocols(result)
+    result["ci"] = {t: intervals[t] for t in RESULT_TASKS if t in intervals}
+    result["differences"] = {t: differences[t] for t in RESULT_TASKS if t in differences}
+    result["timings_s"] = timings
+    result["notes"] = run.notes
+    result["info"] = _info(config, held, train, run, units)
     return result
 
 

@@ -259,17 +259,9 @@ document.querySelectorAll('script.figure-data').forEach(function (node) {
 """
 
 
-def report_html(result: dict, command: str, runs: list[TrainingRun] | None = None,
-                timestamp: str | None = None, plotly_js: str | None = None) -> str:
-    """The report page as one HTML string (plotly.js inlined unless ``plotly_js`` is given)."""
-    if plotly_js is None:
-        from plotly.offline import get_plotlyjs
-
-        plotly_js = get_plotlyjs()
-    timestamp = timestamp or datetime.now(timezone.utc).isoformat(timespec="seconds")
+def _header(result: dict, tables: dict, benchmark: str | None, timestamp: str) -> list[str]:
+    """The title line, whether the paper's numbers apply, and the tasks' navigation."""
     info = result.get("info", {})
-    benchmark = benchmark_of(result)
-    figure = _Figures()
     esc = html.escape
     parts = [f"<h1>ActBERT report card</h1><p class='muted'>{esc(subtitle_of(result))} · "
              f"model <code>{esc(str(info.get('checkpoint', '?')))}</code> · ablation "
@@ -284,34 +276,45 @@ def report_html(result: dict, command: str, runs: list[TrainingRun] | None = Non
             "COIN, CrossTask), so the charts carry no paper reference line: the paper's numbers "
             "were measured on other videos, other annotations and other scales of data, and are "
             "<b>not comparable</b>. They are listed at the end for orientation only.</p>")
-    tables = task_tables(result)
     parts.append("<nav><b>Tasks:</b> " + " · ".join(
         f"<a href='#task-{esc(t)}'>{esc(t.replace('_', ' '))}</a>" for t in tables)
         + " · <a href='#training'>training</a> · <a href='#commands'>commands</a> · "
           "<a href='#notes'>notes</a></nav>")
-    for task, table in tables.items():
-        ci = result.get("ci", {}).get(task, {})
-        timing = result.get("timings_s", {}).get(task)
-        resampled = info.get("bootstrap", {}).get("resampled", {}).get(task)
-        parts.append(f"<h2 id='task-{esc(task)}'>{esc(task.replace('_', ' '))}</h2>")
-        parts.append("<p class='muted'>" + esc(
-            (f"95% percentile bootstrap over {resampled}" if resampled
-             else "no confidence intervals (corpus-level scores)")
-            + (f" · {timing:.1f} s" if timing is not None else "")) + "</p>")
-        parts.append(figure(task, task_figure(task, table, ci, paper_references(task, benchmark),
-                                              subtitle_of(result))))
-        parts.append(_table(["system", "metric", "value", "95% interval"], [
-            [f"<code>{esc(r['system'])}</code>", esc(r["metric"]), _fmt(r["value"]),
-             _interval(r["interval"])] for r in interval_rows(table, ci)], "values"))
-        diffs = difference_rows(result, task)
-        if diffs:
-            parts.append(_table(["difference", "metric", "value", "95% interval", "interval"], [
-                [f"<code>{esc(r['pair'])}</code>", esc(r["metric"]), _fmt(r["value"]),
-                 _interval(r["interval"]),
-                 f"<span class='{r['verdict'].split(' ')[0]}'>{esc(r['verdict'])}</span>"]
-                for r in diffs], "differences"))
-    parts.append("<h2 id='training'>Training</h2>")
-    for run in runs or []:
+    return parts
+
+
+def _task_section(result: dict, task: str, table: dict, benchmark: str | None,
+                  figure: _Figures) -> list[str]:
+    """One task: its heading, bootstrap and timing line, chart, values and paired differences."""
+    esc = html.escape
+    ci = result.get("ci", {}).get(task, {})
+    timing = result.get("timings_s", {}).get(task)
+    resampled = result.get("info", {}).get("bootstrap", {}).get("resampled", {}).get(task)
+    parts = [f"<h2 id='task-{esc(task)}'>{esc(task.replace('_', ' '))}</h2>"]
+    parts.append("<p class='muted'>" + esc(
+        (f"95% percentile bootstrap over {resampled}" if resampled
+         else "no confidence intervals (corpus-level scores)")
+        + (f" · {timing:.1f} s" if timing is not None else "")) + "</p>")
+    parts.append(figure(task, task_figure(task, table, ci, paper_references(task, benchmark),
+                                          subtitle_of(result))))
+    parts.append(_table(["system", "metric", "value", "95% interval"], [
+        [f"<code>{esc(r['system'])}</code>", esc(r["metric"]), _fmt(r["value"]),
+         _interval(r["interval"])] for r in interval_rows(table, ci)], "values"))
+    diffs = difference_rows(result, task)
+    if diffs:
+        parts.append(_table(["difference", "metric", "value", "95% interval", "interval"], [
+            [f"<code>{esc(r['pair'])}</code>", esc(r["metric"]), _fmt(r["value"]),
+             _interval(r["interval"]),
+             f"<span class='{r['verdict'].split(' ')[0]}'>{esc(r['verdict'])}</span>"]
+            for r in diffs], "differences"))
+    return parts
+
+
+def _training_section(runs: list[TrainingRun], figure: _Figures) -> list[str]:
+    """Each training run's loss curves (or why there are none)."""
+    esc = html.escape
+    parts = ["<h2 id='training'>Training</h2>"]
+    for run in runs:
         parts.append(f"<h3>{esc(run.label)}: <code>{esc(run.checkpoint)}</code></h3>")
         if run.records:
             parts.append(figure(f"curves:{run.label}", curves_figure(
@@ -322,23 +325,57 @@ def report_html(result: dict, command: str, runs: list[TrainingRun] | None = Non
                          "(a model shipped before `actbert ship` copied it, or trained elsewhere).</p>")
     if not runs:
         parts.append("<p class='muted'>No training run recorded.</p>")
-    parts.append("<h2 id='commands'>Commands</h2><p>The evaluation:</p>"
-                 f"<pre class='command'>{esc(command)}</pre>")
-    for run in runs or []:
+    return parts
+
+
+def _commands_section(command: str, runs: list[TrainingRun]) -> list[str]:
+    """The evaluation's command and each run's ``train_config.json``."""
+    esc = html.escape
+    parts = ["<h2 id='commands'>Commands</h2><p>The evaluation:</p>"
+             f"<pre class='command'>{esc(command)}</pre>"]
+    for run in runs:
         if run.config is not None:
             parts.append(f"<p>{esc(run.label)}: <code>train_config.json</code> (the options of "
                          f"<code>actbert train</code>):</p><pre class='train-config'>"
                          f"{esc(json.dumps(run.config, indent=1))}</pre>")
-    parts.append("<h2 id='notes'>Notes</h2><ul class='notes'>" + "".join(
-        f"<li>{esc(str(n))}</li>" for n in result.get("notes", [])) + "</ul>")
-    parts.append("<h2 id='paper'>The paper's numbers</h2><p class='muted'>ActBERT (Zhu & Yang, "
-                 "CVPR 2020), section 4.2, Tables 1-5, on its benchmarks"
-                 + ("" if benchmark else ": <b>not comparable</b> with this corpus") + ".</p>")
-    parts.append(_table(["task", "benchmark", "system", "metric", "paper", "section"], [
-        [esc(r["task"]), esc(r["benchmark"]), f"<code>{esc(r['system'])}</code>", esc(r["metric"]),
-         f"{r['value']:g}", r["section"]] for r in paper_rows()], "paper"))
-    parts.append("<details><summary>The result JSON</summary><pre>"
-                 f"{esc(json.dumps(result, indent=1))}</pre></details>")
+    return parts
+
+
+def _closing_sections(result: dict, benchmark: str | None) -> list[str]:
+    """The notes, the paper's numbers (headed as not comparable off its benchmarks) and the JSON."""
+    esc = html.escape
+    return [
+        "<h2 id='notes'>Notes</h2><ul class='notes'>" + "".join(
+            f"<li>{esc(str(n))}</li>" for n in result.get("notes", [])) + "</ul>",
+        "<h2 id='paper'>The paper's numbers</h2><p class='muted'>ActBERT (Zhu & Yang, "
+        "CVPR 2020), section 4.2, Tables 1-5, on its benchmarks"
+        + ("" if benchmark else ": <b>not comparable</b> with this corpus") + ".</p>",
+        _table(["task", "benchmark", "system", "metric", "paper", "section"], [
+            [esc(r["task"]), esc(r["benchmark"]), f"<code>{esc(r['system'])}</code>", esc(r["metric"]),
+             f"{r['value']:g}", r["section"]] for r in paper_rows()], "paper"),
+        "<details><summary>The result JSON</summary><pre>"
+        f"{esc(json.dumps(result, indent=1))}</pre></details>"]
+
+
+def report_html(result: dict, command: str, runs: list[TrainingRun] | None = None,
+                timestamp: str | None = None, plotly_js: str | None = None) -> str:
+    """The report page as one HTML string (plotly.js inlined unless ``plotly_js`` is given)."""
+    if plotly_js is None:
+        from plotly.offline import get_plotlyjs
+
+        plotly_js = get_plotlyjs()
+    timestamp = timestamp or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    info = result.get("info", {})
+    benchmark = benchmark_of(result)
+    figure = _Figures()  # numbers the charts in page order: the tasks', then the curves
+    esc = html.escape
+    tables = task_tables(result)
+    parts = _header(result, tables, benchmark, timestamp)
+    for task, table in tables.items():
+        parts += _task_section(result, task, table, benchmark, figure)
+    parts += _training_section(runs or [], figure)
+    parts += _commands_section(command, runs or [])
+    parts += _closing_sections(result, benchmark)
     body = "\n".join(parts)
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<title>ActBERT report card ({esc(str(info.get('split', '')))})</title>"

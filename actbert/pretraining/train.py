@@ -18,10 +18,9 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
@@ -29,11 +28,10 @@ from tqdm import tqdm
 from ..atomic import atomic_write
 from ..checkpoint import build_model, save_pretrained
 from ..corpus import ClipGroups, Corpus, Sample, read_corpus
-from ..data import SEP_TOKEN, collate, drop_regions
 from ..model import ActBertForPretraining
 from ..tokenizer import ActBertTokenizer
+from .collator import MATCH_ON, Collator, sample_seed  # noqa: F401 (sample_seed: re-exported)
 from .curves import plot_losses
-from .masking import mask_features, mask_tokens
 from .objectives import PretrainingBatch, PretrainingObjective
 
 log = logging.getLogger(__name__)
@@ -85,85 +83,6 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     if config.schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
     return max(0.0, 1.0 - progress)
-
-
-def sample_seed(*parts: int) -> int:
-    """A 63-bit seed derived from (seed, epoch, sample index), the same in every process."""
-    return int(np.random.SeedSequence(list(parts)).generate_state(2, np.uint64)[0] >> np.uint64(1))
-
-
-MATCH_ON = ("clean", "masked")
-
-
-class Collator:
-    """Samples -> a ``PretrainingBatch``. Each sample's masking and whether its video is swapped
-    for its negative (the matching objective) come from a generator seeded by (seed, epoch, sample
-    index). The text of a sample is its clips' narrations, ``[CLS] s_0 [SEP] s_1 [SEP] ...`` with
-    segment id = clip index (``ActBertTokenizer.encode_groups``).
-
-    ``match_on="clean"`` (default): the masked-modelling input pairs every text with its own video
-    (every row carries targets) and the matching head judges a separate UNMASKED input in which
-    half of the videos are swapped for the negative, as UNITER, ALBEF and BLIP do; the paper masks
-    the pairs it matches, which here kept the matching head at chance (bench/matching.py).
-    ``match_on="masked"`` is the paper's single masked input, whose swapped rows carry no masked-
-    modelling targets (their words do not describe their video). In both, every video input (its
-    features, masks, locations, positions, segments and tokens) is the collated SHOWN video, and
-    ``clean`` (the alignment loss' input) pairs each text with its own unmasked video.
-    """
-
-    def __init__(self, tokenizer: ActBertTokenizer, seed: int, use_regions: bool = True,
-                 match_on: str = "clean") -> None:
-        if match_on not in MATCH_ON:
-            raise ValueError(f"match_on must be one of {MATCH_ON}, got {match_on!r}")
-        self.tok = tokenizer
-        self.seed = seed
-        self.epoch = 0
-        self.use_regions = use_regions
-        self.match_on = match_on
-
-    def _video(self, videos: list) -> dict[str, torch.Tensor]:
-        video = collate(videos)
-        return drop_regions(video) if not self.use_regions else video
-
-    def __call__(self, items: list[tuple[int, Sample, Sample]]) -> PretrainingBatch:
-        gens = [torch.Generator().manual_seed(sample_seed(self.seed, self.epoch, i))
-                for i, _, _ in items]
-        swapped = [bool(torch.rand(1, generator=g) < 0.5) for g in gens]
-        enc = self.tok.encode_groups([list(positive.sentences) for _, positive, _ in items])
-        text = {"text_ids": enc.ids, "text_mask": enc.mask, "token_type_ids": enc.segments}
-        own = self._video([positive.video for _, positive, _ in items])
-        shown = self._video([(negative if swap else positive).video
-                             for (_, positive, negative), swap in zip(items, swapped)])
-        own_classes, shown_classes = own.pop("region_classes"), shown.pop("region_classes")
-        clean = {**text, **own}
-        masked_on_shown = self.match_on == "masked"
-        video = shown if masked_on_shown else own
-        ids, text_labels, action, action_sel, region, region_sel = [], [], [], [], [], []
-        for b, g in enumerate(gens):
-            i, lab = mask_tokens(enc.ids[b:b + 1], enc.mask[b:b + 1], g, mask_id=self.tok.mask_id,
-                                 vocab_size=self.tok.vocab_size, special_ids=self.tok.special_ids)
-            a, a_sel = mask_features(video["action_features"][b:b + 1], video["action_mask"][b:b + 1], g)
-            r, r_sel = mask_features(video["region_features"][b:b + 1], video["region_mask"][b:b + 1], g,
-                                     skip_first=True,
-                                     exclude=video["region_tokens"][b:b + 1] == SEP_TOKEN)
-            if masked_on_shown and swapped[b]:  # mismatched: no masked-modelling targets
-                lab, a_sel, r_sel = torch.full_like(lab, -1), torch.full_like(a_sel, -1), torch.full_like(r_sel, -1)
-            for store, value in ((ids, i), (text_labels, lab), (action, a), (action_sel, a_sel),
-                                 (region, r), (region_sel, r_sel)):
-                store.append(value)
-        num_actions = video["action_mask"].shape[1]
-        verb_targets = torch.zeros(len(items), num_actions, items[0][1].verb_targets.shape[1])
-        for b, (_, positive, _) in enumerate(items):
-            if not (masked_on_shown and swapped[b]):
-                verb_targets[b, : len(positive.verb_targets)] = positive.verb_targets
-        inputs = {**text, **video, "text_ids": torch.cat(ids), "action_features": torch.cat(action),
-                  "region_features": torch.cat(region)}
-        return PretrainingBatch(
-            inputs=inputs, text_labels=torch.cat(text_labels), action_targets=verb_targets,
-            action_selected=torch.cat(action_sel) == 1,
-            region_targets=shown_classes if masked_on_shown else own_classes,
-            region_labels=torch.cat(region_sel)[:, 1:], match_labels=torch.tensor([int(x) for x in swapped]),
-            clean=clean, match_inputs=None if masked_on_shown else {**text, **shown})
 
 
 def model_for_corpus(config: TrainConfig, corpus: Corpus, sample: Sample) -> ActBertForPretraining:
@@ -239,6 +158,84 @@ def _to(batch: PretrainingBatch, device: torch.device) -> PretrainingBatch:
         match_inputs=move(batch.match_inputs) if batch.match_inputs is not None else None)
 
 
+def _prepare_model(config: TrainConfig, corpus: Corpus, dataset: ClipGroups, resume: Path,
+                   device: torch.device) -> ActBertForPretraining:
+    """The model to train (resumed from ``resume`` when it holds one, else ``model_for_corpus``),
+    checked against the clip groups, its frozen text layers fixed, in training mode."""
+    model = (ActBertForPretraining.from_pretrained(resume) if (resume / "model.safetensors").is_file()
+             else model_for_corpus(config, corpus, dataset.sample(0))).to(device)
+    dataset.max_regions = model.config.max_regions  # the clip contract: the model's own limit
+    check_fits(model, config.clips_per_sample)
+    freeze_text(model, config.freeze_text_layers)
+    model.train()
+    return model
+
+
+def _optimizer(config: TrainConfig, model: ActBertForPretraining, resume: Path, device: torch.device
+               ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR, dict]:
+    """AdamW over the trainable parameters and its learning-rate schedule, resumed from
+    ``resume/trainer.pt`` when present; with the step and epoch reached."""
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    state = {"step": 0, "epoch": 0}
+    if (resume / "trainer.pt").is_file():
+        saved = torch.load(resume / "trainer.pt", map_location=device, weights_only=True)
+        optimizer.load_state_dict(saved["optimizer"])
+        state = {"step": int(saved["step"]), "epoch": int(saved["epoch"])}
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config),
+                                                  last_epoch=state["step"] - 1)
+    return optimizer, scheduler, state
+
+
+def _precision(config: TrainConfig, device: torch.device
+               ) -> tuple[torch.dtype | None, torch.amp.GradScaler | None]:
+    """The autocast dtype (None: fp32; ``auto`` is bf16 on GPUs) and, for fp16, a gradient scaler."""
+    precision = config.precision
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+    return autocast_dtype, scaler
+
+
+@dataclass
+class _Run:
+    """One pretraining run's pieces, shared by the steps of its loop."""
+
+    config: TrainConfig
+    rank: int
+    world: int
+    device: torch.device
+    dataset: ClipGroups
+    collator: Collator
+    model: ActBertForPretraining
+    net: torch.nn.Module                # the objective, DDP-wrapped with several ranks
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    state: dict                         # {"step", "epoch"}: what a checkpoint resumes from
+    autocast_dtype: torch.dtype | None
+    scaler: torch.amp.GradScaler | None
+    history: list[dict] = field(default_factory=list)
+    started: float = 0.0
+    samples_seen: int = 0
+
+    @property
+    def out(self) -> Path:
+        return Path(self.config.out)
+
+    @property
+    def resume(self) -> Path:
+        return self.out / "last"
+
+    @property
+    def log_path(self) -> Path:
+        return self.out / "train.jsonl"
+
+    def out_of_time(self) -> bool:  # never before this run's first step, so a checkpoint exists
+        return (self.config.max_seconds is not None and self.samples_seen > 0
+                and time.perf_counter() - self.started > self.config.max_seconds)
+
+
 def train(config: TrainConfig) -> dict:
     """Run pretraining; returns a summary (final losses, samples/s, checkpoint path)."""
     rank, world, device = _distributed()
@@ -255,106 +252,111 @@ def train(config: TrainConfig) -> dict:
     tok = ActBertTokenizer(max_length=config.max_text_tokens)
     out = Path(config.out)
     resume = out / "last"
-    model = (ActBertForPretraining.from_pretrained(resume) if (resume / "model.safetensors").is_file()
-             else model_for_corpus(config, corpus, dataset.sample(0))).to(device)
-    dataset.max_regions = model.config.max_regions  # the clip contract: the model's own limit
-    check_fits(model, config.clips_per_sample)
-    freeze_text(model, config.freeze_text_layers)
-    model.train()
+    model = _prepare_model(config, corpus, dataset, resume, device)
     objective = PretrainingObjective(model, config.use_alignment, tok.cls_id, tok.sep_id, world,
                                      match_weight=config.match_weight)
     net = (torch.nn.parallel.DistributedDataParallel(
         objective, find_unused_parameters=not config.use_alignment) if world > 1 else objective)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
-                                  weight_decay=config.weight_decay)
-    state = {"step": 0, "epoch": 0}
-    if (resume / "trainer.pt").is_file():
-        saved = torch.load(resume / "trainer.pt", map_location=device, weights_only=True)
-        optimizer.load_state_dict(saved["optimizer"])
-        state = {"step": int(saved["step"]), "epoch": int(saved["epoch"])}
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config),
-                                                  last_epoch=state["step"] - 1)
+    optimizer, scheduler, state = _optimizer(config, model, resume, device)
     collator = Collator(tok, config.seed, config.use_regions, config.match_on)
-    local_batch = config.batch_size // world
     if len(dataset) < config.batch_size * config.accumulate:
         raise ValueError(f"{len(dataset)} samples cannot fill one step of "
                          f"{config.batch_size} x {config.accumulate}")
-    precision = config.precision
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
-    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-    log_path = out / "train.jsonl"
+    run = _Run(config, rank, world, device, dataset, collator, model, net, optimizer, scheduler,
+               state, *_precision(config, device))
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
     bar = tqdm(total=config.steps, initial=state["step"], disable=rank != 0 or not config.progress,
                desc="pretrain", dynamic_ncols=True)
-    history: list[dict] = []
-    started, samples_seen = time.perf_counter(), 0
-
-    def out_of_time() -> bool:  # never before this run's first step, so a checkpoint exists
-        return (config.max_seconds is not None and samples_seen > 0
-                and time.perf_counter() - started > config.max_seconds)
-
-    while state["step"] < config.steps and not out_of_time():
-        dataset.set_epoch(state["epoch"])
-        collator.epoch = state["epoch"]
-        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(
-            config.seed + state["epoch"])).tolist()
-        per_step = config.batch_size * config.accumulate
-        for first in range(0, len(order) - per_step + 1, per_step):
-            if state["step"] >= config.steps or out_of_time():
-                break
-            optimizer.zero_grad(set_to_none=True)
-            totals: dict[str, float] = {}
-            for micro in range(config.accumulate):
-                start = first + micro * config.batch_size + rank * local_batch
-                items = [dataset[i] for i in order[start:start + local_batch]]
-                batch = _to(collator(items), device)
-                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                    terms = net(batch)
-                loss = terms["total"] / config.accumulate
-                (scaler.scale(loss) if scaler else loss).backward()
-                for k, v in terms.items():
-                    totals[k] = totals.get(k, 0.0) + float(v.detach()) / config.accumulate
-            if scaler:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            scheduler.step()
-            state["step"] += 1
-            samples_seen += per_step
-            if world > 1:
-                reduced = torch.tensor(list(totals.values()), device=device)
-                dist.all_reduce(reduced)
-                totals = dict(zip(totals, (reduced / world).tolist()))
-            record = {"step": state["step"], "lr": scheduler.get_last_lr()[0],
-                      **{k: round(v, 5) for k, v in totals.items()},
-                      "samples_per_s": round(samples_seen / (time.perf_counter() - started), 2)}
-            history.append(record)
-            if rank == 0:
-                bar.update(1)
-                bar.set_postfix({k: f"{v:.3f}" for k, v in totals.items()})
-                if state["step"] % config.log_every == 0 or state["step"] == config.steps:
-                    with open(log_path, "a") as handle:
-                        handle.write(json.dumps(record) + "\n")
-                if (state["step"] % config.checkpoint_every == 0 or state["step"] == config.steps
-                        or out_of_time()):
-                    _checkpoint(model, optimizer, state, resume)
-                if config.keep_every and state["step"] % config.keep_every == 0:
-                    save_pretrained(model, out / f"step-{state['step']}")
-        else:
+    run.started = time.perf_counter()
+    while state["step"] < config.steps and not run.out_of_time():
+        if _epoch(run, bar):
             state["epoch"] += 1
     bar.close()
-    if rank == 0 and log_path.is_file():
-        plot_losses(log_path, out / "loss_curve.png")
+    if rank == 0 and run.log_path.is_file():
+        plot_losses(run.log_path, out / "loss_curve.png")
     if world > 1:
         dist.barrier()
+    history = run.history
     return {"steps": state["step"], "final": history[-1] if history else {},
             "history": history, "checkpoint": str(resume), "world_size": world,
             "samples_per_s": history[-1]["samples_per_s"] if history else 0.0}
+
+
+def _epoch(run: _Run, bar: tqdm) -> bool:
+    """The steps of one epoch (a fresh shuffle of the samples); False when the run stops inside it
+    (its steps done or its time spent)."""
+    config, state = run.config, run.state
+    run.dataset.set_epoch(state["epoch"])
+    run.collator.epoch = state["epoch"]
+    order = torch.randperm(len(run.dataset), generator=torch.Generator().manual_seed(
+        config.seed + state["epoch"])).tolist()
+    per_step = config.batch_size * config.accumulate
+    for first in range(0, len(order) - per_step + 1, per_step):
+        if state["step"] >= config.steps or run.out_of_time():
+            return False
+        totals = _step(run, order, first)
+        state["step"] += 1
+        run.samples_seen += per_step
+        totals = _mean_over_ranks(totals, run.world, run.device)
+        record = {"step": state["step"], "lr": run.scheduler.get_last_lr()[0],
+                  **{k: round(v, 5) for k, v in totals.items()},
+                  "samples_per_s": round(run.samples_seen / (time.perf_counter() - run.started), 2)}
+        run.history.append(record)
+        if run.rank == 0:
+            _log_step(run, bar, record, totals)
+    return True
+
+
+def _step(run: _Run, order: list[int], first: int) -> dict[str, float]:
+    """One optimizer step over ``accumulate`` micro-batches of the global batch starting at
+    ``order[first]`` (this rank's share of each); returns the loss terms averaged over them."""
+    config = run.config
+    local_batch = config.batch_size // run.world
+    run.optimizer.zero_grad(set_to_none=True)
+    totals: dict[str, float] = {}
+    for micro in range(config.accumulate):
+        start = first + micro * config.batch_size + run.rank * local_batch
+        items = [run.dataset[i] for i in order[start:start + local_batch]]
+        batch = _to(run.collator(items), run.device)
+        with torch.autocast(run.device.type, dtype=run.autocast_dtype,
+                            enabled=run.autocast_dtype is not None):
+            terms = run.net(batch)
+        loss = terms["total"] / config.accumulate
+        (run.scaler.scale(loss) if run.scaler else loss).backward()
+        for k, v in terms.items():
+            totals[k] = totals.get(k, 0.0) + float(v.detach()) / config.accumulate
+    if run.scaler:
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+    else:
+        run.optimizer.step()
+    run.scheduler.step()
+    return totals
+
+
+def _mean_over_ranks(totals: dict[str, float], world: int, device: torch.device) -> dict[str, float]:
+    """The loss terms averaged over the ranks (unchanged with one rank)."""
+    if world <= 1:
+        return totals
+    reduced = torch.tensor(list(totals.values()), device=device)
+    dist.all_reduce(reduced)
+    return dict(zip(totals, (reduced / world).tolist()))
+
+
+def _log_step(run: _Run, bar: tqdm, record: dict, totals: dict[str, float]) -> None:
+    """Rank 0 after a step: the progress bar, the JSONL log, the checkpoint and kept copies."""
+    config, step = run.config, run.state["step"]
+    bar.update(1)
+    bar.set_postfix({k: f"{v:.3f}" for k, v in totals.items()})
+    if step % config.log_every == 0 or step == config.steps:
+        with open(run.log_path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+    if step % config.checkpoint_every == 0 or step == config.steps or run.out_of_time():
+        _checkpoint(run.model, run.optimizer, run.state, run.resume)
+    if config.keep_every and step % config.keep_every == 0:
+        save_pretrained(run.model, run.out / f"step-{step}")
 
 
 def _checkpoint(model: ActBertForPretraining, optimizer, state: dict, directory: Path) -> None:
