@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from actbert.data import ClipInputs, collate
-from actbert.model import TextState, VideoState
+from actbert.states import TextState, VideoState
 from actbert.rerank_policy import Ordering, decide
 from actbert.tokenizer import ActBertTokenizer
 from indexer.errors import LibraryError, QueryError

@@ -288,7 +288,7 @@ def test_match_from_cached_video_states_equals_the_full_forward(kv_fusion, layer
     """Clips' video states computed once, cut to their real slots (``unbatch``) and batched again
     in any order and company (``VideoState.batch``, padded to the batch's longest): ``match`` on
     them gives the plain forward's scores and pooled outputs."""
-    from actbert.model import VideoState
+    from actbert.states import VideoState
 
     torch.manual_seed(0)
     cfg = _variant(kv_fusion, layered)
