@@ -61,8 +61,11 @@ demo-model: setup
 		--report assets/demo/report > assets/demo/eval_test.json
 
 # pytest exits 5 when it collects no test: make treats that as a failure, as it should.
+# Two pytest-xdist workers, one test file each at a time (module fixtures are built once); the
+# workers split the cores between them (tests/conftest.py). TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: setup browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup
 	$(PY) bench/model.py

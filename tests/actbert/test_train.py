@@ -166,7 +166,7 @@ def test_each_objective_fits_a_fixed_batch(tmp_path):
         batch = Collator(tok, seed=0, match_on=match_on)([data[i] for i in range(len(data))])
         optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
         first = {k: float(v.detach()) for k, v in objective(batch).items()}
-        for _ in range(80):
+        for _ in range(40):
             terms = objective(batch)
             optimizer.zero_grad()
             terms["total"].backward()

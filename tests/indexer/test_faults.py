@@ -21,6 +21,8 @@ import torch
 from actbert.config import ActBertConfig
 from actbert.model import ActBertForPretraining
 from indexer.features.detector import build_detector, save_detector
+from indexer.features.i3d import FEATURE_SIZE as I3D_FEATURE_SIZE
+from indexer.features.regions import RegionExtractor
 from indexer.features.video import write_video
 from indexer.index.embed import set_library_model
 from indexer.index.search import build_index
@@ -149,15 +151,14 @@ def test_bad_input_corpus_each_video_gets_its_status(tmp_path, detector):
 # ---- kill -9 -------------------------------------------------------------------------------------
 
 
-def tiny_model_for(features_dir: Path, seed: int = 0) -> ActBertForPretraining:
-    """A ``tiny`` ActBERT sized to the ingested features (I3D 1024-d, the tiny detector's regions)."""
-    from actbert.data import VideoFeatures
-
-    features = VideoFeatures.load(next(features_dir.glob("*.safetensors")))
+def tiny_model_for(detector: Path, seed: int = 0) -> ActBertForPretraining:
+    """A ``tiny`` ActBERT sized to what ingest extracts: I3D's 1024-d action features and the
+    detector's box features and classes (background included)."""
+    regions = RegionExtractor(detector)
     config = ActBertConfig.from_name(
-        "tiny", action={"feature_size": features.action_features.shape[1]},
-        region={"feature_size": features.region_features.shape[1],
-                "num_classes": features.region_classes.shape[1]})
+        "tiny", action={"feature_size": I3D_FEATURE_SIZE},
+        region={"feature_size": regions.model.roi_heads.box_predictor.cls_score.in_features,
+                "num_classes": len(regions.class_names)})
     torch.manual_seed(seed)
     return ActBertForPretraining(config).eval()
 
@@ -188,11 +189,9 @@ def kill_setup(tmp_path_factory, detector):
     generate(root / "corpus", 3, seed=3, size=(128, 96), fps=8, step_sec=(1.5, 2.0))
     videos = root / "corpus" / "videos"
     ingest_args = ["--action-weights", "none", "--detector", str(detector), "--score-threshold", "0"]
-    probe_lib = root / "probe"
-    assert run_cli(["ingest", str(next(videos.glob("*.mp4"))), "--library", str(probe_lib), *ingest_args]).returncode == 0
     template = Library.create(root / "template")
     model_dir = template.root / "models" / "actbert"
-    tiny_model_for(probe_lib / "features").save_pretrained(model_dir)
+    tiny_model_for(detector).save_pretrained(model_dir)
     set_library_model(template, model_dir)
     build_index(template)
     reference = root / "reference"
@@ -201,9 +200,9 @@ def kill_setup(tmp_path_factory, detector):
     result = run_cli(["ingest", str(videos), "--library", str(reference), *ingest_args])
     assert result.returncode == 0, result.stderr[-2000:]
     seconds = time.monotonic() - started
-    queries = list(np.random.default_rng(0).standard_normal((4, tiny_model_for(probe_lib / "features").config.embed_size)))
+    queries = list(np.random.default_rng(0).standard_normal((4, tiny_model_for(detector).config.embed_size)))
     return {"videos": videos, "template": template.root, "reference": reference, "seconds": seconds,
-            "args": ingest_args, "queries": queries, "model_dir": model_dir}
+            "args": ingest_args, "queries": queries, "model_dir": model_dir, "detector": detector}
 
 
 def library_snapshot(root: Path) -> list:
@@ -255,7 +254,7 @@ def test_delete_and_reindex_killed_midway_are_repaired(tmp_path, kill_setup):
     assert {r["video_id"] for r in Library(lib, readonly=True).catalog.videos()} == set(videos[2:])
 
     new_model = tmp_path / "new_model"
-    tiny_model_for(lib / "features", seed=1).save_pretrained(new_model)
+    tiny_model_for(kill_setup["detector"], seed=1).save_pretrained(new_model)
     before = json.loads((lib / "library.json").read_text())["model"]
     for delay in rng.uniform(1.0, 10.0, 3):
         kill_after(["reindex", str(lib), "--checkpoint", str(new_model)], float(delay))

@@ -251,10 +251,10 @@ print(json.dumps({{"reads": reads, "errors": errors[:5], "error_count": len(erro
 
 
 def test_two_writers_and_four_readers(template, tmp_path):
-    """Bounded (~20 s of traffic): merges and deletes through the CLI, manifest updates, readers
+    """Bounded (~10 s of traffic): merges and deletes through the CLI, manifest updates, readers
     loading the index and the catalog meanwhile. 0 lost updates, 0 crashes, 0 reader errors."""
     lib = copy_library(template, tmp_path / "lib")
-    seconds = 20
+    seconds = 10
     fmt = {"root": str(ROOT), "lib": str(lib), "template": str(template), "seconds": seconds}
     procs = [subprocess.Popen([sys.executable, "-c", WRITER.format(role=role, **fmt)], env=ENV,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
