@@ -8,6 +8,12 @@ table included) report with.
   penalty with sigma = 6, clipped n-gram counts, times 10), averaged over captions.
 - METEOR: METEOR 1.5 (``meteor-1.5.jar -l en -norm``), which needs Java.
 
+``CaptionUnits``: per-caption statistics from which the figures of any multiset of the captions
+follow, for bootstrap intervals without rescoring each resample: BLEU re-aggregated from each
+caption's clipped n-gram matches, n-gram counts and lengths (exactly the corpus BLEU of the
+resample), ROUGE-L and CIDEr-D averaged per caption (CIDEr-D's document frequencies stay those of
+the whole set). METEOR 1.5 is a corpus-level score only.
+
 Tokenisation: coco-caption's Stanford PTB tokenizer (Java) lowercases, splits punctuation and drops
 punctuation tokens. Without Java, captions go through ``simple_tokenize`` (a Python approximation
 of it: identical on plain words and common punctuation) and METEOR is left out (``None``, with the
@@ -17,12 +23,15 @@ reason in ``meteor_note``), never replaced by an approximation.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import shutil
 import subprocess
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +42,56 @@ _CONTRACTION = re.compile(r"(?i)\b(\w+)(n't|'s|'re|'ve|'ll|'d|'m)\b")
 _PUNCT = re.compile(r"""(\.\.\.|--|[,;:!?"%$#]|(?<!\d)\.|\.(?!\d)|'(?!\w))""")
 _BRACKETS = {"(": " -lrb- ", ")": " -rrb- ", "{": " -lcb- ", "}": " -rcb- ", "[": " -lsb- ",
              "]": " -rsb- "}
+
+
+def corpus_bleu(correct: Sequence[float], guess: Sequence[float], testlen: float, reflen: float,
+                tiny: float = 1e-15, small: float = 1e-9) -> list[float]:
+    """coco-caption's corpus BLEU-1..n from statistics summed over captions: clipped n-gram
+    matches, hypothesis n-gram counts, hypothesis and (closest) reference lengths."""
+    bleus, product = [], 1.0
+    for k, (c, g) in enumerate(zip(correct, guess)):
+        product *= (float(c) + tiny) / (float(g) + small)
+        bleus.append(product ** (1.0 / (k + 1)))
+    ratio = (testlen + tiny) / (reflen + small)
+    return [b * math.exp(1 - 1 / ratio) for b in bleus] if ratio < 1 else bleus
+
+
+@dataclass(frozen=True)
+class CaptionUnits:
+    """Per-caption statistics (rows in the order of ``keys``): BLEU's ``correct`` and ``guess``
+    (N, 4), ``testlen`` and ``reflen`` (N,) (the closest reference length), ``rouge_l`` and
+    ``cider`` (N,), each caption's score."""
+
+    keys: tuple
+    correct: np.ndarray
+    guess: np.ndarray
+    testlen: np.ndarray
+    reflen: np.ndarray
+    rouge_l: np.ndarray
+    cider: np.ndarray
+
+    def figures(self, idx: np.ndarray) -> dict[str, float]:
+        """BLEU-3, BLEU-4, ROUGE-L (percent) and CIDEr-D (raw) of the captions ``idx`` (repeats
+        allowed): on every caption, the figures ``caption_scores`` reports."""
+        bleu = corpus_bleu(self.correct[idx].sum(0), self.guess[idx].sum(0),
+                           float(self.testlen[idx].sum()), float(self.reflen[idx].sum()))
+        return {"bleu3": 100 * bleu[2], "bleu4": 100 * bleu[3],
+                "rouge_l": 100 * float(self.rouge_l[idx].mean()), "cider": float(self.cider[idx].mean())}
+
+
+def caption_units(tok_refs: dict, tok_hyps: dict, rouge_l: Sequence[float],
+                  cider: Sequence[float]) -> CaptionUnits:
+    """The ``CaptionUnits`` of tokenised captions (coco-caption's own n-gram counting)."""
+    from pycocoevalcap.bleu.bleu_scorer import cook_refs, cook_test
+
+    keys = tuple(tok_refs)
+    comps = [cook_test(tok_hyps[k][0], cook_refs(tok_refs[k]), eff="closest") for k in keys]
+    return CaptionUnits(
+        keys=keys, correct=np.array([c["correct"] for c in comps], np.float64),
+        guess=np.array([c["guess"] for c in comps], np.float64),
+        testlen=np.array([c["testlen"] for c in comps], np.float64),
+        reflen=np.array([c["reflen"] for c in comps], np.float64),
+        rouge_l=np.asarray(rouge_l, np.float64), cider=np.asarray(cider, np.float64))
 
 
 @dataclass(frozen=True)
@@ -50,6 +109,7 @@ class CaptionScores:
     num_captions: int
     tokenizer: str
     meteor_note: str
+    units: CaptionUnits | None = None
 
     @property
     def bleu3(self) -> float:
@@ -142,8 +202,8 @@ def caption_scores(references: Mapping[Hashable, Sequence[str]], hypotheses: Map
     tok_hyps = _tokenize({k: [str(hypotheses[k])] for k in refs}, use_java)
 
     bleu, _ = Bleu(4).compute_score(tok_refs, tok_hyps, verbose=0)
-    rouge, _ = Rouge().compute_score(tok_refs, tok_hyps)
-    cider, _ = Cider().compute_score(tok_refs, tok_hyps)
+    rouge, rouge_each = Rouge().compute_score(tok_refs, tok_hyps)
+    cider, cider_each = Cider().compute_score(tok_refs, tok_hyps)
     if not meteor:
         meteor_score, note = None, "METEOR not requested"
     elif not use_java:
@@ -156,4 +216,4 @@ def caption_scores(references: Mapping[Hashable, Sequence[str]], hypotheses: Map
         bleu=tuple(float(b) for b in bleu), meteor=meteor_score, rouge_l=float(rouge),
         cider=float(cider), num_captions=len(refs),
         tokenizer="Stanford PTBTokenizer (coco-caption, Java)" if use_java else "simple_tokenize (Python)",
-        meteor_note=note)
+        meteor_note=note, units=caption_units(tok_refs, tok_hyps, rouge_each, cider_each))

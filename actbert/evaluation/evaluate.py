@@ -59,7 +59,8 @@ deterministic from ``--seed``.
 Uncertainty (``intervals``): ``ci[task][system][metric] = [low, high]``, a 95% percentile bootstrap
 (``--resamples``, default 1000) that resamples the task's units (retrieval: queries; step
 localisation and segmentation: videos; video QA: questions) and recomputes each metric with the
-same function as the point figure; captioning has none (corpus-level scores).
+same function as the point figure; captioning resamples its captions (``CaptionUnits``: BLEU
+re-aggregated exactly, ROUGE-L and CIDEr-D per caption) and its METEOR has none (corpus-level).
 ``ci[task]["diff:actbert-actbert_no_regions"]``, ``["diff:actbert-bm25"]`` and, for retrieval,
 ``["diff:actbert_vector-bm25"]``, ``["diff:actbert_hybrid-bm25"]`` and
 ``["diff:actbert_hybrid-actbert_vector"]`` are paired
@@ -192,13 +193,13 @@ def _run_tasks(config: EvalConfig, run: Evaluation, timings: dict) -> tuple[dict
     for task in config.tasks:
         t0 = time.perf_counter()
         for name, produced in getattr(run, task)().items():
-            if not isinstance(produced, Outcomes):  # captioning: corpus-level scores only
+            if not isinstance(produced, Outcomes):  # a task with nothing to score
                 result[name] = _round(produced)
                 continue
             boot = bootstrap(produced.figures, produced.units,
                              seed=[config.seed, 29, RESULT_TASKS.index(name)],
                              resamples=config.resamples)
-            result[name] = _round(boot.point)
+            result[name] = _round({s: {**p, **produced.fixed.get(s, {})} for s, p in boot.point.items()})
             intervals[name], differences[name] = _intervals(boot)
             units[name] = f"{produced.units} {produced.unit}"
             if name == "retrieval" and config.split == "val":

@@ -3,7 +3,8 @@
 ``Evaluation`` holds one run: the evaluated and training splits, the models and baselines as
 scorers (built once, ``scorer.ModelScorer``), the fine-tuned models and the notes; it has one
 method per task of ``TASKS``, each returning ``{task: Outcomes}`` (the per-unit outcomes that the
-figures and their bootstrap share) or, for captioning, corpus-level scores.
+figures and their bootstrap share; captioning's units are its captions, and its METEOR a
+corpus-level figure without an interval).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Outcomes:
     units: int
     unit: str                       # what is resampled: queries, videos, questions
     figures: dict[str, Figures]
+    fixed: dict[str, dict] = field(default_factory=dict)  # point figures without an interval
 
 
 def _over(outcomes: dict[str, object], summary) -> Figures:
@@ -373,15 +375,16 @@ class Evaluation:
                               "region inputs and the pooled region output to the memory")
             rng = np.random.default_rng([self.config.seed, 23])
             hypotheses["random"] = {c: captions[rng.integers(len(captions))] for c in clips}
-        out = {}
+        figures, meteor = {}, {}
         for system, hyps in hypotheses.items():
             scores = caption_scores(references, hyps, meteor=self.config.meteor)
-            out[system] = {"bleu3": 100 * scores.bleu3, "bleu4": 100 * scores.bleu4,
-                           "meteor": None if scores.meteor is None else 100 * scores.meteor,
-                           "rouge_l": 100 * scores.rouge_l, "cider": scores.cider}
-            note = scores.meteor_note
-        if hypotheses:
-            self.notes.append(f"captioning: BLEU, METEOR, ROUGE-L in percent, CIDEr-D raw; "
-                              f"{scores.tokenizer}; {note}; no confidence intervals (corpus-level "
-                              "scores: a bootstrap would rescore every resample)")
-        return {"captioning": out}
+            figures[system] = scores.units.figures
+            meteor[system] = {"meteor": None if scores.meteor is None else 100 * scores.meteor}
+        if not hypotheses:
+            return {"captioning": {}}
+        self.notes.append(f"captioning: BLEU, METEOR, ROUGE-L in percent, CIDEr-D raw; "
+                          f"{scores.tokenizer}; {scores.meteor_note}; intervals resample the "
+                          f"{len(clips)} captions (BLEU re-aggregated exactly; ROUGE-L and CIDEr-D "
+                          "averaged per caption, CIDEr-D with the whole set's document "
+                          "frequencies); METEOR has none (a corpus-level score)")
+        return {"captioning": Outcomes(len(clips), "captions", figures, fixed=meteor)}

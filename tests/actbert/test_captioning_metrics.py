@@ -139,3 +139,27 @@ def test_meteor_1_5_hand_computed():
     assert s.meteor == pytest.approx(1 - 0.6 * 0.5 ** 0.2, abs=1e-6)
     assert s.meteor_note.startswith("METEOR 1.5")
     assert s.tokenizer.startswith("Stanford")
+
+
+def test_caption_units_give_the_figures_of_every_resample():
+    """The bootstrap's per-caption statistics: on all captions they give the reported figures; on a
+    resample (repeats included) BLEU and ROUGE-L equal scoring that resampled corpus from scratch
+    (each repeat a caption of its own), CIDEr-D the mean of the captions' scores."""
+    import numpy as np
+
+    full = caption_scores(REFS, HYPS, java=False, meteor=False)
+    units = full.units
+    assert units.keys == tuple(REFS)
+    everything = units.figures(np.arange(len(REFS)))
+    assert everything == pytest.approx({"bleu3": 100 * full.bleu3, "bleu4": 100 * full.bleu4,
+                                        "rouge_l": 100 * full.rouge_l, "cider": full.cider}, rel=1e-12)
+    draw = np.array([0, 0, 2, 3])  # "a" twice, "b" left out
+    keys = [units.keys[i] for i in draw]
+    again = caption_scores({n: REFS[k] for n, k in enumerate(keys)}, {n: HYPS[k] for n, k in enumerate(keys)},
+                           java=False, meteor=False)
+    resampled = units.figures(draw)
+    assert resampled["bleu3"] == pytest.approx(100 * again.bleu3, rel=1e-12)
+    assert resampled["bleu4"] == pytest.approx(100 * again.bleu4, rel=1e-12)
+    assert resampled["rouge_l"] == pytest.approx(100 * again.rouge_l, rel=1e-12)
+    assert resampled["cider"] == pytest.approx(units.cider[draw].mean(), rel=1e-12)
+    assert resampled["bleu4"] != pytest.approx(everything["bleu4"])  # the draw changed the figure

@@ -152,7 +152,8 @@ def test_paper_numbers_are_drawn_only_on_their_benchmark(evaluated):
 
 
 def test_a_table_without_intervals_is_drawn_without_error_bars():
-    """Captioning's shape: corpus-level scores (no ``ci``), METEOR skipped (None), CIDEr-D raw."""
+    """A captioning table recorded without intervals (a benchmark record's shape), METEOR skipped
+    (None), CIDEr-D raw."""
     table = {"actbert": {"bleu4": 3.0, "meteor": None, "cider": 0.2},
              "random": {"bleu4": 1.0, "meteor": None, "cider": 0.1}}
     result = {"captioning": table, "ci": {}, "differences": {}, "notes": [],

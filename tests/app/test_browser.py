@@ -46,29 +46,53 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout_sec: float = 90) 
                     return
         except OSError:
             time.sleep(0.3)
-    raise RuntimeError(f"streamlit did not answer on {url} within {timeout_sec} s")
+    raise TimeoutError(f"streamlit did not answer on {url} within {timeout_sec} s")
+
+
+def _stop(process: subprocess.Popen) -> str:
+    """Stop the server; returns the end of what it printed."""
+    process.terminate()
+    try:
+        out, _ = process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+    return (out or "")[-3000:]
+
+
+def _start(library: Path) -> tuple[subprocess.Popen, str]:
+    """``streamlit run`` on a free port until it answers; a second try on a new port when the first
+    stays silent (a port taken between choosing and binding it on a shared machine), with both
+    outputs in the error when neither answers."""
+    silent = []
+    for _ in range(2):
+        port = _free_port()
+        env = {**os.environ, "ACTBERT_LIBRARY": str(library), "PYTHONUNBUFFERED": "1"}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
+             "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(url, process)
+            return process, url
+        except TimeoutError as exc:
+            silent.append(f"{exc}; it printed:\n{_stop(process)}")
+        except BaseException:
+            _stop(process)
+            raise
+    raise RuntimeError("\n\n".join(silent))
 
 
 @pytest.fixture(scope="module")
 def server(evaluated_library):
-    port = _free_port()
-    env = {**os.environ, "ACTBERT_LIBRARY": str(evaluated_library), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
-         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
+    process, url = _start(evaluated_library)
     try:
-        _wait_healthy(url, process)
         yield url, started
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process)
 
 
 @pytest.fixture(scope="module")
