@@ -29,6 +29,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--no-first-run"]
 
 
+# The server is local: no proxy. (urllib.request.urlopen keeps the proxies of the environment it
+# first ran in, which may be a test's unreachable proxy earlier in the same process.)
+LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -41,7 +46,7 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout_sec: float = 90) 
         if process.poll() is not None:
             raise RuntimeError(f"streamlit exited with {process.returncode}: {process.stdout.read()}")
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            with LOCAL.open(f"{url}/_stcore/health", timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
@@ -61,28 +66,23 @@ def _stop(process: subprocess.Popen) -> str:
 
 
 def _start(library: Path) -> tuple[subprocess.Popen, str]:
-    """``streamlit run`` on a free port until it answers; a second try on a new port when the first
-    stays silent (a port taken between choosing and binding it on a shared machine), with both
-    outputs in the error when neither answers."""
-    silent = []
-    for _ in range(2):
-        port = _free_port()
-        env = {**os.environ, "ACTBERT_LIBRARY": str(library), "PYTHONUNBUFFERED": "1"}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
-             "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_healthy(url, process)
-            return process, url
-        except TimeoutError as exc:
-            silent.append(f"{exc}; it printed:\n{_stop(process)}")
-        except BaseException:
-            _stop(process)
-            raise
-    raise RuntimeError("\n\n".join(silent))
+    """``streamlit run`` on a free port, once it answers (what it printed in the error otherwise)."""
+    port = _free_port()
+    env = {**os.environ, "ACTBERT_LIBRARY": str(library), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
+         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process)
+    except TimeoutError as exc:
+        raise RuntimeError(f"{exc}; it printed:\n{_stop(process)}") from None
+    except BaseException:
+        _stop(process)
+        raise
+    return process, url
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,8 @@ The real I3D weights are exercised in test_i3d.py (parity with the original JAX 
 
 from __future__ import annotations
 
+import urllib.request
+
 import numpy as np
 import pytest
 import torch
@@ -172,6 +174,7 @@ def test_weights_from_a_safetensors_file(tmp_path):
 def test_torchvision_download_failure_names_the_alternatives(tmp_path, monkeypatch):
     """A real failed download (empty torch hub cache, unreachable proxy): one clear error."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(urllib.request, "_opener", None)  # urlopen's opener keeps the proxy: not past this test
     for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
         monkeypatch.setenv(name, "http://127.0.0.1:9")
     with pytest.raises(ActionWeightsUnavailable) as err:

@@ -3,6 +3,7 @@ input-frame pixels, class distributions consistent with the scores, features tha
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,7 @@ def test_torchvision_architecture_random_weights_are_labelled() -> None:
 
 def test_missing_coco_weights_name_the_ways_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # nothing cached
+    monkeypatch.setattr(urllib.request, "_opener", None)  # urlopen's opener keeps the proxy: not past this test
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):  # and no way to download
         monkeypatch.setenv(var, "http://127.0.0.1:9")
     monkeypatch.delenv("no_proxy", raising=False)
