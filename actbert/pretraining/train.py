@@ -30,7 +30,7 @@ from ..checkpoint import build_model, save_pretrained
 from ..corpus import ClipGroups, Corpus, Sample, read_corpus
 from ..model import ActBertForPretraining
 from ..tokenizer import ActBertTokenizer
-from .collator import MATCH_ON, Collator, sample_seed  # noqa: F401 (sample_seed: re-exported)
+from .collator import MATCH_ON, Collator
 from .curves import plot_losses
 from .objectives import PretrainingBatch, PretrainingObjective
 

@@ -214,8 +214,8 @@ def _declared_duration_sec(container, stream) -> float | None:
     return (container.duration or 0) / av.time_base or None
 
 
-def _duration_and_frame_count(container, stream, scan: _PacketScan,
-                              deltas: np.ndarray) -> tuple[float, int]:
+def _duration_and_frame_count(stream, scan: _PacketScan, deltas: np.ndarray,
+                              declared_sec: float | None) -> tuple[float, int]:
     """Measured from the packets when all were seen; otherwise the declared duration and the
     container's frame count (estimated from the frame rate when it gives none)."""
     if scan.exhausted and scan.pts:
@@ -224,7 +224,7 @@ def _duration_and_frame_count(container, stream, scan: _PacketScan,
         if end_pts == max(scan.pts) and deltas.size:
             end_pts += int(np.median(deltas))
         return float((end_pts - (stream.start_time or 0)) * stream.time_base), len(scan.pts)
-    duration_sec = _declared_duration_sec(container, stream) or 0.0
+    duration_sec = declared_sec or 0.0
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     return duration_sec, stream.frames or int(round(duration_sec * float(rate or 0)))
 
@@ -240,7 +240,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         scan = _scan_packets(path, container, stream)
         deltas = np.diff(np.unique(np.asarray(scan.pts, dtype=np.int64)))
         variable = _is_variable_rate(deltas)
-        duration_sec, frame_count = _duration_and_frame_count(container, stream, scan, deltas)
+        declared = _declared_duration_sec(container, stream)
+        duration_sec, frame_count = _duration_and_frame_count(stream, scan, deltas, declared)
         if stream.average_rate and not (scan.exhausted and variable):
             fps = float(stream.average_rate)
         else:
@@ -260,7 +261,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             codec=stream.codec_context.name,
             variable_frame_rate=variable,
             has_audio=bool(container.streams.audio),
-            declared_duration_sec=_declared_duration_sec(container, stream),
+            declared_duration_sec=declared,
         )
 
 
