@@ -136,7 +136,8 @@ def _add_train(sub) -> None:
     source.add_argument("--corpus", help="a corpus.jsonl file")
     p.add_argument("--out", required=True, help="output folder (checkpoint in OUT/last, log)")
     p.add_argument("--preset", default="mini", choices=["tiny", "mini", "base", "paddle"])
-    p.add_argument("--init", help="start from a save_pretrained directory")
+    p.add_argument("--init", help="start from a save_pretrained directory (its action head keeps "
+                   "its verb classes; narration verbs outside them get no target)")
     p.add_argument("--text-init", help="an HF-format BERT directory (config.json + model.safetensors "
                                        "or pytorch_model.bin) for the text stream, e.g. "
                                        "bert-base-uncased for --preset base (paper 4.1)")

@@ -110,6 +110,27 @@ def model_for_corpus(config: TrainConfig, corpus: Corpus, sample: Sample) -> Act
     return build_model(config.preset, text_init=config.text_init or "auto", **changes)
 
 
+def targets_for_model(corpus: Corpus, model: ActBertForPretraining) -> Corpus:
+    """The corpus with the action head's own verb classes as its target vocabulary. A model
+    started from ``--init`` (or resumed) keeps the classes it was trained with, in their order,
+    whatever verbs this corpus' header lists; its narration verbs outside them get no target."""
+    verbs = tuple(model.config.extra.get("verbs", ()))
+    classes = model.config.action.num_classes
+    if verbs and len(verbs) != classes:
+        raise ValueError(f"the model names {len(verbs)} verbs but its action head has {classes} classes")
+    if not verbs:
+        if len(corpus.verbs) != classes:
+            raise ValueError(f"the model's action head has {classes} classes and names none, but the "
+                             f"corpus has {len(corpus.verbs)} verbs: its targets cannot be matched")
+        return corpus
+    unknown = sorted({v for video in corpus.videos for clip in video.verbs for v in clip} - set(verbs))
+    if verbs != corpus.verbs:
+        log.info("verb targets: the model's %d classes (the corpus lists %d); %d narration verbs "
+                 "outside them get no target%s", len(verbs), len(corpus.verbs), len(unknown),
+                 f" ({', '.join(unknown[:10])})" if unknown else "")
+    return corpus.with_verbs(verbs)
+
+
 def check_fits(model: ActBertForPretraining, clips_per_sample: int) -> None:
     """A clip group's segment ids (one per clip) must exist in every stream's segment table."""
     for stream in ("text", "action", "region"):
@@ -165,6 +186,7 @@ def _prepare_model(config: TrainConfig, corpus: Corpus, dataset: ClipGroups, res
     model = (ActBertForPretraining.from_pretrained(resume) if (resume / "model.safetensors").is_file()
              else model_for_corpus(config, corpus, dataset.sample(0))).to(device)
     dataset.max_regions = model.config.max_regions  # the clip contract: the model's own limit
+    dataset.corpus = targets_for_model(dataset.corpus, model)
     check_fits(model, config.clips_per_sample)
     freeze_text(model, config.freeze_text_layers)
     model.train()

@@ -315,3 +315,35 @@ def test_text_init_loads_a_bert_directory_into_the_text_stream(tmp_path):
     trained = ActBertForPretraining.from_pretrained(tmp_path / "run" / "last").state_dict()
     assert torch.allclose(trained["actbert.embeddings.text.word_embeddings.weight"],
                           state["embeddings.word_embeddings.weight"], atol=1e-2)
+
+
+def test_init_keeps_the_models_verb_classes_on_a_corpus_that_lists_others(tmp_path):
+    """``actbert train --init`` on a corpus whose header lists other verbs, or the same ones in
+    another order, trains the action head on its own classes (it crashed on a size mismatch, and
+    a reordering silently permuted the targets)."""
+    from actbert.corpus import write_corpus
+    from actbert.pretraining.train import targets_for_model
+
+    first = make_corpus(tmp_path / "a")
+    base = dict(clips_per_sample=2, batch_size=4, steps=2, lr=1e-3, warmup_steps=1, log_every=1,
+                progress=False, preset="tiny")
+    train(TrainConfig(corpus=str(first), out=str(tmp_path / "run1"), **base))
+    model = ActBertForPretraining.from_pretrained(tmp_path / "run1" / "last")
+    assert model.config.extra["verbs"] == ["cut", "pour", "stir", "peel"]
+    corpus = read_corpus(first)
+    other = tmp_path / "a" / "other.jsonl"
+    write_corpus(other, list(corpus.videos), ["peel", "stir", "whisk", "pour", "cut"],
+                 list(corpus.region_classes))
+    retargeted = targets_for_model(read_corpus(other), model)
+    assert retargeted.verbs == ("cut", "pour", "stir", "peel")
+    assert retargeted.verb_targets(("pour",)).tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert retargeted.verb_targets(("whisk",)).tolist() == [0.0] * 4
+    summary = train(TrainConfig(corpus=str(other), out=str(tmp_path / "run2"),
+                                init=str(tmp_path / "run1" / "last"), **base))
+    assert summary["steps"] == 2 and torch.isfinite(torch.tensor(summary["final"]["action"]))
+    again = ActBertForPretraining.from_pretrained(tmp_path / "run2" / "last")
+    assert again.config.extra["verbs"] == ["cut", "pour", "stir", "peel"]
+    # a model that names no verbs must have as many classes as the corpus lists
+    model.config.extra.pop("verbs")
+    with pytest.raises(ValueError, match="4 classes and names none, but the corpus has 5 verbs"):
+        targets_for_model(read_corpus(other), model)
