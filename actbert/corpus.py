@@ -54,11 +54,6 @@ class Corpus:
         return Corpus(tuple(v for v in self.videos if v.split == name), self.verbs,
                       self.region_classes, self.meta)
 
-    def with_verbs(self, verbs: tuple[str, ...]) -> "Corpus":
-        """The same videos with ``verbs`` as the vocabulary of the verb targets (a model's own
-        classes, in its order); narration verbs outside it get no target."""
-        return Corpus(self.videos, tuple(verbs), self.region_classes, self.meta)
-
     def verb_targets(self, verbs: tuple[str, ...]) -> np.ndarray:
         """l1-normalised multi-hot over the verb vocabulary; all zeros when no known verb."""
         index = {v: i for i, v in enumerate(self.verbs)}

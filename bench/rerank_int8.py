@@ -95,9 +95,9 @@ def main() -> None:
     spearman, same_top1, top10, max_diff = [], [], [], []
     for query in queries:
         searcher.model = exact
+        hits = searcher.search(query, k=args.candidates, rerank=0, mode="vector").hits
+        clips = [hit.clip for hit in hits]
         text = searcher.text_state(query)
-        ids = searcher.index.search(searcher._embed(text), args.candidates)[1][0]
-        clips = list(library.catalog.clips_by_id([int(i) for i in ids if i >= 0]).values())
         scores = {}
         for name, model in (("fp32", exact), ("int8", quantized)):
             searcher.model = model

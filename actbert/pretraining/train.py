@@ -18,7 +18,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -123,12 +123,13 @@ def targets_for_model(corpus: Corpus, model: ActBertForPretraining) -> Corpus:
             raise ValueError(f"the model's action head has {classes} classes and names none, but the "
                              f"corpus has {len(corpus.verbs)} verbs: its targets cannot be matched")
         return corpus
+    if verbs == corpus.verbs:
+        return corpus
     unknown = sorted({v for video in corpus.videos for clip in video.verbs for v in clip} - set(verbs))
-    if verbs != corpus.verbs:
-        log.info("verb targets: the model's %d classes (the corpus lists %d); %d narration verbs "
-                 "outside them get no target%s", len(verbs), len(corpus.verbs), len(unknown),
-                 f" ({', '.join(unknown[:10])})" if unknown else "")
-    return corpus.with_verbs(verbs)
+    log.info("verb targets: the model's %d classes (the corpus lists %d); %d narration verbs "
+             "outside them get no target%s", len(verbs), len(corpus.verbs), len(unknown),
+             f" ({', '.join(unknown[:10])})" if unknown else "")
+    return replace(corpus, verbs=verbs)  # Corpus.verb_targets drops verbs outside them
 
 
 def check_fits(model: ActBertForPretraining, clips_per_sample: int) -> None:
