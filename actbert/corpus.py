@@ -1,7 +1,8 @@
 """The training corpus: what pretraining and evaluation read from a library, and the samples.
 
 ``corpus.jsonl`` (written by the indexer beside a library's feature files) holds a header line
-``{"format": "actbert-corpus-1", "verbs": [...], "region_classes": [...]}`` and one line per video:
+``{"format": "actbert-corpus-1", "verbs": [...], "region_classes": [...]}`` (plus what the writer
+records, e.g. ``min_verb_count``: how many clips' narrations a verb needed) and one line per video:
 ``{"video_id", "features" (path, relative to the corpus file), "split", "task", "task_instance",
 "narrations": [per clip], "verbs": [[lemmas] per clip], "steps": [{"start_sec", "end_sec",
 "description", "verb"}]}``.

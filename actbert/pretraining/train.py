@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -85,13 +86,25 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     return max(0.0, 1.0 - progress)
 
 
+def training_verbs(corpus: Corpus) -> tuple[str, ...]:
+    """A fresh model's verb classes: the corpus header's verbs (in its order) that the narrations
+    of *this* corpus (the training split) use in at least ``min_verb_count`` clips, the header's
+    own threshold (1 when it records none). The header is built from every split's narrations,
+    so without this a class could exist only because held-out videos talk about it."""
+    need = int(corpus.meta.get("min_verb_count", 1))
+    clips = Counter(v for video in corpus.videos for clip in video.verbs for v in set(clip))
+    return tuple(v for v in corpus.verbs if clips[v] >= need)
+
+
 def model_for_corpus(config: TrainConfig, corpus: Corpus, sample: Sample) -> ActBertForPretraining:
-    """A fresh (or initialised) model sized to the corpus' features and vocabularies."""
+    """A fresh (or initialised) model sized to the corpus' features and vocabularies (verb
+    classes: ``training_verbs``)."""
     if config.init:
         return ActBertForPretraining.from_pretrained(config.init)
+    verbs = training_verbs(corpus)
     changes: dict[str, dict] = {
         "action": {"feature_size": int(sample.video.action_features.shape[1]),
-                   "num_classes": max(1, len(corpus.verbs))},
+                   "num_classes": max(1, len(verbs))},
         "region": {"feature_size": int(sample.video.region_features.shape[1]),
                    "num_classes": max(1, int(sample.video.region_classes.shape[1]))},
         "text": {},
@@ -106,7 +119,7 @@ def model_for_corpus(config: TrainConfig, corpus: Corpus, sample: Sample) -> Act
         changes["match_input"] = config.match_input
     # The heads' class names travel with the model (a library evaluated or browsed with it may
     # have built another verb vocabulary from its own narrations).
-    changes["extra"] = {"verbs": list(corpus.verbs), "region_classes": list(corpus.region_classes)}
+    changes["extra"] = {"verbs": list(verbs), "region_classes": list(corpus.region_classes)}
     return build_model(config.preset, text_init=config.text_init or "auto", **changes)
 
 

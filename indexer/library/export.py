@@ -58,7 +58,8 @@ def export_corpus(library: Library, min_verb_count: int = MIN_VERB_COUNT) -> Pat
     verbs = list(vocab.verbs)
     region_classes = library.manifest.get("extractors", {}).get("regions", {}).get("classes", [])
     path = library.root / "corpus.jsonl"
-    write_corpus(path, videos, verbs, region_classes, library=str(library.root))
+    write_corpus(path, videos, verbs, region_classes, library=str(library.root),
+                 min_verb_count=min_verb_count)
     library.update_manifest(verbs=verbs)
     log.info("exported %d videos, %d verbs to %s", len(videos), len(verbs), path)
     return path

@@ -347,3 +347,32 @@ def test_init_keeps_the_models_verb_classes_on_a_corpus_that_lists_others(tmp_pa
     model.config.extra.pop("verbs")
     with pytest.raises(ValueError, match="4 classes and names none, but the corpus has 5 verbs"):
         targets_for_model(read_corpus(other), model)
+
+
+def test_a_fresh_model_takes_its_verb_classes_from_the_training_split_only(tmp_path):
+    """The corpus header's verbs come from every split's narrations; a fresh model's classes are
+    those the training narrations use in at least the header's ``min_verb_count`` clips, in the
+    header's order (a verb only a val video says got a class before)."""
+    from actbert.corpus import write_corpus
+
+    corpus = read_corpus(make_corpus(tmp_path / "a", videos=6))
+    videos = list(corpus.videos)
+    # the last video moves to val and is the only one to say "whisk"
+    videos[-1] = replace(videos[-1], split="val", verbs=((("whisk",),) + videos[-1].verbs[1:]))
+    header = ["whisk", "cut", "pour", "stir", "peel"]
+    train_clips = [set(clip) for v in videos if v.split == "train" for clip in v.verbs]
+    counts = {verb: sum(verb in clip for clip in train_clips) for verb in header}
+    need = max(counts.values())  # a threshold only the most frequent training verbs meet
+    expected = [verb for verb in header if counts[verb] >= need]
+    assert counts["whisk"] == 0 and 0 < len(expected) < 4
+    path = tmp_path / "a" / "split.jsonl"
+    base = dict(clips_per_sample=2, batch_size=4, steps=1, lr=1e-3, warmup_steps=1, log_every=1,
+                progress=False, preset="tiny")
+    for threshold, want in ((None, ["cut", "pour", "stir", "peel"]), (need, expected)):
+        meta = {} if threshold is None else {"min_verb_count": threshold}
+        write_corpus(path, videos, header, list(corpus.region_classes), **meta)
+        out = tmp_path / f"run{threshold}"
+        train(TrainConfig(corpus=str(path), out=str(out), **base))
+        model = ActBertForPretraining.from_pretrained(out / "last")
+        assert model.config.extra["verbs"] == want
+        assert model.config.action.num_classes == len(want)

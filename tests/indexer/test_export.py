@@ -4,7 +4,7 @@ import json
 import shutil
 
 from actbert.corpus import read_corpus
-from indexer.library.export import export_corpus
+from indexer.library.export import MIN_VERB_COUNT, export_corpus
 from indexer.library.store import Library
 from indexer.synthkitchen.ground_truth import narrated_steps
 from tests.app.tiny_library import build_tiny_library
@@ -34,6 +34,8 @@ def test_narrated_steps_by_hand():
 def test_export_flags_every_step_of_a_synthkitchen_library(tmp_path):
     library = Library(build_tiny_library(tmp_path / "lib"))
     corpus = read_corpus(export_corpus(library))
+    # the header records the vocabulary's threshold: training recounts it on its own split
+    assert corpus.meta["min_verb_count"] == MIN_VERB_COUNT
     steps = 0
     for video in corpus.videos:
         truth = json.loads((tmp_path / "lib/corpus/ground_truth" / f"{video.video_id}.json").read_text())
