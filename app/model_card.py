@@ -61,3 +61,28 @@ def model_cards(root: str | Path, manifest: dict) -> list[ModelCard]:
                           for split, record in card.evaluations.items()}
         cards.append(card)
     return cards
+
+
+def action_head_evidence(cards: list[ModelCard]) -> str | None:
+    """The Clip page's caption under the action head: what ``actbert evaluate`` recorded for these
+    weights (the test split first, else val) about the head as the page runs it (the action
+    feature visible, no text: ``top1_video_only``), beside always answering the majority verb and
+    the paper's masked setting. None when no such record exists for the library's model."""
+    for card in cards:
+        if card.role != "model":
+            continue
+        for split in ("test", "val"):
+            figures = (card.evaluations.get(split) or {}).get("masked_action") or {}
+            own, majority = figures.get("actbert") or {}, figures.get("majority") or {}
+            if card.stale.get(split, True) or "top1_video_only" not in own:
+                continue
+            text = (f"Held-out check ({split} split, `actbert evaluate`): ranked over the step "
+                    f"verbs, this head's first answer is the clip's step verb for "
+                    f"{own['top1_video_only']:.1f}% of clips, video only as shown here")
+            if "top1_video_only" in majority:
+                text += f" (always the majority verb: {majority['top1_video_only']:.1f}%)"
+            if "top1_masked" in own:
+                text += (f"; with the action masked and the narration as text (the pretraining "
+                         f"task): {own['top1_masked']:.1f}%")
+            return text + "."
+    return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import components, render, resources, state
+from app import components, model_card, render, resources, state
 from indexer.library import inspector, preview
 
 library = components.library()
@@ -67,10 +67,13 @@ with actions:
     st.markdown("**Predicted actions**")
     if service is not None:
         try:
-            verbs_by_clip = head_verbs(ROOT, view.clip.video_id,
-                                       str((library.manifest.get("model") or {}).get("fingerprint")),
-                                       view.clip)
+            fingerprint = str((library.manifest.get("model") or {}).get("fingerprint"))
+            verbs_by_clip = head_verbs(ROOT, view.clip.video_id, fingerprint, view.clip)
             probabilities(verbs_by_clip[view.clip.clip_index], "ActBERT action head")
+            # what the evaluation recorded beside the model (small JSON files, read on each run)
+            evidence = model_card.action_head_evidence(model_card.model_cards(ROOT, library.manifest))
+            if evidence:
+                st.caption(evidence)
         except resources.USER_ERRORS as exc:
             st.warning(f"Action head unavailable: {exc}")
     probabilities(view.clip.predicted_verbs, "verb classifier")

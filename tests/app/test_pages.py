@@ -365,3 +365,29 @@ def test_model_page_shows_curves_and_the_recorded_evaluation(evaluated_library, 
         assert any("recorded for other weights" in w for w in _texts(at.warning))
     finally:
         (checkpoint / "evaluation_val.json").unlink()
+
+
+def test_clip_page_shows_what_the_evaluation_recorded_about_the_action_head(evaluated_library, app_for):
+    """Under the action head's verbs, the Clip page quotes the held-out figures recorded beside
+    the model for these weights (none for a record of other weights)."""
+    checkpoint = evaluated_library / "models" / "run" / "last"
+    test = json.loads((checkpoint / "evaluation_test.json").read_text())
+    assert "masked_action" not in test  # the fixture evaluates retrieval and videoqa only
+    figures = {"actbert": {"top1_masked": 47.25, "top1_video_only": 33.125},
+               "majority": {"top1_masked": 30.5, "top1_video_only": 30.5}}
+    val = {**test, "info": {**test["info"], "split": "val"}, "masked_action": figures}
+    clip = _first_clip(evaluated_library)
+    try:
+        for weights, shown in ((test["weights_sha256"], True), ("0" * 64, False)):
+            (checkpoint / "evaluation_val.json").write_text(json.dumps({**val, "weights_sha256": weights}))
+            at = app_for(evaluated_library, clip=str(clip)).run()
+            at.switch_page("views/clip.py").run()
+            _clean(at)
+            captions = [c for c in _texts(at.caption) if c.startswith("Held-out check")]
+            if shown:
+                assert len(captions) == 1 and "(val split" in captions[0]
+                assert all(f in captions[0] for f in ("step verb for 33.1% of clips", "majority verb: 30.5%", "task): 47.2%"))
+            else:
+                assert captions == []
+    finally:
+        (checkpoint / "evaluation_val.json").unlink()
