@@ -55,34 +55,43 @@ def model_cards(root: str | Path, manifest: dict) -> list[ModelCard]:
             card.problem = f"{checkpoint}: {exc}"
         card.run = training_run(role, checkpoint)
         card.evaluations = read_evaluations(checkpoint)
-        if card.evaluations:
-            digest = weights_digest(checkpoint)
-            card.stale = {split: record.get("weights_sha256") not in (None, digest)
-                          for split, record in card.evaluations.items()}
+        card.stale = stale_splits(checkpoint, card.evaluations)
         cards.append(card)
     return cards
 
 
-def action_head_evidence(cards: list[ModelCard]) -> str | None:
-    """The Clip page's caption under the action head: what ``actbert evaluate`` recorded for these
-    weights (the test split first, else val) about the head as the page runs it (the action
-    feature visible, no text: ``top1_video_only``), beside always answering the majority verb and
-    the paper's masked setting. None when no such record exists for the library's model."""
-    for card in cards:
-        if card.role != "model":
+def stale_splits(checkpoint: Path, evaluations: dict[str, dict]) -> dict[str, bool]:
+    """{split: whether its record was made for other weights than the checkpoint's}."""
+    if not evaluations:
+        return {}
+    digest = weights_digest(checkpoint)
+    return {split: record.get("weights_sha256") not in (None, digest)
+            for split, record in evaluations.items()}
+
+
+def action_head_evidence(root: str | Path, manifest: dict) -> str | None:
+    """The Clip page's caption under the action head: what ``actbert evaluate`` recorded beside
+    the library's model for its current weights (the test split first, else val) about the head
+    as the page runs it (the action feature visible, no text: ``top1_video_only``), beside always
+    answering the majority verb and the paper's masked setting. None when no such record exists.
+    Reads only the model's evaluation records (not the whole card)."""
+    checkpoint = manifest_checkpoint(Path(root), manifest, "model")
+    if checkpoint is None:
+        return None
+    evaluations = read_evaluations(checkpoint)
+    stale = stale_splits(checkpoint, evaluations)
+    for split in ("test", "val"):
+        figures = (evaluations.get(split) or {}).get("masked_action") or {}
+        own, majority = figures.get("actbert") or {}, figures.get("majority") or {}
+        if stale.get(split, True) or "top1_video_only" not in own:
             continue
-        for split in ("test", "val"):
-            figures = (card.evaluations.get(split) or {}).get("masked_action") or {}
-            own, majority = figures.get("actbert") or {}, figures.get("majority") or {}
-            if card.stale.get(split, True) or "top1_video_only" not in own:
-                continue
-            text = (f"Held-out check ({split} split, `actbert evaluate`): ranked over the step "
-                    f"verbs, this head's first answer is the clip's step verb for "
-                    f"{own['top1_video_only']:.1f}% of clips, video only as shown here")
-            if "top1_video_only" in majority:
-                text += f" (always the majority verb: {majority['top1_video_only']:.1f}%)"
-            if "top1_masked" in own:
-                text += (f"; with the action masked and the narration as text (the pretraining "
-                         f"task): {own['top1_masked']:.1f}%")
-            return text + "."
+        text = (f"Held-out check ({split} split, `actbert evaluate`): ranked over the step "
+                f"verbs, this head's first answer is the clip's step verb for "
+                f"{own['top1_video_only']:.1f}% of clips, video only as shown here")
+        if "top1_video_only" in majority:
+            text += f" (always the majority verb: {majority['top1_video_only']:.1f}%)"
+        if "top1_masked" in own:
+            text += (f"; with the action masked and the narration as text (the pretraining "
+                     f"task): {own['top1_masked']:.1f}%")
+        return text + "."
     return None

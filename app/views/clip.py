@@ -70,8 +70,8 @@ with actions:
             fingerprint = str((library.manifest.get("model") or {}).get("fingerprint"))
             verbs_by_clip = head_verbs(ROOT, view.clip.video_id, fingerprint, view.clip)
             probabilities(verbs_by_clip[view.clip.clip_index], "ActBERT action head")
-            # what the evaluation recorded beside the model (small JSON files, read on each run)
-            evidence = model_card.action_head_evidence(model_card.model_cards(ROOT, library.manifest))
+            # what the evaluation recorded beside the model (its small JSON records, each run)
+            evidence = model_card.action_head_evidence(ROOT, library.manifest)
             if evidence:
                 st.caption(evidence)
         except resources.USER_ERRORS as exc:
