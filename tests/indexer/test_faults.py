@@ -217,7 +217,12 @@ def library_snapshot(root: Path) -> list:
 @pytest.mark.slow
 def test_ingest_killed_at_20_seeded_points_resumes_to_the_same_library(tmp_path, kill_setup):
     lib = tmp_path / "killed"
-    shutil.copytree(kill_setup["template"], lib, ignore=shutil.ignore_patterns(".lock"))
+
+    def start_empty():
+        shutil.rmtree(lib, ignore_errors=True)
+        shutil.copytree(kill_setup["template"], lib, ignore=shutil.ignore_patterns(".lock"))
+
+    start_empty()
     args = ["ingest", str(kill_setup["videos"]), "--library", str(lib), *kill_setup["args"]]
     delays = np.sort(np.random.default_rng(11).uniform(0.5, kill_setup["seconds"], 20))
     landed = 0
@@ -232,8 +237,7 @@ def test_ingest_killed_at_20_seeded_points_resumes_to_the_same_library(tmp_path,
             # start over from the empty library, so the later kill points fall inside a run again
             assert_consistent(lib)
             assert library_snapshot(lib) == library_snapshot(kill_setup["reference"])
-            shutil.rmtree(lib)
-            shutil.copytree(kill_setup["template"], lib, ignore=shutil.ignore_patterns(".lock"))
+            start_empty()
     assert landed >= 10, f"only {landed} of 20 kills landed mid-run"
     result = run_cli(args)
     assert result.returncode == 0, result.stderr[-2000:]
