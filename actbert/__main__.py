@@ -128,6 +128,15 @@ def _add_demo(sub) -> None:
     p.set_defaults(run=demo)
 
 
+def read_stoplist_arg(spec: str) -> tuple[str, ...]:
+    from .pretraining.verbs import read_stoplist
+
+    try:
+        return read_stoplist(spec)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _add_train(sub) -> None:
     """``train``'s options: the ``TrainConfig`` fields (None: the config's default)."""
     p = sub.add_parser("train", help="pretrain on a library's corpus (torchrun for several processes)")
@@ -162,6 +171,12 @@ def _add_train(sub) -> None:
     p.add_argument("--match-input", choices=["cls", "fused"],
                    help="what a fresh model's matching head reads: cls (the paper, default for "
                         "mini/base) or fused (PaddleVideo's text * region + action)")
+    p.add_argument("--action-video-weight", type=float,
+                   help="weight of the video-only action term: the action head on the video with "
+                        "no text, against the narration verbs (default 0: off)")
+    p.add_argument("--ignore-verbs", type=read_stoplist_arg,
+                   help="verbs that are not actions (a file, e.g. configs/verb_stoplist.txt, or "
+                        "a comma list): no target, and no class in the action head")
     p.add_argument("--freeze-text-layers", type=int,
                    help="keep the word embeddings and the first N text layers fixed")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])

@@ -307,12 +307,21 @@ class ActBertForPretraining(nn.Module):
                      region_mask: torch.Tensor, cls_id: int = 101, sep_id: int = 102,
                      **positions: torch.Tensor) -> torch.Tensor:
         """Action and region inputs (as ``forward``) -> (B, embed_size) unit vectors."""
+        out = self.video_only_forward(action_features, action_mask, region_features,
+                                      region_locations, region_mask, cls_id, sep_id, **positions)
+        return self.align.embed_video(out.pooled["action"], out.pooled["region"])
+
+    def video_only_forward(self, action_features: torch.Tensor, action_mask: torch.Tensor,
+                           region_features: torch.Tensor, region_locations: torch.Tensor,
+                           region_mask: torch.Tensor, cls_id: int = 101, sep_id: int = 102,
+                           **positions: torch.Tensor) -> EncoderOutput:
+        """The joint forward of a video with the text ``[CLS] [SEP]``: what ``encode_video`` pools
+        and what the Clip page's action head reads (pretraining trains that head on it too)."""
         text = self._placeholder_text(action_features.shape[0], action_features.device,
                                       cls_id, sep_id)
-        out = self.actbert(**text, action_features=action_features, action_mask=action_mask,
-                           region_features=region_features, region_locations=region_locations,
-                           region_mask=region_mask, **positions)
-        return self.align.embed_video(out.pooled["action"], out.pooled["region"])
+        return self.actbert(**text, action_features=action_features, action_mask=action_mask,
+                            region_features=region_features, region_locations=region_locations,
+                            region_mask=region_mask, **positions)
 
     # ---- checkpoints -------------------------------------------------------------------------
 

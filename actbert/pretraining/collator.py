@@ -81,10 +81,12 @@ class Collator:
                                  (region, r), (region_sel, r_sel)):
                 store.append(value)
         num_actions = video["action_mask"].shape[1]
-        verb_targets = torch.zeros(len(items), num_actions, items[0][1].verb_targets.shape[1])
+        own_targets = torch.zeros(len(items), num_actions, items[0][1].verb_targets.shape[1])
         for b, (_, positive, _) in enumerate(items):
-            if not (masked_on_shown and swapped[b]):
-                verb_targets[b, : len(positive.verb_targets)] = positive.verb_targets
+            own_targets[b, : len(positive.verb_targets)] = positive.verb_targets
+        verb_targets = own_targets.clone()
+        if masked_on_shown:  # a swapped row's words do not describe the video it shows
+            verb_targets[torch.tensor(swapped, dtype=torch.bool)] = 0.0
         inputs = {**text, **video, "text_ids": torch.cat(ids), "action_features": torch.cat(action),
                   "region_features": torch.cat(region)}
         return PretrainingBatch(
@@ -92,4 +94,5 @@ class Collator:
             action_selected=torch.cat(action_sel) == 1,
             region_targets=shown_classes if masked_on_shown else own_classes,
             region_labels=torch.cat(region_sel)[:, 1:], match_labels=torch.tensor([int(x) for x in swapped]),
-            clean=clean, match_inputs=None if masked_on_shown else {**text, **shown})
+            clean=clean, match_inputs=None if masked_on_shown else {**text, **shown},
+            clean_action_targets=own_targets)

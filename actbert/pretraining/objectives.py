@@ -32,6 +32,8 @@ class PretrainingBatch:
     clean: the unmasked inputs, for the text-only / video-only alignment encodings (optional).
     match_inputs: the unmasked pairs the matching head judges (optional; without them it judges
       ``inputs``, the paper's way).
+    clean_action_targets (B, L_action, C): every clip's verb distribution for the ``clean`` video
+      (its own), for the video-only action term (optional).
     """
 
     inputs: dict[str, torch.Tensor]
@@ -43,6 +45,7 @@ class PretrainingBatch:
     action_selected: torch.Tensor | None = None
     clean: dict[str, torch.Tensor] | None = None
     match_inputs: dict[str, torch.Tensor] | None = None
+    clean_action_targets: torch.Tensor | None = None
 
 
 VIDEO_KEYS = ("action_features", "action_mask", "region_features", "region_locations",
@@ -66,16 +69,26 @@ def _gather(x: torch.Tensor) -> torch.Tensor:
 
 
 class PretrainingObjective(nn.Module):
-    """``forward(batch) -> {"text", "action", "region", "match", ["align"], "total"}``."""
+    """``forward(batch) -> {"text", "action", "region", "match", ["align"], ["action_video"],
+    "total"}``.
+
+    ``action_video_weight`` > 0 adds the video-only action term: the action head on the alignment
+    loss' own video forward (text ``[CLS] [SEP]``, every action feature visible) against each
+    clip's narration verbs. Masked action alone lets the head copy the verb from the narration in
+    the text stream (UNITER masks one modality at a time for this reason); this term makes the head
+    read the video, which is what the explorer shows.
+    """
 
     def __init__(self, model: nn.Module, use_alignment: bool = True, cls_id: int = 101,
-                 sep_id: int = 102, world_size: int = 1, match_weight: float = 1.0) -> None:
+                 sep_id: int = 102, world_size: int = 1, match_weight: float = 1.0,
+                 action_video_weight: float = 0.0) -> None:
         super().__init__()
         self.model = model
         self.use_alignment = use_alignment
         self.cls_id, self.sep_id = cls_id, sep_id
         self.world_size = world_size
         self.match_weight = match_weight
+        self.weights = {"match": match_weight, "action_video": action_video_weight}
 
     def forward(self, batch: PretrainingBatch) -> dict[str, torch.Tensor]:
         world = self.world_size
@@ -99,24 +112,37 @@ class PretrainingObjective(nn.Module):
         judged = out if batch.match_inputs is None else self.model(**batch.match_inputs,
                                                                    heads=("match",))
         terms["match"] = losses.match_loss(judged.match_logits, batch.match_labels)
-        if self.use_alignment and batch.clean is not None:
-            terms["align"] = self._alignment(batch)
-        terms["total"] = sum(v * (self.match_weight if k == "match" else 1.0) for k, v in terms.items())
+        wants_video_action = self.weights["action_video"] > 0 and batch.clean_action_targets is not None
+        if (self.use_alignment or wants_video_action) and batch.clean is not None:
+            terms.update(self._video_only_terms(batch, wants_video_action))
+        terms["total"] = sum(v * self.weights.get(k, 1.0) for k, v in terms.items())
         return terms
 
-    def _alignment(self, batch: PretrainingBatch) -> torch.Tensor:
-        """InfoNCE between text-only and video-only encodings of the clean inputs. Every sample's
-        own text and video form a positive pair (whatever its matching label)."""
-        clean = batch.clean
-        text = self.model.encode_text(clean["text_ids"], clean["text_mask"],
-                                      clean.get("token_type_ids"))
-        video = self.model.encode_video(**{k: clean[k] for k in VIDEO_KEYS if k in clean},
-                                        cls_id=self.cls_id, sep_id=self.sep_id)
+    def _video_only_terms(self, batch: PretrainingBatch, video_action: bool) -> dict[str, torch.Tensor]:
+        """From one video-only forward of the clean inputs: the alignment loss (InfoNCE between
+        text-only and video-only encodings; every sample's own text and video form a positive
+        pair, whatever its matching label) and the video-only action term."""
+        clean, out = batch.clean, {}
+        text = (self.model.encode_text(clean["text_ids"], clean["text_mask"], clean.get("token_type_ids"))
+                if self.use_alignment else None)
+        video_out = self.model.video_only_forward(**{k: clean[k] for k in VIDEO_KEYS if k in clean},
+                                                  cls_id=self.cls_id, sep_id=self.sep_id)
+        if video_action:
+            targets = batch.clean_action_targets
+            count = losses.action_positions(targets, clean["action_mask"]).sum()
+            out["action_video"] = losses.masked_action_loss(
+                self.model.heads["action"](video_out.hidden["action"]), targets,
+                clean["action_mask"], _global_share(count, self.world_size))
+        if text is None:
+            return out
+        video = self.model.align.embed_video(video_out.pooled["action"], video_out.pooled["region"])
         if self.world_size == 1:
-            return losses.alignment_loss(text, video, self.model.align.logit_scale)
-        offset = dist.get_rank() * len(text)
-        return losses.alignment_loss(text, video, self.model.align.logit_scale,
-                                     _gather(text), _gather(video), offset)
+            out["align"] = losses.alignment_loss(text, video, self.model.align.logit_scale)
+        else:
+            offset = dist.get_rank() * len(text)
+            out["align"] = losses.alignment_loss(text, video, self.model.align.logit_scale,
+                                                 _gather(text), _gather(video), offset)
+        return out
 
 
 def pretraining_losses(model: nn.Module, batch: PretrainingBatch, use_alignment: bool = True,

@@ -34,6 +34,7 @@ from ..tokenizer import ActBertTokenizer
 from .collator import MATCH_ON, Collator
 from .curves import plot_losses
 from .objectives import PretrainingBatch, PretrainingObjective
+from .verbs import restrict_action_head, without_verbs
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ class TrainConfig:
     dropout: float | None = None       # override every dropout (0 for exact comparisons)
     use_alignment: bool = True
     use_regions: bool = True           # False: the paper's ablation without region cues
+    action_video_weight: float = 0.0   # weight of the video-only action term (objectives.py)
+    ignore_verbs: tuple[str, ...] = () # verbs that are not actions (verbs.py): no target, no class
     num_workers: int = 0
     progress: bool = True
 
@@ -190,7 +193,9 @@ def _to(batch: PretrainingBatch, device: torch.device) -> PretrainingBatch:
         action_targets=batch.action_targets.to(device), region_targets=batch.region_targets.to(device),
         region_labels=batch.region_labels.to(device), match_labels=batch.match_labels.to(device),
         action_selected=batch.action_selected.to(device), clean=move(batch.clean),
-        match_inputs=move(batch.match_inputs) if batch.match_inputs is not None else None)
+        match_inputs=move(batch.match_inputs) if batch.match_inputs is not None else None,
+        clean_action_targets=(batch.clean_action_targets.to(device)
+                              if batch.clean_action_targets is not None else None))
 
 
 def _prepare_model(config: TrainConfig, corpus: Corpus, dataset: ClipGroups, resume: Path,
@@ -199,6 +204,7 @@ def _prepare_model(config: TrainConfig, corpus: Corpus, dataset: ClipGroups, res
     checked against the clip groups, its frozen text layers fixed, in training mode."""
     model = (ActBertForPretraining.from_pretrained(resume) if (resume / "model.safetensors").is_file()
              else model_for_corpus(config, corpus, dataset.sample(0))).to(device)
+    model = restrict_action_head(model, tuple(config.ignore_verbs))
     dataset.max_regions = model.config.max_regions  # the clip contract: the model's own limit
     dataset.corpus = targets_for_model(dataset.corpus, model)
     check_fits(model, config.clips_per_sample)
@@ -280,7 +286,7 @@ def train(config: TrainConfig) -> dict:
         raise ValueError(f"global batch {config.batch_size} is not divisible by {world} ranks")
     if config.match_on not in MATCH_ON:
         raise ValueError(f"match_on must be one of {MATCH_ON}, got {config.match_on!r}")
-    corpus = read_corpus(config.corpus).split(config.split)
+    corpus = without_verbs(read_corpus(config.corpus).split(config.split), tuple(config.ignore_verbs))
     dataset = ClipGroups(corpus, config.clips_per_sample, config.max_regions or 36, config.seed,
                          hard_negatives=config.hard_negatives)
     if len(dataset) < 2:
@@ -290,7 +296,8 @@ def train(config: TrainConfig) -> dict:
     resume = out / "last"
     model = _prepare_model(config, corpus, dataset, resume, device)
     objective = PretrainingObjective(model, config.use_alignment, tok.cls_id, tok.sep_id, world,
-                                     match_weight=config.match_weight)
+                                     match_weight=config.match_weight,
+                                     action_video_weight=config.action_video_weight)
     net = (torch.nn.parallel.DistributedDataParallel(
         objective, find_unused_parameters=not config.use_alignment) if world > 1 else objective)
     optimizer, scheduler, state = _optimizer(config, model, resume, device)
