@@ -161,6 +161,9 @@ def _add_train(sub) -> None:
     p.add_argument("--clips-per-sample", type=int, help="K adjacent clips per sample (paper: 10)")
     p.add_argument("--hard-negatives", type=float,
                    help="share of matching negatives from the same task (default 0.5; 0: all random)")
+    p.add_argument("--video-negatives", type=float,
+                   help="share of matching negatives from the same video: its other steps "
+                        "(default 0)")
     p.add_argument("--max-regions", type=int,
                    help="region limit per input, stored in the model's config (default 36)")
     p.add_argument("--max-text-tokens", type=int)

@@ -134,11 +134,17 @@ class ClipGroups(torch.utils.data.Dataset):
     with a negative group for the matching objective."""
 
     def __init__(self, corpus: Corpus, clips_per_sample: int = 10, max_regions: int = 36,
-                 seed: int = 0, min_clips: int = 1, hard_negatives: float = 0.5) -> None:
+                 seed: int = 0, min_clips: int = 1, hard_negatives: float = 0.5,
+                 video_negatives: float = 0.0) -> None:
         self.corpus = corpus
-        if not 0.0 <= hard_negatives <= 1.0:
-            raise ValueError(f"hard_negatives is a share in [0, 1], got {hard_negatives}")
+        for name, share in (("hard_negatives", hard_negatives), ("video_negatives", video_negatives)):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} is a share in [0, 1], got {share}")
+        if hard_negatives + video_negatives > 1.0:
+            raise ValueError(f"hard_negatives + video_negatives is a share: {hard_negatives} + "
+                             f"{video_negatives} > 1")
         self.hard_negatives = hard_negatives
+        self.video_negatives = video_negatives
         self.k = clips_per_sample
         self.max_regions = max_regions
         self.seed = seed
@@ -148,9 +154,11 @@ class ClipGroups(torch.utils.data.Dataset):
                       for start in range(0, len(v.narrations), clips_per_sample)
                       if min(start + clips_per_sample, len(v.narrations)) - start >= min_clips]
         by_task: dict[str | None, list[int]] = {}
+        by_video: dict[int, list[int]] = {}
         for i, (vi, _, _) in enumerate(self.items):
             by_task.setdefault(corpus.videos[vi].task, []).append(i)
-        self._by_task = by_task
+            by_video.setdefault(vi, []).append(i)
+        self._by_task, self._by_video = by_task, by_video
 
     def __len__(self) -> int:
         return len(self.items)
@@ -170,14 +178,20 @@ class ClipGroups(torch.utils.data.Dataset):
                       torch.from_numpy(targets), vi, video.task)
 
     def negative_for(self, item: int) -> int:
-        """Another video's group: half the time one of the same task (harder) when the task is
-        known, otherwise a group of any other video."""
+        """The group shown against this group's text when the matching objective wants a mismatch:
+        with probability ``video_negatives`` another group of the same video (other steps of the
+        same recipe, the hardest case), with ``hard_negatives`` a group of another video of the
+        same task when the task is known, otherwise a group of any other video."""
         vi = self.items[item][0]
         rng = np.random.default_rng([self.seed, self.epoch, item])
         same_task = [j for j in self._by_task.get(self.corpus.videos[vi].task, [])
                      if self.items[j][0] != vi] if self.corpus.videos[vi].task else []
+        same_video = [j for j in self._by_video[vi] if j != item]
         other = [j for j in range(len(self.items)) if self.items[j][0] != vi]
-        pool = same_task if same_task and rng.random() < self.hard_negatives else other
+        draw = rng.random()
+        if same_video and draw < self.video_negatives:
+            return int(same_video[rng.integers(len(same_video))])
+        pool = same_task if same_task and draw - self.video_negatives < self.hard_negatives else other
         if not pool:
             raise ValueError("matching negatives need at least two videos in the corpus")
         return int(pool[rng.integers(len(pool))])

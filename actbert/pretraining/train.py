@@ -50,6 +50,7 @@ class TrainConfig:
     split: str | None = "train"
     clips_per_sample: int = 10
     hard_negatives: float = 0.5        # share of matching negatives drawn from the same task
+    video_negatives: float = 0.0       # share drawn from the same video (other steps of it)
     max_regions: int | None = None     # region limit of a fresh model (its config's, default 36)
     match_on: str = "clean"            # clean: matching on unmasked pairs | masked: the paper's
     match_input: str | None = None     # a fresh model's matching input: cls (paper) | fused (Paddle)
@@ -288,7 +289,8 @@ def train(config: TrainConfig) -> dict:
         raise ValueError(f"match_on must be one of {MATCH_ON}, got {config.match_on!r}")
     corpus = without_verbs(read_corpus(config.corpus).split(config.split), tuple(config.ignore_verbs))
     dataset = ClipGroups(corpus, config.clips_per_sample, config.max_regions or 36, config.seed,
-                         hard_negatives=config.hard_negatives)
+                         hard_negatives=config.hard_negatives,
+                         video_negatives=config.video_negatives)
     if len(dataset) < 2:
         raise ValueError(f"{config.corpus}: {len(dataset)} training samples; need at least 2")
     tok = ActBertTokenizer(max_length=config.max_text_tokens)

@@ -1,5 +1,6 @@
 """The action objective reads the video: the verb stop-list and the video-only action term."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -94,3 +95,23 @@ def test_training_with_the_stoplist_gives_a_head_without_those_verbs(tmp_path):
     first = sum(h["action_video"] for h in history[:5]) / 5
     last = sum(h["action_video"] for h in history[-5:]) / 5
     assert last < 0.7 * first  # the head learns the verbs from the features alone
+
+
+def test_video_negatives_come_from_the_same_video_at_their_share(tmp_path):
+    corpus = read_corpus(make_corpus(tmp_path / "c", videos=6, clips=6))
+    data = ClipGroups(corpus, clips_per_sample=2, seed=0, hard_negatives=0.25, video_negatives=0.5)
+    kinds = []
+    for epoch in range(30):
+        data.set_epoch(epoch)
+        for i in range(len(data)):
+            j = data.negative_for(i)
+            assert j != i
+            vi, vj = data.items[i][0], data.items[j][0]
+            same_task = corpus.videos[vi].task == corpus.videos[vj].task
+            kinds.append("video" if vi == vj else "task" if same_task else "other")
+    share = {k: kinds.count(k) / len(kinds) for k in ("video", "task", "other")}
+    # 0.5 same video; 0.25 same task + a quarter's share of the rest (2 of 5 other videos share it)
+    assert 0.45 < share["video"] < 0.55
+    assert 0.3 < share["task"] < 0.4
+    with pytest.raises(ValueError, match="share"):
+        ClipGroups(corpus, clips_per_sample=2, hard_negatives=0.6, video_negatives=0.5)
