@@ -159,6 +159,13 @@ class ClipGroups(torch.utils.data.Dataset):
             by_task.setdefault(corpus.videos[vi].task, []).append(i)
             by_video.setdefault(vi, []).append(i)
         self._by_task, self._by_video = by_task, by_video
+        self._kept: dict[int, Sample] | None = None
+
+    def keep_samples(self) -> None:
+        """From now on keep every sample in memory once built (its corpus, verbs and region limit
+        are final): an epoch then reads no feature file again. Training turns it on; a feature
+        file holds every region of a video, so rebuilding a sample costs a whole file read."""
+        self._kept = {}
 
     def __len__(self) -> int:
         return len(self.items)
@@ -167,6 +174,13 @@ class ClipGroups(torch.utils.data.Dataset):
         self.epoch = epoch
 
     def sample(self, item: int) -> Sample:
+        if self._kept is not None:
+            if item not in self._kept:
+                self._kept[item] = self._build(item)
+            return self._kept[item]
+        return self._build(item)
+
+    def _build(self, item: int) -> Sample:
         vi, start, end = self.items[item]
         video = self.corpus.videos[vi]
         features = _load_features(str(video.features))

@@ -209,6 +209,7 @@ def _prepare_model(config: TrainConfig, corpus: Corpus, dataset: ClipGroups, res
     dataset.max_regions = model.config.max_regions  # the clip contract: the model's own limit
     dataset.corpus = targets_for_model(dataset.corpus, model)
     check_fits(model, config.clips_per_sample)
+    dataset.keep_samples()
     freeze_text(model, config.freeze_text_layers)
     model.train()
     return model

@@ -115,3 +115,26 @@ def test_video_negatives_come_from_the_same_video_at_their_share(tmp_path):
     assert 0.3 < share["task"] < 0.4
     with pytest.raises(ValueError, match="share"):
         ClipGroups(corpus, clips_per_sample=2, hard_negatives=0.6, video_negatives=0.5)
+
+
+def test_kept_samples_are_built_once_and_equal_fresh_ones(tmp_path):
+    from actbert import corpus as corpus_module
+
+    corpus = read_corpus(make_corpus(tmp_path / "c"))
+    fresh = ClipGroups(corpus, clips_per_sample=2, seed=0)
+    kept = ClipGroups(corpus, clips_per_sample=2, seed=0)
+    kept.keep_samples()
+    first = [kept.sample(i) for i in range(len(kept))]
+    for i, sample in enumerate(first):
+        built = fresh.sample(i)
+        assert built.sentences == sample.sentences
+        torch.testing.assert_close(built.video.region_features, sample.video.region_features)
+        torch.testing.assert_close(built.verb_targets, sample.verb_targets)
+    for video in corpus.videos:  # every feature file gone: only the kept samples remain
+        video.features.unlink()
+    corpus_module._load_features.cache_clear()
+    for i, sample in enumerate(first):
+        again = kept.sample(i)
+        assert again is sample
+    with pytest.raises(FileNotFoundError):
+        fresh.sample(0)
