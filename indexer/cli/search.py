@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from indexer.index.search import MODES, Searcher, build_index
+from indexer.index.search import MODES, Searcher
 from indexer.library.store import Library
 
 
@@ -91,20 +91,26 @@ def run_similar(args: argparse.Namespace) -> int:
 def run_reindex(args: argparse.Namespace) -> int:
     """Under the writer lock: the new index is written first, naming its model; library.json is
     switched to a new ``--checkpoint`` last, so a failure leaves the library as it was (a crash
-    between the two is repaired by the next writing command)."""
-    from indexer.index.reconcile import model_record, reconcile_index
+    between the two is finished by the next writing command). Videos whose feature file is
+    unusable are marked failed with the reason and left out."""
+    from indexer.index.reconcile import build_index, model_record, reconcile_index
 
     t0 = time.perf_counter()
     library = Library(args.library)
     with library.writing():
         if args.checkpoint:
             record = model_record(library, args.checkpoint)
-            index = build_index(library, args.checkpoint, model=record)
+            index, failed = build_index(library, args.checkpoint, model=record)
             library.update_manifest(model=record)
         else:
-            index = build_index(library)
-        reconcile_index(library)
-    report = {"vectors": len(index), "factory": index.factory, "seconds": round(time.perf_counter() - t0, 2)}
+            index, failed = build_index(library)
+        failed.update(reconcile_index(library)[1]["failed"])
+    report = {"vectors": len(index), "factory": index.factory, "seconds": round(time.perf_counter() - t0, 2),
+              "failed": failed}
     print(json.dumps(report) if args.json else
-          f"reindex: {report['vectors']} vectors ({report['factory']}) in {report['seconds']} s")
+          f"reindex: {report['vectors']} vectors ({report['factory']}) in {report['seconds']} s"
+          + (f", {len(failed)} videos failed" if failed else ""))
+    if not args.json:
+        for video_id, reason in failed.items():
+            print(f"  {video_id[:80]}: {reason}")
     return 0

@@ -36,6 +36,7 @@ from indexer.library.discovery import (
     source_folders,
     video_id_for,
 )
+from indexer.library.feature_check import FeatureWidths, check_features
 from indexer.library.ground_truth import GroundTruthError, ground_truth_for
 from indexer.library.store import Library
 
@@ -371,22 +372,28 @@ def analyse_video(path: Path, video_id: str, settings: IngestSettings, ex: Extra
 
 def commit_video(library: Library, job: VideoJob, result: VideoResult, settings: IngestSettings,
                  extractors: dict) -> list[int]:
-    """The writer's part: the feature file, then the catalog in one transaction. Returns the clip
-    ids it replaced (from an earlier ingest)."""
+    """The writer's part: the feature file (checked first: finite, the widths the library's model
+    takes), then the catalog in one transaction; a failed commit leaves no feature file behind.
+    Returns the clip ids it replaced (from an earlier ingest)."""
     info, timings = result.info, dict(result.timings)
     library.catalog.update_video(
         job.rowid, status="pending", error=None, duration_sec=info.duration_sec, fps=info.fps,
         width=info.width, height=info.height, rotation_deg=info.rotation_deg, codec=info.codec)
     t0 = time.perf_counter()
     feature_path = library.feature_path(job.video_id)
+    check_features(result.features, FeatureWidths.of_library(library), feature_path.name)
     result.features.save(feature_path, dtype="float16" if settings.fp16 else "float32")
     timings["write"] = time.perf_counter() - t0
     truth = result.truth
     timings["total"] = sum(timings.values())
-    removed, _ = library.catalog.complete_video(
-        job.rowid, result.clips, [(c.start_sec, c.end_sec, c.text) for c in result.cues],
-        list(truth.steps) if truth else [],
-        transcript_path=str(result.sidecar) if result.sidecar else None, warnings=result.warnings,
-        extractors=extractors, timings={k: round(v, 3) for k, v in timings.items()},
-        feature_path=str(feature_path.relative_to(library.root)), **(truth.video_fields() if truth else {}))
+    try:
+        removed, _ = library.catalog.complete_video(
+            job.rowid, result.clips, [(c.start_sec, c.end_sec, c.text) for c in result.cues],
+            list(truth.steps) if truth else [],
+            transcript_path=str(result.sidecar) if result.sidecar else None, warnings=result.warnings,
+            extractors=extractors, timings={k: round(v, 3) for k, v in timings.items()},
+            feature_path=str(feature_path.relative_to(library.root)), **(truth.video_fields() if truth else {}))
+    except Exception:
+        feature_path.unlink(missing_ok=True)  # the video is marked failed: no stray file of it
+        raise
     return removed

@@ -32,7 +32,8 @@ from actbert.atomic import write_json
 from indexer.errors import LibraryBusyError, LibraryError
 from indexer.library.catalog import Catalog
 
-__all__ = ["LIBRARY_FORMAT", "Library", "LibraryBusyError", "LibraryError", "write_json_atomic", "writer_lock"]
+__all__ = ["LIBRARY_FORMAT", "Library", "LibraryBusyError", "LibraryError", "checked_path", "write_json_atomic",
+           "writer_lock"]
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,17 @@ class Library:
             self._manifest, self._manifest_stamp = manifest, None
 
     def feature_path(self, video_id: str) -> Path:
-        return self.root / "features" / f"{video_id}.safetensors"
+        """``LIB/features/<video_id>.safetensors``; ``LibraryError`` for an id that would leave it."""
+        return checked_path(self.root / "features", video_id, ".safetensors", what="video id")
+
+    def preview_path(self, video_id: str) -> Path:
+        """``LIB/previews/<video_id>.mp4``; ``LibraryError`` for an id that would leave it."""
+        return checked_path(self.root / "previews", video_id, ".mp4", what="video id")
+
+    def file(self, relative: str) -> Path:
+        """A path the catalog or library.json records relative to the library (``feature_path``,
+        a model folder), checked to stay inside it."""
+        return checked_path(self.root, relative, nested=True, what="library path")
 
     def resolve_inside(self, path: str | Path) -> Path:
         """``path`` resolved, if it lies inside the library or one of its registered source
@@ -136,6 +147,30 @@ class Library:
 
     def close(self) -> None:
         self.catalog.close()
+
+
+def checked_path(base: Path, name: object, suffix: str = "", *, nested: bool = False,
+                 what: str = "name") -> Path:
+    """``base / (name + suffix)`` for a ``name`` read from a catalog, a manifest or a shard: the one
+    way such a value becomes a path, so a hand-edited or hostile value (``../../victim``) never makes
+    a command read, overwrite or delete a file outside ``base``.
+
+    ``name`` must be non-empty text without NUL or backslash, not absolute, with no empty, ``.`` or
+    ``..`` part, and a plain file name unless ``nested`` (then ``/`` separates folders); the path,
+    resolved (symlinks followed), must still lie below ``base`` resolved. Otherwise ``LibraryError``
+    naming ``what`` and the value."""
+    ok = isinstance(name, str) and bool(name) and "\x00" not in name and "\\" not in name
+    if ok:
+        parts = name.split("/")
+        ok = (nested or len(parts) == 1) and all(p not in ("", ".", "..") for p in parts)
+    if ok:
+        path = base / (name + suffix)
+        ok = Path(base).resolve() in path.resolve().parents
+    if not ok:
+        shown = repr(name[:80]) if isinstance(name, str) else f"of type {type(name).__name__}"
+        raise LibraryError(f"{what} {shown} does not name a file inside {base} (refused: no separators, "
+                           "'..' or links out of the folder)")
+    return path
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
