@@ -279,11 +279,12 @@ def run_merge(args: argparse.Namespace) -> int:
     merged, skipped = 0, {}
     with out.writing():
         for shard in shards:
+            expected = widths if widths.action is not None else FeatureWidths.of_library(shard)
             for source in shard.manifest.get("sources", []):
                 out.add_source(source)
             for row in shard.catalog.videos("done"):
                 try:
-                    _merge_video(out, shard, row, widths)
+                    _merge_video(out, shard, row, expected)
                     merged += 1
                 except (ValueError, TypeError, KeyError, IndexError, OSError, LibraryError) as exc:
                     skipped[str(row["video_id"])[:80]] = f"{type(exc).__name__}: {exc}".splitlines()[0]
