@@ -112,6 +112,8 @@ def _open_video(path: str | os.PathLike) -> Iterator[tuple[av.container.InputCon
     """Open ``path`` for reading and yield (container, first video stream), raising VideoError kinds."""
     path = Path(path)
     if not path.is_file():
+        if path.exists() and not path.is_dir():  # a FIFO would block the open forever
+            raise VideoNotFoundError(f"{path}: not a regular file (a FIFO, socket or device): not opened")
         raise VideoNotFoundError(f"{path}: no such video file")
     if path.stat().st_size == 0:
         raise EmptyVideoFileError(f"{path}: file is empty (0 bytes)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from stat import S_ISREG
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,14 +24,15 @@ MAX_CUE_CHARS = 2_000
 
 def discover(paths: list[str | Path]) -> list[Path]:
     """Video files named directly or found (recursively, not into symlinked folders) in folders,
-    sorted, without duplicates. Symlinks are resolved; a broken or looping one is kept as it is
-    (ingest records it failed with the reason)."""
+    sorted, without duplicates. Symlinks are resolved; a broken or looping one is kept as it is, and
+    so is a FIFO, socket or device with a video's name (ingest records each failed with the reason,
+    without opening it)."""
     found: set[Path] = set()
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
             found |= {resolved_path(p) for p in path.rglob("*")
-                      if p.suffix.lower() in VIDEO_EXTENSIONS and (p.is_file() or p.is_symlink())}
+                      if p.suffix.lower() in VIDEO_EXTENSIONS and (p.is_symlink() or not p.is_dir())}
         elif path.exists() or path.is_symlink():
             found.add(resolved_path(path))
         else:
@@ -62,8 +64,11 @@ def video_id_for(path: Path) -> str:
 
 
 def fingerprint(path: Path) -> str:
-    """Size, modification time and a hash of the first 64 KiB: changes when the file does."""
+    """Size, modification time and a hash of the first 64 KiB: changes when the file does. Only a
+    regular file is opened (a FIFO would block the open forever)."""
     stat = path.stat()
+    if not S_ISREG(stat.st_mode):
+        return f"not a regular file:{stat.st_mode:o}:{stat.st_mtime_ns}"
     with open(path, "rb") as handle:
         head = hashlib.sha1(handle.read(65536)).hexdigest()[:16]
     return f"{stat.st_size}:{stat.st_mtime_ns}:{head}"

@@ -120,6 +120,8 @@ def read_json(path: Path) -> Any:
     ``MAX_JSON_BYTES`` or nested deeper than ``MAX_JSON_DEPTH`` (checked before parsing, so a
     file nested 100,000 deep costs one pass over its bytes, not a ``RecursionError``)."""
     try:
+        if not path.is_file():
+            raise GroundTruthError(f"ground truth {path.name} unusable (not a regular file)")
         if path.stat().st_size > MAX_JSON_BYTES:
             raise GroundTruthError(f"ground truth {path.name} unusable (over {MAX_JSON_BYTES >> 20} MiB)")
         data = path.read_bytes()
