@@ -125,6 +125,8 @@ def run_ingest(args: argparse.Namespace) -> int:
               f"{summary['videos'] - summary['todo']} already done")
         for video_id, error in summary["errors"].items():
             print(f"  {video_id}: {error}")
+        for problem in summary["not_searched"]:
+            print(f"  {problem}")
     return 0
 
 

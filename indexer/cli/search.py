@@ -14,7 +14,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="search a library's clips by text")
     p.add_argument("library")
     p.add_argument("query")
-    p.add_argument("--k", type=int, default=10, help="hits to return")
+    p.add_argument("--k", type=_count, default=10, help="hits to return")
     p.add_argument("--rerank", type=_rerank, default="auto",
                    help="FAISS candidates reranked by the matching head: auto (default: only when "
                         "`actbert evaluate --split val` recorded that it improves R@1), N (always "
@@ -29,7 +29,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("similar", help="clips nearest to a clip ('more like this')")
     p.add_argument("library")
     p.add_argument("clip_id", type=int)
-    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--k", type=_count, default=10)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_similar)
 
@@ -38,6 +38,17 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", help="model directory (default: the library's)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_reindex)
+
+
+def _count(text: str) -> int:
+    """A whole number >= 1 (``--k``), refused as typed."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _rerank(text: str) -> int | str:

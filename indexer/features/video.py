@@ -44,6 +44,10 @@ _SIGNATURES = (
 )
 
 
+# FFmpeg demuxers of still images (besides the ``*_pipe`` ones: png_pipe, jpeg_pipe, webp_pipe...).
+IMAGE_DEMUXERS = frozenset({"image2", "png", "apng"})
+
+
 class VideoNotFoundError(VideoError):
     """The path does not exist or is not a regular file."""
 
@@ -137,6 +141,9 @@ def _open_video(path: str | os.PathLike) -> Iterator[tuple[av.container.InputCon
         if not container.streams.video:
             kinds = ", ".join(sorted({s.type for s in container.streams})) or "none"
             raise NoVideoStreamError(f"{path}: no video stream (streams: {kinds})")
+        if container.format.name in IMAGE_DEMUXERS or container.format.name.endswith("_pipe"):
+            raise NotAVideoError(f"{path}: an image ({container.streams.video[0].codec_context.name}), "
+                                 "not a video")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         yield container, stream

@@ -272,10 +272,12 @@ def ingest(library: Library, paths: list[str | Path], settings: IngestSettings,
         return summary
 
 
-def plan(library: Library, paths: list[str | Path], shard: tuple[int, int] | None) -> tuple[list[Path], list[VideoJob]]:
+def plan(library: Library, paths: list[str | Path], shard: tuple[int, int] | None,
+         problems: list[str] | None = None) -> tuple[list[Path], list[VideoJob]]:
     """Register the videos under ``paths`` (and the folders as sources); returns all videos and
-    the jobs still to do (not ``done``, or changed since), in sorted order."""
-    videos = discover(paths)
+    the jobs still to do (not ``done``, or changed since), in sorted order. Folders that could not
+    be searched are added to ``problems``."""
+    videos = discover(paths, problems)
     for folder in source_folders(paths):
         library.add_source(folder)
     todo = []
@@ -295,9 +297,10 @@ def plan(library: Library, paths: list[str | Path], shard: tuple[int, int] | Non
 
 
 def _ingest_locked(library, paths, settings, shard, progress, on_video_done, make_runner) -> dict:
-    videos, todo = plan(library, paths, shard)
+    problems: list[str] = []
+    videos, todo = plan(library, paths, shard, problems)
     summary = {"videos": len(videos), "todo": len(todo), "done": 0, "failed": 0, "errors": {},
-               "indexed": False}
+               "indexed": False, "not_searched": problems}
     if not todo:
         return summary
     runner = make_runner()

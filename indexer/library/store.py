@@ -59,9 +59,13 @@ class Library:
                 f"`python -m indexer ingest VIDEOS --library {root}` or `python -m indexer demo`")
         self._manifest: dict = {}
         self._manifest_stamp: tuple | None = None
-        if self.manifest.get("format") != LIBRARY_FORMAT:
-            raise LibraryError(f"{self.root}: library format {self.manifest.get('format')} is not "
-                               f"{LIBRARY_FORMAT}; rebuild it with `python -m indexer ingest`")
+        found = self.manifest.get("format")
+        if found != LIBRARY_FORMAT or isinstance(found, bool):
+            if str(found).strip() == str(LIBRARY_FORMAT):  # "1": a hand edit, not another version
+                raise LibraryError(f"{self.root}/library.json: \"format\" is {found!r} ({type(found).__name__}); "
+                                   f"it must be the number {LIBRARY_FORMAT}: edit library.json")
+            raise LibraryError(f"{self.root}: library format {found!r} is not {LIBRARY_FORMAT}; rebuild it "
+                               "with `python -m indexer ingest`")
         self.catalog = Catalog(self.root / "catalog.sqlite", readonly=readonly)
 
     @property
