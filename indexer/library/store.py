@@ -180,8 +180,8 @@ def checked_path(base: Path, name: object, suffix: str = "", *, nested: bool = F
         ok = Path(base).resolve() in path.resolve().parents
     if not ok:
         shown = repr(name[:80]) if isinstance(name, str) else f"of type {type(name).__name__}"
-        raise LibraryError(f"{what} {shown} does not name a file inside {base} (refused: no separators, "
-                           "'..' or links out of the folder)")
+        raise LibraryError(f"{what} {shown} refused: it names no file inside {base}, or one outside the "
+                           "library (separators, '..' and links out are not followed)")
     return path
 
 
