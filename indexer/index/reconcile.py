@@ -24,7 +24,7 @@ from indexer.index.embed import (
     model_fingerprint,
     set_library_model,
 )
-from indexer.index.files import ClipIndexError, IndexMissingError, remove_orphans
+from indexer.index.files import ClipIndexError, IndexMismatchError, IndexMissingError, remove_orphans
 from indexer.library.feature_check import FeatureWidths, quarantine, read_features
 from indexer.library.store import Library, LibraryError
 
@@ -72,9 +72,14 @@ def reconcile_index(library: Library) -> tuple[ClipIndex | None, dict]:
         if not model:
             return None, report
         folder = library.root / "index"
-        report["reindex"] = finish_interrupted_reindex(library)
         try:
-            index = open_index(library)  # FAISS in the library, or Milvus (indexer.index.backends)
+            try:
+                index = open_index(library)  # FAISS in the library, or Milvus (indexer.index.backends)
+            except IndexMismatchError:  # built by another model: an interrupted reindex to finish?
+                report["reindex"] = finish_interrupted_reindex(library)
+                if not report["reindex"]:
+                    raise
+                index = open_index(library)
         except ClipIndexError as exc:
             log.warning("rebuilding the index: %s", exc.problem)
             index, report["failed"] = build_index(library)
