@@ -18,6 +18,7 @@ from indexer.index.reconcile import index_state, reconcile_index
 from indexer.library.catalog import ClipRecord
 from indexer.library.discovery import parse_shard
 from indexer.library.export import MIN_VERB_COUNT, export_corpus
+from indexer.library.feature_check import FeatureWidths, read_features
 from indexer.library.ingest import IngestSettings, ingest
 from indexer.library.store import Library, LibraryError
 
@@ -124,6 +125,8 @@ def run_ingest(args: argparse.Namespace) -> int:
               f"{summary['videos'] - summary['todo']} already done")
         for video_id, error in summary["errors"].items():
             print(f"  {video_id}: {error}")
+        for problem in summary["not_searched"]:
+            print(f"  {problem}")
     return 0
 
 
@@ -177,18 +180,33 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_delete(args: argparse.Namespace) -> int:
     """Catalog first (one transaction per video), then feature files, then the index: a crash in
-    between leaves extra index ids or files that the next writing command removes."""
+    between leaves extra index ids or files that the next writing command removes. An id already
+    gone (an interrupted delete run again) is reported and the others are still deleted; an id
+    that is no plain file name loses its catalog rows but no file is touched for it."""
     library = Library(args.library)
-    removed = []
+    removed, deleted, missing = [], 0, []
     with library.writing():
-        for video_id in args.video_ids:
+        for video_id in dict.fromkeys(args.video_ids):
             if library.catalog.video(video_id) is None:
-                raise ValueError(f"no video {video_id!r} in {library.root}")
-        for video_id in args.video_ids:
+                missing.append(video_id)
+                continue
+            try:
+                feature_file = library.feature_path(video_id)
+            except LibraryError as exc:
+                feature_file = None
+                print(f"  {video_id[:80]!r}: catalog rows removed, no file touched ({exc})", file=sys.stderr)
             removed += library.catalog.delete_video(video_id)
-            library.feature_path(video_id).unlink(missing_ok=True)
-        reconcile_index(library)
-    print(f"delete: {len(args.video_ids)} videos, {len(removed)} clips removed")
+            deleted += 1
+            if feature_file is not None:
+                feature_file.unlink(missing_ok=True)
+        failed = reconcile_index(library)[1]["failed"]
+    for video_id in missing:
+        print(f"  no video {video_id[:80]!r} in {library.root} (already deleted?)", file=sys.stderr)
+    if not deleted:
+        raise LibraryError(f"no video to delete: none of {len(missing)} ids is in {library.root}")
+    print(f"delete: {deleted} videos, {len(removed)} clips removed"
+          + (f", {len(missing)} not found" if missing else ""))
+    _print_failed(failed)
     return 0
 
 
@@ -203,8 +221,10 @@ def run_repair(args: argparse.Namespace) -> int:
         print(f"repair: index {report['index']['state']}, {report['added']} clips added, "
               f"{report['removed']} removed{', rebuilt' if report['rebuilt'] else ''}, "
               f"{len(report['orphans'])} leftover files removed, catalog {report['integrity_check']}")
+        if report["reindex"]:
+            print(f"  {report['reindex']}")
         for video_id, reason in report["failed"].items():
-            print(f"  {video_id}: {reason}")
+            print(f"  {video_id[:80]}: {reason}")
     return 0 if report["integrity_check"] == "ok" else 1
 
 
@@ -229,43 +249,70 @@ def shard_clip(row) -> ClipRecord:
                       tuple((str(c[0]), float(c[1])) for c in classes))
 
 
+def check_same_extractors(out: Library, shards: list[Library]) -> None:
+    """Refuse, before anything is copied, shards whose features were made by other extractors than
+    each other's or than ``out``'s finished videos (another action backbone, detector or preset):
+    their widths and meanings differ, so one index cannot hold them."""
+    records = [(lib, lib.manifest.get("extractors")) for lib in ([out] if out.catalog.videos("done") else []) + shards]
+    records = [(lib, rec) for lib, rec in records if rec]
+    for lib, rec in records[1:]:
+        if rec != records[0][1]:
+            raise LibraryError(f"{lib.root} was made by other extractors ({_describe(rec)}) than "
+                               f"{records[0][0].root} ({_describe(records[0][1])}): merge only shards "
+                               "ingested with the same --preset, --action-backbone and detector")
+
+
+def _describe(extractors: dict) -> str:
+    return ", ".join(f"{stream} {str(rec.get('name'))[:60]}" if isinstance(rec, dict) else f"{stream} ?"
+                     for stream, rec in sorted(extractors.items())) if isinstance(extractors, dict) else "?"
+
+
 def run_merge(args: argparse.Namespace) -> int:
     """Copy every finished video (catalog rows and feature file) of each shard into ``out``.
 
-    Shards are checked first (schema, video ids that are plain file names); a video whose rows or
-    feature file are unusable is skipped with its reason."""
+    Shards are checked first (schema, the same extractors, video ids that are plain file names); a
+    video whose rows or feature file are unusable is skipped with its reason."""
     out = Library.create(args.out)
     shards = [Library(path, readonly=True) for path in args.shards]
     for shard in shards:
         check_shard(shard)
+    check_same_extractors(out, shards)
+    widths = FeatureWidths.of_library(out)
     merged, skipped = 0, {}
     with out.writing():
         for shard in shards:
+            expected = widths if widths.action is not None else FeatureWidths.of_library(shard)
             for source in shard.manifest.get("sources", []):
                 out.add_source(source)
             for row in shard.catalog.videos("done"):
                 try:
-                    _merge_video(out, shard, row)
+                    _merge_video(out, shard, row, expected)
                     merged += 1
                 except (ValueError, TypeError, KeyError, IndexError, OSError, LibraryError) as exc:
                     skipped[str(row["video_id"])[:80]] = f"{type(exc).__name__}: {exc}".splitlines()[0]
             if shard.manifest.get("extractors"):
                 out.update_manifest(extractors=shard.manifest["extractors"],
                                     settings=shard.manifest.get("settings", {}))
-        reconcile_index(out)
+        failed = reconcile_index(out)[1]["failed"]
     print(f"merge: {merged} videos into {out.root}" + (f", {len(skipped)} skipped" if skipped else ""))
     for video_id, reason in skipped.items():
         print(f"  skipped {video_id}: {reason}")
+    _print_failed(failed)
     return 0
 
 
-def _merge_video(out: Library, shard: Library, row) -> None:
+def _print_failed(failed: dict[str, str]) -> None:
+    """The videos a writing command's reconciliation marked failed, one line each."""
+    for video_id, reason in failed.items():
+        print(f"  failed {video_id[:80]}: {reason}")
+
+
+def _merge_video(out: Library, shard: Library, row, widths: FeatureWidths) -> None:
     video_id = row["video_id"]
     if not isinstance(video_id, str) or not _SAFE_VIDEO_ID.fullmatch(video_id):
         raise ValueError(f"video id {str(video_id)[:80]!r} is not a plain file name")
     source, target = shard.feature_path(video_id), out.feature_path(video_id)
-    if source.resolve().parent != shard.root / "features" or target.resolve().parent != out.root / "features":
-        raise ValueError(f"video id {video_id!r} leaves the features folder")
+    read_features(source, widths, f"{shard.root.name}/features/{source.name}")
     clips = [shard_clip(c) for c in shard.catalog.clips_of(video_id)]
     cues = [(float(a), float(b), str(t)) for a, b, t in shard.catalog.cues_of(video_id)]
     steps = [(int(i), float(a), float(b), v, str(d)) for i, a, b, v, d in shard.catalog.steps_of(video_id)]

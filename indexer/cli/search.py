@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from indexer.index.search import MODES, Searcher, build_index
+from indexer.index.search import MODES, Searcher
 from indexer.library.store import Library
 
 
@@ -14,7 +14,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="search a library's clips by text")
     p.add_argument("library")
     p.add_argument("query")
-    p.add_argument("--k", type=int, default=10, help="hits to return")
+    p.add_argument("--k", type=_count, default=10, help="hits to return")
     p.add_argument("--rerank", type=_rerank, default="auto",
                    help="FAISS candidates reranked by the matching head: auto (default: only when "
                         "`actbert evaluate --split val` recorded that it improves R@1), N (always "
@@ -29,7 +29,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("similar", help="clips nearest to a clip ('more like this')")
     p.add_argument("library")
     p.add_argument("clip_id", type=int)
-    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--k", type=_count, default=10)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_similar)
 
@@ -38,6 +38,17 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", help="model directory (default: the library's)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_reindex)
+
+
+def _count(text: str) -> int:
+    """A whole number >= 1 (``--k``), refused as typed."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _rerank(text: str) -> int | str:
@@ -91,20 +102,26 @@ def run_similar(args: argparse.Namespace) -> int:
 def run_reindex(args: argparse.Namespace) -> int:
     """Under the writer lock: the new index is written first, naming its model; library.json is
     switched to a new ``--checkpoint`` last, so a failure leaves the library as it was (a crash
-    between the two is repaired by the next writing command)."""
-    from indexer.index.reconcile import model_record, reconcile_index
+    between the two is finished by the next writing command). Videos whose feature file is
+    unusable are marked failed with the reason and left out."""
+    from indexer.index.reconcile import build_index, model_record, reconcile_index
 
     t0 = time.perf_counter()
     library = Library(args.library)
     with library.writing():
         if args.checkpoint:
             record = model_record(library, args.checkpoint)
-            index = build_index(library, args.checkpoint, model=record)
+            index, failed = build_index(library, args.checkpoint, model=record)
             library.update_manifest(model=record)
         else:
-            index = build_index(library)
-        reconcile_index(library)
-    report = {"vectors": len(index), "factory": index.factory, "seconds": round(time.perf_counter() - t0, 2)}
+            index, failed = build_index(library)
+        failed.update(reconcile_index(library)[1]["failed"])
+    report = {"vectors": len(index), "factory": index.factory, "seconds": round(time.perf_counter() - t0, 2),
+              "failed": failed}
     print(json.dumps(report) if args.json else
-          f"reindex: {report['vectors']} vectors ({report['factory']}) in {report['seconds']} s")
+          f"reindex: {report['vectors']} vectors ({report['factory']}) in {report['seconds']} s"
+          + (f", {len(failed)} videos failed" if failed else ""))
+    if not args.json:
+        for video_id, reason in failed.items():
+            print(f"  {video_id[:80]}: {reason}")
     return 0

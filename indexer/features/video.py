@@ -44,6 +44,10 @@ _SIGNATURES = (
 )
 
 
+# FFmpeg demuxers of still images (besides the ``*_pipe`` ones: png_pipe, jpeg_pipe, webp_pipe...).
+IMAGE_DEMUXERS = frozenset({"image2", "png", "apng"})
+
+
 class VideoNotFoundError(VideoError):
     """The path does not exist or is not a regular file."""
 
@@ -112,6 +116,8 @@ def _open_video(path: str | os.PathLike) -> Iterator[tuple[av.container.InputCon
     """Open ``path`` for reading and yield (container, first video stream), raising VideoError kinds."""
     path = Path(path)
     if not path.is_file():
+        if path.exists() and not path.is_dir():  # a FIFO would block the open forever
+            raise VideoNotFoundError(f"{path}: not a regular file (a FIFO, socket or device): not opened")
         raise VideoNotFoundError(f"{path}: no such video file")
     if path.stat().st_size == 0:
         raise EmptyVideoFileError(f"{path}: file is empty (0 bytes)")
@@ -135,6 +141,9 @@ def _open_video(path: str | os.PathLike) -> Iterator[tuple[av.container.InputCon
         if not container.streams.video:
             kinds = ", ".join(sorted({s.type for s in container.streams})) or "none"
             raise NoVideoStreamError(f"{path}: no video stream (streams: {kinds})")
+        if container.format.name in IMAGE_DEMUXERS or container.format.name.endswith("_pipe"):
+            raise NotAVideoError(f"{path}: an image ({container.streams.video[0].codec_context.name}), "
+                                 "not a video")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         yield container, stream

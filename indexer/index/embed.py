@@ -57,7 +57,7 @@ def library_model_dir(library: Library, checkpoint: str | Path | None = None) ->
         raise LibraryError(f"{library.root} records no model: train one (`python -m indexer demo` "
                            "or `python -m actbert train`) or pass --checkpoint")
     path = Path(model["checkpoint"])
-    return path if path.is_absolute() else library.root / path
+    return path if path.is_absolute() else library.file(model["checkpoint"])
 
 
 def load_model(checkpoint_dir: str) -> ActBertForPretraining:
@@ -104,7 +104,7 @@ def embed_library(library: Library, model: ActBertForPretraining,
         clip_rows = library.catalog.clips_of(row["video_id"])
         if not clip_rows:
             continue
-        features = VideoFeatures.load(library.root / row["feature_path"])
+        features = VideoFeatures.load(library.file(row["feature_path"]))
         vecs = embed_video(model, features)
         if len(vecs) != len(clip_rows):
             raise LibraryError(f"{row['video_id']}: {len(vecs)} feature clips but "

@@ -33,7 +33,8 @@ from typing import Any
 import faiss
 
 from actbert.atomic import fsync_file, temp_path, write_text
-from indexer.errors import ClipIndexError
+from indexer.errors import ClipIndexError, LibraryError
+from indexer.library.store import checked_path
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +113,10 @@ def _named_file(folder: Path) -> str | None:
     """The index file the current manifest names, if there is a readable manifest."""
     try:
         name = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("index_file")
-    except (OSError, ValueError, AttributeError):
+        checked_path(folder, name)
+    except (OSError, ValueError, AttributeError, LibraryError):
         return None
-    return name if isinstance(name, str) and "/" not in name else None
+    return name
 
 
 def remove_orphans(directory: str | Path) -> list[str]:
@@ -143,6 +145,10 @@ def read_manifest(directory: str | Path, library: str | Path | None = None) -> d
     missing = [f for f in FIELDS if not isinstance(manifest, dict) or f not in manifest]
     if missing:
         raise IndexCorruptError(f"the index manifest {path} lacks {', '.join(missing)}", library)
+    try:
+        checked_path(Path(directory), manifest["index_file"], what="index file")
+    except LibraryError as error:
+        raise IndexCorruptError(f"the index manifest {path} is unusable ({error})", library) from error
     if manifest["format"] != FORMAT or manifest["metric"] != METRIC:
         raise IndexMismatchError(f"the index in {directory} has format {manifest['format']} and metric "
                                  f"{manifest['metric']}; this version reads format {FORMAT}, {METRIC}", library)
@@ -166,7 +172,7 @@ def load(directory: str | Path, *, expected_model: Any = None,
 def _load(directory: str | Path, expected_model: Any,
           library: str | Path | None) -> tuple[faiss.Index, dict[str, Any]]:
     manifest = read_manifest(directory, library)
-    path = Path(directory) / manifest["index_file"]
+    path = checked_path(Path(directory), manifest["index_file"])  # checked by read_manifest
     try:
         size = path.stat().st_size
         digest = sha256_file(path) if size == manifest["bytes"] else None

@@ -21,16 +21,14 @@ from indexer.index.embed import (
     embed_library,
     library_model_dir,
     load_model,
+    model_fingerprint,
     set_library_model,
 )
-from indexer.index.files import ClipIndexError, IndexMissingError, remove_orphans
+from indexer.index.files import ClipIndexError, IndexMismatchError, IndexMissingError, remove_orphans
+from indexer.library.feature_check import FeatureWidths, quarantine, read_features
 from indexer.library.store import Library, LibraryError
 
 log = logging.getLogger(__name__)
-
-# What one unreadable video's features may raise while it is embedded (it is marked failed).
-_VIDEO_ERRORS = (LibraryError, OSError, ValueError, RuntimeError, KeyError)
-
 
 def model_record(library: Library, checkpoint: str | Path) -> dict:
     """The ``model`` entry library.json would name for ``checkpoint``, without writing it: the
@@ -50,19 +48,24 @@ def model_record(library: Library, checkpoint: str | Path) -> dict:
 
 
 def build_index(library: Library, checkpoint: str | Path | None = None,
-                model: dict | None = None) -> ClipIndex:
-    """Embed every finished clip and write a fresh index naming ``model`` (default: the library's)."""
+                model: dict | None = None) -> tuple[ClipIndex, dict[str, str]]:
+    """Embed every finished clip and write a fresh index naming ``model`` (default: the library's).
+    Videos whose feature file is unusable for that model are marked failed first; returns the
+    index and those videos' reasons (``drop_unusable``)."""
     from indexer.index.search import build_index as build
 
-    return build(library, checkpoint, model=model)
+    widths = FeatureWidths.of_checkpoint(checkpoint) if checkpoint else None
+    failed = drop_unusable(library, [row["video_id"] for row in library.catalog.videos("done")], widths)
+    return build(library, checkpoint, model=model), failed
 
 
 def reconcile_index(library: Library) -> tuple[ClipIndex | None, dict]:
     """Bring the index to the catalog's finished clip ids; returns (index or None, report).
 
     Report: ``added`` and ``removed`` ids, ``rebuilt`` (bool), ``failed`` videos (their features
-    could not be embedded: marked failed, so the next ingest redoes them), ``orphans`` removed."""
-    report = {"added": 0, "removed": 0, "rebuilt": False, "failed": {}, "orphans": []}
+    could not be embedded: marked failed, so the next ingest redoes them), ``orphans`` removed,
+    ``reindex`` (what was done about an interrupted ``reindex --checkpoint``, or None)."""
+    report = {"added": 0, "removed": 0, "rebuilt": False, "failed": {}, "orphans": [], "reindex": None}
     with library.writing():
         report["orphans"] = library.remove_orphans() + remove_orphans(library.root / "index")
         model = library.manifest.get("model")
@@ -70,12 +73,16 @@ def reconcile_index(library: Library) -> tuple[ClipIndex | None, dict]:
             return None, report
         folder = library.root / "index"
         try:
-            index = open_index(library)  # FAISS in the library, or Milvus (indexer.index.backends)
+            try:
+                index = open_index(library)  # FAISS in the library, or Milvus (indexer.index.backends)
+            except IndexMismatchError:  # built by another model: an interrupted reindex to finish?
+                report["reindex"] = finish_interrupted_reindex(library)
+                if not report["reindex"]:
+                    raise
+                index = open_index(library)
         except ClipIndexError as exc:
             log.warning("rebuilding the index: %s", exc.problem)
-            report["failed"] = _drop_unreadable(library, library.catalog.videos_of_clips(
-                library.catalog.clip_ids()))
-            index = build_index(library)
+            index, report["failed"] = build_index(library)
             report.update(rebuilt=True, added=len(index))
             return index, report
         held = index.ids()
@@ -84,7 +91,7 @@ def reconcile_index(library: Library) -> tuple[ClipIndex | None, dict]:
         missing = np.setdiff1d(np.array(library.catalog.clip_ids(), np.int64), held)
         if missing.size:
             videos = library.catalog.videos_of_clips(missing.tolist())
-            report["failed"] = _drop_unreadable(library, videos)
+            report["failed"] = drop_unusable(library, videos)
             videos = [v for v in videos if v not in report["failed"]]
             if videos:
                 vectors, ids = embed_library(library, load_model(str(library_model_dir(library))), videos)
@@ -99,26 +106,59 @@ def reconcile_index(library: Library) -> tuple[ClipIndex | None, dict]:
     return index, report
 
 
-def _drop_unreadable(library: Library, video_ids: list[str]) -> dict[str, str]:
-    """Videos among ``video_ids`` whose feature file cannot be read or disagrees with the catalog,
-    marked failed with the reason (the next ingest redoes them)."""
-    from actbert.data import VideoFeatures
+def finish_interrupted_reindex(library: Library) -> str | None:
+    """Roll an interrupted ``reindex --checkpoint`` forward: it writes the new index (naming the new
+    model) before it switches library.json, so an intact index naming another model whose
+    checkpoint is still there with the same weights is that run's finished work. library.json is
+    switched to it instead of rebuilding the index back for the old model; returns what was done
+    (None when there was nothing to finish)."""
+    try:
+        index = open_index(library, check_model=False)
+    except ClipIndexError:
+        return None
+    new, old = index.model, library.manifest.get("model")
+    if not isinstance(new, dict) or new == old or not isinstance(new.get("checkpoint"), str):
+        return None
+    try:
+        folder = Path(new["checkpoint"])
+        folder = folder if folder.is_absolute() else library.file(new["checkpoint"])
+        if model_fingerprint(folder) != new.get("fingerprint"):
+            return None
+    except (OSError, LibraryError):
+        return None
+    library.update_manifest(model=new)
+    message = (f"finished an interrupted reindex: the library now uses the model {new['checkpoint']} "
+               f"its index was built with (was {old.get('checkpoint') if isinstance(old, dict) else old})")
+    log.warning(message)
+    return message
 
+
+def drop_unusable(library: Library, video_ids: list[str],
+                  widths: FeatureWidths | None = None) -> dict[str, str]:
+    """Videos among ``video_ids`` whose feature file is unusable (its recorded path leaves the
+    library, it is missing, unreadable, not finite, of another width than the model takes, or
+    disagrees with the catalog's clips): marked failed with the reason, the file moved to
+    ``LIB/quarantine/`` (the next ingest redoes them). ``widths``: those the library's model takes
+    unless given. Returns video id -> reason."""
+    widths = widths or FeatureWidths.of_library(library)
     failed = {}
     for video_id in video_ids:
         row = library.catalog.video(video_id)
+        path = None
         try:
             if not row["feature_path"]:
                 raise LibraryError("no feature file recorded")
-            features = VideoFeatures.load(library.root / row["feature_path"])
+            path = library.file(row["feature_path"])
+            features = read_features(path, widths, row["feature_path"])
             clips = len(library.catalog.clips_of(video_id))
             if features.num_clips != clips:
                 raise LibraryError(f"{features.num_clips} feature clips but {clips} catalog clips")
-        except _VIDEO_ERRORS as exc:
-            reason = f"features unusable, re-ingest: {type(exc).__name__}: {exc}".splitlines()[0]
-            library.catalog.mark_failed(row["id"], reason)
+        except LibraryError as exc:
+            moved = quarantine(library, path) if path is not None else None
+            reason = f"features unusable, re-ingest: {exc}".splitlines()[0][:500]
+            library.catalog.mark_failed(row["id"], reason + (f" (file moved to {moved})" if moved else ""))
             failed[video_id] = reason
-            log.warning("%s: %s", video_id, reason)
+            log.warning("%s: %s", str(video_id)[:80], reason)
     return failed
 
 

@@ -284,6 +284,10 @@ class Searcher:
 
     def similar(self, clip_id: int, k: int = 10) -> list[SearchHit]:
         """More like this: nearest clips by the clip's own vector."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise QueryError(f"k must be a whole number >= 1, got {k!r}")
+        if self.library.catalog.clip(int(clip_id)) is None:
+            raise QueryError(f"no clip {clip_id} in {self.library.root} (no such clip id)")
         try:
             scores, ids = self.index.similar(int(clip_id), k)
         except KeyError as exc:

@@ -9,11 +9,16 @@ each video's stable id (``video_id_for``) and content identity (``fingerprint``)
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import re
+from stat import S_ISREG
 from dataclasses import replace
 from pathlib import Path
 
 from indexer.features.transcripts import TranscriptError, find_sidecar, load_transcript
+
+log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi"}
 # Caption text kept per cue: a clip's narration is a few sentences; spaCy refuses texts over
@@ -21,21 +26,30 @@ VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi"}
 MAX_CUE_CHARS = 2_000
 
 
-def discover(paths: list[str | Path]) -> list[Path]:
+def discover(paths: list[str | Path], problems: list[str] | None = None) -> list[Path]:
     """Video files named directly or found (recursively, not into symlinked folders) in folders,
-    sorted, without duplicates. Symlinks are resolved; a broken or looping one is kept as it is
-    (ingest records it failed with the reason)."""
+    sorted, without duplicates. Symlinks are resolved; a broken or looping one is kept as it is, and
+    so is a FIFO, socket or device with a video's name (ingest records each failed with the reason,
+    without opening it). A folder that cannot be listed is named in ``problems``, not skipped silently."""
     found: set[Path] = set()
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            found |= {resolved_path(p) for p in path.rglob("*")
-                      if p.suffix.lower() in VIDEO_EXTENSIONS and (p.is_file() or p.is_symlink())}
+            for folder, _, names in os.walk(path, onerror=lambda exc: _unlisted(exc, problems)):
+                candidates = (Path(folder) / n for n in names if Path(n).suffix.lower() in VIDEO_EXTENSIONS)
+                found |= {resolved_path(p) for p in candidates if p.is_symlink() or not p.is_dir()}
         elif path.exists() or path.is_symlink():
             found.add(resolved_path(path))
         else:
             raise FileNotFoundError(f"{raw}: no such file or folder")
     return sorted(found)
+
+
+def _unlisted(exc: OSError, problems: list[str] | None) -> None:
+    message = f"{exc.filename}: folder not searched ({exc.strerror})"
+    log.warning(message)
+    if problems is not None:
+        problems.append(message)
 
 
 def resolved_path(path: Path) -> Path:
@@ -62,8 +76,11 @@ def video_id_for(path: Path) -> str:
 
 
 def fingerprint(path: Path) -> str:
-    """Size, modification time and a hash of the first 64 KiB: changes when the file does."""
+    """Size, modification time and a hash of the first 64 KiB: changes when the file does. Only a
+    regular file is opened (a FIFO would block the open forever)."""
     stat = path.stat()
+    if not S_ISREG(stat.st_mode):
+        return f"not a regular file:{stat.st_mode:o}:{stat.st_mtime_ns}"
     with open(path, "rb") as handle:
         head = hashlib.sha1(handle.read(65536)).hexdigest()[:16]
     return f"{stat.st_size}:{stat.st_mtime_ns}:{head}"

@@ -49,7 +49,7 @@ def export_corpus(library: Library, min_verb_count: int = MIN_VERB_COUNT) -> Pat
         for step, flag in zip(steps, flags or []):
             step["narrated"] = flag
         videos.append(CorpusVideo(
-            video_id=row["video_id"], features=library.root / row["feature_path"],
+            video_id=row["video_id"], features=library.file(row["feature_path"]),
             narrations=tuple(c["narration"] for c in clips),
             verbs=tuple(tuple(json.loads(c["verbs"])) for c in clips),
             split=row["split"], task=row["task"], task_instance=row["task_instance"],

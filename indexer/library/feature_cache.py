@@ -31,8 +31,11 @@ def _clip_inputs(path: str, mtime_ns: int, clip_index: int, max_regions: int) ->
 def _file(library: Library, feature_path: str | None) -> tuple[str, int]:
     if not feature_path:
         raise LibraryError("this video has no feature file (it was not ingested)")
-    path = library.resolve_inside(library.root / feature_path)
-    return str(path), path.stat().st_mtime_ns
+    path = library.file(feature_path)
+    try:
+        return str(path), path.stat().st_mtime_ns
+    except OSError as exc:
+        raise LibraryError(f"{feature_path} is unreadable ({exc.strerror}): re-ingest the video") from exc
 
 
 def load_features(library: Library, feature_path: str | None) -> VideoFeatures:

@@ -36,6 +36,7 @@ from indexer.library.discovery import (
     source_folders,
     video_id_for,
 )
+from indexer.library.feature_check import FeatureWidths, check_features
 from indexer.library.ground_truth import GroundTruthError, ground_truth_for
 from indexer.library.store import Library
 
@@ -271,10 +272,12 @@ def ingest(library: Library, paths: list[str | Path], settings: IngestSettings,
         return summary
 
 
-def plan(library: Library, paths: list[str | Path], shard: tuple[int, int] | None) -> tuple[list[Path], list[VideoJob]]:
+def plan(library: Library, paths: list[str | Path], shard: tuple[int, int] | None,
+         problems: list[str] | None = None) -> tuple[list[Path], list[VideoJob]]:
     """Register the videos under ``paths`` (and the folders as sources); returns all videos and
-    the jobs still to do (not ``done``, or changed since), in sorted order."""
-    videos = discover(paths)
+    the jobs still to do (not ``done``, or changed since), in sorted order. Folders that could not
+    be searched are added to ``problems``."""
+    videos = discover(paths, problems)
     for folder in source_folders(paths):
         library.add_source(folder)
     todo = []
@@ -294,9 +297,10 @@ def plan(library: Library, paths: list[str | Path], shard: tuple[int, int] | Non
 
 
 def _ingest_locked(library, paths, settings, shard, progress, on_video_done, make_runner) -> dict:
-    videos, todo = plan(library, paths, shard)
+    problems: list[str] = []
+    videos, todo = plan(library, paths, shard, problems)
     summary = {"videos": len(videos), "todo": len(todo), "done": 0, "failed": 0, "errors": {},
-               "indexed": False}
+               "indexed": False, "not_searched": problems}
     if not todo:
         return summary
     runner = make_runner()
@@ -371,22 +375,28 @@ def analyse_video(path: Path, video_id: str, settings: IngestSettings, ex: Extra
 
 def commit_video(library: Library, job: VideoJob, result: VideoResult, settings: IngestSettings,
                  extractors: dict) -> list[int]:
-    """The writer's part: the feature file, then the catalog in one transaction. Returns the clip
-    ids it replaced (from an earlier ingest)."""
+    """The writer's part: the feature file (checked first: finite, the widths the library's model
+    takes), then the catalog in one transaction; a failed commit leaves no feature file behind.
+    Returns the clip ids it replaced (from an earlier ingest)."""
     info, timings = result.info, dict(result.timings)
     library.catalog.update_video(
         job.rowid, status="pending", error=None, duration_sec=info.duration_sec, fps=info.fps,
         width=info.width, height=info.height, rotation_deg=info.rotation_deg, codec=info.codec)
     t0 = time.perf_counter()
     feature_path = library.feature_path(job.video_id)
+    check_features(result.features, FeatureWidths.of_library(library), feature_path.name)
     result.features.save(feature_path, dtype="float16" if settings.fp16 else "float32")
     timings["write"] = time.perf_counter() - t0
     truth = result.truth
     timings["total"] = sum(timings.values())
-    removed, _ = library.catalog.complete_video(
-        job.rowid, result.clips, [(c.start_sec, c.end_sec, c.text) for c in result.cues],
-        list(truth.steps) if truth else [],
-        transcript_path=str(result.sidecar) if result.sidecar else None, warnings=result.warnings,
-        extractors=extractors, timings={k: round(v, 3) for k, v in timings.items()},
-        feature_path=str(feature_path.relative_to(library.root)), **(truth.video_fields() if truth else {}))
+    try:
+        removed, _ = library.catalog.complete_video(
+            job.rowid, result.clips, [(c.start_sec, c.end_sec, c.text) for c in result.cues],
+            list(truth.steps) if truth else [],
+            transcript_path=str(result.sidecar) if result.sidecar else None, warnings=result.warnings,
+            extractors=extractors, timings={k: round(v, 3) for k, v in timings.items()},
+            feature_path=str(feature_path.relative_to(library.root)), **(truth.video_fields() if truth else {}))
+    except Exception:
+        feature_path.unlink(missing_ok=True)  # the video is marked failed: no stray file of it
+        raise
     return removed

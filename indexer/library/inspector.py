@@ -1,7 +1,8 @@
 """What the clip inspector and the attention explorer show, computed from a library.
 
-Every file read here goes through ``Library.resolve_inside``: a catalog row whose video or feature
-path points outside the library's folders raises ``LibraryError`` and nothing is read.
+Every file read here goes through ``Library.resolve_inside`` (videos) or ``Library.file`` (feature
+files): a catalog row whose video or feature path points outside the library's folders raises
+``LibraryError`` and nothing is read.
 
 - ``clip_view``: a clip's catalog row and its regions (boxes in pixels of the displayed frame,
   detector class names and scores, the 1 FPS frame each box belongs to).

@@ -70,7 +70,7 @@ def playable_path(library: Library, video_path: str | Path, video_id: str) -> Pa
     source = library.resolve_inside(video_path)
     if browser_playable(source):
         return source
-    preview = library.root / "previews" / f"{video_id}.mp4"
+    preview = library.preview_path(video_id)
     if not preview.is_file() or preview.stat().st_mtime < source.stat().st_mtime:
         preview.parent.mkdir(parents=True, exist_ok=True)
         transcode_preview(source, preview)

@@ -12,7 +12,9 @@ LIB/previews/             browser-playable transcodes when a source codec is not
 The catalog (``indexer.library.catalog``) holds every table and every query.
 
 One writer, many readers: every writing command holds ``Library.writing()``, an exclusive
-``fcntl.flock`` on ``LIB/.lock`` (re-entrant within a process); readers take no lock. library.json is
+``fcntl.flock`` on ``LIB/.lock`` (re-entrant within a process; the holder's pid, host, command and
+start are written in the file, so a waiting writer can say whom it waits for, and gives up after
+``WRITER_WAIT_SEC``); readers take no lock. library.json is
 re-read under the lock before each change and replaced atomically, so no writer loses another's field.
 """
 
@@ -23,6 +25,8 @@ import fcntl
 import json
 import logging
 import os
+import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -32,11 +36,16 @@ from actbert.atomic import write_json
 from indexer.errors import LibraryBusyError, LibraryError
 from indexer.library.catalog import Catalog
 
-__all__ = ["LIBRARY_FORMAT", "Library", "LibraryBusyError", "LibraryError", "write_json_atomic", "writer_lock"]
+__all__ = ["LIBRARY_FORMAT", "Library", "LibraryBusyError", "LibraryError", "checked_path", "write_json_atomic",
+           "writer_lock"]
 
 log = logging.getLogger(__name__)
 
 LIBRARY_FORMAT = 1
+# How long a writing command waits for another's lock before it gives up naming the holder (s),
+# and how often a waiting writer says again whom it waits for.
+WRITER_WAIT_SEC = 600.0
+WAIT_REPORT_SEC = 30.0
 
 
 class Library:
@@ -50,9 +59,13 @@ class Library:
                 f"`python -m indexer ingest VIDEOS --library {root}` or `python -m indexer demo`")
         self._manifest: dict = {}
         self._manifest_stamp: tuple | None = None
-        if self.manifest.get("format") != LIBRARY_FORMAT:
-            raise LibraryError(f"{self.root}: library format {self.manifest.get('format')} is not "
-                               f"{LIBRARY_FORMAT}; rebuild it with `python -m indexer ingest`")
+        found = self.manifest.get("format")
+        if found != LIBRARY_FORMAT or isinstance(found, bool):
+            if str(found).strip() == str(LIBRARY_FORMAT):  # "1": a hand edit, not another version
+                raise LibraryError(f"{self.root}/library.json: \"format\" is {found!r} ({type(found).__name__}); "
+                                   f"it must be the number {LIBRARY_FORMAT}: edit library.json")
+            raise LibraryError(f"{self.root}: library format {found!r} is not {LIBRARY_FORMAT}; rebuild it "
+                               "with `python -m indexer ingest`")
         self.catalog = Catalog(self.root / "catalog.sqlite", readonly=readonly)
 
     @property
@@ -84,7 +97,7 @@ class Library:
     def writing(self, timeout: float | None = None) -> contextlib.AbstractContextManager:
         """Hold the library's exclusive writer lock (``LIB/.lock``) for a block; re-entrant.
 
-        ``timeout`` None waits as long as another writer runs; otherwise ``LibraryBusyError``."""
+        ``timeout`` None waits up to ``WRITER_WAIT_SEC``; then ``LibraryBusyError`` naming the holder."""
         return writer_lock(self.root, timeout)
 
     def update_manifest(self, **fields: Any) -> None:
@@ -97,7 +110,17 @@ class Library:
             self._manifest, self._manifest_stamp = manifest, None
 
     def feature_path(self, video_id: str) -> Path:
-        return self.root / "features" / f"{video_id}.safetensors"
+        """``LIB/features/<video_id>.safetensors``; ``LibraryError`` for an id that would leave it."""
+        return checked_path(self.root / "features", video_id, ".safetensors", what="video id")
+
+    def preview_path(self, video_id: str) -> Path:
+        """``LIB/previews/<video_id>.mp4``; ``LibraryError`` for an id that would leave it."""
+        return checked_path(self.root / "previews", video_id, ".mp4", what="video id")
+
+    def file(self, relative: str) -> Path:
+        """A path the catalog or library.json records relative to the library (``feature_path``,
+        a model folder), checked to stay inside it."""
+        return checked_path(self.root, relative, nested=True, what="library path")
 
     def resolve_inside(self, path: str | Path) -> Path:
         """``path`` resolved, if it lies inside the library or one of its registered source
@@ -138,6 +161,30 @@ class Library:
         self.catalog.close()
 
 
+def checked_path(base: Path, name: object, suffix: str = "", *, nested: bool = False,
+                 what: str = "name") -> Path:
+    """``base / (name + suffix)`` for a ``name`` read from a catalog, a manifest or a shard: the one
+    way such a value becomes a path, so a hand-edited or hostile value (``../../victim``) never makes
+    a command read, overwrite or delete a file outside ``base``.
+
+    ``name`` must be non-empty text without NUL or backslash, not absolute, with no empty, ``.`` or
+    ``..`` part, and a plain file name unless ``nested`` (then ``/`` separates folders); the path,
+    resolved (symlinks followed), must still lie below ``base`` resolved. Otherwise ``LibraryError``
+    naming ``what`` and the value."""
+    ok = isinstance(name, str) and bool(name) and "\x00" not in name and "\\" not in name
+    if ok:
+        parts = name.split("/")
+        ok = (nested or len(parts) == 1) and all(p not in ("", ".", "..") for p in parts)
+    if ok:
+        path = base / (name + suffix)
+        ok = Path(base).resolve() in path.resolve().parents
+    if not ok:
+        shown = repr(name[:80]) if isinstance(name, str) else f"of type {type(name).__name__}"
+        raise LibraryError(f"{what} {shown} refused: it names no file inside {base}, or one outside the "
+                           "library (separators, '..' and links out are not followed)")
+    return path
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Replace ``path`` with ``data`` as JSON: a temporary file of this writer's own, fsync, rename."""
     write_json(path, data, indent=2, sort_keys=True)
@@ -158,7 +205,7 @@ class _WriterLock:
 
     @contextlib.contextmanager
     def hold(self, timeout: float | None):
-        if not self.rlock.acquire(timeout=-1 if timeout is None else timeout):
+        if not self.rlock.acquire(timeout=WRITER_WAIT_SEC if timeout is None else timeout):
             raise LibraryBusyError(f"{self.path.parent} is being written by another task of this process")
         try:
             if self.depth == 0:
@@ -169,7 +216,7 @@ class _WriterLock:
             finally:
                 self.depth -= 1
                 if self.depth == 0:
-                    os.close(self.fd)  # releases the flock
+                    _release(self.fd)
                     self.fd = None
         finally:
             self.rlock.release()
@@ -188,24 +235,71 @@ def writer_lock(root: str | Path, timeout: float | None = None) -> contextlib.Ab
 
 
 def _flock(path: Path, timeout: float | None) -> int:
-    """An fd of ``path`` holding LOCK_EX; waits (saying so once) or raises ``LibraryBusyError``."""
+    """An fd of ``path`` holding LOCK_EX, with this process recorded as the holder; waits (saying
+    whom it waits for, again every ``WAIT_REPORT_SEC``) up to ``timeout`` (None: ``WRITER_WAIT_SEC``),
+    then ``LibraryBusyError`` naming the holder and how long it has held the lock."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    told = False
+    deadline = time.monotonic() + (WRITER_WAIT_SEC if timeout is None else timeout)
+    next_report = time.monotonic()
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             break
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            if deadline is not None and time.monotonic() >= deadline:
+            holder = describe_holder(os.pread(fd, 4096, 0))
+            if time.monotonic() >= deadline:
                 os.close(fd)
-                raise LibraryBusyError(f"{path.parent} is being written by another command "
-                                       f"(pid {holder}); try again when it has finished") from None
-            if not told:
-                log.warning("waiting for pid %s, which is writing %s", holder, path.parent)
-                told = True
+                raise LibraryBusyError(f"{path.parent} is being written by another command ({holder}); "
+                                       "try again when it has finished") from None
+            if time.monotonic() >= next_report:
+                log.warning("waiting for the writer of %s: %s", path.parent, holder)
+                next_report = time.monotonic() + WAIT_REPORT_SEC
             time.sleep(0.05)
+    previous = os.pread(fd, 4096, 0)
+    if previous.strip():  # a holder clears its record on release: this one was killed
+        log.warning("%s: taking over a stale lock (%s; it ended without releasing it)", path.parent,
+                    describe_holder(previous))
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv)[:200],
+              "since": time.time()}
     os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    os.pwrite(fd, json.dumps(record).encode(), 0)
     return fd
+
+
+def _release(fd: int) -> None:
+    """Clear the holder record, then release the flock (closing the fd)."""
+    try:
+        os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
+
+
+def describe_holder(raw: bytes) -> str:
+    """Who holds (or held) a lock, from its record: pid, host, command and how long ago it took
+    the lock; "stale" when that process is gone from this host (the lock then lives on in a
+    process that inherited it). Older records hold only a pid."""
+    try:
+        record = json.loads(raw.decode(errors="replace"))
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        return f"pid {raw.decode(errors='replace').strip()[:20] or '?'}"
+    pid, host = record.get("pid"), str(record.get("host", "?"))[:80]
+    text = f"pid {pid} on {host}"
+    if record.get("command"):
+        text += f", command {str(record['command'])[:200]!r}"
+    if isinstance(record.get("since"), (int, float)):
+        text += f", holding it for {max(0.0, time.time() - record['since']):.0f} s"
+    if host == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+        text += f"; stale: pid {pid} is no longer running (a process it started may still hold the lock)"
+    return text
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -25,7 +25,7 @@ def clip_table(library: Library) -> tuple[list[int], np.ndarray, list[list[str]]
     """Catalog clip ids with their action features, narration verbs and split, in catalog order."""
     ids, feats, verbs, splits = [], [], [], []
     for row in library.catalog.videos("done"):
-        features = VideoFeatures.load(library.root / row["feature_path"])
+        features = VideoFeatures.load(library.file(row["feature_path"]))
         for clip in library.catalog.clips_of(row["video_id"]):
             ids.append(clip["id"])
             feats.append(features.action_features[clip["clip_index"]])

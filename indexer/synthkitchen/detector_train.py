@@ -21,6 +21,8 @@ import torch
 
 from indexer.features.boxes import clip_xyxy, valid_boxes
 from indexer.features.detector import build_detector, evaluate_map, save_detector
+from indexer.library.ground_truth import read_json
+from indexer.library.store import checked_path
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +53,14 @@ def synthkitchen_detection_samples(corpus_dir: str | Path, split: str | None = "
         raise ValueError(f"every_n_frames must be >= 1, got {every_n_frames}")
     corpus_dir = Path(corpus_dir)
     synthkitchen_class_names(corpus_dir)  # checks that this is a corpus
-    records = [json.loads(p.read_text()) for p in sorted((corpus_dir / "ground_truth").glob("*.json"))]
+    records = [read_json(p) for p in sorted((corpus_dir / "ground_truth").glob("*.json"))]
     for rec in records:
         if split is not None and rec["split"] != split:
             continue
-        gt = np.load(corpus_dir / rec["files"]["frames"], allow_pickle=False)
+        gt = np.load(checked_path(corpus_dir, rec["files"]["frames"], nested=True), allow_pickle=False)
         frame_ids = np.arange(0, rec["n_frames"], every_n_frames)
-        frames = read_frames_at(corpus_dir / rec["files"]["video"], frame_ids / rec["fps"])
+        frames = read_frames_at(checked_path(corpus_dir, rec["files"]["video"], nested=True),
+                                frame_ids / rec["fps"])
         for fi, frame in zip(frame_ids, frames):
             rows = gt["box_frame"] == fi
             boxes = clip_xyxy(gt["box_xyxy"][rows], rec["width"], rec["height"])
