@@ -104,13 +104,16 @@ def heatmap(matrix: np.ndarray, x_labels: Sequence[str], y_labels: Sequence[str]
             x_title: str = "", y_title: str = "", zmax: float | None = None,
             colorscale: str = "Viridis", stretch: bool = False) -> go.Figure:
     """A heatmap with one row per query and one column per key. Labels go on numeric axes so
-    repeated tokens stay separate columns. Colours span 0..max, or min..max when ``stretch``."""
+    repeated tokens stay separate columns. Colours span 0..max, or min..max when ``stretch``;
+    NaN cells (a block without that head) stay blank."""
     matrix = np.asarray(matrix, np.float64)
     rows, cols = matrix.shape
-    zmax = float(matrix.max(initial=0.0)) if zmax is None else zmax
-    zmin = float(matrix.min(initial=0.0)) if stretch else 0.0
-    hover = [[f"{y_labels[i]} -> {x_labels[j]}: {matrix[i, j]:.3f}" for j in range(cols)]
-             for i in range(rows)]
+    finite = matrix[np.isfinite(matrix)]
+    zmax = float(finite.max(initial=0.0)) if zmax is None else zmax
+    zmin = float(finite.min(initial=0.0)) if stretch else 0.0
+    hover = [[f"{y_labels[i]} -> {x_labels[j]}: "
+              + (f"{matrix[i, j]:.3f}" if np.isfinite(matrix[i, j]) else "no such head")
+              for j in range(cols)] for i in range(rows)]
     fig = go.Figure(go.Heatmap(z=matrix, x=list(range(cols)), y=list(range(rows)), zmin=zmin,
                                zmax=max(zmax, zmin + 1e-9), colorscale=colorscale, text=hover,
                                hoverinfo="text", colorbar={"thickness": 10}))
@@ -153,4 +156,4 @@ def timeline(segments: Sequence, duration_sec: float, current: tuple[float, floa
 def summary_grid(blocks: Sequence[str], values: np.ndarray, title: str) -> go.Figure:
     """Layer x head grid (rows: blocks in schedule order, columns: heads)."""
     return heatmap(values, [f"head {h}" for h in range(values.shape[1])], list(blocks), title,
-                   colorscale="Blues", zmax=max(1e-9, float(np.max(values))))
+                   colorscale="Blues", zmax=max(1e-9, float(np.nanmax(values, initial=0.0))))
