@@ -14,6 +14,7 @@ import shutil
 import sys
 
 from actbert.atomic import atomic_write
+from actbert.device import checked_device
 from indexer.index.reconcile import index_state, reconcile_index
 from indexer.library.catalog import ClipRecord
 from indexer.library.discovery import parse_shard
@@ -87,7 +88,7 @@ def settings_from_args(args: argparse.Namespace) -> IngestSettings:
         action_weights=args.action_weights, detector=args.detector,
         detector_weights=args.detector_weights, regions=not args.no_regions,
         score_threshold=args.score_threshold, max_boxes=args.max_boxes, fp16=args.fp16,
-        device=args.device)
+        device=checked_device(args.device))
 
 
 def add_export_cli(sub: argparse._SubParsersAction) -> None:
