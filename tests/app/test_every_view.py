@@ -3,6 +3,8 @@ tangled blocks have different head counts), failing on any exception or error bo
 
 from __future__ import annotations
 
+import shutil
+
 from indexer.index.search import MODES
 from indexer.library.store import Library
 
@@ -53,3 +55,20 @@ def test_every_page_and_view_mode_with_the_shipped_model(shipped_library, app_fo
 
     at.switch_page("views/library.py").run()
     _clean(at, "library")
+
+
+def test_clip_and_attention_pages_on_a_truncated_feature_file(tiny_library, app_for, tmp_path):
+    lib_dir = tmp_path / "truncated"
+    shutil.copytree(tiny_library, lib_dir)
+    lib = Library(lib_dir, readonly=True)
+    clip = lib.catalog.clip_ids()[0]
+    feature_path = lib_dir / lib.catalog.clip(clip).feature_path
+    lib.close()
+    feature_path.write_bytes(feature_path.read_bytes()[:feature_path.stat().st_size // 2])
+    at = app_for(lib_dir, q=QUERY, clip=str(clip)).run()
+    for page in ("clip", "attention"):
+        at.switch_page(f"views/{page}.py").run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        errors = [str(e.value) for e in at.error]
+        assert errors and all("\n" not in e for e in errors), (page, errors)
+        assert any("is unreadable" in e and "re\\-ingest" in e for e in errors), (page, errors)
