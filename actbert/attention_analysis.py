@@ -237,8 +237,10 @@ def _statistic(p: np.ndarray, statistic: str) -> np.ndarray:
 
 def head_summary(maps: Sequence[AttentionMap], query: str, key: str,
                  statistic: str = "mass") -> tuple[list[str], np.ndarray]:
-    """Layer x head grid for one stream pair: (block names, (n_blocks, H) values).
+    """Layer x head grid for one stream pair: (block names, (n_blocks, H_max) values).
 
+    Streams and tangled blocks may have different head counts (the shipped model: 12 text heads,
+    6 tangled ones), so a block with fewer than ``H_max`` heads is NaN in its missing columns.
     ``mass``: mean over queries of the probability on these keys (for a stream's own keys in a
     stacked tangled block, the share not spent on the injected pairs); ``max``: mean over queries
     of the largest probability; ``entropy``: mean normalised entropy (0 = one key, 1 = uniform)."""
@@ -251,4 +253,7 @@ def head_summary(maps: Sequence[AttentionMap], query: str, key: str,
         rows.append(_statistic(found.probs[0].detach().float().cpu().numpy(), statistic))
     if not rows:
         raise ValueError(f"no block has {query} over {key}")
-    return names, np.stack(rows)
+    grid = np.full((len(rows), max(len(r) for r in rows)), np.nan)
+    for i, row in enumerate(rows):
+        grid[i, :len(row)] = row
+    return names, grid

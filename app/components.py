@@ -48,7 +48,7 @@ def clip_or_stop(library: Library, raw, empty_message: str) -> tuple[int, inspec
         clip_id = inspector.parse_clip_id(raw)
         return clip_id, inspector.clip_view(library, clip_id)
     except resources.USER_ERRORS as exc:
-        st.error(f"Cannot open this clip: {exc}")
+        st.error(f"Cannot open this clip: {render.md_text(exc)}")
         st.stop()
 
 
@@ -64,9 +64,9 @@ def clip_card(hit, key: str, rank: int | None = None) -> None:
         try:
             st.image(keyframe(root, clip.clip_id), width="stretch")
         except resources.USER_ERRORS as exc:
-            st.warning(f"No picture: {exc}")
+            st.warning(f"No picture: {render.md_text(exc)}")
         title = f"**{rank}.** " if rank else ""
-        st.markdown(f"{title}`{clip.video_id}` &nbsp; {fmt_time(clip.start_sec, clip.end_sec)}")
+        st.markdown(f"{title}{render.md_code(clip.video_id)} &nbsp; {fmt_time(clip.start_sec, clip.end_sec)}")
         scores = []
         if hit.score is not None:
             scores.append(f"score {hit.score:.3f}")
@@ -74,9 +74,9 @@ def clip_card(hit, key: str, rank: int | None = None) -> None:
             scores.append(f"rerank {hit.rerank_score:.3f}")
         if hit.narration_score is not None:
             scores.append(f"BM25 {hit.narration_score:.2f}")
-        signals = " ".join(f":blue-badge[{s}]" for s in hit.signals)
+        signals = " ".join(f":blue-badge[{render.md_text(s)}]" for s in hit.signals)
         st.markdown(f"{signals} &nbsp; " + " · ".join(scores))
         narration = clip.narration or "(no narration)"
-        st.caption(narration if len(narration) < 140 else narration[:137] + "...")
+        st.caption(render.md_text(narration if len(narration) < 140 else narration[:137] + "..."))
         if st.button("Open clip", key=key, icon=":material/play_circle:"):
             open_clip(clip.clip_id)

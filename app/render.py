@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
+import html
+import re
 from typing import Sequence
 
 import cv2
@@ -16,6 +18,28 @@ import plotly.graph_objects as go
 
 EXPORT_CONFIG = {"displaylogo": False,
                  "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "actbert"}}
+# the ASCII punctuation that can open Markdown, HTML, math, autolinks or Streamlit directives
+_MARKUP = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&=^])")
+
+
+def md_text(value: object) -> str:
+    """``value`` as Markdown that shows exactly its characters: every punctuation mark that can open
+    markup is backslash-escaped (CommonMark), so no image, link, autolink, HTML, code, math, emoji
+    or Streamlit directive (``:material/...:``, ``:red[...]``) can form; line breaks become spaces.
+    Every user-supplied string (narration, names, paths, queries, error reasons) goes through it."""
+    return _MARKUP.sub(r"\\\1", " ".join(str(value).splitlines()))
+
+
+def md_code(value: object) -> str:
+    """``value`` as an inline code span of Markdown (shown literally, whatever it holds)."""
+    text = " ".join(str(value).splitlines())
+    ticks = "`" * (1 + max((len(run) for run in re.findall("`+", text)), default=0))
+    return f"{ticks}{text}{ticks}" if ticks == "`" else f"{ticks} {text} {ticks}"
+
+
+def plotly_text(value: object) -> str:
+    """``value`` for Plotly labels and hover text, which read a subset of HTML: shown literally."""
+    return html.escape(str(value), quote=False)
 
 
 def color_of(label: str) -> tuple[int, int, int]:
@@ -104,19 +128,23 @@ def heatmap(matrix: np.ndarray, x_labels: Sequence[str], y_labels: Sequence[str]
             x_title: str = "", y_title: str = "", zmax: float | None = None,
             colorscale: str = "Viridis", stretch: bool = False) -> go.Figure:
     """A heatmap with one row per query and one column per key. Labels go on numeric axes so
-    repeated tokens stay separate columns. Colours span 0..max, or min..max when ``stretch``."""
+    repeated tokens stay separate columns. Colours span 0..max, or min..max when ``stretch``;
+    NaN cells (a block without that head) stay blank."""
     matrix = np.asarray(matrix, np.float64)
     rows, cols = matrix.shape
-    zmax = float(matrix.max(initial=0.0)) if zmax is None else zmax
-    zmin = float(matrix.min(initial=0.0)) if stretch else 0.0
-    hover = [[f"{y_labels[i]} -> {x_labels[j]}: {matrix[i, j]:.3f}" for j in range(cols)]
-             for i in range(rows)]
+    x_labels, y_labels = [plotly_text(x) for x in x_labels], [plotly_text(y) for y in y_labels]
+    finite = matrix[np.isfinite(matrix)]
+    zmax = float(finite.max(initial=0.0)) if zmax is None else zmax
+    zmin = float(finite.min(initial=0.0)) if stretch else 0.0
+    hover = [[f"{y_labels[i]} -> {x_labels[j]}: "
+              + (f"{matrix[i, j]:.3f}" if np.isfinite(matrix[i, j]) else "no such head")
+              for j in range(cols)] for i in range(rows)]
     fig = go.Figure(go.Heatmap(z=matrix, x=list(range(cols)), y=list(range(rows)), zmin=zmin,
                                zmax=max(zmax, zmin + 1e-9), colorscale=colorscale, text=hover,
                                hoverinfo="text", colorbar={"thickness": 10}))
-    fig.update_xaxes(tickmode="array", tickvals=list(range(cols)), ticktext=list(x_labels),
+    fig.update_xaxes(tickmode="array", tickvals=list(range(cols)), ticktext=x_labels,
                      tickangle=-45, title=x_title)
-    fig.update_yaxes(tickmode="array", tickvals=list(range(rows)), ticktext=list(y_labels),
+    fig.update_yaxes(tickmode="array", tickvals=list(range(rows)), ticktext=y_labels,
                      autorange="reversed", title=y_title)
     fig.update_layout(title={"text": title, "font": {"size": 14}},
                       height=max(220, 90 + 22 * rows), margin={"l": 10, "r": 10, "t": 40, "b": 10})
@@ -133,12 +161,13 @@ def timeline(segments: Sequence, duration_sec: float, current: tuple[float, floa
             tracks.append(seg.track)
     for seg in segments:
         prob = "" if seg.prob is None else f" ({seg.prob:.2f})"
-        detail = f"<br>{seg.detail}" if seg.detail else ""
+        label = plotly_text(seg.label)
+        detail = f"<br>{plotly_text(seg.detail)}" if seg.detail else ""
         fig.add_trace(go.Bar(
             x=[seg.end_sec - seg.start_sec], base=[seg.start_sec], y=[seg.track], orientation="h",
             marker={"color": "rgb%s" % (color_of(seg.label),), "line": {"color": "white", "width": 1}},
-            text=[seg.label], textposition="inside", insidetextanchor="middle",
-            hovertext=[f"{seg.label}{prob}{detail}<br>{seg.start_sec:.1f}-{seg.end_sec:.1f} s"],
+            text=[label], textposition="inside", insidetextanchor="middle",
+            hovertext=[f"{label}{prob}{detail}<br>{seg.start_sec:.1f}-{seg.end_sec:.1f} s"],
             hoverinfo="text", customdata=[[seg.start_sec, seg.end_sec, seg.clip_id if seg.clip_id is not None else -1]],
             showlegend=False))
     if current:
@@ -153,4 +182,4 @@ def timeline(segments: Sequence, duration_sec: float, current: tuple[float, floa
 def summary_grid(blocks: Sequence[str], values: np.ndarray, title: str) -> go.Figure:
     """Layer x head grid (rows: blocks in schedule order, columns: heads)."""
     return heatmap(values, [f"head {h}" for h in range(values.shape[1])], list(blocks), title,
-                   colorscale="Blues", zmax=max(1e-9, float(np.max(values))))
+                   colorscale="Blues", zmax=max(1e-9, float(np.nanmax(values, initial=0.0))))

@@ -14,9 +14,9 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from app import resources, state  # noqa: E402
+from app import render, resources, state  # noqa: E402
 
-st.set_page_config(page_title="ActBERT explorer", page_icon=":material/movie:", layout="wide")
+st.set_page_config(page_title="ActBERT explorer", page_icon="🎬", layout="wide")
 st.set_option("client.toolbarMode", "viewer")  # no "Deploy" button in a local explorer
 state.init_from_url()
 
@@ -38,13 +38,13 @@ def _library():
             root = resources.build_or_open_demo(progress)
         except resources.USER_ERRORS as exc:
             box.empty()
-            st.error(f"The demo library could not be opened: {exc}")
+            st.error(f"The demo library could not be opened: {render.md_text(exc)}")
             return None
         box.empty()
     try:
         return resources.open_library(str(root))
     except resources.USER_ERRORS as exc:
-        st.error(f"The library could not be opened: {exc}")
+        st.error(f"The library could not be opened: {render.md_text(exc)}")
         return None
 
 
@@ -63,9 +63,9 @@ pages = [
 ]
 page = st.navigation(pages)
 with st.sidebar:
-    st.caption(f"Library: `{library.root}`")
+    st.caption(f"Library: {render.md_code(library.root)}")
     model = library.manifest.get("model") or {}
-    st.caption(f"Model: `{model.get('checkpoint', 'none')}`")
+    st.caption(f"Model: {render.md_code(model.get('checkpoint', 'none'))}")
     address = st.get_option("server.address")
     if address not in ("127.0.0.1", "localhost", "::1"):
         st.warning("This server is not bound to localhost: anyone on the network can open it. "

@@ -9,8 +9,7 @@ import json
 import shlex
 import sys
 
-import torch
-
+from ..device import checked_device
 from .benchmark_corpus import BENCHMARK_TASKS, add_source_args, benchmark_corpus, checkpoints_from_args
 from .benchmark_eval import paper_figures, paper_table
 from .evaluate import EvalConfig, evaluate
@@ -24,7 +23,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     ``--dataset`` evaluates its paper tasks (``BENCHMARK_TASKS``) without the narration baselines."""
     corpus, checkpoint, ablation = checkpoints_from_args(args)
     dataset = getattr(args, "dataset", None)
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    device = checked_device(args.device)
     tasks = args.tasks.split(",") if args.tasks else BENCHMARK_TASKS[dataset] if dataset else TASKS
     return EvalConfig(
         corpus=corpus, checkpoint=checkpoint, ablation_checkpoint=ablation, dataset=dataset,

@@ -31,6 +31,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..corpus import Corpus
+from ..device import checked_device
 from ..model import ActBertForPretraining
 from ..pretraining.train import freeze_text
 from ..tokenizer import ActBertTokenizer
@@ -253,7 +254,7 @@ def run_finetune(args: argparse.Namespace) -> dict:
     from .benchmark_corpus import corpus_from_args
 
     corpus, label, checkpoint = corpus_from_args(args, ablation=args.no_regions)
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    device = checked_device(args.device)
     config = FinetuneConfig(
         task=args.task, checkpoint=checkpoint, out=args.out, epochs=args.epochs, lr=args.lr,
         batch_size=args.batch_size, patience=args.patience, max_train_units=args.max_train_units,

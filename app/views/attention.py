@@ -16,7 +16,7 @@ st.title("Attention")
 try:
     service = resources.get_service(library)
 except resources.USER_ERRORS as exc:
-    st.error(f"The attention explorer needs the library's model: {exc}")
+    st.error(f"The attention explorer needs the library's model: {render.md_text(exc)}")
     st.stop()
 FINGERPRINT = str((library.manifest.get("model") or {}).get("fingerprint"))
 
@@ -35,17 +35,17 @@ if clip_raw is None and st.session_state.get("_search_hits"):
     clip_raw = st.session_state["_search_hits"][0]
 clip_id, view = components.clip_or_stop(library, clip_raw,
                                         "Open a clip (Search, then a result) to explore its attention.")
-right.metric("Clip", f"{clip_id}", help=f"{view.clip.video_id} {components.fmt_time(view.clip.start_sec, view.clip.end_sec)}")
+right.metric("Clip", f"{clip_id}", help=f"{render.md_text(view.clip.video_id)} {components.fmt_time(view.clip.start_sec, view.clip.end_sec)}")
 query = (state.get("query") or "").strip() or view.clip.narration.strip() or "[CLS]"
 if not (state.get("query") or "").strip():
-    st.caption(f"No query given: using the clip's narration “{query}”.")
+    st.caption(f"No query given: using the clip's narration “{render.md_text(query)}”.")
 try:
     attention = attention_for(ROOT, FINGERPRINT, clip_id, query)
 except resources.USER_ERRORS as exc:
-    st.error(f"The model could not run on this clip: {exc}")
+    st.error(f"The model could not run on this clip: {render.md_text(exc)}")
     st.stop()
 sample = attention.sample
-st.caption(f"`{view.clip.video_id}` {components.fmt_time(view.clip.start_sec, view.clip.end_sec)} · "
+st.caption(f"{render.md_code(view.clip.video_id)} {components.fmt_time(view.clip.start_sec, view.clip.end_sec)} · "
            f"matching-head probability {sample.match_score:.3f} · kv_fusion = {sample.kv_fusion}"
            + ("" if sample.kv_fusion == "stack" else " (no injected key/value maps in this model)"))
 

@@ -20,7 +20,7 @@ service = None
 try:
     service = resources.get_service(library)
 except resources.USER_ERRORS as exc:
-    st.warning(f"The model is not available ({exc}): no ActBERT verbs and no similar clips.")
+    st.warning(f"The model is not available ({render.md_text(exc)}): no ActBERT verbs and no similar clips.")
 
 
 @st.cache_data(show_spinner="Reading frames...", max_entries=64)
@@ -36,7 +36,7 @@ def head_verbs(root: str, video_id: str, fingerprint: str, _clip) -> list:
 
 def probabilities(pairs, name: str) -> None:
     if not pairs:
-        st.caption(f"{name}: none recorded")
+        st.caption(f"{render.md_text(name)}: none recorded")
         return
     st.dataframe({name: [p[0] for p in pairs], "probability": [p[1] for p in pairs]},
                  hide_index=True, width="stretch",
@@ -45,8 +45,8 @@ def probabilities(pairs, name: str) -> None:
 
 
 row = library.catalog.video(view.clip.video_id)
-st.markdown(f"`{view.clip.video_id}` &nbsp; **{components.fmt_time(view.clip.start_sec, view.clip.end_sec)}**"
-            + (f" &nbsp; task: {view.clip.task}" if view.clip.task else "") + f" &nbsp; clip id {clip_id}")
+st.markdown(f"{render.md_code(view.clip.video_id)} &nbsp; **{components.fmt_time(view.clip.start_sec, view.clip.end_sec)}**"
+            + (f" &nbsp; task: {render.md_text(view.clip.task)}" if view.clip.task else "") + f" &nbsp; clip id {clip_id}")
 seek = state.get("seek") or (view.clip.start_sec, view.clip.end_sec)
 player, actions = st.columns([3, 2])
 with player:
@@ -56,11 +56,11 @@ with player:
         if tuple(seek) != (view.clip.start_sec, view.clip.end_sec):
             st.caption(f"Playing {seek[0]:.1f}-{seek[1]:.1f} s (a segment of the timeline).")
     except resources.USER_ERRORS as exc:
-        st.error(f"Refusing to play this video: {exc}")
+        st.error(f"Refusing to play this video: {render.md_text(exc)}")
     st.markdown("**Narration**")
-    st.markdown(f"> {view.clip.narration}" if view.clip.narration else "_(no narration in this clip)_")
+    st.markdown(f"> {render.md_text(view.clip.narration)}" if view.clip.narration else "_(no narration in this clip)_")
     if view.clip.verbs:
-        st.caption("Verbs in the narration: " + ", ".join(view.clip.verbs))
+        st.caption("Verbs in the narration: " + render.md_text(", ".join(view.clip.verbs)))
 
 verbs_by_clip = None
 with actions:
@@ -75,7 +75,7 @@ with actions:
             if evidence:
                 st.caption(evidence)
         except resources.USER_ERRORS as exc:
-            st.warning(f"Action head unavailable: {exc}")
+            st.warning(f"Action head unavailable: {render.md_text(exc)}")
     probabilities(view.clip.predicted_verbs, "verb classifier")
     probabilities(view.clip.action_classes, "action backbone (Kinetics)")
 
@@ -86,7 +86,7 @@ def frames_panel() -> None:
     try:
         frames = frames_of(ROOT, clip_id)
     except resources.USER_ERRORS as exc:
-        st.error(f"Cannot read the frames: {exc}")
+        st.error(f"Cannot read the frames: {render.md_text(exc)}")
         return
     classes = sorted(set(view.region_labels))
     left, right = st.columns([3, 1])
@@ -154,7 +154,7 @@ if service is not None:
         similar = service.similar(clip_id, 6)
     except resources.USER_ERRORS as exc:
         similar = []
-        st.warning(f"Similar clips unavailable: {exc}")
+        st.warning(f"Similar clips unavailable: {render.md_text(exc)}")
     for start in range(0, len(similar), 3):
         for column, hit in zip(st.columns(3), similar[start:start + 3]):
             with column:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import components, resources
+from app import components, render, resources
 from indexer.cli.library import status_report
 from indexer.library.discovery import discover
 from indexer.library.ingest import IngestSettings, ingest
@@ -20,8 +20,8 @@ st.title("Library")
 report = status_report(library)
 counts = report["counts"]
 if report["index"]["state"] not in ("ok", "no model"):
-    st.warning(f"Index {report['index']['state']}: {report['index']['problem']}. "
-               f"Run `python -m indexer repair {library.root}` (or ingest again) to bring it to the catalog.")
+    st.warning(f"Index {report['index']['state']}: {render.md_text(report['index']['problem'])}. "
+               f"Run {render.md_code(f'python -m indexer repair {library.root}')} (or ingest again) to bring it to the catalog.")
 cols = st.columns(5)
 for column, (name, value) in zip(cols, [("videos done", counts["done"]), ("failed", counts["failed"]),
                                         ("pending", counts["pending"]), ("clips", counts["clips"]),
@@ -46,19 +46,19 @@ st.subheader("Model and index")
 model = library.manifest.get("model") or {}
 left, right = st.columns(2)
 with left:
-    st.markdown(f"**Recorded model**: `{model.get('checkpoint', 'none')}` "
-                f"(fingerprint `{model.get('fingerprint', '-')}`)")
+    st.markdown(f"**Recorded model**: {render.md_code(model.get('checkpoint', 'none'))} "
+                f"(fingerprint {render.md_code(model.get('fingerprint', '-'))})")
     try:
         searcher = resources.get_searcher(library)
         config = searcher.model.config
-        st.markdown(f"**Loaded**: `{searcher.checkpoint}` · preset `{config.name}` · "
+        st.markdown(f"**Loaded**: {render.md_code(searcher.checkpoint)} · preset {render.md_code(config.name)} · "
                     f"kv_fusion `{config.tangled.kv_fusion}` · "
                     f"{sum(p.numel() for p in searcher.model.parameters()) / 1e6:.2f} M parameters")
         with st.expander("Model config"):
             st.json(config.to_dict(), expanded=False)
     except resources.USER_ERRORS as exc:
         searcher = None
-        st.warning(f"No model loaded: {exc}")
+        st.warning(f"No model loaded: {render.md_text(exc)}")
 with right:
     if searcher is not None:
         index = searcher.index
@@ -68,7 +68,8 @@ with right:
     extractors = library.manifest.get("extractors") or {}
     for name, info in extractors.items():
         info = {k: v for k, v in info.items() if k != "classes"}
-        st.markdown(f"**{name} extractor**: " + ", ".join(f"{k} `{v}`" for k, v in info.items()))
+        st.markdown(f"**{render.md_text(name)} extractor**: "
+                    + ", ".join(f"{render.md_text(k)} {render.md_code(v)}" for k, v in info.items()))
 with st.expander("Manifest (library.json)"):
     st.json(library.manifest, expanded=False)
 
@@ -85,16 +86,16 @@ folder = st.text_input("Folder on this machine", key="_ingest_folder", placehold
 if st.button("Ingest", icon=":material/upload:", disabled=not folder):
     target = Path(folder).expanduser().resolve()
     if not allow_any and not any(target == s or s in target.parents for s in sources):
-        st.error(f"{folder} is not under this library's sources; start the app with --allow-ingest "
+        st.error(f"{render.md_text(folder)} is not under this library's sources; start the app with --allow-ingest "
                  "to ingest other folders.")
         st.stop()
     try:
         found = discover([target])
     except (FileNotFoundError, OSError) as exc:
-        st.error(f"Cannot read that folder: {exc}")
+        st.error(f"Cannot read that folder: {render.md_text(exc)}")
         st.stop()
     if not found:
-        st.warning(f"No video files under {folder}.")
+        st.warning(f"No video files under {render.md_text(folder)}.")
         st.stop()
     known = {f.name for f in fields(IngestSettings)}
     settings = IngestSettings(**{k: v for k, v in (library.manifest.get("settings") or {}).items()
@@ -110,11 +111,11 @@ if st.button("Ingest", icon=":material/upload:", disabled=not folder):
         with library.writing(timeout=0):  # one writer: say so rather than wait behind another
             summary = ingest(library, [target], settings, progress=False, on_video_done=on_video_done)
     except resources.USER_ERRORS as exc:
-        st.error(f"Ingest stopped: {exc}")
+        st.error(f"Ingest stopped: {render.md_text(exc)}")
         st.stop()
     resources.reset_caches()
     st.success(f"{summary['done']} ingested, {summary['failed']} failed, "
                f"{summary['videos'] - summary['todo']} already in the library.")
     for video_id, error in summary["errors"].items():
-        st.error(f"{video_id}: {error}")
+        st.error(render.md_text(f"{video_id}: {error}"))
     st.code(json.dumps(summary, indent=1), language="json")

@@ -22,9 +22,9 @@ evaluate_command = f"python -m actbert evaluate --library {library.root} --split
 
 
 def show_summary(card: model_card.ModelCard) -> None:
-    st.caption(f"Checkpoint `{card.checkpoint}`")
+    st.caption(f"Checkpoint {render.md_code(card.checkpoint)}")
     if card.problem:
-        st.warning(f"The model's config could not be read: {card.problem}")
+        st.warning(f"The model's config could not be read: {render.md_text(card.problem)}")
         return
     summary = card.summary
     cols = st.columns(4)
@@ -33,7 +33,7 @@ def show_summary(card: model_card.ModelCard) -> None:
     verbs = summary["verbs"]
     st.markdown(f"**Text stream**: {summary['text layers']} layers, hidden size "
                 f"{summary['text hidden size']} · **verbs** ({len(verbs)}): "
-                + (", ".join(f"`{v}`" for v in verbs) if verbs else "none recorded"))
+                + (", ".join(render.md_code(v) for v in verbs) if verbs else "none recorded"))
 
 
 def show_training(card: model_card.ModelCard) -> None:
@@ -56,8 +56,8 @@ def show_evaluation(card: model_card.ModelCard, split: str) -> None:
                    f"after it. Run `{evaluate_command.replace('test', split)}` again.")
     info = record.get("info", {})
     st.markdown(f"**{split} split**: {info.get('videos', '?')} videos, {info.get('clips', '?')} "
-                f"clips · recorded {record.get('timestamp', '?')} · ablation "
-                f"`{info.get('ablation_checkpoint') or 'none (regions removed)'}`")
+                f"clips · recorded {render.md_text(record.get('timestamp', '?'))} · ablation "
+                f"{render.md_code(info.get('ablation_checkpoint') or 'none (regions removed)')}")
     st.code(record.get("command", "(command not recorded)"), language="bash")
     benchmark = report.benchmark_of(record)
     if benchmark is None:
@@ -89,7 +89,7 @@ def show_evaluation(card: model_card.ModelCard, split: str) -> None:
                 hide_index=True, width="stretch")
     with st.expander(f"Notes ({len(record.get('notes', []))})"):
         for note in record.get("notes", []):
-            st.markdown(f"- {note}")
+            st.markdown(f"- {render.md_text(note)}")
     with st.expander("The paper's numbers (ActBERT, section 4.2, on its benchmarks)"):
         rows = report.paper_rows()
         st.dataframe({k: [r[k] for r in rows] for k in rows[0]}, hide_index=True, width="stretch")

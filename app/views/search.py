@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import components, resources, state
+from app import components, render, resources, state
 from indexer.index.search import MODES
 from indexer.library import inspector
 
@@ -15,7 +15,7 @@ library = components.library()
 try:
     service = resources.get_service(library)
 except resources.USER_ERRORS as exc:
-    st.error(f"Search is not available for this library: {exc}")
+    st.error(f"Search is not available for this library: {render.md_text(exc)}")
     st.stop()
 
 
@@ -53,7 +53,7 @@ if cached is None or cached[0] != params:
                                  video=None if video == "all videos" else video,
                                  task=None if task == "all tasks" else task)
     except resources.USER_ERRORS as exc:
-        st.error(f"Search failed: {exc}")
+        st.error(f"Search failed: {render.md_text(exc)}")
         st.stop()
     st.session_state["_last_search"] = (params, result)
 else:

@@ -14,6 +14,7 @@ import shutil
 import sys
 
 from actbert.atomic import atomic_write
+from actbert.device import checked_device
 from indexer.index.reconcile import index_state, reconcile_index
 from indexer.library.catalog import ClipRecord
 from indexer.library.discovery import parse_shard
@@ -50,6 +51,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fp16", action="store_true", help="store features as float16")
     p.add_argument("--shard", help="i/n: process only this deterministic share of the videos")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--max-duration-sec", type=float, default=IngestSettings.max_duration_sec,
+                   help="refuse videos longer than this (default: 4 hours)")
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="analyse the videos on Ray actors: 'local' (default: start Ray here), 'auto' "
                         "(this machine's cluster) or an address (ray://host:10001); this process writes")
@@ -88,7 +91,7 @@ def settings_from_args(args: argparse.Namespace) -> IngestSettings:
         action_weights=args.action_weights, detector=args.detector,
         detector_weights=args.detector_weights, regions=not args.no_regions,
         score_threshold=args.score_threshold, max_boxes=args.max_boxes, fp16=args.fp16,
-        device=args.device)
+        device=checked_device(args.device), max_duration_sec=args.max_duration_sec)
 
 
 def add_export_cli(sub: argparse._SubParsersAction) -> None:

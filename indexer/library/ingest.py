@@ -68,6 +68,7 @@ class IngestSettings:
     window_sec: float = 6.0
     fp16: bool = False
     device: str = "cpu"
+    max_duration_sec: float = 4 * 3600.0  # longer videos are refused (measured from their packets)
 
     def __post_init__(self) -> None:
         if self.preset not in ("fast", "paper"):
@@ -344,6 +345,9 @@ def analyse_video(path: Path, video_id: str, settings: IngestSettings, ex: Extra
     if path.is_symlink() and resolved_path(path) == path.absolute():
         raise VideoError(f"{path}: broken symlink or symlink loop")
     info = probe(path)
+    if info.duration_sec > settings.max_duration_sec:
+        raise VideoError(f"{path}: {info.duration_sec:.0f} s long, over the per-video limit of "
+                         f"{settings.max_duration_sec:.0f} s (--max-duration-sec)")
     if info.truncated_sec:
         warnings.append(f"truncated file: {info.duration_sec:.1f} s of the {info.declared_duration_sec:.1f} s "
                         "its header announces were kept")

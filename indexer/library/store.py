@@ -76,7 +76,9 @@ class Library:
             stat = path.stat()
             stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
             if stamp != self._manifest_stamp:
-                self._manifest, self._manifest_stamp = json.loads(path.read_text()), stamp
+                manifest = json.loads(path.read_text())
+                _check_manifest(path, manifest)
+                self._manifest, self._manifest_stamp = manifest, stamp
         except (OSError, json.JSONDecodeError) as exc:
             raise LibraryError(f"{path} is unreadable ({exc})") from exc
         return self._manifest
@@ -183,6 +185,32 @@ def checked_path(base: Path, name: object, suffix: str = "", *, nested: bool = F
         raise LibraryError(f"{what} {shown} refused: it names no file inside {base}, or one outside the "
                            "library (separators, '..' and links out are not followed)")
     return path
+
+
+# the manifest's fields that are read by path (``manifest["model"]["checkpoint"]``): their JSON types
+_MANIFEST_OBJECTS = ("settings", "extractors", "demo", "index_backend")
+_MANIFEST_MODELS = ("model", "model_no_regions")
+
+
+def _check_manifest(path: Path, manifest: Any) -> None:
+    """A one-line ``LibraryError`` when library.json does not have the shape its readers rely on."""
+    def refuse(problem: str) -> None:
+        raise LibraryError(f"{path}: {problem}; fix the file or rebuild the library with "
+                           "`python -m indexer ingest`")
+
+    if not isinstance(manifest, dict):
+        refuse(f"the manifest is a JSON {type(manifest).__name__}, not an object")
+    for key in _MANIFEST_OBJECTS:
+        if manifest.get(key) is not None and not isinstance(manifest[key], dict):
+            refuse(f'"{key}" is {json.dumps(manifest[key])[:60]}, not an object')
+    for key in _MANIFEST_MODELS:
+        model = manifest.get(key)
+        if model is not None and not (isinstance(model, dict) and isinstance(model.get("checkpoint"), str)):
+            refuse(f'"{key}" is {json.dumps(model)[:60]}, not an object naming its "checkpoint" folder')
+    for key in ("sources", "verbs"):
+        value = manifest.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            refuse(f'"{key}" is {json.dumps(value)[:60]}, not a list of strings')
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -148,3 +150,38 @@ def test_head_matrix_mean_and_range():
     np.testing.assert_allclose(aa.head_matrix(m, 1), [[0.0, 1.0]])
     with pytest.raises(ValueError, match="out of range"):
         aa.head_matrix(m, 2)
+
+
+SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "assets" / "demo" / "actbert" / "config.json"
+
+
+@pytest.mark.parametrize("config", [
+    pytest.param(lambda: ActBertConfig.from_name(
+        "tiny", text={"num_heads": 8}, action={"num_heads": 2}, region={"num_heads": 5}),
+        id="tiny-unequal-heads"),
+    pytest.param(lambda: ActBertConfig.from_json(SHIPPED_CONFIG.read_text()), id="shipped-model"),
+])
+def test_summary_of_every_pair_with_unequal_head_counts(config):
+    """Streams and tangled blocks with different head counts (the shipped model: 12 text heads,
+    4 action and region heads, 6 tangled heads): every pair and statistic gives one row per block,
+    the block's own heads filled and the missing ones NaN."""
+    config = config()
+    torch.manual_seed(0)
+    model = ActBertForPretraining(config).eval()
+    with torch.no_grad():
+        maps = model(**random_inputs(config, batch=1, text_len=6, actions=2, regions=4),
+                     output_attentions=True).attentions
+    pairs = {(m.query, m.key) for m in maps}
+    assert ("text", "text") in pairs and ("region", "region") in pairs
+    for query, key in pairs:
+        for statistic in aa.STATISTICS:
+            names, grid = aa.head_summary(maps, query, key, statistic)
+            widest = max(aa.num_heads(maps, b) for b in names)
+            assert grid.shape == (len(names), widest)
+            for row, block in zip(grid, names):
+                heads = aa.num_heads(maps, block)
+                assert np.isfinite(row[:heads]).all() and np.isnan(row[heads:]).all()
+                if statistic == "max":
+                    found = aa.find(maps, block, query, key)
+                    expected = [aa.head_matrix(found, h).max(-1).mean() for h in range(heads)]
+                    np.testing.assert_allclose(row[:heads], expected, rtol=1e-5)

@@ -10,6 +10,7 @@ import pytest
 from tests.app.tiny_library import build_tiny_library
 
 APP = Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py"
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "assets" / "demo" / "actbert"
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +24,14 @@ def paddle_library(tmp_path_factory, tiny_library) -> Path:
     """The same videos with a kv_fusion="paddle" model (no injected attention maps)."""
     return build_tiny_library(tmp_path_factory.mktemp("paddle_library"), corpus=tiny_library / "corpus",
                               kv_fusion="paddle")
+
+
+@pytest.fixture(scope="session")
+def shipped_library(tmp_path_factory, tiny_library) -> Path:
+    """The same videos served by the shipped demo model (assets/demo/actbert: 12 text heads, 4 action
+    and region heads, 6 tangled heads) on random features of its widths."""
+    return build_tiny_library(tmp_path_factory.mktemp("shipped_library"), corpus=tiny_library / "corpus",
+                              model=SHIPPED_MODEL)
 
 
 @pytest.fixture(scope="session")

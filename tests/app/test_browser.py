@@ -2,7 +2,7 @@
 
 Runs a query, opens a result, checks that the clip's <video> plays (its currentTime advances),
 opens Attention and changes the layer, reopens that view from its URL, opens the Library and the
-Model page (its charts drawn), and opens the report page ``actbert evaluate --report`` wrote,
+Model page (its charts drawn), with no request leaving the server, and opens the report page ``actbert evaluate --report`` wrote,
 offline (no request leaves the file). The library is the one with a recorded evaluation
 (``evaluated_library``). Screenshots go to
 ``test-output/`` in the repository root. Needs ``apt-get install -y chromium`` (never
@@ -121,6 +121,9 @@ def test_search_clip_video_attention(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
     page.set_default_timeout(60_000)
     timings = {}
+    outside = []  # the explorer works offline: every request stays on this server
+    page.on("request", lambda r: None if r.url.startswith((url, "data:", "blob:"))
+            else outside.append(r.url))
 
     page.goto(url)
     query_box = page.get_by_label("Describe what happens in the clip")
@@ -186,6 +189,7 @@ def test_search_clip_video_attention(server, browser):
     page.screenshot(path=str(OUT / "model.png"), full_page=True)
     (OUT / "browser_timings.json").write_text(json.dumps(timings))
     page.close()
+    assert outside == [], f"the explorer requested {sorted(set(outside))}"
 
 
 def test_report_page_opens_offline(evaluated_library, browser):

@@ -5,6 +5,7 @@ the searcher called directly."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import sys
@@ -27,7 +28,8 @@ def _clean(at) -> None:
 
 
 def _texts(elements) -> list[str]:
-    return [str(e.value) for e in elements]
+    """The elements' text as shown (user strings reach Markdown backslash-escaped)."""
+    return [re.sub(r"\\([^\w\s]|_)", r"\1", str(e.value)) for e in elements]
 
 
 def _image_captions(at) -> list[str]:

@@ -41,8 +41,8 @@ def make_corpus(folder: Path, seed: int = 0) -> list[Path]:
     return generate(folder, 2, seed, size=(160, 120), fps=12, step_sec=(2, 3))
 
 
-def random_features(video_id: str, spans, width: int, height: int,
-                    rng: np.random.Generator) -> VideoFeatures:
+def random_features(video_id: str, spans, width: int, height: int, rng: np.random.Generator,
+                    action_width: int = ACTION_FEATURES, region_width: int = REGION_FEATURES) -> VideoFeatures:
     """Valid random features: 1-3 boxes per 1 FPS frame, inside the frame."""
     rows = []
     for clip, span in enumerate(spans):
@@ -56,9 +56,9 @@ def random_features(video_id: str, spans, width: int, height: int,
         video_id=video_id,
         clip_start_sec=np.array([s.start_sec for s in spans]),
         clip_end_sec=np.array([s.end_sec for s in spans]),
-        action_features=rng.normal(size=(len(spans), ACTION_FEATURES)).astype(np.float32),
+        action_features=rng.normal(size=(len(spans), action_width)).astype(np.float32),
         action_scores=rng.dirichlet(np.ones(len(ACTION_CLASSES)), len(spans)).astype(np.float32),
-        region_features=rng.normal(size=(n, REGION_FEATURES)).astype(np.float32),
+        region_features=rng.normal(size=(n, region_width)).astype(np.float32),
         region_boxes_xyxy=np.array([r[0] for r in rows], np.float32),
         region_classes=rng.dirichlet(np.full(len(REGION_CLASSES), 0.3), n).astype(np.float32),
         region_scores=rng.uniform(0.4, 1.0, n).astype(np.float32),
@@ -80,10 +80,15 @@ def tiny_model(kv_fusion: str = "stack", seed: int = 0, max_regions: int = 36) -
 
 
 def build_tiny_library(root: Path, corpus: Path | None = None, kv_fusion: str = "stack",
-                       seed: int = 0, max_regions: int = 36) -> Path:
+                       seed: int = 0, max_regions: int = 36, model: Path | None = None) -> Path:
     """Build the library in ``root`` (videos generated into ``root/corpus`` unless ``corpus``, an
-    existing SynthKitchen folder, is given; it is then registered as a source). Returns ``root``."""
+    existing SynthKitchen folder, is given; it is then registered as a source). ``model``: a saved
+    model directory to use (features sized to its config) instead of a random ``tiny`` one.
+    Returns ``root``."""
     rng = np.random.default_rng(seed)
+    config = ActBertConfig.from_json((model / "config.json").read_text()) if model else None
+    widths = (config.action.feature_size, config.region.feature_size) if config else \
+        (ACTION_FEATURES, REGION_FEATURES)
     library = Library.create(root)
     if corpus is None:
         corpus = root / "corpus"
@@ -96,7 +101,7 @@ def build_tiny_library(root: Path, corpus: Path | None = None, kv_fusion: str = 
         cues = load_transcript(find_sidecar(path))
         spans = narration_spans(cues, info.duration_sec, 4.0, 8.0) or fixed_windows(info.duration_sec, 6.0)
         video_id = path.stem
-        features = random_features(video_id, spans, info.width, info.height, rng)
+        features = random_features(video_id, spans, info.width, info.height, rng, *widths)
         features.save(library.feature_path(video_id))
         truth = ground_truth_for(path)
         steps = list(truth.steps) if truth else []
@@ -115,9 +120,10 @@ def build_tiny_library(root: Path, corpus: Path | None = None, kv_fusion: str = 
         library.catalog.set_predicted_verbs({
             cid: [(VERBS[j], round(float(p[j]), 4)) for j in np.argsort(-p)[:3]]
             for cid, p in zip(ids, verbs)})
-    model_dir = root / "models" / "actbert"
-    tiny_model(kv_fusion, seed, max_regions).save_pretrained(model_dir)
-    set_library_model(library, model_dir)
+    if model is None:
+        model = root / "models" / "actbert"
+        tiny_model(kv_fusion, seed, max_regions).save_pretrained(model)
+    set_library_model(library, model)
     library.update_manifest(
         verbs=list(VERBS),
         extractors={"actions": {"name": "random-test (fixture)", "classes": ACTION_CLASSES},

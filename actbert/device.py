@@ -1,0 +1,25 @@
+"""The torch device a command was asked for, checked against this machine before any work starts."""
+
+from __future__ import annotations
+
+import torch
+
+
+def checked_device(name: str) -> str:
+    """``name`` ("auto", "cpu", "cuda", "cuda:1", "mps", ...) as a device this machine has ("auto":
+    the first GPU, else the CPU); a ``ValueError`` with a one-line reason otherwise."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"--device {name}: not a torch device ({str(exc).splitlines()[0]})") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"--device {name}: no CUDA GPU is available on this machine; use --device cpu")
+        if (device.index or 0) >= count:
+            raise ValueError(f"--device {name}: this machine has {count} CUDA GPU(s) (cuda:0..cuda:{count - 1})")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name}: MPS is not available on this machine; use --device cpu")
+    return name
