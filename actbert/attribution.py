@@ -284,6 +284,40 @@ def _per_element(elements, inputs, grads, calls, regions, actions, steps) -> np.
     return -np.asarray(out, np.float64)
 
 
+KINDS = ("regions", "action", "words")
+
+
+def whole_words(tokens) -> list[tuple[str, list[int]]]:
+    """WordPieces joined into words: (word, its text positions); special tokens are left out."""
+    out: list[tuple[str, list[int]]] = []
+    for i, token in enumerate(tokens):
+        if token.startswith("[") and token.endswith("]"):
+            continue
+        if token.startswith("##") and out and out[-1][1][-1] == i - 1:
+            out[-1] = (out[-1][0] + token[2:], out[-1][1] + [i])
+        else:
+            out.append((token, [i]))
+    return out
+
+
+def kind_elements(text: PairText, inputs: ClipInputs, kind: str,
+                  vocabulary=None) -> list[Element]:
+    """Every element of one kind: ``regions`` (all real region slots), ``action`` (all action
+    slots) or ``words`` (every WordPiece of the words in ``vocabulary``; None: all words), for
+    ranking "as if this kind were absent"."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    elements = pair_elements(text.ids, inputs, text.special_ids)
+    if kind == "regions":
+        return [e for e in elements if e.kind == "region"]
+    if kind == "action":
+        return [e for e in elements if e.kind == "action"]
+    wanted = None if vocabulary is None else {w.lower() for w in vocabulary}
+    positions = {i for word, where in whole_words(text.tokens)
+                 if wanted is None or word.lower() in wanted for i in where}
+    return [e for e in elements if e.kind == "word" and e.index in positions]
+
+
 def attribute(model, text: PairText, inputs: ClipInputs, names: dict[int, str] | None = None,
               gradients: bool = True, steps: int = 16) -> Attribution:
     """Occlusion (and, with ``gradients``, integrated gradients) of every element of the pair."""

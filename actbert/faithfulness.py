@@ -64,6 +64,16 @@ def head_attention(maps: Sequence[AttentionMap], block: str,
     return out
 
 
+def mean_attention(maps: Sequence[AttentionMap], elements: Sequence[Element]) -> np.ndarray:
+    """(n,) every head of every block averaged (``head_attention``; NaN: no block covers it):
+    "the attention" as one map, for the deletion and insertion curves."""
+    stacked = np.concatenate([head_attention(maps, b, elements) for b in aa.blocks(maps)])
+    covered = np.isfinite(stacked)
+    total = np.where(covered, stacked, 0.0).sum(0)
+    count = covered.sum(0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def rollout_attention(maps: Sequence[AttentionMap], elements: Sequence[Element],
                       match_input: str = "cls") -> np.ndarray:
     """(n,) rollout contribution of each element to what the matching head reads (NaN: a clip)."""
