@@ -93,3 +93,22 @@ def rank_without(searcher: Searcher, query: str, clips: list[Clip], absent: str)
     rank_w[np.argsort(-without, kind="stable")] = np.arange(1, len(clips) + 1)
     return [AbsentRank(c.clip_id, float(f), float(w), int(r), int(rw), n)
             for c, f, w, r, rw, n in zip(clips, full, without, rank, rank_w, counts)]
+
+
+def clip_faithfulness(searcher: Searcher, clip: Clip, query: str, attribution: Attribution,
+                      maps) -> tuple:
+    """(``Faithfulness`` of every head and the rollout, deletion/insertion ``Curve`` per ranking:
+    attention, rollout, gradient (when computed), occlusion) for the pair's attention ``maps``."""
+    from actbert import faithfulness as fa
+
+    model = searcher.model
+    drop = -attribution.match_effect
+    grid = fa.faithfulness(maps, attribution.elements, drop, model.config.match_input)
+    rankings = {"attention": fa.mean_attention(maps, attribution.elements),
+                "rollout": fa.rollout_attention(maps, attribution.elements, model.config.match_input),
+                "occlusion": drop}
+    if attribution.match_gradient is not None:
+        rankings["gradient"] = -attribution.match_gradient
+    curves = fa.curves(model, pair_text(searcher, query), searcher.clip_inputs(clip),
+                       list(attribution.elements), rankings)
+    return grid, curves

@@ -74,6 +74,13 @@ class ClipService:
 
         return clip_attribution(self.searcher, self.searcher.clip(clip_id), query, gradients)
 
+    def faithfulness(self, clip_id: int, query: str, attribution, maps):
+        """Per head faithfulness and deletion/insertion curves of one pair
+        (``indexer.index.explain.clip_faithfulness``)."""
+        from indexer.index.explain import clip_faithfulness
+
+        return clip_faithfulness(self.searcher, self.searcher.clip(clip_id), query, attribution, maps)
+
     def rank_without(self, query: str, clip_ids: list[int], absent: str):
         """The clips re-ranked by the matching head as if ``absent`` were missing."""
         from indexer.index.explain import rank_without
