@@ -1,4 +1,4 @@
-"""Command line: ``python -m actbert {convert-paddle,demo,train,ship,evaluate,finetune,evaluate-msrvtt} ...``
+"""Command line: ``python -m actbert {convert-paddle,demo,train,ship,evaluate,finetune,evaluate-msrvtt,explain} ...``
 (``--help`` on each)."""
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ EXAMPLES = {  # shown at the end of each command's --help
     "train": "actbert train --library lib --preset mini --out runs/mini --steps 2000 --batch-size 16",
     "ship": "actbert ship runs/mini/last assets/demo/actbert",
     "evaluate": "actbert evaluate --library lib --split test --json",
+    "explain": 'actbert explain --library lib --clip v001:3 "whisk the eggs" --json',
     "evaluate-msrvtt": "actbert evaluate-msrvtt --checkpoint ActBERT.pdparams --features msrvtt_test.lmdb "
                        "--captions MSRVTT_JSFUSION_test.csv --json",
 }
@@ -218,10 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .evaluation.cli import add_cli as add_evaluate_cli
     from .evaluation.finetune import add_cli as add_finetune_cli
     from .evaluation.msrvtt import add_cli as add_msrvtt_cli
+    from .explain import add_cli as add_explain_cli
 
     add_evaluate_cli(sub)
     add_finetune_cli(sub)
     add_msrvtt_cli(sub)
+    add_explain_cli(sub)
     for name, command in sub.choices.items():
         if name in EXAMPLES:
             command.epilog = f"example:\n  {EXAMPLES[name]}"

@@ -268,3 +268,141 @@ def drop_regions(video: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     if "region_classes" in video:
         video["region_classes"] = video["region_classes"][:, :0]
     return video
+
+
+# ---- removing elements: the one definition attribution, search and the attention view share ----
+
+ELEMENT_KINDS = ("word", "region", "action", "clip")
+
+
+@dataclass(frozen=True)
+class Element:
+    """One removable element of a (text, clip inputs) pair. ``index``: the text position of a
+    word, the region slot of a real region (>= 1; never the global token or a [SEP]), the action
+    slot, or the clip's place within the group (0..K-1)."""
+
+    kind: str
+    index: int
+
+
+def pair_elements(text_ids: torch.Tensor, inputs: ClipInputs,
+                  special_ids: tuple[int, ...]) -> list[Element]:
+    """Every element of a pair, in stream order: the words of ``text_ids`` (L,) that are not
+    special tokens, the real region slots, the action slots, and (for a group of several clips)
+    each clip."""
+    out = [Element("word", i) for i, t in enumerate(text_ids.tolist()) if t not in special_ids]
+    tokens = inputs.region_tokens
+    out += [Element("region", r) for r in range(1, inputs.region_features.shape[0])
+            if tokens is None or int(tokens[r]) == REGION_TOKEN]
+    out += [Element("action", a) for a in range(inputs.action_features.shape[0])]
+    if len(inputs.clips) > 1:
+        out += [Element("clip", j) for j in range(len(inputs.clips))]
+    return out
+
+
+def mask_words(text_ids: torch.Tensor, positions, mask_id: int) -> torch.Tensor:
+    """A copy of ``text_ids`` (..., L) with the tokens at ``positions`` replaced by ``mask_id``
+    ([MASK]: the model's own word for "a word is missing here", as in pretraining)."""
+    out = text_ids.clone()
+    out[..., list(positions)] = mask_id
+    return out
+
+
+def _keep_slots(inputs: ClipInputs, keep: np.ndarray, **changes) -> ClipInputs:
+    """``inputs`` with only the region slots ``keep`` (sorted, slot 0 included), the global
+    token's feature recomputed as the mean of the real regions left (zero when none: the
+    feature the clip contract gives a clip without regions)."""
+    index = torch.as_tensor(keep, dtype=torch.long)
+    features = inputs.region_features[index].clone()
+    tokens = None if inputs.region_tokens is None else inputs.region_tokens[index]
+    real = torch.ones(len(keep), dtype=torch.bool) if tokens is None else tokens == REGION_TOKEN
+    real[0] = False
+    features[0] = features[real].mean(0) if real.any() else torch.zeros_like(features[0])
+    return ClipInputs(
+        action_features=changes.get("action_features", inputs.action_features),
+        region_features=features,
+        region_locations=inputs.region_locations[index],
+        region_positions=changes.get("region_positions", inputs.region_positions[index]),
+        region_segments=changes.get("region_segments", inputs.region_segments[index]),
+        region_classes=inputs.region_classes[index[1:] - 1],
+        region_tokens=tokens,
+        clips=changes.get("clips", inputs.clips),
+        region_rows=None if inputs.region_rows is None else inputs.region_rows[keep])
+
+
+def remove_regions(inputs: ClipInputs, slots) -> ClipInputs:
+    """The region slots ``slots`` removed (masked out: collating pads them with mask 0, so the
+    model sees nothing of them), also from the global token, whose feature is the mean of the
+    regions the clip keeps. Other slots keep their positions and segments. Removing every real
+    region gives ``drop_regions``' input: the global token alone, zero feature."""
+    gone = {int(s) for s in slots}
+    if 0 in gone:
+        raise ValueError("slot 0 is the global region token, not a region: it cannot be removed")
+    keep = np.array([r for r in range(inputs.region_features.shape[0]) if r not in gone], np.int64)
+    return _keep_slots(inputs, keep)
+
+
+def remove_actions(inputs: ClipInputs, slots) -> ClipInputs:
+    """The action slots ``slots`` emptied: an [ACT] slot with a zero feature, as the index's
+    placeholder video has (the slot stays, so every attention over actions keeps a real key)."""
+    features = inputs.action_features.clone()
+    features[list(slots)] = 0.0
+    return ClipInputs(**{**inputs.__dict__, "action_features": features})
+
+
+def remove_clips(inputs: ClipInputs, clips) -> ClipInputs:
+    """The clips at places ``clips`` of a group removed: their action slots, region slots and
+    one [SEP] each, with segments and frame positions renumbered as ``clip_inputs`` numbers the
+    clips left (the same inputs, when the region limit does not bind)."""
+    gone = {int(j) for j in clips}
+    count = inputs.action_features.shape[0]
+    if not gone or len(gone) >= count:
+        raise ValueError(f"remove some but not all of the group's {count} clips, got {sorted(gone)}")
+    left = [j for j in range(count) if j not in gone]
+    segments = inputs.region_segments
+    tokens = inputs.region_tokens if inputs.region_tokens is not None else \
+        torch.full_like(segments, REGION_TOKEN)
+    keep = [0]
+    for r in range(1, len(segments)):
+        if int(segments[r]) in gone:
+            continue
+        if int(tokens[r]) == SEP_TOKEN and int(segments[r]) == left[-1]:
+            continue  # the last clip left has no [SEP] after it
+        keep.append(r)
+    keep = np.array(keep, np.int64)
+    new_segment = {old: new for new, old in enumerate(left)}
+    kept_tokens = tokens[keep]
+    positions = inputs.region_positions[keep].clone()
+    real = (kept_tokens == REGION_TOKEN) & (torch.arange(len(keep)) > 0)
+    frames = torch.unique(positions[real])  # sorted: frame order within the group
+    positions[real] = torch.searchsorted(frames, positions[real]) + 1
+    for r in range(1, len(keep)):
+        if int(kept_tokens[r]) == SEP_TOKEN:
+            positions[r] = positions[r - 1]
+    return _keep_slots(
+        inputs, keep,
+        action_features=inputs.action_features[left],
+        region_positions=positions,
+        region_segments=torch.tensor([0] + [new_segment[int(s)] for s in segments[keep[1:]]],
+                                     dtype=torch.long),
+        clips=tuple(inputs.clips[j] for j in left) if inputs.clips else ())
+
+
+def remove_elements(text_ids: torch.Tensor, inputs: ClipInputs, elements,
+                    mask_id: int) -> tuple[torch.Tensor, ClipInputs]:
+    """The pair with every element of ``elements`` removed at once (a word -> [MASK], a region
+    slot masked, an action slot emptied, a clip of a group taken out; clips last, as their
+    removal renumbers the slots that the other elements name)."""
+    by_kind = {kind: [e.index for e in elements if e.kind == kind] for kind in ELEMENT_KINDS}
+    unknown = {e.kind for e in elements} - set(ELEMENT_KINDS)
+    if unknown:
+        raise ValueError(f"unknown element kinds {sorted(unknown)}; kinds are {ELEMENT_KINDS}")
+    if by_kind["word"]:
+        text_ids = mask_words(text_ids, by_kind["word"], mask_id)
+    if by_kind["region"]:
+        inputs = remove_regions(inputs, by_kind["region"])
+    if by_kind["action"]:
+        inputs = remove_actions(inputs, by_kind["action"])
+    if by_kind["clip"]:
+        inputs = remove_clips(inputs, by_kind["clip"])
+    return text_ids, inputs

@@ -94,7 +94,21 @@ def warm(library: Library) -> None:
         log.info("no search for %s yet: %s", library.root, exc)
 
 
+@st.cache_resource(show_spinner="Loading the second model and its index...", max_entries=2)
+def compare_searcher(root: str, fingerprint: str, checkpoint: str):
+    """The second model's searcher (``indexer.index.compare``; its index embedded on first use)."""
+    from indexer.index.compare import second_searcher
+
+    return second_searcher(searcher(root, fingerprint), checkpoint or None)
+
+
+def get_compare_searcher(library: Library, checkpoint: str = ""):
+    model = library.manifest.get("model") or {}
+    return compare_searcher(str(library.root), str(model.get("fingerprint")), checkpoint)
+
+
 def reset_caches() -> None:
     """After an ingest: reload the index and forget cached pictures."""
     searcher.clear()
+    compare_searcher.clear()
     st.cache_data.clear()

@@ -1,5 +1,6 @@
-"""Attention page: every attention map of one (query, clip) pair, word -> region attention on
-the frames, attention rollout across layers, and a layer x head summary per stream pair."""
+"""Attention page: every attention map of one (query, clip) pair with the attribution of the same
+elements beside it, word -> region attention (or attribution) on the frames, attention rollout
+across layers, a layer x head summary per stream pair, and how faithful each head is."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from actbert import attention_analysis as aa
-from app import components, render, resources, state
+from app import components, explain_view, render, resources, state
 from indexer.index.service import ClipAttention
 
 library = components.library()
@@ -24,6 +25,14 @@ FINGERPRINT = str((library.manifest.get("model") or {}).get("fingerprint"))
 @st.cache_resource(show_spinner="Running the model with attention maps...", max_entries=8)
 def attention_for(root: str, fingerprint: str, clip: int, query: str) -> ClipAttention:
     return service.attention(clip, query)
+
+
+@st.cache_resource(show_spinner="Removing each element and measuring the score...", max_entries=8)
+def attribution_for(root: str, fingerprint: str, clip: int, query: str):
+    """(Attribution with gradients, Faithfulness, curves) of the pair."""
+    attribution = service.explain(clip, query, gradients=True)
+    faith, curves = service.faithfulness(clip, query, attribution, attention_for(root, fingerprint, clip, query).sample.maps)
+    return attribution, faith, curves
 
 
 # ---- which query and clip ---------------------------------------------------------------------
@@ -45,6 +54,9 @@ except resources.USER_ERRORS as exc:
     st.error(f"The model could not run on this clip: {render.md_text(exc)}")
     st.stop()
 sample = attention.sample
+attribution, faith, curves = attribution_for(ROOT, FINGERPRINT, clip_id, query)
+st.caption(f"why: {render.md_text(attribution.why())} (the largest drops of the matching probability "
+           "when one element is removed)")
 st.caption(f"{render.md_code(view.clip.video_id)} {components.fmt_time(view.clip.start_sec, view.clip.end_sec)} · "
            f"matching-head probability {sample.match_score:.3f} · kv_fusion = {sample.kv_fusion}"
            + ("" if sample.kv_fusion == "stack" else " (no injected key/value maps in this model)"))
@@ -98,6 +110,11 @@ def block_panel() -> None:
                              f"{aa.PAIR_TITLES[(q, k)]} · {block} · head {head_text}",
                              x_title=f"keys: {k}", y_title=f"queries: {q}", stretch=stretch)
         columns[i % 2].plotly_chart(fig, key=f"_map_{block}_{q}_{k}", config=render.EXPORT_CONFIG)
+        columns[i % 2].plotly_chart(
+            explain_view.attribution_bar(attribution, k, key_labels(q, k),
+                                         f"attribution of the {k} keys (match drop when removed)",
+                                         gradient=True),
+            key=f"_attr_{block}_{q}_{k}", config=render.EXPORT_CONFIG)
     if block.startswith("tangled.") and sample.kv_fusion == "stack":
         st.caption("In a stacked tangled block a stream's own keys and its injected pairs share one "
                    "softmax: the two maps of a row sum to 1 together.")
@@ -113,9 +130,19 @@ def word_panel(block: str | None, head: int | None) -> None:
     word = st.selectbox("Word", range(len(tokens)), index=min(1, len(tokens) - 1),
                         format_func=lambda i: f"{i}: {tokens[i]}", key="_word")
     result = aa.word_to_region(maps, block, word, head)
-    st.caption(f"ActBERT has no text-over-region attention; here it is {result.method} "
-               f"({block}). The word's raw mass on that path is {result.mass:.3f}; box opacity "
-               f"shows its share per region (global token: {result.weights[0]:.2f}).")
+    mode = st.segmented_control("Box opacity", ["attention", "attribution"], default="attention",
+                                key="_word_mode") or "attention"
+    if mode == "attribution":
+        drop = explain_view.stream_attribution(attribution, "region", len(result.weights)).clip(min=0)
+        total = float(drop.sum())
+        result = aa.WordRegions(drop / total if total > 0 else drop, total,
+                                "attribution: the matching probability lost when the region is removed")
+        st.caption(f"Attribution mode: box opacity is the match drop when the region slot is "
+                   f"removed (largest drop {float(drop.max(initial=0)):.3f}); it does not depend on the word.")
+    else:
+        st.caption(f"ActBERT has no text-over-region attention; here it is {result.method} "
+                   f"({block}). The word's raw mass on that path is {result.mass:.3f}; box opacity "
+                   f"shows its share per region (global token: {result.weights[0]:.2f}).")
     weights = result.weights[1:] / max(float(result.weights[1:].max(initial=0)), 1e-9)
     drawn = []
     for k, frame in enumerate(attention.frames):
@@ -160,11 +187,27 @@ def summary_panel() -> None:
     pair = a.selectbox("Stream pair", present, format_func=lambda p: aa.PAIR_TITLES[p], key="_sum_pair")
     statistic = b.segmented_control("Statistic", aa.STATISTICS, default="mass", key="_sum_stat") or "mass"
     names, values = aa.head_summary(maps, pair[0], pair[1], statistic)
-    st.plotly_chart(render.summary_grid(names, values, f"{statistic}: {aa.PAIR_TITLES[pair]}"),
-                    key="_summary", config=render.EXPORT_CONFIG)
+    grid = explain_view.mark_heads(render.summary_grid(names, values, f"{statistic}: {aa.PAIR_TITLES[pair]}"),
+                                   names, faith.unfaithful())
+    st.plotly_chart(grid, key="_summary", config=render.EXPORT_CONFIG)
     st.caption("mass: mean probability the queries put on these keys; max: mean of each query's "
                "largest weight; entropy: mean normalised entropy (0 = one key, 1 = uniform).")
 
 
+@st.fragment
+def faithfulness_panel() -> None:
+    st.subheader("Faithfulness: does a head's attention predict the effect?")
+    st.caption("Per layer x head: Spearman's rank correlation between the attention each element "
+               "receives (relative to a uniform head) and the matching probability lost when it is "
+               "removed (actbert/faithfulness.py). x: below 0.2, also marked on the summary above.")
+    st.plotly_chart(explain_view.faithfulness_figure(faith), key="_faith", config=render.EXPORT_CONFIG)
+    a, b = st.columns(2)
+    a.plotly_chart(explain_view.curves_figure(curves, "deletion"), key="_deletion", config=render.EXPORT_CONFIG)
+    b.plotly_chart(explain_view.curves_figure(curves, "insertion"), key="_insertion", config=render.EXPORT_CONFIG)
+    st.caption("Deletion: elements removed most important first by each ranking (lower area = the "
+               "ranking finds what the score needs); insertion: restored in that order (higher area).")
+
+
 rollout_panel()
 summary_panel()
+faithfulness_panel()

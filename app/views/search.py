@@ -1,10 +1,13 @@
-"""Search page: a query box, example queries, filters, results as a grid of keyframes."""
+"""Search page: a query box, example queries, filters, results as a grid of keyframes, each with
+a "why" line computed after the results are shown; a re-rank as if one kind of element were
+absent; the same query against a second model, side by side."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app import components, render, resources, state
+from app import components, explain_view, render, resources, state
+from indexer.index.explain import ABSENT
 from indexer.index.search import MODES
 from indexer.library import inspector
 
@@ -67,7 +70,28 @@ if not result.hits:
     st.warning("No clip matches. Try other words, another signal or fewer filters.")
     st.stop()
 st.session_state["_search_hits"] = [h.clip.clip_id for h in result.hits]
-for row in range(0, len(result.hits), COLUMNS):
-    for column, (rank, hit) in zip(st.columns(COLUMNS), enumerate(result.hits[row:row + COLUMNS], row + 1)):
+left, right = st.columns([3, 1])
+absent = left.segmented_control(
+    "Re-rank as if absent", list(ABSENT), key="_absent",
+    help="Score this page's clips with the matching head once with everything and once with "
+         "this kind of element removed (the clip contract's removal), and order them by the latter.")
+compare = right.toggle("Side by side with a second model", key="_compare")
+hits = list(result.hits)
+ranks = explain_view.absent_ranks(service, query, hits, absent) if absent else {}
+if ranks:
+    hits.sort(key=lambda h: ranks[h.clip.clip_id].rank_without)
+slots = []
+for row in range(0, len(hits), COLUMNS):
+    for column, (rank, hit) in zip(st.columns(COLUMNS), enumerate(hits[row:row + COLUMNS], row + 1)):
         with column:
             components.clip_card(hit, key=f"open_{hit.clip.clip_id}", rank=rank)
+            if ranks:
+                st.caption(explain_view.rank_change_text(ranks[hit.clip.clip_id]))
+            slots.append(st.empty())
+if compare:
+    explain_view.compare_panel(library, service, query, {
+        "k": int(k), "mode": mode, "video": None if video == "all videos" else video,
+        "task": None if task == "all tasks" else task})
+# Last, so the results are on screen first: the "why" line of each result.
+explain_view.fill_why_lines(service, query, hits, slots,
+                            str((library.manifest.get("model") or {}).get("fingerprint")))

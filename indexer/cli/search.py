@@ -23,6 +23,10 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video", help="only clips of this video id")
     p.add_argument("--task", help="only clips of videos of this task")
     p.add_argument("--checkpoint", help="model directory (default: the library's)")
+    p.add_argument("--compare", nargs="?", const="", metavar="CHECKPOINT",
+                   help="also rank with a second model and show both rankings with rank changes "
+                        "(no value: the library's no-region ablation, library.json "
+                        "'model_no_regions'; or any `actbert ship` folder)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_search)
 
@@ -67,6 +71,8 @@ def run_search(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     searcher = Searcher(Library(args.library, readonly=True), args.checkpoint)
     load_ms = (time.perf_counter() - t0) * 1e3
+    if args.compare is not None:
+        return _run_compare(args, searcher)
     result = searcher.search(args.query, k=args.k, rerank=args.rerank, mode=args.mode,
                              video=args.video, task=args.task)
     if args.json:
@@ -83,6 +89,28 @@ def run_search(args: argparse.Namespace) -> int:
         clip = hit.clip
         print(f"{rank:2d}. {clip.video_id} {clip.start_sec:6.1f}-{clip.end_sec:6.1f}s  "
               f"[{','.join(hit.signals)}] {scores}  {clip.narration[:60]!r}")
+    return 0
+
+
+def _run_compare(args: argparse.Namespace, searcher: Searcher) -> int:
+    """``search --compare``: both models' hits and each clip's rank change."""
+    from indexer.index.compare import second_searcher, side_by_side
+
+    t0 = time.perf_counter()
+    other = second_searcher(searcher, args.compare or None)
+    load_ms = (time.perf_counter() - t0) * 1e3
+    report = side_by_side(searcher, other, args.query, k=args.k, rerank=args.rerank, mode=args.mode,
+                          video=args.video, task=args.task)
+    report["timings_ms"] = {"second_model_load": round(load_ms, 1)}
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{args.query!r}: {report['first']['checkpoint']} | {report['second']['checkpoint']}")
+    for rank, hit in enumerate(report["second"]["hits"], 1):
+        change = hit["rank_change"]
+        moved = "new" if change is None else f"{change:+d}"
+        print(f"{rank:2d}. (first: {hit['rank_first'] or '-'}, {moved:>4}) {hit['video_id']} "
+              f"{hit['start_sec']:6.1f}-{hit['end_sec']:6.1f}s  {hit['narration'][:60]!r}")
     return 0
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from actbert.checkpoint import CheckpointError
-from actbert.data import VideoFeatures, clip_batch
+from actbert.data import VideoFeatures, clip_batch, drop_regions
 from actbert.model import ActBertForPretraining
 from indexer.errors import LibraryError, ModelError
 from indexer.library.store import Library
@@ -85,16 +85,19 @@ def clip_batches(features: VideoFeatures, max_regions: int, batch_size: int = 64
 
 @torch.no_grad()
 def embed_video(model: ActBertForPretraining, features: VideoFeatures,
-                batch_size: int = 64) -> np.ndarray:
-    """(C, E) float32 unit vectors, one per clip."""
+                batch_size: int = 64, use_regions: bool = True) -> np.ndarray:
+    """(C, E) float32 unit vectors, one per clip (``use_regions=False``: every region removed,
+    as a model pretrained without regions is fed)."""
     out = []
     for _, batch in clip_batches(features, model.config.max_regions, batch_size):
+        batch = batch if use_regions else drop_regions(batch)
         out.append(model.encode_video(**batch).float().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.config.embed_size), np.float32)
 
 
 def embed_library(library: Library, model: ActBertForPretraining,
-                  video_ids: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  video_ids: list[str] | None = None,
+                  use_regions: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Vectors and catalog clip ids of every finished video (or of ``video_ids``)."""
     vectors, ids = [], []
     rows = library.catalog.videos("done")
@@ -105,7 +108,7 @@ def embed_library(library: Library, model: ActBertForPretraining,
         if not clip_rows:
             continue
         features = VideoFeatures.load(library.file(row["feature_path"]))
-        vecs = embed_video(model, features)
+        vecs = embed_video(model, features, use_regions=use_regions)
         if len(vecs) != len(clip_rows):
             raise LibraryError(f"{row['video_id']}: {len(vecs)} feature clips but "
                                f"{len(clip_rows)} catalog clips; re-ingest it")

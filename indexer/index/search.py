@@ -119,12 +119,16 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
 class Searcher:
     """Loads the library's model, tokenizer and index once; answers queries from any thread."""
 
-    def __init__(self, library: Library, checkpoint: str | Path | None = None) -> None:
+    def __init__(self, library: Library, checkpoint: str | Path | None = None,
+                 index=None) -> None:
+        """``index``: the vectors ``checkpoint`` made (default: the library's own index, which
+        must be its model's; ``indexer.index.compare`` passes a second model's)."""
         self.library = library
         self.checkpoint = library_model_dir(library, checkpoint)
         self.model = load_model(str(self.checkpoint))
         self.tokenizer = ActBertTokenizer()
-        self.index = open_index(library)  # ClipIndex (FAISS) or MilvusIndex (indexer.index.backends)
+        # ClipIndex (FAISS) or MilvusIndex (indexer.index.backends)
+        self.index = index if index is not None else open_index(library)
         self._states: OrderedDict[tuple, VideoState] = OrderedDict()
         self._states_lock = threading.Lock()
         with torch.no_grad():

@@ -67,6 +67,27 @@ class ClipService:
         return inspector.action_head_verbs(model, features, list(range(features.num_clips)), names,
                                            top=top)
 
+    def explain(self, clip_id: int, query: str, gradients: bool = False):
+        """Why ``clip_id`` matches ``query``: ``actbert.attribution.Attribution`` of every element
+        (``indexer.index.explain``)."""
+        from indexer.index.explain import clip_attribution
+
+        return clip_attribution(self.searcher, self.searcher.clip(clip_id), query, gradients)
+
+    def faithfulness(self, clip_id: int, query: str, attribution, maps):
+        """Per head faithfulness and deletion/insertion curves of one pair
+        (``indexer.index.explain.clip_faithfulness``)."""
+        from indexer.index.explain import clip_faithfulness
+
+        return clip_faithfulness(self.searcher, self.searcher.clip(clip_id), query, attribution, maps)
+
+    def rank_without(self, query: str, clip_ids: list[int], absent: str):
+        """The clips re-ranked by the matching head as if ``absent`` were missing."""
+        from indexer.index.explain import rank_without
+
+        rows = self.library.catalog.clips_by_id(clip_ids)
+        return rank_without(self.searcher, query, [rows[i] for i in clip_ids if i in rows], absent)
+
     def attention(self, clip_id: int, query: str) -> ClipAttention:
         """Every attention map of ``query`` against the clip, with its frames and region slots."""
         view = self.clip(clip_id)

@@ -1,0 +1,137 @@
+"""Cost of "why this clip?": one (query, clip) attribution, and a side-by-side query. Prints one JSON
+object.
+
+- ``occlusion_ms``: ``actbert.attribution.attribute(..., gradients=False)`` of one query against
+  one clip on the shipped model (``assets/demo/actbert`` by default): the full pair and every
+  one-element removal in one matching batch, plus the text and video vectors of the removals.
+  This is what a Search page "why" line costs. ``gradients_ms``: the same with integrated
+  gradients (16 steps), what the Attention page and ``actbert explain`` add.
+  Target on 2 CPU cores: occlusion p50 <= 500 ms.
+  Without ``--library`` the clips are RANDOM features of the model's widths with ``--regions``
+  region slots (the demo library's average is about 26) and the queries are fixed step-like
+  sentences: the cost depends on the counts of words and regions, not on their values.
+- With ``--library``: real clips and the library's narrations as queries, and
+  ``side_by_side_ms`` (``indexer.index.compare.side_by_side``: both models' searches) against
+  ``single_ms`` (one search), both after a warm-up; target ratio p50 <= 2.
+
+Usage: python bench/attribution.py [--checkpoint assets/demo/actbert] [--library DIR]
+       [--compare CHECKPOINT] [--pairs 20] [--regions 26] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from actbert.attribution import PairText, attribute  # noqa: E402
+from actbert.data import VideoFeatures, clip_inputs  # noqa: E402
+from actbert.model import ActBertForPretraining  # noqa: E402
+from actbert.tokenizer import ActBertTokenizer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+QUERIES = ("crack the eggs into the bowl", "whisk the eggs with a fork", "pour the milk into the pan",
+           "cut the tomato on the cutting board", "flip the pancake", "peel the potato")
+
+
+def random_clip(config, regions: int, seed: int) -> VideoFeatures:
+    """One clip of RANDOM features: ``regions`` boxes over 4 frames (1 FPS)."""
+    rng = np.random.default_rng(seed)
+    return VideoFeatures(
+        video_id=f"random{seed}", clip_start_sec=np.array([0.0]), clip_end_sec=np.array([4.0]),
+        action_features=rng.random((1, config.action.feature_size), dtype=np.float32),
+        region_features=rng.random((regions, config.region.feature_size), dtype=np.float32),
+        region_boxes_xyxy=np.tile([[10.0, 10.0, 60.0, 60.0]], (regions, 1)),
+        region_classes=rng.dirichlet(np.ones(config.region.num_classes), regions).astype(np.float32),
+        region_scores=rng.uniform(0.4, 1.0, regions).astype(np.float32),
+        region_clip=np.zeros(regions, np.int64),
+        region_time_sec=np.repeat(np.arange(4.0), -(-regions // 4))[:regions],
+        frame_size=(320, 240))
+
+
+def timed(run, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+def percentiles(ms: list[float]) -> dict:
+    ordered = sorted(ms)
+    return {"p50": round(statistics.median(ordered), 1),
+            "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1), "n": len(ms)}
+
+
+def pairs_random(model, tok, count: int, regions: int):
+    for i in range(count):
+        features = random_clip(model.config, regions, i)
+        yield PairText.encode(tok, QUERIES[i % len(QUERIES)]), clip_inputs(features, [0], model.config.max_regions)
+
+
+def library_part(args, pairs_out: list) -> dict:
+    """Real clips and queries of a library, and the side-by-side query cost."""
+    from indexer.index.compare import second_searcher, side_by_side
+    from indexer.index.search import Searcher
+    from indexer.library.store import Library
+
+    searcher = Searcher(Library(args.library, readonly=True), args.checkpoint)
+    clips = list(searcher.library.catalog.clips_by_id(searcher.index.ids()[:args.pairs].tolist()).values())
+    queries = [c.narration for c in clips if c.narration.strip()] or list(QUERIES)
+    for i, clip in enumerate(clips):
+        pairs_out.append((PairText.encode(searcher.tokenizer, queries[i % len(queries)]),
+                          searcher.clip_inputs(clip)))
+    other = second_searcher(searcher, args.compare)
+    searcher.warm_up()
+    other.warm_up()
+    single = [timed(lambda q=q: searcher.search(q, k=12), 1)[0] for q in queries[:args.pairs]]
+    both = [timed(lambda q=q: side_by_side(searcher, other, q, k=12), 1)[0] for q in queries[:args.pairs]]
+    return {"library": str(args.library), "compare": str(other.checkpoint),
+            "single_ms": percentiles(single), "side_by_side_ms": percentiles(both),
+            "ratio_p50": round(statistics.median(both) / statistics.median(single), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", default=str(ROOT / "assets" / "demo" / "actbert"))
+    parser.add_argument("--library")
+    parser.add_argument("--compare", help="second model (default: the library's model_no_regions)")
+    parser.add_argument("--pairs", type=int, default=20)
+    parser.add_argument("--regions", type=int, default=26)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="intra-op threads (1 beside another job on 2 cores: 2 threads then "
+                             "spin against it and run tens of times slower)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model = ActBertForPretraining.from_pretrained(args.checkpoint).eval()
+    tok = ActBertTokenizer()
+    report: dict = {"checkpoint": args.checkpoint, "threads": torch.get_num_threads(),
+                    "load_average_1min": round(__import__("os").getloadavg()[0], 2)}
+    pairs: list = []
+    if args.library:
+        report.update(library_part(args, pairs))
+    else:
+        pairs = list(pairs_random(model, tok, args.pairs, args.regions))
+        report["features"] = f"RANDOM, {args.regions} regions per clip"
+    attribute(model, *pairs[0], gradients=False)  # warm-up
+    occlusion = [timed(lambda p=p: attribute(model, *p, gradients=False), 1)[0] for p in pairs]
+    gradients = [timed(lambda p=p: attribute(model, *p, gradients=True), 1)[0] for p in pairs[:5]]
+    report.update({
+        "elements_mean": round(float(np.mean([len(attribute(model, *p, gradients=False).elements)
+                                              for p in pairs[:3]])), 1),
+        "occlusion_ms": percentiles(occlusion), "gradients_ms": percentiles(gradients),
+        "target_occlusion_p50_ms": 500})
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""A second model beside the library's: one query, two rankings, each clip's rank change.
+
+The second model is the library's no-region ablation (library.json ``model_no_regions``) unless
+another checkpoint folder is named (an ``actbert ship`` output or any ``save_pretrained`` folder).
+Its clip vectors are made by the clip contract exactly as the library's own (``embed_library``,
+with the second model's region limit); a model pretrained without regions (its
+``train_config.json`` says ``"use_regions": false``) is fed its clips with every region removed,
+as pretraining and evaluation fed it. The vectors are kept as a FAISS index in
+``LIB/compare/<weights fingerprint>/``, written under the writer lock, and rebuilt when the library's
+finished clips are no longer the ones it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from actbert.checkpoint import manifest_checkpoint
+from actbert.data import REGION_TOKEN, ClipInputs, remove_regions
+from indexer.errors import ClipIndexError, LibraryError
+from indexer.index.clip_index import ClipIndex
+from indexer.index.embed import embed_library, load_model
+from indexer.index.reconcile import model_record
+from indexer.index.search import Searcher, SearchResult
+from indexer.library.catalog import Clip
+from indexer.library.store import Library
+
+log = logging.getLogger(__name__)
+
+COMPARE_DIR = "compare"
+
+
+def compare_checkpoint(library: Library, checkpoint: str | Path | None = None) -> Path:
+    """The second model's folder: ``checkpoint``, else library.json's ``model_no_regions``."""
+    if checkpoint:
+        return Path(checkpoint)
+    found = manifest_checkpoint(library.root, library.manifest, "model_no_regions")
+    if not found:
+        raise LibraryError(f"{library.root / 'library.json'} names no 'model_no_regions': pass a "
+                           "checkpoint folder to compare with")
+    return found
+
+
+def uses_regions(checkpoint: str | Path) -> bool:
+    """False for a model pretrained without regions (``train_config.json`` beside it)."""
+    path = Path(checkpoint) / "train_config.json"
+    if not path.is_file():
+        return True
+    return bool(json.loads(path.read_text()).get("use_regions", True))
+
+
+def compare_index(library: Library, checkpoint: str | Path, clip_ids) -> ClipIndex:
+    """The second model's index of the library's finished clips (``clip_ids``): loaded from
+    ``LIB/compare/<fingerprint>/`` when it holds exactly those clips, else embedded and saved."""
+    record = model_record(library, checkpoint)
+    folder = library.root / COMPARE_DIR / record["fingerprint"]
+    wanted = set(int(i) for i in clip_ids)
+    try:
+        index = ClipIndex.load(folder, expected_model=record, library=library.root)
+        if set(index.ids().tolist()) == wanted:
+            return index
+    except ClipIndexError:
+        pass
+    with library.writing():
+        log.info("embedding the library with %s into %s", checkpoint, folder)
+        net = load_model(str(checkpoint))
+        vectors, ids = embed_library(library, net, use_regions=uses_regions(checkpoint))
+        index = ClipIndex.build(vectors, ids, model=record) if len(ids) else \
+            ClipIndex.empty(net.config.embed_size, model=record)
+        index.save(folder)
+    return index
+
+
+class CompareSearcher(Searcher):
+    """A ``Searcher`` over the second model's index; a model pretrained without regions reranks
+    its clips with every region removed (the clip contract's ``remove_regions``)."""
+
+    def __init__(self, library: Library, checkpoint: str | Path, index: ClipIndex) -> None:
+        super().__init__(library, checkpoint, index=index)
+        self.use_regions = uses_regions(checkpoint)
+
+    def clip_inputs(self, clip: Clip) -> ClipInputs:
+        inputs = super().clip_inputs(clip)
+        if self.use_regions:
+            return inputs
+        tokens = inputs.region_tokens
+        return remove_regions(inputs, [r for r in range(1, inputs.region_features.shape[0])
+                                       if tokens is None or int(tokens[r]) == REGION_TOKEN])
+
+
+def second_searcher(first: Searcher, checkpoint: str | Path | None = None) -> CompareSearcher:
+    """The second model's searcher over the library ``first`` searches."""
+    folder = compare_checkpoint(first.library, checkpoint)
+    return CompareSearcher(first.library, folder,
+                           compare_index(first.library, folder, first.index.ids()))
+
+
+@dataclass(frozen=True)
+class RankChange:
+    """One clip of either top list: its rank under each model (1 = first; None = not in that
+    list) and ``change`` = first rank - second rank (positive: the second model ranks it higher)."""
+
+    clip_id: int
+    first_rank: int | None
+    second_rank: int | None
+
+    @property
+    def change(self) -> int | None:
+        if self.first_rank is None or self.second_rank is None:
+            return None
+        return self.first_rank - self.second_rank
+
+
+def rank_changes(first: SearchResult, second: SearchResult) -> list[RankChange]:
+    """Every clip of either list, in the second list's order, then the first's leftovers."""
+    a = {h.clip.clip_id: r for r, h in enumerate(first.hits, 1)}
+    b = {h.clip.clip_id: r for r, h in enumerate(second.hits, 1)}
+    order = list(b) + [c for c in a if c not in b]
+    return [RankChange(c, a.get(c), b.get(c)) for c in order]
+
+
+def side_by_side(first: Searcher, second: Searcher, query: str, **options) -> dict:
+    """Both models' results for ``query`` (the same search options) and the rank changes, as a
+    JSON-ready dict."""
+    results = [s.search(query, **options) for s in (first, second)]
+    changes = {c.clip_id: c for c in rank_changes(*results)}
+
+    def listed(searcher: Searcher, result: SearchResult, other: str) -> dict:
+        return {"checkpoint": str(searcher.checkpoint), "ordering": result.ordering,
+                "timings_ms": result.timings_ms,
+                "hits": [{**h.as_dict(), "rank": r,
+                          f"rank_{other}": getattr(changes[h.clip.clip_id], f"{other}_rank"),
+                          "rank_change": changes[h.clip.clip_id].change}
+                         for r, h in enumerate(result.hits, 1)]}
+
+    return {"query": query, "first": listed(first, results[0], "second"),
+            "second": listed(second, results[1], "first"),
+            "uses_regions": {"first": uses_regions(first.checkpoint),
+                             "second": uses_regions(second.checkpoint)}}

@@ -1,0 +1,142 @@
+"""Explaining and comparing on a real tiny library: ``actbert explain`` and ``indexer search
+--compare`` against naive references (one forward per pair, cosines of a loop of encoded clips),
+the cached second index keyed by the weights fingerprint, and the "as if absent" re-rank."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from actbert.__main__ import main as actbert_main
+from actbert.data import Element, VideoFeatures, clip_inputs, collate, drop_regions, remove_elements
+from actbert.tokenizer import ActBertTokenizer
+from indexer.cli import main as indexer_main
+from indexer.index.compare import COMPARE_DIR
+from indexer.index.embed import model_fingerprint
+from indexer.index.service import ClipService
+from indexer.library.export import export_corpus
+from indexer.library.store import Library
+from tests.app.tiny_library import build_tiny_library, tiny_model
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+QUERY = "crack the egg into the bowl"
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """The tiny library, its corpus.jsonl, and a no-region ablation (another random tiny model
+    whose train_config.json says use_regions false) named in library.json."""
+    root = build_tiny_library(tmp_path_factory.mktemp("explain_library"))
+    library = Library(root)
+    export_corpus(library)
+    ablation = root / "models" / "no_regions"
+    tiny_model(seed=7).save_pretrained(ablation)
+    (ablation / "train_config.json").write_text(json.dumps({"use_regions": False}))
+    library.update_manifest(model_no_regions={"checkpoint": "models/no_regions"})
+    return library
+
+
+def _video(inputs):
+    batch = collate([inputs])
+    batch.pop("region_classes")
+    return batch
+
+
+def test_actbert_explain_json_against_single_forwards(library, capsys):
+    clip = library.catalog.clips_by_id([1])[1]
+    rc = actbert_main(["explain", "--library", str(library.root), "--clip",
+                       f"{clip.video_id}:{clip.clip_index}", QUERY, "--json", "--curves"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    model = tiny_model()  # the library's model: seed 0, as build_tiny_library saved it
+    tok = ActBertTokenizer()
+    enc = tok(QUERY)
+    features = VideoFeatures.load(library.root / clip.feature_path)
+    inputs = clip_inputs(features, [clip.clip_index], model.config.max_regions)
+    with torch.no_grad():
+        full = float(model(text_ids=enc.ids, text_mask=enc.mask, heads=("match",),
+                           **_video(inputs)).match_score[0])
+    assert out["match"] == pytest.approx(full, abs=1e-5)
+    kinds = [e["kind"] for e in out["elements"]]
+    assert kinds.count("word") == len(enc.tokens[0]) - 2 and kinds.count("action") == 1
+    assert kinds.count("region") == len(inputs.real_region_rows())
+    last = out["elements"][-2]  # the last region: removed by hand, one forward
+    ids, removed = remove_elements(enc.ids[0], inputs, [Element(last["kind"], last["index"])], tok.mask_id)
+    with torch.no_grad():
+        alone = float(model(text_ids=ids[None], text_mask=enc.mask, heads=("match",),
+                            **_video(removed)).match_score[0])
+    assert last["match_effect"] == pytest.approx(alone - full, abs=1e-5)
+    assert "@" in last["label"]  # region labels name the detector class and the frame time
+    assert len(out["faithfulness"]["grid"]) == len(out["faithfulness"]["blocks"])
+    n = sum(k in ("word", "region", "action") for k in kinds)
+    for curve in out["curves"].values():
+        assert len(curve["deletion"]) == n + 1
+        assert curve["deletion"][0] == pytest.approx(full, abs=1e-5)    # nothing removed yet
+        assert curve["insertion"][-1] == pytest.approx(full, abs=1e-5)  # everything back
+
+
+def test_actbert_explain_rejects_a_bad_clip(library, capsys):
+    assert actbert_main(["explain", "--library", str(library.root), "--clip", "7", QUERY]) == 1
+    assert "VIDEO_ID:INDEX" in capsys.readouterr().err
+
+
+def test_search_compare_against_a_loop_of_cosines(library, capsys):
+    args = ["search", str(library.root), QUERY, "--compare", "--json", "--mode", "vector",
+            "--rerank", "0", "--k", "5"]
+    assert indexer_main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    ablation = library.root / "models" / "no_regions"
+    folder = library.root / COMPARE_DIR / model_fingerprint(ablation)
+    assert (folder / "index.json").is_file() or any(folder.iterdir())
+    # Reference: the ablation's query vector against every clip encoded alone, regions removed.
+    model = tiny_model(seed=7)
+    tok = ActBertTokenizer()
+    enc = tok(QUERY)
+    with torch.no_grad():
+        q = model.encode_text(enc.ids, enc.mask)[0]
+        scores = {}
+        for clip in library.catalog.clips_by_id(range(0, 10_000)).values():
+            features = VideoFeatures.load(library.root / clip.feature_path)
+            batch = drop_regions(_video(clip_inputs(features, [clip.clip_index], model.config.max_regions)))
+            scores[clip.clip_id] = float(model.encode_video(**batch)[0] @ q)
+    expected = sorted(scores, key=scores.get, reverse=True)[:5]
+    second = [h["clip_id"] for h in out["second"]["hits"]]
+    assert second == expected
+    np.testing.assert_allclose([h["score"] for h in out["second"]["hits"]],
+                               [scores[c] for c in expected], atol=1e-5)
+    first = [h["clip_id"] for h in out["first"]["hits"]]
+    for rank, hit in enumerate(out["second"]["hits"], 1):
+        before = first.index(hit["clip_id"]) + 1 if hit["clip_id"] in first else None
+        assert hit["rank_first"] == before
+        assert hit["rank_change"] == (None if before is None else before - rank)
+    # Cached: a second run loads the same files instead of embedding again.
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    assert indexer_main(args) == 0
+    capsys.readouterr()
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps
+
+
+def test_rank_without_regions_against_single_forwards(library):
+    service = ClipService(library)
+    hits = service.search(QUERY, k=6, mode="vector", rerank=0).hits
+    ids = [h.clip.clip_id for h in hits]
+    got = service.rank_without(QUERY, ids, "all regions")
+    model, tok = tiny_model(), ActBertTokenizer()
+    enc = tok(QUERY)
+    without = {}
+    for hit in hits:
+        features = VideoFeatures.load(library.root / hit.clip.feature_path)
+        batch = drop_regions(_video(clip_inputs(features, [hit.clip.clip_index], 36)))
+        with torch.no_grad():
+            without[hit.clip.clip_id] = float(model(text_ids=enc.ids, text_mask=enc.mask,
+                                                    heads=("match",), **batch).match_score[0])
+    order = sorted(without, key=without.get, reverse=True)
+    for row in got:
+        assert row.score_without == pytest.approx(without[row.clip_id], abs=1e-5)
+        assert row.rank_without == order.index(row.clip_id) + 1
+        assert row.change == row.rank - row.rank_without
+    why = service.explain(ids[0], QUERY)
+    assert why.labels and isinstance(why.why(), str)
