@@ -4,6 +4,7 @@ weights: UI tests, not quality claims). Expected values come from the service ca
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -22,7 +23,8 @@ def _clean(at) -> None:
 
 
 def _captions(at) -> list[str]:
-    return [str(c.value) for c in at.caption]
+    """The captions as shown (user strings reach Markdown backslash-escaped)."""
+    return [re.sub(r"\\([^\w\s]|_)", r"\1", str(c.value)) for c in at.caption]
 
 
 def _titles(at) -> list[str]:
