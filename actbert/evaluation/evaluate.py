@@ -57,10 +57,14 @@ split; a train video sharing a task instance with the evaluated split is an erro
 deterministic from ``--seed``.
 
 Uncertainty (``intervals``): ``ci[task][system][metric] = [low, high]``, a 95% percentile bootstrap
-(``--resamples``, default 1000) that resamples the task's units (retrieval: queries; step
-localisation and segmentation: videos; video QA: questions) and recomputes each metric with the
-same function as the point figure; captioning resamples its captions (``CaptionUnits``: BLEU
-re-aggregated exactly, ROUGE-L and CIDEr-D per caption) and its METEOR has none (corpus-level).
+(``--resamples``, default 1000) that resamples WHOLE VIDEOS for every task: each unit (a retrieval
+query, a video QA question, a matching pair's clip, a masked-action clip, a caption; step
+localisation and segmentation score whole videos) belongs to a held-out video, a resample draws
+the videos with replacement and takes all their units, and each metric is recomputed with the
+same function as the point figure. Units of one video share its recipe, narrator and objects, so
+resampling them one by one would give intervals that are too narrow. Captioning re-aggregates
+its captions (``CaptionUnits``: BLEU exactly, ROUGE-L and CIDEr-D per caption) and its METEOR has
+none (corpus-level). ``info["bootstrap"]["resampled"][task]`` says how many videos and units.
 ``ci[task]["diff:actbert-actbert_no_regions"]``, ``["diff:actbert-bm25"]`` and, for retrieval,
 ``["diff:actbert_vector-bm25"]``, ``["diff:actbert_hybrid-bm25"]`` and
 ``["diff:actbert_hybrid-actbert_vector"]`` are paired
@@ -89,6 +93,7 @@ import torch
 from ..corpus import Corpus, read_corpus
 from ..rerank_policy import make_policy, write_policy
 from ..tokenizer import ActBertTokenizer
+from . import chance
 from .finetune import load_finetuned
 from .intervals import LEVEL, RESAMPLES, Bootstrap, bootstrap
 from .protocols import protocols
@@ -198,10 +203,12 @@ def _run_tasks(config: EvalConfig, run: Evaluation, timings: dict) -> tuple[dict
                 continue
             boot = bootstrap(produced.figures, produced.units,
                              seed=[config.seed, 29, RESULT_TASKS.index(name)],
-                             resamples=config.resamples)
+                             resamples=config.resamples, groups=produced.videos)
             result[name] = _round({s: {**p, **produced.fixed.get(s, {})} for s, p in boot.point.items()})
             intervals[name], differences[name] = _intervals(boot)
-            units[name] = f"{produced.units} {produced.unit}"
+            videos = len(np.unique(produced.videos))
+            units[name] = f"{videos} videos" + ("" if produced.unit == "videos"
+                                                else f" ({produced.units} {produced.unit})")
             if name == "retrieval" and config.split == "val":
                 run.notes.append(_record_policy(config, boot, produced.units))
         timings[task] = round(time.perf_counter() - t0, 2)
@@ -245,6 +252,8 @@ def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> dict:
     _add_finetuned(config, run, held)
     timings = {"load": round(time.perf_counter() - started, 2)}
     result, intervals, differences, units = _run_tasks(config, run, timings)
+    if "random" in config.baselines:
+        run.notes.append(chance.NOTE)
     result = {t: result[t] for t in RESULT_TASKS if t in result}
     result["protocols"] = protocols(result)
     result["ci"] = {t: intervals[t] for t in RESULT_TASKS if t in intervals}

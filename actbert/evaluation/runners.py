@@ -18,20 +18,21 @@ import numpy as np
 import torch
 
 from ..tokenizer import ActBertTokenizer
-from .baselines import Bm25Scorer, MiniLMEncoder, MiniLMScorer, RandomScorer
+from .baselines import Bm25Scorer, MiniLMEncoder, MiniLMScorer
 from .captioner import Captioner, CaptionerConfig
 from .captioning_metrics import caption_scores
 from .finetune import FinetunedModel
 from .fusion import rrf_grid
-from .heads import masked_action_outcomes, matching_pairs, roc_auc
+from .heads import masked_action_outcomes, matching_pairs, roc_auc, verb_clips
+from . import chance
 from .intervals import Figures
-from .metrics import accuracy_from_counts, percent_correct, recall_from_counts
+from .metrics import accuracy_from_counts, recall_from_counts
 from .probe import LinearProbe
 from .scorer import ModelScorer
 from .tasks import (SplitClips, captioned_clips, choice_outcomes, figures_from_ranks, questions,
                     rerank_grid, retrieval_outcomes, retrieval_queries, score_grid,
-                    segmentation_accuracy, segmentation_frames, segmentation_labels,
-                    segmentation_outcomes, step_outcomes)
+                    segmentation_frames, segmentation_labels,
+                    segmentation_outcomes, step_outcomes, step_truths)
 
 if TYPE_CHECKING:
     from .evaluate import EvalConfig
@@ -57,12 +58,18 @@ RESULT_TASKS = ("retrieval", VISUAL_ONLY, *TASKS[1:])
 @dataclass(frozen=True)
 class Outcomes:
     """One task's per-unit outcomes: ``figures[system](unit indices)`` -> {metric: value}, the
-    metrics of those units (repeats allowed), so the table and its bootstrap share one code path."""
+    metrics of those units (repeats allowed), so the table and its bootstrap share one code path.
+    ``videos[i]`` is the held-out video of unit i: the bootstrap resamples whole videos."""
 
     units: int
-    unit: str                       # what is resampled: queries, videos, questions
+    unit: str                       # what a unit is: queries, videos, questions, clips, captions
     figures: dict[str, Figures]
+    videos: np.ndarray              # (units,) video index of each unit
     fixed: dict[str, dict] = field(default_factory=dict)  # point figures without an interval
+
+    def __post_init__(self) -> None:
+        if len(self.videos) != self.units:
+            raise ValueError(f"{len(self.videos)} video labels for {self.units} {self.unit}")
 
 
 def _over(outcomes: dict[str, object], summary) -> Figures:
@@ -70,13 +77,32 @@ def _over(outcomes: dict[str, object], summary) -> Figures:
     return lambda idx: {m: summary(np.asarray(o)[idx]) for m, o in outcomes.items()}
 
 
-def _ranked(ranks: dict[str, dict[str, np.ndarray]], rows: list[int]) -> Outcomes:
-    """Retrieval outcomes of the queries ``rows``: per system {suffix: (Q,) ranks}."""
+def _percent(outcomes: np.ndarray) -> float:
+    """Mean of per-unit outcomes in percent: right (1) / wrong (0), or chance's probabilities."""
+    outcomes = np.asarray(outcomes, np.float64)
+    if outcomes.size == 0:
+        raise ValueError("no items to evaluate")
+    return 100.0 * float(outcomes.mean())
+
+
+def _constant(figures: dict[str, float]) -> Figures:
+    """A chance row that is the same on every resample (it depends on no unit's outcome)."""
+    return lambda idx: dict(figures)
+
+
+def _ranked(ranks: dict[str, dict[str, np.ndarray]], rows: list[int], videos: np.ndarray,
+            clips: int | None = None) -> Outcomes:
+    """Retrieval outcomes of the queries ``rows``: per system {suffix: (Q,) ranks}; ``videos``:
+    the video of every query; ``clips``: the searched clips, for the ``random`` row (chance's
+    expectation, ``chance.retrieval_figures``; None: no random row)."""
+    chance_row = {} if clips is None else {
+        "random": _constant(chance.retrieval_figures(clips, len(rows)))}
     def figures(by_suffix: dict[str, np.ndarray]) -> Figures:
         return lambda idx: {f"{m}{suffix}": v for suffix, r in by_suffix.items()
                             for m, v in figures_from_ranks(r[idx]).items()}
-    return Outcomes(len(rows), "queries", {system: figures({k: r[rows] for k, r in by_suffix.items()})
-                                           for system, by_suffix in ranks.items()})
+    return Outcomes(len(rows), "queries", {**{system: figures({k: r[rows] for k, r in by_suffix.items()})
+                                              for system, by_suffix in ranks.items()}, **chance_row},
+                    np.asarray(videos)[rows])
 
 
 @dataclass
@@ -117,7 +143,6 @@ class Evaluation:
             self._scorers[name] = {
                 "bm25": lambda: Bm25Scorer(narrations),
                 "minilm": lambda: MiniLMScorer(MiniLMEncoder(device=self.config.device), narrations),
-                "random": lambda: RandomScorer(self.config.seed),
             }[name]()
         return self._scorers[name]
 
@@ -173,9 +198,12 @@ class Evaluation:
         for system, _, s in self.finetuned_scorers("retrieval"):  # TVJE+FT: the embeddings
             ranks[system] = {"": retrieval_outcomes(score_grid(s.cosine, texts, clips), targets)}
         for name in self.config.baselines:
-            grid = bm25 if name == "bm25" else score_grid(self.baseline(name), texts, clips)
-            ranks[name] = {"": retrieval_outcomes(grid, targets)}
-        out = {"retrieval": _ranked(ranks, list(range(len(queries))))}
+            if name != "random":
+                grid = bm25 if name == "bm25" else score_grid(self.baseline(name), texts, clips)
+                ranks[name] = {"": retrieval_outcomes(grid, targets)}
+        videos = np.array([q.video for q in queries])
+        searched = len(clips) if "random" in self.config.baselines else None
+        out = {"retrieval": _ranked(ranks, list(range(len(queries))), videos, searched)}
         visual = [i for i, q in enumerate(queries) if q.narrated is False]
         unknown = sum(q.narrated is None for q in queries)
         if unknown == len(queries):
@@ -185,7 +213,7 @@ class Evaluation:
             self.notes.append(f"{VISUAL_ONLY}: skipped: every query's step has an aligned "
                               "narration line")
         else:
-            out[VISUAL_ONLY] = _ranked(ranks, visual)
+            out[VISUAL_ONLY] = _ranked(ranks, visual, videos, searched)
             self.notes.append(f"{VISUAL_ONLY}: {len(visual)} of {len(queries)} queries, those whose "
                               f"step has no aligned narration line, against all {len(clips)} clips"
                               + (f"; {unknown} queries of unknown narration left out" if unknown else ""))
@@ -198,7 +226,10 @@ class Evaluation:
             outcomes[system] = {"recall": step_outcomes(self.held, s.match),
                                 "recall_embedding": step_outcomes(self.held, s.cosine)}
         for name in self.config.baselines:
-            outcomes[name] = {"recall": step_outcomes(self.held, self.baseline(name))}
+            outcomes[name] = {"recall": [(self.held.corpus.videos[vi].task or "all",
+                                          *chance.step_hits(truth))
+                                         for vi, _, truth in step_truths(self.held)]
+                              if name == "random" else step_outcomes(self.held, self.baseline(name))}
         # A video without an annotated step adds nothing to any task's recall: not a unit.
         videos = outcomes["actbert"]["recall"]
         recall_from_counts(videos)  # a task without any annotated step is an error
@@ -208,7 +239,8 @@ class Evaluation:
             return lambda idx: {m: recall_from_counts([o[units[i]] for i in idx]).mean
                                 for m, o in by_metric.items()}
         return {"step_localization": Outcomes(len(units), "videos",
-                                              {s: figures(o) for s, o in outcomes.items()})}
+                                              {s: figures(o) for s, o in outcomes.items()},
+                                              np.arange(len(units)))}
 
     def segmentation(self) -> dict:
         labels = segmentation_labels(self.held.corpus, *([self.train.corpus] if self.train else []))
@@ -220,9 +252,10 @@ class Evaluation:
             groups = np.concatenate([np.full(len(y), v) for v, (_, y) in enumerate(train)])
             counts = np.bincount(y_train, minlength=len(labels))
             majority = int(counts.argmax())
-            figure = segmentation_accuracy(lambda c: np.full(len(c), majority), test)
-            self.notes.append(f"segmentation: majority class ({labels[majority]!r}) frame accuracy "
-                              f"{figure:.2f}; {len(labels)} labels")
+            out["majority"] = {"frame_accuracy": segmentation_outcomes(
+                lambda c: np.full(len(c), majority), test)}
+            self.notes.append(f"segmentation: majority class of the train frames: "
+                              f"{labels[majority]!r}; {len(labels)} labels")
             # Frames of one clip share its features: one weighted row per (clip, label).
             rows, repeats = np.unique(np.stack([np.concatenate([c for c, _ in train]), y_train,
                                                groups]), axis=1, return_counts=True)
@@ -240,11 +273,11 @@ class Evaluation:
             seen = np.flatnonzero(counts)
         else:
             seen = np.arange(len(labels))
-        rng = np.random.default_rng([self.config.seed, 13])
-        out["random"] = {"frame_accuracy": segmentation_outcomes(
-            lambda c: seen[rng.integers(len(seen), size=len(c))], test)}
+        out["random"] = {"frame_accuracy": np.array([(chance.uniform_correct(y, seen), len(y))
+                                                     for _, y in test])}
         return {"segmentation": Outcomes(len(test), "videos",
-                                         {s: _over(o, accuracy_from_counts) for s, o in out.items()})}
+                                         {s: _over(o, accuracy_from_counts) for s, o in out.items()},
+                                         np.arange(len(test)))}
 
     def videoqa(self) -> dict:
         qs = questions(self.held, self.config.seed)
@@ -268,9 +301,11 @@ class Evaluation:
         for system, _, s in self.finetuned_scorers("videoqa"):  # the fine-tuned matching score
             out[system] = {"accuracy": choice_outcomes(qs, s.match)}
         for name in self.config.baselines:
-            out[name] = {"accuracy": choice_outcomes(qs, self.baseline(name))}
+            out[name] = {"accuracy": np.array([1 / len(q.candidates) for q in qs])
+                         if name == "random" else choice_outcomes(qs, self.baseline(name))}
         return {"videoqa": Outcomes(len(qs), "questions",
-                                    {s: _over(o, percent_correct) for s, o in out.items()})}
+                                    {s: _over(o, _percent) for s, o in out.items()},
+                                    self._videos_of([q.clip for q in qs]))}
 
     # ---- the pretraining heads on held-out clips (heads) --------------------------------------
 
@@ -293,8 +328,9 @@ class Evaluation:
             out[system] = {"auc": per_clip(s.match, False), "auc_same_task": per_clip(s.match, True),
                            "auc_embedding": per_clip(s.cosine, False)}
         for name in self.config.baselines:
-            out[name] = {"auc": per_clip(self.baseline(name), False),
-                         "auc_same_task": per_clip(self.baseline(name), True)}
+            if name != "random":
+                out[name] = {"auc": per_clip(self.baseline(name), False),
+                             "auc_same_task": per_clip(self.baseline(name), True)}
         clips = len(pairs[False]) // 2
         self.notes.append(f"matching: {clips} held-out clips, each with its own step description "
                           "and one whose verb or objects differ")
@@ -302,7 +338,11 @@ class Evaluation:
         def auc(rows: np.ndarray) -> float:
             return 100.0 * roc_auc(np.concatenate([rows[:, 0], rows[:, 1]]),
                                    np.r_[np.ones(len(rows)), np.zeros(len(rows))])
-        return {"matching": Outcomes(clips, "clips", {s: _over(o, auc) for s, o in out.items()})}
+        figures = {s: _over(o, auc) for s, o in out.items()}
+        if "random" in self.config.baselines:
+            figures["random"] = _constant({"auc": chance.AUC, "auc_same_task": chance.AUC})
+        return {"matching": Outcomes(clips, "clips", figures,
+                                     self._videos_of([c for _, c, _ in pairs[False][::2]]))}
 
     def masked_action(self) -> dict:
         """Top-1 of the action head on held-out clips (``heads.masked_action_outcomes``) beside
@@ -318,12 +358,20 @@ class Evaluation:
             truth, majority, out[system] = masked_action_outcomes(
                 model, self.tokenizer, self.held, verbs, use_regions, self.config.batch_size)
         out["majority"] = {"top1_masked": truth == majority, "top1_video_only": truth == majority}
+        uniform = np.full(len(truth), 1.0 / len(np.unique(truth)))  # a guess in the label space
+        out["random"] = {"top1_masked": uniform, "top1_video_only": uniform}
         space = sorted({verbs[v] for v in truth})
         self.notes.append(f"masked_action: {len(truth)} held-out clips whose step verb is one of "
                           f"the model's {len(verbs)} verbs; top-1 over the {len(space)} step verbs "
                           f"({', '.join(space)}); majority verb {verbs[majority]!r}")
+        clips = [c for c, _ in verb_clips(self.held, verbs)]  # the labelled clips, in order
         return {"masked_action": Outcomes(len(truth), "clips",
-                                          {s: _over(o, percent_correct) for s, o in out.items()})}
+                                          {s: _over(o, _percent) for s, o in out.items()},
+                                          self._videos_of(clips))}
+
+    def _videos_of(self, clips) -> np.ndarray:
+        """(N,) the held-out video index of each clip (the bootstrap's resampling unit)."""
+        return np.array([self.held.clips[c].video for c in clips], dtype=np.int64)
 
     def _train_clips(self) -> list[tuple[int, tuple[str, ...]]]:
         """Train clips that overlap a step, at most ``max_train_clips`` (a seeded sample)."""
@@ -373,8 +421,6 @@ class Evaluation:
                               "the action transformer alone encodes the clip (no region inputs; "
                               "memory = the [ACT] hidden state); actbert_with_regions adds the "
                               "region inputs and the pooled region output to the memory")
-            rng = np.random.default_rng([self.config.seed, 23])
-            hypotheses["random"] = {c: captions[rng.integers(len(captions))] for c in clips}
         figures, meteor = {}, {}
         for system, hyps in hypotheses.items():
             scores = caption_scores(references, hyps, meteor=self.config.meteor)
@@ -382,9 +428,12 @@ class Evaluation:
             meteor[system] = {"meteor": None if scores.meteor is None else 100 * scores.meteor}
         if not hypotheses:
             return {"captioning": {}}
+        figures["random"], _ = chance.random_captions(references, captions, self.config.seed)
+        meteor["random"] = {"meteor": None}
         self.notes.append(f"captioning: BLEU, METEOR, ROUGE-L in percent, CIDEr-D raw; "
                           f"{scores.tokenizer}; {scores.meteor_note}; intervals resample the "
                           f"{len(clips)} captions (BLEU re-aggregated exactly; ROUGE-L and CIDEr-D "
                           "averaged per caption, CIDEr-D with the whole set's document "
                           "frequencies); METEOR has none (a corpus-level score)")
-        return {"captioning": Outcomes(len(clips), "captions", figures, fixed=meteor)}
+        return {"captioning": Outcomes(len(clips), "captions", figures, self._videos_of(clips),
+                                       fixed=meteor)}
