@@ -158,9 +158,10 @@ def train_dual(config: DualTrainConfig) -> dict:
         optimizer.step()
         losses.append(float(loss.detach()))
         if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-            log_file.write(json.dumps({"step": step + 1, "loss": float(np.mean(losses[-config.log_every:])),
-                                       "logit_scale": float(scale.detach()), "lr": optimizer.param_groups[0]["lr"],
-                                       "seconds": round(time.perf_counter() - started, 2)}) + "\n")
+            record = {"step": step + 1, "loss": float(np.mean(losses[-config.log_every:])),
+                      "logit_scale": float(scale.detach()), "lr": optimizer.param_groups[0]["lr"],
+                      "seconds": round(time.perf_counter() - started, 2)}
+            log_file.write(json.dumps(record) + "\n")
             log_file.flush()
     log_file.close()
     model.eval().save_pretrained(out)

@@ -45,6 +45,15 @@ paper benchmark's files (``benchmark_corpus``) and prints the paper's tables bes
   ``top1_video_only`` with the feature visible and no text, both over the label space of the
   held-out clips' step verbs; system ``majority`` always answers the held-out majority verb.
 
+Beside each probe (segmentation, video QA's ``accuracy_linear``, masked action's video-only verb
+probe ``top1_probe``) the system ``raw_features`` runs the same probe on the features ActBERT is
+fed (the clip's action feature ++ its mean region feature; video QA: their interaction with the
+text's MiniLM embedding, ``raw_features``): a probe figure is ActBERT's only by what it adds.
+``--dual-encoder DIR`` (``actbert train-dual``, ``dual_encoder``) adds the system ``dual_encoder``,
+a contrastive text/video encoder on the same features and train split without the tangled
+transformer: retrieval (and visual-only), step localisation, video QA and matching by cosine, the
+segmentation and verb probes on its video vector; no captioning or action-head rows.
+
 Systems: ``actbert`` (the checkpoint), ``actbert_no_regions`` (the checkpoint pretrained with
 ``use_regions=False``, fed no regions; without one, the full model with its region inputs removed,
 said in ``notes``), ``bm25`` and ``minilm`` (the clips' NARRATIONS searched with BM25 and with MiniLM
@@ -67,7 +76,8 @@ its captions (``CaptionUnits``: BLEU exactly, ROUGE-L and CIDEr-D per caption) a
 none (corpus-level). ``info["bootstrap"]["resampled"][task]`` says how many videos and units.
 ``ci[task]["diff:actbert-actbert_no_regions"]``, ``["diff:actbert-bm25"]`` and, for retrieval,
 ``["diff:actbert_vector-bm25"]``, ``["diff:actbert_hybrid-bm25"]`` and
-``["diff:actbert_hybrid-actbert_vector"]`` are paired
+``["diff:actbert_hybrid-actbert_vector"]``, ``["diff:actbert-dual_encoder"]``,
+``["diff:actbert_vector-dual_encoder"]`` and ``["diff:actbert-raw_features"]`` are paired
 intervals of the differences (one draw for both systems), for every metric both systems have;
 ``differences[task]["actbert-bm25"][metric]`` are the point differences.
 
@@ -94,6 +104,7 @@ from ..corpus import Corpus, read_corpus
 from ..rerank_policy import make_policy, write_policy
 from ..tokenizer import ActBertTokenizer
 from . import chance
+from .dual_encoder import DualEncoder
 from .finetune import load_finetuned
 from .intervals import LEVEL, RESAMPLES, Bootstrap, bootstrap
 from .protocols import protocols
@@ -104,7 +115,9 @@ from .tasks import SplitClips, check_disjoint, load_split
 log = logging.getLogger(__name__)
 
 DIFFERENCES = (("actbert", "actbert_no_regions"), ("actbert", "bm25"), ("actbert_vector", "bm25"),
-               ("actbert_hybrid", "bm25"), ("actbert_hybrid", "actbert_vector"))
+               ("actbert_hybrid", "bm25"), ("actbert_hybrid", "actbert_vector"),
+               ("actbert", "dual_encoder"), ("actbert_vector", "dual_encoder"),
+               ("actbert", "raw_features"))
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,7 @@ class EvalConfig:
     baselines: tuple[str, ...] = BASELINES  # narration baselines need narrations: not on benchmarks
     finetuned: tuple[str, ...] = () # ``actbert finetune`` output folders, reported as *_finetuned
     dataset: str | None = None      # a paper benchmark (``benchmark_corpus``); corpus = its label
+    dual_encoder: str | None = None # an ``actbert train-dual`` folder: the system dual_encoder
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS]
@@ -225,7 +239,7 @@ def _info(config: EvalConfig, held: SplitClips, train: SplitClips | None, run: E
         "train_video_ids": sorted(v.video_id for v in train.corpus.videos) if train else [],
         "checkpoint": config.checkpoint, "ablation_checkpoint": config.ablation_checkpoint,
         "seed": config.seed, "rerank_k": config.rerank_k, "device": config.device,
-        "dataset": config.dataset, "finetuned": {ft.system + ":" + t: ft.directory
+        "dataset": config.dataset, "dual_encoder": config.dual_encoder, "finetuned": {ft.system + ":" + t: ft.directory
                                                  for t, fts in run.finetuned.items() for ft in fts},
         "bootstrap": {"resamples": config.resamples, "level": LEVEL, "method": "percentile",
                       "resampled": units}}
@@ -243,13 +257,15 @@ def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> dict:
     held = load_split(corpus, config.split)
     train_part = corpus.split(config.train_split)
     check_disjoint(train_part, held.corpus)
-    needs_train = {"segmentation", "videoqa", "captioning"} & set(config.tasks)
+    needs_train = {"segmentation", "videoqa", "captioning", "masked_action"} & set(config.tasks)
     train = (load_split(corpus, config.train_split)
              if train_part.videos and needs_train else None)
     models, notes = _load_models(config, held)
     run = Evaluation(config, held, train, models, ActBertTokenizer(max_length=config.max_text_tokens),
                      notes)
     _add_finetuned(config, run, held)
+    if config.dual_encoder:
+        run.dual_encoder = DualEncoder.from_pretrained(config.dual_encoder, config.device)
     timings = {"load": round(time.perf_counter() - started, 2)}
     result, intervals, differences, units = _run_tasks(config, run, timings)
     if "random" in config.baselines:
