@@ -44,6 +44,8 @@ paper benchmark's files (``benchmark_corpus``) and prints the paper's tables bes
   clip's action feature masked and its narration as text (the paper's masked action objective),
   ``top1_video_only`` with the feature visible and no text, both over the label space of the
   held-out clips' step verbs; system ``majority`` always answers the held-out majority verb.
+  ``top1_probe``: a linear probe on each system's video-only clip features fitted on the train
+  clips' ground-truth step verbs (what the features carry, beside what the head reads).
 
 Beside each probe (segmentation, video QA's ``accuracy_linear``, masked action's video-only verb
 probe ``top1_probe``) the system ``raw_features`` runs the same probe on the features ActBERT is
@@ -57,7 +59,10 @@ segmentation and verb probes on its video vector; no captioning or action-head r
 Systems: ``actbert`` (the checkpoint), ``actbert_no_regions`` (the checkpoint pretrained with
 ``use_regions=False``, fed no regions; without one, the full model with its region inputs removed,
 said in ``notes``), ``bm25`` and ``minilm`` (the clips' NARRATIONS searched with BM25 and with MiniLM
-sentence embeddings; not for segmentation or captioning, which give no text), ``random``.
+sentence embeddings; not for segmentation or captioning, which give no text), ``random`` (chance's
+EXPECTATION, not one draw: analytic where a closed form exists, captioning the mean of 100 seeded
+draws, ``chance``; protocol ``chance``) and ``majority`` (segmentation, masked action: always the
+majority label).
 Retrieval adds what search serves: ``actbert_vector`` (the index's embeddings alone, the same
 ranks as ``actbert``'s ``*_embedding`` metrics) and ``actbert_hybrid`` (those embeddings and BM25
 fused by reciprocal rank, ``fusion.rrf_grid``, as ``indexer search`` does in its hybrid mode).
