@@ -1,4 +1,4 @@
-"""Command line: ``python -m actbert {convert-paddle,demo,train,ship,evaluate,finetune,evaluate-msrvtt,explain} ...``
+"""Command line: ``python -m actbert {convert-paddle,demo,train,ship,evaluate,finetune,train-dual,evaluate-msrvtt,explain} ...``
 (``--help`` on each)."""
 
 from __future__ import annotations
@@ -217,12 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ship(sub)
 
     from .evaluation.cli import add_cli as add_evaluate_cli
+    from .evaluation.dual_training import add_cli as add_dual_cli
     from .evaluation.finetune import add_cli as add_finetune_cli
     from .evaluation.msrvtt import add_cli as add_msrvtt_cli
     from .explain import add_cli as add_explain_cli
 
     add_evaluate_cli(sub)
     add_finetune_cli(sub)
+    add_dual_cli(sub)
     add_msrvtt_cli(sub)
     add_explain_cli(sub)
     for name, command in sub.choices.items():

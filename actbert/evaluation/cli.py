@@ -14,6 +14,7 @@ from .benchmark_corpus import BENCHMARK_TASKS, add_source_args, benchmark_corpus
 from .benchmark_eval import paper_figures, paper_table
 from .evaluate import EvalConfig, evaluate
 from .intervals import RESAMPLES
+from .known_limits import add_cli as add_summary_cli
 from .record import write_evaluation
 from .runners import BASELINES, RESULT_TASKS, TASKS
 
@@ -33,7 +34,8 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         batch_size=args.batch_size or (64 if device == "cpu" else 512),
         max_train_clips=args.max_train_clips, caption_epochs=args.caption_epochs,
         caption_min_steps=args.caption_min_steps,
-        meteor=not args.no_meteor, device=device, threads=args.threads, resamples=args.resamples)
+        meteor=not args.no_meteor, device=device, threads=args.threads, resamples=args.resamples,
+        dual_encoder=args.dual_encoder)
 
 
 def _shown(value, interval=None) -> str:
@@ -137,6 +139,8 @@ def add_cli(subparsers) -> None:
     add_source_args(p)
     p.add_argument("--finetuned", nargs="+", metavar="DIR",
                    help="`actbert finetune` output folders: their rows (protocol finetuned)")
+    p.add_argument("--dual-encoder", metavar="DIR",
+                   help="an `actbert train-dual` folder: its rows (system dual_encoder) beside ActBERT")
     p.add_argument("--split", default="test", choices=["test", "val"])
     p.add_argument("--tasks", help=f"comma-separated subset of {','.join(TASKS)} (default: all; "
                                    "a --dataset's own tasks)")
@@ -160,3 +164,4 @@ def add_cli(subparsers) -> None:
                                                    "HTML page (Plotly), as DIR/report.html")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_evaluate)
+    add_summary_cli(subparsers)  # evaluate-summary: the comparisons a recorded result loses

@@ -44,11 +44,25 @@ paper benchmark's files (``benchmark_corpus``) and prints the paper's tables bes
   clip's action feature masked and its narration as text (the paper's masked action objective),
   ``top1_video_only`` with the feature visible and no text, both over the label space of the
   held-out clips' step verbs; system ``majority`` always answers the held-out majority verb.
+  ``top1_probe``: a linear probe on each system's video-only clip features fitted on the train
+  clips' ground-truth step verbs (what the features carry, beside what the head reads).
+
+Beside each probe (segmentation, video QA's ``accuracy_linear``, masked action's video-only verb
+probe ``top1_probe``) the system ``raw_features`` runs the same probe on the features ActBERT is
+fed (the clip's action feature ++ its mean region feature; video QA: their interaction with the
+text's MiniLM embedding, ``raw_features``): a probe figure is ActBERT's only by what it adds.
+``--dual-encoder DIR`` (``actbert train-dual``, ``dual_encoder``) adds the system ``dual_encoder``,
+a contrastive text/video encoder on the same features and train split without the tangled
+transformer: retrieval (and visual-only), step localisation, video QA and matching by cosine, the
+segmentation and verb probes on its video vector; no captioning or action-head rows.
 
 Systems: ``actbert`` (the checkpoint), ``actbert_no_regions`` (the checkpoint pretrained with
 ``use_regions=False``, fed no regions; without one, the full model with its region inputs removed,
 said in ``notes``), ``bm25`` and ``minilm`` (the clips' NARRATIONS searched with BM25 and with MiniLM
-sentence embeddings; not for segmentation or captioning, which give no text), ``random``.
+sentence embeddings; not for segmentation or captioning, which give no text), ``random`` (chance's
+EXPECTATION, not one draw: analytic where a closed form exists, captioning the mean of 100 seeded
+draws, ``chance``; protocol ``chance``) and ``majority`` (segmentation, masked action: always the
+majority label).
 Retrieval adds what search serves: ``actbert_vector`` (the index's embeddings alone, the same
 ranks as ``actbert``'s ``*_embedding`` metrics) and ``actbert_hybrid`` (those embeddings and BM25
 fused by reciprocal rank, ``fusion.rrf_grid``, as ``indexer search`` does in its hybrid mode).
@@ -57,13 +71,18 @@ split; a train video sharing a task instance with the evaluated split is an erro
 deterministic from ``--seed``.
 
 Uncertainty (``intervals``): ``ci[task][system][metric] = [low, high]``, a 95% percentile bootstrap
-(``--resamples``, default 1000) that resamples the task's units (retrieval: queries; step
-localisation and segmentation: videos; video QA: questions) and recomputes each metric with the
-same function as the point figure; captioning resamples its captions (``CaptionUnits``: BLEU
-re-aggregated exactly, ROUGE-L and CIDEr-D per caption) and its METEOR has none (corpus-level).
+(``--resamples``, default 1000) that resamples WHOLE VIDEOS for every task: each unit (a retrieval
+query, a video QA question, a matching pair's clip, a masked-action clip, a caption; step
+localisation and segmentation score whole videos) belongs to a held-out video, a resample draws
+the videos with replacement and takes all their units, and each metric is recomputed with the
+same function as the point figure. Units of one video share its recipe, narrator and objects, so
+resampling them one by one would give intervals that are too narrow. Captioning re-aggregates
+its captions (``CaptionUnits``: BLEU exactly, ROUGE-L and CIDEr-D per caption) and its METEOR has
+none (corpus-level). ``info["bootstrap"]["resampled"][task]`` says how many videos and units.
 ``ci[task]["diff:actbert-actbert_no_regions"]``, ``["diff:actbert-bm25"]`` and, for retrieval,
 ``["diff:actbert_vector-bm25"]``, ``["diff:actbert_hybrid-bm25"]`` and
-``["diff:actbert_hybrid-actbert_vector"]`` are paired
+``["diff:actbert_hybrid-actbert_vector"]``, ``["diff:actbert-dual_encoder"]``,
+``["diff:actbert_vector-dual_encoder"]`` and ``["diff:actbert-raw_features"]`` are paired
 intervals of the differences (one draw for both systems), for every metric both systems have;
 ``differences[task]["actbert-bm25"][metric]`` are the point differences.
 
@@ -89,6 +108,8 @@ import torch
 from ..corpus import Corpus, read_corpus
 from ..rerank_policy import make_policy, write_policy
 from ..tokenizer import ActBertTokenizer
+from . import chance
+from .dual_encoder import DualEncoder
 from .finetune import load_finetuned
 from .intervals import LEVEL, RESAMPLES, Bootstrap, bootstrap
 from .protocols import protocols
@@ -99,7 +120,9 @@ from .tasks import SplitClips, check_disjoint, load_split
 log = logging.getLogger(__name__)
 
 DIFFERENCES = (("actbert", "actbert_no_regions"), ("actbert", "bm25"), ("actbert_vector", "bm25"),
-               ("actbert_hybrid", "bm25"), ("actbert_hybrid", "actbert_vector"))
+               ("actbert_hybrid", "bm25"), ("actbert_hybrid", "actbert_vector"),
+               ("actbert", "dual_encoder"), ("actbert_vector", "dual_encoder"),
+               ("actbert", "raw_features"))
 
 
 @dataclass(frozen=True)
@@ -124,6 +147,7 @@ class EvalConfig:
     baselines: tuple[str, ...] = BASELINES  # narration baselines need narrations: not on benchmarks
     finetuned: tuple[str, ...] = () # ``actbert finetune`` output folders, reported as *_finetuned
     dataset: str | None = None      # a paper benchmark (``benchmark_corpus``); corpus = its label
+    dual_encoder: str | None = None # an ``actbert train-dual`` folder: the system dual_encoder
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS]
@@ -198,10 +222,12 @@ def _run_tasks(config: EvalConfig, run: Evaluation, timings: dict) -> tuple[dict
                 continue
             boot = bootstrap(produced.figures, produced.units,
                              seed=[config.seed, 29, RESULT_TASKS.index(name)],
-                             resamples=config.resamples)
+                             resamples=config.resamples, groups=produced.videos)
             result[name] = _round({s: {**p, **produced.fixed.get(s, {})} for s, p in boot.point.items()})
             intervals[name], differences[name] = _intervals(boot)
-            units[name] = f"{produced.units} {produced.unit}"
+            videos = len(np.unique(produced.videos))
+            units[name] = f"{videos} videos" + ("" if produced.unit == "videos"
+                                                else f" ({produced.units} {produced.unit})")
             if name == "retrieval" and config.split == "val":
                 run.notes.append(_record_policy(config, boot, produced.units))
         timings[task] = round(time.perf_counter() - t0, 2)
@@ -218,7 +244,7 @@ def _info(config: EvalConfig, held: SplitClips, train: SplitClips | None, run: E
         "train_video_ids": sorted(v.video_id for v in train.corpus.videos) if train else [],
         "checkpoint": config.checkpoint, "ablation_checkpoint": config.ablation_checkpoint,
         "seed": config.seed, "rerank_k": config.rerank_k, "device": config.device,
-        "dataset": config.dataset, "finetuned": {ft.system + ":" + t: ft.directory
+        "dataset": config.dataset, "dual_encoder": config.dual_encoder, "finetuned": {ft.system + ":" + t: ft.directory
                                                  for t, fts in run.finetuned.items() for ft in fts},
         "bootstrap": {"resamples": config.resamples, "level": LEVEL, "method": "percentile",
                       "resampled": units}}
@@ -236,15 +262,19 @@ def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> dict:
     held = load_split(corpus, config.split)
     train_part = corpus.split(config.train_split)
     check_disjoint(train_part, held.corpus)
-    needs_train = {"segmentation", "videoqa", "captioning"} & set(config.tasks)
+    needs_train = {"segmentation", "videoqa", "captioning", "masked_action"} & set(config.tasks)
     train = (load_split(corpus, config.train_split)
              if train_part.videos and needs_train else None)
     models, notes = _load_models(config, held)
     run = Evaluation(config, held, train, models, ActBertTokenizer(max_length=config.max_text_tokens),
                      notes)
     _add_finetuned(config, run, held)
+    if config.dual_encoder:
+        run.dual_encoder = DualEncoder.from_pretrained(config.dual_encoder, config.device)
     timings = {"load": round(time.perf_counter() - started, 2)}
     result, intervals, differences, units = _run_tasks(config, run, timings)
+    if "random" in config.baselines:
+        run.notes.append(chance.NOTE)
     result = {t: result[t] for t in RESULT_TASKS if t in result}
     result["protocols"] = protocols(result)
     result["ci"] = {t: intervals[t] for t in RESULT_TASKS if t in intervals}

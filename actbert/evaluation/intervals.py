@@ -1,10 +1,16 @@
-"""Percentile bootstrap confidence intervals over per-item outcomes, paired across systems.
+"""Percentile bootstrap confidence intervals over per-item outcomes, resampled by video and
+paired across systems.
 
-The systems of one task are scored on the same units (queries, videos, questions). One resample
-draws ``n`` unit indices with replacement; every system's figures are recomputed on that same draw
-by the metric's own function (``metrics``), so the difference of two systems is a paired bootstrap
-and the point estimate is the same function on all units. An interval is the ``(1 - level) / 2``
-and ``(1 + level) / 2`` percentiles of the replicates (Efron & Tibshirani 1993, ch. 13).
+The systems of one task are scored on the same units (queries, questions, pairs, clips, captions,
+videos), and every unit belongs to a video. Units of one video are not independent (one recipe,
+one narrator, one set of objects; often the same description), so a resample draws VIDEOS with
+replacement and takes all their units (the cluster bootstrap, Davison & Hinkley 1997, 3.8): a
+video drawn twice counts twice, and a replicate may hold more or fewer units than the task. With
+one unit per video this is the ordinary bootstrap of the units (and the same draw). Every system's
+figures are recomputed on the same draw by the metric's own function (``metrics``), so the
+difference of two systems is a paired bootstrap, and the point estimate is the same function on
+all units. An interval is the ``(1 - level) / 2`` and ``(1 + level) / 2`` percentiles of the
+replicates (Efron & Tibshirani 1993, ch. 13).
 """
 
 from __future__ import annotations
@@ -26,6 +32,21 @@ def resample_indices(units: int, resamples: int, seed: int | Sequence[int]) -> n
     return np.random.default_rng(seed).integers(0, units, size=(resamples, units))
 
 
+def resample_groups(groups: Sequence[int] | np.ndarray, resamples: int,
+                    seed: int | Sequence[int]) -> list[np.ndarray]:
+    """One array of unit indices per resample: ``G`` groups (videos) drawn uniformly with
+    replacement (``G`` = the number of distinct groups), each contributing all its units in
+    order. ``groups[i]`` is unit i's video; a group drawn k times contributes its units k times."""
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or groups.size == 0:
+        raise ValueError(f"need a (units,) group array with at least one unit, got {groups.shape}")
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # groups in order of first appearance
+    members = [np.flatnonzero(inverse == g) for g in order]
+    draws = resample_indices(len(members), resamples, seed)
+    return [np.concatenate([members[g] for g in row]) for row in draws]
+
+
 def percentile_interval(values: Sequence[float] | np.ndarray, level: float = LEVEL) -> list[float]:
     """[low, high]: the central ``level`` percentile interval of bootstrap replicates."""
     values = np.asarray(values, dtype=np.float64)
@@ -40,9 +61,9 @@ def _numeric(figures: dict) -> dict[str, float]:
             and not isinstance(v, bool)}
 
 
-def replicates(figures: Figures, draws: np.ndarray) -> dict[str, np.ndarray]:
-    """{metric: (R,) values}: ``figures`` recomputed on each row of ``draws`` (R, n)."""
-    rows = [_numeric(figures(idx)) for idx in np.asarray(draws)]
+def replicates(figures: Figures, draws: Sequence[np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
+    """{metric: (R,) values}: ``figures`` recomputed on each of the R index arrays of ``draws``."""
+    rows = [_numeric(figures(np.asarray(idx))) for idx in draws]
     return {metric: np.array([row[metric] for row in rows]) for metric in rows[0]} if rows else {}
 
 
@@ -74,9 +95,15 @@ class Bootstrap:
 
 
 def bootstrap(figures: dict[str, Figures], units: int, seed: int | Sequence[int],
-              resamples: int = RESAMPLES, level: float = LEVEL) -> Bootstrap:
-    """Point figures (``figures[system]`` on all ``units``) and replicates on one shared draw."""
-    draws = resample_indices(units, resamples, seed)
+              resamples: int = RESAMPLES, level: float = LEVEL,
+              groups: Sequence[int] | np.ndarray | None = None) -> Bootstrap:
+    """Point figures (``figures[system]`` on all ``units``) and replicates on one shared draw:
+    of whole groups (``groups[i]``: unit i's video, ``resample_groups``), or of single units when
+    ``groups`` is None."""
+    if groups is not None and len(groups) != units:
+        raise ValueError(f"{len(groups)} group labels for {units} units")
+    draws = (resample_indices(units, resamples, seed) if groups is None
+             else resample_groups(groups, resamples, seed))
     everything = np.arange(units)
     return Bootstrap(point={s: _numeric(f(everything)) for s, f in figures.items()},
                      replicates={s: replicates(f, draws) for s, f in figures.items()}, level=level)

@@ -160,7 +160,7 @@ def recall_from_counts(videos: Iterable[tuple[str, int, int]]) -> StepRecall:
     counts: dict[str, list[int]] = {}
     for task, hits, total in videos:
         entry = counts.setdefault(str(task), [0, 0])
-        entry[0] += int(hits)
+        entry[0] += hits if isinstance(hits, float) else int(hits)  # chance: expected hits
         entry[1] += int(total)
     if not counts:
         raise ValueError("no videos to evaluate")
@@ -199,12 +199,13 @@ def frame_counts(predictions: Sequence[np.ndarray] | np.ndarray,
 
 def accuracy_from_counts(counts: np.ndarray) -> float:
     """Frame accuracy in percent, pooled: sum of correct frames / sum of frames over the rows of
-    ``frame_counts`` (a row may repeat: a bootstrap resample)."""
-    counts = np.asarray(counts, dtype=np.int64).reshape(-1, 2)
-    total = int(counts[:, 1].sum())
+    ``frame_counts`` (a row may repeat: a bootstrap resample; correct frames may be an expected,
+    fractional count: ``chance``)."""
+    counts = np.asarray(counts, dtype=np.float64).reshape(-1, 2)
+    total = float(counts[:, 1].sum())
     if total == 0:
         raise ValueError("no frames to evaluate")
-    return 100.0 * int(counts[:, 0].sum()) / total
+    return 100.0 * float(counts[:, 0].sum()) / total
 
 
 def frame_accuracy(predictions: Sequence[np.ndarray] | np.ndarray,

@@ -18,20 +18,22 @@ import numpy as np
 import torch
 
 from ..tokenizer import ActBertTokenizer
-from .baselines import Bm25Scorer, MiniLMEncoder, MiniLMScorer, RandomScorer
-from .captioner import Captioner, CaptionerConfig
-from .captioning_metrics import caption_scores
+from . import chance
+from .baselines import Bm25Scorer, MiniLMEncoder, MiniLMScorer
+from .caption_rows import captioning_outcomes
+from .dual_encoder import DualEncoder, DualEncoderScorer
 from .finetune import FinetunedModel
 from .fusion import rrf_grid
-from .heads import masked_action_outcomes, matching_pairs, roc_auc
-from .intervals import Figures
-from .metrics import accuracy_from_counts, percent_correct, recall_from_counts
-from .probe import LinearProbe
+from .heads import masked_action_outcomes, matching_pairs, roc_auc, verb_clips
+from .metrics import accuracy_from_counts, recall_from_counts
+from .outcomes import Outcomes, constant, over, percent, ranked
+from .probe import LinearProbe, closed_set_correct
+from .raw_features import BilinearPairs, RawFeatures
 from .scorer import ModelScorer
-from .tasks import (SplitClips, captioned_clips, choice_outcomes, figures_from_ranks, questions,
+from .tasks import (SplitClips, captioned_clips, choice_outcomes, questions,
                     rerank_grid, retrieval_outcomes, retrieval_queries, score_grid,
-                    segmentation_accuracy, segmentation_frames, segmentation_labels,
-                    segmentation_outcomes, step_outcomes)
+                    segmentation_frames, segmentation_labels,
+                    segmentation_outcomes, step_outcomes, step_truths)
 
 if TYPE_CHECKING:
     from .evaluate import EvalConfig
@@ -43,40 +45,12 @@ TASKS = ("retrieval", "step_localization", "segmentation", "videoqa", "captionin
 SYSTEMS = ("actbert", "actbert_no_regions", "bm25", "minilm", "random")
 MODEL_SYSTEMS = ("actbert", "actbert_no_regions")
 BASELINES = ("bm25", "minilm", "random")
-# captioning row -> (model, with regions): the paper's protocol has no region transformer (4.2.2)
-CAPTION_SYSTEMS = {"actbert": ("actbert", False), "actbert_no_regions": ("actbert_no_regions", False),
-                   "actbert_with_regions": ("actbert", True)}
 METRICS = {"retrieval": ("r1", "r5", "r10", "median_rank"), "step_localization": ("recall",),
            "segmentation": ("frame_accuracy",), "videoqa": ("accuracy",),
            "captioning": ("bleu3", "bleu4", "meteor", "rouge_l", "cider"),
            "matching": ("auc", "auc_same_task"), "masked_action": ("top1_masked", "top1_video_only")}
 VISUAL_ONLY = "retrieval_visual_only"  # reported with "retrieval": its queries without narration
 RESULT_TASKS = ("retrieval", VISUAL_ONLY, *TASKS[1:])
-
-
-@dataclass(frozen=True)
-class Outcomes:
-    """One task's per-unit outcomes: ``figures[system](unit indices)`` -> {metric: value}, the
-    metrics of those units (repeats allowed), so the table and its bootstrap share one code path."""
-
-    units: int
-    unit: str                       # what is resampled: queries, videos, questions
-    figures: dict[str, Figures]
-    fixed: dict[str, dict] = field(default_factory=dict)  # point figures without an interval
-
-
-def _over(outcomes: dict[str, object], summary) -> Figures:
-    """figures(idx) = {metric: summary(outcome[idx])} for per-unit outcome arrays."""
-    return lambda idx: {m: summary(np.asarray(o)[idx]) for m, o in outcomes.items()}
-
-
-def _ranked(ranks: dict[str, dict[str, np.ndarray]], rows: list[int]) -> Outcomes:
-    """Retrieval outcomes of the queries ``rows``: per system {suffix: (Q,) ranks}."""
-    def figures(by_suffix: dict[str, np.ndarray]) -> Figures:
-        return lambda idx: {f"{m}{suffix}": v for suffix, r in by_suffix.items()
-                            for m, v in figures_from_ranks(r[idx]).items()}
-    return Outcomes(len(rows), "queries", {system: figures({k: r[rows] for k, r in by_suffix.items()})
-                                           for system, by_suffix in ranks.items()})
 
 
 @dataclass
@@ -90,6 +64,7 @@ class Evaluation:
     tokenizer: ActBertTokenizer
     notes: list[str] = field(default_factory=list)
     finetuned: dict[str, list[FinetunedModel]] = field(default_factory=dict)  # task -> models
+    dual_encoder: DualEncoder | None = None  # the ``train-dual`` baseline (``--dual-encoder``)
     _scorers: dict = field(default_factory=dict)  # scorers and the train-clip sample, built once
 
     def scorer(self, system: str, split: SplitClips | None = None,
@@ -105,6 +80,26 @@ class Evaluation:
                                              self.config.batch_size, self.config.device)
         return self._scorers[key]
 
+    @property
+    def probe_systems(self) -> tuple[str, ...]:
+        """The systems a probe reads the clips of: the models, the raw features, the dual encoder."""
+        return MODEL_SYSTEMS + ("raw_features",) + (("dual_encoder",) if self.dual_encoder else ())
+
+    def video_side(self, system: str, split: SplitClips | None = None):
+        """What a probe reads of each clip (``visual_features(clips)``) on a split (default: the
+        held-out one): ActBERT's video-only outputs, the raw features, or the dual encoder's
+        video vector (which also scores pairs by ``cosine``)."""
+        split = split or self.held
+        if system in MODEL_SYSTEMS:
+            return self.scorer(system, split)
+        key = (system, split.name)
+        if key not in self._scorers:
+            self._scorers[key] = (
+                RawFeatures(split, self.models["actbert"][0].config.max_regions)
+                if system == "raw_features" else
+                DualEncoderScorer(self.dual_encoder, split, self.config.batch_size, self.config.device))
+        return self._scorers[key]
+
     def finetuned_scorers(self, task: str):
         """(system, the fine-tuned model, its scorer on the held-out split) for ``task``."""
         for ft in self.finetuned.get(task, []):
@@ -117,7 +112,6 @@ class Evaluation:
             self._scorers[name] = {
                 "bm25": lambda: Bm25Scorer(narrations),
                 "minilm": lambda: MiniLMScorer(MiniLMEncoder(device=self.config.device), narrations),
-                "random": lambda: RandomScorer(self.config.seed),
             }[name]()
         return self._scorers[name]
 
@@ -170,12 +164,18 @@ class Evaluation:
             if system == "actbert" and bm25 is not None:
                 ranks["actbert_hybrid"] = {"": retrieval_outcomes(
                     rrf_grid([embedding, bm25], [None, bm25 > 0]), targets)}
+        if self.dual_encoder:
+            ranks["dual_encoder"] = {"": retrieval_outcomes(
+                score_grid(self.video_side("dual_encoder").cosine, texts, clips), targets)}
         for system, _, s in self.finetuned_scorers("retrieval"):  # TVJE+FT: the embeddings
             ranks[system] = {"": retrieval_outcomes(score_grid(s.cosine, texts, clips), targets)}
         for name in self.config.baselines:
-            grid = bm25 if name == "bm25" else score_grid(self.baseline(name), texts, clips)
-            ranks[name] = {"": retrieval_outcomes(grid, targets)}
-        out = {"retrieval": _ranked(ranks, list(range(len(queries))))}
+            if name != "random":
+                grid = bm25 if name == "bm25" else score_grid(self.baseline(name), texts, clips)
+                ranks[name] = {"": retrieval_outcomes(grid, targets)}
+        videos = np.array([q.video for q in queries])
+        searched = len(clips) if "random" in self.config.baselines else None
+        out = {"retrieval": ranked(ranks, list(range(len(queries))), videos, searched)}
         visual = [i for i, q in enumerate(queries) if q.narrated is False]
         unknown = sum(q.narrated is None for q in queries)
         if unknown == len(queries):
@@ -185,7 +185,7 @@ class Evaluation:
             self.notes.append(f"{VISUAL_ONLY}: skipped: every query's step has an aligned "
                               "narration line")
         else:
-            out[VISUAL_ONLY] = _ranked(ranks, visual)
+            out[VISUAL_ONLY] = ranked(ranks, visual, videos, searched)
             self.notes.append(f"{VISUAL_ONLY}: {len(visual)} of {len(queries)} queries, those whose "
                               f"step has no aligned narration line, against all {len(clips)} clips"
                               + (f"; {unknown} queries of unknown narration left out" if unknown else ""))
@@ -198,7 +198,13 @@ class Evaluation:
             outcomes[system] = {"recall": step_outcomes(self.held, s.match),
                                 "recall_embedding": step_outcomes(self.held, s.cosine)}
         for name in self.config.baselines:
-            outcomes[name] = {"recall": step_outcomes(self.held, self.baseline(name))}
+            outcomes[name] = {"recall": [(self.held.corpus.videos[vi].task or "all",
+                                          *chance.step_hits(truth))
+                                         for vi, _, truth in step_truths(self.held)]
+                              if name == "random" else step_outcomes(self.held, self.baseline(name))}
+        if self.dual_encoder:
+            outcomes["dual_encoder"] = {"recall": step_outcomes(
+                self.held, self.video_side("dual_encoder").cosine)}
         # A video without an annotated step adds nothing to any task's recall: not a unit.
         videos = outcomes["actbert"]["recall"]
         recall_from_counts(videos)  # a task without any annotated step is an error
@@ -208,7 +214,8 @@ class Evaluation:
             return lambda idx: {m: recall_from_counts([o[units[i]] for i in idx]).mean
                                 for m, o in by_metric.items()}
         return {"step_localization": Outcomes(len(units), "videos",
-                                              {s: figures(o) for s, o in outcomes.items()})}
+                                              {s: figures(o) for s, o in outcomes.items()},
+                                              np.arange(len(units)))}
 
     def segmentation(self) -> dict:
         labels = segmentation_labels(self.held.corpus, *([self.train.corpus] if self.train else []))
@@ -220,14 +227,15 @@ class Evaluation:
             groups = np.concatenate([np.full(len(y), v) for v, (_, y) in enumerate(train)])
             counts = np.bincount(y_train, minlength=len(labels))
             majority = int(counts.argmax())
-            figure = segmentation_accuracy(lambda c: np.full(len(c), majority), test)
-            self.notes.append(f"segmentation: majority class ({labels[majority]!r}) frame accuracy "
-                              f"{figure:.2f}; {len(labels)} labels")
+            out["majority"] = {"frame_accuracy": segmentation_outcomes(
+                lambda c: np.full(len(c), majority), test)}
+            self.notes.append(f"segmentation: majority class of the train frames: "
+                              f"{labels[majority]!r}; {len(labels)} labels")
             # Frames of one clip share its features: one weighted row per (clip, label).
             rows, repeats = np.unique(np.stack([np.concatenate([c for c, _ in train]), y_train,
                                                groups]), axis=1, return_counts=True)
-            for system in MODEL_SYSTEMS:
-                tr, te = self.scorer(system, self.train), self.scorer(system, self.held)
+            for system in self.probe_systems:
+                tr, te = self.video_side(system, self.train), self.video_side(system)
                 probe = LinearProbe.cross_validated(tr.visual_features(rows[0]), rows[1],
                                                     len(labels), rows[2], weights=repeats)
                 self.notes.append(f"segmentation probe ({system}): l2 {probe.l2:g} chosen by "
@@ -240,11 +248,11 @@ class Evaluation:
             seen = np.flatnonzero(counts)
         else:
             seen = np.arange(len(labels))
-        rng = np.random.default_rng([self.config.seed, 13])
-        out["random"] = {"frame_accuracy": segmentation_outcomes(
-            lambda c: seen[rng.integers(len(seen), size=len(c))], test)}
+        out["random"] = {"frame_accuracy": np.array([(chance.uniform_correct(y, seen), len(y))
+                                                     for _, y in test])}
         return {"segmentation": Outcomes(len(test), "videos",
-                                         {s: _over(o, accuracy_from_counts) for s, o in out.items()})}
+                                         {s: over(o, accuracy_from_counts) for s, o in out.items()},
+                                         np.arange(len(test)))}
 
     def videoqa(self) -> dict:
         qs = questions(self.held, self.config.seed)
@@ -265,12 +273,17 @@ class Evaluation:
                     return np.diff(probe.logits(te.fused(t, c)), axis=1)[:, 0]
 
                 out[system]["accuracy_linear"] = choice_outcomes(qs, margin)
+            out["raw_features"] = {"accuracy_linear": self._raw_pair_probe(qs, pairs)}
+        if self.dual_encoder:
+            out["dual_encoder"] = {"accuracy": choice_outcomes(qs, self.video_side("dual_encoder").cosine)}
         for system, _, s in self.finetuned_scorers("videoqa"):  # the fine-tuned matching score
             out[system] = {"accuracy": choice_outcomes(qs, s.match)}
         for name in self.config.baselines:
-            out[name] = {"accuracy": choice_outcomes(qs, self.baseline(name))}
+            out[name] = {"accuracy": np.array([1 / len(q.candidates) for q in qs])
+                         if name == "random" else choice_outcomes(qs, self.baseline(name))}
         return {"videoqa": Outcomes(len(qs), "questions",
-                                    {s: _over(o, percent_correct) for s, o in out.items()})}
+                                    {s: over(o, percent) for s, o in out.items()},
+                                    self._videos_of([q.clip for q in qs]))}
 
     # ---- the pretraining heads on held-out clips (heads) --------------------------------------
 
@@ -292,9 +305,13 @@ class Evaluation:
             s = self.scorer(system)
             out[system] = {"auc": per_clip(s.match, False), "auc_same_task": per_clip(s.match, True),
                            "auc_embedding": per_clip(s.cosine, False)}
+        if self.dual_encoder:
+            cosine = self.video_side("dual_encoder").cosine
+            out["dual_encoder"] = {"auc": per_clip(cosine, False), "auc_same_task": per_clip(cosine, True)}
         for name in self.config.baselines:
-            out[name] = {"auc": per_clip(self.baseline(name), False),
-                         "auc_same_task": per_clip(self.baseline(name), True)}
+            if name != "random":
+                out[name] = {"auc": per_clip(self.baseline(name), False),
+                             "auc_same_task": per_clip(self.baseline(name), True)}
         clips = len(pairs[False]) // 2
         self.notes.append(f"matching: {clips} held-out clips, each with its own step description "
                           "and one whose verb or objects differ")
@@ -302,7 +319,11 @@ class Evaluation:
         def auc(rows: np.ndarray) -> float:
             return 100.0 * roc_auc(np.concatenate([rows[:, 0], rows[:, 1]]),
                                    np.r_[np.ones(len(rows)), np.zeros(len(rows))])
-        return {"matching": Outcomes(clips, "clips", {s: _over(o, auc) for s, o in out.items()})}
+        figures = {s: over(o, auc) for s, o in out.items()}
+        if "random" in self.config.baselines:
+            figures["random"] = constant({"auc": chance.AUC, "auc_same_task": chance.AUC})
+        return {"matching": Outcomes(clips, "clips", figures,
+                                     self._videos_of([c for _, c, _ in pairs[False][::2]]))}
 
     def masked_action(self) -> dict:
         """Top-1 of the action head on held-out clips (``heads.masked_action_outcomes``) beside
@@ -318,12 +339,56 @@ class Evaluation:
             truth, majority, out[system] = masked_action_outcomes(
                 model, self.tokenizer, self.held, verbs, use_regions, self.config.batch_size)
         out["majority"] = {"top1_masked": truth == majority, "top1_video_only": truth == majority}
+        uniform = np.full(len(truth), 1.0 / len(np.unique(truth)))  # a guess in the label space
+        out["random"] = {"top1_masked": uniform, "top1_video_only": uniform}
         space = sorted({verbs[v] for v in truth})
         self.notes.append(f"masked_action: {len(truth)} held-out clips whose step verb is one of "
                           f"the model's {len(verbs)} verbs; top-1 over the {len(space)} step verbs "
                           f"({', '.join(space)}); majority verb {verbs[majority]!r}")
+        clips = [c for c, _ in verb_clips(self.held, verbs)]  # the labelled clips, in order
+        if self.train is not None and verb_clips(self.train, verbs):
+            for system in self.probe_systems:
+                out.setdefault(system, {})["top1_probe"] = self._verb_probe(system, verbs, clips, truth)
+            self.notes.append("masked_action: top1_probe is a linear probe on each system's "
+                              "video-only clip features (no text), fitted on the train clips' "
+                              "ground-truth step verbs (labels pretraining never sees): what the "
+                              "features carry, not what the action head reads; dual_encoder has no "
+                              "action head, so only its probe row")
+        else:
+            self._need_train("masked_action verb probe", steps=True)
         return {"masked_action": Outcomes(len(truth), "clips",
-                                          {s: _over(o, percent_correct) for s, o in out.items()})}
+                                          {s: over(o, percent) for s, o in out.items()},
+                                          self._videos_of(clips))}
+
+    def _verb_probe(self, system: str, verbs: list[str], clips: list[int],
+                    truth: np.ndarray) -> np.ndarray:
+        """(N,) bool: a video-only verb probe's closed-set top-1 on the held-out labelled clips."""
+        train = verb_clips(self.train, verbs)
+        train_clips = [c for c, _ in train]
+        groups = [self.train.clips[c].video for c in train_clips]
+        correct, _ = closed_set_correct(
+            self.video_side(system, self.train).visual_features(train_clips),
+            np.array([v for _, v in train]), groups, self.video_side(system).visual_features(clips),
+            truth, len(verbs))
+        return correct
+
+    def _raw_pair_probe(self, qs, pairs) -> np.ndarray:
+        """Video QA's linear probe on raw pair features (``raw_features.BilinearPairs``: MiniLM
+        text embedding x raw clip feature), trained on the same train pairs as ActBERT's."""
+        texts, clips, labels = zip(*pairs)
+        encoder = self.baseline("minilm").encoder
+        tr, te = self.video_side("raw_features", self.train), self.video_side("raw_features")
+        text_x, video_x = encoder.encode(list(texts)), tr.visual_features(clips)
+        pair = BilinearPairs(text_x, video_x)
+        probe = LinearProbe.cross_validated(pair(text_x, video_x), np.array(labels), 2, groups=clips)
+
+        def margin(t, c):  # logit(match) - logit(mismatch)
+            return np.diff(probe.logits(pair(encoder.encode(list(t)), te.visual_features(c))), axis=1)[:, 0]
+        return choice_outcomes(qs, margin)
+
+    def _videos_of(self, clips) -> np.ndarray:
+        """(N,) the held-out video index of each clip (the bootstrap's resampling unit)."""
+        return np.array([self.held.clips[c].video for c in clips], dtype=np.int64)
 
     def _train_clips(self) -> list[tuple[int, tuple[str, ...]]]:
         """Train clips that overlap a step, at most ``max_train_clips`` (a seeded sample)."""
@@ -352,39 +417,4 @@ class Evaluation:
         return pairs
 
     def captioning(self) -> dict:
-        test = captioned_clips(self.held)
-        if not test:
-            raise ValueError(f"split {self.held.name!r} has no clip that overlaps a step")
-        references = {clip: list(refs) for clip, refs in test}
-        clips = [clip for clip, _ in test]
-        hypotheses = {}
-        if self._need_train("captioning", steps=True):
-            train = self._train_clips()
-            captions = [refs[0] for _, refs in train]
-            for system, (model_system, regions) in CAPTION_SYSTEMS.items():
-                tr, te = (self.scorer(model_system, split, regions) for split in (self.train, None))
-                memory = (lambda s: s.caption_memory) if regions else (lambda s: s.action_memory)
-                captioner = Captioner(self.tokenizer, CaptionerConfig(
-                    epochs=self.config.caption_epochs, min_steps=self.config.caption_min_steps,
-                    seed=self.config.seed))
-                captioner.fit(memory(tr)([c for c, _ in train]), captions)
-                hypotheses[system] = dict(zip(clips, captioner.generate(memory(te)(clips))))
-            self.notes.append("captioning: actbert and actbert_no_regions follow the paper (4.2.2): "
-                              "the action transformer alone encodes the clip (no region inputs; "
-                              "memory = the [ACT] hidden state); actbert_with_regions adds the "
-                              "region inputs and the pooled region output to the memory")
-            rng = np.random.default_rng([self.config.seed, 23])
-            hypotheses["random"] = {c: captions[rng.integers(len(captions))] for c in clips}
-        figures, meteor = {}, {}
-        for system, hyps in hypotheses.items():
-            scores = caption_scores(references, hyps, meteor=self.config.meteor)
-            figures[system] = scores.units.figures
-            meteor[system] = {"meteor": None if scores.meteor is None else 100 * scores.meteor}
-        if not hypotheses:
-            return {"captioning": {}}
-        self.notes.append(f"captioning: BLEU, METEOR, ROUGE-L in percent, CIDEr-D raw; "
-                          f"{scores.tokenizer}; {scores.meteor_note}; intervals resample the "
-                          f"{len(clips)} captions (BLEU re-aggregated exactly; ROUGE-L and CIDEr-D "
-                          "averaged per caption, CIDEr-D with the whole set's document "
-                          "frequencies); METEOR has none (a corpus-level score)")
-        return {"captioning": Outcomes(len(clips), "captions", figures, fixed=meteor)}
+        return captioning_outcomes(self)

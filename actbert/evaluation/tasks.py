@@ -227,16 +227,25 @@ def step_localization(split: SplitClips, score_pairs: ScorePairs) -> float:
     return recall_from_counts(step_outcomes(split, score_pairs)).mean
 
 
-def step_outcomes(split: SplitClips, score_pairs: ScorePairs) -> list[tuple[str, int, int]]:
-    """Per video with steps and clips: (task, hits, annotated steps) (``metrics.step_hits``)."""
-    videos = []
+def step_truths(split: SplitClips) -> list[tuple[int, list[StepQuery], np.ndarray]]:
+    """Per video with steps and clips: (video, its steps, truth (clips, steps) bool: the clip's
+    centre lies inside the step)."""
+    out = []
     for vi, clips in enumerate(split.video_clips):
         steps = [q for q in split.queries if q.video == vi]
         if not steps or not clips:
             continue
         centres = np.array([split.clips[c].centre_sec for c in clips])
-        truth = np.stack([(centres >= q.start_sec) & (centres <= q.end_sec) for q in steps], 1)
-        scores = score_grid(score_pairs, [q.description for q in steps], clips).T
+        out.append((vi, steps, np.stack([(centres >= q.start_sec) & (centres <= q.end_sec)
+                                         for q in steps], 1)))
+    return out
+
+
+def step_outcomes(split: SplitClips, score_pairs: ScorePairs) -> list[tuple[str, int, int]]:
+    """Per video with steps and clips: (task, hits, annotated steps) (``metrics.step_hits``)."""
+    videos = []
+    for vi, steps, truth in step_truths(split):
+        scores = score_grid(score_pairs, [q.description for q in steps], split.video_clips[vi]).T
         videos.append((split.corpus.videos[vi].task or "all", *step_hits(scores, truth)))
     return videos
 

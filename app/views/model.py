@@ -8,7 +8,7 @@ import json
 
 import streamlit as st
 
-from actbert.evaluation import report
+from actbert.evaluation import known_limits, report
 from app import components, model_card, render
 
 library = components.library()
@@ -87,6 +87,10 @@ def show_evaluation(card: model_card.ModelCard, split: str) -> None:
                                   if r["interval"] else "" for r in diffs],
                  "interval": [r["verdict"] for r in diffs]},
                 hide_index=True, width="stretch")
+    st.subheader("Known limits", divider="gray")
+    st.caption("Generated from this evaluation (`actbert evaluate-summary`): every comparison an "
+               "ActBERT row loses to a baseline or to the no-regions ablation.")
+    st.markdown("\n".join(known_limits.markdown_lines(record)))
     with st.expander(f"Notes ({len(record.get('notes', []))})"):
         for note in record.get("notes", []):
             st.markdown(f"- {render.md_text(note)}")

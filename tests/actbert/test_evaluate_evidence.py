@@ -11,7 +11,7 @@ import torch
 
 from actbert import ActBertConfig, ActBertForPretraining
 from actbert.corpus import read_corpus
-from actbert.evaluation.baselines import Bm25Scorer, RandomScorer
+from actbert.evaluation.baselines import Bm25Scorer
 from actbert.evaluation.cli import add_cli
 from actbert.evaluation.evaluate import EvalConfig, evaluate
 from actbert.evaluation.metrics import metrics_from_ranks, retrieval_ranks
@@ -68,12 +68,16 @@ def test_visual_only_is_retrieval_over_the_unnarrated_queries_against_all_clips(
     assert len(visual) == 4 * 2 and len(queries) == 4 * 3  # steps 0 and 2 of each video
     clips = range(len(held.clips))
     texts, targets = [q.description for q in queries], np.array([q.target for q in queries])
-    for name, scorer in (("bm25", Bm25Scorer(held.narrations)), ("random", RandomScorer(3))):
-        ranks = retrieval_ranks(score_grid(scorer, texts, clips), targets)[visual]
-        m = metrics_from_ranks(ranks)
-        got = result["retrieval_visual_only"][name]
-        assert got == pytest.approx({"r1": m.r1, "r5": m.r5, "r10": m.r10,
-                                     "median_rank": m.median_rank}, abs=1e-4)
+    ranks = retrieval_ranks(score_grid(Bm25Scorer(held.narrations), texts, clips), targets)[visual]
+    m = metrics_from_ranks(ranks)
+    got = result["retrieval_visual_only"]["bm25"]
+    assert got == pytest.approx({"r1": m.r1, "r5": m.r5, "r10": m.r10,
+                                 "median_rank": m.median_rank}, abs=1e-4)
+    # The random row is chance's expectation: 24 clips, one target per query.
+    random = result["retrieval_visual_only"]["random"]
+    assert [random["r1"], random["r5"], random["r10"]] == pytest.approx(
+        [100 / 24, 500 / 24, 1000 / 24], abs=1e-3)
+    assert result["ci"]["retrieval_visual_only"]["random"]["r5"] == pytest.approx([500 / 24] * 2, abs=1e-3)
     # The narrated queries are found by narration, the unnarrated ones are not.
     assert result["retrieval"]["bm25"]["r1"] == pytest.approx(100 * 4 / 12, abs=1e-3)
     assert result["retrieval_visual_only"]["bm25"]["r1"] == 0.0
@@ -84,8 +88,8 @@ def test_visual_only_is_retrieval_over_the_unnarrated_queries_against_all_clips(
     assert ci["bm25"]["r1"] == [0.0, 0.0]
     assert any(n.startswith("retrieval_visual_only: 8 of 12 queries") for n in result["notes"])
     assert result["info"]["bootstrap"]["resampled"] == {
-        "retrieval": "12 queries", "retrieval_visual_only": "8 queries",
-        "step_localization": "4 videos", "videoqa": "12 questions"}
+        "retrieval": "4 videos (12 queries)", "retrieval_visual_only": "4 videos (8 queries)",
+        "step_localization": "4 videos", "videoqa": "4 videos (12 questions)"}
 
 
 def test_val_run_records_the_rerank_policy_beside_the_model(val_run, model_dir):
@@ -119,8 +123,9 @@ def test_intervals_are_deterministic_from_the_seed(val_run, model_dir):
                         tasks=("retrieval", "step_localization", "videoqa"), resamples=200)
     again = evaluate(config)
     assert again["ci"] == result["ci"] and again["differences"] == result["differences"]
-    other = evaluate(EvalConfig(**{**config.__dict__, "resamples": 201}))
-    assert other["videoqa"] == result["videoqa"] and other["ci"]["videoqa"] != result["ci"]["videoqa"]
+    # Four videos give few distinct replicates: fewer resamples move some percentile.
+    other = evaluate(EvalConfig(**{**config.__dict__, "resamples": 37}))
+    assert other["videoqa"] == result["videoqa"] and other["ci"] != result["ci"]
 
 
 def _is_png(path):

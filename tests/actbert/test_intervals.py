@@ -1,9 +1,11 @@
-"""Bootstrap intervals against hand-computed cases and a normal-approximation reference."""
+"""Bootstrap intervals against hand-computed cases and normal-approximation references, by unit
+and by video (whole videos resampled)."""
 
 import numpy as np
 import pytest
 
-from actbert.evaluation.intervals import bootstrap, percentile_interval, replicates, resample_indices
+from actbert.evaluation.intervals import (bootstrap, percentile_interval, replicates, resample_groups,
+                                         resample_indices)
 from actbert.evaluation.metrics import (accuracy_from_counts, metrics_from_ranks, percent_correct,
                                         recall_from_counts)
 
@@ -93,3 +95,58 @@ def test_interval_contains_the_point_and_is_deterministic(metric, outcomes):
     assert low <= first.point["s"]["m"] <= high and low < high
     assert first.point["s"]["m"] == metric(outcomes)
     assert again.intervals() == first.intervals()
+
+
+# ---- resampling whole videos ---------------------------------------------------------------------
+
+def test_one_unit_per_video_is_the_unit_bootstrap():
+    draws = resample_groups(np.arange(7), 50, seed=[4, 2])
+    assert (np.stack(draws) == resample_indices(7, 50, seed=[4, 2])).all()
+
+
+def test_a_video_resample_takes_whole_videos_by_hand():
+    groups = np.array([5, 5, 9, 7, 7, 7])  # videos 5, 9, 7 (first-seen order) hold units 01, 2, 345
+    members = {0: [0, 1], 1: [2], 2: [3, 4, 5]}
+    outcomes = np.array([1, 1, 0, 0, 1, 0], float)
+    video_draws = np.random.default_rng([1, 8]).integers(0, 3, size=(20, 3))
+    draws = resample_groups(groups, 20, seed=[1, 8])
+    result = bootstrap({"a": mean_of(outcomes)}, 6, seed=[1, 8], resamples=20, groups=groups)
+    for row, drawn, replicate in zip(video_draws, draws, result.replicates["a"]["accuracy"]):
+        by_hand = [u for v in row for u in members[v]]
+        assert sorted(drawn.tolist()) == sorted(by_hand)
+        assert replicate == pytest.approx(100 * outcomes[by_hand].mean())
+    assert result.point["a"]["accuracy"] == pytest.approx(50.0)
+    with pytest.raises(ValueError):
+        bootstrap({"a": mean_of(outcomes)}, 6, seed=0, groups=groups[:5])
+
+
+def test_clustered_units_give_the_wider_video_interval_of_the_cluster_means():
+    """40 videos of 10 questions each, every question of a video answered alike (a video either
+    fully right or fully wrong): 400 units but only 40 independent outcomes. The video interval
+    matches the normal approximation over the 40 video means; the unit interval is ~sqrt(10)
+    times narrower, which is what resampling the units alone claimed."""
+    rng = np.random.default_rng(5)
+    per_video = rng.random(40) < 0.5
+    outcomes, groups = np.repeat(per_video, 10), np.repeat(np.arange(40), 10)
+    by_unit = bootstrap({"a": mean_of(outcomes)}, 400, seed=1, resamples=4000)
+    by_video = bootstrap({"a": mean_of(outcomes)}, 400, seed=1, resamples=4000, groups=groups)
+    p = per_video.mean()
+    half = 100 * 1.96 * np.sqrt(p * (1 - p) / 40)
+    low, high = by_video.intervals()["a"]["accuracy"]
+    assert low == pytest.approx(100 * p - half, abs=2.5) and high == pytest.approx(100 * p + half, abs=2.5)
+    unit_low, unit_high = by_unit.intervals()["a"]["accuracy"]
+    assert (high - low) > 2.5 * (unit_high - unit_low)
+
+
+def test_paired_video_differences_use_one_draw():
+    """Two systems that differ only on one video: every replicate's difference is that video's
+    share of the drawn units (0 when it is not drawn), so the paired interval is never negative."""
+    groups = np.repeat(np.arange(10), 3)
+    a = np.ones(30)
+    b = a.copy()
+    b[groups == 4] = 0
+    result = bootstrap({"a": mean_of(a), "b": mean_of(b)}, 30, seed=2, resamples=500, groups=groups)
+    diffs = result.replicates["a"]["accuracy"] - result.replicates["b"]["accuracy"]
+    draws = resample_groups(groups, 500, seed=2)
+    np.testing.assert_allclose(diffs, [100 * np.mean(groups[d] == 4) for d in draws])
+    assert result.difference("a", "b")[1]["accuracy"][0] >= 0
