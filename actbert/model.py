@@ -145,14 +145,23 @@ class ActBertModel(nn.Module):
         return self.encoder.tangled[0].attention.project(stream, hidden)
 
     def text_state(self, text_ids: torch.Tensor, text_mask: torch.Tensor,
-                   token_type_ids: torch.Tensor | None = None) -> TextState:
-        """The text through the layers that see only the text (``Encoder.text_only``)."""
+                   token_type_ids: torch.Tensor | None = None, fixed_prefix: bool = False) -> TextState:
+        """The text through the layers that see only the text (``Encoder.text_only``).
+        ``fixed_prefix``: those layers (and the embeddings) are frozen, so they run without
+        recording gradients (pretraining shares one such state between its matching and
+        alignment passes); the first tangled block's projections of them still learn."""
         dtype = self.embeddings["action"].feature.weight.dtype
-        hidden = {"text": self.embeddings["text"](text_ids, token_type_ids)}
-        bias = {"text": mask_to_bias(text_mask, dtype)}
-        for _, index in self.encoder.text_only:
-            hidden["text"], _ = self.encoder.layers["text"][index](hidden["text"], bias["text"])
-        return TextState(hidden["text"], bias["text"], self._first_projections("text", hidden["text"]))
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not fixed_prefix):
+            hidden = self.embeddings["text"](text_ids, token_type_ids)
+            bias = mask_to_bias(text_mask, dtype)
+            for _, index in self.encoder.text_only:
+                hidden, _ = self.encoder.layers["text"][index](hidden, bias)
+        return TextState(hidden, bias, self._first_projections("text", hidden))
+
+    def text_prefix_frozen(self) -> bool:
+        """Whether nothing before the first tangled block of the text stream learns."""
+        modules = [self.embeddings["text"], *(self.encoder.layers["text"][i] for _, i in self.encoder.text_only)]
+        return not any(p.requires_grad for m in modules for p in m.parameters())
 
     def video_state(self, action_features, action_mask, region_features, region_locations,
                     region_mask, action_positions=None, action_segments=None, region_positions=None,

@@ -109,22 +109,44 @@ class PretrainingObjective(nn.Module):
                 out.region_logits, batch.region_targets, batch.region_labels,
                 _global_share((batch.region_labels == 1).sum(), world)),
         }
-        judged = out if batch.match_inputs is None else self.model(**batch.match_inputs,
-                                                                   heads=("match",))
+        shared = self._clean_text_state(batch)
+        if batch.match_inputs is None:
+            judged = out
+        elif shared is not None:
+            judged = self.model.match(shared, **{k: batch.match_inputs[k] for k in VIDEO_KEYS
+                                                 if k in batch.match_inputs})
+        else:
+            judged = self.model(**batch.match_inputs, heads=("match",))
         terms["match"] = losses.match_loss(judged.match_logits, batch.match_labels)
         wants_video_action = self.weights["action_video"] > 0 and batch.clean_action_targets is not None
         if (self.use_alignment or wants_video_action) and batch.clean is not None:
-            terms.update(self._video_only_terms(batch, wants_video_action))
+            terms.update(self._video_only_terms(batch, wants_video_action, shared))
         terms["total"] = sum(v * self.weights.get(k, 1.0) for k, v in terms.items())
         return terms
 
-    def _video_only_terms(self, batch: PretrainingBatch, video_action: bool) -> dict[str, torch.Tensor]:
+    def _clean_text_state(self, batch: PretrainingBatch):
+        """The unmasked text's state after the text-only layers, computed once for the matching
+        pass and the alignment's text encoding (both read the same words) when those layers are
+        frozen (``--freeze-text-layers``); None otherwise (each pass runs the whole model)."""
+        if batch.match_inputs is None or batch.clean is None or not self.model.actbert.text_prefix_frozen():
+            return None
+        clean = batch.clean
+        return self.model.actbert.text_state(clean["text_ids"], clean["text_mask"],
+                                             clean.get("token_type_ids"), fixed_prefix=True)
+
+    def _video_only_terms(self, batch: PretrainingBatch, video_action: bool,
+                          shared=None) -> dict[str, torch.Tensor]:
         """From one video-only forward of the clean inputs: the alignment loss (InfoNCE between
         text-only and video-only encodings; every sample's own text and video form a positive
-        pair, whatever its matching label) and the video-only action term."""
+        pair, whatever its matching label) and the video-only action term. ``shared``: the clean
+        text's state (``_clean_text_state``), encoded without running its text-only layers again."""
         clean, out = batch.clean, {}
-        text = (self.model.encode_text(clean["text_ids"], clean["text_mask"], clean.get("token_type_ids"))
-                if self.use_alignment else None)
+        if not self.use_alignment:
+            text = None
+        elif shared is not None:
+            text = self.model.encode_text_state(shared)
+        else:
+            text = self.model.encode_text(clean["text_ids"], clean["text_mask"], clean.get("token_type_ids"))
         video_out = self.model.video_only_forward(**{k: clean[k] for k in VIDEO_KEYS if k in clean},
                                                   cls_id=self.cls_id, sep_id=self.sep_id)
         if video_action:

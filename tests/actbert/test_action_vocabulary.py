@@ -138,3 +138,27 @@ def test_kept_samples_are_built_once_and_equal_fresh_ones(tmp_path):
         assert again is sample
     with pytest.raises(FileNotFoundError):
         fresh.sample(0)
+
+
+def test_a_frozen_text_prefix_is_shared_by_matching_and_alignment_with_the_same_losses(tmp_path):
+    from actbert.pretraining import losses
+    from actbert.pretraining.train import freeze_text
+
+    corpus, data, model = _tiny_model(tmp_path)
+    tok = ActBertTokenizer()
+    batch = Collator(tok, seed=0)([data[i] for i in range(4)])
+    model.train()  # dropout 0: the shared path must give the numbers of separate full passes
+    text_only = len(model.actbert.encoder.text_only)
+    assert not model.actbert.text_prefix_frozen()
+    freeze_text(model, text_only)
+    assert model.actbert.text_prefix_frozen()
+    terms = PretrainingObjective(model, cls_id=tok.cls_id, sep_id=tok.sep_id)(batch)
+    clean = batch.clean
+    match = model(**batch.match_inputs, heads=("match",)).match_logits
+    torch.testing.assert_close(terms["match"], losses.match_loss(match, batch.match_labels))
+    text = model.encode_text(clean["text_ids"], clean["text_mask"], clean["token_type_ids"])
+    video = model.encode_video(**{k: clean[k] for k in VIDEO_KEYS}, cls_id=tok.cls_id, sep_id=tok.sep_id)
+    torch.testing.assert_close(terms["align"], losses.alignment_loss(text, video, model.align.logit_scale))
+    terms["total"].backward()  # the first tangled block's projections of the text still learn
+    block = model.actbert.encoder.tangled[0].attention
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in block.parameters())
