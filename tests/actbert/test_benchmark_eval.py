@@ -141,7 +141,9 @@ def test_coin_segmentation_with_a_probe(tmp_path, checkpoint, capsys):
     assert [v.split for v in corpus.videos] == ["val", "train", "train", "train", "test", "test"]
     result = _run(capsys, "--dataset", "coin", "--annotations", str(tmp_path / "COIN.json"),
                   "--features", str(tmp_path / "features"), "--checkpoint", checkpoint, "--json")
-    assert set(result["segmentation"]) == {"actbert", "actbert_no_regions", "random"}
+    assert set(result["segmentation"]) == {"actbert", "actbert_no_regions", "random", "majority",
+                                           "raw_features"}
+    assert result["protocols"]["segmentation"]["random"]["frame_accuracy"] == "chance"
     assert result["protocols"]["segmentation"]["actbert"]["frame_accuracy"] == "probe"
     assert result["paper"]["segmentation"]["actbert"]["frame_accuracy"] == 56.95
     with pytest.raises(FileNotFoundError, match="no such features folder"):

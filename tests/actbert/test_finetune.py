@@ -87,7 +87,8 @@ def test_segmentation_starts_at_the_probe_and_is_reported_as_finetuned(setup):
     result = _evaluate(setup, "segmentation", out)
     assert result["protocols"]["segmentation"] == {
         "actbert": {"frame_accuracy": "probe"}, "actbert_no_regions": {"frame_accuracy": "probe"},
-        "actbert_finetuned": {"frame_accuracy": "finetuned"}, "random": {"frame_accuracy": "zero_shot"}}
+        "actbert_finetuned": {"frame_accuracy": "finetuned"}, "raw_features": {"frame_accuracy": "probe"},
+        "random": {"frame_accuracy": "chance"}, "majority": {"frame_accuracy": "chance"}}
     # Naive: the saved model's full forward, its head, every 1-FPS test frame.
     model = ActBertForPretraining.from_pretrained(out).eval()
     head = load_file(str(out / "head.safetensors"))
