@@ -6,7 +6,9 @@ Any exception in one video records it as ``failed`` with a one-line reason and t
 transcript and ground-truth problems, and a truncated file, are warnings on a video that is still
 usable. A corpus's ground truth (task, split, true steps) comes from the readers registered in
 ``indexer.library.ground_truth``. A killed run leaves the interrupted video ``pending`` and nothing
-half-written, so rerunning the same command resumes. The run holds the library's writer lock and
+half-written, so rerunning the same command resumes; a video is marked ``INTERRUPTED`` while it
+is being analysed, so one that killed the last run (out of memory) is redone after the others and
+reported (``summary["interrupted"]``) instead of blocking them again. The run holds the library's writer lock and
 ends by bringing the index to the catalog (``indexer.index.reconcile``). ``--shard i/n`` picks a
 deterministic subset. Only the folders named become the library's ``sources`` (never a symlink's
 target folder).
@@ -47,6 +49,9 @@ CLIPS_PER_CHUNK = 8
 # Narration text kept per clip (cues are cut in ``discovery``): spaCy refuses texts over
 # 1,000,000 characters (E088).
 MAX_NARRATION_CHARS = 5_000
+# The error of a ``pending`` video while it is analysed: still there at the next run, the video
+# was being worked on when the run died (an out-of-memory kill leaves no other trace).
+INTERRUPTED = "interrupted: the last ingest stopped while analysing this video (killed, out of memory?)"
 
 
 @dataclass(frozen=True)
@@ -300,8 +305,13 @@ def plan(library: Library, paths: list[str | Path], shard: tuple[int, int] | Non
 def _ingest_locked(library, paths, settings, shard, progress, on_video_done, make_runner) -> dict:
     problems: list[str] = []
     videos, todo = plan(library, paths, shard, problems)
+    interrupted = [job for job in todo if library.catalog.video(job.video_id)["error"] == INTERRUPTED]
+    todo = [job for job in todo if job not in interrupted] + interrupted  # the others first
     summary = {"videos": len(videos), "todo": len(todo), "done": 0, "failed": 0, "errors": {},
-               "indexed": False, "not_searched": problems}
+               "indexed": False, "not_searched": problems,
+               "interrupted": [job.video_id for job in interrupted]}
+    for job in interrupted:
+        log.warning("%s: the last ingest stopped while analysing it; it runs after the others", job.path)
     if not todo:
         return summary
     runner = make_runner()
@@ -309,15 +319,20 @@ def _ingest_locked(library, paths, settings, shard, progress, on_video_done, mak
                             extractors=runner.names)
     results = runner.run(todo)
     try:
-        _commit_all(library, results, len(todo), settings, runner.names, summary, progress, on_video_done)
+        _commit_all(library, results, todo, settings, runner.names, summary, progress, on_video_done)
     finally:
         results.close()  # stops the runner's outstanding work (Ray: its actors) even when a commit fails
     return summary
 
 
-def _commit_all(library, results, total, settings, names, summary, progress, on_video_done) -> None:
-    bar = tqdm(results, total=total, desc="ingest", unit="video", disable=not progress, dynamic_ncols=True)
-    for job, result in bar:
+def _commit_all(library, results, todo, settings, names, summary, progress, on_video_done) -> None:
+    """Commit each result in job order. The job analysed next is marked ``INTERRUPTED`` before its
+    result is asked for (the local runner starts it then), and the mark goes with its commit."""
+    bar = tqdm(results, total=len(todo), desc="ingest", unit="video", disable=not progress,
+               dynamic_ncols=True)
+    if todo:
+        library.catalog.update_video(todo[0].rowid, error=INTERRUPTED)
+    for position, (job, result) in enumerate(bar, start=1):
         bar.set_postfix_str(job.path.name[:30])
         started = time.perf_counter()
         if isinstance(result, VideoResult):
@@ -333,6 +348,8 @@ def _commit_all(library, results, total, settings, names, summary, progress, on_
             log.warning("%s failed: %s", job.path, result.message)
         if on_video_done:
             on_video_done(job.video_id)
+        if position < len(todo):
+            library.catalog.update_video(todo[position].rowid, error=INTERRUPTED)
 
 
 def analyse_video(path: Path, video_id: str, settings: IngestSettings, ex: Extractors,
