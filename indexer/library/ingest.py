@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from actbert.data import VideoFeatures
+from indexer.features.boxes import scale_xyxy
 from indexer.features.sampling import fixed_windows, narration_spans, sample_times
 from indexer.features.video import VideoError, VideoInfo, probe, read_frames_at
 from indexer.library.catalog import ClipRecord
@@ -44,8 +45,10 @@ from indexer.library.store import Library
 
 log = logging.getLogger(__name__)
 
-# Frames decoded at once: bounds memory on long videos (clips are processed in chunks).
+# Clips decoded at once: bounds memory on long videos (clips are processed in chunks), and the
+# decoded pixels of a chunk stay under CHUNK_BYTES (frames are decoded at the size each stage takes).
 CLIPS_PER_CHUNK = 8
+CHUNK_BYTES = 256 * 2**20
 # Narration text kept per clip (cues are cut in ``discovery``): spaCy refuses texts over
 # 1,000,000 characters (E088).
 MAX_NARRATION_CHARS = 5_000
@@ -127,24 +130,38 @@ def clip_spans(info: VideoInfo, cues, settings: IngestSettings):
     return fixed_windows(info.duration_sec, settings.window_sec)
 
 
+def decode_sizes(info: VideoInfo, spans, ex: Extractors, settings: IngestSettings):
+    """(action frame size, region frame size or None, clips per chunk): frames are scaled in the
+    decoder to what each stage takes (the action CNN's short side, the detector's input size), and
+    a chunk holds at most ``CHUNK_BYTES`` of decoded pixels (at least one clip)."""
+    height, width = info.height, info.width
+    scale = getattr(ex.actions, "short_side", 256) / min(height, width)
+    action_size = (max(2, round(height * scale)), max(2, round(width * scale)))
+    region_size = ex.regions.input_size(height, width) if ex.regions is not None else None
+    longest = max((s.duration_sec for s in spans), default=0.0)
+    clip_bytes = 3 * action_size[0] * action_size[1] * len(ex.actions.sample_clip_times(0.0, longest))
+    if region_size is not None:
+        clip_bytes += 3 * region_size[0] * region_size[1] * len(sample_times(0.0, longest, settings.region_fps))
+    return action_size, region_size, max(1, min(CLIPS_PER_CHUNK, CHUNK_BYTES // clip_bytes))
+
+
 def extract_video(path: Path, video_id: str, info: VideoInfo, spans, ex: Extractors,
                   settings: IngestSettings) -> tuple[VideoFeatures, dict[str, float]]:
-    """Action and region features of every span, processed in chunks of clips."""
+    """Action and region features of every span, processed in chunks of clips (``decode_sizes``);
+    region boxes are mapped back to the video's own pixels."""
     timings = {"decode": 0.0, "actions": 0.0, "regions": 0.0}
     action_feats, action_probs = [], []
     region_rows: list[tuple] = []
     height, width = info.height, info.width
-    short = getattr(ex.actions, "short_side", 256)
-    scale = short / min(height, width)
-    action_size = (max(2, round(height * scale)), max(2, round(width * scale)))
-    for start in range(0, len(spans), CLIPS_PER_CHUNK):
-        chunk = spans[start:start + CLIPS_PER_CHUNK]
+    action_size, region_size, per_chunk = decode_sizes(info, spans, ex, settings)
+    for start in range(0, len(spans), per_chunk):
+        chunk = spans[start:start + per_chunk]
         t0 = time.perf_counter()
         times = [ex.actions.sample_clip_times(s.start_sec, s.end_sec) for s in chunk]
         frames = read_frames_at(path, np.concatenate(times), size=action_size)
         clips = frames.reshape(len(chunk), len(times[0]), *frames.shape[1:])
         region_times = [sample_times(s.start_sec, s.end_sec, settings.region_fps) for s in chunk]
-        region_frames = (read_frames_at(path, np.concatenate(region_times))
+        region_frames = (read_frames_at(path, np.concatenate(region_times), size=region_size)
                          if ex.regions is not None else None)
         timings["decode"] += time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -159,8 +176,9 @@ def extract_video(path: Path, video_id: str, info: VideoInfo, spans, ex: Extract
         flat_times = np.concatenate(region_times)
         clip_of_frame = np.concatenate([np.full(len(t), start + i) for i, t in enumerate(region_times)])
         for det, t, clip in zip(detections, flat_times, clip_of_frame):
+            boxes = scale_xyxy(det.boxes_xyxy, region_size[::-1], (width, height))
             for k in range(len(det.scores)):
-                region_rows.append((det.features[k], det.boxes_xyxy[k], det.class_probs[k],
+                region_rows.append((det.features[k], boxes[k], det.class_probs[k],
                                     det.scores[k], clip, t))
         timings["regions"] += time.perf_counter() - t0
     num_classes = len(ex.regions.class_names) if ex.regions is not None else 1
