@@ -128,6 +128,9 @@ def run_ingest(args: argparse.Namespace) -> int:
               f"{summary['videos'] - summary['todo']} already done")
         for video_id, error in summary["errors"].items():
             print(f"  {video_id}: {error}")
+        for video_id in summary["interrupted"]:
+            print(f"  {video_id}: the last ingest stopped while analysing it (killed, out of memory?); "
+                  "it ran after the others")
         for problem in summary["not_searched"]:
             print(f"  {problem}")
     return 0

@@ -142,6 +142,16 @@ class RegionExtractor:
                 "num_classes": len(self.class_names),
                 "input_size": [int(self.model.transform.min_size[0]), int(self.model.transform.max_size)]}
 
+    def input_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (height, width) this detector resizes a ``height`` x ``width`` frame to, never larger
+        than the frame: frames decoded at this size give the detector the same input without the
+        decoder holding (and the detector converting) full-resolution frames (an 8K frame is 100 MB)."""
+        transform = self.model.transform
+        scale = min(transform.min_size[-1] / min(height, width), transform.max_size / max(height, width))
+        if scale >= 1:
+            return height, width
+        return max(2, int(height * scale)), max(2, int(width * scale))
+
     def _images(self, frames: np.ndarray) -> list[torch.Tensor]:
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,12 +22,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ClipSpan:
-    """One clip: [start_sec, end_sec] of its video, the narration said in it, and its position ``index``."""
+    """One clip: [start_sec, end_sec] of its video, the narration said in it, its position ``index``,
+    and whether narration made it (False: a window filling a stretch nobody talks over)."""
 
     start_sec: float
     end_sec: float
     text: str
     index: int
+    narrated: bool = True
 
     @property
     def duration_sec(self) -> float:
@@ -139,6 +141,25 @@ def fixed_windows(
     starts = np.minimum(np.arange(count) * stride_sec, duration_sec - window_sec)
     starts = np.unique(np.round(starts, 9))
     return [ClipSpan(float(s), float(s + window_sec), "", i) for i, s in enumerate(starts)]
+
+
+def cover_gaps(spans: Sequence[ClipSpan], duration_sec: float, window_sec: float = 6.0,
+               min_gap_sec: float = 2.0) -> list[ClipSpan]:
+    """``spans`` plus fixed windows (``narrated=False``, empty text) over every stretch of
+    [0, duration_sec] that no span covers and that lasts at least ``min_gap_sec``, all in time order
+    and re-indexed from 0. Why: clips made only around narration leave the silent parts of a video
+    unsearchable (a 52.8 s video with one cue at 0-5 s was one 5 s clip). A gap shorter than a window
+    gets one window of the gap's length; a longer one gets ``fixed_windows`` laid over it."""
+    covered = sorted((s.start_sec, s.end_sec) for s in spans)
+    gaps, reached = [], 0.0
+    for start, end in covered + [(duration_sec, duration_sec)]:
+        if start - reached >= min_gap_sec:
+            gaps.append((reached, start))
+        reached = max(reached, end)
+    filled = [replace(w, start_sec=a + w.start_sec, end_sec=a + w.end_sec, narrated=False)
+              for a, b in gaps for w in fixed_windows(b - a, window_sec)]
+    ordered = sorted([*spans, *filled], key=lambda s: (s.start_sec, s.end_sec))
+    return [replace(s, index=i) for i, s in enumerate(ordered)]
 
 
 def group_clips(

@@ -15,7 +15,8 @@ its own temporary files; files left by a killed save are removed by ``remove_orp
 library's writer lock). A reader that meets a file replaced by a save in progress retries once.
 
 Load checks, in order: the manifest parses and has every field, the file exists with the recorded
-size and SHA-256, FAISS reads it, its width, metric and count match, and the model fingerprint equals
+size and SHA-256, every size it declares fits in it (``faiss_check``: FAISS would allocate them
+first), FAISS reads it, its width, metric and count match, and the model fingerprint equals
 the caller's. Every failure is a ``ClipIndexError`` naming the fix, ``python -m indexer reindex LIB``.
 """
 
@@ -34,6 +35,7 @@ import faiss
 
 from actbert.atomic import fsync_file, temp_path, write_text
 from indexer.errors import ClipIndexError, LibraryError
+from indexer.index.faiss_check import DeclaredSizeError, check_declared_sizes
 from indexer.library.store import checked_path
 
 logger = logging.getLogger(__name__)
@@ -183,6 +185,10 @@ def _load(directory: str | Path, expected_model: Any,
                                 f"{manifest['bytes']} (truncated or overwritten)", library)
     if digest != manifest["sha256"]:
         raise IndexCorruptError(f"the index file {path} fails its SHA-256 check (corrupted)", library)
+    try:  # FAISS allocates what a file declares before reading it: sizes are checked first
+        check_declared_sizes(path)
+    except DeclaredSizeError as error:
+        raise IndexCorruptError(f"the index file {path} {error}: not read", library) from error
     try:
         index = faiss.read_index(str(path))
     except RuntimeError as error:

@@ -6,7 +6,9 @@ Any exception in one video records it as ``failed`` with a one-line reason and t
 transcript and ground-truth problems, and a truncated file, are warnings on a video that is still
 usable. A corpus's ground truth (task, split, true steps) comes from the readers registered in
 ``indexer.library.ground_truth``. A killed run leaves the interrupted video ``pending`` and nothing
-half-written, so rerunning the same command resumes. The run holds the library's writer lock and
+half-written, so rerunning the same command resumes; a video is marked ``INTERRUPTED`` while it
+is being analysed, so one that killed the last run (out of memory) is redone after the others and
+reported (``summary["interrupted"]``) instead of blocking them again. The run holds the library's writer lock and
 ends by bringing the index to the catalog (``indexer.index.reconcile``). ``--shard i/n`` picks a
 deterministic subset. Only the folders named become the library's ``sources`` (never a symlink's
 target folder).
@@ -24,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from actbert.data import VideoFeatures
+from indexer.features.boxes import scale_xyxy
 from indexer.features.sampling import fixed_windows, narration_spans, sample_times
 from indexer.features.video import VideoError, VideoInfo, probe, read_frames_at
 from indexer.library.catalog import ClipRecord
@@ -42,11 +45,16 @@ from indexer.library.store import Library
 
 log = logging.getLogger(__name__)
 
-# Frames decoded at once: bounds memory on long videos (clips are processed in chunks).
+# Clips decoded at once: bounds memory on long videos (clips are processed in chunks), and the
+# decoded pixels of a chunk stay under CHUNK_BYTES (frames are decoded at the size each stage takes).
 CLIPS_PER_CHUNK = 8
+CHUNK_BYTES = 256 * 2**20
 # Narration text kept per clip (cues are cut in ``discovery``): spaCy refuses texts over
 # 1,000,000 characters (E088).
 MAX_NARRATION_CHARS = 5_000
+# The error of a ``pending`` video while it is analysed: still there at the next run, the video
+# was being worked on when the run died (an out-of-memory kill leaves no other trace).
+INTERRUPTED = "interrupted: the last ingest stopped while analysing this video (killed, out of memory?)"
 
 
 @dataclass(frozen=True)
@@ -122,24 +130,38 @@ def clip_spans(info: VideoInfo, cues, settings: IngestSettings):
     return fixed_windows(info.duration_sec, settings.window_sec)
 
 
+def decode_sizes(info: VideoInfo, spans, ex: Extractors, settings: IngestSettings):
+    """(action frame size, region frame size or None, clips per chunk): frames are scaled in the
+    decoder to what each stage takes (the action CNN's short side, the detector's input size), and
+    a chunk holds at most ``CHUNK_BYTES`` of decoded pixels (at least one clip)."""
+    height, width = info.height, info.width
+    scale = getattr(ex.actions, "short_side", 256) / min(height, width)
+    action_size = (max(2, round(height * scale)), max(2, round(width * scale)))
+    region_size = ex.regions.input_size(height, width) if ex.regions is not None else None
+    longest = max((s.duration_sec for s in spans), default=0.0)
+    clip_bytes = 3 * action_size[0] * action_size[1] * len(ex.actions.sample_clip_times(0.0, longest))
+    if region_size is not None:
+        clip_bytes += 3 * region_size[0] * region_size[1] * len(sample_times(0.0, longest, settings.region_fps))
+    return action_size, region_size, max(1, min(CLIPS_PER_CHUNK, CHUNK_BYTES // clip_bytes))
+
+
 def extract_video(path: Path, video_id: str, info: VideoInfo, spans, ex: Extractors,
                   settings: IngestSettings) -> tuple[VideoFeatures, dict[str, float]]:
-    """Action and region features of every span, processed in chunks of clips."""
+    """Action and region features of every span, processed in chunks of clips (``decode_sizes``);
+    region boxes are mapped back to the video's own pixels."""
     timings = {"decode": 0.0, "actions": 0.0, "regions": 0.0}
     action_feats, action_probs = [], []
     region_rows: list[tuple] = []
     height, width = info.height, info.width
-    short = getattr(ex.actions, "short_side", 256)
-    scale = short / min(height, width)
-    action_size = (max(2, round(height * scale)), max(2, round(width * scale)))
-    for start in range(0, len(spans), CLIPS_PER_CHUNK):
-        chunk = spans[start:start + CLIPS_PER_CHUNK]
+    action_size, region_size, per_chunk = decode_sizes(info, spans, ex, settings)
+    for start in range(0, len(spans), per_chunk):
+        chunk = spans[start:start + per_chunk]
         t0 = time.perf_counter()
         times = [ex.actions.sample_clip_times(s.start_sec, s.end_sec) for s in chunk]
         frames = read_frames_at(path, np.concatenate(times), size=action_size)
         clips = frames.reshape(len(chunk), len(times[0]), *frames.shape[1:])
         region_times = [sample_times(s.start_sec, s.end_sec, settings.region_fps) for s in chunk]
-        region_frames = (read_frames_at(path, np.concatenate(region_times))
+        region_frames = (read_frames_at(path, np.concatenate(region_times), size=region_size)
                          if ex.regions is not None else None)
         timings["decode"] += time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -154,8 +176,9 @@ def extract_video(path: Path, video_id: str, info: VideoInfo, spans, ex: Extract
         flat_times = np.concatenate(region_times)
         clip_of_frame = np.concatenate([np.full(len(t), start + i) for i, t in enumerate(region_times)])
         for det, t, clip in zip(detections, flat_times, clip_of_frame):
+            boxes = scale_xyxy(det.boxes_xyxy, region_size[::-1], (width, height))
             for k in range(len(det.scores)):
-                region_rows.append((det.features[k], det.boxes_xyxy[k], det.class_probs[k],
+                region_rows.append((det.features[k], boxes[k], det.class_probs[k],
                                     det.scores[k], clip, t))
         timings["regions"] += time.perf_counter() - t0
     num_classes = len(ex.regions.class_names) if ex.regions is not None else 1
@@ -300,8 +323,13 @@ def plan(library: Library, paths: list[str | Path], shard: tuple[int, int] | Non
 def _ingest_locked(library, paths, settings, shard, progress, on_video_done, make_runner) -> dict:
     problems: list[str] = []
     videos, todo = plan(library, paths, shard, problems)
+    interrupted = [job for job in todo if library.catalog.video(job.video_id)["error"] == INTERRUPTED]
+    todo = [job for job in todo if job not in interrupted] + interrupted  # the others first
     summary = {"videos": len(videos), "todo": len(todo), "done": 0, "failed": 0, "errors": {},
-               "indexed": False, "not_searched": problems}
+               "indexed": False, "not_searched": problems,
+               "interrupted": [job.video_id for job in interrupted]}
+    for job in interrupted:
+        log.warning("%s: the last ingest stopped while analysing it; it runs after the others", job.path)
     if not todo:
         return summary
     runner = make_runner()
@@ -309,15 +337,20 @@ def _ingest_locked(library, paths, settings, shard, progress, on_video_done, mak
                             extractors=runner.names)
     results = runner.run(todo)
     try:
-        _commit_all(library, results, len(todo), settings, runner.names, summary, progress, on_video_done)
+        _commit_all(library, results, todo, settings, runner.names, summary, progress, on_video_done)
     finally:
         results.close()  # stops the runner's outstanding work (Ray: its actors) even when a commit fails
     return summary
 
 
-def _commit_all(library, results, total, settings, names, summary, progress, on_video_done) -> None:
-    bar = tqdm(results, total=total, desc="ingest", unit="video", disable=not progress, dynamic_ncols=True)
-    for job, result in bar:
+def _commit_all(library, results, todo, settings, names, summary, progress, on_video_done) -> None:
+    """Commit each result in job order. The job analysed next is marked ``INTERRUPTED`` before its
+    result is asked for (the local runner starts it then), and the mark goes with its commit."""
+    bar = tqdm(results, total=len(todo), desc="ingest", unit="video", disable=not progress,
+               dynamic_ncols=True)
+    if todo:
+        library.catalog.update_video(todo[0].rowid, error=INTERRUPTED)
+    for position, (job, result) in enumerate(bar, start=1):
         bar.set_postfix_str(job.path.name[:30])
         started = time.perf_counter()
         if isinstance(result, VideoResult):
@@ -333,6 +366,8 @@ def _commit_all(library, results, total, settings, names, summary, progress, on_
             log.warning("%s failed: %s", job.path, result.message)
         if on_video_done:
             on_video_done(job.video_id)
+        if position < len(todo):
+            library.catalog.update_video(todo[position].rowid, error=INTERRUPTED)
 
 
 def analyse_video(path: Path, video_id: str, settings: IngestSettings, ex: Extractors,

@@ -40,6 +40,28 @@ from indexer.library.ingest import (
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout holding actbert/ and indexer/
+# Seconds a local Ray may take to publish its GCS port. Ray waits 30 s; measured with both cores
+# busy (two training processes) ray.init took 3-5 s, but with a test suite beside them it passed
+# 30 s ("Timed out waiting for file .../gcs_server_port"). RAY_gcs_server_port_wait_time_s wins.
+RAY_START_WAIT_SEC = 300
+
+
+class RayStartError(RuntimeError):
+    """A local Ray did not start (within ``RAY_START_WAIT_SEC`` or for another reason)."""
+
+
+def start_local(num_cpus: int | None = None, **options) -> None:
+    """Start a Ray on this machine, waiting up to ``RAY_START_WAIT_SEC`` for it (a loaded machine
+    is slow to start its processes); raises ``RayStartError`` with a one-line reason otherwise."""
+    wait = os.environ.setdefault("RAY_gcs_server_port_wait_time_s", str(RAY_START_WAIT_SEC))
+    try:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                 runtime_env=_local_env(), **options)
+    except Exception as exc:  # noqa: BLE001 - Ray raises several kinds; all mean "not started"
+        ray.shutdown()
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RayStartError(f"a local Ray did not start (waited up to {wait} s, "
+                            f"RAY_gcs_server_port_wait_time_s): {reason}") from exc
 
 
 class Analyser:
@@ -65,8 +87,7 @@ def connect(address: str | None = "local", num_cpus: int | None = None) -> bool:
     if ray.is_initialized():
         return _single_node()
     if address in (None, "local"):
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 runtime_env=_local_env())
+        start_local(num_cpus)
         return True
     ray.init(address=address, log_to_driver=False, runtime_env=_remote_env())
     return False

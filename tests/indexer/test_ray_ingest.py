@@ -1,6 +1,7 @@
 """Ingestion on a local Ray (2 CPUs): the same clip ids, catalog and features as a local run; and
 without ``--ray`` nothing about Ray is imported."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,12 +55,12 @@ class DriverKilled(Exception):
 
 def test_a_ray_run_killed_and_resumed_equals_the_local_run(tmp_path, videos):
     ray = pytest.importorskip("ray")  # installed from requirements.txt: never skipped there
-    from indexer.library.ray_ingest import ray_runner
+    from indexer.library.ray_ingest import ray_runner, start_local
 
     folder, settings = videos
     local = Library.create(tmp_path / "local")
     ingest(local, [folder], settings, progress=False)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 2**20)
+    start_local(2, object_store_memory=100 * 2**20)  # waits as long as a loaded machine needs
     try:
         remote = Library.create(tmp_path / "ray")
 
@@ -86,3 +87,17 @@ def test_a_ray_run_killed_and_resumed_equals_the_local_run(tmp_path, videos):
             np.testing.assert_allclose(getattr(b, name), getattr(a, name), rtol=1e-4, atol=1e-4,
                                        err_msg=name)
     assert remote.manifest["extractors"] == local.manifest["extractors"]
+
+
+def test_a_local_ray_that_does_not_start_in_time_is_one_line():
+    """Ray's own wait for its GCS (30 s) failed the test above on a loaded machine with a
+    traceback; ``start_local`` waits ``RAY_START_WAIT_SEC`` (set here to 0 s to see the refusal)."""
+    pytest.importorskip("ray")
+    code = ("from indexer.library.ray_ingest import start_local, RayStartError\n"
+            "try: start_local(1)\n"
+            "except RayStartError as e: print(e)\n"
+            "else: print('started')")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "RAY_gcs_server_port_wait_time_s": "0"})
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("a local Ray did not start (waited up to 0 s"), done.stdout

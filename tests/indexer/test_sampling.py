@@ -134,3 +134,27 @@ def test_sample_times_for_the_action_cnn():
     np.testing.assert_allclose(np.diff(short[8:24]), 1 / 8)
     with pytest.raises(ValueError):
         sample_times(3.0, 1.0, fps=8.0)
+
+
+def test_cover_gaps_makes_the_unnarrated_stretches_clips_too():
+    """Issue 29 item 10: a 52.8 s video with one cue at 0-5 s was one 5 s clip."""
+    from indexer.features.sampling import cover_gaps
+    from indexer.features.transcripts import Cue
+
+    spans = cover_gaps(narration_spans([Cue(0.0, 5.0, "crack the egg")], 52.8), 52.8, window_sec=6.0)
+    assert spans[0].narrated and spans[0].text == "crack the egg" and (spans[0].start_sec, spans[0].end_sec) == (0.0, 5.0)
+    assert [s.index for s in spans] == list(range(len(spans)))
+    assert all(not s.narrated and s.text == "" for s in spans[1:]) and len(spans) == 9
+    assert spans[-1].end_sec == pytest.approx(52.8)
+    for before, after in zip(spans, spans[1:]):  # no stretch left uncovered
+        assert after.start_sec <= before.end_sec + 1e-9
+    assert all(s.duration_sec == pytest.approx(6.0) for s in spans[1:])
+
+
+def test_cover_gaps_keeps_a_fully_narrated_video_as_it_was():
+    from indexer.features.sampling import cover_gaps
+    from indexer.features.transcripts import Cue
+
+    cues = [Cue(t, t + 5.0, f"step {t}") for t in np.arange(0.0, 30.0, 5.0)]
+    spans = narration_spans(cues, 30.0)
+    assert cover_gaps(spans, 30.0) == spans
