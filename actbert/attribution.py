@@ -318,6 +318,39 @@ def kind_elements(text: PairText, inputs: ClipInputs, kind: str,
     return [e for e in elements if e.kind == "word" and e.index in positions]
 
 
+@torch.no_grad()
+def kind_drops(model, text: PairText, inputs: ClipInputs) -> dict[str, tuple[float, float]]:
+    """What the pair loses when EVERY element of one kind is removed at once (``kind_elements``:
+    all words, all real regions, the action slot(s)): {kind: (match drop, cosine drop)} for each
+    of ``KINDS``, drop = full score - score without (positive: the score depends on that kind);
+    NaN for a kind the pair has no element of. The full pair and the removals go through the
+    matching forward as one batch; the cosines as ``occlusion``'s (a word kind changes only the
+    text vector, the others only the video vector)."""
+    present, ids, videos = [], [text.ids], [inputs]
+    for kind in KINDS:
+        gone = kind_elements(text, inputs, kind)
+        if gone:
+            removed_ids, removed = remove_elements(text.ids, inputs, gone, text.mask_id)
+            present.append(kind)
+            ids.append(removed_ids)
+            videos.append(removed)
+    stacked = torch.stack(ids)
+    mask = text.mask.expand_as(stacked)
+    match = match_scores(model, stacked, mask, videos, batch_size=len(videos))
+    words = [0] + [i + 1 for i, k in enumerate(present) if k == "words"]
+    other = [0] + [i + 1 for i, k in enumerate(present) if k != "words"]
+    text_vec = model.encode_text(stacked[words], mask[words]).float()
+    video_vec = model.encode_video(**_video([videos[i] for i in other]), cls_id=text.cls_id,
+                                   sep_id=text.sep_id).float()
+    cosine = np.empty(len(videos))
+    cosine[words] = (text_vec @ video_vec[0]).numpy()
+    cosine[other] = (video_vec @ text_vec[0]).numpy()
+    out = {kind: (float("nan"), float("nan")) for kind in KINDS}
+    for i, kind in enumerate(present, 1):
+        out[kind] = (float(match[0] - match[i]), float(cosine[0] - cosine[i]))
+    return out
+
+
 def attribute(model, text: PairText, inputs: ClipInputs, names: dict[int, str] | None = None,
               gradients: bool = True, steps: int = 16) -> Attribution:
     """Occlusion (and, with ``gradients``, integrated gradients) of every element of the pair."""
