@@ -78,15 +78,11 @@ class Attribution:
 
     def top(self, k: int = 3, signal: str = "match") -> list[tuple[str, float]]:
         """The ``k`` elements whose removal lowers ``signal`` most, with the (negative) change."""
-        effect = self.values(signal)
-        order = [i for i in np.argsort(effect, kind="stable") if effect[i] < 0][:k]
-        return [(self.labels[i], float(effect[i])) for i in order]
+        return top_elements(self.labels, self.values(signal), k)
 
     def why(self, k: int = 3, signal: str = "match") -> str:
         """One line: ``region whisk@2s -0.31, word 'eggs' -0.22, action -0.05``."""
-        top = self.top(k, signal)
-        return ", ".join(f"{label} {_signed(value)}" for label, value in top) if top else \
-            "no single element's removal lowers the score"
+        return why_line(self.labels, self.values(signal), k)
 
     def to_json(self) -> dict:
         def listed(x):
@@ -108,6 +104,20 @@ class Attribution:
                    tuple(r["label"] for r in rows), data["match"], data["similarity"],
                    arr([r["match_effect"] for r in rows]), arr([r["similarity_effect"] for r in rows]),
                    arr(data.get("match_gradient")), arr(data.get("similarity_gradient")))
+
+
+def top_elements(labels, effect: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
+    """The ``k`` elements whose removal lowers the score most (most negative ``effect`` first,
+    only those below 0), as (label, change)."""
+    order = [i for i in np.argsort(effect, kind="stable") if effect[i] < 0][:k]
+    return [(labels[i], float(effect[i])) for i in order]
+
+
+def why_line(labels, effect: np.ndarray, k: int = 3) -> str:
+    """``region whisk@2s -0.31, word 'eggs' -0.22, action -0.05`` (``top_elements``)."""
+    top = top_elements(labels, effect, k)
+    return ", ".join(f"{label} {_signed(value)}" for label, value in top) if top else \
+        "no single element's removal lowers the score"
 
 
 def _signed(value: float) -> str:
@@ -196,6 +206,67 @@ def occlusion(model, text: PairText, inputs: ClipInputs,
     cosine[words] = (text_vec @ video_vec[0]).numpy()
     cosine[other] = (video_vec @ text_vec[0]).numpy()
     return float(match[0]), float(cosine[0]), match[1:] - match[0], cosine[1:] - cosine[0]
+
+
+@dataclass(frozen=True)
+class MatchOcclusion:
+    """One clip's occlusion of the match probability (``match_occlusions``): its elements, the
+    full pair's probability and each element's effect (n,), as ``occlusion`` gives them."""
+
+    elements: tuple[Element, ...]
+    match: float
+    match_effect: np.ndarray
+
+
+@torch.no_grad()
+def match_occlusions(model, text: PairText, clips: list[ClipInputs],
+                     batch_size: int = 256) -> list[MatchOcclusion]:
+    """``occlusion``'s match part for ONE text against many clips (a results page), every
+    removal of every clip in shared batches: the text and its one-word removals are the same for
+    every clip, so they run through the text-only layers once (``model.text_state``); each clip's
+    video variants (the clip, each region removed, the action emptied) run through the video-only
+    part once (``model.video_state``); the rows, (text variant, video variant) pairs, continue from
+    those states through the joint layers and the matching head (``model.match``),
+    ``batch_size`` rows per forward. The same numbers as ``occlusion`` (up to float rounding)."""
+    from .states import TextState, VideoState
+
+    words = [e for e in pair_elements(text.ids, clips[0], text.special_ids) if e.kind == "word"] \
+        if clips else []
+    text_ids = torch.stack([text.ids] + [remove_elements(text.ids, clips[0], [e], text.mask_id)[0]
+                                         for e in words]) if clips else text.ids[None]
+    texts = model.text_state(text_ids, text.mask.expand_as(text_ids))
+    rows: list[tuple[int, int]] = []   # (text variant, video variant)
+    variants: list[ClipInputs] = []
+    spans, elements_of = [], []
+    for inputs in clips:
+        elements = pair_elements(text.ids, inputs, text.special_ids)
+        others = [e for e in elements if e.kind != "word"]
+        first_video = len(variants)
+        variants += [inputs] + [remove_elements(text.ids, inputs, [e], text.mask_id)[1] for e in others]
+        start = len(rows)
+        # rows in the clip's element order: the full pair, then every element's removal
+        by_element = {e: (words.index(e) + 1, first_video) if e.kind == "word"
+                      else (0, first_video + 1 + others.index(e)) for e in elements}
+        rows += [(0, first_video)] + [by_element[e] for e in elements]
+        spans.append((start, len(rows)))
+        elements_of.append(tuple(elements))
+    states: list[VideoState] = []
+    for start in range(0, len(variants), batch_size):
+        states += model.video_state(**_video(variants[start:start + batch_size])).unbatch()
+    scores = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        index = torch.tensor([t for t, _ in chunk])
+        text_rows = TextState(texts.hidden[index], texts.bias[index],
+                              {k: v[index] for k, v in texts.projected.items()})
+        video_rows = VideoState.batch([states[v] for _, v in chunk])
+        scores.append(model.match(text_rows, video_rows).match_score.float())
+    match = torch.cat(scores).numpy().astype(np.float64) if scores else np.zeros(0)
+    out = []
+    for (start, end), elements in zip(spans, elements_of):
+        full = match[start]
+        out.append(MatchOcclusion(elements, float(full), match[start + 1:end] - full))
+    return out
 
 
 @contextmanager
