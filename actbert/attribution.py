@@ -220,7 +220,7 @@ class MatchOcclusion:
 
 @torch.no_grad()
 def match_occlusions(model, text: PairText, clips: list[ClipInputs],
-                     batch_size: int = 256) -> list[MatchOcclusion]:
+                     batch_size: int = 64) -> list[MatchOcclusion]:
     """``occlusion``'s match part for ONE text against many clips (a results page), every
     removal of every clip in shared batches: the text and its one-word removals are the same for
     every clip, so they run through the text-only layers once (``model.text_state``); each clip's
@@ -253,15 +253,16 @@ def match_occlusions(model, text: PairText, clips: list[ClipInputs],
     states: list[VideoState] = []
     for start in range(0, len(variants), batch_size):
         states += model.video_state(**_video(variants[start:start + batch_size])).unbatch()
-    scores = []
+    # rows of similar region counts share a forward: less padding to compute
+    order = sorted(range(len(rows)), key=lambda i: states[rows[i][1]].rows["region"].shape[1])
+    match = np.zeros(len(rows))
     for start in range(0, len(rows), batch_size):
-        chunk = rows[start:start + batch_size]
-        index = torch.tensor([t for t, _ in chunk])
+        chunk = order[start:start + batch_size]
+        index = torch.tensor([rows[i][0] for i in chunk])
         text_rows = TextState(texts.hidden[index], texts.bias[index],
                               {k: v[index] for k, v in texts.projected.items()})
-        video_rows = VideoState.batch([states[v] for _, v in chunk])
-        scores.append(model.match(text_rows, video_rows).match_score.float())
-    match = torch.cat(scores).numpy().astype(np.float64) if scores else np.zeros(0)
+        video_rows = VideoState.batch([states[rows[i][1]] for i in chunk])
+        match[chunk] = model.match(text_rows, video_rows).match_score.float().numpy()
     out = []
     for (start, end), elements in zip(spans, elements_of):
         full = match[start]
