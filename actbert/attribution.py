@@ -78,15 +78,11 @@ class Attribution:
 
     def top(self, k: int = 3, signal: str = "match") -> list[tuple[str, float]]:
         """The ``k`` elements whose removal lowers ``signal`` most, with the (negative) change."""
-        effect = self.values(signal)
-        order = [i for i in np.argsort(effect, kind="stable") if effect[i] < 0][:k]
-        return [(self.labels[i], float(effect[i])) for i in order]
+        return top_elements(self.labels, self.values(signal), k)
 
     def why(self, k: int = 3, signal: str = "match") -> str:
         """One line: ``region whisk@2s -0.31, word 'eggs' -0.22, action -0.05``."""
-        top = self.top(k, signal)
-        return ", ".join(f"{label} {_signed(value)}" for label, value in top) if top else \
-            "no single element's removal lowers the score"
+        return why_line(self.labels, self.values(signal), k)
 
     def to_json(self) -> dict:
         def listed(x):
@@ -108,6 +104,20 @@ class Attribution:
                    tuple(r["label"] for r in rows), data["match"], data["similarity"],
                    arr([r["match_effect"] for r in rows]), arr([r["similarity_effect"] for r in rows]),
                    arr(data.get("match_gradient")), arr(data.get("similarity_gradient")))
+
+
+def top_elements(labels, effect: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
+    """The ``k`` elements whose removal lowers the score most (most negative ``effect`` first,
+    only those below 0), as (label, change)."""
+    order = [i for i in np.argsort(effect, kind="stable") if effect[i] < 0][:k]
+    return [(labels[i], float(effect[i])) for i in order]
+
+
+def why_line(labels, effect: np.ndarray, k: int = 3) -> str:
+    """``region whisk@2s -0.31, word 'eggs' -0.22, action -0.05`` (``top_elements``)."""
+    top = top_elements(labels, effect, k)
+    return ", ".join(f"{label} {_signed(value)}" for label, value in top) if top else \
+        "no single element's removal lowers the score"
 
 
 def _signed(value: float) -> str:
@@ -196,6 +206,68 @@ def occlusion(model, text: PairText, inputs: ClipInputs,
     cosine[words] = (text_vec @ video_vec[0]).numpy()
     cosine[other] = (video_vec @ text_vec[0]).numpy()
     return float(match[0]), float(cosine[0]), match[1:] - match[0], cosine[1:] - cosine[0]
+
+
+@dataclass(frozen=True)
+class MatchOcclusion:
+    """One clip's occlusion of the match probability (``match_occlusions``): its elements, the
+    full pair's probability and each element's effect (n,), as ``occlusion`` gives them."""
+
+    elements: tuple[Element, ...]
+    match: float
+    match_effect: np.ndarray
+
+
+@torch.no_grad()
+def match_occlusions(model, text: PairText, clips: list[ClipInputs],
+                     batch_size: int = 64) -> list[MatchOcclusion]:
+    """``occlusion``'s match part for ONE text against many clips (a results page), every
+    removal of every clip in shared batches: the text and its one-word removals are the same for
+    every clip, so they run through the text-only layers once (``model.text_state``); each clip's
+    video variants (the clip, each region removed, the action emptied) run through the video-only
+    part once (``model.video_state``); the rows, (text variant, video variant) pairs, continue from
+    those states through the joint layers and the matching head (``model.match``),
+    ``batch_size`` rows per forward. The same numbers as ``occlusion`` (up to float rounding)."""
+    from .states import TextState, VideoState
+
+    words = [e for e in pair_elements(text.ids, clips[0], text.special_ids) if e.kind == "word"] \
+        if clips else []
+    text_ids = torch.stack([text.ids] + [remove_elements(text.ids, clips[0], [e], text.mask_id)[0]
+                                         for e in words]) if clips else text.ids[None]
+    texts = model.text_state(text_ids, text.mask.expand_as(text_ids))
+    rows: list[tuple[int, int]] = []   # (text variant, video variant)
+    variants: list[ClipInputs] = []
+    spans, elements_of = [], []
+    for inputs in clips:
+        elements = pair_elements(text.ids, inputs, text.special_ids)
+        others = [e for e in elements if e.kind != "word"]
+        first_video = len(variants)
+        variants += [inputs] + [remove_elements(text.ids, inputs, [e], text.mask_id)[1] for e in others]
+        start = len(rows)
+        # rows in the clip's element order: the full pair, then every element's removal
+        by_element = {e: (words.index(e) + 1, first_video) if e.kind == "word"
+                      else (0, first_video + 1 + others.index(e)) for e in elements}
+        rows += [(0, first_video)] + [by_element[e] for e in elements]
+        spans.append((start, len(rows)))
+        elements_of.append(tuple(elements))
+    states: list[VideoState] = []
+    for start in range(0, len(variants), batch_size):
+        states += model.video_state(**_video(variants[start:start + batch_size])).unbatch()
+    # rows of similar region counts share a forward: less padding to compute
+    order = sorted(range(len(rows)), key=lambda i: states[rows[i][1]].rows["region"].shape[1])
+    match = np.zeros(len(rows))
+    for start in range(0, len(rows), batch_size):
+        chunk = order[start:start + batch_size]
+        index = torch.tensor([rows[i][0] for i in chunk])
+        text_rows = TextState(texts.hidden[index], texts.bias[index],
+                              {k: v[index] for k, v in texts.projected.items()})
+        video_rows = VideoState.batch([states[rows[i][1]] for i in chunk])
+        match[chunk] = model.match(text_rows, video_rows).match_score.float().numpy()
+    out = []
+    for (start, end), elements in zip(spans, elements_of):
+        full = match[start]
+        out.append(MatchOcclusion(elements, float(full), match[start + 1:end] - full))
+    return out
 
 
 @contextmanager
@@ -316,6 +388,39 @@ def kind_elements(text: PairText, inputs: ClipInputs, kind: str,
     positions = {i for word, where in whole_words(text.tokens)
                  if wanted is None or word.lower() in wanted for i in where}
     return [e for e in elements if e.kind == "word" and e.index in positions]
+
+
+@torch.no_grad()
+def kind_drops(model, text: PairText, inputs: ClipInputs) -> dict[str, tuple[float, float]]:
+    """What the pair loses when EVERY element of one kind is removed at once (``kind_elements``:
+    all words, all real regions, the action slot(s)): {kind: (match drop, cosine drop)} for each
+    of ``KINDS``, drop = full score - score without (positive: the score depends on that kind);
+    NaN for a kind the pair has no element of. The full pair and the removals go through the
+    matching forward as one batch; the cosines as ``occlusion``'s (a word kind changes only the
+    text vector, the others only the video vector)."""
+    present, ids, videos = [], [text.ids], [inputs]
+    for kind in KINDS:
+        gone = kind_elements(text, inputs, kind)
+        if gone:
+            removed_ids, removed = remove_elements(text.ids, inputs, gone, text.mask_id)
+            present.append(kind)
+            ids.append(removed_ids)
+            videos.append(removed)
+    stacked = torch.stack(ids)
+    mask = text.mask.expand_as(stacked)
+    match = match_scores(model, stacked, mask, videos, batch_size=len(videos))
+    words = [0] + [i + 1 for i, k in enumerate(present) if k == "words"]
+    other = [0] + [i + 1 for i, k in enumerate(present) if k != "words"]
+    text_vec = model.encode_text(stacked[words], mask[words]).float()
+    video_vec = model.encode_video(**_video([videos[i] for i in other]), cls_id=text.cls_id,
+                                   sep_id=text.sep_id).float()
+    cosine = np.empty(len(videos))
+    cosine[words] = (text_vec @ video_vec[0]).numpy()
+    cosine[other] = (video_vec @ text_vec[0]).numpy()
+    out = {kind: (float("nan"), float("nan")) for kind in KINDS}
+    for i, kind in enumerate(present, 1):
+        out[kind] = (float(match[0] - match[i]), float(cosine[0] - cosine[i]))
+    return out
 
 
 def attribute(model, text: PairText, inputs: ClipInputs, names: dict[int, str] | None = None,

@@ -11,6 +11,7 @@ import streamlit as st
 from app import render, resources
 
 WHY_TOP = 3
+WHY_BATCH = 12  # why lines computed together (one results page's worth)
 _STREAM_KIND = {"text": "word", "region": "region", "action": "action", "injected": "action"}
 
 
@@ -19,17 +20,29 @@ _STREAM_KIND = {"text": "word", "region": "region", "action": "action", "injecte
 
 def fill_why_lines(service, query: str, hits, slots, fingerprint: str) -> None:
     """After the results are on screen: each hit's top elements by occlusion, into its slot
-    (kept per query, clip and model in the session, so reruns cost nothing)."""
+    (kept per query, clip and model in the session, so reruns cost nothing). The hits' lines are
+    computed ``WHY_BATCH`` at a time, each group's occlusions in shared batches
+    (``ClipService.why_lines``), so a page's first lines come together and early."""
     cache = st.session_state.setdefault("_why_cache", {})
+    pending = []
     for hit, slot in zip(hits, slots):
         key = (fingerprint, query, hit.clip.clip_id)
-        if key not in cache:
+        if key in cache:
+            slot.caption(f"why: {render.md_text(cache[key])}")
+        else:
             slot.caption(":material/hourglass_empty: why...")
-            try:
-                cache[key] = service.explain(hit.clip.clip_id, query).why(WHY_TOP)
-            except resources.USER_ERRORS as exc:
-                cache[key] = f"(no explanation: {exc})"
-        slot.caption(f"why: {render.md_text(cache[key])}")
+            pending.append((hit, slot))
+    for start in range(0, len(pending), WHY_BATCH):
+        group = pending[start:start + WHY_BATCH]
+        ids = [hit.clip.clip_id for hit, _ in group]
+        try:
+            lines = service.why_lines(query, ids, WHY_TOP)
+        except resources.USER_ERRORS as exc:
+            lines = {i: f"(no explanation: {exc})" for i in ids}
+        for hit, slot in group:
+            line = lines.get(hit.clip.clip_id, "(no explanation: the clip is no longer in the library)")
+            cache[(fingerprint, query, hit.clip.clip_id)] = line
+            slot.caption(f"why: {render.md_text(line)}")
 
 
 def absent_ranks(service, query: str, hits, absent: str) -> dict[int, object]:

@@ -12,10 +12,14 @@ object.
   sentences: the cost depends on the counts of words and regions, not on their values.
 - With ``--library``: real clips and the library's narrations as queries, and
   ``side_by_side_ms`` (``indexer.index.compare.side_by_side``: both models' searches) against
-  ``single_ms`` (one search), both after a warm-up; target ratio p50 <= 2.
+  ``single_ms`` (one search), both after a warm-up; target ratio p50 <= 2. ``why_12_ms``: the
+  "why" lines of a query's first 12 results once they are shown (``indexer.index.explain.
+  why_lines``: every removal of the 12 clips in shared batches, as the Search page fills them;
+  target p50 <= 2000 ms), beside ``why_12_one_by_one_ms``: the same 12 lines as 12 separate
+  ``attribute`` calls (the path before batching; first ``--sequential`` queries only).
 
 Usage: python bench/attribution.py [--checkpoint assets/demo/actbert] [--library DIR]
-       [--compare CHECKPOINT] [--pairs 20] [--regions 26] [--threads 1]
+       [--compare CHECKPOINT] [--pairs 20] [--regions 26] [--sequential 3] [--threads 1]
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ def pairs_random(model, tok, count: int, regions: int):
 def library_part(args, pairs_out: list) -> dict:
     """Real clips and queries of a library, and the side-by-side query cost."""
     from indexer.index.compare import second_searcher, side_by_side
+    from indexer.index.explain import clip_attribution, why_lines
     from indexer.index.search import Searcher
     from indexer.library.store import Library
 
@@ -95,9 +100,17 @@ def library_part(args, pairs_out: list) -> dict:
     other.warm_up()
     single = [timed(lambda q=q: searcher.search(q, k=12), 1)[0] for q in queries[:args.pairs]]
     both = [timed(lambda q=q: side_by_side(searcher, other, q, k=12), 1)[0] for q in queries[:args.pairs]]
+    pages = [(q, [h.clip for h in searcher.search(q, k=12).hits]) for q in queries[:args.pairs]]
+    why_lines(searcher, *pages[0])  # warm-up
+    why = [timed(lambda p=p: why_lines(searcher, *p), 1)[0] for p in pages]
+    one_by_one = [timed(lambda p=p: [clip_attribution(searcher, c, p[0]).why() for c in p[1]], 1)[0]
+                  for p in pages[:args.sequential]]
     return {"library": str(args.library), "compare": str(other.checkpoint),
             "single_ms": percentiles(single), "side_by_side_ms": percentiles(both),
-            "ratio_p50": round(statistics.median(both) / statistics.median(single), 2)}
+            "ratio_p50": round(statistics.median(both) / statistics.median(single), 2),
+            "why_12_ms": percentiles(why), "why_12_one_by_one_ms": percentiles(one_by_one),
+            "results_per_page_mean": round(float(np.mean([len(c) for _, c in pages])), 1),
+            "target_why_12_p50_ms": 2000, "target_ratio_p50": 2}
 
 
 def main() -> None:
@@ -107,6 +120,8 @@ def main() -> None:
     parser.add_argument("--compare", help="second model (default: the library's model_no_regions)")
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--regions", type=int, default=26)
+    parser.add_argument("--sequential", type=int, default=3,
+                        help="queries whose 12 why lines are also timed one attribution at a time")
     parser.add_argument("--threads", type=int, default=1,
                         help="intra-op threads (1 beside another job on 2 cores: 2 threads then "
                              "spin against it and run tens of times slower)")

@@ -16,7 +16,7 @@ from .evaluate import EvalConfig, evaluate
 from .intervals import RESAMPLES
 from .known_limits import add_cli as add_summary_cli
 from .record import write_evaluation
-from .runners import BASELINES, RESULT_TASKS, TASKS
+from .runners import ANALYSES, BASELINES, RESULT_TASKS, TASKS
 
 
 def config_from_args(args: argparse.Namespace) -> EvalConfig:
@@ -35,7 +35,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         max_train_clips=args.max_train_clips, caption_epochs=args.caption_epochs,
         caption_min_steps=args.caption_min_steps,
         meteor=not args.no_meteor, device=device, threads=args.threads, resamples=args.resamples,
-        dual_encoder=args.dual_encoder)
+        dual_encoder=args.dual_encoder, attribution_pairs=args.attribution_pairs)
 
 
 def _shown(value, interval=None) -> str:
@@ -58,6 +58,10 @@ def _table(result: dict) -> str:
         for system, figures, intervals in rows:
             shown = ", ".join(f"{k} {_shown(v, intervals.get(k))}" for k, v in figures.items())
             lines.append(f"  {system:<20} {shown}")
+    if "attribution" in result:
+        from .attribution_summary import AttributionSummary, table_lines
+
+        lines += table_lines(AttributionSummary.from_json(result["attribution"]))
     lines += [f"note: {n}" for n in result["notes"]]
     return "\n".join(lines)
 
@@ -143,7 +147,10 @@ def add_cli(subparsers) -> None:
                    help="an `actbert train-dual` folder: its rows (system dual_encoder) beside ActBERT")
     p.add_argument("--split", default="test", choices=["test", "val"])
     p.add_argument("--tasks", help=f"comma-separated subset of {','.join(TASKS)} (default: all; "
-                                   "a --dataset's own tasks)")
+                                   "a --dataset's own tasks), and the analysis "
+                                   f"{','.join(ANALYSES)}, run only when named")
+    p.add_argument("--attribution-pairs", type=int, default=100,
+                   help="attribution: a seeded sample of at most this many (query, clip) pairs")
     p.add_argument("--rerank-k", type=int, default=10, help="embedding top K reranked by matching")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, help="clips per forward (default: 64 on CPU, 512 on "

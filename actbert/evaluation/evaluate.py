@@ -40,6 +40,12 @@ paper benchmark's files (``benchmark_corpus``) and prints the paper's tables bes
   clip that overlaps a step with its own step description vs the description of a step whose
   verb or objects differ; ``auc_same_task`` draws that step from the clip's own task;
   ``auc_embedding`` scores the pairs by cosine (``heads``).
+- ``attribution`` (only when named in ``--tasks``): not a table of systems, the entry
+  ``attribution_summary.AttributionSummary`` writes: over a seeded sample of the retrieval pairs
+  (``--attribution-pairs``, default 100), the mean faithfulness of every layer x head (and of the
+  rollout) to the occlusion effects on the match probability, and the mean drop of the match
+  probability and of the cosine when all words, all regions or the action are removed, with
+  which stream the match depends on most. The report card and the Model page draw it.
 - ``masked_action``: ``top1_masked`` (percent) of the action head on held-out clips with the
   clip's action feature masked and its narration as text (the paper's masked action objective),
   ``top1_video_only`` with the feature visible and no text, both over the label space of the
@@ -113,7 +119,7 @@ from .dual_encoder import DualEncoder
 from .finetune import load_finetuned
 from .intervals import LEVEL, RESAMPLES, Bootstrap, bootstrap
 from .protocols import protocols
-from .runners import BASELINES, RESULT_TASKS, TASKS, Evaluation, Outcomes
+from .runners import ANALYSES, BASELINES, RESULT_TASKS, TASKS, Evaluation, Outcomes
 from .scorer import load_checkpoint
 from .tasks import SplitClips, check_disjoint, load_split
 
@@ -148,11 +154,14 @@ class EvalConfig:
     finetuned: tuple[str, ...] = () # ``actbert finetune`` output folders, reported as *_finetuned
     dataset: str | None = None      # a paper benchmark (``benchmark_corpus``); corpus = its label
     dual_encoder: str | None = None # an ``actbert train-dual`` folder: the system dual_encoder
+    attribution_pairs: int = 100    # the attribution analysis' sample of (query, clip) pairs
 
     def __post_init__(self) -> None:
-        unknown = [t for t in self.tasks if t not in TASKS]
+        unknown = [t for t in self.tasks if t not in TASKS + ANALYSES]
         if unknown or not self.tasks:
-            raise ValueError(f"unknown tasks {unknown}; choose from {','.join(TASKS)}")
+            raise ValueError(f"unknown tasks {unknown}; choose from {','.join(TASKS + ANALYSES)}")
+        if self.attribution_pairs < 1:
+            raise ValueError(f"--attribution-pairs must be positive, got {self.attribution_pairs}")
         if self.rerank_k < 1:
             raise ValueError(f"--rerank-k must be positive, got {self.rerank_k}")
         if self.split == self.train_split:
@@ -275,8 +284,9 @@ def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> dict:
     result, intervals, differences, units = _run_tasks(config, run, timings)
     if "random" in config.baselines:
         run.notes.append(chance.NOTE)
-    result = {t: result[t] for t in RESULT_TASKS if t in result}
-    result["protocols"] = protocols(result)
+    tables = {t: result[t] for t in RESULT_TASKS if t in result}
+    result = {**tables, **{t: result[t] for t in ANALYSES if t in result}}
+    result["protocols"] = protocols(tables)
     result["ci"] = {t: intervals[t] for t in RESULT_TASKS if t in intervals}
     result["differences"] = {t: differences[t] for t in RESULT_TASKS if t in differences}
     result["timings_s"] = timings

@@ -12,6 +12,8 @@ Model page draws the same ones):
   the result is on the benchmark they were measured on (``info["dataset"]`` names it). On any other
   corpus (SynthKitchen, a user's library) they are not comparable: the page lists them in a table
   headed so, and the charts carry no reference line.
+- ``attribution_figures``: the ``attribution`` entry (``evaluate --tasks attribution``): the
+  mean faithfulness per layer x head and the score lost when each stream is removed.
 - ``curves_figure``: every loss term of ``train.jsonl`` against the step (match with its chance
   level ln 2), as ``curves.plot_losses`` draws the PNG.
 """
@@ -159,6 +161,47 @@ def curves_figure(records: list[dict], title: str = "pretraining losses") -> go.
     return fig
 
 
+def attribution_figures(entry: dict) -> tuple[go.Figure, go.Figure]:
+    """The ``attribution`` entry of a result (``attribution_summary``): the mean faithfulness per
+    layer x head (Spearman, -1..1; blank: no pair defines the cell) and the mean drop of the match
+    probability and of the cosine when each stream is removed, with 95% intervals."""
+    from .attribution_summary import AttributionSummary
+
+    summary = AttributionSummary.from_json(entry)
+    heads = max((len(row) for row in summary.grid), default=0)
+    grid = go.Figure(go.Heatmap(
+        z=[[None if v is None else v for v in row] for row in summary.grid],
+        x=[f"head {h}" for h in range(heads)], y=summary.blocks, zmin=-1.0, zmax=1.0,
+        colorscale="RdBu", colorbar={"title": {"text": "Spearman"}},
+        hovertemplate="%{y} · %{x}: %{z:.2f}<extra></extra>"))
+    rollout = "undefined" if summary.rollout is None else f"{summary.rollout:+.2f}"
+    grid.update_layout(
+        title={"text": f"faithfulness per layer x head: attention vs occlusion, mean over "
+                       f"{summary.pairs} pairs · rollout {rollout}"},
+        height=max(260, 28 * len(summary.blocks) + 120), template="plotly_white",
+        yaxis={"autorange": "reversed"}, margin={"t": 60, "b": 40, "l": 90, "r": 20})
+    drops = make_subplots(rows=1, cols=2, subplot_titles=("match probability", "embedding cosine"))
+    for col, signal in enumerate(("match", "similarity"), start=1):
+        by_stream = summary.stream_drop[signal]
+        streams = [k for k, v in by_stream.items() if v is not None]
+        values = [by_stream[k] for k in streams]
+        cis = [summary.stream_ci[signal].get(k) for k in streams]
+        drops.add_trace(go.Bar(
+            x=streams, y=values, showlegend=False,
+            marker_color=["#d62728" if k == summary.depends_most and signal == "match" else "#1f77b4"
+                          for k in streams],
+            error_y={"type": "data", "symmetric": False,
+                     "array": [max(c[1] - v, 0.0) if c else 0.0 for v, c in zip(values, cis)],
+                     "arrayminus": [max(v - c[0], 0.0) if c else 0.0 for v, c in zip(values, cis)]},
+            hovertext=[f"{k}: {v:.3f}" + (f" [{c[0]:.3f}, {c[1]:.3f}]" if c else "")
+                       for k, v, c in zip(streams, values, cis)], hoverinfo="text"), row=1, col=col)
+        drops.update_yaxes(title_text="mean drop (full - removed)", row=1, col=col)
+    drops.update_layout(title={"text": f"score lost when a stream is removed · the match depends "
+                                       f"most on {summary.depends_most}"},
+                        height=360, template="plotly_white", margin={"t": 80, "b": 40, "l": 60, "r": 20})
+    return grid, drops
+
+
 def interval_rows(table: dict, ci: dict) -> list[dict]:
     """The task's table as rows: system, metric, value, interval ([low, high] or None)."""
     return [{"system": system, "metric": metric, "value": value,
@@ -278,6 +321,7 @@ def _header(result: dict, tables: dict, benchmark: str | None, timestamp: str) -
             "<b>not comparable</b>. They are listed at the end for orientation only.</p>")
     parts.append("<nav><b>Tasks:</b> " + " · ".join(
         f"<a href='#task-{esc(t)}'>{esc(t.replace('_', ' '))}</a>" for t in tables)
+        + (" · <a href='#attribution'>attribution</a>" if result.get("attribution") else "")
         + " · <a href='#training'>training</a> · <a href='#commands'>commands</a> · "
           "<a href='#notes'>notes</a></nav>")
     return parts
@@ -307,6 +351,32 @@ def _task_section(result: dict, task: str, table: dict, benchmark: str | None,
              _interval(r["interval"]),
              f"<span class='{r['verdict'].split(' ')[0]}'>{esc(r['verdict'])}</span>"]
             for r in diffs], "differences"))
+    return parts
+
+
+def _attribution_section(result: dict, figure: _Figures) -> list[str]:
+    """What the matching score depends on (``attribution_summary``): the faithfulness grid and
+    the stream removals, with the sampled pairs' count."""
+    from .attribution_summary import AttributionSummary
+
+    entry = result.get("attribution")
+    if not entry:
+        return []
+    esc = html.escape
+    summary = AttributionSummary.from_json(entry)
+    grid, drops = attribution_figures(entry)
+    low_high = summary.grid_range
+    parts = ["<h2 id='attribution'>attribution</h2>",
+             f"<p class='muted'>{esc(summary.system)} on {summary.pairs} of {summary.of_pairs} "
+             f"(step description, true clip) pairs (seed {summary.seed}) · head faithfulness "
+             + (f"{low_high[0]:+.2f} .. {low_high[1]:+.2f}" if low_high else "undefined")
+             + f" · the match depends most on <b>{esc(str(summary.depends_most))}</b></p>",
+             figure("attribution:streams", drops), figure("attribution:faithfulness", grid)]
+    rows = [[esc(signal), esc(stream), _fmt(value), _interval(summary.stream_ci[signal][stream]),
+             str(summary.stream_pairs[stream])]
+            for signal, by_stream in summary.stream_drop.items() for stream, value in by_stream.items()]
+    parts.append(_table(["signal", "stream removed", "mean drop", "95% interval", "pairs"], rows,
+                        "attribution"))
     return parts
 
 
@@ -373,6 +443,7 @@ def report_html(result: dict, command: str, runs: list[TrainingRun] | None = Non
     parts = _header(result, tables, benchmark, timestamp)
     for task, table in tables.items():
         parts += _task_section(result, task, table, benchmark, figure)
+    parts += _attribution_section(result, figure)
     parts += _training_section(runs or [], figure)
     parts += _commands_section(command, runs or [])
     parts += _closing_sections(result, benchmark)

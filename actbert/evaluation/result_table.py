@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-NOT_TASKS = ("ci", "differences", "timings_s", "notes", "info", "protocols", "paper")
+NOT_TASKS = ("ci", "differences", "timings_s", "notes", "info", "protocols", "paper",
+             "attribution")  # attribution: not a table (``attribution_summary``)
 PANELS = (("percent", "percent (higher is better)"),
           ("rank", "median rank, 1-based (lower is better)"),
           ("cider", "CIDEr-D (higher is better)"))

@@ -51,6 +51,9 @@ METRICS = {"retrieval": ("r1", "r5", "r10", "median_rank"), "step_localization":
            "matching": ("auc", "auc_same_task"), "masked_action": ("top1_masked", "top1_video_only")}
 VISUAL_ONLY = "retrieval_visual_only"  # reported with "retrieval": its queries without narration
 RESULT_TASKS = ("retrieval", VISUAL_ONLY, *TASKS[1:])
+# Run only when named (``--tasks attribution``): not a table of systems and metrics, but what the
+# matching score depends on (``attribution_summary``).
+ANALYSES = ("attribution",)
 
 
 @dataclass
@@ -418,3 +421,14 @@ class Evaluation:
 
     def captioning(self) -> dict:
         return captioning_outcomes(self)
+
+    def attribution(self) -> dict:
+        """The full model's attribution and head faithfulness over a sample of the retrieval
+        pairs (``attribution_summary``; a JSON entry, not ``Outcomes``)."""
+        from .attribution_summary import note, summarize
+
+        summary = summarize(self.models["actbert"][0], self.tokenizer, self.held,
+                            self.config.attribution_pairs, self.config.seed,
+                            resamples=self.config.resamples)
+        self.notes.append(note(summary))
+        return {"attribution": summary.to_json()}

@@ -87,6 +87,8 @@ def show_evaluation(card: model_card.ModelCard, split: str) -> None:
                                   if r["interval"] else "" for r in diffs],
                  "interval": [r["verdict"] for r in diffs]},
                 hide_index=True, width="stretch")
+    if record.get("attribution"):
+        show_attribution(card, split, record["attribution"])
     st.subheader("Known limits", divider="gray")
     st.caption("Generated from this evaluation (`actbert evaluate-summary`): every comparison an "
                "ActBERT row loses to a baseline or to the no-regions ablation.")
@@ -97,6 +99,22 @@ def show_evaluation(card: model_card.ModelCard, split: str) -> None:
     with st.expander("The paper's numbers (ActBERT, section 4.2, on its benchmarks)"):
         rows = report.paper_rows()
         st.dataframe({k: [r[k] for r in rows] for k in rows[0]}, hide_index=True, width="stretch")
+
+
+def show_attribution(card: model_card.ModelCard, split: str, entry: dict) -> None:
+    """What the matching score depends on (``actbert evaluate --tasks attribution``)."""
+    from actbert.evaluation.attribution_summary import AttributionSummary
+
+    summary = AttributionSummary.from_json(entry)
+    st.subheader("attribution", divider="gray")
+    low_high = summary.grid_range
+    st.caption(f"{summary.pairs} of {summary.of_pairs} (step description, true clip) pairs · "
+               "head faithfulness "
+               + (f"{low_high[0]:+.2f} .. {low_high[1]:+.2f}" if low_high else "undefined")
+               + f" · the match depends most on {render.md_text(str(summary.depends_most))}")
+    grid, drops = report.attribution_figures(entry)
+    st.plotly_chart(drops, key=f"_attr_streams_{card.role}_{split}", config=render.EXPORT_CONFIG)
+    st.plotly_chart(grid, key=f"_attr_grid_{card.role}_{split}", config=render.EXPORT_CONFIG)
 
 
 for card in cards:

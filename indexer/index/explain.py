@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actbert.attribution import Attribution, PairText, attribute, kind_elements, match_scores, region_names
+from actbert.attribution import (Attribution, PairText, attribute, element_labels, kind_elements,
+                                  match_occlusions, match_scores, region_names, why_line)
 from actbert.data import remove_elements
 from indexer.index.search import Searcher
 from indexer.library.catalog import Clip
@@ -35,6 +36,23 @@ def clip_attribution(searcher: Searcher, clip: Clip, query: str, gradients: bool
     features = load_features(searcher.library, clip.feature_path)
     names = region_names(features, inputs, region_class_names(searcher.library))
     return attribute(searcher.model, pair_text(searcher, query), inputs, names, gradients, steps)
+
+
+def why_lines(searcher: Searcher, query: str, clips: list[Clip], k: int = 3) -> dict[int, str]:
+    """clip id -> the "why" line of each clip (``Attribution.why``: the ``k`` elements whose
+    removal lowers the match probability most), every clip's occlusions in shared batches
+    (``actbert.attribution.match_occlusions``): what a results page's why lines cost together."""
+    if not clips:
+        return {}
+    text = pair_text(searcher, query)
+    inputs = [searcher.clip_inputs(c) for c in clips]
+    classes = region_class_names(searcher.library)
+    out = {}
+    for clip, sample, result in zip(clips, inputs, match_occlusions(searcher.model, text, inputs)):
+        names = region_names(load_features(searcher.library, clip.feature_path), sample, classes)
+        labels = element_labels(list(result.elements), text, sample, names)
+        out[clip.clip_id] = why_line(labels, result.match_effect, k)
+    return out
 
 
 def vocabulary(searcher: Searcher, absent: str) -> list[str] | None:

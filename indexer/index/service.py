@@ -74,6 +74,14 @@ class ClipService:
 
         return clip_attribution(self.searcher, self.searcher.clip(clip_id), query, gradients)
 
+    def why_lines(self, query: str, clip_ids: list[int], k: int = 3) -> dict[int, str]:
+        """clip id -> its "why" line for ``query`` (``explain(...).why(k)``), the clips' occlusions
+        batched together (``indexer.index.explain.why_lines``); unknown ids are left out."""
+        from indexer.index.explain import why_lines
+
+        rows = self.library.catalog.clips_by_id(clip_ids)
+        return why_lines(self.searcher, query, [rows[i] for i in clip_ids if i in rows], k)
+
     def faithfulness(self, clip_id: int, query: str, attribution, maps):
         """Per head faithfulness and deletion/insertion curves of one pair
         (``indexer.index.explain.clip_faithfulness``)."""

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from actbert import faithfulness as fa
-from actbert.attribution import Attribution, PairText, attribute, match_scores
+from actbert.attribution import Attribution, PairText, attribute, match_occlusions, match_scores
 from actbert.data import (REGION_TOKEN, SEP_TOKEN, ClipInputs, Element, clip_inputs, collate,
                           drop_regions, mask_words, pair_elements, remove_actions, remove_clips,
                           remove_elements, remove_regions)
@@ -161,6 +161,32 @@ def test_batched_occlusion_equals_one_forward_per_removal(tokenizer, kv_fusion, 
         match, cosine = one(ids, inputs)
         assert got.match_effect[i] == pytest.approx(match - full[0], abs=1e-6), element
         assert got.similarity_effect[i] == pytest.approx(cosine - full[1], abs=1e-6), element
+
+
+@pytest.mark.parametrize("kv_fusion", ["stack", "paddle"])
+def test_one_text_against_many_clips_equals_one_forward_per_removal(tokenizer, kv_fusion):
+    """A results page's occlusions (shared text states, clips of different region counts, a
+    group, rows split over several forwards) are each pair's removals scored one at a time."""
+    model = tiny_model(kv_fusion=kv_fusion, seed=4)
+    text = PairText.encode(tokenizer, QUERY)
+    clips = [clip_inputs(make_features(regions_per_clip=4, seed=1), [1], 36),
+             clip_inputs(make_features(regions_per_clip=1, seed=2), [0], 36),
+             clip_inputs(make_features(regions_per_clip=6, seed=3), [0, 2], 36)]
+    got = match_occlusions(model, text, clips, batch_size=7)
+    assert len(got) == len(clips)
+
+    def one(ids, inputs) -> float:
+        with torch.no_grad():
+            return float(model(text_ids=ids[None], text_mask=text.mask[None], heads=("match",),
+                               **video([inputs])).match_score[0])
+
+    for sample, result in zip(clips, got):
+        assert list(result.elements) == pair_elements(text.ids, sample, text.special_ids)
+        full = one(text.ids, sample)
+        assert result.match == pytest.approx(full, abs=1e-5)
+        for element, effect in zip(result.elements, result.match_effect):
+            removed = one(*remove_elements(text.ids, sample, [element], text.mask_id))
+            assert effect == pytest.approx(removed - full, abs=1e-5), element
 
 
 def test_integrated_gradients_are_complete_on_the_real_model(tokenizer):

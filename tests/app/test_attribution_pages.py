@@ -108,3 +108,34 @@ def test_attention_page_attribution_faithfulness_and_curves(tiny_library, app_fo
     at.button_group(key="_word_mode").set_value("attribution").run()
     _clean(at)
     assert any(c.startswith("Attribution mode") for c in _captions(at))
+
+
+def test_model_page_draws_a_recorded_attribution(tmp_path, tiny_library, app_for):
+    """An evaluation with ``--tasks attribution`` recorded beside the model: the Model page draws
+    its stream removals and its faithfulness grid, with the figures of the record."""
+    from actbert.evaluation.record import write_evaluation
+
+    root = build_tiny_library(tmp_path / "lib", corpus=tiny_library / "corpus")
+    checkpoint = root / "models" / "actbert"
+    entry = {"system": "actbert", "pairs": 2, "of_pairs": 5, "seed": 0,
+             "blocks": ["text.0", "tangled.0"], "grid": [[0.5, None], [-0.25, 0.75]],
+             "grid_pairs": [[2, 0], [2, 1]], "rollout": 0.1, "rollout_pairs": 2,
+             "stream_drop": {"match": {"words": 0.3, "regions": 0.1, "action": 0.0},
+                             "similarity": {"words": 0.2, "regions": 0.05, "action": None}},
+             "stream_ci": {"match": {"words": [0.2, 0.4], "regions": None, "action": None},
+                           "similarity": {"words": None, "regions": None, "action": None}},
+             "stream_pairs": {"words": 2, "regions": 2, "action": 2}, "depends_most": "words",
+             "sample": [{"video_id": "v", "clip": 0, "query": "*not markdown*"}]}
+    write_evaluation(checkpoint, {"attribution": entry, "notes": [], "info": {"split": "test"}},
+                     "python -m actbert evaluate --tasks attribution", "corpus.jsonl")
+    at = app_for(root).run()
+    at.switch_page("views/model.py").run()
+    _clean(at)
+    assert any("the match depends most on words" in c for c in _captions(at))
+    charts = {t: json.loads(c.proto.spec) for t, c in zip(_titles(at), at.get("plotly_chart"))}
+    grid = next(v for t, v in charts.items() if t.startswith("faithfulness per layer x head"))
+    assert grid["data"][0]["z"] == [[0.5, None], [-0.25, 0.75]]
+    streams = next(v for t, v in charts.items() if t.startswith("score lost when a stream is removed"))
+    assert streams["data"][0]["x"] == ["words", "regions", "action"]
+    assert streams["data"][0]["y"] == [0.3, 0.1, 0.0]
+    assert streams["data"][1]["x"] == ["words", "regions"]  # the cosine: no action figure

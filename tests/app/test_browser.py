@@ -115,6 +115,11 @@ def _select(page, label: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
+def _choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the Streamlit segmented control labelled ``label`` (a radio group)."""
+    page.get_by_role("radiogroup", name=label).get_by_role("radio", name=option, exact=True).click()
+
+
 def test_search_clip_video_attention(server, browser):
     url, started = server
     OUT.mkdir(exist_ok=True)
@@ -211,3 +216,58 @@ def test_report_page_opens_offline(evaluated_library, browser):
     page.wait_for_timeout(500)
     page.screenshot(path=str(OUT / "report.png"), full_page=True)
     page.close()
+
+
+def test_why_lines_absent_rerank_side_by_side_and_attribution(server, browser):
+    """Issue 26 in the browser: the results' "why" lines, the re-rank without regions, the side by
+    side with the no-region model, and the Attention page's attribution mode and faithfulness grid."""
+    url, _ = server
+    OUT.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page.set_default_timeout(60_000)
+    outside = []
+    page.on("request", lambda r: None if r.url.startswith((url, "data:", "blob:"))
+            else outside.append(r.url))
+    page.goto(url)
+    query_box = page.get_by_label("Describe what happens in the clip")
+    query_box.fill("crack an egg into the bowl")
+    query_box.press("Enter")
+    page.get_by_role("button", name="Open clip").first.wait_for()
+    # every result's line is filled (none left waiting), each naming what its removal costs
+    page.get_by_text("why:").first.wait_for()
+    page.wait_for_function("() => !document.body.innerText.includes('why...')")
+    results = page.get_by_role("button", name="Open clip").count()
+    assert page.get_by_text("why:").count() == results > 0
+    page.screenshot(path=str(OUT / "search_why.png"), full_page=True)
+
+    _choose(page, "Re-rank as if absent", "all regions")
+    # every result shows its rank with and without the regions (the page settles on it)
+    page.wait_for_function("n => (document.body.innerText.match(/without: rank/g) || []).length === n",
+                           arg=results)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(OUT / "search_without_regions.png"), full_page=True)
+
+    page.get_by_text("Side by side with a second model").click()
+    page.get_by_text("Second model", exact=False).first.wait_for()
+    page.wait_for_function("() => document.querySelectorAll(\"[data-testid='stDataFrame']\").length >= 2")
+    page.locator("[data-testid='stDataFrame']").nth(1).scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(OUT / "search_side_by_side.png"))  # the panel, below the results
+
+    page.get_by_role("button", name="Open clip").first.click()
+    page.get_by_text("Frames and regions").wait_for()
+    page.get_by_role("link", name="Attention").click()
+    page.get_by_text("Faithfulness: does a head's attention predict the effect?").wait_for()
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+                           ".some(t => t.textContent.startsWith('faithfulness'))")
+    _choose(page, "Box opacity", "attribution")
+    mode = page.get_by_text("Attribution mode").first
+    mode.wait_for()
+    mode.scroll_into_view_if_needed()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(OUT / "attention_attribution.png"))
+    page.get_by_text("Faithfulness: does a head's attention predict the effect?").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(OUT / "attention_faithfulness.png"))
+    page.close()
+    assert outside == [], f"the explorer requested {sorted(set(outside))}"
