@@ -90,8 +90,11 @@ def frames_panel() -> None:
         return
     classes = sorted(set(view.region_labels))
     left, right = st.columns([3, 1])
-    chosen = left.multiselect("Classes", classes, default=classes, key=f"_classes_{clip_id}")
-    min_score = right.slider("Minimum score", 0.0, 1.0, 0.0, 0.05, key="_min_score")
+    chosen = left.multiselect("Classes", classes, key=state.bind("classes", classes, default=classes),
+                              on_change=state.from_widget, args=("classes",))
+    state.put("classes", None if set(chosen) == set(classes) else chosen)  # all: left out of the URL
+    min_score = right.slider("Minimum score", 0.0, 1.0, step=0.05, key=state.bind("min_score"),
+                             on_change=state.from_widget, args=("min_score",))
     keep = np.array([label in chosen for label in view.region_labels], bool) & (view.region_scores >= min_score)
     drawn = []
     for k, frame in enumerate(frames):
@@ -105,6 +108,7 @@ def frames_panel() -> None:
     st.download_button("Download frames with boxes (PNG)", render.png_bytes(render.montage(drawn)),
                        file_name=f"clip{clip_id}_frames.png", mime="image/png",
                        icon=":material/download:")
+    components.share_panel()  # a fragment's rerun changed the URL state
 
 
 frames_panel()
@@ -118,6 +122,7 @@ def _go_to(start: float, end: float, target: int) -> None:
     if target >= 0 and target != clip_id:
         state.put("clip", target)
         state.put("seek", None)
+        state.clear("classes")
     else:
         state.put("seek", (start, end))
 

@@ -9,7 +9,7 @@ import json
 import streamlit as st
 
 from actbert.evaluation import known_limits, report
-from app import components, model_card, render
+from app import components, model_card, render, state
 
 library = components.library()
 st.title("Model")
@@ -113,6 +113,7 @@ for card in cards:
     splits = sorted(card.evaluations, key=lambda s: (s != "test", s))
     split = splits[0]
     if len(splits) > 1:
-        split = st.segmented_control("Split", splits, default=splits[0],
-                                     key=f"_split_{card.role}") or splits[0]
+        split = st.segmented_control("Split", splits, key=state.bind(f"split_{card.role}", splits,
+                                                                     default=splits[0]),
+                                     on_change=state.from_widget, args=(f"split_{card.role}",)) or splits[0]
     show_evaluation(card, split)
