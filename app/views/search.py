@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import components, explain_view, render, resources, state
+from indexer.index import results
 from indexer.index.explain import ABSENT
 from indexer.index.search import MODES
 from indexer.library import inspector
@@ -77,6 +78,14 @@ if not result.hits:
     st.warning("No clip matches. Try other words, another signal or fewer filters.")
     st.stop()
 st.session_state["_search_hits"] = [h.clip.clip_id for h in result.hits]
+fingerprint = service.searcher.fingerprint
+csv_column, json_column, _ = st.columns([1, 1, 3])
+csv_column.download_button(  # the same records as `indexer search --json` (indexer.index.results)
+    "Results as CSV", results.to_csv(results.records(result, fingerprint)), file_name="search_results.csv",
+    mime="text/csv", icon=":material/download:", key="_export_csv")
+json_column.download_button(
+    "Results as JSON", results.to_json(result, fingerprint), file_name="search_results.json",
+    mime="application/json", icon=":material/download:", key="_export_json")
 left, right = st.columns([3, 1])
 absent = left.segmented_control(
     "Re-rank as if absent", list(ABSENT), key=state.bind("absent", list(ABSENT)),
