@@ -158,6 +158,10 @@ class Searcher:
         """The query's (1, embed_size) vector (``model.encode_text``)."""
         return self._embed(self.text_state(query))
 
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's ``(embed_size,)`` vector as the index is searched with it (``encode_text``)."""
+        return self._encode(query).reshape(-1)
+
     def clip(self, clip_id: int) -> Clip:
         """The catalog's clip ``clip_id``; ``LibraryError`` when there is none."""
         clip = self.library.catalog.clip(clip_id)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import urllib.parse
 
+import numpy as np
+import pytest
+
 from indexer.index.search import Searcher
 from indexer.library import inspector
 from indexer.library.store import Library
@@ -157,3 +160,35 @@ def test_unusable_link_values_fall_back_to_defaults(tiny_library, app_for):
     assert at.toggle(key="_compare").value is False
     params = _link(at)[1]
     assert not {"k", "video", "mode", "absent", "compare"} & set(params)
+
+
+def test_clip_page_relevance_timeline_and_best_span(tiny_library, app_for):
+    """The Clip page draws every clip's relevance to the query (the search's scores, computed
+    directly here) with the best span, and plays the span on request."""
+    from indexer.index.moments import best_span
+
+    lib = Library(tiny_library, readonly=True)
+    searcher = Searcher(lib)
+    clip = lib.catalog.clip_ids()[0]
+    video = lib.catalog.clip(clip).video_id
+    hits = searcher.search(QUERY, k=len(lib.catalog.clip_ids()), mode="vector", rerank=0).hits
+    expected = {h.clip.clip_id: h.score for h in hits if h.clip.video_id == video}
+    at = app_for(tiny_library, q=QUERY, clip=str(clip)).run()
+    at.switch_page("views/clip.py").run()
+    _clean(at)
+    import json
+
+    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                if "relevance to" in json.loads(c.proto.spec)["layout"].get("title", {}).get("text", ""))
+    bars = spec["data"][0]
+    clips = sorted(lib.catalog.clips_by_id(expected).values(), key=lambda c: c.clip_index)
+    assert [round(s, 4) for s in bars["y"]] == [round(expected[c.clip_id], 4) for c in clips]
+    first, last = best_span(np.array([expected[c.clip_id] for c in clips]))
+    start, end = clips[first].start_sec, clips[last].end_sec
+    shaded = [s for s in spec["layout"]["shapes"] if s.get("opacity") == 0.12]
+    assert [(s["x0"], s["x1"]) for s in shaded] == [pytest.approx((start, end))]
+    assert any(d.label == "Download the span (MP4)" for d in at.get("download_button"))
+    at.button(key="_play_span").click().run()
+    _clean(at)
+    assert at.get("video")[0].proto.start_time == int(start)
+    assert _link(at)[1]["t"] == f"{start:.2f}-{end:.2f}"
