@@ -61,6 +61,9 @@ def share_panel() -> None:
     if slot is None:
         return
     base = (st.context.url or "").rstrip("/")
+    for path in st.session_state.get("_page_paths", ()):  # the app's address, without a page's path
+        if path and base.endswith(f"/{path}"):
+            base = base[:-len(path) - 1]
     page = st.session_state.get("_page_path", "")
     link = state.share_link(f"{base}/{page}", st.session_state.get("_fingerprints") or {})
     with slot.container():

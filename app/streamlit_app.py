@@ -73,6 +73,7 @@ pages = [
 ]
 page = st.navigation(pages)
 st.session_state["_page_path"] = page.url_path
+st.session_state["_page_paths"] = [p.url_path for p in pages]
 with st.sidebar:
     st.caption(f"Library: {render.md_code(library.root)}")
     model = library.manifest.get("model") or {}
