@@ -279,7 +279,10 @@ def test_shared_link_reopens_the_view_with_the_moment_and_exports(server, browse
 
     fresh.get_by_role("link", name="Search").click()
     fresh.get_by_role("button", name="Open clip").first.wait_for()
-    shown = fresh.get_by_role("button", name="Open clip").count()
+    summary = fresh.get_by_text(re.compile(r"\d+ clips in")).first.inner_text()
+    shown = int(re.search(r"(\d+) clips in", summary).group(1))
+    fresh.wait_for_function(f"() => [...document.querySelectorAll('button')].filter("
+                            f"b => b.innerText.includes('Open clip')).length === {shown}")
     with fresh.expect_download() as download:
         fresh.get_by_role("button", name="Results as CSV").click()
     rows = results.read_csv(Path(download.value.path()).read_text())

@@ -182,7 +182,8 @@ def test_clip_page_relevance_timeline_and_best_span(tiny_library, app_for):
                 if "relevance to" in json.loads(c.proto.spec)["layout"].get("title", {}).get("text", ""))
     bars = spec["data"][0]
     clips = sorted(lib.catalog.clips_by_id(expected).values(), key=lambda c: c.clip_index)
-    assert [round(s, 4) for s in bars["y"]] == [round(expected[c.clip_id], 4) for c in clips]
+    tops = [b + y for b, y in zip(bars["base"], bars["y"])]  # each bar rises from the axis floor
+    assert tops == pytest.approx([expected[c.clip_id] for c in clips], abs=1e-4)
     first, last = best_span(np.array([expected[c.clip_id] for c in clips]))
     start, end = clips[first].start_sec, clips[last].end_sec
     shaded = [s for s in spec["layout"]["shapes"] if s.get("opacity") == 0.12]
