@@ -34,6 +34,7 @@ def open_clip(clip_id: int) -> None:
     """Make ``clip_id`` the current clip and go to the Clip page."""
     state.put("clip", int(clip_id))
     state.put("seek", None)
+    state.clear("classes")
     st.switch_page(CLIP_PAGE)
 
 
@@ -50,6 +51,25 @@ def clip_or_stop(library: Library, raw, empty_message: str) -> tuple[int, inspec
     except resources.USER_ERRORS as exc:
         st.error(f"Cannot open this clip: {render.md_text(exc)}")
         st.stop()
+
+
+def share_panel() -> None:
+    """The sidebar's "share this view" box: the page's link with the whole view state and the
+    served library and model fingerprints (``app.state``), with Streamlit's copy button. Called at
+    the end of every run, and of the fragments that change URL state, so it is never stale."""
+    slot = st.session_state.get("_share_slot")
+    if slot is None:
+        return
+    base = (st.context.url or "").rstrip("/")
+    for path in st.session_state.get("_page_paths", ()):  # the app's address, without a page's path
+        if path and base.endswith(f"/{path}"):
+            base = base[:-len(path) - 1]
+    page = st.session_state.get("_page_path", "")
+    link = state.share_link(f"{base}/{page}", st.session_state.get("_fingerprints") or {})
+    with slot.container():
+        st.caption("Share this view: copy the link (the button at the box's right); it reopens "
+                   "this page with the same query, clip, filters and settings.")
+        st.code(link, language=None, wrap_lines=True)
 
 
 def fmt_time(start: float, end: float) -> str:

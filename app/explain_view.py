@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import render, resources
+from app import render, resources, state
 
 WHY_TOP = 3
 WHY_BATCH = 12  # why lines computed together (one results page's worth)
@@ -68,7 +68,8 @@ def compare_panel(library, service, query: str, options: dict) -> None:
 
     default = (library.manifest.get("model_no_regions") or {})
     checkpoint = st.text_input("Second model (a checkpoint folder; empty: the library's "
-                               "no-region ablation)", key="_compare_checkpoint",
+                               "no-region ablation)", key=state.bind("compare_model"),
+                               on_change=state.from_widget, args=("compare_model",),
                                placeholder=str(default.get("checkpoint", "")) if isinstance(default, dict) else "")
     try:
         other = resources.get_compare_searcher(library, checkpoint.strip())

@@ -179,6 +179,37 @@ def timeline(segments: Sequence, duration_sec: float, current: tuple[float, floa
     return fig
 
 
+def relevance_timeline(starts: Sequence[float], ends: Sequence[float], scores: Sequence[float],
+                       labels: Sequence[str], span: tuple[float, float], duration_sec: float,
+                       current: tuple[float, float] | None = None, title: str = "") -> go.Figure:
+    """One bar per clip along the video (x: its seconds; top: its relevance, bars rising from just
+    below the lowest score so the best clip is the tallest whatever the sign of the cosines), the
+    best span shaded and named, the open clip outlined. Each bar's customdata is (start_sec, end_sec)."""
+    starts, ends = np.asarray(starts, float), np.asarray(ends, float)
+    scores = np.asarray(scores, float)
+    spread = float(scores.max() - scores.min()) or 1e-3
+    floor, top = float(scores.min()) - 0.15 * spread, float(scores.max()) + 0.15 * spread
+    in_span = (starts >= span[0] - 1e-6) & (ends <= span[1] + 1e-6)
+    fig = go.Figure(go.Bar(
+        x=((starts + ends) / 2).tolist(), width=(np.maximum(ends - starts, 1e-3) * 0.95).tolist(),
+        y=(scores - floor).tolist(), base=[floor] * len(scores), marker={"color": ["#d62728" if s else "#7f7f7f" for s in in_span]},
+        customdata=np.stack([starts, ends], 1).tolist(),
+        hovertext=[f"{a:.1f}-{b:.1f} s · relevance {s:.3f}<br>{plotly_text(label)}"
+                   for a, b, s, label in zip(starts, ends, scores, labels)],
+        hoverinfo="text", showlegend=False, name="relevance"))
+    fig.add_vrect(x0=span[0], x1=span[1], fillcolor="#d62728", opacity=0.12, line_width=0,
+                  annotation_text=f"best span {span[0]:.1f}-{span[1]:.1f} s",
+                  annotation_position="top left")
+    if current:
+        fig.add_vrect(x0=current[0], x1=current[1], fillcolor="rgba(0,0,0,0)", opacity=1.0,
+                      line={"color": "black", "width": 1, "dash": "dot"})
+    fig.update_layout(title={"text": plotly_text(title), "font": {"size": 13}}, height=240,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 30}, clickmode="event+select",
+                      xaxis={"title": "seconds", "range": [0, duration_sec]},
+                      yaxis={"title": "relevance (cosine)", "range": [floor, top]})
+    return fig
+
+
 def summary_grid(blocks: Sequence[str], values: np.ndarray, title: str) -> go.Figure:
     """Layer x head grid (rows: blocks in schedule order, columns: heads)."""
     return heatmap(values, [f"head {h}" for h in range(values.shape[1])], list(blocks), title,

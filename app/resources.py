@@ -107,6 +107,22 @@ def get_compare_searcher(library: Library, checkpoint: str = ""):
     return compare_searcher(str(library.root), str(model.get("fingerprint")), checkpoint)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _content_fingerprint(root: str, stamp: tuple) -> str:
+    return open_library(root).catalog.content_fingerprint()
+
+
+def fingerprints(library: Library) -> dict[str, str]:
+    """What a shared link records of the served view: ``library`` (the catalog's finished clips,
+    ``Catalog.content_fingerprint``; recomputed when the catalog's files change) and ``model``
+    (the recorded model's fingerprint, ``indexer.index.embed.model_fingerprint``)."""
+    stamp = tuple((p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else None
+                  for p in (library.root / "catalog.sqlite", library.root / "catalog.sqlite-wal"))
+    model = library.manifest.get("model") or {}
+    return {"library": _content_fingerprint(str(library.root), stamp),
+            "model": str(model.get("fingerprint") or "none")}
+
+
 def reset_caches() -> None:
     """After an ingest: reload the index and forget cached pictures."""
     searcher.clear()

@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from app import render, resources, state  # noqa: E402
+from app import components, render, resources, state  # noqa: E402
 
 st.set_page_config(page_title="ActBERT explorer", page_icon="🎬", layout="wide")
 st.set_option("client.toolbarMode", "viewer")  # no "Deploy" button in a local explorer
@@ -53,6 +53,16 @@ if library is None:
     st.stop()
 st.session_state["library_root"] = str(library.root)
 resources.warm(library)  # model, index and clip inputs loaded once per server, before the first query
+fingerprints = resources.fingerprints(library)
+st.session_state["_fingerprints"] = fingerprints
+differ = state.link_mismatch(fingerprints)
+if differ:
+    recorded = st.session_state.get("_link") or {}
+    st.warning("This link was made with " + " and ".join(
+        f"another {name} ({render.md_code(recorded[name])}; this server serves "
+        f"{render.md_code(fingerprints.get(name))})" for name in differ)
+        + ": clip ids, scores and results may differ from what the link's author saw.",
+        icon=":material/link_off:")
 
 pages = [
     st.Page("views/search.py", title="Search", icon=":material/search:", url_path="search", default=True),
@@ -62,6 +72,8 @@ pages = [
     st.Page("views/library.py", title="Library", icon=":material/video_library:", url_path="library"),
 ]
 page = st.navigation(pages)
+st.session_state["_page_path"] = page.url_path
+st.session_state["_page_paths"] = [p.url_path for p in pages]
 with st.sidebar:
     st.caption(f"Library: {render.md_code(library.root)}")
     model = library.manifest.get("model") or {}
@@ -70,5 +82,7 @@ with st.sidebar:
     if address not in ("127.0.0.1", "localhost", "::1"):
         st.warning("This server is not bound to localhost: anyone on the network can open it. "
                    "Start it with `--server.address 127.0.0.1`.")
-state.sync_url()
+    st.session_state["_share_slot"] = st.empty()
+state.sync_url(fingerprints)
 page.run()
+components.share_panel()

@@ -5,11 +5,13 @@ model (``record``), the plots and the report card. What is measured: ``evaluate`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
 
 from ..device import checked_device
+from ..portable import library_of, portable_command, portable_path
 from .benchmark_corpus import BENCHMARK_TASKS, add_source_args, benchmark_corpus, checkpoints_from_args
 from .benchmark_eval import paper_figures, paper_table
 from .evaluate import EvalConfig, evaluate
@@ -83,10 +85,19 @@ def command_line(args: argparse.Namespace) -> str:
     return shlex.join(["python", "-m", "actbert", *argv])
 
 
-def _record(config: EvalConfig, result: dict, command: str) -> str:
+def _portable_run(run, library) -> object:
+    """A training run as the report card shows it: its paths without this machine's folders."""
+    config = None if run.config is None else {
+        k: portable_path(v, library, k) if isinstance(v, str) else v for k, v in run.config.items()}
+    return dataclasses.replace(
+        run, checkpoint=portable_path(run.checkpoint, library, "checkpoint"), config=config,
+        log_path=None if run.log_path is None else portable_path(run.log_path, library, "train-log"))
+
+
+def _record(config: EvalConfig, result: dict, command: str, corpus: str) -> str:
     """Keep the result beside the model (``record``); returns a note."""
     try:
-        path = write_evaluation(config.checkpoint, result, command, config.corpus)
+        path = write_evaluation(config.checkpoint, result, command, corpus)
     except OSError as exc:
         return f"evaluation not recorded beside the model: {exc}"
     return f"evaluation recorded in {path}"
@@ -106,8 +117,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if corpus.meta["missing_features"]:
             result["notes"].append(f"{corpus.meta['missing_features']} {config.dataset} videos of "
                                    f"{args.annotations} have no feature file in {args.features}")
-    command = command_line(args)
-    note = _record(config, result, command)
+    # recorded and printed on the report card without this machine's folders (actbert.portable)
+    library = getattr(args, "library", None) or library_of(config.checkpoint)
+    command = portable_command(command_line(args), library)
+    result["info"] = {k: portable_path(v, library, k.replace("_", "-")) if isinstance(v, str) else v
+                      for k, v in result["info"].items()}
+    note = _record(config, result, command, portable_path(config.corpus, library, "corpus"))
     shown = []
     if args.plot:
         from .plot import plot_result
@@ -119,6 +134,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         runs = [training_run("actbert", config.checkpoint)]
         if config.ablation_checkpoint:
             runs.append(training_run("actbert_no_regions", config.ablation_checkpoint))
+        runs = [_portable_run(run, library) for run in runs]
         shown.append(f"report: {write_report(result, args.report, command, runs)}")
     result["notes"].append(note)
     if shown:

@@ -84,23 +84,20 @@ def region_strip() -> None:
 # ---- the maps of one block ------------------------------------------------------------------
 @st.fragment
 def block_panel() -> None:
-    default_block = state.get("block") if state.get("block") in block_names else \
-        next((b for b in block_names if b.startswith("tangled.")), block_names[0])
-    if st.session_state.get("_w_block") not in block_names:
-        st.session_state["_w_block"] = default_block
+    default_block = next((b for b in block_names if b.startswith("tangled.")), block_names[0])
     a, b = st.columns([3, 2])
-    block = a.selectbox("Layer / block (schedule order)", block_names, key="_w_block",
+    block = a.selectbox("Layer / block (schedule order)", block_names,
+                        key=state.bind("block", block_names, default=default_block),
                         on_change=state.from_widget, args=("block",))
     heads = aa.num_heads(maps, block)
     options = ["mean", *[str(h) for h in range(heads)]]
-    if st.session_state.get("_w_head") not in options:
-        st.session_state["_w_head"] = state.get("head") if state.get("head") in options else "mean"
-    head_text = b.segmented_control("Head", options, key="_w_head", on_change=state.from_widget,
-                                    args=("head",)) or "mean"
+    head_text = b.segmented_control("Head", options, key=state.bind("head", options),
+                                    on_change=state.from_widget, args=("head",)) or "mean"
     state.put("block", block)
     state.put("head", head_text)
     head = None if head_text == "mean" else int(head_text)
-    stretch = st.toggle("Stretch colours to each map's range", key="_stretch",
+    stretch = st.toggle("Stretch colours to each map's range", key=state.bind("stretch"),
+                        on_change=state.from_widget, args=("stretch",),
                         help="Off: colours span 0 to the map's largest weight.")
     pairs = aa.block_pairs(maps, block)
     columns = st.columns(2)
@@ -119,19 +116,26 @@ def block_panel() -> None:
         st.caption("In a stacked tangled block a stream's own keys and its injected pairs share one "
                    "softmax: the two maps of a row sum to 1 together.")
     word_panel(block if block.startswith("tangled.") else None, head)
+    components.share_panel()  # a fragment's rerun changed the URL state
 
 
 def word_panel(block: str | None, head: int | None) -> None:
     st.subheader("Word -> regions")
     tangled = [b for b in block_names if b.startswith("tangled.")]
     if block is None:
-        block = st.selectbox("Tangled block", tangled, key="_word_block")
+        block = st.selectbox("Tangled block", tangled, key=state.bind("word_block", tangled),
+                             on_change=state.from_widget, args=("word_block",))
+        state.put("word_block", block)
     tokens = sample.tokens
-    word = st.selectbox("Word", range(len(tokens)), index=min(1, len(tokens) - 1),
-                        format_func=lambda i: f"{i}: {tokens[i]}", key="_word")
+    words = range(len(tokens))
+    word = st.selectbox("Word", words, format_func=lambda i: f"{i}: {tokens[i]}",
+                        key=state.bind("word", words, default=min(1, len(tokens) - 1)),
+                        on_change=state.from_widget, args=("word",))
+    state.put("word", word)
     result = aa.word_to_region(maps, block, word, head)
-    mode = st.segmented_control("Box opacity", ["attention", "attribution"], default="attention",
-                                key="_word_mode") or "attention"
+    overlays = ["attention", "attribution"]
+    mode = st.segmented_control("Box opacity", overlays, key=state.bind("overlay", overlays),
+                                on_change=state.from_widget, args=("overlay",)) or "attention"
     if mode == "attribution":
         drop = explain_view.stream_attribution(attribution, "region", len(result.weights)).clip(min=0)
         total = float(drop.sum())
@@ -170,13 +174,16 @@ def rollout_panel() -> None:
                "identity, tangled blocks composed through their cross maps (see "
                "actbert/attention_analysis.py). Row: an output token; column: an input token.")
     a, b = st.columns(2)
-    q = a.selectbox("Output stream", aa.STREAMS, key="_roll_q")
-    k = b.selectbox("Input stream", aa.STREAMS, key="_roll_k")
+    q = a.selectbox("Output stream", aa.STREAMS, key=state.bind("rollout_out", aa.STREAMS),
+                    on_change=state.from_widget, args=("rollout_out",))
+    k = b.selectbox("Input stream", aa.STREAMS, key=state.bind("rollout_in", aa.STREAMS),
+                    on_change=state.from_widget, args=("rollout_in",))
     matrix = aa.rollout(maps)
     part = aa.rollout_slice(matrix, aa.stream_lengths(maps), q, k)
     st.plotly_chart(render.heatmap(part, sample.labels(k), sample.labels(q),
                                    f"rollout: {q} outputs from {k} inputs"),
                     key="_rollout", config=render.EXPORT_CONFIG)
+    components.share_panel()
 
 
 @st.fragment
@@ -184,14 +191,18 @@ def summary_panel() -> None:
     st.subheader("Layer x head summary")
     present = [p for p in aa.PAIR_ORDER if any((m.query, m.key) == p for m in maps)]
     a, b = st.columns(2)
-    pair = a.selectbox("Stream pair", present, format_func=lambda p: aa.PAIR_TITLES[p], key="_sum_pair")
-    statistic = b.segmented_control("Statistic", aa.STATISTICS, default="mass", key="_sum_stat") or "mass"
+    pair = a.selectbox("Stream pair", present, format_func=lambda p: aa.PAIR_TITLES[p],
+                       key=state.bind("pair", present, default=present[0]),
+                       on_change=state.from_widget, args=("pair",))
+    statistic = b.segmented_control("Statistic", aa.STATISTICS, key=state.bind("statistic", aa.STATISTICS),
+                                    on_change=state.from_widget, args=("statistic",)) or "mass"
     names, values = aa.head_summary(maps, pair[0], pair[1], statistic)
     grid = explain_view.mark_heads(render.summary_grid(names, values, f"{statistic}: {aa.PAIR_TITLES[pair]}"),
                                    names, faith.unfaithful())
     st.plotly_chart(grid, key="_summary", config=render.EXPORT_CONFIG)
     st.caption("mass: mean probability the queries put on these keys; max: mean of each query's "
                "largest weight; entropy: mean normalised entropy (0 = one key, 1 = uniform).")
+    components.share_panel()
 
 
 @st.fragment

@@ -1,7 +1,12 @@
 """Clip page: the video at the clip's time, 1 FPS frames with regions, predicted actions,
-narration, a timeline of the whole video, and similar clips."""
+narration, a timeline of the whole video, where the query happens in it (every clip's relevance,
+the best span, played or downloaded as a video file), and similar clips."""
 
 from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -90,8 +95,11 @@ def frames_panel() -> None:
         return
     classes = sorted(set(view.region_labels))
     left, right = st.columns([3, 1])
-    chosen = left.multiselect("Classes", classes, default=classes, key=f"_classes_{clip_id}")
-    min_score = right.slider("Minimum score", 0.0, 1.0, 0.0, 0.05, key="_min_score")
+    chosen = left.multiselect("Classes", classes, key=state.bind("classes", classes, default=classes),
+                              on_change=state.from_widget, args=("classes",))
+    state.put("classes", None if set(chosen) == set(classes) else chosen)  # all: left out of the URL
+    min_score = right.slider("Minimum score", 0.0, 1.0, step=0.05, key=state.bind("min_score"),
+                             on_change=state.from_widget, args=("min_score",))
     keep = np.array([label in chosen for label in view.region_labels], bool) & (view.region_scores >= min_score)
     drawn = []
     for k, frame in enumerate(frames):
@@ -105,6 +113,7 @@ def frames_panel() -> None:
     st.download_button("Download frames with boxes (PNG)", render.png_bytes(render.montage(drawn)),
                        file_name=f"clip{clip_id}_frames.png", mime="image/png",
                        icon=":material/download:")
+    components.share_panel()  # a fragment's rerun changed the URL state
 
 
 frames_panel()
@@ -118,6 +127,7 @@ def _go_to(start: float, end: float, target: int) -> None:
     if target >= 0 and target != clip_id:
         state.put("clip", target)
         state.put("seek", None)
+        state.clear("classes")
     else:
         state.put("seek", (start, end))
 
@@ -147,6 +157,63 @@ if segments:
                                        f"({segments[i].start_sec:.1f}-{segments[i].end_sec:.1f} s)")
 else:
     st.caption("No actions or steps recorded for this video.")
+
+
+
+@st.cache_data(show_spinner="Scoring every clip of the video...", max_entries=32)
+def moment_of(root: str, fingerprint: str, query: str, video_id: str):
+    return service.moment(query, video_id)
+
+
+def span_video(video_path: str, start: float, end: float) -> bytes:
+    """The span as an H.264 MP4 (made when the download is clicked)."""
+    with tempfile.TemporaryDirectory() as folder:
+        return preview.cut_span(library, video_path, start, end, Path(folder) / "span.mp4").read_bytes()
+
+
+def _on_relevance() -> None:
+    points = st.session_state[f"_relevance_{clip_id}"]["selection"]["points"]
+    if points and points[0].get("customdata"):
+        start, end = points[0]["customdata"][:2]
+        _go_to(float(start), float(end), -1)
+
+
+st.subheader("Where the query happens in this video")
+query = (state.get("query") or "").strip()
+if service is not None and not query:
+    st.caption("No query yet: search first, and this section shows how relevant each clip of the "
+               "video is to it, and its best span.")
+elif service is not None:
+    try:
+        fingerprint = str((library.manifest.get("model") or {}).get("fingerprint"))
+        moment = moment_of(ROOT, fingerprint, query, view.clip.video_id)
+    except resources.USER_ERRORS as exc:
+        moment = None
+        st.warning(f"No relevance timeline: {render.md_text(exc)}")
+    if moment is not None:
+        span = moment.span_sec
+        first, last = moment.span
+        duration = float(row["duration_sec"] or moment.clips[-1].end_sec)
+        st.plotly_chart(render.relevance_timeline(
+            [c.start_sec for c in moment.clips], [c.end_sec for c in moment.clips], moment.scores,
+            [c.narration for c in moment.clips], span, duration,
+            (view.clip.start_sec, view.clip.end_sec), f"relevance to: {query}"),
+            key=f"_relevance_{clip_id}", on_select=_on_relevance, selection_mode="points",
+            config=render.EXPORT_CONFIG)
+        st.caption(f"Each bar is a clip; its height is the cosine of the query's and the clip's "
+                   f"vectors (the search's `score`). **Best span {span[0]:.1f}-{span[1]:.1f} s** "
+                   f"(clips {first + 1}-{last + 1} of {len(moment.clips)}): the best clip and the "
+                   "neighbours in a row that score at least halfway from the video's median to the "
+                   "best. Click a bar to play that clip.")
+        play, download, _ = st.columns([1, 1, 2])
+        play.button("Play the best span", icon=":material/play_arrow:", key="_play_span",
+                    on_click=state.put, args=("seek", span))
+        safe_id = re.sub(r"[^\w.-]", "_", view.clip.video_id)[:80]
+        video_path = view.clip.video_path
+        download.download_button(
+            "Download the span (MP4)", data=lambda: span_video(video_path, *span),
+            file_name=f"{safe_id}_{span[0]:.1f}-{span[1]:.1f}s.mp4", mime="video/mp4",
+            icon=":material/download:", key="_span_mp4")
 
 st.subheader("Similar clips")
 if service is not None:

@@ -9,7 +9,8 @@ import json
 import streamlit as st
 
 from actbert.evaluation import known_limits, report
-from app import components, model_card, render
+from actbert.portable import portable_command, portable_path
+from app import components, model_card, render, state
 
 library = components.library()
 st.title("Model")
@@ -46,7 +47,9 @@ def show_training(card: model_card.ModelCard) -> None:
                         key=f"_curves_{card.role}", config=render.EXPORT_CONFIG)
     if run is not None and run.config is not None:
         with st.expander("train_config.json (the options of `actbert train`)"):
-            st.code(json.dumps(run.config, indent=1), language="json")
+            shown = {k: portable_path(v, library.root, k) if isinstance(v, str) else v
+                     for k, v in run.config.items()}
+            st.code(json.dumps(shown, indent=1), language="json")
 
 
 def show_evaluation(card: model_card.ModelCard, split: str) -> None:
@@ -57,8 +60,10 @@ def show_evaluation(card: model_card.ModelCard, split: str) -> None:
     info = record.get("info", {})
     st.markdown(f"**{split} split**: {info.get('videos', '?')} videos, {info.get('clips', '?')} "
                 f"clips · recorded {render.md_text(record.get('timestamp', '?'))} · ablation "
-                f"{render.md_code(info.get('ablation_checkpoint') or 'none (regions removed)')}")
-    st.code(record.get("command", "(command not recorded)"), language="bash")
+                f"{render.md_code(portable_path(info.get('ablation_checkpoint'), library.root, 'ablation-checkpoint') if info.get('ablation_checkpoint') else 'none (regions removed)')}")
+    # records made before commands were kept portable still hold a machine's paths: shown without
+    st.code(portable_command(record["command"], library.root) if record.get("command")
+            else "(command not recorded)", language="bash")
     benchmark = report.benchmark_of(record)
     if benchmark is None:
         st.caption("This corpus is not one of the paper's benchmarks: the paper's numbers are not "
@@ -131,6 +136,7 @@ for card in cards:
     splits = sorted(card.evaluations, key=lambda s: (s != "test", s))
     split = splits[0]
     if len(splits) > 1:
-        split = st.segmented_control("Split", splits, default=splits[0],
-                                     key=f"_split_{card.role}") or splits[0]
+        split = st.segmented_control("Split", splits, key=state.bind(f"split_{card.role}", splits,
+                                                                     default=splits[0]),
+                                     on_change=state.from_widget, args=(f"split_{card.role}",)) or splits[0]
     show_evaluation(card, split)

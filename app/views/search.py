@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import components, explain_view, render, resources, state
+from indexer.index import results
 from indexer.index.explain import ABSENT
 from indexer.index.search import MODES
 from indexer.library import inspector
@@ -38,10 +39,17 @@ if examples:
 videos = [r["video_id"] for r in library.catalog.videos("done")]
 tasks = sorted({r["task"] for r in library.catalog.videos("done") if r["task"]})
 left, middle, right, last = st.columns([2, 2, 2, 1])
-video = left.selectbox("Video", ["all videos", *videos], key="_filter_video")
-task = middle.selectbox("Task", ["all tasks", *tasks], key="_filter_task", disabled=not tasks)
-mode = right.segmented_control("Signals", MODES, default="hybrid", key="_mode") or "hybrid"
-k = last.number_input("Results", 1, 60, 12, key="_k")
+video_options, task_options = ["all videos", *videos], ["all tasks", *tasks]
+video = left.selectbox("Video", video_options, key=state.bind("video", video_options),
+                       on_change=state.from_widget, args=("video",))
+task = middle.selectbox("Task", task_options, key=state.bind("task", task_options), disabled=not tasks,
+                        on_change=state.from_widget, args=("task",))
+mode = right.segmented_control("Signals", MODES, key=state.bind("mode", MODES),
+                               on_change=state.from_widget, args=("mode",)) or "hybrid"
+k = last.number_input("Results", 1, 60, key=state.bind("k", range(1, 61)),
+                      on_change=state.from_widget, args=("k",))
+for name, value in (("video", video), ("task", task), ("mode", mode), ("k", int(k))):
+    state.put(name, value)  # a value the link named but this library lacks falls back, in the URL too
 
 query = state.get("query") or ""
 if not query.strip():
@@ -70,12 +78,22 @@ if not result.hits:
     st.warning("No clip matches. Try other words, another signal or fewer filters.")
     st.stop()
 st.session_state["_search_hits"] = [h.clip.clip_id for h in result.hits]
+fingerprint = service.searcher.fingerprint
+csv_column, json_column, _ = st.columns([1, 1, 3])
+csv_column.download_button(  # the same records as `indexer search --json` (indexer.index.results)
+    "Results as CSV", results.to_csv(results.records(result, fingerprint)), file_name="search_results.csv",
+    mime="text/csv", icon=":material/download:", key="_export_csv")
+json_column.download_button(
+    "Results as JSON", results.to_json(result, fingerprint), file_name="search_results.json",
+    mime="application/json", icon=":material/download:", key="_export_json")
 left, right = st.columns([3, 1])
 absent = left.segmented_control(
-    "Re-rank as if absent", list(ABSENT), key="_absent",
+    "Re-rank as if absent", list(ABSENT), key=state.bind("absent", list(ABSENT)),
+    on_change=state.from_widget, args=("absent",),
     help="Score this page's clips with the matching head once with everything and once with "
          "this kind of element removed (the clip contract's removal), and order them by the latter.")
-compare = right.toggle("Side by side with a second model", key="_compare")
+compare = right.toggle("Side by side with a second model", key=state.bind("compare"),
+                       on_change=state.from_widget, args=("compare",))
 hits = list(result.hits)
 ranks = explain_view.absent_ranks(service, query, hits, absent) if absent else {}
 if ranks:
@@ -92,6 +110,7 @@ if compare:
     explain_view.compare_panel(library, service, query, {
         "k": int(k), "mode": mode, "video": None if video == "all videos" else video,
         "task": None if task == "all tasks" else task})
+components.share_panel()  # before the slow part below
 # Last, so the results are on screen first: the "why" line of each result.
 explain_view.fill_why_lines(service, query, hits, slots,
                             str((library.manifest.get("model") or {}).get("fingerprint")))

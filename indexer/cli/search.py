@@ -6,6 +6,7 @@ import argparse
 import json
 import time
 
+from indexer.index import results
 from indexer.index.search import MODES, Searcher
 from indexer.library.store import Library
 
@@ -75,10 +76,9 @@ def run_search(args: argparse.Namespace) -> int:
         return _run_compare(args, searcher)
     result = searcher.search(args.query, k=args.k, rerank=args.rerank, mode=args.mode,
                              video=args.video, task=args.task)
-    if args.json:
-        print(json.dumps({"query": result.query, "mode": result.mode, "ordering": result.ordering,
-                          "rerank": result.rerank, "hits": [h.as_dict() for h in result.hits],
-                          "timings_ms": {**result.timings_ms, "load": round(load_ms, 1)}}))
+    if args.json:  # the same records as the app's downloads (indexer.index.results)
+        print(results.to_json(result, searcher.fingerprint,
+                              timings_ms={**result.timings_ms, "load": round(load_ms, 1)}))
         return 0
     print(f"{len(result.hits)} hits for {result.query!r} ({result.timings_ms.get('total', 0):.0f} ms)")
     print(f"order: {result.ordering}")

@@ -13,6 +13,7 @@ top N, ``rerank=0`` disables it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -32,7 +33,7 @@ from indexer.errors import LibraryError, QueryError
 from indexer.index import backends
 from indexer.index.backends import open_index
 from indexer.index.clip_index import ClipIndex
-from indexer.index.embed import embed_library, library_model_dir, load_model
+from indexer.index.embed import embed_library, library_model_dir, load_model, model_fingerprint
 from indexer.library.catalog import Clip
 from indexer.library.feature_cache import CLIP_INPUTS_CACHED, clip_model_inputs
 from indexer.library.store import Library
@@ -125,6 +126,7 @@ class Searcher:
         must be its model's; ``indexer.index.compare`` passes a second model's)."""
         self.library = library
         self.checkpoint = library_model_dir(library, checkpoint)
+        self._own_model = not checkpoint  # the library's recorded model
         self.model = load_model(str(self.checkpoint))
         self.tokenizer = ActBertTokenizer()
         # ClipIndex (FAISS) or MilvusIndex (indexer.index.backends)
@@ -133,6 +135,13 @@ class Searcher:
         self._states_lock = threading.Lock()
         with torch.no_grad():
             self._placeholder = self.model.placeholder_state()  # what encode_text runs texts against
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """The ranking model's fingerprint (``model_fingerprint``; the library's record for its own
+        model, computed from the weights for another)."""
+        recorded = (self.library.manifest.get("model") or {}).get("fingerprint") if self._own_model else None
+        return str(recorded) if recorded else model_fingerprint(self.checkpoint)
 
     @torch.no_grad()
     def text_state(self, query: str) -> TextState:
@@ -148,6 +157,10 @@ class Searcher:
     def _encode(self, query: str) -> np.ndarray:
         """The query's (1, embed_size) vector (``model.encode_text``)."""
         return self._embed(self.text_state(query))
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's ``(embed_size,)`` vector as the index is searched with it (``encode_text``)."""
+        return self._encode(query).reshape(-1)
 
     def clip(self, clip_id: int) -> Clip:
         """The catalog's clip ``clip_id``; ``LibraryError`` when there is none."""

@@ -54,6 +54,13 @@ class ClipService:
     def similar(self, clip_id: int, k: int = 10) -> list[SearchHit]:
         return self.searcher.similar(clip_id, k)
 
+    def moment(self, query: str, video_id: str):
+        """Every clip of ``video_id`` scored against ``query`` as the search scores it, and the best
+        span (``indexer.index.moments.VideoRelevance``)."""
+        from indexer.index.moments import video_relevance
+
+        return video_relevance(self.searcher, query, video_id)
+
     def clip(self, clip_id: int) -> inspector.ClipView:
         return inspector.clip_view(self.library, clip_id)
 

@@ -14,6 +14,7 @@ leaves half a video's clips; an interrupted video stays ``pending`` and is redon
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
@@ -367,6 +368,18 @@ class Catalog:
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check``: "ok", or the first problem it reports."""
         return str(self.query("PRAGMA integrity_check")[0][0])
+
+    def content_fingerprint(self) -> str:
+        """16 hex digits of SHA-256 over the finished clips (clip id, video id, the video file's
+        fingerprint, span): two catalogs with the same value serve the same clips under the same
+        ids (what a shared link's ``clip=`` means)."""
+        digest = hashlib.sha256()
+        for row in self.query(
+                "SELECT clips.id, videos.video_id, videos.fingerprint, clips.start_sec, clips.end_sec "
+                "FROM clips JOIN videos ON videos.id = clips.video WHERE videos.status = 'done' "
+                "ORDER BY clips.id"):
+            digest.update(json.dumps([row[0], row[1], row[2], round(row[3], 3), round(row[4], 3)]).encode())
+        return digest.hexdigest()[:16]
 
     def stats(self) -> dict[str, int]:
         counts = {s: 0 for s in STATUSES}

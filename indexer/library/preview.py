@@ -18,7 +18,7 @@ import av
 import numpy as np
 
 from actbert.atomic import atomic_path
-from indexer.features.video import VideoError, probe, write_video
+from indexer.features.video import VideoError, probe, read_frames_at, write_video
 from indexer.library.store import Library
 
 log = logging.getLogger(__name__)
@@ -75,3 +75,32 @@ def playable_path(library: Library, video_path: str | Path, video_id: str) -> Pa
         preview.parent.mkdir(parents=True, exist_ok=True)
         transcode_preview(source, preview)
     return library.resolve_inside(preview)
+
+
+SPAN_CHUNK_SEC = 2.0  # frames decoded at a time while cutting a span (bounds the memory held)
+
+
+def cut_span(library: Library, video_path: str | Path, start_sec: float, end_sec: float,
+             destination: str | Path) -> Path:
+    """Write ``[start_sec, end_sec)`` of a library video as a browser-playable H.264 MP4 at
+    ``destination`` (``write_video``; the source's frame rate and displayed orientation, no audio).
+    Frames are read at ``start_sec + i / fps`` (``read_frames_at``, a chunk at a time), so the file
+    lasts ``round((end_sec - start_sec) * fps)`` frames. Raises ``LibraryError`` for a source outside
+    the library's folders and ``VideoError`` when it cannot be decoded."""
+    source = library.resolve_inside(video_path)
+    info = probe(source)
+    fps = info.fps or 25.0
+    start_sec = max(0.0, float(start_sec))
+    end_sec = min(float(end_sec), info.duration_sec or float(end_sec))
+    count = max(1, int(round((end_sec - start_sec) * fps)))
+    times = start_sec + np.arange(count) / fps
+    chunk = max(1, int(SPAN_CHUNK_SEC * fps))
+
+    def frames() -> Iterator[np.ndarray]:
+        for first in range(0, count, chunk):
+            yield from read_frames_at(source, times[first:first + chunk])
+
+    destination = Path(destination)
+    with atomic_path(destination, suffix=".mp4") as tmp:
+        write_video(tmp, frames(), fps, "h264", quality_crf=23)
+    return destination

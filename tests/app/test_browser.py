@@ -271,3 +271,82 @@ def test_why_lines_absent_rerank_side_by_side_and_attribution(server, browser):
     page.screenshot(path=str(OUT / "attention_faithfulness.png"))
     page.close()
     assert outside == [], f"the explorer requested {sorted(set(outside))}"
+
+
+def _sidebar_link(page) -> str:
+    """The link in the sidebar's "share this view" box, as a user would copy it."""
+    code = page.get_by_test_id("stSidebar").get_by_test_id("stCode").first
+    code.wait_for()
+    return "".join(code.inner_text().split())
+
+
+def test_shared_link_reopens_the_view_with_the_moment_and_exports(server, browser, evaluated_library):
+    """A view shared from one browser opens the same in a fresh context (no cookies, no session):
+    the query, clip, layer and head; the Clip page's relevance timeline with its best span; the
+    Search page's CSV download reads back as the search's records."""
+    import re
+    import urllib.parse
+
+    from indexer.index import results
+    from indexer.library.store import Library
+
+    url, _ = server
+    query = "crack an egg into the bowl"
+    lib = Library(evaluated_library, readonly=True)
+    clip = lib.catalog.clip_ids()[1]
+    OUT.mkdir(exist_ok=True)
+    outside = []
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page.set_default_timeout(60_000)
+    page.on("request", lambda r: None if r.url.startswith((url, "data:", "blob:")) else outside.append(r.url))
+    page.goto(f"{url}/attention?{urllib.parse.urlencode({'q': query, 'clip': clip})}")
+    page.get_by_text("Layer / block").first.wait_for()
+    _select(page, "Layer / block", "tangled.1")
+    page.wait_for_function("() => window.location.search.includes('block=tangled.1')")
+    page.locator("button").filter(has_text=re.compile(r"^1$")).first.click()  # the Head control's "1"
+    page.wait_for_function("() => window.location.search.includes('head=1')")
+    page.get_by_text("tangled.1 · head 1").first.wait_for()
+    page.wait_for_function("() => { const c = document.querySelector(\"[data-testid='stSidebar'] "
+                           "[data-testid='stCode']\"); return c && c.innerText.includes('head=1'); }")
+    link = _sidebar_link(page)
+    page.close()
+    shared = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)
+    assert link.startswith(f"{url}/attention?")
+    assert shared["q"] == [query] and shared["clip"] == [str(clip)]
+    assert shared["block"] == ["tangled.1"] and shared["head"] == ["1"]
+    assert shared["model"] == [lib.manifest["model"]["fingerprint"]]
+
+    context = browser.new_context(viewport={"width": 1400, "height": 2400}, accept_downloads=True)
+    fresh = context.new_page()
+    fresh.set_default_timeout(60_000)
+    fresh.on("request", lambda r: None if r.url.startswith((url, "data:", "blob:")) else outside.append(r.url))
+    fresh.goto(link)
+    fresh.get_by_text("tangled.1 · head 1").first.wait_for()
+    assert fresh.get_by_label("Query (words)").input_value() == query
+    # (the maps' titles, awaited above, name the layer and head the page drew)
+    assert fresh.get_by_test_id("stMetric").filter(has_text="Clip").inner_text().split()[-1] == str(clip)
+    assert not fresh.get_by_text("This link was made with").count()
+    fresh.screenshot(path=str(OUT / "shared_attention.png"), full_page=True)
+
+    fresh.get_by_role("link", name="Clip").click()
+    fresh.get_by_text("Where the query happens in this video").wait_for()
+    fresh.locator(".js-plotly-plot").filter(has_text="best span").first.wait_for()
+    assert fresh.get_by_role("button", name="Download the span (MP4)").count() == 1
+    fresh.get_by_role("button", name="Play the best span").click()
+    fresh.wait_for_function("() => window.location.search.includes('t=')")
+    fresh.wait_for_timeout(1000)
+    fresh.screenshot(path=str(OUT / "moment.png"), full_page=True)
+
+    fresh.get_by_role("link", name="Search").click()
+    fresh.get_by_role("button", name="Open clip").first.wait_for()
+    summary = fresh.get_by_text(re.compile(r"\d+ clips in")).first.inner_text()
+    shown = int(re.search(r"(\d+) clips in", summary).group(1))
+    fresh.wait_for_function(f"() => [...document.querySelectorAll('button')].filter("
+                            f"b => b.innerText.includes('Open clip')).length === {shown}")
+    with fresh.expect_download() as download:
+        fresh.get_by_role("button", name="Results as CSV").click()
+    rows = results.read_csv(Path(download.value.path()).read_text())
+    assert len(rows) == shown and {r["query"] for r in rows} == {query}
+    assert rows[0]["model_fingerprint"] == lib.manifest["model"]["fingerprint"]
+    context.close()
+    assert outside == [], f"the explorer requested {sorted(set(outside))}"
