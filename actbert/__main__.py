@@ -173,8 +173,9 @@ def _add_train(sub) -> None:
                         "paper's masked pairs")
     p.add_argument("--match-weight", type=float, help="weight of the matching loss (default 1)")
     p.add_argument("--match-input", choices=["cls", "fused"],
-                   help="what a fresh model's matching head reads: cls (the paper, default for "
-                        "mini/base) or fused (PaddleVideo's text * region + action)")
+                   help="what the matching head reads: cls (the paper, default for mini/base) or "
+                        "fused (PaddleVideo's text * region + action); with --init it switches "
+                        "the loaded model's input (the head keeps its weights)")
     p.add_argument("--action-video-weight", type=float,
                    help="weight of the video-only action term: the action head on the video with "
                         "no text, against the narration verbs (default 0: off)")

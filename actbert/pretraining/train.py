@@ -104,7 +104,11 @@ def model_for_corpus(config: TrainConfig, corpus: Corpus, sample: Sample) -> Act
     """A fresh (or initialised) model sized to the corpus' features and vocabularies (verb
     classes: ``training_verbs``)."""
     if config.init:
-        return ActBertForPretraining.from_pretrained(config.init)
+        model = ActBertForPretraining.from_pretrained(config.init)
+        if config.match_input is not None and config.match_input != model.config.match_input:
+            # the matching head keeps its weights and reads the other input from now on
+            model.config = model.actbert.config = replace(model.config, match_input=config.match_input)
+        return model
     verbs = training_verbs(corpus)
     changes: dict[str, dict] = {
         "action": {"feature_size": int(sample.video.action_features.shape[1]),
