@@ -27,9 +27,8 @@ def convert_paddle(args: argparse.Namespace) -> dict:
 def demo(args: argparse.Namespace) -> dict:
     """Encode a sentence and a clip of RANDOM features and print their scores: a smoke test of the
     model, not a meaningful retrieval (the features are noise)."""
-    from .checkpoint import build_model
     from .embeddings import add_global_region
-    from .model import ActBertForPretraining
+    from .model import ActBertForPretraining, build_model
     from .tokenizer import ActBertTokenizer
 
     torch.manual_seed(args.seed)

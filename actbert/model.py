@@ -350,3 +350,19 @@ class ActBertForPretraining(nn.Module):
         from .paddle import load_paddle
 
         return load_paddle(cls, path, **overrides)
+
+
+def build_model(preset: str = "mini", text_init: str | Path | None = "auto", **changes):
+    """A fresh ``ActBertForPretraining`` from a preset.
+
+    ``text_init="auto"`` initialises the ``mini`` text stream from the packaged MiniLM weights
+    (other presets stay random unless a BERT directory is given); ``None`` keeps random weights.
+    """
+    from .checkpoint import init_text_from_bert, minilm_dir
+
+    model = ActBertForPretraining(ActBertConfig.from_name(preset, **changes))
+    if text_init == "auto":
+        text_init = minilm_dir() if preset == "mini" else None
+    if text_init is not None:
+        init_text_from_bert(model, text_init)
+    return model

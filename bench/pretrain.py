@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actbert.checkpoint import build_model  # noqa: E402
+from actbert.model import build_model  # noqa: E402
 from actbert.corpus import Sample  # noqa: E402
 from actbert.data import ClipInputs  # noqa: E402
 from actbert.pretraining.objectives import PretrainingObjective  # noqa: E402

@@ -105,7 +105,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -115,11 +114,12 @@ from ..corpus import Corpus, read_corpus
 from ..rerank_policy import make_policy, write_policy
 from ..tokenizer import ActBertTokenizer
 from . import chance
+from .config import ANALYSES, RESULT_TASKS, EvalConfig
 from .dual_encoder import DualEncoder
 from .finetune import load_finetuned
-from .intervals import LEVEL, RESAMPLES, Bootstrap, bootstrap
+from .intervals import LEVEL, Bootstrap, bootstrap
 from .protocols import protocols
-from .runners import ANALYSES, BASELINES, RESULT_TASKS, TASKS, Evaluation, Outcomes
+from .runners import Evaluation, Outcomes
 from .scorer import load_checkpoint
 from .tasks import SplitClips, check_disjoint, load_split
 
@@ -129,45 +129,6 @@ DIFFERENCES = (("actbert", "actbert_no_regions"), ("actbert", "bm25"), ("actbert
                ("actbert_hybrid", "bm25"), ("actbert_hybrid", "actbert_vector"),
                ("actbert", "dual_encoder"), ("actbert_vector", "dual_encoder"),
                ("actbert", "raw_features"))
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    corpus: str
-    checkpoint: str
-    ablation_checkpoint: str | None = None
-    split: str = "test"
-    train_split: str = "train"
-    tasks: tuple[str, ...] = TASKS
-    rerank_k: int = 10
-    seed: int = 0
-    batch_size: int = 64            # clips per forward
-    max_text_tokens: int = 64
-    max_train_clips: int = 800      # train clips for the video QA probe and the captioner
-    caption_epochs: int = 15
-    caption_min_steps: int = 400   # small training sets train at least this many updates
-    meteor: bool = True
-    device: str = "cpu"
-    threads: int | None = None      # torch CPU threads (None: torch's default)
-    resamples: int = RESAMPLES      # bootstrap resamples of the confidence intervals
-    baselines: tuple[str, ...] = BASELINES  # narration baselines need narrations: not on benchmarks
-    finetuned: tuple[str, ...] = () # ``actbert finetune`` output folders, reported as *_finetuned
-    dataset: str | None = None      # a paper benchmark (``benchmark_corpus``); corpus = its label
-    dual_encoder: str | None = None # an ``actbert train-dual`` folder: the system dual_encoder
-    attribution_pairs: int = 100    # the attribution analysis' sample of (query, clip) pairs
-
-    def __post_init__(self) -> None:
-        unknown = [t for t in self.tasks if t not in TASKS + ANALYSES]
-        if unknown or not self.tasks:
-            raise ValueError(f"unknown tasks {unknown}; choose from {','.join(TASKS + ANALYSES)}")
-        if self.attribution_pairs < 1:
-            raise ValueError(f"--attribution-pairs must be positive, got {self.attribution_pairs}")
-        if self.rerank_k < 1:
-            raise ValueError(f"--rerank-k must be positive, got {self.rerank_k}")
-        if self.split == self.train_split:
-            raise ValueError(f"the evaluated split {self.split!r} is the training split")
-        if self.resamples < 1:
-            raise ValueError(f"--resamples must be positive, got {self.resamples}")
 
 
 def _round(value):

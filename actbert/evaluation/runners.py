@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +20,9 @@ from ..tokenizer import ActBertTokenizer
 from . import chance
 from .baselines import Bm25Scorer, MiniLMEncoder, MiniLMScorer
 from .caption_rows import captioning_outcomes
+# what can be evaluated lives in the leaf ``config`` (the names stay importable from here)
+from .config import (ANALYSES, BASELINES, METRICS, MODEL_SYSTEMS, RESULT_TASKS,  # noqa: F401
+                     SYSTEMS, TASKS, VISUAL_ONLY, EvalConfig)
 from .dual_encoder import DualEncoder, DualEncoderScorer
 from .finetune import FinetunedModel
 from .fusion import rrf_grid
@@ -35,25 +37,8 @@ from .tasks import (SplitClips, captioned_clips, choice_outcomes, questions,
                     segmentation_frames, segmentation_labels,
                     segmentation_outcomes, step_outcomes, step_truths)
 
-if TYPE_CHECKING:
-    from .evaluate import EvalConfig
-
 log = logging.getLogger(__name__)
 
-TASKS = ("retrieval", "step_localization", "segmentation", "videoqa", "captioning", "matching",
-         "masked_action")
-SYSTEMS = ("actbert", "actbert_no_regions", "bm25", "minilm", "random")
-MODEL_SYSTEMS = ("actbert", "actbert_no_regions")
-BASELINES = ("bm25", "minilm", "random")
-METRICS = {"retrieval": ("r1", "r5", "r10", "median_rank"), "step_localization": ("recall",),
-           "segmentation": ("frame_accuracy",), "videoqa": ("accuracy",),
-           "captioning": ("bleu3", "bleu4", "meteor", "rouge_l", "cider"),
-           "matching": ("auc", "auc_same_task"), "masked_action": ("top1_masked", "top1_video_only")}
-VISUAL_ONLY = "retrieval_visual_only"  # reported with "retrieval": its queries without narration
-RESULT_TASKS = ("retrieval", VISUAL_ONLY, *TASKS[1:])
-# Run only when named (``--tasks attribution``): not a table of systems and metrics, but what the
-# matching score depends on (``attribution_summary``).
-ANALYSES = ("attribution",)
 
 
 @dataclass

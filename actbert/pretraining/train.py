@@ -27,9 +27,9 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from ..atomic import atomic_write
-from ..checkpoint import build_model, save_pretrained
+from ..checkpoint import save_pretrained
 from ..corpus import ClipGroups, Corpus, Sample, read_corpus
-from ..model import ActBertForPretraining
+from ..model import ActBertForPretraining, build_model
 from ..tokenizer import ActBertTokenizer
 from .collator import MATCH_ON, Collator
 from .curves import plot_losses

@@ -326,12 +326,3 @@ def build_index(library: Library, checkpoint: str | Path | None = None,
         vectors, ids = embed_library(library, net)
         record = model if model is not None else library.manifest.get("model")
         return backends.build(library, vectors, ids, model=record, dim=net.config.embed_size)
-
-
-def update_index(library: Library, removed: list[int] = (), video_ids: list[str] = ()) -> ClipIndex:
-    """After a change of the catalog: the index brought to its finished clip ids (see
-    ``indexer.index.reconcile``; ``removed`` and ``video_ids`` are implied by the catalog)."""
-    from indexer.index.reconcile import reconcile_index
-
-    index, _ = reconcile_index(library)
-    return index
