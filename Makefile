@@ -1,21 +1,28 @@
 # Two commands for a new user:
 #   make run    set everything up, then start the explorer (builds the demo library on first launch)
-#   make test   set everything up, then run the whole test suite
+#   make test   set everything up, then check the code (ruff) and run the whole test suite
+#               (the browser test needs Debian's chromium: `make browser` installs it, as root)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup browser run demo demo-model test bench
+.PHONY: setup browser run demo demo-model test lint bench
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-nodeps.txt
+# requirements.txt pins every extra of pyproject.toml (app, eval, scale, test; a test checks they
+# agree); the project itself is installed editable, so scripts and `streamlit run` import this
+# checkout without path hacks and the commands `actbert`, `indexer`, `actbert-explorer` exist.
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	$(VENV)/bin/pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m indexer fetch-weights
 	touch $@
 
-# Debian's chromium for the browser test (Playwright drives it; no browser is downloaded).
+# Debian's chromium for the browser test (Playwright drives it; no browser is downloaded). Only on
+# request: `make test` runs the browser test where chromium exists and skips it, saying so,
+# elsewhere; .ci/run calls this first, so CI runs it.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
@@ -69,8 +76,12 @@ demo-model: setup
 # Two pytest-xdist workers, one test file each at a time (module fixtures are built once); the
 # workers split the cores between them (tests/conftest.py). TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
-test: setup browser
+test: setup lint
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# Ruff with the configuration in pyproject.toml (about a second).
+lint: setup
+	$(VENV)/bin/ruff check .
 
 bench: setup
 	$(PY) bench/model.py

@@ -60,8 +60,6 @@ def save_pretrained(model: torch.nn.Module, directory: str | Path) -> None:
 
 def load_pretrained(cls, directory: str | Path, map_location: str = "cpu"):
     """A ``save_pretrained`` (or ``save_delta``) directory -> model in eval mode (float32)."""
-    from safetensors import safe_open
-
     directory = Path(directory)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (directory / name).is_file():

@@ -27,19 +27,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from actbert.attribution import PairText, attribute  # noqa: E402
-from actbert.data import VideoFeatures, clip_inputs  # noqa: E402
-from actbert.model import ActBertForPretraining  # noqa: E402
-from actbert.tokenizer import ActBertTokenizer  # noqa: E402
+from actbert.attribution import PairText, attribute
+from actbert.data import VideoFeatures, clip_inputs
+from actbert.model import ActBertForPretraining
+from actbert.tokenizer import ActBertTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = ("crack the eggs into the bowl", "whisk the eggs with a fork", "pour the milk into the pan",
