@@ -1,4 +1,4 @@
-"""Guards of the architecture the README draws: SQL only in the catalog, no import upward (between
+"""Guards of the architecture docs/architecture.md draws: SQL only in the catalog, no import upward (between
 the floors app -> indexer -> actbert, inside indexer, and inside actbert: evaluation -> pretraining
 -> the model).
 
