@@ -115,12 +115,12 @@ Kind: captions
 Language: en
 
 00:00:00.000 --> 00:00:02.310 align:start position:0%
-
+ 
 hello<00:00:00.560><c> everyone</c><00:00:00.880><c> welcome</c>
 
 00:00:02.310 --> 00:00:02.320 align:start position:0%
 hello everyone welcome
-
+ 
 
 00:00:02.320 --> 00:00:05.000 align:start position:0%
 hello everyone welcome
@@ -128,7 +128,7 @@ today<00:00:02.800><c> we</c><00:00:03.100><c> make</c><00:00:03.500><c> pasta</
 
 00:00:05.000 --> 00:00:05.010 align:start position:0%
 today we make pasta
-
+ 
 
 00:00:05.010 --> 00:00:07.000 align:start position:0%
 today we make pasta
