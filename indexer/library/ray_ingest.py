@@ -29,6 +29,7 @@ from pathlib import Path
 
 import ray
 
+from indexer.library.ground_truth import readers, register_reader
 from indexer.library.ingest import (
     IngestSettings,
     VideoFailure,
@@ -36,7 +37,6 @@ from indexer.library.ingest import (
     analyse_or_fail,
     build_extractors,
 )
-from indexer.library.ground_truth import readers, register_reader
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,10 @@ def start_local(num_cpus: int | None = None, **options) -> None:
 class Analyser:
     """A Ray actor's state: the extractors, built once, and the verb tagger."""
 
-    def __init__(self, settings: IngestSettings, readers: dict | None = None) -> None:
+    def __init__(self, settings: IngestSettings, ground_truth_readers: dict | None = None) -> None:
         from indexer.features.verbs import extract_verbs
 
-        for name, reader in (readers or {}).items():  # the driver's ground-truth readers
+        for name, reader in (ground_truth_readers or {}).items():  # the driver's, by reference
             register_reader(name, reader)
         self.settings = settings
         self.ex = build_extractors(settings)
