@@ -62,8 +62,9 @@ def rank_change_text(row) -> str:
             f"match {row.score:.3f} → {row.score_without:.3f} ({row.removed} removed)")
 
 
-def compare_panel(library, service, query: str, options: dict) -> None:
-    """Both models' rankings of ``query`` side by side, with each clip's rank change."""
+def compare_panel(library, service, query: str, options: dict, result=None) -> None:
+    """Both models' rankings of ``query`` side by side, with each clip's rank change; ``result``:
+    the page's own search with ``options`` (then only the second model searches)."""
     from indexer.index.compare import side_by_side
 
     default = (library.manifest.get("model_no_regions") or {})
@@ -73,7 +74,7 @@ def compare_panel(library, service, query: str, options: dict) -> None:
                                placeholder=str(default.get("checkpoint", "")) if isinstance(default, dict) else "")
     try:
         other = resources.get_compare_searcher(library, checkpoint.strip())
-        report = side_by_side(service.searcher, other, query, **options)
+        report = side_by_side(service.searcher, other, query, first_result=result, **options)
     except resources.USER_ERRORS as exc:
         st.info(f"No second model to compare with: {render.md_text(exc)}")
         return

@@ -12,18 +12,17 @@ finished clips are no longer the ones it holds.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from actbert.checkpoint import manifest_checkpoint
-from actbert.data import REGION_TOKEN, ClipInputs, remove_regions
+from actbert.checkpoint import manifest_checkpoint, uses_regions
+from actbert.data import ClipInputs, remove_all_regions
 from indexer.errors import ClipIndexError, LibraryError
 from indexer.index.clip_index import ClipIndex
 from indexer.index.embed import embed_library, load_model
 from indexer.index.reconcile import model_record
-from indexer.index.search import Searcher, SearchResult
+from indexer.index.search import CatalogReads, Searcher, SearchResult
 from indexer.library.catalog import Clip
 from indexer.library.store import Library
 
@@ -41,14 +40,6 @@ def compare_checkpoint(library: Library, checkpoint: str | Path | None = None) -
         raise LibraryError(f"{library.root / 'library.json'} names no 'model_no_regions': pass a "
                            "checkpoint folder to compare with")
     return found
-
-
-def uses_regions(checkpoint: str | Path) -> bool:
-    """False for a model pretrained without regions (``train_config.json`` beside it)."""
-    path = Path(checkpoint) / "train_config.json"
-    if not path.is_file():
-        return True
-    return bool(json.loads(path.read_text()).get("use_regions", True))
 
 
 def compare_index(library: Library, checkpoint: str | Path, clip_ids) -> ClipIndex:
@@ -83,11 +74,7 @@ class CompareSearcher(Searcher):
 
     def clip_inputs(self, clip: Clip) -> ClipInputs:
         inputs = super().clip_inputs(clip)
-        if self.use_regions:
-            return inputs
-        tokens = inputs.region_tokens
-        return remove_regions(inputs, [r for r in range(1, inputs.region_features.shape[0])
-                                       if tokens is None or int(tokens[r]) == REGION_TOKEN])
+        return inputs if self.use_regions else remove_all_regions(inputs)
 
 
 def second_searcher(first: Searcher, checkpoint: str | Path | None = None) -> CompareSearcher:
@@ -121,10 +108,19 @@ def rank_changes(first: SearchResult, second: SearchResult) -> list[RankChange]:
     return [RankChange(c, a.get(c), b.get(c)) for c in order]
 
 
-def side_by_side(first: Searcher, second: Searcher, query: str, **options) -> dict:
+def side_by_side(first: Searcher, second: Searcher, query: str,
+                 first_result: SearchResult | None = None, **options) -> dict:
     """Both models' results for ``query`` (the same search options) and the rank changes, as a
-    JSON-ready dict."""
-    results = [s.search(query, **options) for s in (first, second)]
+    JSON-ready dict. ``first_result``: ``first``'s search of ``query`` with these options, already
+    made (the Search page's): only the second model searches then. The second search reuses what
+    the first read from the catalog (``CatalogReads``: the narration scores, the clip rows), so a
+    side-by-side query costs the two models' query encodings and little else."""
+    if first_result is None:
+        first_result = first.search(query, **options)
+    elif first_result.query != query:
+        raise ValueError(f"the first result is of {first_result.query!r}, not {query!r}")
+    reads = first_result.reads if first_result.reads is not None else CatalogReads(query)
+    results = [first_result, second.search(query, reads=reads, **options)]
     changes = {c.clip_id: c for c in rank_changes(*results)}
 
     def listed(searcher: Searcher, result: SearchResult, other: str) -> dict:

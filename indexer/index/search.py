@@ -78,6 +78,36 @@ class SearchResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     ordering: str = ""  # the order the hits follow and why, in words
     rerank: int = 0     # vector candidates the matching head reordered (0: embedding order)
+    # what the search read from the catalog (a second model's search of the query reuses it)
+    reads: "CatalogReads | None" = field(default=None, repr=False, compare=False)
+
+
+@dataclass
+class CatalogReads:
+    """What searches of one query read from the catalog, kept so that another model's search of
+    the same query and library (``indexer.index.compare.side_by_side``) reads only what is not
+    here: the narration BM25 scores per candidate pool size, and the row of every clip asked for
+    (None: not a finished clip). The catalog does not depend on the model, so both searches see
+    the same rows and scores as two independent searches would."""
+
+    query: str
+    bm25: dict[int, dict[int, float]] = field(default_factory=dict)  # pool -> clip id -> BM25
+    rows: dict[int, Clip | None] = field(default_factory=dict)
+
+    def narration(self, catalog, pool: int) -> dict[int, float]:
+        """clip id -> BM25 of the query's best ``pool`` narrations (``Catalog.search_narration``)."""
+        if pool not in self.bm25:
+            self.bm25[pool] = dict(catalog.search_narration(self.query, pool))
+        return self.bm25[pool]
+
+    def clips(self, catalog, clip_ids) -> dict[int, Clip]:
+        """The finished clips among ``clip_ids`` (``Catalog.clips_by_id``), reading only new ids."""
+        wanted = [int(i) for i in clip_ids]
+        missing = [i for i in wanted if i not in self.rows]
+        if missing:
+            found = catalog.clips_by_id(missing)
+            self.rows.update({i: found.get(i) for i in missing})
+        return {i: self.rows[i] for i in wanted if self.rows[i] is not None}
 
 
 def describe_ordering(mode: str, order: Ordering, vectors: bool) -> str:
@@ -242,15 +272,21 @@ class Searcher:
         self.search(query, k=10, rerank=min(50, max(1, len(clips))))
 
     def search(self, query: str, k: int = 10, rerank: int | str = "auto", mode: str = "hybrid",
-               video: str | None = None, task: str | None = None) -> SearchResult:
+               video: str | None = None, task: str | None = None,
+               reads: CatalogReads | None = None) -> SearchResult:
         """Top ``k`` clips for ``query``; ``video`` / ``task`` filter the results. ``rerank``:
         ``"auto"`` reorders the FAISS candidates by the matching head when the model's recorded
         rerank policy says it improves R@1 (no policy: never), N > 0 always reranks the top N,
-        0 never does (see the module docstring)."""
+        0 never does (see the module docstring). ``reads``: what an earlier search of the same
+        query read from this library's catalog (another model's; reused, and added to)."""
         if mode not in MODES:
             raise QueryError(f"mode must be one of {MODES}, got {mode!r}")
         if not query.strip():
             raise QueryError("empty query: type what happens in the clip")
+        if reads is None:
+            reads = CatalogReads(query)
+        elif reads.query != query:
+            raise ValueError(f"catalog reads of {reads.query!r} given to a search of {query!r}")
         order = decide(rerank, self.checkpoint)
         rerank = order.rerank
         timings: dict[str, float] = {}
@@ -271,10 +307,10 @@ class Searcher:
             vector = {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
         if mode in ("hybrid", "narration"):
             t0 = time.perf_counter()
-            narration = dict(self.library.catalog.search_narration(query, pool))
+            narration = reads.narration(self.library.catalog, pool)
             timings["narration"] = (time.perf_counter() - t0) * 1e3
         candidates = set(vector) | set(narration)
-        rows = self.library.catalog.clips_by_id(candidates)
+        rows = reads.clips(self.library.catalog, candidates)
         if video or task:
             rows = {i: h for i, h in rows.items()
                     if (not video or h.video_id == video) and (not task or h.task == task)}
@@ -297,7 +333,7 @@ class Searcher:
         timings["total"] = sum(timings.values())
         return SearchResult(query, mode, hits, {k_: round(v, 2) for k_, v in timings.items()},
                             ordering=describe_ordering(mode, order, bool(vector)),
-                            rerank=rerank if reranked else 0)
+                            rerank=rerank if reranked else 0, reads=reads)
 
     def similar(self, clip_id: int, k: int = 10) -> list[SearchHit]:
         """More like this: nearest clips by the clip's own vector."""

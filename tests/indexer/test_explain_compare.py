@@ -5,6 +5,7 @@ the cached second index keyed by the weights fingerprint, and the "as if absent"
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -140,3 +141,44 @@ def test_rank_without_regions_against_single_forwards(library):
         assert row.change == row.rank - row.rank_without
     why = service.explain(ids[0], QUERY)
     assert why.labels and isinstance(why.why(), str)
+
+
+def test_side_by_side_shares_the_catalog_reads_and_equals_two_searches(library):
+    """The second model's search reuses the first's narration scores and clip rows (no BM25 query
+    of its own, rows read only for clips the first did not see), and the report is what two
+    independent searches give; given the page's own result, only the second model searches."""
+    from indexer.index.compare import second_searcher, side_by_side
+
+    first = ClipService(library).searcher
+    second = second_searcher(first)
+    options = {"k": 5, "mode": "hybrid", "rerank": 0}
+    alone = [s.search(QUERY, **options) for s in (first, second)]
+    statements: list[str] = []
+    library.catalog._db.set_trace_callback(statements.append)
+    try:
+        report = side_by_side(first, second, QUERY, **options)
+        bm25 = [s for s in statements if "bm25" in s]
+        statements.clear()
+        page = first.search(QUERY, **options)
+        seen = set(page.reads.rows)
+        statements.clear()
+        after = side_by_side(first, second, QUERY, first_result=page, **options)
+        after_statements = list(statements)
+    finally:
+        library.catalog._db.set_trace_callback(None)
+    assert len(bm25) == 1  # one narration search for both models
+    assert not any("bm25" in s for s in after_statements)  # the page's scores reused
+    asked = [int(i) for s in after_statements if "clips.id IN" in s
+             for i in re.search(r"clips\.id IN \(([^)]*)\)", s).group(1).split(",")]
+    assert asked and not set(asked) & seen  # only rows the page did not read are read
+    for side, result in zip(("first", "second"), alone):
+        for got in (report, after):
+            assert [h["clip_id"] for h in got[side]["hits"]] == [h.clip.clip_id for h in result.hits]
+            assert [h["fused_score"] for h in got[side]["hits"]] == [h.fused_score for h in result.hits]
+            assert [h["narration"] for h in got[side]["hits"]] == [h.clip.narration for h in result.hits]
+    first_ranks = {h.clip.clip_id: r for r, h in enumerate(alone[0].hits, 1)}
+    for rank, hit in enumerate(report["second"]["hits"], 1):
+        before = first_ranks.get(hit["clip_id"])
+        assert hit["rank_change"] == (None if before is None else before - rank)
+    with pytest.raises(ValueError, match="not"):
+        side_by_side(first, second, "another query", first_result=page, **options)
