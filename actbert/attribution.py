@@ -106,6 +106,34 @@ class Attribution:
                    arr(data.get("match_gradient")), arr(data.get("similarity_gradient")))
 
 
+@dataclass(frozen=True)
+class BothEffects:
+    """One element of a (text, clip) pair under two models: the change of ``signal`` when it is
+    removed, under the first and the second model (None: that model's pair has no such element,
+    as a model fed no regions has no region slots)."""
+
+    element: Element
+    label: str
+    first: float | None
+    second: float | None
+
+    def to_json(self) -> dict:
+        rounded = lambda v: None if v is None else round(float(v), 6)  # noqa: E731
+        return {"kind": self.element.kind, "index": self.element.index, "label": self.label,
+                "first": rounded(self.first), "second": rounded(self.second)}
+
+
+def both_effects(first: Attribution, second: Attribution, signal: str = "match",
+                 method: str = "occlusion") -> list[BothEffects]:
+    """The two models' attributions of the same pair joined element by element (the clip
+    contract names elements the same way for both): the first's elements in order, then those
+    only the second has."""
+    values = [dict(zip(a.elements, a.values(signal, method))) for a in (first, second)]
+    labels = {**dict(zip(second.elements, second.labels)), **dict(zip(first.elements, first.labels))}
+    order = list(first.elements) + [e for e in second.elements if e not in values[0]]
+    return [BothEffects(e, labels[e], values[0].get(e), values[1].get(e)) for e in order]
+
+
 def top_elements(labels, effect: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
     """The ``k`` elements whose removal lowers the score most (most negative ``effect`` first,
     only those below 0), as (label, change)."""

@@ -182,3 +182,57 @@ def test_side_by_side_shares_the_catalog_reads_and_equals_two_searches(library):
         assert hit["rank_change"] == (None if before is None else before - rank)
     with pytest.raises(ValueError, match="not"):
         side_by_side(first, second, "another query", first_result=page, **options)
+
+
+def test_actbert_explain_compare_both_models_against_single_forwards(library, capsys):
+    """``actbert explain --compare``: the library's no-region ablation explains the same pair,
+    fed without regions, and both models' effects are joined element by element."""
+    clip = library.catalog.clips_by_id([2])[2]
+    rc = actbert_main(["explain", "--library", str(library.root), "--clip",
+                       f"{clip.video_id}:{clip.clip_index}", QUERY, "--json", "--compare"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    second = out["compare"]
+    assert second["checkpoint"].endswith("no_regions") and second["uses_regions"] is False
+    assert out["uses_regions"] is True
+    ablation, tok = tiny_model(seed=7), ActBertTokenizer()
+    enc = tok(QUERY)
+    features = VideoFeatures.load(library.root / clip.feature_path)
+    inputs = clip_inputs(features, [clip.clip_index], ablation.config.max_regions)
+    with torch.no_grad():
+        full = float(ablation(text_ids=enc.ids, text_mask=enc.mask, heads=("match",),
+                              **drop_regions(_video(inputs))).match_score[0])
+    assert second["match"] == pytest.approx(full, abs=1e-5)
+    assert {e["kind"] for e in second["elements"]} == {"word", "action"}  # fed no regions
+    word = second["elements"][0]  # the first word masked by hand, one forward of the ablation
+    ids = enc.ids[0].clone()
+    ids[word["index"]] = tok.mask_id
+    with torch.no_grad():
+        alone = float(ablation(text_ids=ids[None], text_mask=enc.mask, heads=("match",),
+                               **drop_regions(_video(inputs))).match_score[0])
+    assert word["match_effect"] == pytest.approx(alone - full, abs=1e-5)
+    # the join: every element of the library model's pair in its order, each model's effect
+    first_effects = {(e["kind"], e["index"]): e["match_effect"] for e in out["elements"]}
+    second_effects = {(e["kind"], e["index"]): e["match_effect"] for e in second["elements"]}
+    assert [(r["kind"], r["index"]) for r in out["both"]] == list(first_effects)
+    for row in out["both"]:
+        key = (row["kind"], row["index"])
+        assert row["first"] == pytest.approx(first_effects[key], abs=1e-6)
+        assert row["second"] == (None if key not in second_effects else
+                                 pytest.approx(second_effects[key], abs=1e-6))
+    assert any(r["kind"] == "region" and r["second"] is None for r in out["both"])
+
+
+def test_actbert_explain_compare_needs_a_second_model(tmp_path, library, capsys):
+    """A library.json without ``model_no_regions`` and no checkpoint named: a one-line error."""
+    import shutil
+
+    root = tmp_path / "lib"
+    shutil.copytree(library.root, root)
+    manifest = json.loads((root / "library.json").read_text())
+    manifest.pop("model_no_regions")
+    (root / "library.json").write_text(json.dumps(manifest))
+    clip = library.catalog.clips_by_id([1])[1]
+    assert actbert_main(["explain", "--library", str(root), "--clip",
+                         f"{clip.video_id}:{clip.clip_index}", QUERY, "--compare"]) == 1
+    assert "model_no_regions" in capsys.readouterr().err
