@@ -125,13 +125,15 @@ class BothEffects:
 
 def both_effects(first: Attribution, second: Attribution, signal: str = "match",
                  method: str = "occlusion") -> list[BothEffects]:
-    """The two models' attributions of the same pair joined element by element (the clip
-    contract names elements the same way for both): the first's elements in order, then those
-    only the second has."""
-    values = [dict(zip(a.elements, a.values(signal, method))) for a in (first, second)]
-    labels = {**dict(zip(second.elements, second.labels)), **dict(zip(first.elements, first.labels))}
-    order = list(first.elements) + [e for e in second.elements if e not in values[0]]
-    return [BothEffects(e, labels[e], values[0].get(e), values[1].get(e)) for e in order]
+    """The two models' attributions of the same pair joined element by element: the first's
+    elements in order, then those only the second has. An element is the same under both when
+    its kind, index and label agree (the clip contract names them alike; a region slot that holds
+    another box under another region limit has another label, and two rows)."""
+    keyed = [{(e, label): v for e, label, v in zip(a.elements, a.labels, a.values(signal, method))}
+             for a in (first, second)]
+    order = list(keyed[0]) + [k for k in keyed[1] if k not in keyed[0]]
+    return [BothEffects(e, label, keyed[0].get((e, label)), keyed[1].get((e, label)))
+            for e, label in order]
 
 
 def top_elements(labels, effect: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
