@@ -22,7 +22,7 @@ from indexer.errors import ClipIndexError, LibraryError
 from indexer.index.clip_index import ClipIndex
 from indexer.index.embed import embed_library, load_model
 from indexer.index.reconcile import model_record
-from indexer.index.search import CatalogReads, Searcher, SearchResult
+from indexer.index.search import SharedQuery, Searcher, SearchResult
 from indexer.library.catalog import Clip
 from indexer.library.store import Library
 
@@ -78,10 +78,16 @@ class CompareSearcher(Searcher):
 
 
 def second_searcher(first: Searcher, checkpoint: str | Path | None = None) -> CompareSearcher:
-    """The second model's searcher over the library ``first`` searches."""
+    """The second model's searcher over the library ``first`` searches. When its text-only
+    layers are ``first``'s (two models pretrained from one BERT with them frozen, as the shipped
+    model and its no-region ablation are), ``first``'s query text states serve it
+    (``Searcher.text_twins``)."""
     folder = compare_checkpoint(first.library, checkpoint)
-    return CompareSearcher(first.library, folder,
-                           compare_index(first.library, folder, first.index.ids()))
+    second = CompareSearcher(first.library, folder,
+                             compare_index(first.library, folder, first.index.ids()))
+    if second.model.shares_text_prefix(first.model):
+        second.text_twins = (first.model,)
+    return second
 
 
 @dataclass(frozen=True)
@@ -108,19 +114,34 @@ def rank_changes(first: SearchResult, second: SearchResult) -> list[RankChange]:
     return [RankChange(c, a.get(c), b.get(c)) for c in order]
 
 
+def disagreement(first: list[int], second: list[int]) -> tuple[float, float]:
+    """How far two top-k lists of clip ids disagree: (overlap, footrule). ``overlap``: the share
+    of the k places both lists fill with the same clips (k: the longer list); ``footrule``: the
+    mean over the clips of either list of |rank in first - rank in second|, a clip missing from a
+    list ranked k + 1 there (Spearman's footrule with location parameter k + 1, Fagin et al. 2003)."""
+    k = max(len(first), len(second))
+    if not k:
+        return 1.0, 0.0
+    a = {c: r for r, c in enumerate(first, 1)}
+    b = {c: r for r, c in enumerate(second, 1)}
+    union = list(dict.fromkeys([*first, *second]))
+    footrule = sum(abs(a.get(c, k + 1) - b.get(c, k + 1)) for c in union) / len(union)
+    return len(a.keys() & b.keys()) / k, footrule
+
+
 def side_by_side(first: Searcher, second: Searcher, query: str,
                  first_result: SearchResult | None = None, **options) -> dict:
     """Both models' results for ``query`` (the same search options) and the rank changes, as a
     JSON-ready dict. ``first_result``: ``first``'s search of ``query`` with these options, already
-    made (the Search page's): only the second model searches then. The second search reuses what
-    the first read from the catalog (``CatalogReads``: the narration scores, the clip rows), so a
-    side-by-side query costs the two models' query encodings and little else."""
+    made (the Search page's): only the second model searches then. The second search takes what
+    the first left in ``SharedQuery``: the catalog's narration scores and clip rows, and the
+    query's text state when the two models share their text-only layers."""
     if first_result is None:
         first_result = first.search(query, **options)
     elif first_result.query != query:
         raise ValueError(f"the first result is of {first_result.query!r}, not {query!r}")
-    reads = first_result.reads if first_result.reads is not None else CatalogReads(query)
-    results = [first_result, second.search(query, reads=reads, **options)]
+    shared = first_result.shared if first_result.shared is not None else SharedQuery(query)
+    results = [first_result, second.search(query, shared=shared, **options)]
     changes = {c.clip_id: c for c in rank_changes(*results)}
 
     def listed(searcher: Searcher, result: SearchResult, other: str) -> dict:

@@ -151,6 +151,7 @@ def test_side_by_side_shares_the_catalog_reads_and_equals_two_searches(library):
 
     first = ClipService(library).searcher
     second = second_searcher(first)
+    assert second.text_twins == ()  # another random text stream: its own text states
     options = {"k": 5, "mode": "hybrid", "rerank": 0}
     alone = [s.search(QUERY, **options) for s in (first, second)]
     statements: list[str] = []
@@ -160,7 +161,7 @@ def test_side_by_side_shares_the_catalog_reads_and_equals_two_searches(library):
         bm25 = [s for s in statements if "bm25" in s]
         statements.clear()
         page = first.search(QUERY, **options)
-        seen = set(page.reads.rows)
+        seen = set(page.shared.rows)
         statements.clear()
         after = side_by_side(first, second, QUERY, first_result=page, **options)
         after_statements = list(statements)
@@ -236,3 +237,67 @@ def test_actbert_explain_compare_needs_a_second_model(tmp_path, library, capsys)
     assert actbert_main(["explain", "--library", str(root), "--clip",
                          f"{clip.video_id}:{clip.clip_index}", QUERY, "--compare"]) == 1
     assert "model_no_regions" in capsys.readouterr().err
+
+
+def test_disagreement_by_hand():
+    from indexer.index.compare import disagreement
+
+    assert disagreement([1, 2, 3], [1, 2, 3]) == (1.0, 0.0)
+    # 3 and 4 swap places: overlap 1, footrule (0 + 0 + 1 + 1) / 4
+    assert disagreement([1, 2, 3, 4], [1, 2, 4, 3]) == (1.0, 0.5)
+    # disjoint lists of 2: every clip is at 1 or 2 in one list and 3 in the other
+    assert disagreement([1, 2], [3, 4]) == (0.0, (2 + 1 + 2 + 1) / 4)
+    # clip 5 only in the second list, at 1: |3 - 1|; 2 drops from 2 to absent: |2 - 3|
+    assert disagreement([1, 2], [5, 1]) == (0.5, (abs(1 - 2) + abs(2 - 3) + abs(3 - 1)) / 3)
+    assert disagreement([], []) == (1.0, 0.0)
+
+
+def _same_text_checkpoint(library):
+    """A second model with the library model's embeddings and text-only layers (as two models
+    pretrained from one BERT with those layers frozen) and its own other weights (seed 7)."""
+    folder = library.root / "models" / "same_text"
+    if not folder.is_dir():
+        model, donor = tiny_model(seed=7), tiny_model()
+        for mine, theirs in zip(model.actbert._text_prefix(), donor.actbert._text_prefix()):
+            mine.load_state_dict(theirs.state_dict())
+        model.save_pretrained(folder)
+    return folder
+
+
+def test_shares_text_prefix_by_hand(library):
+    from actbert.model import ActBertForPretraining
+
+    first, other = tiny_model(), tiny_model(seed=7)
+    same = ActBertForPretraining.from_pretrained(_same_text_checkpoint(library)).eval()
+    assert same.shares_text_prefix(first) and first.shares_text_prefix(same)
+    assert not other.shares_text_prefix(first)
+    with torch.no_grad():
+        same.actbert.encoder.layers["text"][0].output.dense.bias[3] += 1e-6
+    assert not same.shares_text_prefix(first)
+
+
+def test_side_by_side_shares_the_text_state_between_twin_text_layers(library):
+    """A second model whose text-only layers are the first's: the query's text-only layers run
+    once (counted by forward hooks on both models' first text layer) and both results, reranked
+    by the matching head, are exactly those of two independent searches."""
+    from indexer.index.compare import second_searcher, side_by_side
+
+    first = ClipService(library).searcher
+    second = second_searcher(first, _same_text_checkpoint(library))
+    assert second.text_twins == (first.model,)
+    options = {"k": 5, "mode": "vector", "rerank": 5}
+    alone = [s.search(QUERY, **options) for s in (first, second)]
+    calls = {"first": 0, "second": 0}
+    hooks = [s.model.actbert.encoder.layers["text"][0].register_forward_hook(
+        lambda *_, name=name: calls.__setitem__(name, calls[name] + 1))
+        for name, s in (("first", first), ("second", second))]
+    try:
+        report = side_by_side(first, second, QUERY, **options)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert calls == {"first": 1, "second": 0}
+    for side, result in zip(("first", "second"), alone):
+        assert [(h["clip_id"], h["score"], h["rerank_score"]) for h in report[side]["hits"]] == \
+            [(h.clip.clip_id, h.score, h.rerank_score) for h in result.hits]
+    assert all(h["rerank_score"] is not None for h in report["second"]["hits"])
