@@ -104,9 +104,10 @@ def both_models_figure(rows, title: str) -> go.Figure:
     return fig
 
 
-def both_models_section(library, first, clip_id: int, query: str, checkpoint: str, key: str) -> None:
+def both_models_section(library, first, clip_id: int, query: str, checkpoint: str, key: str):
     """One clip's attribution under the library's model (``first``) and the second model: both
-    "why" lines and the match drop of every element side by side."""
+    "why" lines and the match drop of every element side by side. Returns the second model's
+    ``Attribution`` (None, with a message, when there is no second model)."""
     from actbert.attribution import both_effects
 
     fingerprint = str((library.manifest.get("model") or {}).get("fingerprint"))
@@ -115,13 +116,14 @@ def both_models_section(library, first, clip_id: int, query: str, checkpoint: st
                                                      int(clip_id), query)
     except resources.USER_ERRORS as exc:
         st.info(f"No second model to explain the clip with: {render.md_text(exc)}")
-        return
+        return None
     st.caption(f"why, library model (match {first.match:.3f}): {render.md_text(first.why())}")
     st.caption(f"why, second model {render.md_code(folder)}{'' if regions else ' (no regions)'} "
                f"(match {second.match:.3f}): {render.md_text(second.why())}")
     st.plotly_chart(both_models_figure(both_effects(first, second),
                                        f"clip {clip_id}: match drop per element, both models"),
                     key=key, config=render.EXPORT_CONFIG)
+    return second
 
 
 def compare_panel(library, service, query: str, options: dict, result=None) -> None:

@@ -1,6 +1,7 @@
 """Attention page: every attention map of one (query, clip) pair with the attribution of the same
-elements beside it, word -> region attention (or attribution) on the frames, attention rollout
-across layers, a layer x head summary per stream pair, and how faithful each head is."""
+elements beside it (and a second model's, when the side-by-side choice is on), word -> region
+attention (or attribution) on the frames, attention rollout across layers, a layer x head summary
+per stream pair, and how faithful each head is."""
 
 from __future__ import annotations
 
@@ -67,11 +68,8 @@ if st.toggle("Side by side with a second model", key="_compare_attention",
     st.caption("The same pair explained by the second model: its occlusion drops below, and beside "
                "each attention map.")
     checkpoint = explain_view.second_model_input(library, key="_compare_checkpoint_attention")
-    explain_view.both_models_section(library, attribution, clip_id, query, checkpoint, key="_both_models")
-    try:
-        second = explain_view.second_attribution(ROOT, FINGERPRINT, checkpoint, clip_id, query)[0]
-    except resources.USER_ERRORS:
-        second = None
+    second = explain_view.both_models_section(library, attribution, clip_id, query, checkpoint,
+                                              key="_both_models")
 st.caption(f"{render.md_code(view.clip.video_id)} {components.fmt_time(view.clip.start_sec, view.clip.end_sec)} · "
            f"matching-head probability {sample.match_score:.3f} · kv_fusion = {sample.kv_fusion}"
            + ("" if sample.kv_fusion == "stack" else " (no injected key/value maps in this model)"))
