@@ -53,14 +53,16 @@ def manifest_checkpoint(root: str | Path, manifest: dict, key: str) -> Path | No
 
 def uses_regions(checkpoint: str | Path) -> bool:
     """False for a model pretrained without regions (its ``train_config.json`` says
-    ``"use_regions": false``): search, explanation and evaluation feed it its clips with every
-    region removed, as pretraining did. Read once per version of the file."""
-    path = Path(checkpoint) / "train_config.json"
-    try:
-        stat = path.stat()
-    except OSError:
-        return True
-    return _uses_regions(str(path), stat.st_mtime_ns, stat.st_size)
+    ``"use_regions": false``; found beside the weights, as ``actbert ship`` copies it, else in the
+    run folder of a ``RUN/last`` or ``RUN/step-N`` checkpoint): search and explanation feed it its
+    clips with every region removed, as pretraining did. Read once per version of the file."""
+    for folder in (Path(checkpoint), Path(checkpoint).parent):
+        try:
+            stat = (folder / "train_config.json").stat()
+        except OSError:
+            continue
+        return _uses_regions(str(folder / "train_config.json"), stat.st_mtime_ns, stat.st_size)
+    return True
 
 
 @lru_cache(maxsize=32)

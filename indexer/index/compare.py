@@ -6,8 +6,9 @@ Its clip vectors are made by the clip contract exactly as the library's own (``e
 with the second model's region limit); a model pretrained without regions (its
 ``train_config.json`` says ``"use_regions": false``) is fed its clips with every region removed,
 as pretraining and evaluation fed it. The vectors are kept as a FAISS index in
-``LIB/compare/<weights fingerprint>/``, written under the writer lock, and rebuilt when the library's
-finished clips are no longer the ones it holds.
+``LIB/compare/<weights fingerprint>/`` (``<weights fingerprint>-no-regions/`` for a model fed none),
+written under the writer lock, and rebuilt when the library's finished clips are no longer the ones
+it holds.
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ def compare_index(library: Library, checkpoint: str | Path, clip_ids) -> ClipInd
     """The second model's index of the library's finished clips (``clip_ids``): loaded from
     ``LIB/compare/<fingerprint>/`` when it holds exactly those clips, else embedded and saved."""
     record = model_record(library, checkpoint)
-    folder = library.root / COMPARE_DIR / record["fingerprint"]
+    # fed without regions: other vectors of the same weights (and never those of an index made
+    # before the run folder's training record was read)
+    suffix = "" if uses_regions(checkpoint) else "-no-regions"
+    folder = library.root / COMPARE_DIR / f"{record['fingerprint']}{suffix}"
     wanted = set(int(i) for i in clip_ids)
     try:
         index = ClipIndex.load(folder, expected_model=record, library=library.root)

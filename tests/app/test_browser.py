@@ -265,7 +265,7 @@ def test_why_lines_absent_rerank_side_by_side_and_attribution(server, browser):
     box.locator("input").first.click()
     page.get_by_role("option").first.click()
     _wait_for_chart(page, "match drop per element, both models")
-    page.get_by_text("why, second model").first.scroll_into_view_if_needed()
+    page.locator(".js-plotly-plot").last.scroll_into_view_if_needed()  # the panel's chart
     page.wait_for_timeout(1000)
     page.screenshot(path=str(OUT / "search_both_models.png"))
 

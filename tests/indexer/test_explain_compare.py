@@ -90,7 +90,7 @@ def test_search_compare_against_a_loop_of_cosines(library, capsys):
     assert indexer_main(args) == 0
     out = json.loads(capsys.readouterr().out)
     ablation = library.root / "models" / "no_regions"
-    folder = library.root / COMPARE_DIR / model_fingerprint(ablation)
+    folder = library.root / COMPARE_DIR / f"{model_fingerprint(ablation)}-no-regions"
     assert (folder / "index.json").is_file() or any(folder.iterdir())
     # Reference: the ablation's query vector against every clip encoded alone, regions removed.
     model = tiny_model(seed=7)
