@@ -165,6 +165,9 @@ def _add_train(sub) -> None:
     p.add_argument("--video-negatives", type=float,
                    help="share of matching negatives from the same video: its other steps "
                         "(default 0)")
+    p.add_argument("--groups-per-video", type=int,
+                   help="batches hold runs of N samples of one video, so the alignment loss "
+                        "contrasts the steps of one recipe (default 1: a plain shuffle)")
     p.add_argument("--max-regions", type=int,
                    help="region limit per input, stored in the model's config (default 36)")
     p.add_argument("--max-text-tokens", type=int)

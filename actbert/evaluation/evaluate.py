@@ -105,13 +105,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..corpus import Corpus, read_corpus
+from ..fusion_policy import FusionPolicy, write_fusion
 from ..rerank_policy import make_policy, write_policy
 from ..tokenizer import ActBertTokenizer
 from . import chance
@@ -239,6 +240,8 @@ def _run_tasks(config: EvalConfig, run: Evaluation, timings: dict) -> tuple[dict
                                                 else f" ({produced.units} {produced.unit})")
             if name == "retrieval" and config.split == "val":
                 run.notes.append(_record_policy(config, boot, produced.units))
+                if run.fusion is not None:
+                    run.notes.append(_record_fusion(config, run.fusion))
         timings[task] = round(time.perf_counter() - t0, 2)
         log.info("%s done in %.1f s", task, timings[task])
     return result, intervals, differences, units
@@ -256,7 +259,8 @@ def _info(config: EvalConfig, held: SplitClips, train: SplitClips | None, run: E
         "dataset": config.dataset, "dual_encoder": config.dual_encoder, "finetuned": {ft.system + ":" + t: ft.directory
                                                  for t, fts in run.finetuned.items() for ft in fts},
         "bootstrap": {"resamples": config.resamples, "level": LEVEL, "method": "percentile",
-                      "resampled": units}}
+                      "resampled": units},
+        **({"fusion": asdict(run.fusion)} if run.fusion is not None else {})}
 
 
 def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> dict:
@@ -303,6 +307,15 @@ def _intervals(boot: Bootstrap) -> tuple[dict, dict]:
             diff, diff_ci = boot.difference(a, b)
             point[f"{a}-{b}"], ci[f"diff:{a}-{b}"] = _round(diff), _round(diff_ci)
     return ci, point
+
+
+def _record_fusion(config: EvalConfig, policy: FusionPolicy) -> str:
+    """Write the checkpoint's fusion policy chosen on val retrieval; returns a note."""
+    try:
+        path = write_fusion(config.checkpoint, policy)
+    except OSError as exc:
+        return f"fusion policy not recorded: {exc}"
+    return f"fusion policy: {policy.describe()}; recorded in {path}"
 
 
 def _record_policy(config: EvalConfig, boot: Bootstrap, queries: int) -> str:

@@ -2,7 +2,8 @@
 
 Modes: ``vector`` (ActBERT embeddings, reranked by the matching head when that helps),
 ``narration`` (SQLite FTS5 BM25 over the transcripts) and ``hybrid`` (both, fused by reciprocal rank
-fusion). Every hit says which signals found it and carries both scores; every search reports
+fusion, the narration's vote weighed by its evidence as the model's ``fusion_policy.json`` records,
+``actbert.fusion_policy``; plain RRF without one). Every hit says which signals found it and carries both scores; every search reports
 per-stage milliseconds and which ordering it used, and why (``SearchResult.ordering``).
 
 Ranking from evidence: by default (``rerank="auto"``) the FAISS candidates are reordered by the
@@ -27,6 +28,8 @@ import torch
 
 from actbert.data import ClipInputs, collate
 from actbert.states import TextState, VideoState
+from actbert.fusion_policy import PLAIN_RRF, FusionPolicy, content_words, coverage, fuse, fusion_for
+from actbert.fusion_policy import RRF_K as FUSION_RRF_K
 from actbert.rerank_policy import Ordering, decide
 from actbert.tokenizer import ActBertTokenizer
 from indexer.errors import LibraryError, QueryError
@@ -41,7 +44,7 @@ from indexer.library.store import Library
 log = logging.getLogger(__name__)
 
 MODES = ("hybrid", "vector", "narration")
-RRF_K = 60  # reciprocal rank fusion constant (Cormack et al., 2009)
+RRF_K = FUSION_RRF_K  # reciprocal rank fusion constant (Cormack et al., 2009)
 # Clips whose video state (``ActBertForPretraining.video_state``) a searcher keeps: ~155 kB each
 # with the demo's 26 regions on average, ~215 kB with 37 (the mini preset: region and action
 # states entering tangled block 0 and that block's query/key/value projections of them).
@@ -113,15 +116,18 @@ class SharedQuery:
         return {i: self.rows[i] for i in wanted if self.rows[i] is not None}
 
 
-def describe_ordering(mode: str, order: Ordering, vectors: bool) -> str:
-    """One line for the user: which signals ordered the hits, and the rerank decision."""
+def describe_ordering(mode: str, order: Ordering, vectors: bool,
+                      fusion: FusionPolicy = PLAIN_RRF) -> str:
+    """One line for the user: which signals ordered the hits, the rerank decision and the fusion."""
     if mode == "narration":
         return "narration BM25"
     if not vectors:
         return "narration BM25 only (the vector index is empty)" if mode == "hybrid" else \
             "no order (the vector index is empty)"
-    return order.reason if mode == "vector" else \
-        f"narration BM25 + {order.reason}, fused by reciprocal rank"
+    if mode == "vector":
+        return order.reason
+    fused = f"narration BM25 + {order.reason}, fused by reciprocal rank"
+    return fused if fusion.split is None else f"{fused}: {fusion.describe()}"
 
 
 def plan_batches(lengths: list[int], most: int = 64, cost: int = BATCH_COST_SLOTS) -> list[tuple[int, int]]:
@@ -339,7 +345,10 @@ class Searcher:
         order_vector = sorted((i for i in vector if i in rows),
                               key=lambda i: (reranked.get(i, -1.0), vector[i]), reverse=True)
         order_text = sorted((i for i in narration if i in rows), key=narration.get, reverse=True)
-        fused = rrf([order_vector, order_text])
+        fusion = fusion_for(self.checkpoint) if mode == "hybrid" else PLAIN_RRF
+        words = content_words(query)
+        weights = {i: fusion.narration_weight(coverage(words, rows[i].narration)) for i in order_text}
+        fused = fuse(order_vector, order_text, weights, fusion.k)
         hits = []
         for clip_id in sorted(fused, key=fused.get, reverse=True)[:k]:
             signals = tuple(s for s, found in (("vector", clip_id in vector),
@@ -349,7 +358,7 @@ class Searcher:
                 narration_score=narration.get(clip_id), fused_score=fused[clip_id], signals=signals))
         timings["total"] = sum(timings.values())
         return SearchResult(query, mode, hits, {k_: round(v, 2) for k_, v in timings.items()},
-                            ordering=describe_ordering(mode, order, bool(vector)),
+                            ordering=describe_ordering(mode, order, bool(vector), fusion),
                             rerank=rerank if reranked else 0, shared=shared)
 
     def similar(self, clip_id: int, k: int = 10) -> list[SearchHit]:
