@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -48,6 +49,25 @@ def manifest_checkpoint(root: str | Path, manifest: dict, key: str) -> Path | No
         return None
     path = Path(path)
     return path if path.is_absolute() else Path(root) / path
+
+
+def uses_regions(checkpoint: str | Path) -> bool:
+    """False for a model pretrained without regions (its ``train_config.json`` says
+    ``"use_regions": false``; found beside the weights, as ``actbert ship`` copies it, else in the
+    run folder of a ``RUN/last`` or ``RUN/step-N`` checkpoint): search and explanation feed it its
+    clips with every region removed, as pretraining did. Read once per version of the file."""
+    for folder in (Path(checkpoint), Path(checkpoint).parent):
+        try:
+            stat = (folder / "train_config.json").stat()
+        except OSError:
+            continue
+        return _uses_regions(str(folder / "train_config.json"), stat.st_mtime_ns, stat.st_size)
+    return True
+
+
+@lru_cache(maxsize=32)
+def _uses_regions(path: str, mtime_ns: int, size: int) -> bool:
+    return bool(json.loads(Path(path).read_text()).get("use_regions", True))
 
 
 def save_pretrained(model: torch.nn.Module, directory: str | Path) -> None:

@@ -120,6 +120,12 @@ def _select(page, label: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
+def _wait_for_chart(page, title_end: str) -> None:
+    """Wait until a Plotly chart whose title ends with ``title_end`` is drawn."""
+    page.wait_for_function("t => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+                           ".some(g => g.textContent.endsWith(t))", arg=title_end)
+
+
 def _choose(page, label: str, option: str) -> None:
     """Pick ``option`` in the Streamlit segmented control labelled ``label`` (a radio group)."""
     page.get_by_role("radiogroup", name=label).get_by_role("radio", name=option, exact=True).click()
@@ -225,7 +231,8 @@ def test_report_page_opens_offline(evaluated_library, browser):
 
 def test_why_lines_absent_rerank_side_by_side_and_attribution(server, browser):
     """Issue 26 in the browser: the results' "why" lines, the re-rank without regions, the side by
-    side with the no-region model, and the Attention page's attribution mode and faithfulness grid."""
+    side with the no-region model and a clip's attribution under both models (on the Search and
+    the Attention page), and the Attention page's attribution mode and faithfulness grid."""
     url, _ = server
     OUT.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
@@ -258,6 +265,14 @@ def test_why_lines_absent_rerank_side_by_side_and_attribution(server, browser):
     page.locator("[data-testid='stDataFrame']").nth(1).scroll_into_view_if_needed()
     page.wait_for_timeout(1000)
     page.screenshot(path=str(OUT / "search_side_by_side.png"))  # the panel, below the results
+    # for a clip of either list, both models' attributions
+    box = page.get_by_test_id("stSelectbox").filter(has_text="Both models' attribution of a clip")
+    box.locator("input").first.click()
+    page.get_by_role("option").first.click()
+    _wait_for_chart(page, "match drop per element, both models")
+    page.locator(".js-plotly-plot").last.scroll_into_view_if_needed()  # the panel's chart
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(OUT / "search_both_models.png"))
 
     page.get_by_role("button", name="Open clip").first.click()
     page.get_by_text("Frames and regions").wait_for()
@@ -265,6 +280,11 @@ def test_why_lines_absent_rerank_side_by_side_and_attribution(server, browser):
     page.get_by_text("Faithfulness: does a head's attention predict the effect?").wait_for()
     page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
                            ".some(t => t.textContent.startsWith('faithfulness'))")
+    # the side-by-side choice carries over: both models' attributions of this clip
+    _wait_for_chart(page, "match drop per element, both models")
+    page.get_by_text("why, second model").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(OUT / "attention_both_models.png"))
     _choose(page, "Box opacity", "attribution")
     mode = page.get_by_text("Attribution mode").first
     mode.wait_for()
