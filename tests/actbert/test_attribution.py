@@ -139,7 +139,7 @@ def test_both_effects_join_by_hand():
     from actbert.attribution import both_effects
 
     def made(rows):
-        return Attribution(tuple(Element(k, i) for k, i, _, _ in rows), tuple(l for _, _, l, _ in rows),
+        return Attribution(tuple(Element(k, i) for k, i, _, _ in rows), tuple(label for _, _, label, _ in rows),
                            0.5, 0.1, np.array([v for *_, v in rows]), np.zeros(len(rows)))
 
     first = made([("word", 1, "word 'whisk'", -0.3), ("region", 1, "region bowl@0s", -0.2),
