@@ -176,6 +176,9 @@ def _add_train(sub) -> None:
     p.add_argument("--video-negatives", type=float,
                    help="share of matching negatives from the same video: its other steps "
                         "(default 0)")
+    p.add_argument("--mined-negatives", action="store_true", default=None,
+                   help="the matching head's negatives drawn from the batch by the alignment's "
+                        "similarity (ALBEF's hard negatives) instead of the collator's")
     p.add_argument("--groups-per-video", type=int,
                    help="batches hold runs of N samples of one video, so the alignment loss "
                         "contrasts the steps of one recipe (default 1: a plain shuffle)")

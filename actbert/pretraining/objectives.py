@@ -81,10 +81,14 @@ class PretrainingObjective(nn.Module):
 
     def __init__(self, model: nn.Module, use_alignment: bool = True, cls_id: int = 101,
                  sep_id: int = 102, world_size: int = 1, match_weight: float = 1.0,
-                 action_video_weight: float = 0.0) -> None:
+                 action_video_weight: float = 0.0, mined_negatives: bool = False) -> None:
         super().__init__()
+        if mined_negatives and not use_alignment:
+            raise ValueError("mined negatives are drawn by the alignment's similarities: "
+                             "they need the alignment loss")
         self.model = model
         self.use_alignment = use_alignment
+        self.mined_negatives = mined_negatives
         self.cls_id, self.sep_id = cls_id, sep_id
         self.world_size = world_size
         self.match_weight = match_weight
@@ -110,7 +114,16 @@ class PretrainingObjective(nn.Module):
                 _global_share((batch.region_labels == 1).sum(), world)),
         }
         shared = self._clean_text_state(batch)
-        if batch.match_inputs is None:
+        wants_video_action = self.weights["action_video"] > 0 and batch.clean_action_targets is not None
+        video_terms, embedded = {}, None
+        if (self.use_alignment or wants_video_action) and batch.clean is not None:
+            video_terms, embedded = self._video_only_terms(batch, wants_video_action, shared)
+        if self.mined_negatives and batch.match_inputs is not None and embedded is not None:
+            video = mined_videos(batch.clean, batch.match_labels, *embedded)
+            judged = (self.model.match(shared, **video) if shared is not None else
+                      self.model(**{k: v for k, v in batch.clean.items() if k not in VIDEO_KEYS},
+                                 **video, heads=("match",)))
+        elif batch.match_inputs is None:
             judged = out
         elif shared is not None:
             judged = self.model.match(shared, **{k: batch.match_inputs[k] for k in VIDEO_KEYS
@@ -118,9 +131,7 @@ class PretrainingObjective(nn.Module):
         else:
             judged = self.model(**batch.match_inputs, heads=("match",))
         terms["match"] = losses.match_loss(judged.match_logits, batch.match_labels)
-        wants_video_action = self.weights["action_video"] > 0 and batch.clean_action_targets is not None
-        if (self.use_alignment or wants_video_action) and batch.clean is not None:
-            terms.update(self._video_only_terms(batch, wants_video_action, shared))
+        terms.update(video_terms)
         terms["total"] = sum(v * self.weights.get(k, 1.0) for k, v in terms.items())
         return terms
 
@@ -135,11 +146,12 @@ class PretrainingObjective(nn.Module):
                                              clean.get("token_type_ids"), fixed_prefix=True)
 
     def _video_only_terms(self, batch: PretrainingBatch, video_action: bool,
-                          shared=None) -> dict[str, torch.Tensor]:
+                          shared=None) -> tuple[dict[str, torch.Tensor], tuple | None]:
         """From one video-only forward of the clean inputs: the alignment loss (InfoNCE between
         text-only and video-only encodings; every sample's own text and video form a positive
         pair, whatever its matching label) and the video-only action term. ``shared``: the clean
-        text's state (``_clean_text_state``), encoded without running its text-only layers again."""
+        text's state (``_clean_text_state``), encoded without running its text-only layers again.
+        Returns the terms and (text vectors, video vectors, logit scale), None without alignment."""
         clean, out = batch.clean, {}
         if not self.use_alignment:
             text = None
@@ -156,7 +168,7 @@ class PretrainingObjective(nn.Module):
                 self.model.heads["action"](video_out.hidden["action"]), targets,
                 clean["action_mask"], _global_share(count, self.world_size))
         if text is None:
-            return out
+            return out, None
         video = self.model.align.embed_video(video_out.pooled["action"], video_out.pooled["region"])
         if self.world_size == 1:
             out["align"] = losses.alignment_loss(text, video, self.model.align.logit_scale)
@@ -164,7 +176,36 @@ class PretrainingObjective(nn.Module):
             offset = dist.get_rank() * len(text)
             out["align"] = losses.alignment_loss(text, video, self.model.align.logit_scale,
                                                  _gather(text), _gather(video), offset)
-        return out
+        return out, (text, video, self.model.align.logit_scale)
+
+
+def mined_negatives(text: torch.Tensor, video: torch.Tensor, scale: torch.Tensor,
+                    text_ids: torch.Tensor, mismatched: torch.Tensor) -> torch.Tensor:
+    """(B,) the video row each text is judged against: its own where ``mismatched`` is 0, else
+    another row drawn with probability softmax(scale * cosine) over the batch (ALBEF's hard
+    negatives, Li et al., 2021), never a row whose text is the same words (a false negative). A
+    text with no other row keeps its own video, relabelled by the caller's ``mismatched``."""
+    with torch.no_grad():
+        logits = scale.exp().clamp(max=100) * (text.float() @ video.float().t())
+        same = (text_ids[:, None, :] == text_ids[None, :, :]).all(-1)
+        logits = logits.masked_fill(same, float("-inf"))
+        usable = torch.isfinite(logits).any(-1)
+        drawn = torch.multinomial(torch.softmax(logits[usable], -1), 1)[:, 0]
+        rows = torch.arange(len(text), device=text.device)
+        source = rows.clone()
+        source[usable] = drawn
+        return torch.where(mismatched.bool() & usable, source, rows)
+
+
+def mined_videos(clean: dict[str, torch.Tensor], labels: torch.Tensor, text: torch.Tensor,
+                 video: torch.Tensor, scale: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The matching pass' video inputs: the clean videos of the batch, each mismatched row's
+    (``labels`` 1) replaced by a mined one (``mined_negatives``). A mismatched row with no other
+    text to draw from keeps its own video and is relabelled matched, in place."""
+    source = mined_negatives(text, video, scale, clean["text_ids"], labels)
+    labels.copy_(torch.where(source == torch.arange(len(source), device=source.device),
+                             torch.zeros_like(labels), labels))
+    return {k: clean[k][source] for k in VIDEO_KEYS if k in clean}
 
 
 def pretraining_losses(model: nn.Module, batch: PretrainingBatch, use_alignment: bool = True,

@@ -52,6 +52,8 @@ class TrainConfig:
     clips_per_sample: int = 10
     hard_negatives: float = 0.5        # share of matching negatives drawn from the same task
     video_negatives: float = 0.0       # share drawn from the same video (other steps of it)
+    mined_negatives: bool = False      # matching negatives drawn from the batch by the alignment's
+                                       # similarity (ALBEF) instead of the collator's
     groups_per_video: int = 1          # runs of N samples of one video in the epoch's order
                                        # (batching.py; 1: a plain shuffle)
     max_regions: int | None = None     # region limit of a fresh model (its config's, default 36)
@@ -307,7 +309,8 @@ def train(config: TrainConfig) -> dict:
     model = _prepare_model(config, corpus, dataset, resume, device)
     objective = PretrainingObjective(model, config.use_alignment, tok.cls_id, tok.sep_id, world,
                                      match_weight=config.match_weight,
-                                     action_video_weight=config.action_video_weight)
+                                     action_video_weight=config.action_video_weight,
+                                     mined_negatives=config.mined_negatives)
     net = (torch.nn.parallel.DistributedDataParallel(
         objective, find_unused_parameters=not config.use_alignment) if world > 1 else objective)
     optimizer, scheduler, state = _optimizer(config, model, resume, device)
