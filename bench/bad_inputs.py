@@ -210,7 +210,8 @@ def run(args: list[str], timeout: int = 900) -> dict:
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
     err = proc.stderr[:proc.stderr.find("\tCommand being timed")].strip()
     lines = [line for line in err.splitlines() if line.strip() and "RANDOM weights" not in line
-             and not line.startswith("Command exited with non-zero status")]  # /usr/bin/time's own
+             and not line.startswith("Command exited with non-zero status")  # /usr/bin/time's own
+             and not line.startswith(("usage:", " "))]  # argparse's usage above its one-line error
     return {"rc": proc.returncode, "seconds": round(time.monotonic() - started, 1),
             "peak_rss_mb": round(int(rss.group(1)) / 1024) if rss else None,
             "traceback": "Traceback" in proc.stderr or "Traceback" in proc.stdout,
@@ -289,12 +290,12 @@ def wider_features(path: Path) -> None:
 
 def hostile_row(lib: Path, victim: Path) -> str:
     """A catalog row whose id climbs out of the library to ``victim`` (a hand-edited catalog)."""
-    import sqlite3
+    from indexer.library.catalog import Catalog
 
     video_id = os.path.relpath(victim.with_suffix(""), lib / "features")
-    with sqlite3.connect(lib / "catalog.sqlite") as db:
-        db.execute("INSERT INTO videos (video_id, path, status, feature_path) VALUES (?, ?, 'done', ?)",
-                   (video_id, str(victim), f"features/{video_id}.safetensors"))
+    with Catalog(lib / "catalog.sqlite") as catalog:
+        rowid = catalog.upsert_video(video_id, str(victim), "hostile", 8)
+        catalog.update_video(rowid, status="done", feature_path=f"features/{video_id}.safetensors")
     return video_id
 
 
