@@ -4,10 +4,13 @@
 ``{"format": "actbert-corpus-1", "verbs": [...], "region_classes": [...]}`` (plus what the writer
 records, e.g. ``min_verb_count``: how many clips' narrations a verb needed) and one line per video:
 ``{"video_id", "features" (path, relative to the corpus file), "split", "task", "task_instance",
-"narrations": [per clip], "verbs": [[lemmas] per clip], "steps": [{"start_sec", "end_sec",
-"description", "verb"}]}``.
+"narrations": [per clip], "verbs": [[lemmas] per clip], "narrated": [per clip: made from
+narration (false: a window over a stretch nobody talks over; absent in corpora written before
+whole-video coverage: every clip narrated)], "steps": [{"start_sec", "end_sec", "description",
+"verb"}]}``.
 
-A pretraining sample is a group of K adjacent clips of one video (the paper uses K = 10) with their
+A pretraining sample is a group of K adjacent narrated clips of one video (the paper uses K = 10;
+the unnarrated windows between them are skipped: they have no text to learn from) with their
 narration; its negative for cross-modal matching is a clip group of another video, of the same task
 when one exists (harder), chosen deterministically from (seed, epoch, sample index) so that the
 data do not depend on batching or on the number of distributed ranks.
@@ -39,6 +42,15 @@ class CorpusVideo:
     task: str | None = None
     task_instance: str | None = None
     steps: tuple[dict, ...] = ()
+    narrated: tuple[bool, ...] = ()  # per clip; empty: every clip narrated (older corpora)
+
+    def is_narrated(self, clip: int) -> bool:
+        """Whether clip ``clip`` was made from narration (False: an unnarrated window)."""
+        return not self.narrated or self.narrated[clip]
+
+    def narrated_clips(self) -> list[int]:
+        """The indices of the clips made from narration, in time order."""
+        return [c for c in range(len(self.narrations)) if self.is_narrated(c)]
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,7 @@ def write_corpus(path: str | Path, videos: list[CorpusVideo], verbs: list[str],
                 "video_id": v.video_id, "features": str(features), "split": v.split,
                 "task": v.task, "task_instance": v.task_instance,
                 "narrations": list(v.narrations), "verbs": [list(x) for x in v.verbs],
+                **({"narrated": [bool(f) for f in v.narrated]} if v.narrated else {}),
                 "steps": list(v.steps)}) + "\n")
 
 
@@ -102,9 +115,17 @@ def read_corpus(path: str | Path) -> Corpus:
             video_id=d["video_id"], features=features if features.is_absolute() else path.parent / features,
             narrations=tuple(d["narrations"]), verbs=tuple(tuple(v) for v in d["verbs"]),
             split=d.get("split"), task=d.get("task"), task_instance=d.get("task_instance"),
-            steps=tuple(d.get("steps", ()))))
+            steps=tuple(d.get("steps", ())), narrated=_narrated_flags(d, path)))
     meta = {k: v for k, v in header.items() if k not in ("format", "verbs", "region_classes")}
     return Corpus(tuple(videos), tuple(header["verbs"]), tuple(header.get("region_classes", ())), meta)
+
+
+def _narrated_flags(line: dict, path: Path) -> tuple[bool, ...]:
+    flags = line.get("narrated", [])
+    if not isinstance(flags, list) or (flags and (len(flags) != len(line["narrations"])
+                                                  or not all(isinstance(f, bool) for f in flags))):
+        raise ValueError(f"{path}: video {line['video_id']!r}: 'narrated' is not one true/false per clip")
+    return tuple(flags)
 
 
 @lru_cache(maxsize=256)
@@ -130,8 +151,9 @@ class Sample:
 
 
 class ClipGroups(torch.utils.data.Dataset):
-    """Groups of K adjacent clips (non-overlapping, the last group may be shorter), each returned
-    with a negative group for the matching objective."""
+    """Groups of K adjacent narrated clips (non-overlapping, the last group may be shorter; the
+    unnarrated windows are left out), each returned with a negative group for the matching
+    objective. ``items[i]``: (video index, first clip index, the group's clip indices)."""
 
     def __init__(self, corpus: Corpus, clips_per_sample: int = 10, max_regions: int = 36,
                  seed: int = 0, min_clips: int = 1, hard_negatives: float = 0.5,
@@ -149,10 +171,13 @@ class ClipGroups(torch.utils.data.Dataset):
         self.max_regions = max_regions
         self.seed = seed
         self.epoch = 0
-        self.items = [(vi, start, min(start + clips_per_sample, len(v.narrations)))
-                      for vi, v in enumerate(corpus.videos)
-                      for start in range(0, len(v.narrations), clips_per_sample)
-                      if min(start + clips_per_sample, len(v.narrations)) - start >= min_clips]
+        self.items = []
+        for vi, video in enumerate(corpus.videos):
+            narrated = video.narrated_clips()
+            for start in range(0, len(narrated), clips_per_sample):
+                clips = tuple(narrated[start:start + clips_per_sample])
+                if len(clips) >= min_clips:
+                    self.items.append((vi, clips[0], clips))
         by_task: dict[str | None, list[int]] = {}
         by_video: dict[int, list[int]] = {}
         for i, (vi, _, _) in enumerate(self.items):
@@ -181,11 +206,11 @@ class ClipGroups(torch.utils.data.Dataset):
         return self._build(item)
 
     def _build(self, item: int) -> Sample:
-        vi, start, end = self.items[item]
+        vi, _, group = self.items[item]
         video = self.corpus.videos[vi]
         features = _load_features(str(video.features))
-        clips = list(range(start, end))
-        sentences = tuple(t or "" for t in video.narrations[start:end])
+        clips = list(group)
+        sentences = tuple(video.narrations[c] or "" for c in clips)
         targets = np.stack([self.corpus.verb_targets(video.verbs[c]) for c in clips]) \
             if self.corpus.verbs else np.zeros((len(clips), 0), np.float32)
         return Sample(sentences, clip_inputs(features, clips, self.max_regions),

@@ -76,6 +76,11 @@ def fmt_time(start: float, end: float) -> str:
     return f"{int(start // 60)}:{start % 60:04.1f}-{int(end // 60)}:{end % 60:04.1f}"
 
 
+UNNARRATED_BADGE = ":gray-badge[unnarrated]"
+UNNARRATED = "(unnarrated stretch: nobody talks here, found by its picture only)"
+NO_NARRATION = "(no narration)"
+
+
 def clip_card(hit, key: str, rank: int | None = None) -> None:
     """A search hit (or similar clip) as a card: keyframe with boxes, scores, signals, narration."""
     root = st.session_state["library_root"]
@@ -95,8 +100,9 @@ def clip_card(hit, key: str, rank: int | None = None) -> None:
         if hit.narration_score is not None:
             scores.append(f"BM25 {hit.narration_score:.2f}")
         signals = " ".join(f":blue-badge[{render.md_text(s)}]" for s in hit.signals)
-        st.markdown(f"{signals} &nbsp; " + " · ".join(scores))
-        narration = clip.narration or "(no narration)"
+        unnarrated = "" if clip.narrated else f"{UNNARRATED_BADGE} "
+        st.markdown(f"{unnarrated}{signals} &nbsp; " + " · ".join(scores))
+        narration = clip.narration or (NO_NARRATION if clip.narrated else UNNARRATED)
         st.caption(render.md_text(narration if len(narration) < 140 else narration[:137] + "..."))
         if st.button("Open clip", key=key, icon=":material/play_circle:"):
             open_clip(clip.clip_id)

@@ -23,7 +23,7 @@ from .baselines import Bm25Scorer, MiniLMEncoder, MiniLMScorer
 from .caption_rows import captioning_outcomes
 # what can be evaluated lives in the leaf ``config`` (the names stay importable from here)
 from .config import (ANALYSES, BASELINES, METRICS, MODEL_SYSTEMS, RESULT_TASKS,  # noqa: F401
-                     SYSTEMS, TASKS, VISUAL_ONLY, EvalConfig)
+                     SYSTEMS, TASKS, VISUAL_ONLY, VISUAL_ONLY_ALL_STEPS, EvalConfig)
 from .dual_encoder import DualEncoder, DualEncoderScorer
 from .finetune import FinetunedModel
 from .fusion import coverage_grid, hybrid_grid
@@ -55,6 +55,7 @@ class Evaluation:
     finetuned: dict[str, list[FinetunedModel]] = field(default_factory=dict)  # task -> models
     dual_encoder: DualEncoder | None = None  # the ``train-dual`` baseline (``--dual-encoder``)
     fusion: FusionPolicy | None = None  # the hybrid's fusion chosen on val (``_fusion``)
+    held_all: SplitClips | None = None  # the held-out split with its unnarrated windows (None: held)
     _scorers: dict = field(default_factory=dict)  # scorers and the train-clip sample, built once
 
     def scorer(self, system: str, split: SplitClips | None = None,
@@ -90,20 +91,23 @@ class Evaluation:
                 DualEncoderScorer(self.dual_encoder, split, self.config.batch_size, self.config.device))
         return self._scorers[key]
 
-    def finetuned_scorers(self, task: str):
-        """(system, the fine-tuned model, its scorer on the held-out split) for ``task``."""
+    def finetuned_scorers(self, task: str, split: SplitClips | None = None):
+        """(system, the fine-tuned model, its scorer on a split (default: the held-out one)) for
+        ``task``."""
         for ft in self.finetuned.get(task, []):
-            yield ft.system, ft, ft.scorer(self.tokenizer, self.held, self.config.batch_size,
+            yield ft.system, ft, ft.scorer(self.tokenizer, split or self.held, self.config.batch_size,
                                            self.config.device)
 
-    def baseline(self, name: str):
-        if name not in self._scorers:
-            narrations = self.held.narrations
-            self._scorers[name] = {
+    def baseline(self, name: str, split: SplitClips | None = None):
+        split = split or self.held
+        key = (name, split.name)
+        if key not in self._scorers:
+            narrations = split.narrations
+            self._scorers[key] = {
                 "bm25": lambda: Bm25Scorer(narrations),
                 "minilm": lambda: MiniLMScorer(MiniLMEncoder(device=self.config.device), narrations),
             }[name]()
-        return self._scorers[name]
+        return self._scorers[key]
 
     def _need_train(self, task: str, steps: bool = False) -> bool:
         """Whether the train split can train this task's heads (a note when it cannot)."""
@@ -123,7 +127,7 @@ class Evaluation:
                               "clip and are left out")
         if not queries:
             raise ValueError(f"split {self.held.name!r} has no ground-truth step that overlaps a clip")
-        texts, targets = [q.description for q in queries], [q.target for q in queries]
+        texts = [q.description for q in queries]
         videos_of: dict[str, set[int]] = {}
         for q in queries:
             videos_of.setdefault(q.description, set()).add(q.video)
@@ -132,18 +136,69 @@ class Evaluation:
             self.notes.append(f"retrieval: {shared} of {len(texts)} queries share their description "
                               "with a step of another held-out video; only the query's own target "
                               "clip counts as a hit")
-        clips = list(range(len(self.held.clips)))
+        ranks, searched = self._retrieval_ranks(self.held, queries)
+        videos = np.array([q.video for q in queries])
+        out = {"retrieval": ranked(ranks, list(range(len(queries))), videos, searched)}
+        visual = [i for i, q in enumerate(queries) if q.narrated is False]
+        unknown = sum(q.narrated is None for q in queries)
+        if unknown == len(queries):
+            self.notes.append(f"{VISUAL_ONLY}: skipped: the corpus steps carry no 'narrated' flag "
+                              "(export the library again; SynthKitchen ground truth knows it)")
+            return out
+        if not visual:
+            self.notes.append(f"{VISUAL_ONLY}: skipped: every query's step has an aligned "
+                              "narration line")
+        else:
+            out[VISUAL_ONLY] = ranked(ranks, visual, videos, searched)
+            self.notes.append(f"{VISUAL_ONLY}: {len(visual)} of {len(queries)} queries, those whose "
+                              f"step has no aligned narration line, against all {len(self.held.clips)} "
+                              "narrated clips"
+                              + (f"; {unknown} queries of unknown narration left out" if unknown else ""))
+        out.update(self._visual_only_all_steps(ranks, visual, videos, searched))
+        return out
+
+    def _visual_only_all_steps(self, ranks, visual, videos, searched) -> dict:
+        """Every unnarrated step against every clip of the split, the unnarrated windows included
+        (``held_all``); the narrated clips' ranks are reused when the split has no such window."""
+        held = self.held_all
+        if held is None:
+            self.notes.append(f"{VISUAL_ONLY_ALL_STEPS}: skipped: the corpus has no per-clip 'narrated' "
+                              "flags (exported before whole-video coverage: ingest and export again)")
+            return {}
+        steps = [q for q in held.queries if q.narrated is False]
+        queries = [q for q in steps if q.target is not None]
+        lost = f"; {len(steps) - len(queries)} overlap no clip and are left out" if len(queries) < len(steps) else ""
+        if not queries:
+            self.notes.append(f"{VISUAL_ONLY_ALL_STEPS}: skipped: no unnarrated step overlaps a clip")
+            return {}
+        if held is self.held:
+            self.notes.append(f"{VISUAL_ONLY_ALL_STEPS}: narration covers every stretch of the split's "
+                              f"videos (no unnarrated window): the {VISUAL_ONLY} queries{lost}")
+            return {VISUAL_ONLY_ALL_STEPS: ranked(ranks, visual, videos, searched)}
+        all_ranks, all_searched = self._retrieval_ranks(held, queries)
+        self.notes.append(f"{VISUAL_ONLY_ALL_STEPS}: {len(queries)} of the {len(steps)} unnarrated steps "
+                          f"against all {len(held.clips)} clips ({len(held.clips) - len(self.held.clips)} "
+                          f"of them unnarrated windows){lost}")
+        return {VISUAL_ONLY_ALL_STEPS: ranked(all_ranks, list(range(len(queries))),
+                                              np.array([q.video for q in queries]), all_searched)}
+
+    def _retrieval_ranks(self, split: SplitClips, queries) -> tuple[dict, int | None]:
+        """Every system's (Q,) rank of each query's target among all clips of ``split`` (per
+        system {suffix: ranks}), and the searched clip count for the random row (None: no row)."""
+        texts, targets = [q.description for q in queries], [q.target for q in queries]
+        clips = list(range(len(split.clips)))
         ranks: dict[str, dict[str, np.ndarray]] = {}
-        bm25 = score_grid(self.baseline("bm25"), texts, clips) if "bm25" in self.config.baselines \
+        bm25 = score_grid(self.baseline("bm25", split), texts, clips) if "bm25" in self.config.baselines \
             else None
         for system in MODEL_SYSTEMS:
-            s = self.scorer(system)
+            s = self.scorer(system, split)
             started = time.perf_counter()
             log.info("retrieval: %s: %d x %d pairs through the matching head", system, len(texts),
                      len(clips))
             match = score_grid(s.match, texts, clips)
             self.notes.append(f"retrieval: {system} matching head scored {len(texts)} x "
-                              f"{len(clips)} pairs in {time.perf_counter() - started:.1f} s")
+                              f"{len(clips)} pairs of split {split.name!r} in "
+                              f"{time.perf_counter() - started:.1f} s")
             embedding = score_grid(s.cosine, texts, clips)
             rerank = rerank_grid(embedding, s.match, texts, self.config.rerank_k)
             ranks[system] = {"": retrieval_outcomes(match, targets),
@@ -161,30 +216,14 @@ class Evaluation:
                         hybrid_grid(embedding, bm25, cover, PLAIN_RRF), targets)}
         if self.dual_encoder:
             ranks["dual_encoder"] = {"": retrieval_outcomes(
-                score_grid(self.video_side("dual_encoder").cosine, texts, clips), targets)}
-        for system, _, s in self.finetuned_scorers("retrieval"):  # TVJE+FT: the embeddings
+                score_grid(self.video_side("dual_encoder", split).cosine, texts, clips), targets)}
+        for system, _, s in self.finetuned_scorers("retrieval", split):  # TVJE+FT: the embeddings
             ranks[system] = {"": retrieval_outcomes(score_grid(s.cosine, texts, clips), targets)}
         for name in self.config.baselines:
             if name != "random":
-                grid = bm25 if name == "bm25" else score_grid(self.baseline(name), texts, clips)
+                grid = bm25 if name == "bm25" else score_grid(self.baseline(name, split), texts, clips)
                 ranks[name] = {"": retrieval_outcomes(grid, targets)}
-        videos = np.array([q.video for q in queries])
-        searched = len(clips) if "random" in self.config.baselines else None
-        out = {"retrieval": ranked(ranks, list(range(len(queries))), videos, searched)}
-        visual = [i for i, q in enumerate(queries) if q.narrated is False]
-        unknown = sum(q.narrated is None for q in queries)
-        if unknown == len(queries):
-            self.notes.append(f"{VISUAL_ONLY}: skipped: the corpus steps carry no 'narrated' flag "
-                              "(export the library again; SynthKitchen ground truth knows it)")
-        elif not visual:
-            self.notes.append(f"{VISUAL_ONLY}: skipped: every query's step has an aligned "
-                              "narration line")
-        else:
-            out[VISUAL_ONLY] = ranked(ranks, visual, videos, searched)
-            self.notes.append(f"{VISUAL_ONLY}: {len(visual)} of {len(queries)} queries, those whose "
-                              f"step has no aligned narration line, against all {len(clips)} clips"
-                              + (f"; {unknown} queries of unknown narration left out" if unknown else ""))
-        return out
+        return ranks, (len(clips) if "random" in self.config.baselines else None)
 
     def _fusion(self, embedding: np.ndarray, bm25: np.ndarray, cover: np.ndarray,
                 targets: list[int], queries: list) -> FusionPolicy:

@@ -2,8 +2,10 @@
 
 Definitions (times in seconds; every choice deterministic):
 
-- clips: every clip of every video of the split, in corpus order; a clip's global index is its
-  position in ``SplitClips.clips``. Retrieval searches all of them.
+- clips: every narrated clip of every video of the split, in corpus order; a clip's global index
+  is its position in ``SplitClips.clips``. Retrieval searches all of them. ``load_split(...,
+  unnarrated=True)`` also keeps the windows over stretches nobody talks over (the corpus clips
+  flagged ``narrated: false``): the split that ``retrieval_visual_only_all_steps`` searches.
 - step queries: one per ground-truth step, its text the step's ``description`` (never a narration).
   Its target (THE positive of R@K) is the clip of the same video whose span overlaps the step's
   interval the most (ties: the earliest clip); a step that no clip overlaps has no target and is
@@ -135,8 +137,13 @@ def _check_step(video_id: str, step: dict) -> None:
         raise ValueError(f"{video_id}: step {step['description']!r} ends before it starts")
 
 
-def load_split(corpus: Corpus, split: str) -> SplitClips:
-    """Read the feature files of one split and build its clips and step queries."""
+UNNARRATED_SUFFIX = "+unnarrated"
+
+
+def load_split(corpus: Corpus, split: str, unnarrated: bool = False) -> SplitClips:
+    """Read the feature files of one split and build its clips and step queries. The clips are the
+    narrated ones (the meaning every task had before whole-video coverage); ``unnarrated=True``
+    keeps every clip, and the split is named ``<split>+unnarrated``."""
     part = corpus.split(split)
     if not part.videos:
         raise ValueError(f"the corpus has no videos in split {split!r} (splits present: "
@@ -149,7 +156,7 @@ def load_split(corpus: Corpus, split: str) -> SplitClips:
                              f"{len(video.narrations)} narrations in the corpus")
         features.append(feats)
         first = len(clips)
-        for ci in range(feats.num_clips):
+        for ci in range(feats.num_clips) if unnarrated else video.narrated_clips():
             clips.append(Clip(vi, ci, float(feats.clip_start_sec[ci]), float(feats.clip_end_sec[ci]),
                               video.narrations[ci] or ""))
         video_clips.append(list(range(first, len(clips))))
@@ -162,7 +169,8 @@ def load_split(corpus: Corpus, split: str) -> SplitClips:
             narrated = step.get("narrated")
             queries.append(StepQuery(vi, str(step["description"]), str(step.get("verb") or ""),
                                      s0, s1, target, None if narrated is None else bool(narrated)))
-    return SplitClips(split, part, features, clips, video_clips, queries)
+    return SplitClips(split + (UNNARRATED_SUFFIX if unnarrated else ""), part, features, clips,
+                      video_clips, queries)
 
 
 def task_instances(corpus: Corpus) -> set[str]:

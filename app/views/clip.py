@@ -63,7 +63,9 @@ with player:
     except resources.USER_ERRORS as exc:
         st.error(f"Refusing to play this video: {render.md_text(exc)}")
     st.markdown("**Narration**")
-    st.markdown(f"> {render.md_text(view.clip.narration)}" if view.clip.narration else "_(no narration in this clip)_")
+    st.markdown(f"> {render.md_text(view.clip.narration)}" if view.clip.narration else
+                "_(no narration in this clip)_" if view.clip.narrated else
+                "_(an unnarrated stretch of the video: a fixed window, found by its picture only)_")
     if view.clip.verbs:
         st.caption("Verbs in the narration: " + render.md_text(", ".join(view.clip.verbs)))
 

@@ -16,7 +16,7 @@ import sys
 from actbert.atomic import atomic_write
 from actbert.device import checked_device
 from indexer.index.reconcile import index_state, reconcile_index
-from indexer.library.catalog import ClipRecord
+from indexer.library.catalog import ClipRecord, clip_narrated
 from indexer.library.discovery import parse_shard
 from indexer.library.export import MIN_VERB_COUNT, export_corpus
 from indexer.library.feature_check import FeatureWidths, read_features
@@ -252,7 +252,7 @@ def shard_clip(row) -> ClipRecord:
     if not isinstance(verbs, list) or not isinstance(classes, list):
         raise ValueError(f"clip {row['clip_index']}: verbs and action classes must be lists")
     return ClipRecord(int(row["clip_index"]), start, end, str(row["narration"]), tuple(map(str, verbs)),
-                      tuple((str(c[0]), float(c[1])) for c in classes))
+                      tuple((str(c[0]), float(c[1])) for c in classes), clip_narrated(row))
 
 
 def check_same_extractors(out: Library, shards: list[Library]) -> None:

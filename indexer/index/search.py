@@ -70,7 +70,8 @@ class SearchHit:
         return {"clip_id": c.clip_id, "video_id": c.video_id, "start_sec": c.start_sec,
                 "end_sec": c.end_sec, "score": self.score, "rerank_score": self.rerank_score,
                 "narration_score": self.narration_score, "fused_score": self.fused_score,
-                "narration": c.narration, "signals": list(self.signals), "task": c.task}
+                "narration": c.narration, "narrated": c.narrated, "signals": list(self.signals),
+                "task": c.task}
 
 
 @dataclass(frozen=True)

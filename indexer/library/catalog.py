@@ -2,7 +2,8 @@
 
 Tables: ``videos`` (one row per source video: path, fingerprint, probe results, task/split,
 status, error, warnings, stage timings, feature file), ``clips`` (spans, narration, verbs, action
-classes; FTS5 ``clips_fts`` over the narrations), ``cues`` (the transcript) and ``steps`` (ground
+classes, ``narrated``: 0 for a window over a stretch nobody talks over; FTS5 ``clips_fts`` over
+the narrations), ``cues`` (the transcript) and ``steps`` (ground
 truth). Every query the product runs is a named method here; ``tests/test_architecture.py`` fails
 when SQL appears in any other module.
 
@@ -60,6 +61,7 @@ CREATE TABLE IF NOT EXISTS clips (
     has_verb INTEGER NOT NULL DEFAULT 0,
     predicted_verbs TEXT NOT NULL DEFAULT '[]',
     action_classes TEXT NOT NULL DEFAULT '[]',
+    narrated INTEGER NOT NULL DEFAULT 1,
     UNIQUE (video, clip_index)
 );
 CREATE INDEX IF NOT EXISTS clips_by_video ON clips (video);
@@ -99,6 +101,7 @@ class ClipRecord:
     narration: str = ""
     verbs: tuple[str, ...] = ()
     action_classes: tuple[tuple[str, float], ...] = ()
+    narrated: bool = True  # False: a window over a stretch without narration (``cover_gaps``)
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,9 @@ class Clip:
     """One clip of a library as every reader sees it (search hits, the inspector, the app): its
     catalog row joined with its video. Times in seconds on the video's timeline;
     ``feature_path`` relative to the library; ``verbs`` from the narration; ``action_classes``
-    (the backbone's) and ``predicted_verbs`` (the verb classifier's) as (name, probability)."""
+    (the backbone's) and ``predicted_verbs`` (the verb classifier's) as (name, probability);
+    ``narrated`` False for a window over a stretch nobody talks over (found by the visual signal
+    only)."""
 
     clip_id: int
     video_id: str
@@ -120,6 +125,7 @@ class Clip:
     verbs: tuple[str, ...] = ()
     action_classes: tuple[tuple[str, float], ...] = ()
     predicted_verbs: tuple[tuple[str, float], ...] = ()
+    narrated: bool = True
 
 
 def parse_pairs(text: str | None) -> tuple[tuple[str, float], ...]:
@@ -137,7 +143,14 @@ def _clip(row: sqlite3.Row) -> Clip:
                 narration=row["narration"] or "", task=row["vtask"],
                 verbs=tuple(json.loads(row["verbs"] or "[]")),
                 action_classes=parse_pairs(row["action_classes"]),
-                predicted_verbs=parse_pairs(row["predicted_verbs"]))
+                predicted_verbs=parse_pairs(row["predicted_verbs"]),
+                narrated=clip_narrated(row))
+
+
+def clip_narrated(row: sqlite3.Row) -> bool:
+    """A clip row's ``narrated`` flag; True in catalogs made before whole-video coverage (the
+    column is added when such a catalog is first opened for writing)."""
+    return "narrated" not in row.keys() or bool(row["narrated"])
 
 
 _CLIP_SELECT = ("SELECT clips.*, videos.video_id AS vid, videos.path AS vpath, videos.task AS vtask, "
@@ -160,6 +173,7 @@ class Catalog:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 _migrate_clip_ids(self._db)
                 self._db.executescript(_SCHEMA)
+                _add_narrated_column(self._db)
             else:
                 self._db.execute("SELECT count(*) FROM videos").fetchone()
         except sqlite3.DatabaseError as exc:
@@ -253,10 +267,10 @@ class Catalog:
             for clip in clips:
                 cur = self._db.execute(
                     "INSERT INTO clips (video, clip_index, start_sec, end_sec, narration, verbs, "
-                    "has_verb, action_classes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "has_verb, action_classes, narrated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (rowid, clip.clip_index, clip.start_sec, clip.end_sec, clip.narration,
                      json.dumps(list(clip.verbs)), int(bool(clip.verbs)),
-                     json.dumps([list(c) for c in clip.action_classes])))
+                     json.dumps([list(c) for c in clip.action_classes]), int(bool(clip.narrated))))
                 new.append(cur.lastrowid)
             self._db.executemany("INSERT INTO cues (video, start_sec, end_sec, text) VALUES (?, ?, ?, ?)",
                                  [(rowid, *cue) for cue in cues])
@@ -409,3 +423,12 @@ def _migrate_clip_ids(db: sqlite3.Connection) -> None:
         db.rollback()
         raise
     log.info("catalog %s: clip ids are now never reused (AUTOINCREMENT)", db)
+
+
+def _add_narrated_column(db: sqlite3.Connection) -> None:
+    """Catalogs made before whole-video coverage: add ``clips.narrated`` (1: their clips were all
+    made from narration, or were windows of a video without any)."""
+    if "narrated" not in {r[1] for r in db.execute("PRAGMA table_info(clips)")}:
+        with db:
+            db.execute("ALTER TABLE clips ADD COLUMN narrated INTEGER NOT NULL DEFAULT 1")
+        log.info("catalog %s: clips carry a narrated flag", db)

@@ -4,7 +4,9 @@
 Each ground-truth step is ``{"start_sec", "end_sec", "description", "verb"}`` plus, when the
 video's ground truth tells (``indexer.library.ground_truth``; SynthKitchen's does),
 ``"narrated"``: whether an aligned narration line describes it; evaluation's
-``retrieval_visual_only`` queries are the steps with ``"narrated": false``.
+``retrieval_visual_only`` queries are the steps with ``"narrated": false``. Each video also
+lists its clips' ``"narrated"`` flags: pretraining reads the narrated clips only, evaluation
+searches them all (``retrieval_visual_only_all_steps``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from actbert.corpus import CorpusVideo, write_corpus
 from indexer.features.verbs import VerbVocabulary
+from indexer.library.catalog import clip_narrated
 from indexer.library.ground_truth import GroundTruthError, ground_truth_for
 from indexer.library.store import Library
 
@@ -52,6 +55,7 @@ def export_corpus(library: Library, min_verb_count: int = MIN_VERB_COUNT) -> Pat
             video_id=row["video_id"], features=library.file(row["feature_path"]),
             narrations=tuple(c["narration"] for c in clips),
             verbs=tuple(tuple(json.loads(c["verbs"])) for c in clips),
+            narrated=tuple(clip_narrated(c) for c in clips),
             split=row["split"], task=row["task"], task_instance=row["task_instance"],
             steps=tuple(steps)))
     vocab = VerbVocabulary.build([list(v) for video in videos for v in video.verbs], min_verb_count)

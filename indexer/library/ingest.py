@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from actbert.data import VideoFeatures
 from indexer.features.boxes import scale_xyxy
-from indexer.features.sampling import fixed_windows, narration_spans, sample_times
+from indexer.features.sampling import cover_gaps, fixed_windows, narration_spans, sample_times
 from indexer.features.video import VideoError, VideoInfo, probe, read_frames_at
 from indexer.library.catalog import ClipRecord
 from indexer.library.discovery import (
@@ -73,7 +73,8 @@ class IngestSettings:
     region_fps: float = 1.0
     min_clip_sec: float = 4.0
     max_clip_sec: float = 10.0
-    window_sec: float = 6.0
+    window_sec: float = 6.0  # unnarrated stretches (and videos without narration): windows this long
+    min_gap_sec: float = 2.0  # shorter stretches between narrated clips are left uncovered
     fp16: bool = False
     device: str = "cpu"
     max_duration_sec: float = 4 * 3600.0  # longer videos are refused (measured from their packets)
@@ -123,11 +124,15 @@ def build_extractors(settings: IngestSettings) -> Extractors:
 
 
 def clip_spans(info: VideoInfo, cues, settings: IngestSettings):
-    if cues:
-        spans = narration_spans(cues, info.duration_sec, settings.min_clip_sec, settings.max_clip_sec)
-        if spans:
-            return spans
-    return fixed_windows(info.duration_sec, settings.window_sec)
+    """The whole video as clips: narration-aligned spans, and fixed windows flagged
+    ``narrated=False`` over every stretch of at least ``min_gap_sec`` that no narrated span covers
+    (``cover_gaps``), so visual search reaches the silent parts too. A video without usable
+    narration is windows only, all unnarrated."""
+    spans = (narration_spans(cues, info.duration_sec, settings.min_clip_sec, settings.max_clip_sec)
+             if cues else [])
+    if not spans:
+        return [replace(w, narrated=False) for w in fixed_windows(info.duration_sec, settings.window_sec)]
+    return cover_gaps(spans, info.duration_sec, settings.window_sec, settings.min_gap_sec)
 
 
 def decode_sizes(info: VideoInfo, spans, ex: Extractors, settings: IngestSettings):
@@ -402,7 +407,7 @@ def analyse_video(path: Path, video_id: str, settings: IngestSettings, ex: Extra
     features, stage_times = extract_video(path, video_id, info, spans, ex, settings)
     timings.update(stage_times)
     classes = top_classes(features.action_scores, list(ex.actions.class_names))
-    clips = [ClipRecord(i, s.start_sec, s.end_sec, s.text, tuple(v), tuple(map(tuple, c)))
+    clips = [ClipRecord(i, s.start_sec, s.end_sec, s.text, tuple(v), tuple(map(tuple, c)), s.narrated)
              for i, (s, v, c) in enumerate(zip(spans, verbs, classes))]
     try:
         truth = ground_truth_for(path)

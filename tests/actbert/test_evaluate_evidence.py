@@ -195,3 +195,55 @@ def test_cli_plot_prints_the_paths(val_run, model_dir, tmp_path, capsys):
     assert f"plot: {tmp_path / 'charts' / 'videoqa.png'}" in out
     assert _is_png(tmp_path / "charts" / "videoqa.png")
     assert "actbert-bm25 (diff)" in out and "[" in out  # differences and intervals in the table
+
+
+def add_unnarrated_windows(path):
+    """Test videos get per-clip flags: step 0's clip becomes an unnarrated window (no narration,
+    ``narrated: false``: only whole-video coverage makes it a clip), step 2's clip narrates a
+    filler (an unnarrated step on a narrated clip, as before); both steps are flagged
+    ``narrated: false``, step 1 ``narrated: true``."""
+    lines = path.read_text().splitlines()
+    out = [lines[0]]
+    for line in lines[1:]:
+        video = json.loads(line)
+        video["narrated"] = [True] * len(video["narrations"])
+        for j, step in enumerate(video["steps"]):
+            clip = int(step["start_sec"] // 4)
+            step["narrated"] = j == 1
+            if j == 0:
+                video["narrated"][clip], video["narrations"][clip] = False, ""
+            elif j == 2:
+                video["narrations"][clip] = FILLERS[0]
+        out.append(json.dumps(video))
+    path.write_text("\n".join(out) + "\n")
+    return path
+
+
+def test_visual_only_all_steps_searches_the_unnarrated_windows_too(tmp_path, model_dir):
+    path = add_unnarrated_windows(make_eval_corpus(tmp_path, train_videos=0, test_videos=4))
+    result = evaluate(EvalConfig(corpus=str(path), checkpoint=str(model_dir), tasks=("retrieval",),
+                                 resamples=50, seed=1))
+    corpus = read_corpus(path)
+    narrated, every = load_split(corpus, "test"), load_split(corpus, "test", unnarrated=True)
+    assert (len(narrated.clips), len(every.clips)) == (4 * 5, 4 * 6)
+    # The old keys keep their meaning: narrated clips only, so step 0 has no target there.
+    assert result["info"]["bootstrap"]["resampled"] == {
+        "retrieval": "4 videos (8 queries)", "retrieval_visual_only": "4 videos (4 queries)",
+        "retrieval_visual_only_all_steps": "4 videos (8 queries)"}
+    assert result["retrieval_visual_only"]["random"]["r5"] == pytest.approx(500 / 20, abs=1e-3)
+    assert result["info"]["clips"] == 20 and result["info"]["unnarrated_clips"] == 4
+    # The new subset: steps 0 and 2 of every video, against all 24 clips (hand-built reference).
+    steps = [(vi, s) for vi, v in enumerate(every.corpus.videos) for j, s in enumerate(v.steps) if j != 1]
+    texts = [s["description"] for _, s in steps]
+    targets = np.array([every.video_clips[vi][int(s["start_sec"] // 4)] for vi, s in steps])
+    assert all(not every.corpus.videos[every.clips[t].video].narrated[every.clips[t].index] or
+               every.clips[t].narration == FILLERS[0] for t in targets)
+    m = metrics_from_ranks(retrieval_ranks(score_grid(Bm25Scorer(every.narrations), texts,
+                                                      range(24)), targets))
+    got = result["retrieval_visual_only_all_steps"]
+    assert got["bm25"] == pytest.approx({"r1": m.r1, "r5": m.r5, "r10": m.r10,
+                                         "median_rank": m.median_rank}, abs=1e-4)
+    assert got["random"]["r5"] == pytest.approx(500 / 24, abs=1e-3)
+    assert set(got) == set(result["retrieval"]) and "actbert_vector" in got
+    assert any(n.startswith("retrieval_visual_only_all_steps: 8 of the 8 unnarrated steps against "
+                            "all 24 clips (4 of them unnarrated windows)") for n in result["notes"])

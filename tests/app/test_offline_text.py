@@ -77,3 +77,31 @@ def test_no_page_icon_is_fetched_from_another_host(tiny_library, app_for, monkey
         at.switch_page(f"views/{page}.py").run()
     assert favicons
     assert all(f.startswith(("emoji:", "/media/")) for f in favicons), favicons
+
+
+def test_unnarrated_clips_say_so_on_their_cards_and_page(tiny_library, app_for, tmp_path):
+    """Whole-video coverage: a window over a stretch nobody talks over is labelled unnarrated on
+    its result card and its Clip page (issue 29 item 10)."""
+    from app.components import UNNARRATED, UNNARRATED_BADGE
+
+    lib_dir = tmp_path / "windows"
+    shutil.copytree(tiny_library, lib_dir)
+    with sqlite3.connect(lib_dir / "catalog.sqlite") as db:
+        ids = [r[0] for r in db.execute("SELECT id FROM clips ORDER BY id")]
+        windows = ids[1::2]
+        db.executemany("UPDATE clips SET narrated = 0, narration = '' WHERE id = ?", [(i,) for i in windows])
+    from indexer.index.search import Searcher
+    from indexer.library.store import Library
+
+    expected = Searcher(Library(lib_dir, readonly=True)).search("stir the soup", k=len(ids), mode="vector", rerank=0)
+    shown_windows = [h.clip.clip_id for h in expected.hits if h.clip.clip_id in windows]
+    assert shown_windows and len(expected.hits) == len(ids)
+    at = app_for(lib_dir, q="stir the soup", mode="vector", k=str(len(ids))).run()
+    assert not at.exception, [e.value for e in at.exception]
+    badges = [b for b in _markdown_bodies(at) if UNNARRATED_BADGE in b]
+    captions = [str(c.value) for c in at.caption if render.md_text(UNNARRATED) in str(c.value)]
+    assert len(badges) == len(captions) == len(shown_windows)
+    at = app_for(lib_dir, clip=str(windows[0]))
+    at.switch_page("views/clip.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("an unnarrated stretch of the video" in b for b in _markdown_bodies(at))
