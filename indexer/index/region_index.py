@@ -141,7 +141,11 @@ def reconcile_regions(library: Library) -> tuple[ClipIndex | None, dict]:
             sorted(set(uncounted) | set(split_region_ids(missing)[0].tolist())))
         if videos:
             read, report["failed"] = _read(library, videos, widths)
-            for vectors, ids, counts in read:
+            # counts first: a crash before the save below leaves regions the catalog counts and the
+            # index lacks, which the next run adds (ids never change meaning)
+            library.catalog.set_region_counts({k: v for _, _, c in read for k, v in c.items()})
+            report["counted"] = sum(len(c) for _, _, c in read)
+            for vectors, ids, _ in read:
                 new = ~np.isin(ids, index.ids())
                 if new.any():
                     index.add(vectors[new], ids[new])
@@ -155,9 +159,6 @@ def reconcile_regions(library: Library) -> tuple[ClipIndex | None, dict]:
             report["rebuilt"] = True
         if report["added"] or report["removed"] or report["rebuilt"]:
             index.save(folder)
-        if videos:  # counts last: a crash before leaves them NULL, and the next run reads them again
-            library.catalog.set_region_counts({k: v for _, _, c in read for k, v in c.items()})
-            report["counted"] = sum(len(c) for _, _, c in read)
     return index, report
 
 
