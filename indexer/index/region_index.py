@@ -84,8 +84,12 @@ def video_regions(features: VideoFeatures, clip_ids) -> tuple[np.ndarray, np.nda
 
 
 def open_region_index(library: Library) -> ClipIndex:
-    """The library's saved region index; ``ClipIndexError`` subclasses when missing or unreadable."""
-    return ClipIndex.load(library.root / FOLDER, expected_model=RECORD, library=library.root)
+    """The library's saved region index; ``ClipIndexError`` subclasses when missing or unreadable
+    (their message names the region index; ``reindex`` or ``repair`` rebuilds it)."""
+    try:
+        return ClipIndex.load(library.root / FOLDER, expected_model=RECORD, library=library.root)
+    except ClipIndexError as exc:
+        raise type(exc)(f"the region index: {exc.problem}", library.root) from exc
 
 
 def catalog_region_ids(library: Library) -> tuple[np.ndarray, list[int]]:
