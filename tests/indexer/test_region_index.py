@@ -226,6 +226,7 @@ def kill_after_next_video(args: list[str], lib: Path, delay: float) -> bool:
             proc.wait()
 
 
+@pytest.mark.slow
 def test_ingest_killed_then_repaired_leaves_the_region_index_equal_to_the_catalog(tmp_path, kill_library):
     """Ingest is killed after its 1st, 2nd and 3rd video commit (plus a seeded 0-0.6 s: before the
     end's reconciliation, or inside it); after each kill `indexer repair` leaves both indexes equal
