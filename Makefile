@@ -1,21 +1,28 @@
 # Two commands for a new user:
 #   make run    set everything up, then start the explorer (builds the demo library on first launch)
-#   make test   set everything up, then run the whole test suite
+#   make test   set everything up, then check the code (ruff) and run the whole test suite
+#               (the browser test needs Debian's chromium: `make browser` installs it, as root)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup browser run demo demo-model test bench
+.PHONY: setup browser run demo demo-model test lint bench
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-nodeps.txt
+# requirements.txt pins every extra of pyproject.toml (app, eval, scale, test; a test checks they
+# agree); the project itself is installed editable, so scripts and `streamlit run` import this
+# checkout without path hacks and the commands `actbert`, `indexer`, `actbert-explorer` exist.
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	$(VENV)/bin/pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m indexer fetch-weights
 	touch $@
 
-# Debian's chromium for the browser test (Playwright drives it; no browser is downloaded).
+# Debian's chromium for the browser test (Playwright drives it; no browser is downloaded). Only on
+# request: `make test` runs the browser test where chromium exists and skips it, saying so,
+# elsewhere; .ci/run calls this first, so CI runs it.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
@@ -33,28 +40,18 @@ demo: setup
 # deltas over the packaged MiniLM; evaluated on val (records the rerank policy) and test. Every
 # stage resumes.
 DEMO_DATA ?= $(HOME)/.cache/actbert/demo-model
-DEMO_STEPS ?= 2000
-# Stage 1 recipe: the best measured on val of a 100-video draw (bench/matching.py: the only one whose
-# matching head left chance, ROC-AUC 75); the step is picked on the 440-video draw's val split
-# among the models kept every 250 steps (bench/select_step.py).
-DEMO_RECIPE ?= --preset mini --clips-per-sample 2 --batch-size 16 --lr 1e-4 --warmup-steps 100 \
-	--schedule cosine --match-on clean --match-input fused --match-weight 10 --hard-negatives 0 \
-	--freeze-text-layers 4 --checkpoint-every 50 --keep-every 250 --seed 0
-# Stage 2: both shipped stage-1 models trained 1,000 more steps at half the learning rate (a new
-# cosine cycle, another data order); the val score rose at every scored step (assets/README.md).
-DEMO_CONTINUE_STEPS ?= 1000
-DEMO_CONTINUE ?= --clips-per-sample 2 --batch-size 16 --lr 5e-5 --warmup-steps 50 --schedule cosine \
-	--match-on clean --match-weight 10 --hard-negatives 0 --freeze-text-layers 4 \
-	--checkpoint-every 50 --keep-every 250 --seed 1
+# The two training recipes are files (configs/demo_stage1.json, configs/demo_stage2.json: what each
+# is and why); DEMO_ARGS adds flags to both stages, which override the files (e.g. DEMO_ARGS="--steps 100").
+DEMO_ARGS ?=
 DEMO_EVAL = --corpus $(DEMO_DATA)/lib/corpus.jsonl --checkpoint assets/demo/actbert \
 	--ablation-checkpoint assets/demo/actbert_no_regions --json
-# train both models side by side, pick a kept step on val, ship it: $(call demo_stage,RUNS,ARGS)
-# (an --init of assets/demo/actbert becomes assets/demo/actbert_no_regions for the ablation)
+# train both models side by side, pick a kept step on val, ship it:
+# $(call demo_stage,RUNS,RECIPE,FLAGS OF THE NO-REGIONS RUN)
 define demo_stage
-	OMP_NUM_THREADS=1 $(PY) -m actbert train --library $(DEMO_DATA)/lib --out $(DEMO_DATA)/$(1)/full \
-		$(2) & \
-	OMP_NUM_THREADS=1 $(PY) -m actbert train --library $(DEMO_DATA)/lib --out $(DEMO_DATA)/$(1)/no_regions \
-		--no-regions $(subst assets/demo/actbert,assets/demo/actbert_no_regions,$(2)) & wait
+	OMP_NUM_THREADS=1 $(PY) -m actbert train --config $(2) --library $(DEMO_DATA)/lib \
+		--out $(DEMO_DATA)/$(1)/full $(DEMO_ARGS) & \
+	OMP_NUM_THREADS=1 $(PY) -m actbert train --config $(2) --library $(DEMO_DATA)/lib \
+		--out $(DEMO_DATA)/$(1)/no_regions --no-regions $(3) $(DEMO_ARGS) & wait
 	$(PY) bench/select_step.py --corpus $(DEMO_DATA)/lib/corpus.jsonl --full $(DEMO_DATA)/$(1)/full \
 		--no-regions $(DEMO_DATA)/$(1)/no_regions --out $(DEMO_DATA)/$(1)/select_step.json \
 		--reuse $(DEMO_DATA)/$(1)/select_step.json
@@ -67,10 +64,10 @@ demo-model: setup
 	$(PY) -m indexer ingest $(DEMO_DATA)/corpus/videos --library $(DEMO_DATA)/lib --preset fast \
 		--detector assets/demo/detector.safetensors
 	$(PY) -m indexer export-corpus $(DEMO_DATA)/lib
-	$(call demo_stage,runs,--steps $(DEMO_STEPS) $(DEMO_RECIPE))
+	$(call demo_stage,runs,configs/demo_stage1.json,)
 	for m in actbert actbert_no_regions; do for f in train.jsonl train_config.json loss_curve.png; do \
 		cp assets/demo/$$m/$$f assets/demo/$$m/$${f%.*}_stage1.$${f##*.}; done; done
-	$(call demo_stage,runs2,--init assets/demo/actbert --steps $(DEMO_CONTINUE_STEPS) $(DEMO_CONTINUE))
+	$(call demo_stage,runs2,configs/demo_stage2.json,--init assets/demo/actbert_no_regions)
 	$(PY) -m actbert evaluate $(DEMO_EVAL) --split val > $(DEMO_DATA)/eval_val.json
 	$(PY) -m actbert evaluate $(DEMO_EVAL) --split test --plot assets/demo/plots \
 		--report assets/demo/report > assets/demo/eval_test.json
@@ -79,8 +76,12 @@ demo-model: setup
 # Two pytest-xdist workers, one test file each at a time (module fixtures are built once); the
 # workers split the cores between them (tests/conftest.py). TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
-test: setup browser
+test: setup lint
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# Ruff with the configuration in pyproject.toml (about a second).
+lint: setup
+	$(VENV)/bin/ruff check .
 
 bench: setup
 	$(PY) bench/model.py

@@ -27,9 +27,8 @@ def convert_paddle(args: argparse.Namespace) -> dict:
 def demo(args: argparse.Namespace) -> dict:
     """Encode a sentence and a clip of RANDOM features and print their scores: a smoke test of the
     model, not a meaningful retrieval (the features are noise)."""
-    from .checkpoint import build_model
     from .embeddings import add_global_region
-    from .model import ActBertForPretraining
+    from .model import ActBertForPretraining, build_model
     from .tokenizer import ActBertTokenizer
 
     torch.manual_seed(args.seed)
@@ -59,16 +58,26 @@ def demo(args: argparse.Namespace) -> dict:
             "embed_size": int(text_vec.shape[-1])}
 
 
-def train_command(args: argparse.Namespace) -> dict:
+def train_config(args: argparse.Namespace):
+    """``actbert train``'s ``TrainConfig``: the fields' defaults, overridden by the recipe file
+    (``--config``), overridden by the flags given."""
     from dataclasses import fields
 
-    from .pretraining.train import TrainConfig, train
+    from .pretraining.recipe import read_recipe
+    from .pretraining.train import TrainConfig
 
     corpus = args.corpus or str(Path(args.library) / "corpus.jsonl")
     known = {f.name for f in fields(TrainConfig)}
-    options = {k: v for k, v in vars(args).items() if k in known and v is not None}
+    options = read_recipe(args.config) if args.config else {}
+    options.update({k: v for k, v in vars(args).items() if k in known and v is not None})
     options.update(corpus=corpus, progress=not args.json and sys.stderr.isatty())
-    summary = train(TrainConfig(**options))
+    return TrainConfig(**options)
+
+
+def train_command(args: argparse.Namespace) -> dict:
+    from .pretraining.train import train
+
+    summary = train(train_config(args))
     summary.pop("history")
     return summary
 
@@ -100,7 +109,7 @@ def ship(args: argparse.Namespace) -> dict:
 EXAMPLES = {  # shown at the end of each command's --help
     "convert-paddle": "actbert convert-paddle ActBERT.pdparams checkpoints/actbert-paddle",
     "demo": 'actbert demo --text "cut the tomato"',
-    "train": "actbert train --library lib --preset mini --out runs/mini --steps 2000 --batch-size 16",
+    "train": "actbert train --library lib --config configs/demo_stage1.json --out runs/mini --steps 500",
     "ship": "actbert ship runs/mini/last assets/demo/actbert",
     "evaluate": "actbert evaluate --library lib --split test --json",
     "explain": 'actbert explain --library lib --clip v001:3 "whisk the eggs" --json',
@@ -145,7 +154,9 @@ def _add_train(sub) -> None:
     source.add_argument("--library", help="library folder (reads LIBRARY/corpus.jsonl)")
     source.add_argument("--corpus", help="a corpus.jsonl file")
     p.add_argument("--out", required=True, help="output folder (checkpoint in OUT/last, log)")
-    p.add_argument("--preset", default="mini", choices=["tiny", "mini", "base", "paddle"])
+    p.add_argument("--config", help="a training recipe (JSON of TrainConfig fields, e.g. "
+                                    "configs/demo_stage1.json); the flags given override it")
+    p.add_argument("--preset", choices=["tiny", "mini", "base", "paddle"], help="default mini")
     p.add_argument("--init", help="start from a save_pretrained directory (its action head keeps "
                    "its verb classes; narration verbs outside them get no target)")
     p.add_argument("--text-init", help="an HF-format BERT directory (config.json + model.safetensors "
@@ -165,6 +176,9 @@ def _add_train(sub) -> None:
     p.add_argument("--video-negatives", type=float,
                    help="share of matching negatives from the same video: its other steps "
                         "(default 0)")
+    p.add_argument("--groups-per-video", type=int,
+                   help="batches hold runs of N samples of one video, so the alignment loss "
+                        "contrasts the steps of one recipe (default 1: a plain shuffle)")
     p.add_argument("--max-regions", type=int,
                    help="region limit per input, stored in the model's config (default 36)")
     p.add_argument("--max-text-tokens", type=int)

@@ -106,6 +106,36 @@ class Attribution:
                    arr(data.get("match_gradient")), arr(data.get("similarity_gradient")))
 
 
+@dataclass(frozen=True)
+class BothEffects:
+    """One element of a (text, clip) pair under two models: the change of ``signal`` when it is
+    removed, under the first and the second model (None: that model's pair has no such element,
+    as a model fed no regions has no region slots)."""
+
+    element: Element
+    label: str
+    first: float | None
+    second: float | None
+
+    def to_json(self) -> dict:
+        rounded = lambda v: None if v is None else round(float(v), 6)  # noqa: E731
+        return {"kind": self.element.kind, "index": self.element.index, "label": self.label,
+                "first": rounded(self.first), "second": rounded(self.second)}
+
+
+def both_effects(first: Attribution, second: Attribution, signal: str = "match",
+                 method: str = "occlusion") -> list[BothEffects]:
+    """The two models' attributions of the same pair joined element by element: the first's
+    elements in order, then those only the second has. An element is the same under both when
+    its kind, index and label agree (the clip contract names them alike; a region slot that holds
+    another box under another region limit has another label, and two rows)."""
+    keyed = [{(e, label): v for e, label, v in zip(a.elements, a.labels, a.values(signal, method))}
+             for a in (first, second)]
+    order = list(keyed[0]) + [k for k in keyed[1] if k not in keyed[0]]
+    return [BothEffects(e, label, keyed[0].get((e, label)), keyed[1].get((e, label)))
+            for e, label in order]
+
+
 def top_elements(labels, effect: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
     """The ``k`` elements whose removal lowers the score most (most negative ``effect`` first,
     only those below 0), as (label, change)."""

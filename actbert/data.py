@@ -342,6 +342,14 @@ def remove_regions(inputs: ClipInputs, slots) -> ClipInputs:
     return _keep_slots(inputs, keep)
 
 
+def remove_all_regions(inputs: ClipInputs) -> ClipInputs:
+    """Every real region slot removed (``remove_regions``; [SEP] slots between clips stay): what a
+    model pretrained without regions is fed (``checkpoint.uses_regions``)."""
+    tokens = inputs.region_tokens
+    return remove_regions(inputs, [r for r in range(1, inputs.region_features.shape[0])
+                                   if tokens is None or int(tokens[r]) == REGION_TOKEN])
+
+
 def remove_actions(inputs: ClipInputs, slots) -> ClipInputs:
     """The action slots ``slots`` emptied: an [ACT] slot with a zero feature, as the index's
     placeholder video has (the slot stays, so every attention over actions keeps a real key)."""

@@ -6,6 +6,9 @@ never through the indexer's catalog (catalog clip ids are the indexer's; ``index
 those). Prints the occlusion effects and integrated gradients of every element
 (``actbert.attribution``), the one-line "why", and the per layer x head faithfulness of the
 attention (``actbert.faithfulness``); ``--curves`` adds the deletion and insertion curves.
+``--compare [CHECKPOINT]`` explains the same pair with a second model too (default: the library's
+``model_no_regions``; a model pretrained without regions is fed the clip without them, as search
+feeds it) under ``"compare"``, and joins both models' effects element by element under ``"both"``.
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ def parse_clip(text: str) -> tuple[str, list[int]]:
 
 
 def explain_pair(model, tokenizer, features, clips: list[int], query: str,
-                 class_names: list[str], curves: bool = False, steps: int = 16) -> dict:
+                 class_names: list[str], curves: bool = False, steps: int = 16,
+                 use_regions: bool = True) -> dict:
     """Attribution, faithfulness (and curves) of ``query`` against ``clips`` of ``features``, as
-    one JSON-ready dict; the inputs are the clip contract's, with the model's region limit."""
+    one JSON-ready dict; the inputs are the clip contract's, with the model's region limit
+    (``use_regions`` False: every region removed, ``remove_all_regions``)."""
     from .attribution import PairText, attribute, region_names
-    from .data import clip_inputs
+    from .data import clip_inputs, remove_all_regions
     from .faithfulness import curves as deletion_curves, faithfulness, mean_attention, \
         pair_attentions, rollout_attention
 
@@ -41,6 +46,8 @@ def explain_pair(model, tokenizer, features, clips: list[int], query: str,
     if max(clips) >= features.num_clips:
         raise ValueError(f"{features.video_id} has {features.num_clips} clips, no clip {max(clips)}")
     inputs = clip_inputs(features, clips, model.config.max_regions)
+    if not use_regions:
+        inputs = remove_all_regions(inputs)
     text = PairText.encode(tokenizer, query)
     result = attribute(model, text, inputs, region_names(features, inputs, class_names), steps=steps)
     maps = pair_attentions(model, text, inputs)
@@ -57,7 +64,8 @@ def explain_pair(model, tokenizer, features, clips: list[int], query: str,
 
 
 def run(args: argparse.Namespace) -> dict:
-    from .checkpoint import manifest_checkpoint
+    from .attribution import Attribution, both_effects
+    from .checkpoint import manifest_checkpoint, uses_regions
     from .corpus import read_corpus
     from .data import VideoFeatures
     from .model import ActBertForPretraining
@@ -73,10 +81,28 @@ def run(args: argparse.Namespace) -> dict:
     found = [v for v in corpus.videos if v.video_id == video_id]
     if not found:
         raise ValueError(f"no video {video_id!r} in {library / 'corpus.jsonl'}")
-    model = ActBertForPretraining.from_pretrained(checkpoint).eval()
-    out = explain_pair(model, ActBertTokenizer(), VideoFeatures.load(found[0].features), clips,
-                       args.query, list(corpus.region_classes), curves=args.curves, steps=args.steps)
-    return {"checkpoint": str(checkpoint), **out}
+    second = None
+    if args.compare is not None:
+        second = args.compare or manifest_checkpoint(library, manifest, "model_no_regions")
+        if not second:
+            raise ValueError(f"{library / 'library.json'} names no 'model_no_regions': pass "
+                             "--compare CHECKPOINT")
+    features, tokenizer = VideoFeatures.load(found[0].features), ActBertTokenizer()
+
+    def explained(folder) -> dict:
+        model = ActBertForPretraining.from_pretrained(folder).eval()
+        return {"checkpoint": str(folder), "uses_regions": uses_regions(folder),
+                **explain_pair(model, tokenizer, features, clips, args.query,
+                               list(corpus.region_classes), curves=args.curves, steps=args.steps,
+                               use_regions=uses_regions(folder))}
+
+    out = explained(checkpoint)
+    if second is not None:
+        other = explained(second)
+        out["compare"] = {k: v for k, v in other.items() if k not in ("query", "video_id", "clips")}
+        out["both"] = [row.to_json() for row in both_effects(Attribution.from_json(out),
+                                                             Attribution.from_json(other))]
+    return out
 
 
 def add_cli(sub) -> None:
@@ -86,6 +112,9 @@ def add_cli(sub) -> None:
     p.add_argument("--library", required=True, help="library folder (reads corpus.jsonl, library.json)")
     p.add_argument("--clip", required=True, help="VIDEO_ID:INDEX (a group: VIDEO_ID:I,J,K)")
     p.add_argument("--checkpoint", help="model directory (default: the library's model)")
+    p.add_argument("--compare", nargs="?", const="", metavar="CHECKPOINT",
+                   help="explain the pair with a second model too (default: the library's "
+                        "model_no_regions) and join both models' effects")
     p.add_argument("--steps", type=int, default=16, help="integrated-gradients steps")
     p.add_argument("--curves", action="store_true", help="add deletion and insertion curves")
     p.add_argument("--json", action="store_true")

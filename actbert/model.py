@@ -158,10 +158,31 @@ class ActBertModel(nn.Module):
                 hidden, _ = self.encoder.layers["text"][index](hidden, bias)
         return TextState(hidden, bias, self._first_projections("text", hidden))
 
+    def _text_prefix(self) -> list[nn.Module]:
+        """What the text passes before the first tangled block: its embeddings and text-only layers."""
+        return [self.embeddings["text"], *(self.encoder.layers["text"][i] for _, i in self.encoder.text_only)]
+
     def text_prefix_frozen(self) -> bool:
         """Whether nothing before the first tangled block of the text stream learns."""
-        modules = [self.embeddings["text"], *(self.encoder.layers["text"][i] for _, i in self.encoder.text_only)]
-        return not any(p.requires_grad for m in modules for p in m.parameters())
+        return not any(p.requires_grad for m in self._text_prefix() for p in m.parameters())
+
+    def shares_text_prefix(self, other: "ActBertModel") -> bool:
+        """Whether ``other`` turns any text into the same ``text_state`` hidden and bias: the same
+        text-only schedule, dtype and every weight and buffer of the embeddings and text-only
+        layers equal (two models pretrained from one BERT with those layers frozen)."""
+        if self.encoder.text_only != other.encoder.text_only:
+            return False
+        mine = [m.state_dict() for m in self._text_prefix()]
+        theirs = [m.state_dict() for m in other._text_prefix()]
+        return all(a.keys() == b.keys() and all(
+            a[k].dtype == b[k].dtype and a[k].shape == b[k].shape and torch.equal(a[k], b[k]) for k in a)
+            for a, b in zip(mine, theirs))
+
+    def adopt_text_state(self, text: TextState) -> TextState:
+        """A ``text_state`` made by a model that ``shares_text_prefix`` with this one, given this
+        model's own projections of it (its first tangled block's): the state this model's
+        ``text_state`` makes of the same text, without running the text-only layers again."""
+        return TextState(text.hidden, text.bias, self._first_projections("text", text.hidden))
 
     def video_state(self, action_features, action_mask, region_features, region_locations,
                     region_mask, action_positions=None, action_segments=None, region_positions=None,
@@ -248,6 +269,14 @@ class ActBertForPretraining(nn.Module):
                    token_type_ids: torch.Tensor | None = None) -> TextState:
         """Run a query's text-only layers once (``match`` shares them across candidates)."""
         return self.actbert.text_state(text_ids, text_mask, token_type_ids)
+
+    def shares_text_prefix(self, other: "ActBertForPretraining") -> bool:
+        """``ActBertModel.shares_text_prefix``: another model's text states serve this one."""
+        return self.actbert.shares_text_prefix(other.actbert)
+
+    def adopt_text_state(self, text: TextState) -> TextState:
+        """``ActBertModel.adopt_text_state``: a text state of a model sharing the text prefix."""
+        return self.actbert.adopt_text_state(text)
 
     def video_state(self, **video: torch.Tensor) -> VideoState:
         """Run a batch of videos' video-only part once (``match`` shares it across queries)."""
@@ -350,3 +379,19 @@ class ActBertForPretraining(nn.Module):
         from .paddle import load_paddle
 
         return load_paddle(cls, path, **overrides)
+
+
+def build_model(preset: str = "mini", text_init: str | Path | None = "auto", **changes):
+    """A fresh ``ActBertForPretraining`` from a preset.
+
+    ``text_init="auto"`` initialises the ``mini`` text stream from the packaged MiniLM weights
+    (other presets stay random unless a BERT directory is given); ``None`` keeps random weights.
+    """
+    from .checkpoint import init_text_from_bert, minilm_dir
+
+    model = ActBertForPretraining(ActBertConfig.from_name(preset, **changes))
+    if text_init == "auto":
+        text_init = minilm_dir() if preset == "mini" else None
+    if text_init is not None:
+        init_text_from_bert(model, text_init)
+    return model

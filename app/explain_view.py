@@ -62,18 +62,79 @@ def rank_change_text(row) -> str:
             f"match {row.score:.3f} → {row.score_without:.3f} ({row.removed} removed)")
 
 
-def compare_panel(library, service, query: str, options: dict) -> None:
-    """Both models' rankings of ``query`` side by side, with each clip's rank change."""
+def second_model_input(library, key: str | None = None) -> str:
+    """The second model's checkpoint box (state ``compare_model``; empty: the library's no-region
+    ablation), shared by the Search and Attention pages; returns its stripped text. ``key``: a
+    widget key of the calling page's own (seeded from the state; the state's bound key belongs
+    to the Search page's widget)."""
+    default = (library.manifest.get("model_no_regions") or {})
+    if key is None:
+        key, change, args = state.bind("compare_model"), state.from_widget, ("compare_model",)
+    else:
+        st.session_state.setdefault(key, state.get("compare_model") or "")
+        change, args = (lambda: state.put("compare_model", st.session_state[key])), ()
+    checkpoint = st.text_input("Second model (a checkpoint folder; empty: the library's "
+                               "no-region ablation)", key=key, on_change=change, args=args,
+                               placeholder=str(default.get("checkpoint", "")) if isinstance(default, dict) else "")
+    return checkpoint.strip()
+
+
+@st.cache_resource(show_spinner="Removing each element under the second model...", max_entries=8)
+def second_attribution(root: str, fingerprint: str, checkpoint: str, clip_id: int, query: str):
+    """(occlusion ``Attribution`` of the pair under the second model, its checkpoint, whether it
+    is fed regions): its clip inputs are its searcher's (``CompareSearcher.clip_inputs``)."""
+    from indexer.index.service import ClipService
+
+    library = resources.open_library(root)
+    other = resources.get_compare_searcher(library, checkpoint)
+    return ClipService(library, other).explain(clip_id, query), str(other.checkpoint), other.use_regions
+
+
+def both_models_figure(rows, title: str) -> go.Figure:
+    """Match drop when each element is removed, under both models (``attribution.both_effects``
+    rows; an element one model's pair lacks has no bar)."""
+    labels = [render.plotly_text(r.label) for r in rows]
+    fig = go.Figure()
+    for name, values in (("library model", [r.first for r in rows]),
+                         ("second model", [r.second for r in rows])):
+        fig.add_bar(x=list(range(len(rows))), y=[None if v is None else -v for v in values], name=name)
+    fig.update_xaxes(tickmode="array", tickvals=list(range(len(rows))), ticktext=labels, tickangle=-45)
+    fig.update_layout(title={"text": title, "font": {"size": 13}}, height=300, barmode="group",
+                      margin={"l": 10, "r": 10, "t": 36, "b": 10}, yaxis_title="match drop")
+    return fig
+
+
+def both_models_section(library, first, clip_id: int, query: str, checkpoint: str, key: str):
+    """One clip's attribution under the library's model (``first``) and the second model: both
+    "why" lines and the match drop of every element side by side. Returns the second model's
+    ``Attribution`` (None, with a message, when there is no second model)."""
+    from actbert.attribution import both_effects
+
+    fingerprint = str((library.manifest.get("model") or {}).get("fingerprint"))
+    try:
+        second, folder, regions = second_attribution(str(library.root), fingerprint, checkpoint,
+                                                     int(clip_id), query)
+    except resources.USER_ERRORS as exc:
+        st.info(f"No second model to explain the clip with: {render.md_text(exc)}")
+        return None
+    st.caption(f"why, library model (match {first.match:.3f}): {render.md_text(first.why())}")
+    st.caption(f"why, second model {render.md_code(folder)}{'' if regions else ' (no regions)'} "
+               f"(match {second.match:.3f}): {render.md_text(second.why())}")
+    st.plotly_chart(both_models_figure(both_effects(first, second),
+                                       f"clip {clip_id}: match drop per element, both models"),
+                    key=key, config=render.EXPORT_CONFIG)
+    return second
+
+
+def compare_panel(library, service, query: str, options: dict, result=None) -> None:
+    """Both models' rankings of ``query`` side by side, with each clip's rank change; ``result``:
+    the page's own search with ``options`` (then only the second model searches)."""
     from indexer.index.compare import side_by_side
 
-    default = (library.manifest.get("model_no_regions") or {})
-    checkpoint = st.text_input("Second model (a checkpoint folder; empty: the library's "
-                               "no-region ablation)", key=state.bind("compare_model"),
-                               on_change=state.from_widget, args=("compare_model",),
-                               placeholder=str(default.get("checkpoint", "")) if isinstance(default, dict) else "")
+    checkpoint = second_model_input(library)
     try:
-        other = resources.get_compare_searcher(library, checkpoint.strip())
-        report = side_by_side(service.searcher, other, query, **options)
+        other = resources.get_compare_searcher(library, checkpoint)
+        report = side_by_side(service.searcher, other, query, first_result=result, **options)
     except resources.USER_ERRORS as exc:
         st.info(f"No second model to compare with: {render.md_text(exc)}")
         return
@@ -87,6 +148,13 @@ def compare_panel(library, service, query: str, options: dict) -> None:
               f"rank ({other_side})": h[f"rank_{other_side}"],
               "change": h["rank_change"], "narration": h["narration"][:60]} for h in part["hits"]],
             hide_index=True, key=f"_compare_{side}")
+    listed = list(dict.fromkeys(h["clip_id"] for side in ("first", "second") for h in report[side]["hits"]))
+    clip_id = st.selectbox("Both models' attribution of a clip", listed, index=None,
+                           placeholder="choose a clip of either list", key="_compare_clip",
+                           help="Each element's removal under each model (occlusion, one batch per model).")
+    if clip_id is not None:
+        both_models_section(library, service.explain(clip_id, query), clip_id, query, checkpoint,
+                            key="_compare_attribution")
 
 
 # ---- Attention page ----------------------------------------------------------------------------
@@ -103,14 +171,19 @@ def stream_attribution(attribution, stream: str, length: int) -> np.ndarray:
     return out
 
 
-def attribution_bar(attribution, stream: str, labels, title: str, gradient: bool = False) -> go.Figure:
-    """Occlusion drop (and integrated-gradient drop) per key of ``stream``, in the map's order."""
+def attribution_bar(attribution, stream: str, labels, title: str, gradient: bool = False,
+                    second=None) -> go.Figure:
+    """Occlusion drop (and integrated-gradient drop) per key of ``stream``, in the map's order;
+    ``second``: a second model's attribution of the same pair, its occlusion drop beside."""
     drop = stream_attribution(attribution, stream, len(labels))
     fig = go.Figure(go.Bar(x=list(range(len(labels))), y=drop, name="occlusion"))
     if gradient and attribution.match_gradient is not None:
         grads = {(e.kind, e.index): -g for e, g in zip(attribution.elements, attribution.match_gradient)}
         fig.add_bar(x=list(range(len(labels))), y=[grads.get((_STREAM_KIND[stream], i), 0.0)
                                                    for i in range(len(labels))], name="gradients")
+    if second is not None:
+        fig.add_bar(x=list(range(len(labels))), y=stream_attribution(second, stream, len(labels)).tolist(),
+                    name="second model (occlusion)")
     fig.update_xaxes(tickmode="array", tickvals=list(range(len(labels))), ticktext=[render.plotly_text(x) for x in labels],
                      tickangle=-45)
     fig.update_layout(title={"text": title, "font": {"size": 13}}, height=220, barmode="group",

@@ -5,16 +5,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from app import components, render, resources, state
+from indexer.synthkitchen import ground_truth as synthkitchen_ground_truth
 
-import streamlit as st  # noqa: E402
-
-from app import components, render, resources, state  # noqa: E402
+synthkitchen_ground_truth.register()  # the Library page's ingest reads SynthKitchen's ground truth
 
 st.set_page_config(page_title="ActBERT explorer", page_icon="🎬", layout="wide")
 st.set_option("client.toolbarMode", "viewer")  # no "Deploy" button in a local explorer

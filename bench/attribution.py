@@ -11,35 +11,45 @@ object.
   region slots (the demo library's average is about 26) and the queries are fixed step-like
   sentences: the cost depends on the counts of words and regions, not on their values.
 - With ``--library``: real clips and the library's narrations as queries, and
-  ``side_by_side_ms`` (``indexer.index.compare.side_by_side``: both models' searches) against
-  ``single_ms`` (one search), both after a warm-up; target ratio p50 <= 2. ``why_12_ms``: the
+  ``side_by_side_ms`` (``indexer.index.compare.side_by_side``: both models' searches, the second
+  taking what the first left in ``SharedQuery``: the catalog reads, and the query's text state
+  when the two models' text-only layers are the same) against ``single_ms`` (one search), both
+  after a warm-up and timed alternately query by query (``--rounds`` passes), so that a change of
+  the machine's load falls on both; target ratio p50 <= 2. ``two_searches_ms``: the two models'
+  searches made independently (what side_by_side did before sharing anything);
+  ``side_by_side_after_page_ms``: the Search page's panel, given the page's own search
+  (``first_result``: the second model's search and the join only). ``thread_cpu_ms_p50`` and
+  ``cpu_ratio_p50``: the same calls' CPU time of the calling thread (intra-op threads 1: all of
+  the work), less sensitive than wall time to other jobs on the machine. ``most_different``:
+  over every distinct narration of the library as a query (vector: the models' own orders,
+  k 12), the three where the two models' rankings differ most (``compare.disagreement``: least
+  overlap of the top 12, then largest footrule), with each model's top 3 clip ids. ``why_12_ms``: the
   "why" lines of a query's first 12 results once they are shown (``indexer.index.explain.
   why_lines``: every removal of the 12 clips in shared batches, as the Search page fills them;
   target p50 <= 2000 ms), beside ``why_12_one_by_one_ms``: the same 12 lines as 12 separate
   ``attribute`` calls (the path before batching; first ``--sequential`` queries only).
 
 Usage: python bench/attribution.py [--checkpoint assets/demo/actbert] [--library DIR]
-       [--compare CHECKPOINT] [--pairs 20] [--regions 26] [--sequential 3] [--threads 1]
+       [--compare CHECKPOINT] [--pairs 20] [--regions 26] [--rounds 3] [--sequential 3]
+       [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from actbert.attribution import PairText, attribute  # noqa: E402
-from actbert.data import VideoFeatures, clip_inputs  # noqa: E402
-from actbert.model import ActBertForPretraining  # noqa: E402
-from actbert.tokenizer import ActBertTokenizer  # noqa: E402
+from actbert.attribution import PairText, attribute
+from actbert.data import VideoFeatures, clip_inputs
+from actbert.model import ActBertForPretraining
+from actbert.tokenizer import ActBertTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = ("crack the eggs into the bowl", "whisk the eggs with a fork", "pour the milk into the pan",
@@ -84,7 +94,7 @@ def pairs_random(model, tok, count: int, regions: int):
 
 def library_part(args, pairs_out: list) -> dict:
     """Real clips and queries of a library, and the side-by-side query cost."""
-    from indexer.index.compare import second_searcher, side_by_side
+    from indexer.index.compare import disagreement, second_searcher, side_by_side
     from indexer.index.explain import clip_attribution, why_lines
     from indexer.index.search import Searcher
     from indexer.library.store import Library
@@ -98,16 +108,48 @@ def library_part(args, pairs_out: list) -> dict:
     other = second_searcher(searcher, args.compare)
     searcher.warm_up()
     other.warm_up()
-    single = [timed(lambda q=q: searcher.search(q, k=12), 1)[0] for q in queries[:args.pairs]]
-    both = [timed(lambda q=q: side_by_side(searcher, other, q, k=12), 1)[0] for q in queries[:args.pairs]]
+    runs = {"single": lambda q, page: searcher.search(q, k=12),
+            "side_by_side": lambda q, page: side_by_side(searcher, other, q, k=12),
+            "two_searches": lambda q, page: (searcher.search(q, k=12), other.search(q, k=12)),
+            "side_by_side_after_page": lambda q, page: side_by_side(searcher, other, q,
+                                                                    first_result=page, k=12)}
+    wall: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.rounds):
+        for q in queries[:args.pairs]:
+            page = searcher.search(q, k=12)
+            for name, run in runs.items():
+                t0, c0 = time.perf_counter(), time.thread_time()
+                run(q, page)
+                wall[name].append((time.perf_counter() - t0) * 1e3)
+                cpu[name].append((time.thread_time() - c0) * 1e3)
+    single, both, two = wall["single"], wall["side_by_side"], wall["two_searches"]
+    every = list(dict.fromkeys(c.narration for c in searcher.library.catalog.clips_by_id(
+        searcher.index.ids().tolist()).values() if c.narration.strip()))
+    differ = []
+    for q in every:
+        report = side_by_side(searcher, other, q, k=12, mode="vector")
+        lists = [[h["clip_id"] for h in report[side]["hits"]] for side in ("first", "second")]
+        overlap, footrule = disagreement(*lists)
+        differ.append({"query": q, "overlap_at_12": round(overlap, 3), "footrule": round(footrule, 2),
+                       "first_top3": lists[0][:3], "second_top3": lists[1][:3]})
+    differ.sort(key=lambda d: (d["overlap_at_12"], -d["footrule"]))
     pages = [(q, [h.clip for h in searcher.search(q, k=12).hits]) for q in queries[:args.pairs]]
     why_lines(searcher, *pages[0])  # warm-up
     why = [timed(lambda p=p: why_lines(searcher, *p), 1)[0] for p in pages]
     one_by_one = [timed(lambda p=p: [clip_attribution(searcher, c, p[0]).why() for c in p[1]], 1)[0]
                   for p in pages[:args.sequential]]
     return {"library": str(args.library), "compare": str(other.checkpoint),
+            "text_state_shared": bool(other.text_twins),
             "single_ms": percentiles(single), "side_by_side_ms": percentiles(both),
             "ratio_p50": round(statistics.median(both) / statistics.median(single), 2),
+            "two_searches_ms": percentiles(two),
+            "two_searches_ratio_p50": round(statistics.median(two) / statistics.median(single), 2),
+            "side_by_side_after_page_ms": percentiles(wall["side_by_side_after_page"]),
+            "most_different": {"queries": len(differ), "top3": differ[:3],
+                               "mean_overlap_at_12": round(float(np.mean([d["overlap_at_12"] for d in differ])), 3)},
+            "thread_cpu_ms_p50": {name: round(statistics.median(v), 2) for name, v in cpu.items()},
+            "cpu_ratio_p50": round(statistics.median(cpu["side_by_side"]) / statistics.median(cpu["single"]), 2),
             "why_12_ms": percentiles(why), "why_12_one_by_one_ms": percentiles(one_by_one),
             "results_per_page_mean": round(float(np.mean([len(c) for _, c in pages])), 1),
             "target_why_12_p50_ms": 2000, "target_ratio_p50": 2}
@@ -120,6 +162,8 @@ def main() -> None:
     parser.add_argument("--compare", help="second model (default: the library's model_no_regions)")
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--regions", type=int, default=26)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="passes over the queries timing single and side-by-side queries")
     parser.add_argument("--sequential", type=int, default=3,
                         help="queries whose 12 why lines are also timed one attribution at a time")
     parser.add_argument("--threads", type=int, default=1,
@@ -130,7 +174,7 @@ def main() -> None:
     model = ActBertForPretraining.from_pretrained(args.checkpoint).eval()
     tok = ActBertTokenizer()
     report: dict = {"checkpoint": args.checkpoint, "threads": torch.get_num_threads(),
-                    "load_average_1min": round(__import__("os").getloadavg()[0], 2)}
+                    "load_average_1min": round(os.getloadavg()[0], 2)}
     pairs: list = []
     if args.library:
         report.update(library_part(args, pairs))
@@ -144,7 +188,7 @@ def main() -> None:
         "elements_mean": round(float(np.mean([len(attribute(model, *p, gradients=False).elements)
                                               for p in pairs[:3]])), 1),
         "occlusion_ms": percentiles(occlusion), "gradients_ms": percentiles(gradients),
-        "target_occlusion_p50_ms": 500})
+        "target_occlusion_p50_ms": 500, "load_average_1min_end": round(os.getloadavg()[0], 2)})
     print(json.dumps(report))
 
 

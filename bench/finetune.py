@@ -20,18 +20,15 @@ import argparse
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from actbert.corpus import read_corpus  # noqa: E402
-from actbert.evaluation.finetune import FinetuneConfig, finetune  # noqa: E402
-from actbert.evaluation.finetune_tasks import TASKS  # noqa: E402
+from actbert.corpus import read_corpus
+from actbert.evaluation.finetune import FinetuneConfig, finetune
+from actbert.evaluation.finetune_tasks import TASKS
 
 TARGET_S = 15 * 60
 

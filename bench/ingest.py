@@ -23,22 +23,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from indexer.features.actions import PRESETS, ActionExtractor  # noqa: E402
-from indexer.features.detector import build_detector, save_detector  # noqa: E402
-from indexer.features.regions import RegionExtractor  # noqa: E402
-from indexer.features.transcripts import load_transcript  # noqa: E402
-from indexer.features.video import probe  # noqa: E402
-from indexer.library.ingest import Extractors, IngestSettings, clip_spans, extract_video  # noqa: E402
-from indexer.synthkitchen.corpus import generate  # noqa: E402
+from indexer.features.actions import PRESETS, ActionExtractor
+from indexer.features.detector import build_detector, save_detector
+from indexer.features.regions import RegionExtractor
+from indexer.features.transcripts import load_transcript
+from indexer.features.video import probe
+from indexer.library.ingest import Extractors, IngestSettings, clip_spans, extract_video
+from indexer.synthkitchen.corpus import generate
 
 
 def extractors(preset: str, workdir: Path) -> Extractors:
@@ -62,7 +59,9 @@ def whole_ingest(videos_dir: Path, workdir: Path, args: argparse.Namespace, minu
     from indexer.library.ingest import ingest
     from indexer.library.ray_ingest import connect, ray_runner
     from indexer.library.store import Library
+    from indexer.synthkitchen.ground_truth import register
 
+    register()  # ingest reads the corpus's ground truth, as the indexer command does
     torch.manual_seed(0)  # the same tiny detector as the ``fast`` preset above
     detector = save_detector(build_detector("tiny", 18).eval(), workdir / "tiny-whole", arch="tiny",
                              class_names=[f"c{i}" for i in range(17)])

@@ -26,19 +26,16 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from actbert.corpus import read_corpus  # noqa: E402
-from actbert.data import SEP_TOKEN  # noqa: E402
-from actbert.evaluation.heads import verb_clips  # noqa: E402
-from actbert.evaluation.tasks import SplitClips, load_split  # noqa: E402
+from actbert.corpus import read_corpus
+from actbert.data import SEP_TOKEN
+from actbert.evaluation.heads import verb_clips
+from actbert.evaluation.tasks import SplitClips, load_split
 
 
 def region_summary(split: SplitClips, clips: list[int], max_regions: int) -> torch.Tensor:

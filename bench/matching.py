@@ -25,22 +25,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from actbert.corpus import ClipGroups, Corpus, read_corpus, write_corpus  # noqa: E402
-from actbert.data import VideoFeatures  # noqa: E402
-from actbert.evaluation.heads import matching_auc, matching_pairs, masked_action  # noqa: E402
-from actbert.evaluation.scorer import ModelScorer  # noqa: E402
-from actbert.evaluation.tasks import load_split  # noqa: E402
-from actbert.model import ActBertForPretraining  # noqa: E402
-from actbert.pretraining.train import TrainConfig, model_for_corpus, train  # noqa: E402
-from actbert.tokenizer import ActBertTokenizer  # noqa: E402
+from actbert.corpus import ClipGroups, Corpus, read_corpus, write_corpus
+from actbert.data import VideoFeatures
+from actbert.evaluation.heads import matching_auc, matching_pairs, masked_action
+from actbert.evaluation.scorer import ModelScorer
+from actbert.evaluation.tasks import load_split
+from actbert.model import ActBertForPretraining
+from actbert.pretraining.train import TrainConfig, model_for_corpus, train
+from actbert.tokenizer import ActBertTokenizer
 
 
 def clean_narrations(corpus: Corpus) -> Corpus:

@@ -14,18 +14,14 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from actbert import ActBertConfig, ActBertForPretraining  # noqa: E402
-from actbert.embeddings import add_global_region  # noqa: E402
-from actbert.layers import BertLayer, mask_to_bias  # noqa: E402
+from actbert import ActBertConfig, ActBertForPretraining
+from actbert.embeddings import add_global_region
+from actbert.layers import BertLayer, mask_to_bias
 
 TEXT_LEN, ACTIONS, REGIONS = 36, 5, 36  # the released model's lengths (+ 1 global region)
 

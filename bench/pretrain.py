@@ -21,18 +21,15 @@ import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from actbert.checkpoint import build_model  # noqa: E402
-from actbert.corpus import Sample  # noqa: E402
-from actbert.data import ClipInputs  # noqa: E402
-from actbert.pretraining.objectives import PretrainingObjective  # noqa: E402
-from actbert.pretraining.train import Collator, _to  # noqa: E402
-from actbert.tokenizer import ActBertTokenizer  # noqa: E402
+from actbert.model import build_model
+from actbert.corpus import Sample
+from actbert.data import ClipInputs
+from actbert.pretraining.objectives import PretrainingObjective
+from actbert.pretraining.train import Collator, _to
+from actbert.tokenizer import ActBertTokenizer
 
 CLIPS, REGIONS, TEXT_TOKENS, VERBS, DETECTOR_CLASSES = 10, 36, 64, 64, 91
 WORDS = ("crack the egg into the bowl then whisk the batter and pour it into the hot pan "

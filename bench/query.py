@@ -23,18 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from indexer.index.search import Searcher  # noqa: E402
-from indexer.library.store import Library  # noqa: E402
-from indexer.synthkitchen.demo import default_library_dir  # noqa: E402
+from indexer.index.search import Searcher
+from indexer.library.store import Library
+from indexer.synthkitchen.demo import default_library_dir
 
 
 def gemm_rate(widths: list[tuple[int, int]], rows: int = 2048, repeats: int = 5) -> float:

@@ -22,20 +22,16 @@ import argparse
 import copy
 import json
 import statistics
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from actbert.layers import Intermediate, ResidualOutput  # noqa: E402
-from indexer.index.search import Searcher  # noqa: E402
-from indexer.library.store import Library  # noqa: E402
-from indexer.synthkitchen.demo import default_library_dir  # noqa: E402
+from actbert.layers import Intermediate, ResidualOutput
+from indexer.index.search import Searcher
+from indexer.library.store import Library
+from indexer.synthkitchen.demo import default_library_dir
 
 
 def int8_feed_forward(model: torch.nn.Module) -> torch.nn.Module:

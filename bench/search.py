@@ -40,9 +40,7 @@ import faiss
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from indexer.index.clip_index import ClipIndex, exact_top_k  # noqa: E402
+from indexer.index.clip_index import ClipIndex, exact_top_k
 
 DIM, K = 256, 10
 TARGET_P50_MS, TARGET_RECALL, TARGET_SPEEDUP = 5.0, 0.95, 20.0

@@ -25,11 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from actbert.atomic import atomic_write  # noqa: E402
-from actbert.evaluation.evaluate import EvalConfig, evaluate  # noqa: E402
-from actbert.rerank_policy import weights_digest  # noqa: E402
+from actbert.atomic import atomic_write
+from actbert.evaluation.evaluate import EvalConfig, evaluate
+from actbert.rerank_policy import weights_digest
 
 TASKS = ("retrieval", "step_localization", "segmentation", "matching", "masked_action")
 # (task, metric) of the full model that the score averages.

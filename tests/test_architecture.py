@@ -1,4 +1,4 @@
-"""Guards of the architecture the README draws: SQL only in the catalog, no import upward (between
+"""Guards of the architecture docs/architecture.md draws: SQL only in the catalog, no import upward (between
 the floors app -> indexer -> actbert, inside indexer, and inside actbert: evaluation -> pretraining
 -> the model).
 
@@ -9,6 +9,9 @@ and SQL in f-strings. Tests are not scanned: they corrupt catalogs with SQL on p
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,28 +138,166 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def indexer_floor(module: str) -> int | None:
+    """The floor (index into ``INDEXER_FLOORS``) of an ``indexer`` module; -1 for the ground under
+    every floor: the package's own ``__init__`` (run by every import of an ``indexer`` module, so
+    whatever it imports is loaded by the lowest floor too) and its top-level modules (``errors``);
+    None for ``indexer.__main__`` (the command, above everything) and outside indexer."""
+    parts = module.split(".")
+    if parts[0] != "indexer" or module == "indexer.__main__":
+        return None
+    return INDEXER_FLOORS.index(parts[1]) if len(parts) > 1 and parts[1] in INDEXER_FLOORS else -1
+
+
 def upward_imports(path: Path) -> list[str]:
     name = _module_name(path)
     top = name.split(".")[0]
     rel = _rel(path)
     problems = []
-    for line, imported in imported_modules(path.read_text(), name if path.name != "__init__.py"
-                                           else name + ".__init__"):
+    floor = indexer_floor(name)
+    for line, imported in imported_modules(path.read_text(), _scanned_name(path)):
         target = imported.split(".")
         if target[0] in FORBIDDEN.get(top, ()):
             problems.append(f"{rel}:{line}: {top} imports {imported}")
-        inner = name.split(".")
-        if top == "indexer" and target[0] == "indexer" and len(inner) > 1 and len(target) > 1 \
-                and inner[1] in INDEXER_FLOORS and target[1] in INDEXER_FLOORS \
-                and INDEXER_FLOORS.index(target[1]) > INDEXER_FLOORS.index(inner[1]) \
+        if floor is not None and target[0] == "indexer" and len(target) > 1 \
+                and target[1] in INDEXER_FLOORS and INDEXER_FLOORS.index(target[1]) > floor \
                 and not any(rel == a and imported.startswith(m) for a, m in ALLOWED_UPWARD):
-            problems.append(f"{rel}:{line}: indexer.{inner[1]} imports {imported} (a higher floor)")
+            where = "indexer (package __init__ or top-level module)" if floor < 0 else \
+                f"indexer.{INDEXER_FLOORS[floor]}"
+            problems.append(f"{rel}:{line}: {where} imports {imported} (a higher floor)")
     return problems
 
 
 def test_nothing_imports_upward() -> None:
     offenders = [p for path in _sources("actbert", "indexer", "app") for p in upward_imports(path)]
     assert not offenders, "imports from a higher floor:\n" + "\n".join(offenders)
+
+
+def test_the_floor_scan_counts_package_init_files() -> None:
+    """Every import of an ``indexer`` module runs ``indexer/__init__.py`` first: the scan places it
+    (and ``indexer.errors``) under the lowest floor, and each subpackage's ``__init__`` on its floor."""
+    assert indexer_floor("indexer") == indexer_floor("indexer.errors") == -1
+    assert indexer_floor("indexer.features") == 0 and indexer_floor("indexer.cli") == 4
+    assert indexer_floor("indexer.__main__") is None
+    scanned = {_rel(path) for path in _sources("indexer")}
+    assert {"indexer/__init__.py", "indexer/library/__init__.py", "indexer/cli/__init__.py"} <= scanned
+
+
+def test_the_floor_scan_sees_an_init_that_imports_upward(tmp_path: Path, monkeypatch) -> None:
+    package = tmp_path / "indexer"
+    package.mkdir()
+    (package / "__init__.py").write_text("from indexer.synthkitchen import ground_truth\n")
+    (package / "errors.py").write_text("from indexer.library.store import Library\n")
+    monkeypatch.setitem(globals(), "ROOT", tmp_path)
+    assert upward_imports(package / "__init__.py") and upward_imports(package / "errors.py")
+
+
+def test_importing_a_leaf_of_indexer_loads_nothing_else() -> None:
+    """``import indexer.errors`` runs ``indexer/__init__.py`` and nothing more of the project (no
+    registration side effect: readers are registered by the programs that use them)."""
+    code = ("import sys, indexer.errors; print(' '.join(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('actbert', 'indexer', 'app'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.split()
+    assert out == ["indexer", "indexer.errors"]
+
+
+# ---- no import cycle ------------------------------------------------------------------------------
+
+def import_graph(packages: tuple[str, ...] = ("actbert", "indexer", "app")) -> dict[str, set[str]]:
+    """module -> the project modules it imports (at any depth, ``TYPE_CHECKING`` blocks included:
+    a type needed both ways is a cycle too), package ``__init__`` files as their package's name.
+    ``from pkg import name`` is an edge to ``pkg.name`` when that is a module, else to ``pkg``."""
+    paths = {_module_name(path): path for path in _sources(*packages)}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        edges = set()
+        for _, imported in imported_modules(path.read_text(), _scanned_name(path)):
+            parts = imported.split(".")
+            target = next((".".join(parts[:n]) for n in range(len(parts), 0, -1)
+                           if ".".join(parts[:n]) in paths), None)
+            if target is not None and target != name:
+                edges.add(target)
+        graph[name] = edges
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+    return sorted(cycles)
+
+
+def test_no_import_cycle() -> None:
+    graph = import_graph()
+    assert {"indexer", "actbert", "app", "indexer.cli", "actbert.evaluation"} <= set(graph)
+    assert "actbert.checkpoint" in graph["actbert.model"]  # edges are read (a function-level import)
+    cycles = import_cycles(graph)
+    assert not cycles, ("modules that import each other (move the shared type or operation into "
+                        "one of them, or below both):\n" + "\n".join(" <-> ".join(c) for c in cycles))
+
+
+def test_the_cycle_search_finds_what_a_hand_drawn_graph_has() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"e", "d"}, "f": {"g"},
+             "g": {"f"}}
+    assert import_cycles(graph) == [["a", "b", "c"], ["f", "g"]]
+    assert import_cycles({"x": {"y"}, "y": set()}) == []
+
+
+def test_the_graph_sees_type_checking_imports_and_package_init_files(tmp_path: Path, monkeypatch) -> None:
+    """A cycle through a ``TYPE_CHECKING`` import, and one through a package ``__init__``, on a
+    tree written here."""
+    files = {
+        "pkg/__init__.py": "from pkg.sub import leaf\n",
+        "pkg/sub/__init__.py": "",
+        "pkg/sub/leaf.py": "def f():\n    import pkg\n",
+        "pkg/runners.py": "from . import rows\n",
+        "pkg/rows.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .runners import Run\n",
+        "pkg/alone.py": "from pkg.sub import leaf as _\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.setitem(globals(), "ROOT", tmp_path)
+    graph = import_graph(("pkg",))
+    assert graph["pkg.alone"] == {"pkg.sub.leaf"} and graph["pkg.sub"] == set()
+    assert import_cycles(graph) == [["pkg", "pkg.sub.leaf"], ["pkg.rows", "pkg.runners"]]
 
 
 # Inside actbert: the top-level modules are the model and its data format (the floor the indexer

@@ -63,7 +63,8 @@ class MiniLMEncoder:
 
     def __init__(self, directory: str | Path | None = None, max_length: int = 256,
                  batch_size: int = 64, device: str = "cpu") -> None:
-        from ..checkpoint import build_model, minilm_dir
+        from ..checkpoint import minilm_dir
+        from ..model import build_model
         from ..tokenizer import ActBertTokenizer
 
         directory = Path(directory) if directory else minilm_dir()

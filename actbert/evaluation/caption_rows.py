@@ -5,7 +5,7 @@ clips' step descriptions (``captioning_metrics``), with chance's mean-of-draws r
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from . import chance
 from .captioner import Captioner, CaptionerConfig
@@ -14,7 +14,33 @@ from .outcomes import Outcomes
 from .tasks import captioned_clips
 
 if TYPE_CHECKING:
-    from .runners import Evaluation
+    import numpy as np
+
+    from ..tokenizer import ActBertTokenizer
+    from .config import EvalConfig
+    from .scorer import ModelScorer
+    from .tasks import SplitClips
+
+
+class Evaluation(Protocol):
+    """What captioning reads of a run (``runners.Evaluation``, which calls it): a protocol, so that
+    this module does not import the runner that imports it."""
+
+    config: EvalConfig
+    held: SplitClips
+    train: SplitClips | None
+    tokenizer: ActBertTokenizer
+    notes: list[str]
+    dual_encoder: object
+
+    def scorer(self, system: str, split: SplitClips | None = None,
+               use_regions: bool | None = None) -> ModelScorer: ...
+
+    def _need_train(self, task: str, steps: bool = False) -> bool: ...
+
+    def _train_clips(self) -> list[tuple[int, tuple[str, ...]]]: ...
+
+    def _videos_of(self, clips) -> np.ndarray: ...
 
 # captioning row -> (model, with regions): the paper's protocol has no region transformer (4.2.2)
 CAPTION_SYSTEMS = {"actbert": ("actbert", False), "actbert_no_regions": ("actbert_no_regions", False),

@@ -69,7 +69,8 @@ class TextTower(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        from ..checkpoint import build_model, minilm_dir
+        from ..checkpoint import minilm_dir
+        from ..model import build_model
 
         with torch.random.fork_rng(devices=[]):  # the unused streams' random init draws
             model = build_model("mini", text_init=minilm_dir())

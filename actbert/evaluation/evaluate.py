@@ -105,21 +105,23 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..corpus import Corpus, read_corpus
+from ..fusion_policy import FusionPolicy, write_fusion
 from ..rerank_policy import make_policy, write_policy
 from ..tokenizer import ActBertTokenizer
 from . import chance
+from .config import ANALYSES, RESULT_TASKS, EvalConfig
 from .dual_encoder import DualEncoder
 from .finetune import load_finetuned
-from .intervals import LEVEL, RESAMPLES, Bootstrap, bootstrap
+from .intervals import LEVEL, Bootstrap, bootstrap
 from .protocols import protocols
-from .runners import ANALYSES, BASELINES, RESULT_TASKS, TASKS, Evaluation, Outcomes
+from .runners import Evaluation, Outcomes
 from .scorer import load_checkpoint
 from .tasks import SplitClips, check_disjoint, load_split
 
@@ -129,45 +131,6 @@ DIFFERENCES = (("actbert", "actbert_no_regions"), ("actbert", "bm25"), ("actbert
                ("actbert_hybrid", "bm25"), ("actbert_hybrid", "actbert_vector"),
                ("actbert", "dual_encoder"), ("actbert_vector", "dual_encoder"),
                ("actbert", "raw_features"))
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    corpus: str
-    checkpoint: str
-    ablation_checkpoint: str | None = None
-    split: str = "test"
-    train_split: str = "train"
-    tasks: tuple[str, ...] = TASKS
-    rerank_k: int = 10
-    seed: int = 0
-    batch_size: int = 64            # clips per forward
-    max_text_tokens: int = 64
-    max_train_clips: int = 800      # train clips for the video QA probe and the captioner
-    caption_epochs: int = 15
-    caption_min_steps: int = 400   # small training sets train at least this many updates
-    meteor: bool = True
-    device: str = "cpu"
-    threads: int | None = None      # torch CPU threads (None: torch's default)
-    resamples: int = RESAMPLES      # bootstrap resamples of the confidence intervals
-    baselines: tuple[str, ...] = BASELINES  # narration baselines need narrations: not on benchmarks
-    finetuned: tuple[str, ...] = () # ``actbert finetune`` output folders, reported as *_finetuned
-    dataset: str | None = None      # a paper benchmark (``benchmark_corpus``); corpus = its label
-    dual_encoder: str | None = None # an ``actbert train-dual`` folder: the system dual_encoder
-    attribution_pairs: int = 100    # the attribution analysis' sample of (query, clip) pairs
-
-    def __post_init__(self) -> None:
-        unknown = [t for t in self.tasks if t not in TASKS + ANALYSES]
-        if unknown or not self.tasks:
-            raise ValueError(f"unknown tasks {unknown}; choose from {','.join(TASKS + ANALYSES)}")
-        if self.attribution_pairs < 1:
-            raise ValueError(f"--attribution-pairs must be positive, got {self.attribution_pairs}")
-        if self.rerank_k < 1:
-            raise ValueError(f"--rerank-k must be positive, got {self.rerank_k}")
-        if self.split == self.train_split:
-            raise ValueError(f"the evaluated split {self.split!r} is the training split")
-        if self.resamples < 1:
-            raise ValueError(f"--resamples must be positive, got {self.resamples}")
 
 
 def _round(value):
@@ -239,6 +202,8 @@ def _run_tasks(config: EvalConfig, run: Evaluation, timings: dict) -> tuple[dict
                                                 else f" ({produced.units} {produced.unit})")
             if name == "retrieval" and config.split == "val":
                 run.notes.append(_record_policy(config, boot, produced.units))
+                if run.fusion is not None:
+                    run.notes.append(_record_fusion(config, run.fusion))
         timings[task] = round(time.perf_counter() - t0, 2)
         log.info("%s done in %.1f s", task, timings[task])
     return result, intervals, differences, units
@@ -256,7 +221,8 @@ def _info(config: EvalConfig, held: SplitClips, train: SplitClips | None, run: E
         "dataset": config.dataset, "dual_encoder": config.dual_encoder, "finetuned": {ft.system + ":" + t: ft.directory
                                                  for t, fts in run.finetuned.items() for ft in fts},
         "bootstrap": {"resamples": config.resamples, "level": LEVEL, "method": "percentile",
-                      "resampled": units}}
+                      "resampled": units},
+        **({"fusion": asdict(run.fusion)} if run.fusion is not None else {})}
 
 
 def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> dict:
@@ -303,6 +269,15 @@ def _intervals(boot: Bootstrap) -> tuple[dict, dict]:
             diff, diff_ci = boot.difference(a, b)
             point[f"{a}-{b}"], ci[f"diff:{a}-{b}"] = _round(diff), _round(diff_ci)
     return ci, point
+
+
+def _record_fusion(config: EvalConfig, policy: FusionPolicy) -> str:
+    """Write the checkpoint's fusion policy chosen on val retrieval; returns a note."""
+    try:
+        path = write_fusion(config.checkpoint, policy)
+    except OSError as exc:
+        return f"fusion policy not recorded: {exc}"
+    return f"fusion policy: {policy.describe()}; recorded in {path}"
 
 
 def _record_policy(config: EvalConfig, boot: Bootstrap, queries: int) -> str:

@@ -3,7 +3,8 @@
 ``indexer.index.search`` fuses the vector ranking and the narration BM25 ranking of each query with
 ``sum 1 / (k + rank)``; evaluation does the same on (queries, clips) score grids so that its
 ``actbert_hybrid`` row measures that fusion. A clip absent from a ranking (BM25: no query word in
-its narration) gets nothing from it; tied scores share the best rank.
+its narration) gets nothing from it; tied scores share the best rank. The narration's vote is
+weighed by its evidence as ``actbert.fusion_policy`` defines (``hybrid_grid``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-RRF_K = 60
+from ..fusion_policy import RRF_K as FUSION_RRF_K
+from ..fusion_policy import FusionPolicy, content_words
+
+RRF_K = FUSION_RRF_K
 
 
 def ranks_from_scores(scores: np.ndarray) -> np.ndarray:
@@ -25,13 +29,33 @@ def ranks_from_scores(scores: np.ndarray) -> np.ndarray:
 
 def rrf_grid(grids: Sequence[np.ndarray], present: Sequence[np.ndarray | None] | None = None,
              k: int = RRF_K) -> np.ndarray:
-    """Fused (Q, C) scores: for each grid, ``1 / (k + rank)`` where ``present`` (a (Q, C) bool
-    mask, None = every clip) holds, summed over grids."""
+    """Fused (Q, C) scores: for each grid, ``1 / (k + rank)`` times its weight ``present`` (a
+    (Q, C) bool mask or float weights, None = 1 for every clip), summed over grids."""
     present = present if present is not None else [None] * len(grids)
     if len(present) != len(grids):
         raise ValueError(f"{len(grids)} score grids but {len(present)} presence masks")
     fused = np.zeros(np.shape(grids[0]), np.float64)
     for grid, mask in zip(grids, present):
         contribution = 1.0 / (k + ranks_from_scores(grid))
-        fused += contribution if mask is None else np.where(mask, contribution, 0.0)
+        fused += contribution if mask is None else contribution * np.asarray(mask, np.float64)
     return fused
+
+
+def coverage_grid(texts: Sequence[str], narrations: Sequence[str]) -> np.ndarray:
+    """(Q, C) share of each query's content words in each clip's narration
+    (``actbert.fusion_policy.coverage``)."""
+    clips = [content_words(n) for n in narrations]
+    out = np.zeros((len(texts), len(clips)), np.float64)
+    for q, text in enumerate(texts):
+        words = content_words(text)
+        if words:
+            out[q] = [len(words & c) / len(words) for c in clips]
+    return out
+
+
+def hybrid_grid(vector: np.ndarray, bm25: np.ndarray, cover: np.ndarray,
+                policy: FusionPolicy) -> np.ndarray:
+    """What hybrid search computes over a (Q, C) grid: the vector ranking fused with the BM25
+    ranking of the clips BM25 finds (score > 0), each weighted by ``policy`` from its coverage."""
+    weight = policy.alpha * (cover ** policy.gamma if policy.gamma else np.ones_like(cover))
+    return rrf_grid([vector, bm25], [None, (bm25 > 0) * weight], k=policy.k)

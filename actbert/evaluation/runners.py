@@ -12,18 +12,21 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from ..fusion_policy import PLAIN_RRF, FusionPolicy, choose, fusion_for, make_policy
 from ..tokenizer import ActBertTokenizer
 from . import chance
 from .baselines import Bm25Scorer, MiniLMEncoder, MiniLMScorer
 from .caption_rows import captioning_outcomes
+# what can be evaluated lives in the leaf ``config`` (the names stay importable from here)
+from .config import (ANALYSES, BASELINES, METRICS, MODEL_SYSTEMS, RESULT_TASKS,  # noqa: F401
+                     SYSTEMS, TASKS, VISUAL_ONLY, EvalConfig)
 from .dual_encoder import DualEncoder, DualEncoderScorer
 from .finetune import FinetunedModel
-from .fusion import rrf_grid
+from .fusion import coverage_grid, hybrid_grid
 from .heads import masked_action_outcomes, matching_pairs, roc_auc, verb_clips
 from .metrics import accuracy_from_counts, recall_from_counts
 from .outcomes import Outcomes, constant, over, percent, ranked
@@ -35,25 +38,8 @@ from .tasks import (SplitClips, captioned_clips, choice_outcomes, questions,
                     segmentation_frames, segmentation_labels,
                     segmentation_outcomes, step_outcomes, step_truths)
 
-if TYPE_CHECKING:
-    from .evaluate import EvalConfig
-
 log = logging.getLogger(__name__)
 
-TASKS = ("retrieval", "step_localization", "segmentation", "videoqa", "captioning", "matching",
-         "masked_action")
-SYSTEMS = ("actbert", "actbert_no_regions", "bm25", "minilm", "random")
-MODEL_SYSTEMS = ("actbert", "actbert_no_regions")
-BASELINES = ("bm25", "minilm", "random")
-METRICS = {"retrieval": ("r1", "r5", "r10", "median_rank"), "step_localization": ("recall",),
-           "segmentation": ("frame_accuracy",), "videoqa": ("accuracy",),
-           "captioning": ("bleu3", "bleu4", "meteor", "rouge_l", "cider"),
-           "matching": ("auc", "auc_same_task"), "masked_action": ("top1_masked", "top1_video_only")}
-VISUAL_ONLY = "retrieval_visual_only"  # reported with "retrieval": its queries without narration
-RESULT_TASKS = ("retrieval", VISUAL_ONLY, *TASKS[1:])
-# Run only when named (``--tasks attribution``): not a table of systems and metrics, but what the
-# matching score depends on (``attribution_summary``).
-ANALYSES = ("attribution",)
 
 
 @dataclass
@@ -68,6 +54,7 @@ class Evaluation:
     notes: list[str] = field(default_factory=list)
     finetuned: dict[str, list[FinetunedModel]] = field(default_factory=dict)  # task -> models
     dual_encoder: DualEncoder | None = None  # the ``train-dual`` baseline (``--dual-encoder``)
+    fusion: FusionPolicy | None = None  # the hybrid's fusion chosen on val (``_fusion``)
     _scorers: dict = field(default_factory=dict)  # scorers and the train-clip sample, built once
 
     def scorer(self, system: str, split: SplitClips | None = None,
@@ -165,8 +152,13 @@ class Evaluation:
             if system == "actbert":  # what search serves: the index alone, and fused with BM25
                 ranks["actbert_vector"] = {"": ranks[system]["_embedding"]}
             if system == "actbert" and bm25 is not None:
+                cover = coverage_grid(texts, [self.held.clips[c].narration for c in clips])
+                policy = self._fusion(embedding, bm25, cover, targets, queries)
                 ranks["actbert_hybrid"] = {"": retrieval_outcomes(
-                    rrf_grid([embedding, bm25], [None, bm25 > 0]), targets)}
+                    hybrid_grid(embedding, bm25, cover, policy), targets)}
+                if policy != PLAIN_RRF:  # what plain reciprocal rank fusion would give
+                    ranks["actbert_hybrid_rrf"] = {"": retrieval_outcomes(
+                        hybrid_grid(embedding, bm25, cover, PLAIN_RRF), targets)}
         if self.dual_encoder:
             ranks["dual_encoder"] = {"": retrieval_outcomes(
                 score_grid(self.video_side("dual_encoder").cosine, texts, clips), targets)}
@@ -193,6 +185,35 @@ class Evaluation:
                               f"step has no aligned narration line, against all {len(clips)} clips"
                               + (f"; {unknown} queries of unknown narration left out" if unknown else ""))
         return out
+
+    def _fusion(self, embedding: np.ndarray, bm25: np.ndarray, cover: np.ndarray,
+                targets: list[int], queries: list) -> FusionPolicy:
+        """The hybrid's fusion: on val, chosen here (``fusion_policy.choose``, recorded beside the
+        model by ``evaluate``); on another split, the one the model recorded on val."""
+        if self.config.split != "val":
+            policy = fusion_for(self.config.checkpoint)
+            self.notes.append(f"actbert_hybrid: {policy.describe()}")
+            return policy
+        visual = [i for i, q in enumerate(queries) if q.narrated is False]
+
+        def recall(grid: np.ndarray, rows: list[int], n: int) -> float:
+            ranks = retrieval_outcomes(grid, targets)[rows] if rows else np.zeros(0)
+            return 100.0 * float((ranks < n).mean()) if len(ranks) else 0.0
+
+        everyone = list(range(len(targets)))
+        r5_vector = recall(embedding, visual, 5)
+
+        def measure(alpha: float, gamma: float) -> tuple[float, float]:
+            grid = hybrid_grid(embedding, bm25, cover, FusionPolicy(alpha=alpha, gamma=gamma))
+            return recall(grid, everyone, 1), recall(grid, visual, 5)
+
+        alpha, gamma, tried = choose(measure, r5_vector if visual else 0.0)
+        r1, r5 = measure(alpha, gamma)
+        self.fusion = make_policy(alpha, gamma, self.config.split, len(targets), r1, r5, r5_vector,
+                                  tried, self.config.corpus, self.config.checkpoint)
+        self.notes.append(f"actbert_hybrid: {self.fusion.describe()}; {len(tried)} settings tried on "
+                          f"{len(targets)} val queries ({len(visual)} visual-only)")
+        return self.fusion
 
     def step_localization(self) -> dict:
         outcomes = {}

@@ -27,10 +27,11 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from ..atomic import atomic_write
-from ..checkpoint import build_model, save_pretrained
+from ..checkpoint import save_pretrained
 from ..corpus import ClipGroups, Corpus, Sample, read_corpus
-from ..model import ActBertForPretraining
+from ..model import ActBertForPretraining, build_model
 from ..tokenizer import ActBertTokenizer
+from .batching import video_runs_order
 from .collator import MATCH_ON, Collator
 from .curves import plot_losses
 from .objectives import PretrainingBatch, PretrainingObjective
@@ -51,6 +52,8 @@ class TrainConfig:
     clips_per_sample: int = 10
     hard_negatives: float = 0.5        # share of matching negatives drawn from the same task
     video_negatives: float = 0.0       # share drawn from the same video (other steps of it)
+    groups_per_video: int = 1          # runs of N samples of one video in the epoch's order
+                                       # (batching.py; 1: a plain shuffle)
     max_regions: int | None = None     # region limit of a fresh model (its config's, default 36)
     match_on: str = "clean"            # clean: matching on unmasked pairs | masked: the paper's
     match_input: str | None = None     # a fresh model's matching input: cls (paper) | fused (Paddle)
@@ -340,8 +343,12 @@ def _epoch(run: _Run, bar: tqdm) -> bool:
     config, state = run.config, run.state
     run.dataset.set_epoch(state["epoch"])
     run.collator.epoch = state["epoch"]
-    order = torch.randperm(len(run.dataset), generator=torch.Generator().manual_seed(
-        config.seed + state["epoch"])).tolist()
+    if config.groups_per_video > 1:
+        order = video_runs_order([vi for vi, _, _ in run.dataset.items], config.groups_per_video,
+                                 config.seed + state["epoch"])
+    else:
+        order = torch.randperm(len(run.dataset), generator=torch.Generator().manual_seed(
+            config.seed + state["epoch"])).tolist()
     per_step = config.batch_size * config.accumulate
     for first in range(0, len(order) - per_step + 1, per_step):
         if state["step"] >= config.steps or run.out_of_time():

@@ -1,6 +1,7 @@
 """Attention page: every attention map of one (query, clip) pair with the attribution of the same
-elements beside it, word -> region attention (or attribution) on the frames, attention rollout
-across layers, a layer x head summary per stream pair, and how faithful each head is."""
+elements beside it (and a second model's, when the side-by-side choice is on), word -> region
+attention (or attribution) on the frames, attention rollout across layers, a layer x head summary
+per stream pair, and how faithful each head is."""
 
 from __future__ import annotations
 
@@ -57,6 +58,18 @@ sample = attention.sample
 attribution, faith, curves = attribution_for(ROOT, FINGERPRINT, clip_id, query)
 st.caption(f"why: {render.md_text(attribution.why())} (the largest drops of the matching probability "
            "when one element is removed)")
+second = None  # a second model's attribution of the pair, drawn beside this model's
+# The Search page's choice (state ``compare``), under a key of this page's own: a widget key
+# another page drew keeps that page's widget identity, and would show its default here.
+if "_compare_attention" not in st.session_state:
+    st.session_state["_compare_attention"] = bool(state.get("compare"))
+if st.toggle("Side by side with a second model", key="_compare_attention",
+             on_change=lambda: state.put("compare", st.session_state["_compare_attention"])):
+    st.caption("The same pair explained by the second model: its occlusion drops below, and beside "
+               "each attention map.")
+    checkpoint = explain_view.second_model_input(library, key="_compare_checkpoint_attention")
+    second = explain_view.both_models_section(library, attribution, clip_id, query, checkpoint,
+                                              key="_both_models")
 st.caption(f"{render.md_code(view.clip.video_id)} {components.fmt_time(view.clip.start_sec, view.clip.end_sec)} · "
            f"matching-head probability {sample.match_score:.3f} · kv_fusion = {sample.kv_fusion}"
            + ("" if sample.kv_fusion == "stack" else " (no injected key/value maps in this model)"))
@@ -110,7 +123,7 @@ def block_panel() -> None:
         columns[i % 2].plotly_chart(
             explain_view.attribution_bar(attribution, k, key_labels(q, k),
                                          f"attribution of the {k} keys (match drop when removed)",
-                                         gradient=True),
+                                         gradient=True, second=second),
             key=f"_attr_{block}_{q}_{k}", config=render.EXPORT_CONFIG)
     if block.startswith("tangled.") and sample.kv_fusion == "stack":
         st.caption("In a stacked tangled block a stream's own keys and its injected pairs share one "

@@ -121,7 +121,7 @@ for row in range(0, len(hits), COLUMNS):
 if compare:
     explain_view.compare_panel(library, service, query, {
         "k": int(k), "mode": mode, "video": None if video == "all videos" else video,
-        "task": None if task == "all tasks" else task})
+        "task": None if task == "all tasks" else task}, result)
 components.share_panel()  # before the slow part below
 # Last, so the results are on screen first: the "why" line of each result.
 explain_view.fill_why_lines(service, query, hits, slots,

@@ -16,6 +16,7 @@ import sys
 
 from indexer.cli import features, library, milvus, models, search, synthkitchen
 from indexer.errors import ExplorerError
+from indexer.synthkitchen import ground_truth as synthkitchen_ground_truth
 
 EXAMPLES = {
     "synthkitchen": "indexer synthkitchen --out corpus --videos 40 --seed 0",
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    synthkitchen_ground_truth.register()  # ingest and export-corpus read SynthKitchen's ground truth
     try:
         return int(args.func(args))
     except (ExplorerError, OSError, ValueError) as exc:  # bad input: a one-line reason

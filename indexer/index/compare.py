@@ -6,24 +6,24 @@ Its clip vectors are made by the clip contract exactly as the library's own (``e
 with the second model's region limit); a model pretrained without regions (its
 ``train_config.json`` says ``"use_regions": false``) is fed its clips with every region removed,
 as pretraining and evaluation fed it. The vectors are kept as a FAISS index in
-``LIB/compare/<weights fingerprint>/``, written under the writer lock, and rebuilt when the library's
-finished clips are no longer the ones it holds.
+``LIB/compare/<weights fingerprint>/`` (``<weights fingerprint>-no-regions/`` for a model fed none),
+written under the writer lock, and rebuilt when the library's finished clips are no longer the ones
+it holds.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from actbert.checkpoint import manifest_checkpoint
-from actbert.data import REGION_TOKEN, ClipInputs, remove_regions
+from actbert.checkpoint import manifest_checkpoint, uses_regions
+from actbert.data import ClipInputs, remove_all_regions
 from indexer.errors import ClipIndexError, LibraryError
 from indexer.index.clip_index import ClipIndex
 from indexer.index.embed import embed_library, load_model
 from indexer.index.reconcile import model_record
-from indexer.index.search import Searcher, SearchResult
+from indexer.index.search import SharedQuery, Searcher, SearchResult
 from indexer.library.catalog import Clip
 from indexer.library.store import Library
 
@@ -43,19 +43,14 @@ def compare_checkpoint(library: Library, checkpoint: str | Path | None = None) -
     return found
 
 
-def uses_regions(checkpoint: str | Path) -> bool:
-    """False for a model pretrained without regions (``train_config.json`` beside it)."""
-    path = Path(checkpoint) / "train_config.json"
-    if not path.is_file():
-        return True
-    return bool(json.loads(path.read_text()).get("use_regions", True))
-
-
 def compare_index(library: Library, checkpoint: str | Path, clip_ids) -> ClipIndex:
     """The second model's index of the library's finished clips (``clip_ids``): loaded from
     ``LIB/compare/<fingerprint>/`` when it holds exactly those clips, else embedded and saved."""
     record = model_record(library, checkpoint)
-    folder = library.root / COMPARE_DIR / record["fingerprint"]
+    # fed without regions: other vectors of the same weights (and never those of an index made
+    # before the run folder's training record was read)
+    suffix = "" if uses_regions(checkpoint) else "-no-regions"
+    folder = library.root / COMPARE_DIR / f"{record['fingerprint']}{suffix}"
     wanted = set(int(i) for i in clip_ids)
     try:
         index = ClipIndex.load(folder, expected_model=record, library=library.root)
@@ -83,18 +78,20 @@ class CompareSearcher(Searcher):
 
     def clip_inputs(self, clip: Clip) -> ClipInputs:
         inputs = super().clip_inputs(clip)
-        if self.use_regions:
-            return inputs
-        tokens = inputs.region_tokens
-        return remove_regions(inputs, [r for r in range(1, inputs.region_features.shape[0])
-                                       if tokens is None or int(tokens[r]) == REGION_TOKEN])
+        return inputs if self.use_regions else remove_all_regions(inputs)
 
 
 def second_searcher(first: Searcher, checkpoint: str | Path | None = None) -> CompareSearcher:
-    """The second model's searcher over the library ``first`` searches."""
+    """The second model's searcher over the library ``first`` searches. When its text-only
+    layers are ``first``'s (two models pretrained from one BERT with them frozen, as the shipped
+    model and its no-region ablation are), ``first``'s query text states serve it
+    (``Searcher.text_twins``)."""
     folder = compare_checkpoint(first.library, checkpoint)
-    return CompareSearcher(first.library, folder,
-                           compare_index(first.library, folder, first.index.ids()))
+    second = CompareSearcher(first.library, folder,
+                             compare_index(first.library, folder, first.index.ids()))
+    if second.model.shares_text_prefix(first.model):
+        second.text_twins = (first.model,)
+    return second
 
 
 @dataclass(frozen=True)
@@ -121,10 +118,34 @@ def rank_changes(first: SearchResult, second: SearchResult) -> list[RankChange]:
     return [RankChange(c, a.get(c), b.get(c)) for c in order]
 
 
-def side_by_side(first: Searcher, second: Searcher, query: str, **options) -> dict:
+def disagreement(first: list[int], second: list[int]) -> tuple[float, float]:
+    """How far two top-k lists of clip ids disagree: (overlap, footrule). ``overlap``: the share
+    of the k places both lists fill with the same clips (k: the longer list); ``footrule``: the
+    mean over the clips of either list of |rank in first - rank in second|, a clip missing from a
+    list ranked k + 1 there (Spearman's footrule with location parameter k + 1, Fagin et al. 2003)."""
+    k = max(len(first), len(second))
+    if not k:
+        return 1.0, 0.0
+    a = {c: r for r, c in enumerate(first, 1)}
+    b = {c: r for r, c in enumerate(second, 1)}
+    union = list(dict.fromkeys([*first, *second]))
+    footrule = sum(abs(a.get(c, k + 1) - b.get(c, k + 1)) for c in union) / len(union)
+    return len(a.keys() & b.keys()) / k, footrule
+
+
+def side_by_side(first: Searcher, second: Searcher, query: str,
+                 first_result: SearchResult | None = None, **options) -> dict:
     """Both models' results for ``query`` (the same search options) and the rank changes, as a
-    JSON-ready dict."""
-    results = [s.search(query, **options) for s in (first, second)]
+    JSON-ready dict. ``first_result``: ``first``'s search of ``query`` with these options, already
+    made (the Search page's): only the second model searches then. The second search takes what
+    the first left in ``SharedQuery``: the catalog's narration scores and clip rows, and the
+    query's text state when the two models share their text-only layers."""
+    if first_result is None:
+        first_result = first.search(query, **options)
+    elif first_result.query != query:
+        raise ValueError(f"the first result is of {first_result.query!r}, not {query!r}")
+    shared = first_result.shared if first_result.shared is not None else SharedQuery(query)
+    results = [first_result, second.search(query, shared=shared, **options)]
     changes = {c.clip_id: c for c in rank_changes(*results)}
 
     def listed(searcher: Searcher, result: SearchResult, other: str) -> dict:

@@ -189,6 +189,8 @@ def _load(directory: str | Path, expected_model: Any,
         check_declared_sizes(path)
     except DeclaredSizeError as error:
         raise IndexCorruptError(f"the index file {path} {error}: not read", library) from error
+    except FileNotFoundError:  # deleted by a save since its checksum was read: load retries
+        raise IndexCorruptError(f"the index file {path} named by the manifest is missing", library) from None
     try:
         index = faiss.read_index(str(path))
     except RuntimeError as error:

@@ -201,3 +201,10 @@ def index_state(library: Library) -> dict:
         state.update(state="mismatch", problem=f"{missing.size} catalog clips are not in the index, "
                                                f"{extra.size} index ids are not in the catalog")
     return state
+
+
+def update_index(library: Library, removed: list[int] = (), video_ids: list[str] = ()) -> ClipIndex:
+    """After a change of the catalog: the index brought to its finished clip ids
+    (``reconcile_index``; ``removed`` and ``video_ids`` are implied by the catalog)."""
+    index, _ = reconcile_index(library)
+    return index

@@ -2,7 +2,8 @@
 
 Modes: ``vector`` (ActBERT embeddings, reranked by the matching head when that helps),
 ``narration`` (SQLite FTS5 BM25 over the transcripts) and ``hybrid`` (both, fused by reciprocal rank
-fusion). Every hit says which signals found it and carries both scores; every search reports
+fusion, the narration's vote weighed by its evidence as the model's ``fusion_policy.json`` records,
+``actbert.fusion_policy``; plain RRF without one). Every hit says which signals found it and carries both scores; every search reports
 per-stage milliseconds and which ordering it used, and why (``SearchResult.ordering``).
 
 Ranking from evidence: by default (``rerank="auto"``) the FAISS candidates are reordered by the
@@ -27,6 +28,8 @@ import torch
 
 from actbert.data import ClipInputs, collate
 from actbert.states import TextState, VideoState
+from actbert.fusion_policy import PLAIN_RRF, FusionPolicy, content_words, coverage, fuse, fusion_for
+from actbert.fusion_policy import RRF_K as FUSION_RRF_K
 from actbert.rerank_policy import Ordering, decide
 from actbert.tokenizer import ActBertTokenizer
 from indexer.errors import LibraryError, QueryError
@@ -41,7 +44,7 @@ from indexer.library.store import Library
 log = logging.getLogger(__name__)
 
 MODES = ("hybrid", "vector", "narration")
-RRF_K = 60  # reciprocal rank fusion constant (Cormack et al., 2009)
+RRF_K = FUSION_RRF_K  # reciprocal rank fusion constant (Cormack et al., 2009)
 # Clips whose video state (``ActBertForPretraining.video_state``) a searcher keeps: ~155 kB each
 # with the demo's 26 regions on average, ~215 kB with 37 (the mini preset: region and action
 # states entering tangled block 0 and that block's query/key/value projections of them).
@@ -82,17 +85,53 @@ class SearchResult:
     ordering: str = ""  # the order the hits follow and why, in words
     rerank: int = 0     # vector candidates the matching head reordered (0: embedding order)
     region: str = ""    # a search by example region: the region, VIDEO:CLIP:SLOT (mode "region")
+    # what the search shares with another model's search of the query (``SharedQuery``)
+    shared: "SharedQuery | None" = field(default=None, repr=False, compare=False)
 
 
-def describe_ordering(mode: str, order: Ordering, vectors: bool) -> str:
-    """One line for the user: which signals ordered the hits, and the rerank decision."""
+@dataclass
+class SharedQuery:
+    """What the searches of one query by two models of one library share, kept so that the
+    second (``indexer.index.compare.side_by_side``) computes only what is not here: the
+    narration BM25 scores per candidate pool size and the row of every clip asked for (None: not
+    a finished clip), which do not depend on the model; and the query's text state with the
+    model that made it (``text``), which serves a model whose text-only layers are that model's
+    (``Searcher.text_twins``: then only its own first tangled projections are computed). Both
+    searches give what two independent searches give."""
+
+    query: str
+    bm25: dict[int, dict[int, float]] = field(default_factory=dict)  # pool -> clip id -> BM25
+    rows: dict[int, Clip | None] = field(default_factory=dict)
+    text: tuple[torch.nn.Module, TextState] | None = None  # (the model that made it, the state)
+
+    def narration(self, catalog, pool: int) -> dict[int, float]:
+        """clip id -> BM25 of the query's best ``pool`` narrations (``Catalog.search_narration``)."""
+        if pool not in self.bm25:
+            self.bm25[pool] = dict(catalog.search_narration(self.query, pool))
+        return self.bm25[pool]
+
+    def clips(self, catalog, clip_ids) -> dict[int, Clip]:
+        """The finished clips among ``clip_ids`` (``Catalog.clips_by_id``), reading only new ids."""
+        wanted = [int(i) for i in clip_ids]
+        missing = [i for i in wanted if i not in self.rows]
+        if missing:
+            found = catalog.clips_by_id(missing)
+            self.rows.update({i: found.get(i) for i in missing})
+        return {i: self.rows[i] for i in wanted if self.rows[i] is not None}
+
+
+def describe_ordering(mode: str, order: Ordering, vectors: bool,
+                      fusion: FusionPolicy = PLAIN_RRF) -> str:
+    """One line for the user: which signals ordered the hits, the rerank decision and the fusion."""
     if mode == "narration":
         return "narration BM25"
     if not vectors:
         return "narration BM25 only (the vector index is empty)" if mode == "hybrid" else \
             "no order (the vector index is empty)"
-    return order.reason if mode == "vector" else \
-        f"narration BM25 + {order.reason}, fused by reciprocal rank"
+    if mode == "vector":
+        return order.reason
+    fused = f"narration BM25 + {order.reason}, fused by reciprocal rank"
+    return fused if fusion.split is None else f"{fused}: {fusion.describe()}"
 
 
 def plan_batches(lengths: list[int], most: int = 64, cost: int = BATCH_COST_SLOTS) -> list[tuple[int, int]]:
@@ -139,6 +178,9 @@ class Searcher:
         self._states_lock = threading.Lock()
         with torch.no_grad():
             self._placeholder = self.model.placeholder_state()  # what encode_text runs texts against
+        # models whose text states serve this one (``ActBertForPretraining.shares_text_prefix``;
+        # set by ``indexer.index.compare`` for a second model of the library)
+        self.text_twins: tuple[torch.nn.Module, ...] = ()
 
     @functools.cached_property
     def regions(self):
@@ -160,6 +202,17 @@ class Searcher:
         (``model.encode_text_state``) and its rerank (``match_scores(text=...)``)."""
         enc = self.tokenizer(query)
         return self.model.text_state(enc.ids, enc.mask)
+
+    @torch.no_grad()
+    def shared_text_state(self, shared: SharedQuery) -> TextState:
+        """The query's text state, from ``shared`` when a model of ``text_twins`` made it there
+        (this model's projections added), else computed (and left there for the next model)."""
+        if shared.text is not None and any(shared.text[0] is m for m in self.text_twins):
+            return self.model.adopt_text_state(shared.text[1])
+        text = self.text_state(shared.query)
+        if shared.text is None:
+            shared.text = (self.model, text)
+        return text
 
     @torch.inference_mode()
     def _embed(self, text: TextState) -> np.ndarray:
@@ -253,15 +306,21 @@ class Searcher:
         self.search(query, k=10, rerank=min(50, max(1, len(clips))))
 
     def search(self, query: str, k: int = 10, rerank: int | str = "auto", mode: str = "hybrid",
-               video: str | None = None, task: str | None = None) -> SearchResult:
+               video: str | None = None, task: str | None = None,
+               shared: SharedQuery | None = None) -> SearchResult:
         """Top ``k`` clips for ``query``; ``video`` / ``task`` filter the results. ``rerank``:
         ``"auto"`` reorders the FAISS candidates by the matching head when the model's recorded
         rerank policy says it improves R@1 (no policy: never), N > 0 always reranks the top N,
-        0 never does (see the module docstring)."""
+        0 never does (see the module docstring). ``shared``: what an earlier search of the same
+        query by another model of this library left (``SharedQuery``; reused, and added to)."""
         if mode not in MODES:
             raise QueryError(f"mode must be one of {MODES}, got {mode!r}")
         if not query.strip():
             raise QueryError("empty query: type what happens in the clip")
+        if shared is None:
+            shared = SharedQuery(query)
+        elif shared.query != query:
+            raise ValueError(f"the shared state of {shared.query!r} given to a search of {query!r}")
         order = decide(rerank, self.checkpoint)
         rerank = order.rerank
         timings: dict[str, float] = {}
@@ -272,7 +331,7 @@ class Searcher:
         text = None
         if mode in ("hybrid", "vector") and len(self.index):
             t0 = time.perf_counter()
-            text = self.text_state(query)
+            text = self.shared_text_state(shared)
             q = self._embed(text)
             timings["encode"] = (time.perf_counter() - t0) * 1e3
             t0 = time.perf_counter()
@@ -282,10 +341,10 @@ class Searcher:
             vector = {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
         if mode in ("hybrid", "narration"):
             t0 = time.perf_counter()
-            narration = dict(self.library.catalog.search_narration(query, pool))
+            narration = shared.narration(self.library.catalog, pool)
             timings["narration"] = (time.perf_counter() - t0) * 1e3
         candidates = set(vector) | set(narration)
-        rows = self.library.catalog.clips_by_id(candidates)
+        rows = shared.clips(self.library.catalog, candidates)
         if video or task:
             rows = {i: h for i, h in rows.items()
                     if (not video or h.video_id == video) and (not task or h.task == task)}
@@ -297,7 +356,10 @@ class Searcher:
         order_vector = sorted((i for i in vector if i in rows),
                               key=lambda i: (reranked.get(i, -1.0), vector[i]), reverse=True)
         order_text = sorted((i for i in narration if i in rows), key=narration.get, reverse=True)
-        fused = rrf([order_vector, order_text])
+        fusion = fusion_for(self.checkpoint) if mode == "hybrid" else PLAIN_RRF
+        words = content_words(query)
+        weights = {i: fusion.narration_weight(coverage(words, rows[i].narration)) for i in order_text}
+        fused = fuse(order_vector, order_text, weights, fusion.k)
         hits = []
         for clip_id in sorted(fused, key=fused.get, reverse=True)[:k]:
             signals = tuple(s for s, found in (("vector", clip_id in vector),
@@ -307,8 +369,8 @@ class Searcher:
                 narration_score=narration.get(clip_id), fused_score=fused[clip_id], signals=signals))
         timings["total"] = sum(timings.values())
         return SearchResult(query, mode, hits, {k_: round(v, 2) for k_, v in timings.items()},
-                            ordering=describe_ordering(mode, order, bool(vector)),
-                            rerank=rerank if reranked else 0)
+                            ordering=describe_ordering(mode, order, bool(vector), fusion),
+                            rerank=rerank if reranked else 0, shared=shared)
 
     def similar(self, clip_id: int, k: int = 10) -> list[SearchHit]:
         """More like this: nearest clips by the clip's own vector."""
@@ -342,12 +404,3 @@ def build_index(library: Library, checkpoint: str | Path | None = None,
         vectors, ids = embed_library(library, net)
         record = model if model is not None else library.manifest.get("model")
         return backends.build(library, vectors, ids, model=record, dim=net.config.embed_size)
-
-
-def update_index(library: Library, removed: list[int] = (), video_ids: list[str] = ()) -> ClipIndex:
-    """After a change of the catalog: the index brought to its finished clip ids (see
-    ``indexer.index.reconcile``; ``removed`` and ``video_ids`` are implied by the catalog)."""
-    from indexer.index.reconcile import reconcile_index
-
-    index, _ = reconcile_index(library)
-    return index

@@ -2,9 +2,10 @@
 
 Ingest and the corpus export ask ``ground_truth_for(video_path)``; each registered reader knows one
 corpus layout and returns a ``GroundTruth`` for videos of its corpus, None for others. Readers are
-tried in registration order and the first answer wins. The demo corpus registers its reader when
-``indexer`` is imported (``indexer.synthkitchen.ground_truth``); another corpus registers its own
-with ``register_reader(name, reader)``.
+tried in registration order and the first answer wins. A corpus registers its reader with
+``register_reader(name, reader)``, explicitly: the demo corpus's is registered by the programs
+that read SynthKitchen videos (``indexer.synthkitchen.ground_truth.register``: the ``indexer``
+command, the demo builder, the explorer); Ray actors register the driver's readers.
 
 Ground truth is somebody else's file: ``GroundTruth`` checks its own types and finiteness (the
 catalog stores them as they are), ``read_json`` bounds size and nesting before parsing, and

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import ray
 
+from indexer.library.ground_truth import readers, register_reader
 from indexer.library.ingest import (
     IngestSettings,
     VideoFailure,
@@ -67,9 +68,11 @@ def start_local(num_cpus: int | None = None, **options) -> None:
 class Analyser:
     """A Ray actor's state: the extractors, built once, and the verb tagger."""
 
-    def __init__(self, settings: IngestSettings) -> None:
+    def __init__(self, settings: IngestSettings, ground_truth_readers: dict | None = None) -> None:
         from indexer.features.verbs import extract_verbs
 
+        for name, reader in (ground_truth_readers or {}).items():  # the driver's, by reference
+            register_reader(name, reader)
         self.settings = settings
         self.ex = build_extractors(settings)
         self.extract_verbs = extract_verbs
@@ -125,7 +128,7 @@ class RayRunner:
         actor = ray.remote(Analyser).options(**options)
         # Actors run the same settings; a relative weight path would be read from the worker's cwd.
         settings = replace(settings, **_absolute_paths(settings))
-        self.actors = [actor.remote(settings) for _ in range(self.count)]
+        self.actors = [actor.remote(settings, readers()) for _ in range(self.count)]
         self.names = ray.get(self.actors[0].names.remote())
         log.info("ingesting on %d Ray actors (%s each), at most %d videos in flight",
                  self.count, "1 GPU" if gpu else "1 CPU", self.max_in_flight)

@@ -87,6 +87,9 @@ def build_demo(library_dir: str | Path | None = None, settings: DemoSettings = D
                progress: Progress | None = None) -> Path:
     """Build (or finish building) the demo library; returns its folder."""
     from indexer.library.store import Library
+    from indexer.synthkitchen.ground_truth import register
+
+    register()  # ingest and the export read the corpus's ground truth
 
     root = Path(library_dir) if library_dir else default_library_dir()
     library = Library.create(root, demo_settings=settings.__dict__)

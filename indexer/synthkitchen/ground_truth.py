@@ -1,7 +1,9 @@
 """SynthKitchen's ground-truth reader for ingest: ``<corpus>/ground_truth/<stem>.json`` beside
 ``<corpus>/videos/<stem>.mp4`` (written by ``indexer.synthkitchen.corpus``) gives the task, instance,
-split, true steps and which steps the narration describes. Registered with
-``indexer.library.ground_truth`` when this module is imported (``indexer/__init__.py`` does it).
+split, true steps and which steps the narration describes. ``register()`` adds it to
+``indexer.library.ground_truth``'s readers; the programs that ingest or export SynthKitchen videos
+call it (the ``indexer`` command, the demo builder, the explorer): importing this module registers
+nothing.
 """
 
 from __future__ import annotations
@@ -60,4 +62,6 @@ def read_ground_truth(video: Path) -> GroundTruth | None:
         raise GroundTruthError(f"ground truth {candidate.name} unusable ({detail})".splitlines()[0][:300]) from exc
 
 
-register_reader("synthkitchen", read_ground_truth)
+def register() -> None:
+    """Make ingest and the corpus export read SynthKitchen's ground truth (idempotent)."""
+    register_reader("synthkitchen", read_ground_truth)

@@ -37,7 +37,7 @@ from indexer.synthkitchen.scene import (
 )
 
 if TYPE_CHECKING:
-    from indexer.synthkitchen.corpus import StepPlan
+    from indexer.synthkitchen.plan import StepPlan
 
 
 # ---------------------------------------------------------------- verbs

@@ -25,7 +25,7 @@ from indexer.synthkitchen.scene import HAND_TRACK, REST, Scene
 from indexer.synthkitchen.tasks import OBJECT_CLASSES, TOOLS
 
 if TYPE_CHECKING:
-    from indexer.synthkitchen.corpus import VideoPlan
+    from indexer.synthkitchen.plan import VideoPlan
 
 
 # ---------------------------------------------------------------- scene and frames

@@ -68,7 +68,7 @@ def test_video_only_action_term_equals_the_head_on_the_textless_forward(tmp_path
     ids = torch.tensor([[tok.cls_id, tok.sep_id]] * 4)
     logits = model(text_ids=ids, text_mask=torch.ones_like(ids),
                    **{k: clean[k] for k in VIDEO_KEYS}, heads=("action",)).action_logits
-    per_slot, count = [], 0
+    per_slot = []
     for b in range(4):
         for a in range(clean["action_mask"].shape[1]):
             target = batch.clean_action_targets[b, a]

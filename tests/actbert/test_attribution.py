@@ -118,6 +118,43 @@ def test_removing_every_region_is_the_no_region_ablation():
         torch.testing.assert_close(got[name], value, msg=name)
 
 
+@pytest.mark.parametrize("clips", [[1], [0, 1]])
+def test_remove_all_regions_is_the_no_region_ablation_and_keeps_the_seps(clips):
+    """What a model pretrained without regions is fed: the no-region ablation's input for one
+    clip; in a group, the global token and the [SEP] slots between clips stay."""
+    from actbert.data import remove_all_regions
+
+    sample = clip_inputs(make_features(), clips, max_regions=36)
+    got = remove_all_regions(sample)
+    tokens = sample.region_tokens.tolist()
+    assert got.region_tokens.tolist() == [REGION_TOKEN] + [t for t in tokens[1:] if t == SEP_TOKEN]
+    if len(clips) == 1:
+        for name, value in drop_regions(video([sample])).items():
+            torch.testing.assert_close(video([got])[name], value, msg=name)
+
+
+def test_both_effects_join_by_hand():
+    """Two models' attributions of one pair: joined on kind, index and label; an element one
+    model lacks (the regions of a model fed none; a slot holding another box) is None there."""
+    from actbert.attribution import both_effects
+
+    def made(rows):
+        return Attribution(tuple(Element(k, i) for k, i, _, _ in rows), tuple(label for _, _, label, _ in rows),
+                           0.5, 0.1, np.array([v for *_, v in rows]), np.zeros(len(rows)))
+
+    first = made([("word", 1, "word 'whisk'", -0.3), ("region", 1, "region bowl@0s", -0.2),
+                  ("region", 2, "region egg@1s", 0.1), ("action", 0, "action", -0.05)])
+    second = made([("word", 1, "word 'whisk'", -0.1), ("region", 2, "region whisk@1s", -0.4),
+                   ("action", 0, "action", 0.02)])
+    got = [(r.element.kind, r.element.index, r.label, r.first, r.second)
+           for r in both_effects(first, second)]
+    assert got == [("word", 1, "word 'whisk'", -0.3, -0.1), ("region", 1, "region bowl@0s", -0.2, None),
+                   ("region", 2, "region egg@1s", 0.1, None), ("action", 0, "action", -0.05, 0.02),
+                   ("region", 2, "region whisk@1s", None, -0.4)]
+    assert both_effects(first, second)[1].to_json() == {
+        "kind": "region", "index": 1, "label": "region bowl@0s", "first": -0.2, "second": None}
+
+
 def test_a_removed_region_is_a_masked_slot():
     """Removing a slot = the model sees the pair with that slot's mask 0 (and the global token
     the mean of the others): the same match score through the real model."""

@@ -64,3 +64,26 @@ def test_a_corrupt_safetensors_header_is_one_line(saved, header):
     with pytest.raises(CheckpointError, match="is not a readable safetensors file") as info:
         ActBertForPretraining.from_pretrained(saved)
     assert "\n" not in str(info.value)
+
+
+def test_uses_regions_reads_the_training_record_beside_or_in_the_run_folder(tmp_path):
+    """``train_config.json`` beside the weights (a shipped model), else in the run folder of
+    ``RUN/last`` (as ``actbert train`` writes it); none: a model that uses regions."""
+    import os
+
+    from actbert.checkpoint import uses_regions
+
+    run, shipped, plain = tmp_path / "run", tmp_path / "shipped", tmp_path / "plain"
+    for folder in (run / "last", shipped, plain):
+        folder.mkdir(parents=True)
+    (run / "train_config.json").write_text(json.dumps({"use_regions": False}))
+    (shipped / "train_config.json").write_text(json.dumps({"use_regions": False, "steps": 1}))
+    assert uses_regions(run / "last") is False
+    assert uses_regions(shipped) is False
+    assert uses_regions(plain) is True
+    (run / "last" / "train_config.json").write_text(json.dumps({"use_regions": True}))
+    assert uses_regions(run / "last") is True  # beside the weights first
+    record = shipped / "train_config.json"  # a rewritten record is read again
+    record.write_text(json.dumps({"use_regions": True, "steps": 22}))
+    os.utime(record, ns=(1, 2))
+    assert uses_regions(shipped) is True

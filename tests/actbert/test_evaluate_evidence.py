@@ -17,6 +17,7 @@ from actbert.evaluation.evaluate import EvalConfig, evaluate
 from actbert.evaluation.metrics import metrics_from_ranks, retrieval_ranks
 from actbert.evaluation.plot import plot_result, plot_task
 from actbert.evaluation.tasks import load_split, retrieval_queries, score_grid
+from actbert.fusion_policy import ALPHAS, FUSION_NAME, GAMMAS, make_policy as make_fusion, read_fusion, write_fusion
 from actbert.rerank_policy import POLICY_NAME, read_policy
 from tests.actbert.corpus_helpers import FILLERS, make_eval_corpus
 
@@ -105,6 +106,39 @@ def test_val_run_records_the_rerank_policy_beside_the_model(val_run, model_dir):
     assert policy.weights_sha256 == hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()
     assert policy.corpus == str(path) and policy.timestamp
     assert any(n.startswith("rerank policy:") and POLICY_NAME in n for n in result["notes"])
+
+
+def test_val_run_chooses_the_fusion_on_val_and_records_it(val_run, model_dir):
+    path, result = val_run
+    policy = read_fusion(model_dir)
+    assert policy.split == "val" and policy.queries == 12 and policy.corpus == str(path)
+    assert result["info"]["fusion"]["alpha"] == policy.alpha and result["info"]["fusion"]["gamma"] == policy.gamma
+    assert len(policy.tried) == 1 + (len(ALPHAS) - 1) * len(GAMMAS)
+    # the chosen row is what the table reports, and it keeps the vector signal's visual-only R@5
+    assert result["retrieval"]["actbert_hybrid"]["r1"] == pytest.approx(policy.r1_all, abs=1e-3)
+    assert result["retrieval_visual_only"]["actbert_hybrid"]["r5"] == pytest.approx(policy.r5_visual_only, abs=1e-3)
+    assert policy.r5_visual_only_vector == pytest.approx(
+        result["retrieval_visual_only"]["actbert_vector"]["r5"], abs=1e-3)
+    assert policy.r5_visual_only >= policy.r5_visual_only_vector
+    qualifying = [t["r1_all"] for t in policy.tried if t["qualifies"]]
+    assert policy.r1_all == max(qualifying)
+    assert any(n.startswith("fusion policy:") and FUSION_NAME in n for n in result["notes"])
+
+
+def test_a_test_split_run_fuses_by_the_recorded_policy(tmp_path, model_dir):
+    path = make_eval_corpus(tmp_path, train_videos=0, test_videos=2)
+    checkpoint = tmp_path / "model"
+    ActBertForPretraining.from_pretrained(model_dir).save_pretrained(checkpoint)
+    config = EvalConfig(corpus=str(path), checkpoint=str(checkpoint), tasks=("retrieval",), resamples=20)
+    plain = evaluate(config)
+    assert any(n == "actbert_hybrid: plain reciprocal rank fusion (no fusion policy recorded)"
+               for n in plain["notes"])
+    # alpha 0: the narration adds nothing, the hybrid is the vector ranking itself
+    write_fusion(checkpoint, make_fusion(0.0, 0.0, "val", 9, 1.0, 2.0, 2.0, [], "c", checkpoint))
+    vector_only = evaluate(config)
+    assert vector_only["retrieval"]["actbert_hybrid"] == vector_only["retrieval"]["actbert_vector"]
+    assert vector_only["retrieval"]["actbert_hybrid_rrf"] == plain["retrieval"]["actbert_hybrid"]
+    assert not (checkpoint / POLICY_NAME).exists()
 
 
 def test_a_test_split_run_records_no_policy(tmp_path, model_dir):

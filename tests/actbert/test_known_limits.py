@@ -3,8 +3,6 @@ losses are known by construction, and the ``actbert evaluate-summary`` command."
 
 import json
 
-import pytest
-
 from actbert.__main__ import main
 from actbert.evaluation.known_limits import known_limits, markdown_lines
 

@@ -7,7 +7,8 @@ import torch
 from safetensors.torch import load_file
 
 from actbert import ActBertConfig, ActBertForPretraining
-from actbert.checkpoint import CheckpointError, build_model, init_text_from_bert, minilm_dir
+from actbert.checkpoint import CheckpointError, init_text_from_bert, minilm_dir
+from actbert.model import build_model
 from actbert.pretraining.masking import mask_features, mask_tokens
 from actbert.pretraining.objectives import PretrainingBatch, pretraining_losses
 from actbert.tokenizer import ActBertTokenizer

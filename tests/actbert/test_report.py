@@ -176,7 +176,7 @@ def test_a_table_without_intervals_is_drawn_without_error_bars():
 
 
 def test_ship_carries_the_run_record(evaluated, tmp_path):
-    from actbert.checkpoint import build_model
+    from actbert.model import build_model
 
     run_dir = tmp_path / "run"
     build_model("mini").save_pretrained(run_dir / "last")

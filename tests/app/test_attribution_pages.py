@@ -139,3 +139,59 @@ def test_model_page_draws_a_recorded_attribution(tmp_path, tiny_library, app_for
     assert streams["data"][0]["x"] == ["words", "regions", "action"]
     assert streams["data"][0]["y"] == [0.3, 0.1, 0.0]
     assert streams["data"][1]["x"] == ["words", "regions"]  # the cosine: no action figure
+
+
+def _both_models_expected(root, clip: int, gradients: bool):
+    """Both models' attributions of (QUERY, clip), from the services called directly."""
+    from actbert.attribution import both_effects
+
+    library = Library(root, readonly=True)
+    service = ClipService(library)
+    other = ClipService(library, second_searcher(service.searcher))
+    first, second = service.explain(clip, QUERY, gradients=gradients), other.explain(clip, QUERY)
+    return first, second, both_effects(first, second)
+
+
+def _assert_both_models_shown(at, clip: int, first, second, rows) -> None:
+    captions = _captions(at)
+    assert f"why, library model (match {first.match:.3f}): {first.why()}" in captions
+    assert any(c.startswith("why, second model") and c.endswith(f"(no regions) (match {second.match:.3f}): "
+                                                                 f"{second.why()}") for c in captions)
+    charts = {t: json.loads(c.proto.spec) for t, c in zip(_titles(at), at.get("plotly_chart"))}
+    both = charts[f"clip {clip}: match drop per element, both models"]
+    assert [d["name"] for d in both["data"]] == ["library model", "second model"]
+    assert both["data"][0]["y"] == pytest.approx([-r.first for r in rows])
+    assert [v is None for v in both["data"][1]["y"]] == [r.second is None for r in rows]
+    assert [v for v in both["data"][1]["y"] if v is not None] == \
+        pytest.approx([-r.second for r in rows if r.second is not None])
+    assert any(r.element.kind == "region" and r.second is None for r in rows)  # fed no regions
+
+
+def test_attention_page_both_models_attributions(compare_library, app_for):
+    """With the second model chosen (the side-by-side state in the link), the Attention page
+    shows both models' why lines, their drops per element, and the second's beside each map."""
+    library = Library(compare_library, readonly=True)
+    clip = library.catalog.clip_ids()[1]
+    at = app_for(compare_library, q=QUERY, clip=str(clip), compare="1").run()
+    at.switch_page("views/attention.py").run()
+    _clean(at)
+    first, second, rows = _both_models_expected(compare_library, clip, gradients=True)
+    _assert_both_models_shown(at, clip, first, second, rows)
+    bars = [json.loads(c.proto.spec) for t, c in zip(_titles(at), at.get("plotly_chart"))
+            if t.startswith("attribution of the text keys")]
+    assert bars and all(b["data"][-1]["name"] == "second model (occlusion)" for b in bars)
+    words = {e.index: -v for e, v in zip(second.elements, second.match_effect) if e.kind == "word"}
+    assert [y for i, y in enumerate(bars[0]["data"][-1]["y"]) if i in words] == \
+        pytest.approx([words[i] for i in sorted(words)])
+
+
+def test_search_side_by_side_both_models_attributions_of_a_clip(compare_library, app_for):
+    at = app_for(compare_library).run()
+    at.text_input[0].set_value(QUERY).run()
+    at.toggle(key="_compare").set_value(True).run()
+    _clean(at)
+    assert not any(t.endswith("both models") for t in _titles(at))  # nothing computed unasked
+    clip = int(at.dataframe[1].value["clip"].iloc[0])
+    at.selectbox(key="_compare_clip").set_value(clip).run()
+    _clean(at)
+    _assert_both_models_shown(at, clip, *_both_models_expected(compare_library, clip, gradients=False))

@@ -41,7 +41,8 @@ def test_a_stopped_launcher_stops_its_server(tiny_library, signum):
     port = _free_port()
     launcher = subprocess.Popen(
         [sys.executable, "-m", "app", "--library", str(tiny_library), "--port", str(port)], cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)},  # this checkout, installed or not
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)  # its own group: only the launcher receives the signal
     try:
         deadline = time.monotonic() + 90

@@ -28,6 +28,9 @@ from indexer.library.discovery import fingerprint
 from indexer.library.ground_truth import ground_truth_for
 from indexer.library.store import Library
 from indexer.synthkitchen.corpus import OBJECT_CLASSES, VERBS, generate
+from indexer.synthkitchen.ground_truth import register
+
+register()  # ingest and the corpus export read SynthKitchen's ground truth
 
 REGION_CLASSES = ["background", *OBJECT_CLASSES]
 ACTION_CLASSES = ["cooking egg", "cutting vegetables", "making pancakes", "pouring milk",

@@ -70,3 +70,31 @@ def test_the_refusal_holds_no_declared_memory(template, tmp_path):
                          text=True, timeout=300, check=True).stdout.splitlines()
     assert "declares" in out[0], out
     assert int(out[-1]) < 256, f"peak grew by {out[-1]} MB while refusing a file declaring 2 GiB"
+
+
+def test_a_file_deleted_by_a_save_between_the_checks_is_read_again(tmp_path, monkeypatch):
+    """A reader's checks run one after another: a save may delete the file it has just checksummed
+    before its declared sizes are read (seen with four readers and two writers on a loaded
+    machine). The load retries and returns the index the new manifest names, never an OSError."""
+    import faiss
+    import numpy as np
+
+    from indexer.index import files
+
+    folder = tmp_path / "index"
+    first = faiss.IndexIDMap2(faiss.IndexFlatIP(4))
+    first.add_with_ids(np.eye(4, dtype="float32"), np.arange(4))
+    files.save(folder, first, factory="Flat", nprobe=1, model={"m": 1}, auto_factory=False)
+    second = faiss.IndexIDMap2(faiss.IndexFlatIP(4))
+    second.add_with_ids(np.eye(4, dtype="float32")[:3], np.arange(3))
+    original, calls = files.check_declared_sizes, []
+
+    def save_meanwhile(path):
+        calls.append(path.name)
+        if len(calls) == 1:  # a writer replaces the index: the file just checksummed is deleted
+            files.save(folder, second, factory="Flat", nprobe=1, model={"m": 1}, auto_factory=False)
+        return original(path)
+
+    monkeypatch.setattr(files, "check_declared_sizes", save_meanwhile)
+    index, manifest = files.load(folder, expected_model={"m": 1})
+    assert index.ntotal == 3 and manifest["count"] == 3 and len(calls) == 2 and calls[0] != calls[1]

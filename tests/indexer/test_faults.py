@@ -29,11 +29,14 @@ from indexer.index.search import build_index
 from indexer.library.ingest import IngestSettings, ingest
 from indexer.library.store import Library
 from indexer.synthkitchen.corpus import generate
+from indexer.synthkitchen.ground_truth import register
 from tests.indexer.library_helpers import (
     assert_consistent,
     orphan_files,
     search_snapshot,
 )
+
+register()  # ingest and the corpus export read SynthKitchen's ground truth
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

@@ -16,6 +16,9 @@ from indexer.library.discovery import shard_of, video_id_for
 from indexer.library.ingest import IngestSettings, ingest
 from indexer.library.store import Library
 from indexer.synthkitchen.corpus import generate
+from indexer.synthkitchen.ground_truth import register
+
+register()  # ingest and the corpus export read SynthKitchen's ground truth
 
 CLASSES = ("bowl", "knife", "tomato")
 

@@ -11,6 +11,9 @@ from indexer.library.discovery import video_id_for
 from indexer.library.ingest import INTERRUPTED, IngestSettings, LocalRunner, ingest
 from indexer.library.store import Library
 from indexer.synthkitchen.corpus import generate
+from indexer.synthkitchen.ground_truth import register
+
+register()  # ingest and the corpus export read SynthKitchen's ground truth
 
 SETTINGS = IngestSettings(action_weights="none", regions=False)
 

@@ -15,6 +15,9 @@ from indexer.features.detector import build_detector, save_detector
 from indexer.library.ingest import IngestSettings, ingest
 from indexer.library.store import Library
 from indexer.synthkitchen.corpus import generate
+from indexer.synthkitchen.ground_truth import register
+
+register()  # ingest and the corpus export read SynthKitchen's ground truth
 
 ROOT = Path(__file__).resolve().parents[2]
 

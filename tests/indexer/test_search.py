@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from actbert.data import VideoFeatures, clip_inputs, collate
-from indexer.index.search import MODES, Searcher, build_index, plan_batches, rrf, update_index
+from indexer.index.reconcile import update_index
+from indexer.index.search import MODES, Searcher, build_index, plan_batches, rrf
 from indexer.library.store import Library
 from tests.app.tiny_library import build_tiny_library
 

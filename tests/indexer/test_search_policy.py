@@ -104,3 +104,32 @@ def test_cli_prints_and_returns_the_ordering(searcher, capsys):
     with pytest.raises(SystemExit):
         main(["search", root, QUERY, "--rerank", "-1"])
     assert "expected auto or a number" in capsys.readouterr().err
+
+
+def test_hybrid_weighs_the_narration_by_the_models_fusion_policy(searcher):
+    from actbert.fusion_policy import FUSION_NAME, coverage, make_policy as make_fusion, write_fusion
+    from indexer.index.search import rrf
+
+    set_policy(searcher.checkpoint, None)
+    path = searcher.checkpoint / FUSION_NAME
+    try:
+        plain = searcher.search(QUERY, k=50, mode="hybrid")
+        assert plain.ordering.endswith(", fused by reciprocal rank")
+        vector = [h.clip.clip_id for h in searcher.search(QUERY, k=50, mode="vector").hits]
+        text = [h.clip.clip_id for h in searcher.search(QUERY, k=50, mode="narration").hits]
+        expected = rrf([vector, text])
+        assert [h.fused_score for h in plain.hits] == pytest.approx(
+            sorted(expected.values(), reverse=True)[:len(plain.hits)])
+        write_fusion(searcher.checkpoint, make_fusion(0.5, 2.0, "val", 9, 1.0, 2.0, 2.0, [], "c",
+                                                      searcher.checkpoint))
+        weighed = searcher.search(QUERY, k=50, mode="hybrid")
+        assert "narration weight 0.5 x coverage^2 (chosen on val" in weighed.ordering
+        narration = {h.clip.clip_id: h.clip.narration for h in weighed.hits}
+        for hit in weighed.hits:  # each fused score by hand
+            c = hit.clip.clip_id
+            by_hand = (1 / (60 + vector.index(c) + 1) if c in vector else 0.0) + \
+                (0.5 * coverage(QUERY, narration[c]) ** 2 / (60 + text.index(c) + 1) if c in text else 0.0)
+            assert hit.fused_score == pytest.approx(by_hand)
+        assert [h.fused_score for h in weighed.hits] == sorted((h.fused_score for h in weighed.hits), reverse=True)
+    finally:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,158 @@
+"""Fusion from evidence: how much the narration ranking counts in hybrid search.
+
+Hybrid search fuses the vector ranking (the clip embeddings) and the narration ranking (BM25 over
+the clips' transcripts) by reciprocal rank fusion (Cormack et al., 2009). Plain RRF trusts the
+narration as much as the video even where the narration says nothing about the query: a query for
+a step nobody narrates still meets clips whose narration shares one word with it, and plain RRF
+lifts them above the clip the video shows. Here the narration's vote is weighed by its evidence,
+the share of the query's content words the clip's narration holds (``coverage``)::
+
+    fused(c) = 1 / (k + rank_vector(c)) + alpha * coverage(q, c) ** gamma / (k + rank_narration(c))
+
+``alpha = 1, gamma = 0`` is plain RRF; ``alpha = 0`` the vector ranking alone. ``actbert evaluate
+--split val`` tries the grid ``ALPHAS x GAMMAS`` on the val queries and keeps the setting with the
+best R@1 over all queries among those whose R@5 on the visual-only queries (steps without an aligned
+narration line) is no worse than the vector signal's (``choose``); it writes the choice beside the
+model as ``<checkpoint>/fusion_policy.json``. Search and the test-split evaluation read it
+(``fusion_for``); a model without one, or with one recorded for other weights, fuses by plain RRF.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .atomic import atomic_write
+from .rerank_policy import weights_digest
+
+FUSION_NAME = "fusion_policy.json"
+RRF_K = 60
+ALPHAS = (0.0, 0.25, 0.5, 1.0, 2.0)
+GAMMAS = (0.0, 1.0, 2.0, 4.0)
+
+_WORD = re.compile(r"\w+")
+# Words that say nothing about what happens in a clip (articles, prepositions, pronouns).
+STOP_WORDS = frozenset("""a an the and or of to in into onto on at by for from with without up down
+out over off it its this that these those then now and so some all is are be you your we our i
+my me he she they them his her their just""".split())
+
+
+def content_words(text: str) -> frozenset[str]:
+    """The lower-case words of ``text`` that are not stop words."""
+    return frozenset(w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS)
+
+
+def coverage(query: str | frozenset[str], narration: str) -> float:
+    """The share of the query's content words found in the narration, in [0, 1] (0 for a query
+    without content words)."""
+    words = content_words(query) if isinstance(query, str) else query
+    if not words:
+        return 0.0
+    return len(words & content_words(narration)) / len(words)
+
+
+@dataclass(frozen=True)
+class FusionPolicy:
+    alpha: float = 1.0                 # the narration ranking's weight
+    gamma: float = 0.0                 # the power of its coverage
+    k: int = RRF_K
+    split: str | None = None           # where it was chosen (None: the default, plain RRF)
+    queries: int = 0
+    r1_all: float | None = None        # its R@1 over all queries of that split
+    r5_visual_only: float | None = None
+    r5_visual_only_vector: float | None = None
+    tried: list[dict] = field(default_factory=list)
+    timestamp: str | None = None
+    corpus: str | None = None
+    weights_sha256: str | None = None
+
+    def narration_weight(self, cover: float) -> float:
+        """The weight of a clip's narration vote given its coverage of the query."""
+        return self.alpha * (cover ** self.gamma if self.gamma else 1.0)
+
+    def describe(self) -> str:
+        if self.split is None:
+            return "plain reciprocal rank fusion (no fusion policy recorded)"
+        return (f"narration weight {self.alpha:g} x coverage^{self.gamma:g} (chosen on {self.split}: "
+                f"R@1 {self.r1_all:.1f}, visual-only R@5 {self.r5_visual_only:.1f} vs vector "
+                f"{self.r5_visual_only_vector:.1f})")
+
+
+PLAIN_RRF = FusionPolicy()
+
+
+def fuse(vector_order: list[int], narration_order: list[int], weights: dict[int, float],
+         k: int = RRF_K) -> dict[int, float]:
+    """Weighted RRF of two rankings (ranks from 1): the vector list counts 1, each narration hit
+    ``weights[clip]`` (1 when absent)."""
+    fused: dict[int, float] = {}
+    for rank, item in enumerate(vector_order, start=1):
+        fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+    for rank, item in enumerate(narration_order, start=1):
+        fused[item] = fused.get(item, 0.0) + weights.get(item, 1.0) / (k + rank)
+    return fused
+
+
+def choose(evaluate: Callable[[float, float], tuple[float, float]], r5_visual_vector: float,
+           alphas: Iterable[float] = ALPHAS, gammas: Iterable[float] = GAMMAS) -> tuple[float, float, list[dict]]:
+    """The (alpha, gamma) with the best all-query R@1 among those whose visual-only R@5 is at least
+    the vector signal's; ``evaluate(alpha, gamma) -> (r1_all, r5_visual_only)``. Ties go to the
+    smaller alpha, then the smaller gamma (the first in grid order). alpha = 0 is the vector
+    ranking itself, so a setting always qualifies. Returns the choice and every row tried."""
+    tried, best = [], None
+    for alpha in alphas:
+        for gamma in (gammas if alpha else (0.0,)):
+            r1, r5_visual = evaluate(alpha, gamma)
+            ok = r5_visual >= r5_visual_vector - 1e-9
+            tried.append({"alpha": alpha, "gamma": gamma, "r1_all": round(r1, 4),
+                          "r5_visual_only": round(r5_visual, 4), "qualifies": ok})
+            if ok and (best is None or r1 > best[0] + 1e-9):
+                best = (r1, alpha, gamma)
+    if best is None:  # only when the vector row itself was not offered
+        raise ValueError("no fusion setting keeps the visual-only R@5 of the vector signal")
+    return best[1], best[2], tried
+
+
+def make_policy(alpha: float, gamma: float, split: str, queries: int, r1_all: float,
+                r5_visual: float, r5_visual_vector: float, tried: list[dict], corpus: str,
+                checkpoint: str | Path) -> FusionPolicy:
+    return FusionPolicy(
+        alpha=float(alpha), gamma=float(gamma), split=split, queries=int(queries),
+        r1_all=round(float(r1_all), 4), r5_visual_only=round(float(r5_visual), 4),
+        r5_visual_only_vector=round(float(r5_visual_vector), 4), tried=tried,
+        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), corpus=str(corpus),
+        weights_sha256=weights_digest(checkpoint))
+
+
+def write_fusion(checkpoint: str | Path, policy: FusionPolicy) -> Path:
+    """Write ``<checkpoint>/fusion_policy.json`` atomically; returns its path."""
+    path = Path(checkpoint) / FUSION_NAME
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(asdict(policy), indent=1) + "\n"))
+    return path
+
+
+def read_fusion(checkpoint: str | Path) -> FusionPolicy | None:
+    """The recorded fusion policy of a checkpoint; None when there is none or it is unreadable."""
+    path = Path(checkpoint) / FUSION_NAME
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        return FusionPolicy(**{k: v for k, v in data.items() if k in FusionPolicy.__dataclass_fields__})
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def fusion_for(checkpoint: str | Path | None) -> FusionPolicy:
+    """The fusion search uses with this model: its recorded policy when it was measured on these
+    weights, plain RRF otherwise."""
+    if checkpoint is None:
+        return PLAIN_RRF
+    policy = read_fusion(checkpoint)
+    if policy is None or policy.weights_sha256 != weights_digest(checkpoint):
+        return PLAIN_RRF
+    return policy
