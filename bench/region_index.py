@@ -26,18 +26,15 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from actbert.data import VideoFeatures  # noqa: E402
-from indexer.index.clip_index import ClipIndex  # noqa: E402
-from indexer.index.region_index import REGION_SLOTS, RECORD, region_ids  # noqa: E402
-from indexer.index.region_search import POOL  # noqa: E402
+from actbert.data import VideoFeatures
+from indexer.index.clip_index import ClipIndex
+from indexer.index.region_index import REGION_SLOTS, RECORD, region_ids
+from indexer.index.region_search import POOL
 
 K, TARGET = 10, 0.95
 

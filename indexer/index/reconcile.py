@@ -27,7 +27,7 @@ from indexer.index.embed import (
 )
 from indexer.index.files import ClipIndexError, IndexMismatchError, IndexMissingError, remove_orphans
 from indexer.index.region_index import reconcile_regions
-from indexer.library.feature_check import FeatureWidths, quarantine, read_features
+from indexer.library.feature_check import FeatureWidths, drop_unusable
 from indexer.library.store import Library, LibraryError
 
 log = logging.getLogger(__name__)
@@ -147,35 +147,6 @@ def finish_interrupted_reindex(library: Library) -> str | None:
                f"its index was built with (was {old.get('checkpoint') if isinstance(old, dict) else old})")
     log.warning(message)
     return message
-
-
-def drop_unusable(library: Library, video_ids: list[str],
-                  widths: FeatureWidths | None = None) -> dict[str, str]:
-    """Videos among ``video_ids`` whose feature file is unusable (its recorded path leaves the
-    library, it is missing, unreadable, not finite, of another width than the model takes, or
-    disagrees with the catalog's clips): marked failed with the reason, the file moved to
-    ``LIB/quarantine/`` (the next ingest redoes them). ``widths``: those the library's model takes
-    unless given. Returns video id -> reason."""
-    widths = widths or FeatureWidths.of_library(library)
-    failed = {}
-    for video_id in video_ids:
-        row = library.catalog.video(video_id)
-        path = None
-        try:
-            if not row["feature_path"]:
-                raise LibraryError("no feature file recorded")
-            path = library.file(row["feature_path"])
-            features = read_features(path, widths, row["feature_path"])
-            clips = len(library.catalog.clips_of(video_id))
-            if features.num_clips != clips:
-                raise LibraryError(f"{features.num_clips} feature clips but {clips} catalog clips")
-        except LibraryError as exc:
-            moved = quarantine(library, path) if path is not None else None
-            reason = f"features unusable, re-ingest: {exc}".splitlines()[0][:500]
-            library.catalog.mark_failed(row["id"], reason + (f" (file moved to {moved})" if moved else ""))
-            failed[video_id] = reason
-            log.warning("%s: %s", str(video_id)[:80], reason)
-    return failed
 
 
 def index_state(library: Library) -> dict:

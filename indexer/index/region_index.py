@@ -34,7 +34,7 @@ import numpy as np
 from actbert.data import VideoFeatures
 from indexer.index.clip_index import ClipIndex
 from indexer.index.files import ClipIndexError, IndexMissingError, remove_orphans
-from indexer.library.feature_check import FeatureWidths
+from indexer.library.feature_check import FeatureWidths, drop_unusable
 from indexer.library.store import Library
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,6 @@ def catalog_region_ids(library: Library) -> tuple[np.ndarray, list[int]]:
 def _read(library: Library, video_ids: list[str], widths: FeatureWidths) -> tuple[list, dict]:
     """``[(vectors, ids, {clip id: count})]`` of the videos whose feature file is usable, and the
     reasons of those that are not (marked failed by ``drop_unusable``)."""
-    from indexer.index.reconcile import drop_unusable  # reconcile imports this module
-
     failed = drop_unusable(library, video_ids, widths)
     out = []
     for video_id in video_ids:
