@@ -7,7 +7,7 @@ import streamlit as st
 
 from app import render, resources, state
 from indexer.library import inspector
-from indexer.library.store import Library
+from indexer.library.store import Library, LibraryError
 
 CLIP_PAGE = "views/clip.py"
 SEARCH_PAGE = "views/search.py"
@@ -28,6 +28,19 @@ def keyframe(root: str, clip_id: int, height: int = 240) -> np.ndarray:
     on = view.region_frame == k
     return render.draw_boxes(frame, view.boxes_xyxy[on], [label for label, o in zip(view.region_labels, on) if o],
                              view.region_scores[on], height=height)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def region_image(root: str, clip_id: int, slot: int, height: int = 240) -> np.ndarray:
+    """The frame holding region ``slot`` of the clip, with that region's box alone drawn."""
+    lib = resources.open_library(root)
+    view = inspector.clip_view(lib, clip_id)
+    j = int(np.flatnonzero(view.region_slots == slot)[0]) if slot in view.region_slots else None
+    if j is None:
+        raise LibraryError(f"clip {clip_id} has no region #{slot}")
+    frame = inspector.clip_frame(lib, view, int(view.region_frame[j]))
+    return render.draw_boxes(frame, view.boxes_xyxy[j:j + 1], [view.region_labels[j]],
+                             view.region_scores[j:j + 1], height=height, tags=[f"#{slot}"])
 
 
 def open_clip(clip_id: int) -> None:
@@ -87,7 +100,10 @@ def clip_card(hit, key: str, rank: int | None = None) -> None:
     clip = hit.clip
     with st.container(border=True):
         try:
-            st.image(keyframe(root, clip.clip_id), width="stretch")
+            if hit.region_slot is not None:  # a region search: the clip's best-matching region
+                st.image(region_image(root, clip.clip_id, int(hit.region_slot)), width="stretch")
+            else:
+                st.image(keyframe(root, clip.clip_id), width="stretch")
         except resources.USER_ERRORS as exc:
             st.warning(f"No picture: {render.md_text(exc)}")
         title = f"**{rank}.** " if rank else ""
@@ -99,6 +115,10 @@ def clip_card(hit, key: str, rank: int | None = None) -> None:
             scores.append(f"rerank {hit.rerank_score:.3f}")
         if hit.narration_score is not None:
             scores.append(f"BM25 {hit.narration_score:.2f}")
+        if hit.region_score is not None:
+            scores.append(f"region #{hit.region_slot} {hit.region_score:.3f}")
+            if hit.score is not None:
+                scores.append(f"fused {hit.fused_score:.3f}")
         signals = " ".join(f":blue-badge[{render.md_text(s)}]" for s in hit.signals)
         unnarrated = "" if clip.narrated else f"{UNNARRATED_BADGE} "
         st.markdown(f"{unnarrated}{signals} &nbsp; " + " · ".join(scores))
@@ -106,3 +126,25 @@ def clip_card(hit, key: str, rank: int | None = None) -> None:
         st.caption(render.md_text(narration if len(narration) < 140 else narration[:137] + "..."))
         if st.button("Open clip", key=key, icon=":material/play_circle:"):
             open_clip(clip.clip_id)
+
+
+def region_banner(library: Library, region: str, words: str) -> None:
+    """The Search page's head for a search by example region (``CLIP_ID:SLOT``): the region's frame
+    with its box, what is searched, and a control to drop the region (back to the words alone)."""
+    clip_id, slot = (int(v) for v in region.split(":"))
+    picture, text = st.columns([1, 3])
+    try:
+        picture.image(region_image(str(library.root), clip_id, slot, 160), width="stretch")
+    except resources.USER_ERRORS as exc:
+        picture.warning(f"No picture: {render.md_text(exc)}")
+    clip = library.catalog.clip(clip_id)
+    where = f"clip {clip_id} of {render.md_code(clip.video_id)}" if clip else f"clip {clip_id}"
+    with text:
+        st.markdown(f"**Searching by example region #{slot}** of {where}: clips holding similar "
+                    "regions (cosine of the detector's features)"
+                    + (f", fused with the words {render.md_code(words)} "
+                       "(0.5 x region cosine + 0.5 x text cosine)." if words.strip() else
+                       ". Type words above to combine them with the region."))
+        if st.button("Search by words only", icon=":material/close:", key="_clear_region"):
+            state.clear("region")
+            st.rerun()

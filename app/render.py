@@ -59,9 +59,10 @@ def scale_to_height(image: np.ndarray, boxes: np.ndarray, height: int) -> tuple[
 
 def draw_boxes(image: np.ndarray, boxes: np.ndarray, labels: Sequence[str],
                scores: Sequence[float] | None = None, opacity: Sequence[float] | None = None,
-               height: int | None = None) -> np.ndarray:
+               height: int | None = None, tags: Sequence[str] | None = None) -> np.ndarray:
     """A copy of ``image`` with labelled boxes. ``opacity`` (N,) in [0, 1] fills each box with its
-    colour at that strength and fades its outline (attention display); ``height`` rescales first."""
+    colour at that strength and fades its outline (attention display); ``height`` rescales first;
+    ``tags`` (N,) prefix each label (the region slots, "#3")."""
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     out = np.ascontiguousarray(image).copy()
     if height:
@@ -84,6 +85,7 @@ def draw_boxes(image: np.ndarray, boxes: np.ndarray, labels: Sequence[str],
             continue
         cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness)
         text = label if scores is None else f"{label} {scores[i]:.2f}"
+        text = text if tags is None else f"{tags[i]} {text}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
         ty = max(th + base, y1)
         cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 2, ty), color, -1)

@@ -1,6 +1,6 @@
 """Page state shared by the pages and mirrored in the URL, so a copied link reopens the same view.
 
-Every control whose value makes a view (the query, the clip, the filters, the signals, the result
+Every control whose value makes a view (the query, the example region, the clip, the filters, the signals, the result
 count, the re-rank and comparison toggles, the layer, head, word and overlay, the colour stretch,
 the frame filters, the played span, the evaluation split) is a named ``Param`` below with its URL
 key, its default and how it is written as text. A value equal to its default is left out of the URL.
@@ -44,6 +44,15 @@ def _names(text: str) -> list[str]:
     return [v for v in text.split(",") if v]
 
 
+def _region(text: str) -> str:
+    """A region of the library as ``CLIP_ID:SLOT`` (``indexer.index.region_search``)."""
+    clip, slot = text.split(":")
+    if not (clip.isascii() and clip.isdigit() and slot.isascii() and slot.isdigit()) or len(clip) > 18 \
+            or len(slot) > 4:
+        raise ValueError(f"not a region: {text!r}")
+    return f"{int(clip)}:{int(slot)}"
+
+
 def _pair(text: str) -> tuple[str, str]:
     query, key = text.split(",", 1)
     return query, key
@@ -72,6 +81,7 @@ PARAMS: dict[str, Param] = {
     "absent": Param("absent", None, widget="_absent"),
     "compare": Param("compare", False, _bool, lambda v: "1" if v else "0", widget="_compare"),
     "compare_model": Param("compare_model", "", widget="_compare_checkpoint"),
+    "region": Param("region", None, _region),  # search by example region: CLIP_ID:SLOT
     # Clip
     "seek": Param("t", None, _span, lambda v: f"{float(v[0]):.2f}-{float(v[1]):.2f}"),
     "classes": Param("classes", None, _names, ",".join, widget="_classes"),

@@ -1,4 +1,5 @@
-"""Clip page: the video at the clip's time, 1 FPS frames with regions, predicted actions,
+"""Clip page: the video at the clip's time, 1 FPS frames with regions (each can be picked as a
+search query: similar regions, optionally with words), predicted actions,
 narration, a timeline of the whole video, where the query happens in it (every clip's relevance,
 the best span, played or downloaded as a video file), and similar clips."""
 
@@ -108,14 +109,37 @@ def frames_panel() -> None:
         on = keep & (view.region_frame == k)
         drawn.append(render.draw_boxes(frame, view.boxes_xyxy[on],
                                        [label for label, o in zip(view.region_labels, on) if o],
-                                       view.region_scores[on], height=240))
+                                       view.region_scores[on], height=240,
+                                       tags=[f"#{slot}" for slot in view.region_slots[on]]))
     columns = st.columns(min(4, len(drawn)))
     for k, image in enumerate(drawn):
         columns[k % len(columns)].image(image, caption=f"{view.frame_times_sec[k]:.1f} s · {int(keep[view.region_frame == k].sum())} boxes")
     st.download_button("Download frames with boxes (PNG)", render.png_bytes(render.montage(drawn)),
                        file_name=f"clip{clip_id}_frames.png", mime="image/png",
                        icon=":material/download:")
+    region_picker()
     components.share_panel()  # a fragment's rerun changed the URL state
+
+
+def region_picker() -> None:
+    """Pick one of the clip's regions (its #slot is drawn on its box) as a query: the Search page
+    then shows the clips holding similar regions, fused with the words when some are given."""
+    if not len(view.region_slots):
+        return
+    st.markdown("**Search by a region**: clips holding regions like this one (the cosine of the "
+                "detector's features), optionally combined with words, e.g. this bowl + *pour*.")
+    order = np.argsort(view.region_slots)
+    labels = {int(view.region_slots[j]): f"#{view.region_slots[j]} {view.region_labels[j]} "
+                                          f"{view.region_scores[j]:.2f} at {view.frame_times_sec[view.region_frame[j]]:.1f} s"
+              for j in order}
+    left, middle, right = st.columns([2, 2, 1], vertical_alignment="bottom")
+    slot = left.selectbox("Region", list(labels), format_func=labels.get, key="_region_slot")
+    words = middle.text_input("With words (optional)", value=state.get("query") or "", key="_region_words",
+                              placeholder="e.g. pour")
+    if right.button("Find similar regions", icon=":material/image_search:", key="_region_search"):
+        state.put("region", f"{clip_id}:{slot}")
+        state.set_widget("query", words.strip())
+        st.switch_page(components.SEARCH_PAGE)
 
 
 frames_panel()

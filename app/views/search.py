@@ -1,5 +1,6 @@
 """Search page: a query box, example queries, filters, results as a grid of keyframes, each with
-a "why" line computed after the results are shown; a re-rank as if one kind of element were
+a "why" line computed after the results are shown; a search by example region (picked on the Clip
+page) with optional words; a re-rank as if one kind of element were
 absent; the same query against a second model, side by side."""
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ video = left.selectbox("Video", video_options, key=state.bind("video", video_opt
                        on_change=state.from_widget, args=("video",))
 task = middle.selectbox("Task", task_options, key=state.bind("task", task_options), disabled=not tasks,
                         on_change=state.from_widget, args=("task",))
-mode = right.segmented_control("Signals", MODES, key=state.bind("mode", MODES),
+region = state.get("region")
+mode = right.segmented_control("Signals", MODES, key=state.bind("mode", MODES), disabled=bool(region),
                                on_change=state.from_widget, args=("mode",)) or "hybrid"
 k = last.number_input("Results", 1, 60, key=state.bind("k", range(1, 61)),
                       on_change=state.from_widget, args=("k",))
@@ -52,17 +54,20 @@ for name, value in (("video", video), ("task", task), ("mode", mode), ("k", int(
     state.put(name, value)  # a value the link named but this library lacks falls back, in the URL too
 
 query = state.get("query") or ""
-if not query.strip():
-    st.info("Type a query or pick an example to search the library's clips.")
+if region:
+    components.region_banner(library, region, query)
+elif not query.strip():
+    st.info("Type a query or pick an example to search the library's clips (or pick a region on a "
+            "clip's frames to search by example).")
     st.stop()
 
-params = (library.root, query, mode, video, task, int(k))
+params = (library.root, query, mode, video, task, int(k), region)
 cached = st.session_state.get("_last_search")
 if cached is None or cached[0] != params:
+    filters = {"video": None if video == "all videos" else video, "task": None if task == "all tasks" else task}
     try:
-        result = service.search(query, k=int(k), mode=mode,
-                                 video=None if video == "all videos" else video,
-                                 task=None if task == "all tasks" else task)
+        result = service.search_region(region, query, k=int(k), **filters) if region else \
+            service.search(query, k=int(k), mode=mode, **filters)
     except resources.USER_ERRORS as exc:
         st.error(f"Search failed: {render.md_text(exc)}")
         st.stop()
@@ -86,6 +91,13 @@ csv_column.download_button(  # the same records as `indexer search --json` (inde
 json_column.download_button(
     "Results as JSON", results.to_json(result, fingerprint), file_name="search_results.json",
     mime="application/json", icon=":material/download:", key="_export_json")
+if region:  # the re-rank, comparison and why lines explain a text query's matching score
+    for row in range(0, len(result.hits), COLUMNS):
+        for column, (rank, hit) in zip(st.columns(COLUMNS), enumerate(result.hits[row:row + COLUMNS], row + 1)):
+            with column:
+                components.clip_card(hit, key=f"open_{hit.clip.clip_id}", rank=rank)
+    components.share_panel()
+    st.stop()
 left, right = st.columns([3, 1])
 absent = left.segmented_control(
     "Re-rank as if absent", list(ABSENT), key=state.bind("absent", list(ABSENT)),

@@ -16,6 +16,7 @@ import sys
 from actbert.atomic import atomic_write
 from actbert.device import checked_device
 from indexer.index.reconcile import index_state, reconcile_index
+from indexer.index.region_index import region_state
 from indexer.library.catalog import ClipRecord, clip_narrated
 from indexer.library.discovery import parse_shard
 from indexer.library.export import MIN_VERB_COUNT, export_corpus
@@ -162,7 +163,8 @@ def status_report(library: Library) -> dict:
             "seconds_per_stage": json.loads(row["timings"]), "task": row["task"],
             "split": row["split"]})
     return {"library": str(library.root), "counts": library.catalog.stats(),
-            "model": library.manifest.get("model"), "index": index_state(library), "videos": videos}
+            "model": library.manifest.get("model"), "index": index_state(library),
+            "region_index": region_state(library), "videos": videos}
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -176,6 +178,10 @@ def run_status(args: argparse.Namespace) -> int:
     index = report["index"]
     if index["state"] not in ("ok", "no model"):
         print(f"  index {index['state']}: {index['problem']}; run `python -m indexer repair {report['library']}`")
+    regions = report["region_index"]
+    if regions["state"] != "ok":
+        print(f"  region index {regions['state']}: {regions['problem']}; run "
+              f"`python -m indexer repair {report['library']}`")
     for video in report["videos"]:
         line = f"  {video['status']:8} {video['clips']:4d} clips  {video['video_id']}"
         if video["error"]:
@@ -221,12 +227,17 @@ def run_repair(args: argparse.Namespace) -> int:
     _, report = reconcile_index(library)
     report["integrity_check"] = library.catalog.integrity_check()
     report["index"] = index_state(library)
+    report["region_index"] = region_state(library)
     if args.json:
         print(json.dumps(report))
     else:
+        regions = report["regions"]
         print(f"repair: index {report['index']['state']}, {report['added']} clips added, "
-              f"{report['removed']} removed{', rebuilt' if report['rebuilt'] else ''}, "
-              f"{len(report['orphans'])} leftover files removed, catalog {report['integrity_check']}")
+              f"{report['removed']} removed{', rebuilt' if report['rebuilt'] else ''}; region index "
+              f"{report['region_index']['state']}, {regions['added']} regions added, {regions['removed']} "
+              f"removed{', rebuilt' if regions['rebuilt'] else ''}; "
+              f"{len(report['orphans']) + len(regions['orphans'])} leftover files removed, "
+              f"catalog {report['integrity_check']}")
         if report["reindex"]:
             print(f"  {report['reindex']}")
         for video_id, reason in report["failed"].items():

@@ -6,15 +6,21 @@ import argparse
 import json
 import time
 
+from indexer.errors import QueryError
 from indexer.index import results
 from indexer.index.search import MODES, Searcher
 from indexer.library.store import Library
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("search", help="search a library's clips by text")
+    p = sub.add_parser("search", help="search a library's clips by text, or by an example region")
     p.add_argument("library")
-    p.add_argument("query")
+    p.add_argument("query", nargs="?", default="",
+                   help="what happens in the clip (with --region: optional words fused with the region)")
+    p.add_argument("--region", metavar="VIDEO:CLIP:SLOT",
+                   help="search by example region: clips holding regions like this one (video id, "
+                        "clip index in the video, region slot; or CLIP_ID:SLOT), fused with QUERY's "
+                        "text score when QUERY is given (indexer.index.region_search)")
     p.add_argument("--k", type=_count, default=10, help="hits to return")
     p.add_argument("--rerank", type=_rerank, default="auto",
                    help="FAISS candidates reranked by the matching head: auto (default: only when "
@@ -72,20 +78,32 @@ def run_search(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     searcher = Searcher(Library(args.library, readonly=True), args.checkpoint)
     load_ms = (time.perf_counter() - t0) * 1e3
-    if args.compare is not None:
+    if args.region is not None:
+        if args.compare is not None:
+            raise QueryError("--compare ranks a text query with two models; it does not take --region")
+        from indexer.index.region_search import region_of, search_region
+
+        clip, slot = region_of(searcher.library, args.region)
+        result = search_region(searcher, clip, slot, args.query, k=args.k, video=args.video, task=args.task)
+    elif args.compare is not None:
         return _run_compare(args, searcher)
-    result = searcher.search(args.query, k=args.k, rerank=args.rerank, mode=args.mode,
-                             video=args.video, task=args.task)
+    else:
+        result = searcher.search(args.query, k=args.k, rerank=args.rerank, mode=args.mode,
+                                 video=args.video, task=args.task)
     if args.json:  # the same records as the app's downloads (indexer.index.results)
         print(results.to_json(result, searcher.fingerprint,
                               timings_ms={**result.timings_ms, "load": round(load_ms, 1)}))
         return 0
-    print(f"{len(result.hits)} hits for {result.query!r} ({result.timings_ms.get('total', 0):.0f} ms)")
+    asked = f"region {result.region}" + (f" + {result.query!r}" if result.query else "") \
+        if result.region else repr(result.query)
+    print(f"{len(result.hits)} hits for {asked} ({result.timings_ms.get('total', 0):.0f} ms)")
     print(f"order: {result.ordering}")
     for rank, hit in enumerate(result.hits, 1):
         scores = " ".join(f"{name}={value:.3f}" for name, value in
-                          (("cos", hit.score), ("match", hit.rerank_score), ("bm25", hit.narration_score))
-                          if value is not None)
+                          (("cos", hit.score), ("match", hit.rerank_score), ("bm25", hit.narration_score),
+                           ("region", hit.region_score)) if value is not None)
+        if hit.region_slot is not None:
+            scores += f" slot={hit.region_slot}"
         clip = hit.clip
         print(f"{rank:2d}. {clip.video_id} {clip.start_sec:6.1f}-{clip.end_sec:6.1f}s  "
               f"[{','.join(hit.signals)}] {scores}  {clip.narration[:60]!r}")

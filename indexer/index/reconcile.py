@@ -1,4 +1,5 @@
-"""Catalog and index kept in step: the FAISS index holds exactly the catalog's finished clip ids.
+"""Catalog and index kept in step: the FAISS index holds exactly the catalog's finished clip ids,
+and the region index exactly their regions (``indexer.index.region_index``).
 
 Every writing command ends with ``reconcile_index`` (and ``python -m indexer repair LIB`` runs it
 alone): under the library's writer lock it removes files left by killed writers, drops index ids the
@@ -25,7 +26,8 @@ from indexer.index.embed import (
     set_library_model,
 )
 from indexer.index.files import ClipIndexError, IndexMismatchError, IndexMissingError, remove_orphans
-from indexer.library.feature_check import FeatureWidths, quarantine, read_features
+from indexer.index.region_index import reconcile_regions
+from indexer.library.feature_check import FeatureWidths, drop_unusable
 from indexer.library.store import Library, LibraryError
 
 log = logging.getLogger(__name__)
@@ -60,50 +62,64 @@ def build_index(library: Library, checkpoint: str | Path | None = None,
 
 
 def reconcile_index(library: Library) -> tuple[ClipIndex | None, dict]:
-    """Bring the index to the catalog's finished clip ids; returns (index or None, report).
+    """Bring the clip index, then the region index (``indexer.index.region_index``), to the
+    catalog's finished clips; returns (clip index or None, report).
 
     Report: ``added`` and ``removed`` ids, ``rebuilt`` (bool), ``failed`` videos (their features
-    could not be embedded: marked failed, so the next ingest redoes them), ``orphans`` removed,
-    ``reindex`` (what was done about an interrupted ``reindex --checkpoint``, or None)."""
+    could not be embedded or read: marked failed, so the next ingest redoes them), ``orphans``
+    removed, ``reindex`` (what was done about an interrupted ``reindex --checkpoint``, or None),
+    ``regions`` (``reconcile_regions``'s report)."""
     report = {"added": 0, "removed": 0, "rebuilt": False, "failed": {}, "orphans": [], "reindex": None}
     with library.writing():
         report["orphans"] = library.remove_orphans() + remove_orphans(library.root / "index")
-        model = library.manifest.get("model")
-        if not model:
-            return None, report
-        folder = library.root / "index"
-        try:
-            try:
-                index = open_index(library)  # FAISS in the library, or Milvus (indexer.index.backends)
-            except IndexMismatchError:  # built by another model: an interrupted reindex to finish?
-                report["reindex"] = finish_interrupted_reindex(library)
-                if not report["reindex"]:
-                    raise
-                index = open_index(library)
-        except ClipIndexError as exc:
-            log.warning("rebuilding the index: %s", exc.problem)
-            index, report["failed"] = build_index(library)
-            report.update(rebuilt=True, added=len(index))
-            return index, report
-        held = index.ids()
-        if held.size:
-            library.catalog.reserve_clip_ids(int(held.max()))
-        missing = np.setdiff1d(np.array(library.catalog.clip_ids(), np.int64), held)
-        if missing.size:
-            videos = library.catalog.videos_of_clips(missing.tolist())
-            report["failed"] = drop_unusable(library, videos)
-            videos = [v for v in videos if v not in report["failed"]]
-            if videos:
-                vectors, ids = embed_library(library, load_model(str(library_model_dir(library))), videos)
-                keep = np.isin(ids, missing)
-                index.add(vectors[keep], ids[keep])
-                report["added"] = int(keep.sum())
-        extra = np.setdiff1d(index.ids(), np.array(library.catalog.clip_ids(), np.int64))
-        if extra.size:
-            report["removed"] = index.remove(extra)
-        if report["added"] or report["removed"]:
-            index.save(folder)
+        index = _reconcile_clips(library, report) if library.manifest.get("model") else None
+        _, report["regions"] = reconcile_regions(library)
+        failed = report["regions"]["failed"]
+        if failed:  # videos the region index could not read left the catalog: the clips follow
+            report["failed"].update(failed)
+            if index is not None:
+                extra = np.setdiff1d(index.ids(), np.array(library.catalog.clip_ids(), np.int64))
+                if extra.size:
+                    report["removed"] += index.remove(extra)
+                    index.save(library.root / "index")
     return index, report
+
+
+def _reconcile_clips(library: Library, report: dict) -> ClipIndex:
+    """The clip index brought to the catalog (the writer lock is held); fills ``report``."""
+    folder = library.root / "index"
+    try:
+        try:
+            index = open_index(library)  # FAISS in the library, or Milvus (indexer.index.backends)
+        except IndexMismatchError:  # built by another model: an interrupted reindex to finish?
+            report["reindex"] = finish_interrupted_reindex(library)
+            if not report["reindex"]:
+                raise
+            index = open_index(library)
+    except ClipIndexError as exc:
+        log.warning("rebuilding the index: %s", exc.problem)
+        index, report["failed"] = build_index(library)
+        report.update(rebuilt=True, added=len(index))
+        return index
+    held = index.ids()
+    if held.size:
+        library.catalog.reserve_clip_ids(int(held.max()))
+    missing = np.setdiff1d(np.array(library.catalog.clip_ids(), np.int64), held)
+    if missing.size:
+        videos = library.catalog.videos_of_clips(missing.tolist())
+        report["failed"] = drop_unusable(library, videos)
+        videos = [v for v in videos if v not in report["failed"]]
+        if videos:
+            vectors, ids = embed_library(library, load_model(str(library_model_dir(library))), videos)
+            keep = np.isin(ids, missing)
+            index.add(vectors[keep], ids[keep])
+            report["added"] = int(keep.sum())
+    extra = np.setdiff1d(index.ids(), np.array(library.catalog.clip_ids(), np.int64))
+    if extra.size:
+        report["removed"] = index.remove(extra)
+    if report["added"] or report["removed"]:
+        index.save(folder)
+    return index
 
 
 def finish_interrupted_reindex(library: Library) -> str | None:
@@ -131,35 +147,6 @@ def finish_interrupted_reindex(library: Library) -> str | None:
                f"its index was built with (was {old.get('checkpoint') if isinstance(old, dict) else old})")
     log.warning(message)
     return message
-
-
-def drop_unusable(library: Library, video_ids: list[str],
-                  widths: FeatureWidths | None = None) -> dict[str, str]:
-    """Videos among ``video_ids`` whose feature file is unusable (its recorded path leaves the
-    library, it is missing, unreadable, not finite, of another width than the model takes, or
-    disagrees with the catalog's clips): marked failed with the reason, the file moved to
-    ``LIB/quarantine/`` (the next ingest redoes them). ``widths``: those the library's model takes
-    unless given. Returns video id -> reason."""
-    widths = widths or FeatureWidths.of_library(library)
-    failed = {}
-    for video_id in video_ids:
-        row = library.catalog.video(video_id)
-        path = None
-        try:
-            if not row["feature_path"]:
-                raise LibraryError("no feature file recorded")
-            path = library.file(row["feature_path"])
-            features = read_features(path, widths, row["feature_path"])
-            clips = len(library.catalog.clips_of(video_id))
-            if features.num_clips != clips:
-                raise LibraryError(f"{features.num_clips} feature clips but {clips} catalog clips")
-        except LibraryError as exc:
-            moved = quarantine(library, path) if path is not None else None
-            reason = f"features unusable, re-ingest: {exc}".splitlines()[0][:500]
-            library.catalog.mark_failed(row["id"], reason + (f" (file moved to {moved})" if moved else ""))
-            failed[video_id] = reason
-            log.warning("%s: %s", str(video_id)[:80], reason)
-    return failed
 
 
 def index_state(library: Library) -> dict:

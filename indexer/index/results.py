@@ -3,9 +3,12 @@ page downloads as JSON and CSV. One record per hit, the same fields everywhere (
 
 A record: ``rank`` (1 = first), the clip (``clip_id``, ``video_id``, ``start_sec``, ``end_sec``,
 ``narration``, ``task``), every signal's score (``score``: cosine of the query and clip vectors;
-``rerank_score``: the matching head's probability; ``narration_score``: BM25; ``fused_score``: the
-reciprocal-rank fusion that ordered the hits; None where the signal did not find the clip),
-``signals`` (which found it), and the search that produced it (``query``, ``mode``,
+``rerank_score``: the matching head's probability; ``narration_score``: BM25; ``region_score``:
+the highest cosine of the query region and a region of the clip, ``region_slot`` that region's
+slot; ``fused_score``: what ordered the hits, the reciprocal-rank fusion of a text search or the
+region and text fusion of a region search (``indexer.index.region_search``); None where the signal
+did not find the clip), ``signals`` (which found it), and the search that produced it (``query``:
+the words, ``mode``, ``region_query``: the example region as ``VIDEO:CLIP:SLOT`` or None,
 ``model_fingerprint``: ``indexer.index.embed.model_fingerprint`` of the model that ranked).
 
 CSV: one row per record in ``FIELDS`` order; None is an empty cell, ``signals`` is joined by ``;``,
@@ -21,10 +24,11 @@ import io
 import json
 
 FIELDS = ("rank", "clip_id", "video_id", "start_sec", "end_sec", "score", "rerank_score",
-          "narration_score", "fused_score", "signals", "narration", "task", "query", "mode",
-          "model_fingerprint")
-_INTS = {"rank", "clip_id"}
-_FLOATS = {"start_sec", "end_sec", "score", "rerank_score", "narration_score", "fused_score"}
+          "narration_score", "region_score", "region_slot", "fused_score", "signals", "narration",
+          "task", "query", "mode", "region_query", "model_fingerprint")
+_INTS = {"rank", "clip_id", "region_slot"}
+_FLOATS = {"start_sec", "end_sec", "score", "rerank_score", "narration_score", "region_score",
+           "fused_score"}
 _FORMULA = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
@@ -37,16 +41,19 @@ def records(result, model_fingerprint: str) -> list[dict]:
             "rank": rank, "clip_id": int(clip.clip_id), "video_id": clip.video_id,
             "start_sec": float(clip.start_sec), "end_sec": float(clip.end_sec),
             "score": _float(hit.score), "rerank_score": _float(hit.rerank_score),
-            "narration_score": _float(hit.narration_score), "fused_score": _float(hit.fused_score),
-            "signals": list(hit.signals), "narration": clip.narration, "task": clip.task or None,
-            "query": result.query, "mode": result.mode, "model_fingerprint": model_fingerprint})
+            "narration_score": _float(hit.narration_score), "region_score": _float(hit.region_score),
+            "region_slot": None if hit.region_slot is None else int(hit.region_slot),
+            "fused_score": _float(hit.fused_score), "signals": list(hit.signals),
+            "narration": clip.narration, "task": clip.task or None, "query": result.query,
+            "mode": result.mode, "region_query": result.region or None,
+            "model_fingerprint": model_fingerprint})
     return out
 
 
 def to_json(result, model_fingerprint: str, **extra) -> str:
     """The JSON document of a search: the query, mode, model fingerprint, ordering and the hits'
     ``records`` (``extra``: more top-level fields, such as timings)."""
-    return json.dumps({"query": result.query, "mode": result.mode,
+    return json.dumps({"query": result.query, "mode": result.mode, "region_query": result.region or None,
                        "model_fingerprint": model_fingerprint, "ordering": result.ordering,
                        "rerank": result.rerank, "hits": records(result, model_fingerprint), **extra})
 
@@ -88,9 +95,9 @@ def _value(name: str, cell: str):
     if name == "signals":
         return [s for s in cell.split(";") if s]
     if name in _INTS:
-        return int(cell)
+        return int(cell) if cell else None
     if name in _FLOATS:
         return float(cell) if cell else None
-    if name == "task" and cell == "":
+    if name in ("task", "region_query") and cell == "":
         return None
     return cell[1:] if cell.startswith("'") else cell

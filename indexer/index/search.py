@@ -64,12 +64,15 @@ class SearchHit:
     narration_score: float | None  # FTS5 BM25 (narration signal)
     fused_score: float
     signals: tuple[str, ...]
+    region_score: float | None = None  # highest cosine of the query region and a region of the clip
+    region_slot: int | None = None     # that region's slot (``indexer.index.region_search``)
 
     def as_dict(self) -> dict:
         c = self.clip
         return {"clip_id": c.clip_id, "video_id": c.video_id, "start_sec": c.start_sec,
                 "end_sec": c.end_sec, "score": self.score, "rerank_score": self.rerank_score,
-                "narration_score": self.narration_score, "fused_score": self.fused_score,
+                "narration_score": self.narration_score, "region_score": self.region_score,
+                "region_slot": self.region_slot, "fused_score": self.fused_score,
                 "narration": c.narration, "narrated": c.narrated, "signals": list(self.signals),
                 "task": c.task}
 
@@ -82,6 +85,7 @@ class SearchResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     ordering: str = ""  # the order the hits follow and why, in words
     rerank: int = 0     # vector candidates the matching head reordered (0: embedding order)
+    region: str = ""    # a search by example region: the region, VIDEO:CLIP:SLOT (mode "region")
     # what the search shares with another model's search of the query (``SharedQuery``)
     shared: "SharedQuery | None" = field(default=None, repr=False, compare=False)
 
@@ -178,6 +182,13 @@ class Searcher:
         # models whose text states serve this one (``ActBertForPretraining.shares_text_prefix``;
         # set by ``indexer.index.compare`` for a second model of the library)
         self.text_twins: tuple[torch.nn.Module, ...] = ()
+
+    @functools.cached_property
+    def regions(self):
+        """The library's region index (``indexer.index.region_index``), loaded on first use."""
+        from indexer.index.region_index import open_region_index
+
+        return open_region_index(self.library)
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -380,11 +391,16 @@ class Searcher:
 
 def build_index(library: Library, checkpoint: str | Path | None = None,
                 model: dict | None = None) -> ClipIndex:
-    """Embed every finished clip and write a fresh index (reindex), under the writer lock.
+    """Embed every finished clip and write a fresh index (reindex), under the writer lock; the
+    region index is brought to the catalog first (``indexer.index.region_index``: a video whose
+    features it cannot read is marked failed before the clips are embedded).
 
     ``checkpoint`` embeds with another model than the library's; ``model`` is the fingerprint the
     index manifest records (default: library.json's ``model``)."""
+    from indexer.index.region_index import reconcile_regions
+
     with library.writing():
+        reconcile_regions(library)
         net = load_model(str(library_model_dir(library, checkpoint)))
         vectors, ids = embed_library(library, net)
         record = model if model is not None else library.manifest.get("model")

@@ -1,6 +1,6 @@
 """The clip service: what the explorer asks of a library, over its catalog, features and model.
 
-``search`` and ``similar`` return ``SearchHit``s (a ``Clip`` and its scores); ``clip`` returns a
+``search``, ``search_region`` and ``similar`` return ``SearchHit``s (a ``Clip`` and its scores); ``clip`` returns a
 ``ClipView`` (the ``Clip`` and its regions); ``attention`` returns a ``ClipAttention``: every
 attention map of one (query, clip) forward pass with the frames already decoded and every region
 slot the model saw matched to its frame and box, so a page only draws.
@@ -50,6 +50,14 @@ class ClipService:
     def search(self, query: str, **options) -> SearchResult:
         """``Searcher.search`` (k, rerank, mode, video, task)."""
         return self.searcher.search(query, **options)
+
+    def search_region(self, region: str, words: str = "", **options) -> SearchResult:
+        """Clips holding regions like ``region`` (``CLIP_ID:SLOT`` or ``VIDEO:CLIP:SLOT``), fused
+        with ``words`` when given (``indexer.index.region_search``; options k, video, task)."""
+        from indexer.index.region_search import region_of, search_region
+
+        clip, slot = region_of(self.library, region)
+        return search_region(self.searcher, clip, slot, words, **options)
 
     def similar(self, clip_id: int, k: int = 10) -> list[SearchHit]:
         return self.searcher.similar(clip_id, k)

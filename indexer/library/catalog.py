@@ -2,7 +2,8 @@
 
 Tables: ``videos`` (one row per source video: path, fingerprint, probe results, task/split,
 status, error, warnings, stage timings, feature file), ``clips`` (spans, narration, verbs, action
-classes, ``narrated``: 0 for a window over a stretch nobody talks over; FTS5 ``clips_fts`` over
+classes, ``narrated``: 0 for a window over a stretch nobody talks over; ``region_count``: the
+regions its feature file holds, NULL until the region index has read them; FTS5 ``clips_fts`` over
 the narrations), ``cues`` (the transcript) and ``steps`` (ground
 truth). Every query the product runs is a named method here; ``tests/test_architecture.py`` fails
 when SQL appears in any other module.
@@ -62,6 +63,7 @@ CREATE TABLE IF NOT EXISTS clips (
     predicted_verbs TEXT NOT NULL DEFAULT '[]',
     action_classes TEXT NOT NULL DEFAULT '[]',
     narrated INTEGER NOT NULL DEFAULT 1,
+    region_count INTEGER,
     UNIQUE (video, clip_index)
 );
 CREATE INDEX IF NOT EXISTS clips_by_video ON clips (video);
@@ -174,6 +176,7 @@ class Catalog:
                 _migrate_clip_ids(self._db)
                 self._db.executescript(_SCHEMA)
                 _add_narrated_column(self._db)
+                _add_region_counts(self._db)
             else:
                 self._db.execute("SELECT count(*) FROM videos").fetchone()
         except sqlite3.DatabaseError as exc:
@@ -307,6 +310,21 @@ class Catalog:
             "SELECT clips.id FROM clips JOIN videos ON videos.id = clips.video "
             "WHERE videos.status = 'done' ORDER BY clips.id")]
 
+    def region_counts(self) -> list[tuple[int, int | None]]:
+        """(clip id, region count) of every clip of a finished video, by clip id; the count is None
+        until the region index has read the clip's feature file (``set_region_counts``), and for
+        every clip of a catalog made before the column existed and opened read-only."""
+        count = "clips.region_count" if "region_count" in self.columns("clips") else "NULL"
+        return [(int(r[0]), None if r[1] is None else int(r[1])) for r in self.query(
+            f"SELECT clips.id, {count} FROM clips JOIN videos ON videos.id = clips.video "
+            "WHERE videos.status = 'done' ORDER BY clips.id")]
+
+    def set_region_counts(self, counts: dict[int, int]) -> None:
+        """Record how many regions each clip's feature file holds (clip id -> count)."""
+        with self._lock, self._db:
+            self._db.executemany("UPDATE clips SET region_count = ? WHERE id = ?",
+                                 [(int(n), int(i)) for i, n in counts.items()])
+
     def clips_of(self, video_id: str) -> list[sqlite3.Row]:
         return self.query("SELECT clips.* FROM clips JOIN videos ON videos.id = clips.video "
                           "WHERE videos.video_id = ? ORDER BY clip_index", (video_id,))
@@ -401,6 +419,14 @@ class Catalog:
             counts[row[0]] = row[1]
         counts["clips"] = self.query("SELECT count(*) FROM clips")[0][0]
         return counts
+
+
+def _add_region_counts(db: sqlite3.Connection) -> None:
+    """Catalogs made before ``clips.region_count``: add the column (NULL: counted by the next
+    reconciliation of the region index)."""
+    if "region_count" not in {r[1] for r in db.execute("PRAGMA table_info(clips)")}:
+        with db:
+            db.execute("ALTER TABLE clips ADD COLUMN region_count INTEGER")
 
 
 def _migrate_clip_ids(db: sqlite3.Connection) -> None:

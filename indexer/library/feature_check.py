@@ -5,12 +5,15 @@ jamming every later command (each writer ends by embedding the finished clips).
 The widths expected are the library model's input widths (``action.feature_size``,
 ``region.feature_size`` in its config.json): what embedding a clip needs. A library without a
 model checks readability and finiteness only. ``quarantine`` moves a bad file to
-``LIB/quarantine/`` (kept for inspection, out of the way of the next ingest).
+``LIB/quarantine/`` (kept for inspection, out of the way of the next ingest); ``drop_unusable`` marks
+the videos whose file is unusable failed (the clip index and the region index call it before they
+read a video's features).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,8 @@ from safetensors import SafetensorError
 from actbert.data import VideoFeatures
 from indexer.errors import LibraryError
 from indexer.library.store import Library, checked_path
+
+log = logging.getLogger(__name__)
 
 # What reading a feature file that is not one raises (header, JSON metadata, array shapes).
 _READ_ERRORS = (SafetensorError, OSError, ValueError, KeyError, TypeError)
@@ -95,3 +100,32 @@ def quarantine(library: Library, path: Path) -> str | None:
     target = checked_path(folder, path.name)
     os.replace(path, target)
     return str(target.relative_to(library.root))
+
+
+def drop_unusable(library: Library, video_ids: list[str],
+                  widths: FeatureWidths | None = None) -> dict[str, str]:
+    """Videos among ``video_ids`` whose feature file is unusable (its recorded path leaves the
+    library, it is missing, unreadable, not finite, of another width than the model takes, or
+    disagrees with the catalog's clips): marked failed with the reason, the file moved to
+    ``LIB/quarantine/`` (the next ingest redoes them). ``widths``: those the library's model takes
+    unless given. Returns video id -> reason."""
+    widths = widths or FeatureWidths.of_library(library)
+    failed = {}
+    for video_id in video_ids:
+        row = library.catalog.video(video_id)
+        path = None
+        try:
+            if not row["feature_path"]:
+                raise LibraryError("no feature file recorded")
+            path = library.file(row["feature_path"])
+            features = read_features(path, widths, row["feature_path"])
+            clips = len(library.catalog.clips_of(video_id))
+            if features.num_clips != clips:
+                raise LibraryError(f"{features.num_clips} feature clips but {clips} catalog clips")
+        except LibraryError as exc:
+            moved = quarantine(library, path) if path is not None else None
+            reason = f"features unusable, re-ingest: {exc}".splitlines()[0][:500]
+            library.catalog.mark_failed(row["id"], reason + (f" (file moved to {moved})" if moved else ""))
+            failed[video_id] = reason
+            log.warning("%s: %s", str(video_id)[:80], reason)
+    return failed

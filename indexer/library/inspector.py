@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,9 @@ class ClipView:
     at 1 FPS when the clip has no regions). Regions (N of them, sorted by frame then score):
     boxes_xyxy (N, 4) pixels of the displayed frame, region_labels (N,) detector class names
     (argmax of the class distribution, background excluded), region_scores (N,), region_frame (N,)
-    index into ``frame_times_sec``; frame_size (width, height).
+    index into ``frame_times_sec``; frame_size (width, height); region_slots (N,) each region's slot
+    in the region index (its rank among the clip's regions in feature-file order,
+    ``indexer.index.region_index``).
     """
 
     clip: Clip
@@ -55,6 +57,7 @@ class ClipView:
     region_scores: np.ndarray
     region_frame: np.ndarray
     frame_size: tuple[int, int]
+    region_slots: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ def clip_view(library: Library, clip_id: int) -> ClipView:
         region_labels=[_class_name(dist, names) for dist in features.region_classes[picked]],
         region_scores=features.region_scores[picked],
         region_frame=np.searchsorted(frame_times, features.region_time_sec[picked]),
-        frame_size=tuple(int(v) for v in features.frame_size))
+        frame_size=tuple(int(v) for v in features.frame_size), region_slots=order.astype(np.int64))
 
 
 def _class_name(distribution: np.ndarray, names: list[str]) -> str:

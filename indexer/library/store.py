@@ -5,6 +5,7 @@ LIB/library.json          manifest: format version, settings, the model that pro
 LIB/catalog.sqlite        videos, clips (+ FTS5 over narrations), transcripts, ground-truth steps
 LIB/features/<id>.safetensors   one feature file per video (actbert.data.VideoFeatures)
 LIB/index/                FAISS index + its manifest
+LIB/regions/              FAISS index over every clip's regions + its manifest (indexer.index.region_index)
 LIB/models/               detector, verb classifier, ActBERT checkpoint (the demo's)
 LIB/previews/             browser-playable transcodes when a source codec is not
 ```

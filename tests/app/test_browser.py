@@ -375,3 +375,63 @@ def test_shared_link_reopens_the_view_with_the_moment_and_exports(server, browse
     assert rows[0]["model_fingerprint"] == lib.manifest["model"]["fingerprint"]
     context.close()
     assert outside == [], f"the explorer requested {sorted(set(outside))}"
+
+
+def test_region_query_shows_clips_with_similar_regions(server, browser, evaluated_library):
+    """Issue 27's search by example region: a box picked in the Clip page's frames (its #slot drawn
+    on it) with words becomes the Search page's query; the results are those ``search_region``
+    gives called directly, each card showing its best-matching region; the CSV carries the region."""
+    import re
+
+    import numpy as np
+
+    from indexer.index import results
+    from indexer.index.region_search import search_region
+    from indexer.index.search import Searcher
+    from indexer.library import inspector
+    from indexer.library.store import Library
+
+    url, _ = server
+    words = "pour the milk"
+    lib = Library(evaluated_library, readonly=True)
+    clip_id = lib.catalog.clip_ids()[1]
+    view = inspector.clip_view(lib, clip_id)
+    j = int(np.flatnonzero(view.region_slots == 2)[0])
+    option = (f"#2 {view.region_labels[j]} {view.region_scores[j]:.2f} at "
+              f"{view.frame_times_sec[view.region_frame[j]]:.1f} s")
+    expected = search_region(Searcher(lib), lib.catalog.clip(clip_id), 2, words, k=12)
+    OUT.mkdir(exist_ok=True)
+    outside = []
+    context = browser.new_context(viewport={"width": 1400, "height": 2400}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.on("request", lambda r: None if r.url.startswith((url, "data:", "blob:")) else outside.append(r.url))
+    page.goto(f"{url}/clip?clip={clip_id}")
+    page.get_by_text("Search by a region").wait_for()
+    _select(page, "Region", option)
+    box = page.get_by_label("With words (optional)")
+    box.fill(words)
+    box.press("Enter")
+    page.get_by_text("Search by a region").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(OUT / "region_pick.png"), full_page=True)
+    page.get_by_role("button", name="Find similar regions").click()
+    page.get_by_text("Searching by example region #2").wait_for()
+    page.wait_for_function("() => window.location.search.includes('region=')")
+    page.wait_for_function(f"() => [...document.querySelectorAll('button')].filter("
+                           f"b => b.innerText.includes('Open clip')).length === {len(expected.hits)}")
+    best = expected.hits[0]
+    page.get_by_text(f"region #{best.region_slot} {best.region_score:.3f}").first.wait_for()
+    titles = page.locator("[data-testid='stMarkdownContainer'] p").filter(
+        has_text=re.compile(r"^\d+\. ")).all_inner_texts()
+    assert [t.split()[1] for t in titles[:len(expected.hits)]] == [h.clip.video_id for h in expected.hits]
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(OUT / "region_search.png"), full_page=True)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Results as CSV").click()
+    rows = results.read_csv(Path(download.value.path()).read_text())
+    assert [r["clip_id"] for r in rows] == [h.clip.clip_id for h in expected.hits]
+    assert {r["region_query"] for r in rows} == {expected.region} and rows[0]["mode"] == "region"
+    assert rows[0]["region_score"] == pytest.approx(best.region_score, abs=1e-6)
+    context.close()
+    assert outside == [], f"the explorer requested {sorted(set(outside))}"

@@ -11,7 +11,7 @@ import numpy as np
 from actbert.data import VideoFeatures
 from indexer.index.reconcile import index_state
 from indexer.library.catalog import ClipRecord
-from indexer.library.store import Library
+from indexer.library.store import Library, LibraryError
 
 
 def clone_videos(source: Library, target: Library, suffix: str) -> list[str]:
@@ -52,13 +52,63 @@ def orphan_files(root: Path) -> list[str]:
 
 
 def assert_consistent(root: Path) -> None:
-    """catalog = index ids, SQLite integrity ok, no orphan files."""
+    """catalog = index ids = region index ids, SQLite integrity ok, no orphan files."""
     library = Library(root, readonly=True)
     assert library.catalog.integrity_check() == "ok"
     state = index_state(library)
     assert state["state"] in ("ok", "no model"), state
+    assert_region_index_equals_features(library)
     library.close()
     assert orphan_files(root) == []
+
+
+def expected_regions(library: Library) -> tuple[np.ndarray, np.ndarray]:
+    """The naive reference of the region index, read from the feature files alone: for every clip
+    of every finished video, its regions in file order, id ``clip_id * 4096 + k`` for the k-th;
+    returns (sorted ids, their unit feature vectors). A video whose recorded feature path leaves
+    the library (a hostile catalog) is not read: its ids come from the catalog's region counts and
+    its vectors are NaN."""
+    ids, vectors, width = [], [], None
+    counts = dict(library.catalog.region_counts())
+    for row in library.catalog.videos("done"):
+        clips = library.catalog.clips_of(row["video_id"])
+        try:
+            features = VideoFeatures.load(library.file(row["feature_path"]))
+        except LibraryError:
+            for clip in clips:
+                ids += [int(clip["id"]) * 4096 + k for k in range(counts[int(clip["id"])] or 0)]
+                vectors += [None] * (counts[int(clip["id"])] or 0)
+            continue
+        width = features.region_features.shape[1]
+        for clip in clips:
+            for k, r in enumerate(np.flatnonzero(features.region_clip == clip["clip_index"])):
+                ids.append(int(clip["id"]) * 4096 + k)
+                vector = features.region_features[r].astype(np.float64)
+                vector = vector if vector.any() else np.ones_like(vector)  # no direction: the uniform one
+                vectors.append(vector / np.linalg.norm(vector))
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+    order = np.argsort(ids)
+    vectors = [np.full(width or 1, np.nan) if v is None else v for v in vectors]
+    return np.array(ids, np.int64)[order], np.array(vectors, np.float32)[order]
+
+
+def assert_region_index_equals_features(library: Library) -> None:
+    """The region index (LIB/regions) holds exactly ``expected_regions``' ids and vectors."""
+    from indexer.index.clip_index import ClipIndex
+
+    ids, vectors = expected_regions(library)
+    folder = library.root / "regions"
+    if not (folder / "manifest.json").exists():
+        assert ids.size == 0, f"no region index, {ids.size} regions in the catalog's feature files"
+        return
+    index = ClipIndex.load(folder)
+    assert np.array_equal(index.ids(), ids), (index.ids()[:10], ids[:10])
+    read = ~np.isnan(vectors).any(axis=1) if ids.size else np.zeros(0, bool)
+    if read.any():
+        np.testing.assert_allclose(index.reconstruct_many(ids[read]), vectors[read], atol=1e-5)
+    named = json.loads((folder / "manifest.json").read_text())["index_file"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["manifest.json", named])
 
 
 def search_snapshot(root: Path, queries: list[np.ndarray], k: int = 8) -> list:
