@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import components, explain_view, render, resources, state
+from app import build_panel, components, explain_view, render, resources, state
 from indexer.index import results
 from indexer.index.explain import ABSENT
 from indexer.index.search import MODES
@@ -21,6 +21,8 @@ try:
 except resources.USER_ERRORS as exc:
     st.error(f"Search is not available for this library: {render.md_text(exc)}")
     st.stop()
+if st.session_state.get("_demo_building"):
+    build_panel.searchable_note(len(service.searchable_videos()))
 
 
 def _use_example() -> None:
@@ -56,7 +58,7 @@ if not query.strip():
     st.info("Type a query or pick an example to search the library's clips.")
     st.stop()
 
-params = (library.root, query, mode, video, task, int(k))
+params = (library.root, query, mode, video, task, int(k), len(service.searcher.index))  # the index grows while the demo builds
 cached = st.session_state.get("_last_search")
 if cached is None or cached[0] != params:
     try:

@@ -1,0 +1,101 @@
+"""The demo build's progress panel, shown above every page while the first launch builds the demo
+library (``indexer.synthkitchen.build_progress`` is the record it reads): the stage in plain words
+(what it does, why it is needed once), the videos searchable out of all, the time left from the
+measured rate, and frames of the video being analysed. It refreshes itself every
+``REFRESH_SEC`` and reruns the whole page when more videos become searchable (the Search page then
+searches them too) or when the build ends."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from app import render
+from indexer.synthkitchen import build_progress
+from indexer.synthkitchen.build_progress import BuildProgress
+
+REFRESH_SEC = 2.0
+
+
+def duration_text(seconds: float) -> str:
+    """``seconds`` as people say it: "about 40 s", "about 3 min"."""
+    if seconds < 60:
+        return f"about {max(5, int(round(seconds / 5.0)) * 5)} s"
+    return f"about {int(round(seconds / 60.0))} min"
+
+
+def count_text(progress: BuildProgress) -> str:
+    """"video 7 of 24" while the videos stage runs, with how many are searchable."""
+    finished = len(progress.finished_at)
+    working = f"video {min(finished + 1, progress.total)} of {progress.total}"
+    searchable = f"{progress.searchable} of {progress.total} searchable"
+    if progress.stage != "videos":
+        return searchable if progress.videos_started else ""
+    if finished >= progress.total:
+        return searchable
+    failed = f", {progress.failed} failed" if progress.failed else ""
+    return f"Analysing {working} ({searchable}{failed})"
+
+
+def _watch_key(progress: BuildProgress | None) -> tuple:
+    """What makes the page worth running again: more searchable videos, a new stage, the end."""
+    if progress is None:
+        return (None,)
+    return progress.searchable, progress.stage, progress.finished, progress.error
+
+
+def show(root: Path) -> None:
+    """The panel for the demo library being built in ``root`` (a fragment refreshing itself)."""
+
+    @st.fragment(run_every=REFRESH_SEC)
+    def panel() -> None:
+        progress = build_progress.read(root)
+        key = _watch_key(progress)
+        seen = st.session_state.get("_build_seen")
+        st.session_state["_build_seen"] = key
+        if seen is not None and seen != key:
+            st.rerun()  # the whole page: the Search page's index grew, or the build ended
+        _draw(root, progress)
+
+    panel()
+
+
+def _draw(root: Path, progress: BuildProgress | None) -> None:
+    with st.container(border=True):
+        if progress is None:
+            st.markdown("**Building the demo library** (first launch only)")
+            st.caption("Starting the builder...")
+            return
+        if progress.error:
+            st.error(f"The demo build stopped: {render.md_text(progress.error)}. "
+                     "Restart the explorer to resume it where it stopped.")
+            return
+        step = progress.step
+        st.markdown(f"**Building the demo library** (first launch only) · {render.md_text(step.title)}")
+        st.caption(f"{render.md_text(step.what)} {render.md_text(step.why)}")
+        text = count_text(progress)
+        left = build_progress.time_left_sec(progress, time.time())
+        if progress.stage == "videos":
+            text += f" · time left: {duration_text(left)}" if left is not None else " · time left: measuring..."
+        fraction = len(progress.finished_at) / progress.total if progress.total else 0.0
+        st.progress(min(1.0, fraction), text=text or step.title)
+        frame = root / build_progress.FRAME
+        if progress.stage == "videos" and progress.current and frame.is_file():
+            try:
+                st.image(frame.read_bytes(), caption=f"Frames of {progress.current}, being analysed")
+            except OSError:
+                pass  # replaced while read: the next refresh shows the next one
+        if progress.searchable and progress.stage != "ready":
+            st.caption("Search already works on the searchable videos; the rest are added as they are ready.")
+
+
+def searchable_note(searchable: int) -> None:
+    """While the demo is being built: how many of its videos the page searches now."""
+    root = st.session_state.get("_demo_building")
+    progress = build_progress.read(root) if root else None
+    if progress is None:
+        return
+    st.info(f"**{searchable} of {progress.total} videos searchable.** The demo library is still being "
+            "built: the other videos join the results as they are analysed.", icon=":material/hourglass_top:")
