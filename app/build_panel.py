@@ -27,16 +27,17 @@ def duration_text(seconds: float) -> str:
 
 
 def count_text(progress: BuildProgress) -> str:
-    """"video 7 of 24" while the videos stage runs, with how many are searchable."""
+    """"Analysing video 7 of 24" (or "Rendering" while it is drawn) during the videos stage, with
+    how many are searchable."""
     finished = len(progress.finished_at)
-    working = f"video {min(finished + 1, progress.total)} of {progress.total}"
     searchable = f"{progress.searchable} of {progress.total} searchable"
     if progress.stage != "videos":
         return searchable if progress.videos_started else ""
     if finished >= progress.total:
         return searchable
+    doing = "Analysing" if progress.current else "Rendering"
     failed = f", {progress.failed} failed" if progress.failed else ""
-    return f"Analysing {working} ({searchable}{failed})"
+    return f"{doing} video {finished + 1} of {progress.total} ({searchable}{failed})"
 
 
 def _watch_key(progress: BuildProgress | None) -> tuple:

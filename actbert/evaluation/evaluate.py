@@ -110,6 +110,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from ..corpus import Corpus, read_corpus
 from ..rerank_policy import make_policy, write_policy
@@ -155,6 +156,7 @@ class EvalConfig:
     dataset: str | None = None      # a paper benchmark (``benchmark_corpus``); corpus = its label
     dual_encoder: str | None = None # an ``actbert train-dual`` folder: the system dual_encoder
     attribution_pairs: int = 100    # the attribution analysis' sample of (query, clip) pairs
+    progress: bool = False          # a tqdm bar over the tasks on stderr (the CLI: on a terminal, not --json)
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS + ANALYSES]
@@ -223,7 +225,9 @@ def _run_tasks(config: EvalConfig, run: Evaluation, timings: dict) -> tuple[dict
     intervals: dict = {}
     differences: dict = {}
     units: dict = {}
-    for task in config.tasks:
+    bar = tqdm(config.tasks, desc="evaluate", unit="task", disable=not config.progress, dynamic_ncols=True)
+    for task in bar:
+        bar.set_postfix_str(task)
         t0 = time.perf_counter()
         for name, produced in getattr(run, task)().items():
             if not isinstance(produced, Outcomes):  # a task with nothing to score

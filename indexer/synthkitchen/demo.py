@@ -269,7 +269,7 @@ def _videos(build: _Build, library, corpus: Path, detector: Path, s: DemoSetting
                     log.warning("no progress frames of %s: %s", path.name, exc)
                 summary = ingest(library, [path], settings, progress=False, extractors=extractors)
                 errors.update(summary["errors"])
-                build.show(searchable=build.state.searchable + (not summary["failed"]),
+                build.show(current=None, searchable=build.state.searchable + (not summary["failed"]),
                            failed=build.state.failed + bool(summary["failed"]),
                            finished_at=(*build.state.finished_at, round(time.time() - started, 3)))
     finally:
