@@ -2,8 +2,8 @@
 library (``indexer.synthkitchen.build_progress`` is the record it reads): the stage in plain words
 (what it does, why it is needed once), the videos searchable out of all, the time left from the
 measured rate, and frames of the video being analysed. It refreshes itself every
-``REFRESH_SEC`` and reruns the whole page when more videos become searchable (the Search page then
-searches them too) or when the build ends."""
+``REFRESH_SEC`` and reruns the whole page when the stage changes, when the build ends, and on the
+Search page when more videos become searchable (it then searches them too)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import render
+from app import render, resources
 from indexer.synthkitchen import build_progress
 from indexer.synthkitchen.build_progress import BuildProgress
 
@@ -40,11 +40,13 @@ def count_text(progress: BuildProgress) -> str:
     return f"{doing} video {finished + 1} of {progress.total} ({searchable}{failed})"
 
 
-def _watch_key(progress: BuildProgress | None) -> tuple:
-    """What makes the page worth running again: more searchable videos, a new stage, the end."""
+def _watch_key(progress: BuildProgress | None, page: str | None) -> tuple:
+    """What makes the page worth running again: the build's stage, its end, and on the Search page
+    each video that becomes searchable (other pages are not disturbed by those)."""
     if progress is None:
         return (None,)
-    return progress.searchable, progress.stage, progress.finished, progress.error
+    return (progress.stage, progress.finished, progress.error,
+            progress.searchable if page in (None, "search") else None)
 
 
 def show(root: Path) -> None:
@@ -53,7 +55,7 @@ def show(root: Path) -> None:
     @st.fragment(run_every=REFRESH_SEC)
     def panel() -> None:
         progress = build_progress.read(root)
-        key = _watch_key(progress)
+        key = _watch_key(progress, st.session_state.get("_page_path"))
         seen = st.session_state.get("_build_seen")
         st.session_state["_build_seen"] = key
         if seen is not None and seen != key:
@@ -65,13 +67,14 @@ def show(root: Path) -> None:
 
 def _draw(root: Path, progress: BuildProgress | None) -> None:
     with st.container(border=True):
-        if progress is None:
+        started = resources.demo_builder_pid(root)
+        if progress is None or started is not None and progress.pid != started:  # a record of an earlier run
             st.markdown("**Building the demo library** (first launch only)")
             st.caption("Starting the builder...")
             return
-        if progress.error:
-            st.error(f"The demo build stopped: {render.md_text(progress.error)}. "
-                     "Restart the explorer to resume it where it stopped.")
+        if progress.error or not progress.finished and not progress.running():
+            reason = render.md_text(progress.error) if progress.error else "its process ended"
+            st.error(f"The demo build stopped ({reason}). Restart the explorer to resume it where it stopped.")
             return
         step = progress.step
         st.markdown(f"**Building the demo library** (first launch only) · {render.md_text(step.title)}")

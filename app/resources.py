@@ -101,6 +101,12 @@ def start_demo_build(root: Path) -> None:
         log.info("building the demo library in %s (pid %d)", root, _BUILDERS[root].pid)
 
 
+def demo_builder_pid(root: Path) -> int | None:
+    """The pid of the demo builder this server started for ``root``, while it runs."""
+    process = _BUILDERS.get(root)
+    return process.pid if process is not None and process.poll() is None else None
+
+
 @st.cache_resource(show_spinner="Opening the library...")
 def open_library(root: str) -> Library:
     """The library at ``root`` (read-write when the folder allows it, else read-only)."""
