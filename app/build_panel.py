@@ -46,7 +46,7 @@ def _watch_key(progress: BuildProgress | None, page: str | None) -> tuple:
     if progress is None:
         return (None,)
     return (progress.stage, progress.finished, progress.error,
-            progress.searchable if page in (None, "search") else None)
+            progress.searchable if page in (None, "", "search") else None)  # "": the default page, Search
 
 
 def show(root: Path) -> None:

@@ -6,9 +6,11 @@ built from nothing; Debian's chromium (Playwright) opens the page, types a query
 search box is there, and watches. Prints one JSON object: seconds from launch until the page
 answers (the build's progress panel is drawn), the search box is there, the first results are on
 the page, and every video is searchable (the page says N of N, or the build has finished), with
-the load average before and after (``os.getloadavg``) and the cores.
+the load average before and after (``os.getloadavg``) and the cores; and from the build's own
+records, when the builder and its videos stage started, when each video was finished (seconds
+since the videos stage started) and each stage's seconds.
 
-    python bench/first_launch.py [--videos 24] [--query "crack an egg into the bowl"]
+    python bench/first_launch.py [--videos 24] [--query "crack an egg into the bowl"] [--first-results-only]
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def measure(videos: int | None, query: str, timeout_sec: float) -> dict:
+def measure(videos: int | None, query: str, timeout_sec: float, first_only: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
 
     home = Path(tempfile.mkdtemp(prefix="first-launch-home-"))
@@ -55,7 +57,7 @@ def measure(videos: int | None, query: str, timeout_sec: float) -> dict:
     timeline: dict[str, float | None] = {"page": None, "search_box": None, "first_results": None,
                                          "all_searchable": None}
     load_before = _load()
-    started = time.perf_counter()
+    started, launched = time.perf_counter(), time.time()
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
 
@@ -92,7 +94,8 @@ def measure(videos: int | None, query: str, timeout_sec: float) -> dict:
                 if timeline["all_searchable"] is None and typed and (
                         searchable.search(body) or "Building the demo library" not in body):
                     timeline["all_searchable"] = now()
-                if timeline["first_results"] is not None and timeline["all_searchable"] is not None:
+                if timeline["first_results"] is not None and (
+                        timeline["all_searchable"] is not None or first_only):
                     break
                 time.sleep(0.5)
             browser.close()
@@ -102,15 +105,24 @@ def measure(videos: int | None, query: str, timeout_sec: float) -> dict:
         library = home / ".cache" / "actbert" / "demo"
         record = library / "progress.json"
         progress = json.loads(record.read_text()) if record.is_file() else {}
+        manifest = library / "library.json"
+        stages = json.loads(manifest.read_text()).get("demo", {}) if manifest.is_file() else {}
         shutil.rmtree(home, ignore_errors=True)
     page_at = timeline["page"]
     return {"videos": videos or 24, "query": query, "seconds_from_launch": timeline,
             "first_results_after_page_sec": (round(timeline["first_results"] - page_at, 1)
                                              if page_at is not None and timeline["first_results"] else None),
             "build_finished": bool(progress.get("finished")),
+            "builder_started_sec": _since(progress.get("started"), launched),
+            "videos_stage_started_sec": _since(progress.get("videos_started"), launched),
+            "stage_seconds": {name: entry.get("seconds") for name, entry in stages.items()},
             "build_video_finished_at_sec": progress.get("finished_at"),
             "cores": os.cpu_count(), "load_before": load_before, "load_after": _load(),
-            "timed_out": None in timeline.values()}
+            "timed_out": timeline["first_results"] is None if first_only else None in timeline.values()}
+
+
+def _since(epoch: float | None, launched: float) -> float | None:
+    return round(epoch - launched, 1) if epoch else None
 
 
 def main() -> None:
@@ -118,8 +130,10 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=None, help="demo videos (default: the demo's 24)")
     parser.add_argument("--query", default="crack an egg into the bowl")
     parser.add_argument("--timeout", type=float, default=1200.0, help="give up after this many seconds")
+    parser.add_argument("--first-results-only", action="store_true",
+                        help="stop once the first results are on the page (the build is stopped)")
     args = parser.parse_args()
-    print(json.dumps(measure(args.videos, args.query, args.timeout)))
+    print(json.dumps(measure(args.videos, args.query, args.timeout, args.first_results_only)))
 
 
 if __name__ == "__main__":
