@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Callable
 
 import streamlit as st
 
@@ -81,8 +80,9 @@ def demo_state(root: Path) -> str:
 def start_demo_build(root: Path) -> None:
     """Start ``python -m indexer demo --library ROOT`` in the background unless a builder of this
     folder is alive (its progress record names it); at most one start per server and folder (a
-    build that failed says so on the panel; restarting the explorer resumes it). Its output goes to ``ROOT.parent/demo-build.log``. The builder outlives a
-    stopped server and resumes where a killed one stopped."""
+    build that failed says so on the panel; restarting the explorer resumes it). Its output goes
+    to ``ROOT.parent/demo-build.log``. The builder outlives a stopped server and resumes where a
+    killed one stopped."""
     from indexer.synthkitchen import build_progress
 
     with _DEMO_LOCK:

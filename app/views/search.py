@@ -58,7 +58,8 @@ if not query.strip():
     st.info("Type a query or pick an example to search the library's clips.")
     st.stop()
 
-params = (library.root, query, mode, video, task, int(k), len(service.searcher.index))  # the index grows while the demo builds
+# the index's size too: it grows while the demo builds
+params = (library.root, query, mode, video, task, int(k), len(service.searcher.index))
 cached = st.session_state.get("_last_search")
 if cached is None or cached[0] != params:
     try:
