@@ -25,6 +25,8 @@ def command(args: argparse.Namespace) -> list[str]:
         script_args += ["--library", str(Path(args.library).expanduser().resolve())]
     if args.allow_ingest:
         script_args.append("--allow-ingest")
+    if args.demo_videos:
+        script_args += ["--demo-videos", str(args.demo_videos)]
     return cmd + (["--", *script_args] if script_args else [])
 
 
@@ -37,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-ingest", action="store_true",
                         help="let the Library page ingest any folder of this machine "
                              "(default: only folders under the library's sources)")
+    parser.add_argument("--demo-videos", type=int, metavar="N",
+                        help="with no library configured: build a demo of N videos (default 24)")
     args = parser.parse_args(argv)
     print(f"ActBERT explorer on http://{args.address}:{args.port}", flush=True)
     child = subprocess.Popen(command(args))

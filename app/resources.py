@@ -2,18 +2,20 @@
 index), warmed when the server opens the library so the first query costs what later ones do.
 
 Which library: ``--library DIR`` after ``--`` on the command line, else ``ACTBERT_LIBRARY``, else
-the embedded SynthKitchen demo (``indexer.synthkitchen.demo``: built on first launch, opened afterwards).
+the embedded SynthKitchen demo (``indexer.synthkitchen.demo``: built on first launch by a builder
+process in the background, video by video, and searched while it grows; opened afterwards).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Callable
 
 import streamlit as st
 
@@ -25,6 +27,8 @@ from indexer.library.store import Library
 log = logging.getLogger(__name__)
 
 _DEMO_LOCK = threading.Lock()
+_BUILDERS: dict[Path, subprocess.Popen] = {}  # the demo builders this server started
+ROOT = Path(__file__).resolve().parents[1]
 # The only errors a page shows as a message (``indexer.errors``); anything else is a bug and
 # surfaces with its traceback (Streamlit's error box and the server log).
 USER_ERRORS = (ExplorerError,)
@@ -39,16 +43,68 @@ def configured_library() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def build_or_open_demo(progress: Callable[[str, float], None]) -> Path:
-    """The demo library's folder, built on first use (one build at a time per server)."""
+def demo_videos() -> int | None:
+    """``--demo-videos N`` after ``--``: a smaller demo (tests, quick looks); None: the default."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--demo-videos", type=int)
+    args, _ = parser.parse_known_args(sys.argv[1:])
+    return args.demo_videos
+
+
+def demo_folder() -> Path:
+    """Where the embedded demo library lives (``indexer.synthkitchen.demo.default_library_dir``)."""
     try:
-        from indexer.synthkitchen.demo import build_demo, default_library_dir
+        from indexer.synthkitchen.demo import default_library_dir
     except ImportError as exc:
         raise LibraryError(
             "no library configured and the embedded demo is not available "
             f"({exc}); start with ACTBERT_LIBRARY=DIR or `-- --library DIR`") from exc
+    return default_library_dir()
+
+
+def demo_state(root: Path) -> str:
+    """``built`` (open it), ``searchable`` (being built, its model and index are there: pages
+    work on what is ready) or ``starting`` (being built, nothing to open yet)."""
+    from indexer.synthkitchen.demo import is_built
+
+    if is_built(root):
+        return "built"
+    try:
+        manifest = json.loads((root / "library.json").read_text())
+    except (OSError, ValueError):
+        return "starting"
+    model = manifest.get("model") if isinstance(manifest, dict) else None
+    return "searchable" if model and (root / "index" / "manifest.json").is_file() else "starting"
+
+
+def start_demo_build(root: Path) -> None:
+    """Start ``python -m indexer demo --library ROOT`` in the background unless a builder of this
+    folder is alive (its progress record names it); at most one start per server and folder (a
+    build that failed says so on the panel; restarting the explorer resumes it). Its output goes
+    to ``ROOT.parent/demo-build.log``. The builder outlives a stopped server and resumes where a
+    killed one stopped."""
+    from indexer.synthkitchen import build_progress
+
     with _DEMO_LOCK:
-        return Path(build_demo(default_library_dir(), progress=progress))
+        progress = build_progress.read(root)
+        if progress is not None and progress.running():
+            return
+        if root in _BUILDERS:  # running, or stopped (its error is on the panel): not again
+            return
+        root.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "indexer", "demo", "--library", str(root), "--json"]
+        if demo_videos():
+            command += ["--videos", str(demo_videos())]
+        with open(root.parent / "demo-build.log", "ab") as log_file:
+            _BUILDERS[root] = subprocess.Popen(command, cwd=ROOT, stdout=log_file, stderr=log_file,
+                                               stdin=subprocess.DEVNULL)
+        log.info("building the demo library in %s (pid %d)", root, _BUILDERS[root].pid)
+
+
+def demo_builder_pid(root: Path) -> int | None:
+    """The pid of the demo builder this server started for ``root``, while it runs."""
+    process = _BUILDERS.get(root)
+    return process.pid if process is not None and process.poll() is None else None
 
 
 @st.cache_resource(show_spinner="Opening the library...")
@@ -76,8 +132,12 @@ def searcher(root: str, fingerprint: str) -> Searcher:
 
 
 def get_searcher(library: Library) -> Searcher:
+    """The library's searcher, its index reopened when a writer saved a new one (the demo build
+    adds each video as it goes)."""
     model = library.manifest.get("model") or {}
-    return searcher(str(library.root), str(model.get("fingerprint")))
+    loaded = searcher(str(library.root), str(model.get("fingerprint")))
+    loaded.refresh_index()
+    return loaded
 
 
 def get_service(library: Library) -> ClipService:

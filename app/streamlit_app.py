@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import components, render, resources, state
+from app import build_panel, components, render, resources, state
 from indexer.synthkitchen import ground_truth as synthkitchen_ground_truth
 
 synthkitchen_ground_truth.register()  # the Library page's ingest reads SynthKitchen's ground truth
@@ -18,25 +18,25 @@ state.init_from_url()
 
 
 def _library():
-    """The open library, or None after showing why there is none."""
+    """The open library, or None after showing why there is none. With no library configured, the
+    demo: built in the background on the first launch (its progress panel shown above the page),
+    opened as soon as it has a model and an index, so pages work on the videos already analysed."""
     root = resources.configured_library()
+    st.session_state["_demo_building"] = None
     if root is None:
-        box = st.empty()
-        with box.container():
-            st.info("No library configured: opening the embedded SynthKitchen demo "
-                    "(built on the first launch; later launches open it directly).")
-            bar = st.progress(0.0, text="starting")
-
-        def progress(stage: str, fraction: float) -> None:
-            bar.progress(min(max(float(fraction), 0.0), 1.0), text=stage)
-
         try:
-            root = resources.build_or_open_demo(progress)
+            root = resources.demo_folder()
+            stage = resources.demo_state(root)
+            if stage != "built":
+                resources.start_demo_build(root)
         except resources.USER_ERRORS as exc:
-            box.empty()
             st.error(f"The demo library could not be opened: {render.md_text(exc)}")
             return None
-        box.empty()
+        if stage != "built":
+            st.session_state["_demo_building"] = str(root)
+            build_panel.show(root)
+            if stage == "starting":
+                return None
     try:
         return resources.open_library(str(root))
     except resources.USER_ERRORS as exc:

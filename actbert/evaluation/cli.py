@@ -37,7 +37,8 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         max_train_clips=args.max_train_clips, caption_epochs=args.caption_epochs,
         caption_min_steps=args.caption_min_steps,
         meteor=not args.no_meteor, device=device, threads=args.threads, resamples=args.resamples,
-        dual_encoder=args.dual_encoder, attribution_pairs=args.attribution_pairs)
+        dual_encoder=args.dual_encoder, attribution_pairs=args.attribution_pairs,
+        progress=not args.json and sys.stderr.isatty())
 
 
 def _shown(value, interval=None) -> str:

@@ -51,6 +51,7 @@ class EvalConfig:
     dataset: str | None = None      # a paper benchmark (``benchmark_corpus``); corpus = its label
     dual_encoder: str | None = None # an ``actbert train-dual`` folder: the system dual_encoder
     attribution_pairs: int = 100    # the attribution analysis' sample of (query, clip) pairs
+    progress: bool = False          # a tqdm bar over the tasks on stderr (the CLI: on a terminal, not --json)
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS + ANALYSES]

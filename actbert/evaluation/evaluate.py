@@ -116,6 +116,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from ..corpus import Corpus, read_corpus
 from ..fusion_policy import FusionPolicy, write_fusion
@@ -195,7 +196,9 @@ def _run_tasks(config: EvalConfig, run: Evaluation, timings: dict) -> tuple[dict
     intervals: dict = {}
     differences: dict = {}
     units: dict = {}
-    for task in config.tasks:
+    bar = tqdm(config.tasks, desc="evaluate", unit="task", disable=not config.progress, dynamic_ncols=True)
+    for task in bar:
+        bar.set_postfix_str(task)
         t0 = time.perf_counter()
         for name, produced in getattr(run, task)().items():
             if not isinstance(produced, Outcomes):  # a task with nothing to score

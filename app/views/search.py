@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import components, explain_view, render, resources, state
+from app import build_panel, components, explain_view, render, resources, state
 from indexer.index import results
 from indexer.index.explain import ABSENT
 from indexer.index.search import MODES
@@ -22,6 +22,8 @@ try:
 except resources.USER_ERRORS as exc:
     st.error(f"Search is not available for this library: {render.md_text(exc)}")
     st.stop()
+if st.session_state.get("_demo_building"):
+    build_panel.searchable_note(len(service.searchable_videos()))
 
 
 def _use_example() -> None:
@@ -61,7 +63,8 @@ elif not query.strip():
             "clip's frames to search by example).")
     st.stop()
 
-params = (library.root, query, mode, video, task, int(k), region)
+# the index's size too: it grows while the demo builds
+params = (library.root, query, mode, video, task, int(k), region, len(service.searcher.index))
 cached = st.session_state.get("_last_search")
 if cached is None or cached[0] != params:
     filters = {"video": None if video == "all videos" else video, "task": None if task == "all tasks" else task}

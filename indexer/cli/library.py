@@ -121,7 +121,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     library = Library.create(args.library)
     choose_index_backend(library, args.index_backend, args.uri, args.collection)
     summary = ingest(library, args.paths, settings, shard=parse_shard(args.shard),
-                     progress=sys.stderr.isatty(), runner=runner)
+                     progress=sys.stderr.isatty() and not args.json, runner=runner)
     if args.json:
         print(json.dumps(summary))
     else:

@@ -63,13 +63,19 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    """Build (or open) the demo library: a progress bar per stage on a terminal (stderr), nothing
+    with ``--json`` or when stderr is not a terminal; then one summary line (or JSON object)."""
+    from indexer.synthkitchen.build_progress import TerminalProgress
+
     t0 = time.perf_counter()
     settings = demo.DemoSettings(videos=args.videos, pretrain_steps=args.pretrain_steps,
                             pretrain_seconds=args.pretrain_seconds, seed=args.seed,
                             ablation=args.ablation, pretrain=args.pretrain)
-    say = (lambda stage, fraction: None) if args.json else \
-        (lambda stage, fraction: print(f"demo: {stage} ({fraction:.0%})", flush=True))
-    root = demo.build_demo(args.library, settings, say)
+    terminal = TerminalProgress(disable=True if args.json else None)
+    try:
+        root = demo.build_demo(args.library, settings, terminal)
+    finally:
+        terminal.close()
     report = {"library": str(root), "seconds": round(time.perf_counter() - t0, 1),
               "stages": Library(root, readonly=True).manifest.get("demo", {})}
     print(json.dumps(report) if args.json else f"demo library ready: {root} ({report['seconds']} s)")

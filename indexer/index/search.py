@@ -174,6 +174,7 @@ class Searcher:
         self.model = load_model(str(self.checkpoint))
         self.tokenizer = ActBertTokenizer()
         # ClipIndex (FAISS) or MilvusIndex (indexer.index.backends)
+        self._index_stamp = self._saved_index_stamp() if index is None else None
         self.index = index if index is not None else open_index(library)
         self._states: OrderedDict[tuple, VideoState] = OrderedDict()
         self._states_lock = threading.Lock()
@@ -189,6 +190,30 @@ class Searcher:
         from indexer.index.region_index import open_region_index
 
         return open_region_index(self.library)
+
+    def _saved_index_stamp(self) -> tuple | None:
+        """Inode, mtime and size of the library's saved FAISS index manifest (None: none, or the
+        index is not FAISS in the library folder)."""
+        if backends.backend_of(self.library)["name"] != "faiss":
+            return None
+        try:
+            stat = os.stat(self.library.root / "index" / "manifest.json")
+        except OSError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+    def refresh_index(self) -> bool:
+        """Reopen the library's own FAISS index when a writer has saved another since it was opened
+        (the demo build adds each video's clips as it goes); True when it did. A save replaces the
+        manifest last and atomically, so the index read is always a whole one (``files``); a
+        search running meanwhile finishes on the index it started with."""
+        if not self._own_model or self._index_stamp is None:
+            return False
+        stamp = self._saved_index_stamp()
+        if stamp is None or stamp == self._index_stamp:
+            return False
+        self.index, self._index_stamp = open_index(self.library), stamp
+        return True
 
     @functools.cached_property
     def fingerprint(self) -> str:

@@ -59,6 +59,10 @@ class ClipService:
         clip, slot = region_of(self.library, region)
         return search_region(self.searcher, clip, slot, words, **options)
 
+    def searchable_videos(self) -> list[str]:
+        """The videos whose clips the served index holds (what a search finds by vector), sorted."""
+        return self.library.catalog.videos_of_clips(self.searcher.index.ids().tolist())
+
     def similar(self, clip_id: int, k: int = 10) -> list[SearchHit]:
         return self.searcher.similar(clip_id, k)
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
+import multiprocessing
 import time
 from dataclasses import asdict
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator, Sequence
 
 import av
 import cv2
@@ -249,7 +250,56 @@ def generate(out_dir: Path | str, n_videos: int, seed: int, *, size: tuple[int, 
     Idempotent: videos whose ground-truth JSON already exists are skipped, so a killed run resumes.
     Refuses (ValueError) to add to a directory generated with different settings.
     """
-    out_dir = Path(out_dir)
+    if jobs <= 1:
+        work = _prepare(Path(out_dir), n_videos, seed, size, fps, step_sec, noise)
+        return [_make_one(w) for w in work]
+    return list(generate_iter(out_dir, n_videos, seed, size=size, fps=fps, step_sec=step_sec, noise=noise,
+                              jobs=jobs))
+
+
+class Rendering:
+    """Videos handed to worker processes (``generate_iter``): iterating yields each mp4 path in
+    index order as soon as that video is complete; ``close()`` (or leaving a ``with`` block) cancels
+    the videos not yet started and waits for the workers."""
+
+    def __init__(self, pool: concurrent.futures.ProcessPoolExecutor, futures: list) -> None:
+        self._pool, self._futures = pool, futures
+
+    def __iter__(self) -> Iterator[Path]:
+        for future in self._futures:
+            yield future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "Rendering":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def generate_iter(out_dir: Path | str, n_videos: int, seed: int, *, size: tuple[int, int] = (320, 240),
+                  fps: int = 24, step_sec: tuple[float, float] = (3.0, 8.0),
+                  noise: NarrationNoise = NarrationNoise(), jobs: int = 1,
+                  order: Sequence[int] | None = None) -> Rendering:
+    """As :func:`generate`, rendering in ``jobs`` worker processes while the caller consumes: the
+    settings are checked and every video handed to the workers before this returns (the demo
+    analyses one video while the next renders). ``order``: the video indices in the order to
+    render and yield them (default ``0 .. n_videos-1``; each index below ``n_videos``)."""
+    work = _prepare(Path(out_dir), n_videos, seed, size, fps, step_sec, noise)
+    if order is not None:
+        if sorted(order) != list(range(n_videos)):
+            raise ValueError(f"order must list the video indices 0..{n_videos - 1} once each")
+        work = [work[i] for i in order]
+    # spawned, not forked: the caller may have run torch's thread pools, which do not survive a fork
+    pool = concurrent.futures.ProcessPoolExecutor(max(1, jobs), mp_context=multiprocessing.get_context("spawn"))
+    return Rendering(pool, [pool.submit(_make_one, w) for w in work])
+
+
+def _prepare(out_dir: Path, n_videos: int, seed: int, size: tuple[int, int], fps: int,
+             step_sec: tuple[float, float], noise: NarrationNoise) -> list[tuple]:
+    """Check and write the corpus manifest; returns the work items of videos ``0 .. n_videos-1``."""
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)
     (out_dir / "ground_truth").mkdir(parents=True, exist_ok=True)
     manifest = json.loads(json.dumps(_manifest(seed, size, fps, step_sec, noise)))  # as stored: tuples -> lists
@@ -262,8 +312,4 @@ def generate(out_dir: Path | str, n_videos: int, seed: int, *, size: tuple[int, 
     else:
         n_videos_total = n_videos
     write_bytes(path, json.dumps({**manifest, "n_videos": n_videos_total}, indent=1).encode())
-    work = [(i, out_dir, seed, size, fps, step_sec, noise) for i in range(n_videos)]
-    if jobs <= 1:
-        return [_make_one(w) for w in work]
-    with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
-        return list(pool.map(_make_one, work))
+    return [(i, out_dir, seed, size, fps, step_sec, noise) for i in range(n_videos)]

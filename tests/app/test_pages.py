@@ -5,10 +5,12 @@ the searcher called directly."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sqlite3
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -261,23 +263,84 @@ def test_catalog_row_pointing_outside_is_never_served(tiny_library, app_for, tmp
     assert not at.get("video")
 
 
-def test_demo_is_built_when_no_library_is_configured(tiny_library, monkeypatch):
-    """With no ACTBERT_LIBRARY, the router calls indexer.synthkitchen.demo (here a stand-in that reports
-    progress and returns the tiny library) and opens what it returns."""
+def _demo_stand_in(monkeypatch, folder: Path, built: bool) -> list:
+    """With no ACTBERT_LIBRARY, the router opens indexer.synthkitchen.demo's folder (here a
+    stand-in naming ``folder``), and starts a builder unless it is built (recorded, not started)."""
+    from app import resources
+
+    demo = types.ModuleType("indexer.synthkitchen.demo")
+    demo.default_library_dir = lambda: folder
+    demo.is_built = lambda root: built
+    monkeypatch.setitem(sys.modules, "indexer.synthkitchen.demo", demo)
+    monkeypatch.delenv("ACTBERT_LIBRARY", raising=False)
+    started = []
+    monkeypatch.setattr(resources, "start_demo_build", started.append)
+    return started
+
+
+def test_a_built_demo_opens_without_a_builder(tiny_library, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     from tests.app.conftest import APP
 
-    calls = []
-    demo = types.ModuleType("indexer.synthkitchen.demo")
-    demo.default_library_dir = lambda: tiny_library
-    demo.build_demo = lambda folder, progress: (calls.append(folder), progress("index", 1.0), folder)[2]
-    monkeypatch.setitem(sys.modules, "indexer.synthkitchen.demo", demo)
-    monkeypatch.delenv("ACTBERT_LIBRARY", raising=False)
+    started = _demo_stand_in(monkeypatch, tiny_library, built=True)
     at = AppTest.from_file(str(APP), default_timeout=120).run()
     _clean(at)
-    assert calls == [tiny_library]
+    assert started == []
     assert at.title[0].value == "Search"
+    assert not any("Building the demo library" in t for t in _texts(at.markdown))
+
+
+def test_a_demo_being_built_is_searched_with_its_progress_shown(tiny_library, monkeypatch, tmp_path):
+    """The builder has written the model, an index of two videos and its progress record: the
+    panel names the stage, the count, the time left and shows the frames; the Search page works
+    and says how many videos it searches (counted from the index it serves)."""
+    from dataclasses import replace
+
+    from streamlit.testing.v1 import AppTest
+
+    from indexer.synthkitchen import build_progress
+    from tests.app.conftest import APP
+
+    root = tmp_path / "demo"
+    shutil.copytree(tiny_library, root, ignore=shutil.ignore_patterns(".lock"))
+    now = time.time()
+    record = build_progress.BuildProgress(
+        pid=os.getpid(), started=now - 60, stage="videos", total=5, searchable=2,
+        current="sk00004_make_tea", videos_started=now - 30, durations=(10.0, 10.0, 200.0, 200.0, 200.0),
+        finished_at=(20.0, 30.0))  # 1 s per second of video after the first: 600 s left
+    build_progress.write(root, replace(record))
+    (root / "progress").mkdir()
+    (root / build_progress.FRAME).write_bytes(build_progress.contact_sheet(np.zeros((2, 8, 8, 3), np.uint8)))
+    started = _demo_stand_in(monkeypatch, root, built=False)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params["q"] = "crack an egg into the bowl"
+    at.run()
+    _clean(at)
+    assert started == [root]
+    shown = " ".join(_texts(at.markdown) + _texts(at.caption) + _texts(at.info))
+    assert "Building the demo library" in shown and "Rendering and analysing videos" in shown
+    assert "objects detected" in shown  # what the stage does, in plain words
+    progress_text = at.get("progress")[0].proto.text
+    assert "video 3 of 5" in progress_text and "2 of 5 searchable" in progress_text
+    assert "time left: about 10 min" in progress_text
+    assert "Frames of sk00004_make_tea, being analysed" in _image_captions(at)
+    assert at.title[0].value == "Search"
+    assert "2 of 5 videos searchable" in shown  # the tiny index holds two videos
+    assert any(re.search(r"\b[1-9]\d* clips in", t) for t in _texts(at.caption))
+
+
+def test_a_demo_starting_shows_its_panel_only(monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import APP
+
+    started = _demo_stand_in(monkeypatch, tmp_path / "demo", built=False)
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    _clean(at)
+    assert started == [tmp_path / "demo"]
+    assert "Building the demo library" in " ".join(_texts(at.markdown))
+    assert not at.title  # no page before the library has a model and an index
 
 
 def test_missing_demo_module_is_a_message(monkeypatch):

@@ -1,0 +1,95 @@
+"""The first launch in a real browser: with no library configured, the explorer builds a small
+demo (3 videos) in the background with the real pipeline, shows its progress panel, and answers a
+query with results before the build ends; then every video becomes searchable and the library is
+consistent (index = catalog). Debian's chromium driven by Playwright, as tests/app/test_browser.py;
+screenshots go to ``test-output/``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.app.test_browser import OUT, ROOT, _free_port, _wait_healthy, browser  # noqa: F401
+
+VIDEOS = 3
+QUERY = "crack an egg into the bowl"
+RESULTS = re.compile(r"\b[1-9]\d* clips in")
+
+
+def _progress(library: Path) -> dict:
+    try:
+        return json.loads((library / "progress.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def test_results_appear_before_the_demo_build_ends(browser, tmp_path):  # noqa: F811
+    from indexer.index.reconcile import index_state
+    from indexer.library.store import Library
+
+    cache = tmp_path / "cache"
+    library = cache / "demo"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "ACTBERT_LIBRARY"}
+    env.update(ACTBERT_CACHE=str(cache), PYTHONUNBUFFERED="1")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
+         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         "--", "--demo-videos", str(VIDEOS)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)  # its own group: the server, the builder and its render worker
+    OUT.mkdir(exist_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, server)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.set_default_timeout(240_000)
+        page.goto(url)
+        page.get_by_text("Building the demo library").first.wait_for()
+        box = page.get_by_label("Describe what happens in the clip")
+        box.wait_for()
+        box.fill(QUERY)
+        box.press("Enter")
+        typed = _progress(library)
+        # no more input: results come as videos become searchable (none may be when it is typed)
+        page.get_by_text(RESULTS).first.wait_for()
+        during = _progress(library)
+        body = page.inner_text("body")
+        page.screenshot(path=str(OUT / "first_launch_results_during_build.png"), full_page=True)
+        assert not during.get("finished"), "the build ended before the first results"
+        assert typed.get("searchable", 0) <= during["searchable"]
+        searchable = re.search(rf"(\d+) of {VIDEOS} videos searchable", body)
+        assert searchable and 1 <= int(searchable.group(1)) < VIDEOS, body[:2000]
+        assert "Building the demo library" in body and "Rendering and analysing videos" in body
+        assert re.search(rf"video \d of {VIDEOS}", body) and "time left" in body
+        assert "being analysed" in body or not during.get("current")  # the frames' caption
+        # the page reruns by itself as more videos become searchable (the panel's fragment); the
+        # last one is not waited for: the build may end, and the note go, within a refresh
+        if int(searchable.group(1)) + 1 < VIDEOS:
+            more = re.compile(rf"([{int(searchable.group(1)) + 1}-{VIDEOS - 1}]) of {VIDEOS} videos searchable")
+            page.get_by_text(more).first.wait_for()
+        deadline = time.monotonic() + 600
+        while not _progress(library).get("finished"):
+            assert time.monotonic() < deadline, "the demo build did not finish in 10 min"
+            assert not _progress(library).get("error"), _progress(library)["error"]
+            time.sleep(1)
+        page.get_by_text("Building the demo library").first.wait_for(state="detached")
+        page.get_by_text(RESULTS).first.wait_for()
+        page.screenshot(path=str(OUT / "first_launch_built.png"), full_page=True)
+        assert "videos searchable" not in page.inner_text("body")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    opened = Library(library, readonly=True)
+    assert len(opened.catalog.videos("done")) == VIDEOS
+    assert index_state(opened)["state"] == "ok"
+    assert _progress(library)["searchable"] == VIDEOS
+    # the app starts `indexer demo --json`: no progress bar in its log (the panel shows progress)
+    assert not re.search(r"\d+/\d+ \[", (cache / "demo-build.log").read_text())
