@@ -167,16 +167,20 @@ def check_fits(model: ActBertForPretraining, clips_per_sample: int) -> None:
                              f"segment ids but the {stream} stream has {cfg.type_vocab_size}")
 
 
-def freeze_text(model: ActBertForPretraining, layers: int) -> list[str]:
-    """Keep the word embeddings and the first ``layers`` text layers fixed (no gradient)."""
+def frozen_text_modules(model: ActBertForPretraining, layers: int) -> list[torch.nn.Module]:
+    """The word embeddings and the first ``layers`` text layers (none when ``layers`` is 0)."""
     if layers <= 0:
         return []
     if layers > model.config.text.num_layers:
         raise ValueError(f"cannot freeze {layers} text layers: the text stream has "
                          f"{model.config.text.num_layers}")
-    frozen = [model.actbert.embeddings["text"], *model.actbert.encoder.layers["text"][:layers]]
+    return [model.actbert.embeddings["text"], *model.actbert.encoder.layers["text"][:layers]]
+
+
+def freeze_text(model: ActBertForPretraining, layers: int) -> list[str]:
+    """Keep the word embeddings and the first ``layers`` text layers fixed (no gradient)."""
     names = []
-    for module in frozen:
+    for module in frozen_text_modules(model, layers):
         for name, param in module.named_parameters():
             param.requires_grad_(False)
             names.append(name)
@@ -221,6 +225,10 @@ def _prepare_model(config: TrainConfig, corpus: Corpus, dataset: ClipGroups, res
     dataset.keep_samples()
     freeze_text(model, config.freeze_text_layers)
     model.train()
+    # The fixed layers compute features, as a frozen backbone does: no dropout in them (dropout's
+    # random draws were a tenth of a CPU step), so the same words give the same state every step.
+    for module in frozen_text_modules(model, config.freeze_text_layers):
+        module.eval()
     return model
 
 

@@ -376,3 +376,32 @@ def test_a_fresh_model_takes_its_verb_classes_from_the_training_split_only(tmp_p
         model = ActBertForPretraining.from_pretrained(out / "last")
         assert model.config.extra["verbs"] == want
         assert model.config.action.num_classes == len(want)
+
+
+def test_frozen_text_layers_run_without_dropout_while_the_rest_trains(tmp_path):
+    """--freeze-text-layers: the fixed layers are a feature extractor (eval mode, the same state for
+    the same words every step); every other module still trains with dropout."""
+    from pathlib import Path
+
+    from actbert.pretraining.train import _prepare_model, frozen_text_modules
+
+    corpus = make_corpus(tmp_path / "corpus")
+    config = TrainConfig(corpus=str(corpus), out=str(tmp_path / "run"), preset="tiny",
+                         clips_per_sample=2, batch_size=4, steps=1, freeze_text_layers=1,
+                         dropout=0.5, progress=False)
+    corpus_data = read_corpus(corpus)
+    data = ClipGroups(corpus_data, clips_per_sample=2, seed=0)
+    model = _prepare_model(config, corpus_data, data, Path(tmp_path / "none"), torch.device("cpu"))
+    frozen = frozen_text_modules(model, 1)
+    fixed = [m for f in frozen for m in f.modules()]
+    assert fixed and not any(m.training for m in fixed)
+    fixed = {id(m) for m in fixed}
+    trained = [m for m in model.modules() if id(m) not in fixed]
+    assert trained and all(m.training for m in trained)
+    ids = torch.tensor([[101, 2000, 2001, 102]])
+    layer = model.actbert.encoder.layers["text"][0]
+    hidden = model.actbert.embeddings["text"](ids, None)
+    bias = torch.zeros(1, 1, 1, 4)
+    assert torch.equal(layer(hidden, bias)[0], layer(hidden, bias)[0])  # no dropout draws
+    second = model.actbert.encoder.layers["text"][1]
+    assert not torch.equal(second(hidden, bias)[0], second(hidden, bias)[0])  # dropout 0.5 draws
