@@ -39,13 +39,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from actbert.config import ActBertConfig
+from actbert.model import ActBertForPretraining
+from indexer.features.detector import build_detector, save_detector
+from indexer.features.i3d import FEATURE_SIZE as I3D_FEATURE_SIZE
 
-from actbert.config import ActBertConfig  # noqa: E402
-from actbert.model import ActBertForPretraining  # noqa: E402
-from indexer.features.detector import build_detector, save_detector  # noqa: E402
-from indexer.features.i3d import FEATURE_SIZE as I3D_FEATURE_SIZE  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 from indexer.features.regions import RegionExtractor  # noqa: E402
 from indexer.features.video import write_video  # noqa: E402
 from indexer.index.embed import set_library_model  # noqa: E402

@@ -207,8 +207,9 @@ class Evaluation:
             if system == "actbert":  # what search serves: the index alone, and fused with BM25
                 ranks["actbert_vector"] = {"": ranks[system]["_embedding"]}
             if system == "actbert" and bm25 is not None:
-                cover = coverage_grid(texts, [self.held.clips[c].narration for c in clips])
-                policy = self._fusion(embedding, bm25, cover, targets, queries)
+                cover = coverage_grid(texts, [split.clips[c].narration for c in clips])
+                # chosen once, on the split's narrated queries; the all-steps queries reuse it
+                policy = self.fusion or self._fusion(embedding, bm25, cover, targets, queries)
                 ranks["actbert_hybrid"] = {"": retrieval_outcomes(
                     hybrid_grid(embedding, bm25, cover, policy), targets)}
                 if policy != PLAIN_RRF:  # what plain reciprocal rank fusion would give

@@ -169,7 +169,7 @@ def load_split(corpus: Corpus, split: str, unnarrated: bool = False) -> SplitCli
             narrated = step.get("narrated")
             queries.append(StepQuery(vi, str(step["description"]), str(step.get("verb") or ""),
                                      s0, s1, target, None if narrated is None else bool(narrated)))
-    return SplitClips(split + (UNNARRATED_SUFFIX if unnarrated else ""), part, features, clips,
+    return SplitClips(f"{split}{UNNARRATED_SUFFIX}" if unnarrated else split, part, features, clips,
                       video_clips, queries)
 
 
