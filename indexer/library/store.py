@@ -319,12 +319,13 @@ def describe_holder(raw: bytes) -> str:
         text += f", command {str(record['command'])[:200]!r}"
     if isinstance(record.get("since"), (int, float)):
         text += f", holding it for {max(0.0, time.time() - record['since']):.0f} s"
-    if host == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+    if host == socket.gethostname() and isinstance(pid, int) and not pid_alive(pid):
         text += f"; stale: pid {pid} is no longer running (a process it started may still hold the lock)"
     return text
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (one we may not signal counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

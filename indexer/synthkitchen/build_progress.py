@@ -13,7 +13,6 @@ finished or failed.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -23,6 +22,7 @@ from typing import IO
 import numpy as np
 
 from actbert.atomic import write_bytes, write_json
+from indexer.library.store import pid_alive
 
 RECORD = "progress.json"
 FRAME = "progress/frame.jpg"
@@ -112,7 +112,7 @@ class BuildProgress:
 
     def running(self) -> bool:
         """The build has not finished or failed, and its process is alive (on this machine)."""
-        return not self.finished and self.error is None and _alive(self.pid)
+        return not self.finished and self.error is None and pid_alive(self.pid)
 
 
 def time_left_sec(progress: BuildProgress, now: float) -> float | None:
@@ -204,16 +204,6 @@ class TerminalProgress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 __all__ = ["BuildProgress", "FRAME", "RECORD", "STAGES", "Stage", "TerminalProgress", "contact_sheet",
