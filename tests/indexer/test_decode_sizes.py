@@ -84,5 +84,7 @@ def test_an_8k_clip_is_ingested_in_bounded_memory_with_boxes_in_its_pixels(tmp_p
     boxes = np.array(result["boxes"]).reshape(-1, 4)
     assert len(boxes) and boxes.min() >= 0 and boxes[:, 2].max() <= width and boxes[:, 3].max() <= height
     assert boxes[:, 2].max() > 640, "boxes are in the detector's input pixels, not the video's"
-    # ingest's own growth (models, two clips of frames): 8K frames at full size took > 1 GB more
-    assert result["growth_mb"] < 600, f"peak grew by {result['growth_mb']} MB ingesting a 2 s 8K clip"
+    # ingest's own growth (models, two clips of frames). Measured by this child on 2026-12-06: 578d0c6,
+    # which decoded the detector's frames at full size, grew 2,417 MB (this test fails there); today
+    # 600-880 MB depending on threads and allocator, so the bound sits between the two
+    assert result["growth_mb"] < 1500, f"peak grew by {result['growth_mb']} MB ingesting a 2 s 8K clip"
