@@ -1,5 +1,5 @@
 """The demo build's progress panel, shown above every page while the first launch builds the demo
-library (``indexer.synthkitchen.build_progress`` is the record it reads): the stage in plain words
+library (``synthkitchen.build_progress`` is the record it reads): the stage in plain words
 (what it does, why it is needed once), the videos searchable out of all, the time left from the
 measured rate, and frames of the video being analysed. It refreshes itself every
 ``REFRESH_SEC`` and reruns the whole page when the stage changes, when the build ends, and on the
@@ -13,8 +13,8 @@ from pathlib import Path
 import streamlit as st
 
 from app import render, resources
-from indexer.synthkitchen import build_progress
-from indexer.synthkitchen.build_progress import BuildProgress
+from synthkitchen import build_progress
+from synthkitchen.build_progress import BuildProgress
 
 REFRESH_SEC = 2.0
 

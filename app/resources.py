@@ -2,7 +2,7 @@
 index), warmed when the server opens the library so the first query costs what later ones do.
 
 Which library: ``--library DIR`` after ``--`` on the command line, else ``ACTBERT_LIBRARY``, else
-the embedded SynthKitchen demo (``indexer.synthkitchen.demo``: built on first launch by a builder
+the embedded SynthKitchen demo (``synthkitchen.demo``: built on first launch by a builder
 process in the background, video by video, and searched while it grows; opened afterwards).
 """
 
@@ -52,9 +52,9 @@ def demo_videos() -> int | None:
 
 
 def demo_folder() -> Path:
-    """Where the embedded demo library lives (``indexer.synthkitchen.demo.default_library_dir``)."""
+    """Where the embedded demo library lives (``synthkitchen.demo.default_library_dir``)."""
     try:
-        from indexer.synthkitchen.demo import default_library_dir
+        from synthkitchen.demo import default_library_dir
     except ImportError as exc:
         raise LibraryError(
             "no library configured and the embedded demo is not available "
@@ -65,7 +65,7 @@ def demo_folder() -> Path:
 def demo_state(root: Path) -> str:
     """``built`` (open it), ``searchable`` (being built, its model and index are there: pages
     work on what is ready) or ``starting`` (being built, nothing to open yet)."""
-    from indexer.synthkitchen.demo import is_built
+    from synthkitchen.demo import is_built
 
     if is_built(root):
         return "built"
@@ -83,7 +83,7 @@ def start_demo_build(root: Path) -> None:
     build that failed says so on the panel; restarting the explorer resumes it). Its output goes
     to ``ROOT.parent/demo-build.log``. The builder outlives a stopped server and resumes where a
     killed one stopped."""
-    from indexer.synthkitchen import build_progress
+    from synthkitchen import build_progress
 
     with _DEMO_LOCK:
         progress = build_progress.read(root)

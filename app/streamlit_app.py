@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import build_panel, components, render, resources, state
-from indexer.synthkitchen import ground_truth as synthkitchen_ground_truth
+from synthkitchen import ground_truth as synthkitchen_ground_truth
 
 synthkitchen_ground_truth.register()  # the Library page's ingest reads SynthKitchen's ground truth
 

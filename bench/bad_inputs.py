@@ -50,7 +50,7 @@ from indexer.features.video import write_video  # noqa: E402
 from indexer.index.embed import set_library_model  # noqa: E402
 from indexer.index.search import build_index  # noqa: E402
 from indexer.library.store import Library  # noqa: E402
-from indexer.synthkitchen.corpus import generate  # noqa: E402
+from synthkitchen.corpus import generate  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 SRT = "1\n00:00:00,000 --> 00:00:01,500\nnow cut the tomato\n\n2\n00:00:01,500 --> 00:00:02,500\nstir it\n"

@@ -35,7 +35,7 @@ from indexer.features.regions import RegionExtractor
 from indexer.features.transcripts import load_transcript
 from indexer.features.video import probe
 from indexer.library.ingest import Extractors, IngestSettings, clip_spans, extract_video
-from indexer.synthkitchen.corpus import generate
+from synthkitchen.corpus import generate
 
 
 def extractors(preset: str, workdir: Path) -> Extractors:
@@ -59,7 +59,7 @@ def whole_ingest(videos_dir: Path, workdir: Path, args: argparse.Namespace, minu
     from indexer.library.ingest import ingest
     from indexer.library.ray_ingest import connect, ray_runner
     from indexer.library.store import Library
-    from indexer.synthkitchen.ground_truth import register
+    from synthkitchen.ground_truth import register
 
     register()  # ingest reads the corpus's ground truth, as the indexer command does
     torch.manual_seed(0)  # the same tiny detector as the ``fast`` preset above

@@ -30,7 +30,7 @@ import torch
 
 from indexer.index.search import Searcher
 from indexer.library.store import Library
-from indexer.synthkitchen.demo import default_library_dir
+from synthkitchen.demo import default_library_dir
 
 
 def gemm_rate(widths: list[tuple[int, int]], rows: int = 2048, repeats: int = 5) -> float:

@@ -31,7 +31,7 @@ import torch
 from actbert.layers import Intermediate, ResidualOutput
 from indexer.index.search import Searcher
 from indexer.library.store import Library
-from indexer.synthkitchen.demo import default_library_dir
+from synthkitchen.demo import default_library_dir
 
 
 def int8_feed_forward(model: torch.nn.Module) -> torch.nn.Module:

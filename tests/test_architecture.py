@@ -1,6 +1,6 @@
 """Guards of the architecture docs/architecture.md draws: SQL only in the catalog, no import upward (between
-the floors app -> indexer -> actbert, inside indexer, and inside actbert: evaluation -> pretraining
--> the model).
+the floors app -> synthkitchen -> indexer -> actbert, inside indexer, and inside actbert: evaluation ->
+pretraining -> the model).
 
 Both read the source with ``ast`` (nothing is imported), so they also see imports inside functions
 and SQL in f-strings. Tests are not scanned: they corrupt catalogs with SQL on purpose.
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT = ("actbert", "indexer", "app", "bench")
+PRODUCT = ("actbert", "indexer", "synthkitchen", "app", "bench")
 
 # ---- SQL only in the catalog ----------------------------------------------------------------------
 
@@ -102,13 +102,23 @@ def test_the_sql_scan_ignores(source: str) -> None:
 
 # ---- nothing imports upward ---------------------------------------------------------------------
 
-# Floors: app -> indexer -> actbert. Inside indexer: features -> library -> index -> synthkitchen
-# (the demo corpus, a client of the product modules) -> cli (the commands, on top of everything).
-FORBIDDEN = {"actbert": {"indexer", "app"}, "indexer": {"app"}}
-INDEXER_FLOORS = ["features", "library", "index", "synthkitchen", "cli"]
-# The one sanctioned look upward inside indexer: an ingest run ends by bringing the index to the
+# Floors, from the ground up: actbert -> indexer -> synthkitchen (the demo world: it renders videos,
+# then ingests, trains on and indexes them with the product) -> app. Inside indexer: features ->
+# library -> index -> cli (the commands, on top of everything).
+FORBIDDEN = {"actbert": {"indexer", "synthkitchen", "app"}, "indexer": {"synthkitchen", "app"},
+             "synthkitchen": {"app"}}
+INDEXER_FLOORS = ["features", "library", "index", "cli"]
+# The sanctioned looks upward. Inside indexer: an ingest run ends by bringing the index to the
 # catalog (a function-level import, so ``indexer.library`` loads without ``indexer.index``).
-ALLOWED_UPWARD = {("indexer/library/ingest.py", "indexer.index.reconcile")}
+# From indexer up to synthkitchen, only the command line's assembly: ``indexer demo``,
+# ``indexer synthkitchen`` and ``indexer train-detector`` are commands of the one ``indexer``
+# program, so its parser mounts ``synthkitchen.cli``, and ``main`` registers SynthKitchen's
+# ground-truth reader because ``indexer ingest`` and ``export-corpus`` read its corpora. The other
+# way (the product discovering its demo through entry points at import) is the import side
+# effect this floor plan rules out.
+ALLOWED_UPWARD = {("indexer/library/ingest.py", "indexer.index.reconcile"),
+                  ("indexer/cli/__init__.py", "synthkitchen.cli"),
+                  ("indexer/cli/__init__.py", "synthkitchen.ground_truth")}
 
 
 def imported_modules(source: str, module: str) -> list[tuple[int, str]]:
@@ -149,6 +159,11 @@ def indexer_floor(module: str) -> int | None:
     return INDEXER_FLOORS.index(parts[1]) if len(parts) > 1 and parts[1] in INDEXER_FLOORS else -1
 
 
+def _is_or_inside(module: str, allowed: str) -> bool:
+    """``module`` is ``allowed`` or a name inside it (``synthkitchen.cli.add_cli``, not ``synthkitchen.client``)."""
+    return module == allowed or module.startswith(allowed + ".")
+
+
 def upward_imports(path: Path) -> list[str]:
     name = _module_name(path)
     top = name.split(".")[0]
@@ -157,11 +172,12 @@ def upward_imports(path: Path) -> list[str]:
     floor = indexer_floor(name)
     for line, imported in imported_modules(path.read_text(), _scanned_name(path)):
         target = imported.split(".")
+        if any(rel == a and _is_or_inside(imported, m) for a, m in ALLOWED_UPWARD):
+            continue
         if target[0] in FORBIDDEN.get(top, ()):
             problems.append(f"{rel}:{line}: {top} imports {imported}")
         if floor is not None and target[0] == "indexer" and len(target) > 1 \
-                and target[1] in INDEXER_FLOORS and INDEXER_FLOORS.index(target[1]) > floor \
-                and not any(rel == a and imported.startswith(m) for a, m in ALLOWED_UPWARD):
+                and target[1] in INDEXER_FLOORS and INDEXER_FLOORS.index(target[1]) > floor:
             where = "indexer (package __init__ or top-level module)" if floor < 0 else \
                 f"indexer.{INDEXER_FLOORS[floor]}"
             problems.append(f"{rel}:{line}: {where} imports {imported} (a higher floor)")
@@ -169,15 +185,33 @@ def upward_imports(path: Path) -> list[str]:
 
 
 def test_nothing_imports_upward() -> None:
-    offenders = [p for path in _sources("actbert", "indexer", "app") for p in upward_imports(path)]
+    offenders = [p for path in _sources("actbert", "indexer", "synthkitchen", "app") for p in upward_imports(path)]
     assert not offenders, "imports from a higher floor:\n" + "\n".join(offenders)
+
+
+def test_only_the_command_line_of_indexer_reaches_up_to_synthkitchen(tmp_path: Path, monkeypatch) -> None:
+    """The scan flags ``indexer`` importing the demo world anywhere but the command line's assembly,
+    and ``synthkitchen`` importing the app; ``synthkitchen`` standing on indexer and actbert is fine."""
+    files = {"indexer/library/ingest.py": "from synthkitchen.corpus import generate\n",
+             "indexer/cli/library.py": "def f():\n    from synthkitchen import demo\n",
+             "indexer/cli/__init__.py": "from synthkitchen import cli\nfrom synthkitchen import ground_truth\n",
+             "actbert/data.py": "import synthkitchen.plan\n",
+             "synthkitchen/demo.py": "from indexer.library.ingest import ingest\nfrom actbert import data\n",
+             "synthkitchen/render.py": "from app import render\n"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.setitem(globals(), "ROOT", tmp_path)
+    flagged = {name for name in files if upward_imports(tmp_path / name)}
+    assert flagged == {"indexer/library/ingest.py", "indexer/cli/library.py", "actbert/data.py",
+                       "synthkitchen/render.py"}
 
 
 def test_the_floor_scan_counts_package_init_files() -> None:
     """Every import of an ``indexer`` module runs ``indexer/__init__.py`` first: the scan places it
     (and ``indexer.errors``) under the lowest floor, and each subpackage's ``__init__`` on its floor."""
     assert indexer_floor("indexer") == indexer_floor("indexer.errors") == -1
-    assert indexer_floor("indexer.features") == 0 and indexer_floor("indexer.cli") == 4
+    assert indexer_floor("indexer.features") == 0 and indexer_floor("indexer.cli") == 3
     assert indexer_floor("indexer.__main__") is None
     scanned = {_rel(path) for path in _sources("indexer")}
     assert {"indexer/__init__.py", "indexer/library/__init__.py", "indexer/cli/__init__.py"} <= scanned
@@ -186,25 +220,40 @@ def test_the_floor_scan_counts_package_init_files() -> None:
 def test_the_floor_scan_sees_an_init_that_imports_upward(tmp_path: Path, monkeypatch) -> None:
     package = tmp_path / "indexer"
     package.mkdir()
-    (package / "__init__.py").write_text("from indexer.synthkitchen import ground_truth\n")
+    (package / "__init__.py").write_text("from indexer.index import search\n")
     (package / "errors.py").write_text("from indexer.library.store import Library\n")
     monkeypatch.setitem(globals(), "ROOT", tmp_path)
     assert upward_imports(package / "__init__.py") and upward_imports(package / "errors.py")
 
 
+def _project_modules_after(statement: str) -> list[str]:
+    """The project's modules loaded by running ``statement`` in a fresh interpreter, sorted."""
+    code = (f"import sys; {statement}; print(' '.join(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('actbert', 'indexer', 'synthkitchen', 'app'))))")
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.split()
+
+
 def test_importing_a_leaf_of_indexer_loads_nothing_else() -> None:
     """``import indexer.errors`` runs ``indexer/__init__.py`` and nothing more of the project (no
     registration side effect: readers are registered by the programs that use them)."""
-    code = ("import sys, indexer.errors; print(' '.join(sorted(m for m in sys.modules "
-            "if m.split('.')[0] in ('actbert', 'indexer', 'app'))))")
+    assert _project_modules_after("import indexer.errors") == ["indexer", "indexer.errors"]
+
+
+def test_importing_synthkitchen_registers_nothing() -> None:
+    """The package loads nothing else, and its ground-truth reader joins ingest's readers only when
+    ``register()`` is called."""
+    assert _project_modules_after("import synthkitchen") == ["synthkitchen"]
+    code = ("from indexer.library import ground_truth; import synthkitchen.ground_truth as sk; "
+            "print(len(ground_truth.readers())); sk.register(); print(len(ground_truth.readers()))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.split()
-    assert out == ["indexer", "indexer.errors"]
+    assert out == ["0", "1"]
 
 
 # ---- no import cycle ------------------------------------------------------------------------------
 
-def import_graph(packages: tuple[str, ...] = ("actbert", "indexer", "app")) -> dict[str, set[str]]:
+def import_graph(packages: tuple[str, ...] = ("actbert", "indexer", "synthkitchen", "app")) -> dict[str, set[str]]:
     """module -> the project modules it imports (at any depth, ``TYPE_CHECKING`` blocks included:
     a type needed both ways is a cycle too), package ``__init__`` files as their package's name.
     ``from pkg import name`` is an edge to ``pkg.name`` when that is a module, else to ``pkg``."""
@@ -266,7 +315,7 @@ def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_cycle() -> None:
     graph = import_graph()
-    assert {"indexer", "actbert", "app", "indexer.cli", "actbert.evaluation"} <= set(graph)
+    assert {"indexer", "actbert", "synthkitchen", "app", "indexer.cli", "actbert.evaluation"} <= set(graph)
     assert "actbert.checkpoint" in graph["actbert.model"]  # edges are read (a function-level import)
     cycles = import_cycles(graph)
     assert not cycles, ("modules that import each other (move the shared type or operation into "
@@ -378,7 +427,7 @@ def test_paths_derived_from_module_locations_still_reach_their_folders() -> None
     """Moving a module changes what ``Path(__file__).parents[n]`` means: the demo's shipped assets
     and the app's script must still be found."""
     from app.__main__ import APP
-    from indexer.synthkitchen.demo import ASSETS
+    from synthkitchen.demo import ASSETS
 
     assert ASSETS == ROOT / "assets" / "demo" and (ASSETS / "detector.safetensors").is_file()
     assert APP.is_file()

@@ -1,9 +1,10 @@
 """One install, one check: pyproject.toml's dependencies and extras are requirements.txt's pins (what
-`make setup` installs), `pip install .` takes no test or scale-out package, no product module edits
-``sys.path``, and CI installs the browser before the tests."""
+`make setup` installs), `pip install .` ships every package and takes no test or scale-out package, no
+product module edits ``sys.path``, and CI installs the browser before the tests."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import tomllib
 from pathlib import Path
@@ -47,9 +48,18 @@ def test_installing_the_package_takes_no_test_or_scale_out_dependency() -> None:
     assert {"pytest", "playwright", "ray", "pymilvus", "ruff", "streamlit"}.isdisjoint(core)
 
 
+def test_pip_install_ships_every_package_of_the_checkout() -> None:
+    """Each top-level package (a folder with ``__init__.py``: actbert, indexer, synthkitchen, app) is
+    one setuptools' ``packages.find`` includes, so ``pip install .`` ships what the commands import."""
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")}
+    assert packages >= {"actbert", "indexer", "synthkitchen", "app"}
+    assert all(any(fnmatch.fnmatch(name, pattern) for pattern in include) for name in packages), (packages, include)
+
+
 def test_no_module_outside_the_tests_edits_sys_path() -> None:
     """`make setup` installs the project editable: scripts and `streamlit run` import it as it is."""
-    offenders = [str(p.relative_to(ROOT)) for folder in ("actbert", "indexer", "app", "bench")
+    offenders = [str(p.relative_to(ROOT)) for folder in ("actbert", "indexer", "synthkitchen", "app", "bench")
                  for p in (ROOT / folder).rglob("*.py") if "sys.path.insert" in p.read_text()]
     assert not offenders
 

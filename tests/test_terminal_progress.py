@@ -1,7 +1,7 @@
 """Terminal progress of the long commands: run on a pseudo-terminal (``pty``, 100 columns), the
 tqdm bar on stderr reaches N of N; with ``--json`` (same terminal) stderr carries no bar. The real
 commands: ``actbert train`` (4 steps), ``actbert evaluate`` (2 tasks) and ``indexer ingest`` (2
-videos); ``indexer demo``'s bar is ``TerminalProgress`` (tests/indexer/test_build_progress.py)."""
+videos); ``indexer demo``'s bar is ``TerminalProgress`` (tests/synthkitchen/test_build_progress.py)."""
 
 from __future__ import annotations
 

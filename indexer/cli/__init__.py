@@ -4,8 +4,9 @@ Every command exits non-zero with a one-line reason on stderr when it fails, and
 ends with an example. The commands live in this package, one module per subject:
 ``indexer.cli.library`` (ingest, status, merge, delete, repair, export-corpus),
 ``indexer.cli.search`` (search, similar, reindex), ``indexer.cli.milvus`` (export-milvus),
-``indexer.cli.models`` (train-actions, fetch-weights), ``indexer.cli.features`` (import-features, index-info) and
-``indexer.cli.synthkitchen`` (synthkitchen, demo, train-detector).
+``indexer.cli.models`` (train-actions, fetch-weights), ``indexer.cli.features`` (import-features, index-info).
+The demo world's commands (synthkitchen, demo, train-detector) live in ``synthkitchen.cli`` and are mounted
+here: this package is the one place the product imports ``synthkitchen``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import argparse
 import logging
 import sys
 
-from indexer.cli import features, library, milvus, models, search, synthkitchen
+from indexer.cli import features, library, milvus, models, search
 from indexer.errors import ExplorerError
-from indexer.synthkitchen import ground_truth as synthkitchen_ground_truth
+from synthkitchen import cli as synthkitchen_cli
+from synthkitchen import ground_truth as synthkitchen_ground_truth
 
 EXAMPLES = {
     "synthkitchen": "indexer synthkitchen --out corpus --videos 40 --seed 0",
@@ -44,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="indexer", description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    synthkitchen.add_cli(subparsers)
+    synthkitchen_cli.add_cli(subparsers)
     library.add_cli(subparsers)
     library.add_export_cli(subparsers)
     search.add_cli(subparsers)

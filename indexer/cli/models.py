@@ -1,6 +1,6 @@
 """CLI commands that train or fetch the indexer's models: ``train-actions``
 (``indexer.library.verb_training``), ``fetch-weights`` (``indexer.features.actions``);
-``train-detector`` lives in ``indexer.synthkitchen.detector_train``."""
+``train-detector`` lives in ``synthkitchen.cli`` (the trainer: ``indexer.features.detector_train``)."""
 
 from __future__ import annotations
 

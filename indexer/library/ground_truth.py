@@ -4,7 +4,7 @@ Ingest and the corpus export ask ``ground_truth_for(video_path)``; each register
 corpus layout and returns a ``GroundTruth`` for videos of its corpus, None for others. Readers are
 tried in registration order and the first answer wins. A corpus registers its reader with
 ``register_reader(name, reader)``, explicitly: the demo corpus's is registered by the programs
-that read SynthKitchen videos (``indexer.synthkitchen.ground_truth.register``: the ``indexer``
+that read SynthKitchen videos (``synthkitchen.ground_truth.register``: the ``indexer``
 command, the demo builder, the explorer); Ray actors register the driver's readers.
 
 Ground truth is somebody else's file: ``GroundTruth`` checks its own types and finiteness (the

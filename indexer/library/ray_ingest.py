@@ -40,7 +40,7 @@ from indexer.library.ingest import (
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]  # the checkout holding actbert/ and indexer/
+ROOT = Path(__file__).resolve().parents[2]  # the checkout holding actbert/, indexer/, synthkitchen/
 # Seconds a local Ray may take to publish its GCS port. Ray waits 30 s; measured with both cores
 # busy (two training processes) ray.init took 3-5 s, but with a test suite beside them it passed
 # 30 s ("Timed out waiting for file .../gcs_server_port"). RAY_gcs_server_port_wait_time_s wins.
@@ -102,7 +102,11 @@ def _local_env() -> dict:
 
 
 def _remote_env() -> dict:
-    return {"py_modules": [str(ROOT / "actbert"), str(ROOT / "indexer")]}
+    """The code a remote cluster's workers import: ``actbert``, ``indexer`` and each package of this
+    checkout that holds a registered ground-truth reader (the actors register the driver's readers
+    by reference, e.g. ``synthkitchen.ground_truth``'s)."""
+    packages = ["actbert", "indexer"] + sorted({reader.__module__.split(".")[0] for reader in readers().values()})
+    return {"py_modules": [str(ROOT / p) for p in dict.fromkeys(packages) if (ROOT / p / "__init__.py").is_file()]}
 
 
 def _single_node() -> bool:

@@ -264,14 +264,14 @@ def test_catalog_row_pointing_outside_is_never_served(tiny_library, app_for, tmp
 
 
 def _demo_stand_in(monkeypatch, folder: Path, built: bool) -> list:
-    """With no ACTBERT_LIBRARY, the router opens indexer.synthkitchen.demo's folder (here a
+    """With no ACTBERT_LIBRARY, the router opens synthkitchen.demo's folder (here a
     stand-in naming ``folder``), and starts a builder unless it is built (recorded, not started)."""
     from app import resources
 
-    demo = types.ModuleType("indexer.synthkitchen.demo")
+    demo = types.ModuleType("synthkitchen.demo")
     demo.default_library_dir = lambda: folder
     demo.is_built = lambda root: built
-    monkeypatch.setitem(sys.modules, "indexer.synthkitchen.demo", demo)
+    monkeypatch.setitem(sys.modules, "synthkitchen.demo", demo)
     monkeypatch.delenv("ACTBERT_LIBRARY", raising=False)
     started = []
     monkeypatch.setattr(resources, "start_demo_build", started.append)
@@ -299,7 +299,7 @@ def test_a_demo_being_built_is_searched_with_its_progress_shown(tiny_library, mo
 
     from streamlit.testing.v1 import AppTest
 
-    from indexer.synthkitchen import build_progress
+    from synthkitchen import build_progress
     from tests.app.conftest import APP
 
     root = tmp_path / "demo"
@@ -348,7 +348,7 @@ def test_missing_demo_module_is_a_message(monkeypatch):
 
     from tests.app.conftest import APP
 
-    monkeypatch.setitem(sys.modules, "indexer.synthkitchen.demo", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "synthkitchen.demo", None)  # import raises ImportError
     monkeypatch.delenv("ACTBERT_LIBRARY", raising=False)
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception

@@ -27,8 +27,8 @@ from indexer.library.catalog import ClipRecord
 from indexer.library.discovery import fingerprint
 from indexer.library.ground_truth import ground_truth_for
 from indexer.library.store import Library
-from indexer.synthkitchen.corpus import OBJECT_CLASSES, VERBS, generate
-from indexer.synthkitchen.ground_truth import register
+from synthkitchen.corpus import OBJECT_CLASSES, VERBS, generate
+from synthkitchen.ground_truth import register
 
 register()  # ingest and the corpus export read SynthKitchen's ground truth
 

@@ -6,7 +6,7 @@ import shutil
 from actbert.corpus import read_corpus
 from indexer.library.export import MIN_VERB_COUNT, export_corpus
 from indexer.library.store import Library
-from indexer.synthkitchen.ground_truth import narrated_steps, register
+from synthkitchen.ground_truth import narrated_steps, register
 from tests.app.tiny_library import build_tiny_library
 
 register()  # ingest and the corpus export read SynthKitchen's ground truth

@@ -28,8 +28,8 @@ from indexer.index.embed import set_library_model
 from indexer.index.search import build_index
 from indexer.library.ingest import IngestSettings, ingest
 from indexer.library.store import Library
-from indexer.synthkitchen.corpus import generate
-from indexer.synthkitchen.ground_truth import register
+from synthkitchen.corpus import generate
+from synthkitchen.ground_truth import register
 from tests.indexer.library_helpers import (
     assert_consistent,
     orphan_files,

@@ -15,8 +15,8 @@ from indexer.features.video import write_video
 from indexer.library.discovery import shard_of, video_id_for
 from indexer.library.ingest import IngestSettings, ingest
 from indexer.library.store import Library
-from indexer.synthkitchen.corpus import generate
-from indexer.synthkitchen.ground_truth import register
+from synthkitchen.corpus import generate
+from synthkitchen.ground_truth import register
 
 register()  # ingest and the corpus export read SynthKitchen's ground truth
 

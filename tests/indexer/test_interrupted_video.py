@@ -10,8 +10,8 @@ import pytest
 from indexer.library.discovery import video_id_for
 from indexer.library.ingest import INTERRUPTED, IngestSettings, LocalRunner, ingest
 from indexer.library.store import Library
-from indexer.synthkitchen.corpus import generate
-from indexer.synthkitchen.ground_truth import register
+from synthkitchen.corpus import generate
+from synthkitchen.ground_truth import register
 
 register()  # ingest and the corpus export read SynthKitchen's ground truth
 

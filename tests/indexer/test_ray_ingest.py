@@ -14,8 +14,8 @@ from actbert.data import VideoFeatures
 from indexer.features.detector import build_detector, save_detector
 from indexer.library.ingest import IngestSettings, ingest
 from indexer.library.store import Library
-from indexer.synthkitchen.corpus import generate
-from indexer.synthkitchen.ground_truth import register
+from synthkitchen.corpus import generate
+from synthkitchen.ground_truth import register
 
 register()  # ingest and the corpus export read SynthKitchen's ground truth
 
@@ -104,3 +104,11 @@ def test_a_local_ray_that_does_not_start_in_time_is_one_line():
                           env={**os.environ, "RAY_gcs_server_port_wait_time_s": "0"})
     lines = done.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("a local Ray did not start (waited up to 0 s"), done.stdout
+
+
+def test_a_remote_cluster_gets_the_packages_of_the_registered_readers():
+    """The actors register the driver's ground-truth readers by reference, so a remote cluster's
+    workers need the package holding each one (here synthkitchen, registered above)."""
+    from indexer.library.ray_ingest import _remote_env
+
+    assert _remote_env()["py_modules"] == [str(ROOT / p) for p in ("actbert", "indexer", "synthkitchen")]

@@ -27,7 +27,7 @@ from indexer.index.region_index import region_ids, region_state, split_region_id
 from indexer.index.region_search import WORDS_WEIGHT, search_region
 from indexer.index.search import Searcher, build_index
 from indexer.library.store import Library
-from indexer.synthkitchen.corpus import generate
+from synthkitchen.corpus import generate
 from tests.app.tiny_library import build_tiny_library
 from tests.indexer.library_helpers import (
     assert_consistent,

@@ -26,7 +26,7 @@ from indexer.library.discovery import video_id_for
 from indexer.library.export import export_corpus
 from indexer.library.ingest import IngestSettings, ingest
 from indexer.library.store import Library
-from indexer.synthkitchen.corpus import generate
+from synthkitchen.corpus import generate
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SETTINGS = IngestSettings(action_weights="none", regions=False)

@@ -1,7 +1,7 @@
 """One motion per SynthKitchen verb.
 
 Each verb is a pure function of the scene at the start of its step and the progress ``u`` in
-[0, 1] through the step; the frame loop (``indexer.synthkitchen.render``) applies it to a copy of the
+[0, 1] through the step; the frame loop (``synthkitchen.render``) applies it to a copy of the
 scene for every frame and to the scene itself at the step's end (``u = 1`` is the outcome: pieces
 cut, liquid poured, ...). Motions are periodic where the real action is (chop strokes, stirring
 circles, whisk strokes, finger rubbing) at 1-3 Hz, so 32 frames sampled at 8 FPS show several periods.
@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from indexer.synthkitchen.canvas import Thing, ellipse_pts, mix, shade
-from indexer.synthkitchen.draw import bottle_mouth
-from indexer.synthkitchen.scene import (
+from synthkitchen.canvas import Thing, ellipse_pts, mix, shade
+from synthkitchen.draw import bottle_mouth
+from synthkitchen.scene import (
     EGG_WHITE,
     RIM_Y,
     SURFACE_Z,
@@ -37,7 +37,7 @@ from indexer.synthkitchen.scene import (
 )
 
 if TYPE_CHECKING:
-    from indexer.synthkitchen.plan import StepPlan
+    from synthkitchen.plan import StepPlan
 
 
 # ---------------------------------------------------------------- verbs

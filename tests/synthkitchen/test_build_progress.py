@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import pytest
 
-from indexer.synthkitchen import build_progress
-from indexer.synthkitchen.build_progress import BuildProgress, TerminalProgress, time_left_sec
-from indexer.synthkitchen.corpus import generate, generate_iter
+from synthkitchen import build_progress
+from synthkitchen.build_progress import BuildProgress, TerminalProgress, time_left_sec
+from synthkitchen.corpus import generate, generate_iter
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -119,7 +119,7 @@ def test_rendering_in_a_chosen_order_gives_the_same_files(tmp_path):
     # The render worker is spawned from a fresh process, as the demo's builder (its own process) does:
     # inside a test worker that has run many other tests, the spawned child was lost now and then
     # (BrokenProcessPool in 2 of 3 full suites, never alone); a real failure still fails here.
-    script = ("import json, sys; from indexer.synthkitchen.corpus import generate_iter\n"
+    script = ("import json, sys; from synthkitchen.corpus import generate_iter\n"
               f"with generate_iter(sys.argv[1], 3, 5, jobs=1, order=[2, 0, 1], size={options['size']}, "
               f"fps={options['fps']}, step_sec={options['step_sec']}) as rendering:\n"
               "    print(json.dumps([str(p) for p in rendering]))\n")

@@ -2,7 +2,7 @@
 (``LIB/progress.json``, replaced atomically; ``LIB/progress/frame.jpg``: frames of the video being
 analysed) and two readers of it, the explorer's progress panel and a terminal progress bar (tqdm).
 
-The demo library is built video by video (``indexer.synthkitchen.demo``): each video is rendered,
+The demo library is built video by video (``synthkitchen.demo``): each video is rendered,
 analysed and added to the search index before the next is, so search works on what is ready. The
 record says which stage runs (``STAGES``: what it does and why it is needed once, in plain words),
 how many of the videos are searchable, which video is being analysed, how long each video is and

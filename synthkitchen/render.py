@@ -1,5 +1,5 @@
 """Frame rendering for SynthKitchen: the scene built from a video plan, each frame drawn with the
-motions of ``indexer.synthkitchen.motions`` applied, and the per-frame boxes, labels and hands.
+motions of ``synthkitchen.motions`` applied, and the per-frame boxes, labels and hands.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Iterator
 import cv2
 import numpy as np
 
-from indexer.synthkitchen.canvas import (
+from synthkitchen.canvas import (
     DESIGN_SIZE,
     Canvas,
     Hand,
@@ -19,13 +19,13 @@ from indexer.synthkitchen.canvas import (
     ellipse_pts,
     shade,
 )
-from indexer.synthkitchen.draw import DRAWERS, draw_hand
-from indexer.synthkitchen.motions import VERB_MOTIONS
-from indexer.synthkitchen.scene import HAND_TRACK, REST, Scene
-from indexer.synthkitchen.tasks import OBJECT_CLASSES, TOOLS
+from synthkitchen.draw import DRAWERS, draw_hand
+from synthkitchen.motions import VERB_MOTIONS
+from synthkitchen.scene import HAND_TRACK, REST, Scene
+from synthkitchen.tasks import OBJECT_CLASSES, TOOLS
 
 if TYPE_CHECKING:
-    from indexer.synthkitchen.plan import VideoPlan
+    from synthkitchen.plan import VideoPlan
 
 
 # ---------------------------------------------------------------- scene and frames

@@ -1,7 +1,7 @@
 """The food drawers of SynthKitchen (tomato, cucumber, carrot, apple, bread, egg), whole, peeled,
-cut into slices or chunks, or cracked; ``indexer.synthkitchen.draw`` lists them in ``DRAWERS``.
+cut into slices or chunks, or cracked; ``synthkitchen.draw`` lists them in ``DRAWERS``.
 
-All geometry is in design pixels (see ``indexer.synthkitchen.canvas``).
+All geometry is in design pixels (see ``synthkitchen.canvas``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from indexer.synthkitchen.canvas import Canvas, Thing, ellipse_pts, local, mix, shade
+from synthkitchen.canvas import Canvas, Thing, ellipse_pts, local, mix, shade
 
 FLESH = {"tomato": (240, 90, 70), "cucumber": (200, 230, 150), "carrot": (250, 150, 60),
          "apple": (250, 240, 190), "bread": (240, 215, 160)}

@@ -22,7 +22,7 @@ videos (``pretrain``; corpus exported as ``corpus.jsonl``) and the index built t
 
 The build holds the library's writer lock from start to end (one builder at a time; readers such as
 the explorer need no lock) and keeps its progress in ``LIB/progress.json``
-(``indexer.synthkitchen.build_progress``). Each stage records its result in the library manifest
+(``synthkitchen.build_progress``). Each stage records its result in the library manifest
 (``demo``) and is skipped when done, and the videos stage resumes where a killed build stopped, so
 a second run takes seconds. Everything shown for the demo comes from these stages.
 """
@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Callable
 
 from indexer.errors import LibraryError
-from indexer.synthkitchen import build_progress
-from indexer.synthkitchen.build_progress import BuildProgress
+from synthkitchen import build_progress
+from synthkitchen.build_progress import BuildProgress
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ Progress = Callable[[BuildProgress], None]
 # assets/README.md) on the train split of the SynthKitchen corpus made with these settings. A demo
 # corpus with the same seed, size and frame rate and at least as many videos contains that corpus
 # (video i depends only on the seed and i), so the shipped detector saw none of its val/test frames.
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "demo"
+ASSETS = Path(__file__).resolve().parents[1] / "assets" / "demo"
 ASSET_CORPUS = {"seed": 0, "videos": 24, "size": (320, 240), "fps": 24}
 SHIPPED_MODELS = {"model": ASSETS / "actbert", "model_no_regions": ASSETS / "actbert_no_regions"}
 
@@ -120,7 +120,7 @@ def build_demo(library_dir: str | Path | None = None, settings: DemoSettings = D
     """Build (or finish building) the demo library; returns its folder. ``progress`` receives the
     build's record at every change (``TerminalProgress`` draws it on a terminal)."""
     from indexer.library.store import Library
-    from indexer.synthkitchen.ground_truth import register
+    from synthkitchen.ground_truth import register
 
     register()  # ingest and the export read the corpus's ground truth
 
@@ -164,7 +164,7 @@ def _run(build: _Build, library, settings: DemoSettings) -> None:
 
 
 def _corpus(corpus: Path, s: DemoSettings) -> dict:
-    from indexer.synthkitchen.corpus import generate
+    from synthkitchen.corpus import generate
 
     paths = generate(corpus, s.videos, s.seed, size=s.size, fps=s.fps, jobs=s.jobs)
     return {"videos": len(paths)}
@@ -218,11 +218,8 @@ def _install_detector(out: Path, s: DemoSettings) -> dict:
 
 def _detector(corpus: Path, out: Path, s: DemoSettings) -> dict:
     """A detector trained on the train split's frames (no pretrained detector exists offline)."""
-    from indexer.synthkitchen.detector_train import (
-        synthkitchen_class_names,
-        synthkitchen_detection_samples,
-        train_detector,
-    )
+    from indexer.features.detector_train import train_detector
+    from synthkitchen.detection import synthkitchen_class_names, synthkitchen_detection_samples
 
     names = synthkitchen_class_names(corpus)
     train = list(synthkitchen_detection_samples(corpus, "train", s.detector_every_n_frames))
@@ -234,7 +231,7 @@ def _detector(corpus: Path, out: Path, s: DemoSettings) -> dict:
 def _detector_check(library, corpus: Path, s: DemoSettings) -> dict:
     """The library's detector scored on the val split's frames (mAP@0.5; None without val videos)."""
     from indexer.features.detector import evaluate_map, load_detector
-    from indexer.synthkitchen.detector_train import synthkitchen_detection_samples
+    from synthkitchen.detection import synthkitchen_detection_samples
 
     val = list(synthkitchen_detection_samples(corpus, "val", s.detector_every_n_frames))
     model, _ = load_detector(library.root / "models" / "detector.safetensors")
@@ -248,7 +245,7 @@ def _videos(build: _Build, library, corpus: Path, detector: Path, s: DemoSetting
     import torch
 
     from indexer.library.ingest import IngestSettings, build_extractors, ingest
-    from indexer.synthkitchen.corpus import generate_iter, plan_video
+    from synthkitchen.corpus import generate_iter, plan_video
 
     settings = IngestSettings(preset="fast", detector=str(detector.with_suffix(".safetensors")))
     workers = max(1, s.jobs - 1)

@@ -1,5 +1,5 @@
 """The SynthKitchen canvas: drawing primitives that track each object's box, and the object and hand
-records the drawers (``indexer.synthkitchen.draw``) read.
+records the drawers (``synthkitchen.draw``) read.
 
 All geometry is in *design pixels*: a 320x240 canvas that :class:`Canvas` scales to the output
 size. The camera looks at a counter from the front and above: a point on the counter at ``(x, y)``

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from indexer.synthkitchen.narration import NarrationLine
-from indexer.synthkitchen.tasks import ACTION_LABELS
+from synthkitchen.narration import NarrationLine
+from synthkitchen.tasks import ACTION_LABELS
 
 GENERATOR_VERSION = "synthkitchen-1"
 

@@ -1,5 +1,6 @@
-"""CLI commands of the demo corpus: ``synthkitchen`` (generate it), ``demo`` (build or open the demo
-library), ``train-detector`` (a detector on the corpus's boxes)."""
+"""CLI commands of the demo world: ``synthkitchen`` (generate a corpus), ``demo`` (build or open the
+demo library), ``train-detector`` (a detector on a corpus's boxes). ``indexer.cli`` mounts them on the
+``indexer`` command (the one place the product reaches up to the demo world)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 
 import torch
 
+from indexer.features import detector_train
 from indexer.features.detector import ARCHS
 from indexer.library.store import Library
-from indexer.synthkitchen import corpus, demo, detector_train
+from synthkitchen import corpus, demo, detection
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
@@ -65,7 +67,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     """Build (or open) the demo library: a progress bar per stage on a terminal (stderr), nothing
     with ``--json`` or when stderr is not a terminal; then one summary line (or JSON object)."""
-    from indexer.synthkitchen.build_progress import TerminalProgress
+    from synthkitchen.build_progress import TerminalProgress
 
     t0 = time.perf_counter()
     settings = demo.DemoSettings(videos=args.videos, pretrain_steps=args.pretrain_steps,
@@ -84,7 +86,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _add_train_detector(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train-detector", help="train a detector on a SynthKitchen corpus's boxes",
-                              description=detector_train.__doc__.split("\n\n")[1])
+                              description=detection.__doc__.split("\n\n")[1])
     p.add_argument("--corpus", type=Path, required=True, help="SynthKitchen corpus directory")
     p.add_argument("--out", type=Path, required=True, help="checkpoint path (X.safetensors; X.json beside it)")
     p.add_argument("--arch", choices=ARCHS, default="tiny")
@@ -106,9 +108,9 @@ def run_train_detector(args: argparse.Namespace) -> int:
     """The ``train-detector`` command: train on the train split, mAP@0.5 on the val split, save."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = detector_train.synthkitchen_class_names(args.corpus)
-    train = list(detector_train.synthkitchen_detection_samples(args.corpus, "train", args.every_n_frames))
-    val = list(detector_train.synthkitchen_detection_samples(args.corpus, "val", args.every_n_frames))
+    names = detection.synthkitchen_class_names(args.corpus)
+    train = list(detection.synthkitchen_detection_samples(args.corpus, "train", args.every_n_frames))
+    val = list(detection.synthkitchen_detection_samples(args.corpus, "val", args.every_n_frames))
     if not train:
         raise ValueError(f"train-detector: {args.corpus} has no train-split videos")
     report = detector_train.train_detector(train, names, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,

@@ -1,5 +1,5 @@
 """SynthKitchen scene state: the props and hands of one video at one instant, with the poses and
-easing curves the motions (``indexer.synthkitchen.motions``) are written in (design pixels)."""
+easing curves the motions (``synthkitchen.motions``) are written in (design pixels)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from indexer.synthkitchen.canvas import Canvas, Hand, Thing
+from synthkitchen.canvas import Canvas, Hand, Thing
 
 HAND_TRACK = {"left": 1000, "right": 1001}  # track ids of the hands in the box arrays
 REST = {"left": (22.0, 250.0, 0.0, 20.0), "right": (298.0, 250.0, 0.0, -20.0)}  # x, y, z, angle

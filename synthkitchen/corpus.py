@@ -30,14 +30,14 @@ import cv2
 import numpy as np
 
 from actbert.atomic import atomic_path, write_bytes
-from indexer.synthkitchen.narration import (
+from synthkitchen.narration import (
     NarrationNoise,
     narrate,
     to_webvtt,
 )
-from indexer.synthkitchen.plan import GENERATOR_VERSION, Look, Prop, StepPlan, VideoPlan
-from indexer.synthkitchen.render import render_frames
-from indexer.synthkitchen.tasks import (
+from synthkitchen.plan import GENERATOR_VERSION, Look, Prop, StepPlan, VideoPlan
+from synthkitchen.render import render_frames
+from synthkitchen.tasks import (
     ACTION_LABELS,
     CONTAINERS,
     OBJECT_CLASSES,

@@ -1,8 +1,8 @@
 """One drawer per SynthKitchen object class (containers and tools here, food in
-``indexer.synthkitchen.draw_food``) and the hands, on the box-tracking canvas of
-``indexer.synthkitchen.canvas``; ``DRAWERS`` maps class name to drawer.
+``synthkitchen.draw_food``) and the hands, on the box-tracking canvas of
+``synthkitchen.canvas``; ``DRAWERS`` maps class name to drawer.
 
-All geometry is in design pixels (see ``indexer.synthkitchen.canvas``).
+All geometry is in design pixels (see ``synthkitchen.canvas``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from indexer.synthkitchen.canvas import (
+from synthkitchen.canvas import (
     Canvas,
     Colour,
     Hand,
@@ -22,7 +22,7 @@ from indexer.synthkitchen.canvas import (
     mix,
     shade,
 )
-from indexer.synthkitchen.draw_food import (
+from synthkitchen.draw_food import (
     draw_apple,
     draw_bread,
     draw_carrot,

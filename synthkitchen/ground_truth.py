@@ -1,5 +1,5 @@
 """SynthKitchen's ground-truth reader for ingest: ``<corpus>/ground_truth/<stem>.json`` beside
-``<corpus>/videos/<stem>.mp4`` (written by ``indexer.synthkitchen.corpus``) gives the task, instance,
+``<corpus>/videos/<stem>.mp4`` (written by ``synthkitchen.corpus``) gives the task, instance,
 split, true steps and which steps the narration describes. ``register()`` adds it to
 ``indexer.library.ground_truth``'s readers; the programs that ingest or export SynthKitchen videos
 call it (the ``indexer`` command, the demo builder, the explorer): importing this module registers
@@ -24,7 +24,7 @@ def truth_file(video: Path) -> Path:
 def narrated_steps(truth: dict) -> list[bool]:
     """Per step of a SynthKitchen ground-truth record: some narration line flagged ``aligned``
     has its midpoint inside the step and talks about a step with the same verb and objects
-    (``indexer.synthkitchen.narration``'s definition of aligned: a viewer sees what the line says)."""
+    (``synthkitchen.narration``'s definition of aligned: a viewer sees what the line says)."""
     steps = truth["steps"]
     flags = [False] * len(steps)
     for line in truth.get("narration", []):

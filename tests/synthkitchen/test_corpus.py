@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import webvtt
 
-from indexer.synthkitchen.corpus import (
+from synthkitchen.corpus import (
     ACTION_LABELS,
     OBJECT_CLASSES,
     NarrationNoise,
@@ -18,7 +18,7 @@ from indexer.synthkitchen.corpus import (
     plan,
     plan_video,
 )
-from indexer.synthkitchen.render import finish, render_background
+from synthkitchen.render import finish, render_background
 
 SMALL = dict(size=(160, 128), fps=12, step_sec=(1.5, 2.5))
 SEED = 7
