@@ -187,7 +187,7 @@ class ActBertConfig:
     def from_name(cls, name: str, **changes: Any) -> "ActBertConfig":
         """A named preset (``tiny``, ``mini``, ``base``, ``paddle``), optionally modified."""
         if name not in PRESETS:
-            raise KeyError(f"unknown preset {name!r}; presets are {sorted(PRESETS)}")
+            raise ValueError(f"unknown preset {name!r}; presets are {sorted(PRESETS)}")
         config = PRESETS[name]()
         return config.replace(**changes) if changes else config
 

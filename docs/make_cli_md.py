@@ -27,7 +27,7 @@ def _block(title: str, parser: argparse.ArgumentParser) -> str:
 
 def render_reference() -> str:
     """The generated part: each tool's help, then each of its commands' help, in parser order."""
-    from actbert.__main__ import build_parser as actbert_parser
+    from actbert.cli import build_parser as actbert_parser
     from indexer.cli import build_parser as indexer_parser
 
     columns = os.environ.get("COLUMNS")

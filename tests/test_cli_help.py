@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-import actbert.__main__ as actbert_cli
+import actbert.cli as actbert_cli
 import indexer.cli as indexer_cli
 
 

@@ -36,15 +36,15 @@ def test_the_generator_sees_a_changed_parser(monkeypatch):
     """A flag added to a parser changes the generated text (the test above would fail)."""
     make = _cli_md_module()
     before = make.render_reference()
-    import actbert.__main__ as actbert_cli
+    from actbert.cli import model as model_cli
 
-    original = actbert_cli._add_ship
+    original = model_cli.add_ship_cli
 
     def with_extra_flag(sub):
         original(sub)
         sub.choices["ship"].add_argument("--brand-new-flag")
 
-    monkeypatch.setattr(actbert_cli, "_add_ship", with_extra_flag)
+    monkeypatch.setattr(model_cli, "add_ship_cli", with_extra_flag)
     after = make.render_reference()
     assert "--brand-new-flag" in after and "--brand-new-flag" not in before
 

@@ -15,7 +15,7 @@ each pair, ``actbert.attribution`` and ``actbert.faithfulness`` give:
   ``depends_most``: the stream whose removal costs the match probability most.
 
 Not a table of systems and metrics: the result's ``attribution`` entry is ``AttributionSummary``'s
-JSON, drawn by the report card and the Model page (``report.attribution_figures``).
+JSON, drawn by the report card and the Model page (``actbert.reporting.figures.attribution_figures``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What ``actbert evaluate`` can measure (tasks, systems, metrics) and ``EvalConfig``, the options
-of one run: a leaf module that the harness (``evaluate``, ``runners``, ``cli``) and the task
+of one run: a leaf module that the harness (``evaluate``, ``runners``, ``actbert.cli.evaluate``) and the task
 helpers read, so that none of them imports another for a type."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class EvalConfig:
     resamples: int = RESAMPLES      # bootstrap resamples of the confidence intervals
     baselines: tuple[str, ...] = BASELINES  # narration baselines need narrations: not on benchmarks
     finetuned: tuple[str, ...] = () # ``actbert finetune`` output folders, reported as *_finetuned
-    dataset: str | None = None      # a paper benchmark (``benchmark_corpus``); corpus = its label
+    dataset: str | None = None      # a paper benchmark (``actbert.benchmarks``); corpus = its label
     dual_encoder: str | None = None # an ``actbert train-dual`` folder: the system dual_encoder
     attribution_pairs: int = 100    # the attribution analysis' sample of (query, clip) pairs
     progress: bool = False          # a tqdm bar over the tasks on stderr (the CLI: on a terminal, not --json)

@@ -8,7 +8,7 @@ adds (CLIP-style; Miech et al.'s HowTo100M / MIL-NCE baselines are of this kind)
   regions with their 5-d locations, the global region token first), each projected to ``width``
   with a learned type embedding (action / region), a small pre-norm transformer over them, mean
   pooling over the real tokens, a linear projection;
-- both L2-normalised; score = cosine. Trained with symmetric InfoNCE (``dual_training``).
+- both L2-normalised; score = cosine. Trained with symmetric InfoNCE (``actbert.finetuning.dual_training``).
 
 Saved as ``config.json`` (``DualEncoderConfig``) + ``model.safetensors`` (never pickle).
 ``DualEncoderScorer`` scores (text, clip) pairs of an evaluated split and gives each clip's video

@@ -35,12 +35,12 @@ each task: ``runners``):
   encodes the clip (no region inputs; memory = the [ACT] hidden state); ``actbert_with_regions``
   feeds the regions and adds the pooled region output to the memory.
 
-Fine-tuned rows (``--finetuned DIR``, written by ``actbert finetune``, ``finetune``): the
+Fine-tuned rows (``--finetuned DIR``, written by ``actbert finetune``, ``finetuned``): the
 system ``actbert_finetuned`` in ``retrieval`` (its embeddings), ``segmentation`` (its classifier)
 and ``videoqa`` (its matching score). ``protocols[task][system][metric]`` names the protocol of
 every figure: ``zero_shot``, ``probe`` or ``finetuned`` (``protocols``). ``--dataset`` evaluates a
-paper benchmark's files (``benchmark_corpus``) and prints the paper's tables beside ours
-(``benchmark_eval``; ``paper`` in the JSON).
+paper benchmark's files (``actbert.benchmarks``) and prints the paper's tables beside ours
+(``actbert.reporting.paper_tables``; ``paper`` in the JSON).
 
 - ``matching``: ``auc`` (ROC-AUC, percent; chance 50) of the matching head on held-out pairs: each
   clip that overlaps a step with its own step description vs the description of a step whose
@@ -100,9 +100,10 @@ intervals of the differences (one draw for both systems), for every metric both 
 
 With ``--split val`` the run also records, beside the model, whether the matching-head rerank
 improves R@1 over the embeddings (``rerank_policy``): search's ``--rerank auto`` follows it.
-``--plot DIR`` writes each task's table as a PNG bar chart with the intervals (``plot``);
-``--report DIR`` the report card, one HTML page with the same charts (Plotly), the paper's numbers,
-the training curves and the commands (``report``). Every run keeps its result beside the model as
+``--plot DIR`` writes each task's table as a PNG bar chart with the intervals
+(``actbert.reporting.plot``); ``--report DIR`` the report card, one HTML page with the same charts
+(Plotly), the paper's numbers, the training curves and the commands (``actbert.reporting.report``).
+Every run keeps its result beside the model as
 ``CHECKPOINT/evaluation_<split>.json`` (``record``), which the explorer's Model page shows.
 """
 
@@ -125,7 +126,7 @@ from ..tokenizer import ActBertTokenizer
 from . import chance
 from .config import ANALYSES, RESULT_TASKS, VISUAL_ONLY_ALL_STEPS, EvalConfig
 from .dual_encoder import DualEncoder
-from .finetune import load_finetuned
+from .finetuned import load_finetuned
 from .intervals import LEVEL, Bootstrap, bootstrap
 from .protocols import protocols
 from .runners import Evaluation, Outcomes
@@ -240,7 +241,7 @@ def _info(config: EvalConfig, held: SplitClips, train: SplitClips | None, run: E
 
 def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> dict:
     """Run the configured tasks; returns the result dictionary (see the module docstring).
-    ``corpus``: the corpus already read (a benchmark's, ``benchmark_corpus``); default: read
+    ``corpus``: the corpus already read (a benchmark's, ``benchmarks.corpus``); default: read
     ``config.corpus``."""
     started = time.perf_counter()
     if config.threads:

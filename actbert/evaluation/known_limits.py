@@ -18,10 +18,7 @@ README, the Model page and ``actbert evaluate-summary``.
 
 from __future__ import annotations
 
-import argparse
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 from .result_table import task_tables
 
@@ -125,25 +122,3 @@ def markdown_lines(result: dict) -> list[str]:
             f"{sum(x.clear for x in losses)} with a paired interval that excludes 0")
     return [head, *(markdown_line(x) for x in losses)] if losses else \
         [f"No comparison lost ({info.get('split', '?')} split)."]
-
-
-def run_summary(args: argparse.Namespace) -> int:
-    """``actbert evaluate-summary EVAL.json``: print the known limits (Markdown, or JSON)."""
-    result = json.loads(Path(args.evaluation).read_text())
-    if not isinstance(result, dict) or "ci" not in result:
-        raise ValueError(f"{args.evaluation}: not an `actbert evaluate` result (no 'ci')")
-    if args.json:
-        print(json.dumps([{**asdict(x), "clear": x.clear} for x in known_limits(result)]))
-    else:
-        print("\n".join(markdown_lines(result)))
-    return 0
-
-
-def add_cli(subparsers) -> None:
-    p = subparsers.add_parser(
-        "evaluate-summary", help="list, from an evaluation JSON, every comparison the model loses",
-        epilog="example:\n  actbert evaluate-summary assets/demo/eval_test.json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("evaluation", help="an `actbert evaluate --json` output or evaluation_<split>.json")
-    p.add_argument("--json", action="store_true", help="one JSON list of the losses")
-    p.set_defaults(run=run_summary)

@@ -1,5 +1,5 @@
-"""The table logic shared by the charts of an ``evaluate`` result (``plot``: PNG,
-``report``: Plotly): which entries are tasks, which panel (scale) each metric belongs to, and the
+"""The table logic shared by the charts of an ``evaluate`` result (``actbert.reporting``: ``plot``,
+PNG; ``figures``, Plotly) and by ``known_limits``: which entries are tasks, which panel (scale) each metric belongs to, and the
 bars of one system with their 95% interval, read from ``ci``. Pure functions, no drawing."""
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from .caption_rows import captioning_outcomes
 from .config import (ANALYSES, BASELINES, METRICS, MODEL_SYSTEMS, RESULT_TASKS,  # noqa: F401
                      SYSTEMS, TASKS, VISUAL_ONLY, VISUAL_ONLY_ALL_STEPS, EvalConfig)
 from .dual_encoder import DualEncoder, DualEncoderScorer
-from .finetune import FinetunedModel
+from .finetuned import FinetunedModel
 from .fusion import coverage_grid, hybrid_grid
 from .heads import masked_action_outcomes, matching_pairs, roc_auc, verb_clips
 from .metrics import accuracy_from_counts, recall_from_counts

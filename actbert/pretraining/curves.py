@@ -1,11 +1,13 @@
 """The training curves of a pretraining run as a PNG: every loss term of ``train.jsonl`` against
 the step (one panel per term, the matching loss with its chance level ln 2); ``run_files`` finds
-a checkpoint's training outputs."""
+a checkpoint's training outputs and ``training_run`` reads them (the report card and the
+explorer's Model page draw them)."""
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..atomic import atomic_path
@@ -66,3 +68,25 @@ def run_files(checkpoint: str | Path) -> dict[str, Path]:
         if found:
             return found
     return {}
+
+
+@dataclass
+class TrainingRun:
+    """What a model's training left beside it (``run_files``): its label on the page, the
+    checkpoint, the ``train.jsonl`` records and ``train_config.json`` (None when absent)."""
+
+    label: str
+    checkpoint: str
+    records: list[dict] = field(default_factory=list)
+    config: dict | None = None
+    log_path: str | None = None
+
+
+def training_run(label: str, checkpoint: str | Path) -> TrainingRun:
+    """A checkpoint's training outputs (``run_files``) read into a ``TrainingRun``."""
+    files = run_files(checkpoint)
+    log_path = files.get("train.jsonl")
+    config = files.get("train_config.json")
+    return TrainingRun(label, str(checkpoint), read_log(log_path) if log_path else [],
+                       json.loads(config.read_text()) if config else None,
+                       str(log_path) if log_path else None)

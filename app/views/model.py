@@ -8,7 +8,10 @@ import json
 
 import streamlit as st
 
-from actbert.evaluation import known_limits, report
+from actbert.benchmarks import paper
+from actbert.evaluation import known_limits
+from actbert.evaluation.result_table import task_tables
+from actbert.reporting import figures
 from actbert.portable import portable_command, portable_path
 from app import components, model_card, render, state
 
@@ -42,8 +45,8 @@ def show_training(card: model_card.ModelCard) -> None:
     if run is None or not run.records:
         st.caption("No training curves: no train.jsonl beside this checkpoint or in its run folder.")
     else:
-        st.plotly_chart(report.curves_figure(run.records, f"{card.label}: pretraining losses "
-                                                          f"({len(run.records)} logged steps)"),
+        st.plotly_chart(figures.curves_figure(run.records, f"{card.label}: pretraining losses "
+                                                           f"({len(run.records)} logged steps)"),
                         key=f"_curves_{card.role}", config=render.EXPORT_CONFIG)
     if run is not None and run.config is not None:
         with st.expander("train_config.json (the options of `actbert train`)"):
@@ -64,26 +67,26 @@ def show_evaluation(card: model_card.ModelCard, split: str) -> None:
     # records made before commands were kept portable still hold a machine's paths: shown without
     st.code(portable_command(record["command"], library.root) if record.get("command")
             else "(command not recorded)", language="bash")
-    benchmark = report.benchmark_of(record)
+    benchmark = paper.benchmark_of(record)
     if benchmark is None:
         st.caption("This corpus is not one of the paper's benchmarks: the paper's numbers are not "
                    "comparable and are not drawn (they are listed below, for orientation only).")
-    subtitle = report.subtitle_of(record)
-    for task, table in report.task_tables(record).items():
+    subtitle = figures.subtitle_of(record)
+    for task, table in task_tables(record).items():
         ci = record.get("ci", {}).get(task, {})
         st.subheader(task.replace("_", " "), divider="gray")
-        st.plotly_chart(report.task_figure(task, table, ci,
-                                           report.paper_references(task, benchmark), subtitle),
+        st.plotly_chart(figures.task_figure(task, table, ci,
+                                            paper.paper_references(task, benchmark), subtitle),
                         key=f"_eval_{card.role}_{split}_{task}", config=render.EXPORT_CONFIG)
         values, numbers = st.columns(2)
-        rows = report.interval_rows(table, ci)
+        rows = figures.interval_rows(table, ci)
         values.dataframe(
             {"system": [r["system"] for r in rows], "metric": [r["metric"] for r in rows],
              "value": [r["value"] for r in rows],
              "95% interval": [f"[{r['interval'][0]:.2f}, {r['interval'][1]:.2f}]"
                               if r["interval"] else "" for r in rows]},
             hide_index=True, width="stretch")
-        diffs = report.difference_rows(record, task)
+        diffs = figures.difference_rows(record, task)
         if diffs:
             numbers.dataframe(
                 {"difference": [r["pair"] for r in diffs], "metric": [r["metric"] for r in diffs],
@@ -102,7 +105,7 @@ def show_evaluation(card: model_card.ModelCard, split: str) -> None:
         for note in record.get("notes", []):
             st.markdown(f"- {render.md_text(note)}")
     with st.expander("The paper's numbers (ActBERT, section 4.2, on its benchmarks)"):
-        rows = report.paper_rows()
+        rows = paper.paper_rows()
         st.dataframe({k: [r[k] for r in rows] for k in rows[0]}, hide_index=True, width="stretch")
 
 
@@ -117,7 +120,7 @@ def show_attribution(card: model_card.ModelCard, split: str, entry: dict) -> Non
                "head faithfulness "
                + (f"{low_high[0]:+.2f} .. {low_high[1]:+.2f}" if low_high else "undefined")
                + f" · the match depends most on {render.md_text(str(summary.depends_most))}")
-    grid, drops = report.attribution_figures(entry)
+    grid, drops = figures.attribution_figures(entry)
     st.plotly_chart(drops, key=f"_attr_streams_{card.role}_{split}", config=render.EXPORT_CONFIG)
     st.plotly_chart(grid, key=f"_attr_grid_{card.role}_{split}", config=render.EXPORT_CONFIG)
 

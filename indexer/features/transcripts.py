@@ -27,6 +27,8 @@ from pathlib import Path
 import srt
 import webvtt
 
+from actbert.benchmarks import youcook2
+from actbert.benchmarks.annotations import BenchmarkFormatError
 from indexer.errors import TranscriptError
 
 log = logging.getLogger(__name__)
@@ -273,29 +275,22 @@ def parse_caption_json(data: dict) -> dict[str, list[Cue]]:
 
 
 def parse_youcook2(data: dict, subset: str | None = None) -> dict[str, AnnotatedVideo]:
-    """YouCook2 ``{"database": {video_id: {...}}}`` -> videos, optionally of one subset (``training``...)."""
+    """YouCook2 ``{"database": {video_id: {...}}}`` -> videos, optionally of one subset (``training``...).
+
+    Read by the one YouCook2 reader (``actbert.benchmarks.youcook2.parse_youcook2``); each annotated
+    step becomes a cue, in id order, its sentence cleaned as a caption's text (a step that ends
+    before it starts is skipped with a warning, an empty one dropped)."""
     try:
-        database = data["database"]
-    except (KeyError, TypeError) as exc:
-        raise TranscriptError("not a YouCook2 annotation file (no 'database' object)") from exc
-    videos = {}
-    for video_id, entry in database.items():
-        if subset is not None and entry.get("subset") != subset:
-            continue
-        annotations = sorted(entry.get("annotations", []), key=lambda a: a["id"])
-        made = (
-            _make_cue(float(a["segment"][0]), float(a["segment"][1]), a["sentence"], f"{video_id}#{a['id']}")
-            for a in annotations
-        )
-        videos[video_id] = AnnotatedVideo(
-            video_id=video_id,
-            duration_sec=float(entry["duration"]),
-            subset=entry.get("subset", ""),
-            recipe_type=str(entry.get("recipe_type", "")),
-            url=entry.get("video_url", ""),
-            cues=tuple(cue for cue in made if cue is not None),
-        )
-    return videos
+        videos = youcook2.parse_youcook2(data, subset=subset)
+    except BenchmarkFormatError as exc:
+        raise TranscriptError(str(exc)) from exc
+    return {video_id: AnnotatedVideo(
+        video_id=video_id, duration_sec=video.duration_sec, subset=video.subset,
+        recipe_type=video.recipe_type, url=video.url,
+        cues=tuple(cue for cue in (_make_cue(s.start_sec, s.end_sec, s.sentence, f"{video_id}#{s.index}")
+                                   for s in sorted(video.segments, key=lambda s: s.index))
+                   if cue is not None))
+        for video_id, video in videos.items()}
 
 
 def load_youcook2(path: str | os.PathLike, subset: str | None = None) -> dict[str, AnnotatedVideo]:

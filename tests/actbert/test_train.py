@@ -307,7 +307,7 @@ def test_text_init_loads_a_bert_directory_into_the_text_stream(tmp_path):
     rows = ours["actbert.embeddings.text.token_type_embeddings.weight"]
     assert torch.equal(rows, state["embeddings.token_type_embeddings.weight"][torch.arange(len(rows)) % 2])
     # and through the command line
-    from actbert.__main__ import main
+    from actbert.cli import main
 
     assert main(["train", "--corpus", str(tmp_path / "corpus" / "corpus.jsonl"), "--out",
                  str(tmp_path / "run"), "--preset", "tiny", "--text-init", str(bert), "--steps", "1",

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from actbert.__main__ import build_parser, main, train_config
+from actbert.cli import build_parser, main
+from actbert.cli.train import train_config
 
 ROOT = Path(__file__).resolve().parents[2]
 LIB = "/data/lib"

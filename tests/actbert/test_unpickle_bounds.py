@@ -184,7 +184,7 @@ ENTRY_POINTS_CHILD = """
 import base64, json, sys
 sys.path.insert(0, {root!r})
 from actbert.model import ActBertForPretraining
-from actbert.evaluation.msrvtt import decode_record
+from actbert.paddle.parity import decode_record
 from indexer.features.i3d import i3d_from_checkpoint
 
 HEADS = {{"text": 4, "action": 4, "region": 4, "tangled": 4}}

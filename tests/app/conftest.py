@@ -41,7 +41,7 @@ def evaluated_library(tmp_path_factory, tiny_library) -> Path:
     synthetic evaluation corpus (the fixture's feature widths), evaluated by ``actbert evaluate``
     on that corpus's test split (which writes ``evaluation_test.json``, and the report page into
     ``ROOT/report``); the library's index is rebuilt with that model. Random quality: for UI tests only."""
-    from actbert.__main__ import main
+    from actbert.cli import main
     from indexer.index.embed import set_library_model
     from indexer.index.search import build_index
     from indexer.library.store import Library

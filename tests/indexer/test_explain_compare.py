@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from actbert.__main__ import main as actbert_main
+from actbert.cli import main as actbert_main
 from actbert.data import Element, VideoFeatures, clip_inputs, collate, drop_regions, remove_elements
 from actbert.tokenizer import ActBertTokenizer
 from indexer.cli import main as indexer_main
