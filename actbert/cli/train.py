@@ -75,7 +75,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
                         "a comma list): no target, and no class in the action head")
     p.add_argument("--freeze-text-layers", type=int,
                    help="keep the word embeddings and the first N text layers fixed")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="autocast dtype; auto: bf16 on GPUs and on CPUs with AMX-BF16, else fp32")
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument("--keep-every", type=int,
                    help="also keep the model every N steps in OUT/step-N (to pick the step on val)")

@@ -2,9 +2,9 @@
 
 ``python -m actbert train --library LIB --preset mini --out DIR`` (or under ``torchrun`` for
 DistributedDataParallel: NCCL on GPUs, gloo on CPUs). Adam with warmup and a linear or cosine
-schedule, bf16/fp16 autocast on GPUs, gradient accumulation, checkpoint and resume, a JSONL log
-(``OUT/train.jsonl``), its loss curves (``OUT/loss_curve.png``) and a progress bar with every loss
-term.
+schedule, bf16/fp16 autocast (bf16 by default on GPUs and on CPUs with AMX-BF16 matrix units),
+gradient accumulation, checkpoint and resume, a JSONL log (``OUT/train.jsonl``), its loss curves
+(``OUT/loss_curve.png``) and a progress bar with every loss term.
 
 Masking and negatives are drawn per sample from (seed, epoch, sample index), and every loss is
 normalised by its global count across ranks, so a 2-rank run and a 1-rank run with the same global
@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from ..atomic import atomic_write
 from ..checkpoint import save_pretrained
+from ..device import cpu_has_bf16_matrix_units
 from ..corpus import ClipGroups, Corpus, Sample, read_corpus
 from ..model import ActBertForPretraining, build_model
 from ..tokenizer import ActBertTokenizer
@@ -71,7 +72,7 @@ class TrainConfig:
     schedule: str = "linear"           # linear | cosine | constant
     weight_decay: float = 0.0
     seed: int = 0
-    precision: str = "auto"            # auto | fp32 | bf16 | fp16 (autocast on GPU only)
+    precision: str = "auto"            # auto (bf16 on GPUs and AMX CPUs) | fp32 | bf16 | fp16 (GPU)
     checkpoint_every: int = 500
     keep_every: int = 0                # also keep the model every N steps in OUT/step-N (0: never)
     log_every: int = 10
@@ -250,10 +251,12 @@ def _optimizer(config: TrainConfig, model: ActBertForPretraining, resume: Path, 
 
 def _precision(config: TrainConfig, device: torch.device
                ) -> tuple[torch.dtype | None, torch.amp.GradScaler | None]:
-    """The autocast dtype (None: fp32; ``auto`` is bf16 on GPUs) and, for fp16, a gradient scaler."""
+    """The autocast dtype (None: fp32; ``auto`` is bf16 on GPUs and on CPUs with bf16 matrix units)
+    and, for fp16, a gradient scaler."""
     precision = config.precision
     if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
+        fast_bf16 = device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16_matrix_units())
+        precision = "bf16" if fast_bf16 else "fp32"
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     return autocast_dtype, scaler

@@ -108,7 +108,7 @@ def test_two_gloo_ranks_match_one_rank(tmp_path):
     corpus = make_corpus(tmp_path / "corpus", videos=8)
     common = ["--corpus", str(corpus), "--preset", "tiny", "--steps", "4", "--batch-size", "4",
               "--clips-per-sample", "2", "--lr", "1e-3", "--warmup-steps", "1", "--dropout", "0",
-              "--log-every", "1", "--json"]
+              "--log-every", "1", "--json", "--precision", "fp32"]  # the arithmetic of ranks, not of bf16
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "actbert", "train", "--out", str(tmp_path / "one"),
                     *common], check=True, cwd=ROOT, env=env, capture_output=True, timeout=300)
@@ -405,3 +405,20 @@ def test_frozen_text_layers_run_without_dropout_while_the_rest_trains(tmp_path):
     assert torch.equal(layer(hidden, bias)[0], layer(hidden, bias)[0])  # no dropout draws
     second = model.actbert.encoder.layers["text"][1]
     assert not torch.equal(second(hidden, bias)[0], second(hidden, bias)[0])  # dropout 0.5 draws
+
+
+def test_auto_precision_is_bf16_on_gpus_and_on_cpus_with_bf16_matrix_units(monkeypatch):
+    from actbert import device as device_module
+    from actbert.pretraining import train as train_module
+
+    amx = "processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 amx_bf16 amx_tile\n"
+    plain = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\n"  # bf16 dot products, no AMX
+    assert device_module.has_bf16_matrix_units(amx)
+    assert not device_module.has_bf16_matrix_units(plain)
+    assert not device_module.has_bf16_matrix_units("flags\t\t: fpu amx_bf16x\nmodel name\t: amx_bf16\n")
+    for has_amx, expected in ((True, torch.bfloat16), (False, None)):
+        monkeypatch.setattr(train_module, "cpu_has_bf16_matrix_units", lambda has_amx=has_amx: has_amx)
+        dtype, scaler = train_module._precision(TrainConfig(corpus="c", out="o"), torch.device("cpu"))
+        assert dtype is expected and scaler is None
+        assert train_module._precision(TrainConfig(corpus="c", out="o", precision="fp32"), torch.device("cpu"))[0] is None
+    assert train_module._precision(TrainConfig(corpus="c", out="o"), torch.device("cuda"))[0] is torch.bfloat16
