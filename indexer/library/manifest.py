@@ -58,11 +58,11 @@ class ModelEntry:
     def from_json(cls, record: Mapping[str, Any]) -> "ModelEntry":
         """The entry of a checked object (its ``checkpoint`` is a string)."""
         fingerprint, max_regions = record.get("fingerprint"), record.get("max_regions")
-        typed = {"checkpoint", *(["fingerprint"] if isinstance(fingerprint, str) else []),
-                 *(["max_regions"] if isinstance(max_regions, int) and not isinstance(max_regions, bool) else [])}
-        return cls(record["checkpoint"], fingerprint if "fingerprint" in typed else None,
-                   max_regions if "max_regions" in typed else None,
-                   {k: copy.deepcopy(v) for k, v in record.items() if k not in typed})
+        typed = {"checkpoint": record["checkpoint"],
+                 "fingerprint": fingerprint if isinstance(fingerprint, str) else None,
+                 "max_regions": max_regions if isinstance(max_regions, int) and not isinstance(max_regions, bool)
+                 else None}
+        return cls(**typed, extra={k: copy.deepcopy(v) for k, v in record.items() if typed.get(k) is None})
 
     def to_json(self) -> dict[str, Any]:
         record: dict[str, Any] = {"checkpoint": self.checkpoint}

@@ -111,7 +111,7 @@ def test_messy_folder_each_video_gets_a_clear_status(tmp_path, messy_folder, det
             assert {"decode", "actions", "regions", "total"} <= set(timings)
     # Rerun: nothing to do, nothing duplicated.
     again = ingest(library, [messy_folder], settings(detector_checkpoint), progress=False)
-    assert again["todo"] == len(failed)  # failed videos are retried, done ones skipped
+    assert again.todo == len(failed)  # failed videos are retried, done ones skipped
     assert library.catalog.stats()["clips"] == sum(
         len(library.catalog.clips_of(r["video_id"])) for r in library.catalog.videos("done"))
 

@@ -89,4 +89,4 @@ def test_a_fifo_named_like_a_video_is_refused_unopened(tmp_path):
                             cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout)
-    assert summary.failed == 1 and "not a regular file" in next(iter(summary.errors.values()))
+    assert summary["failed"] == 1 and "not a regular file" in next(iter(summary["errors"].values()))
