@@ -67,7 +67,7 @@ def second_model_input(library, key: str | None = None) -> str:
     ablation), shared by the Search and Attention pages; returns its stripped text. ``key``: a
     widget key of the calling page's own (seeded from the state; the state's bound key belongs
     to the Search page's widget)."""
-    default = (library.manifest.get("model_no_regions") or {})
+    default = library.manifest.model_no_regions
     if key is None:
         key, change, args = state.bind("compare_model"), state.from_widget, ("compare_model",)
     else:
@@ -75,7 +75,7 @@ def second_model_input(library, key: str | None = None) -> str:
         change, args = (lambda: state.put("compare_model", st.session_state[key])), ()
     checkpoint = st.text_input("Second model (a checkpoint folder; empty: the library's "
                                "no-region ablation)", key=key, on_change=change, args=args,
-                               placeholder=str(default.get("checkpoint", "")) if isinstance(default, dict) else "")
+                               placeholder=default.checkpoint if default else "")
     return checkpoint.strip()
 
 
@@ -110,7 +110,7 @@ def both_models_section(library, first, clip_id: int, query: str, checkpoint: st
     ``Attribution`` (None, with a message, when there is no second model)."""
     from actbert.attribution import both_effects
 
-    fingerprint = str((library.manifest.get("model") or {}).get("fingerprint"))
+    fingerprint = str(library.manifest.model_fingerprint)
     try:
         second, folder, regions = second_attribution(str(library.root), fingerprint, checkpoint,
                                                      int(clip_id), query)

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actbert.checkpoint import CONFIG_NAME, manifest_checkpoint
+from actbert.checkpoint import CONFIG_NAME
 from actbert.config import ActBertConfig
 from actbert.evaluation.record import read_evaluations
 from actbert.pretraining.curves import TrainingRun, training_run
 from actbert.rerank_policy import weights_digest
+from indexer.library.manifest import LibraryManifest
 
 ROLES = (("model", "ActBERT"), ("model_no_regions", "no-regions ablation"))
 
@@ -40,14 +41,14 @@ def config_summary(checkpoint: Path) -> dict:
             "verbs": list(config.extra.get("verbs") or [])}
 
 
-def model_cards(root: str | Path, manifest: dict) -> list[ModelCard]:
+def model_cards(root: str | Path, manifest: LibraryManifest) -> list[ModelCard]:
     """One card per model the library names (none when it names no model)."""
-    root = Path(root)
     cards = []
     for role, label in ROLES:
-        checkpoint = manifest_checkpoint(root, manifest, role)
-        if checkpoint is None:
+        entry = manifest.entry(role)
+        if entry is None:
             continue
+        checkpoint = entry.folder(root)
         card = ModelCard(role, label, checkpoint)
         try:
             card.summary = config_summary(checkpoint)
@@ -69,15 +70,15 @@ def stale_splits(checkpoint: Path, evaluations: dict[str, dict]) -> dict[str, bo
             for split, record in evaluations.items()}
 
 
-def action_head_evidence(root: str | Path, manifest: dict) -> str | None:
+def action_head_evidence(root: str | Path, manifest: LibraryManifest) -> str | None:
     """The Clip page's caption under the action head: what ``actbert evaluate`` recorded beside
     the library's model for its current weights (the test split first, else val) about the head
     as the page runs it (the action feature visible, no text: ``top1_video_only``), beside always
     answering the majority verb and the paper's masked setting. None when no such record exists.
     Reads only the model's evaluation records (not the whole card)."""
-    checkpoint = manifest_checkpoint(Path(root), manifest, "model")
-    if checkpoint is None:
+    if manifest.model is None:
         return None
+    checkpoint = manifest.model.folder(root)
     evaluations = read_evaluations(checkpoint)
     stale = stale_splits(checkpoint, evaluations)
     for split in ("test", "val"):

@@ -9,7 +9,6 @@ process in the background, video by video, and searched while it grows; opened a
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import subprocess
@@ -22,6 +21,7 @@ import streamlit as st
 from indexer.errors import ExplorerError, LibraryError
 from indexer.index.search import Searcher
 from indexer.index.service import ClipService
+from indexer.library.manifest import read_manifest
 from indexer.library.store import Library
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,9 @@ def demo_state(root: Path) -> str:
     if is_built(root):
         return "built"
     try:
-        manifest = json.loads((root / "library.json").read_text())
-    except (OSError, ValueError):
+        model = read_manifest(root / "library.json").model
+    except LibraryError:  # none yet, or unreadable
         return "starting"
-    model = manifest.get("model") if isinstance(manifest, dict) else None
     return "searchable" if model and (root / "index" / "manifest.json").is_file() else "starting"
 
 
@@ -134,8 +133,7 @@ def searcher(root: str, fingerprint: str) -> Searcher:
 def get_searcher(library: Library) -> Searcher:
     """The library's searcher, its index reopened when a writer saved a new one (the demo build
     adds each video as it goes)."""
-    model = library.manifest.get("model") or {}
-    loaded = searcher(str(library.root), str(model.get("fingerprint")))
+    loaded = searcher(str(library.root), str(library.manifest.model_fingerprint))
     loaded.refresh_index()
     return loaded
 
@@ -163,8 +161,7 @@ def compare_searcher(root: str, fingerprint: str, checkpoint: str):
 
 
 def get_compare_searcher(library: Library, checkpoint: str = ""):
-    model = library.manifest.get("model") or {}
-    return compare_searcher(str(library.root), str(model.get("fingerprint")), checkpoint)
+    return compare_searcher(str(library.root), str(library.manifest.model_fingerprint), checkpoint)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -178,9 +175,8 @@ def fingerprints(library: Library) -> dict[str, str]:
     (the recorded model's fingerprint, ``indexer.index.embed.model_fingerprint``)."""
     stamp = tuple((p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else None
                   for p in (library.root / "catalog.sqlite", library.root / "catalog.sqlite-wal"))
-    model = library.manifest.get("model") or {}
     return {"library": _content_fingerprint(str(library.root), stamp),
-            "model": str(model.get("fingerprint") or "none")}
+            "model": str(library.manifest.model_fingerprint or "none")}
 
 
 def reset_caches() -> None:

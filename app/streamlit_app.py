@@ -72,8 +72,8 @@ st.session_state["_page_path"] = page.url_path
 st.session_state["_page_paths"] = [p.url_path for p in pages]
 with st.sidebar:
     st.caption(f"Library: {render.md_code(library.root)}")
-    model = library.manifest.get("model") or {}
-    st.caption(f"Model: {render.md_code(model.get('checkpoint', 'none'))}")
+    model = library.manifest.model
+    st.caption(f"Model: {render.md_code(model.checkpoint if model else 'none')}")
     address = st.get_option("server.address")
     if address not in ("127.0.0.1", "localhost", "::1"):
         st.warning("This server is not bound to localhost: anyone on the network can open it. "

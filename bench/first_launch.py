@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from indexer.library.manifest import read_manifest
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -106,7 +108,7 @@ def measure(videos: int | None, query: str, timeout_sec: float, first_only: bool
         record = library / "progress.json"
         progress = json.loads(record.read_text()) if record.is_file() else {}
         manifest = library / "library.json"
-        stages = json.loads(manifest.read_text()).get("demo", {}) if manifest.is_file() else {}
+        stages = read_manifest(manifest).demo if manifest.is_file() else {}
         shutil.rmtree(home, ignore_errors=True)
     page_at = timeline["page"]
     return {"videos": videos or 24, "query": query, "seconds_from_launch": timeline,

@@ -77,7 +77,7 @@ def whole_ingest(videos_dir: Path, workdir: Path, args: argparse.Namespace, minu
             t0 = time.perf_counter()
             summary = ingest(library, [videos_dir], settings, progress=False, runner=runner)
             runs[name].append(time.perf_counter() - t0)
-            assert summary["failed"] == 0, summary["errors"]
+            assert summary.failed == 0, summary.errors
     resources = ray.cluster_resources()
     ray.shutdown()
     median = {name: statistics.median(times) for name, times in runs.items()}

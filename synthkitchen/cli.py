@@ -79,7 +79,7 @@ def run_demo(args: argparse.Namespace) -> int:
     finally:
         terminal.close()
     report = {"library": str(root), "seconds": round(time.perf_counter() - t0, 1),
-              "stages": Library(root, readonly=True).manifest.get("demo", {})}
+              "stages": Library(root, readonly=True).manifest.demo}
     print(json.dumps(report) if args.json else f"demo library ready: {root} ({report['seconds']} s)")
     return 0
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Callable
 
 from indexer.errors import LibraryError
+from indexer.library.manifest import read_manifest
 from synthkitchen import build_progress
 from synthkitchen.build_progress import BuildProgress
 
@@ -94,14 +95,14 @@ class _Build:
             self.listener(self.state)
 
     def stage(self, name: str, run: Callable[[], dict]) -> dict:
-        done = self.library.manifest.get("demo", {}).get(name)
+        done = self.library.manifest.demo.get(name)
         if done:
             return done
         self.show(stage=name, current=None)
         t0 = time.perf_counter()
         result = run()
         result["seconds"] = round(time.perf_counter() - t0, 2)
-        self.library.update_manifest(demo={**self.library.manifest.get("demo", {}), name: result})
+        self.library.update_manifest(demo={**self.library.manifest.demo, name: result})
         log.info("demo stage %s: %s", name, result)
         return result
 
@@ -109,10 +110,9 @@ class _Build:
 def is_built(library_dir: str | Path) -> bool:
     """The demo library at ``library_dir`` has finished building (its manifest records ``ready``)."""
     try:
-        stages = json.loads((Path(library_dir) / "library.json").read_text()).get("demo") or {}
-    except (OSError, ValueError, AttributeError):
+        return "ready" in read_manifest(Path(library_dir) / "library.json").demo
+    except LibraryError:  # none yet, or unreadable
         return False
-    return isinstance(stages, dict) and "ready" in stages
 
 
 def build_demo(library_dir: str | Path | None = None, settings: DemoSettings = DemoSettings(),
@@ -199,7 +199,7 @@ def _install_models(library, shipped: dict[str, Path]) -> dict:
     info = json.loads(provenance.read_text()) if provenance.is_file() else {}
     return {"source": "assets/demo", "checkpoint": str(shipped["model"]),
             "ablation": str(shipped["model_no_regions"]), "trained": info.get("trained", {}),
-            "model": model}
+            "model": model.to_json()}
 
 
 def _install_detector(out: Path, s: DemoSettings) -> dict:
@@ -268,9 +268,9 @@ def _videos(build: _Build, library, corpus: Path, detector: Path, s: DemoSetting
                 except Exception as exc:  # noqa: BLE001 - the picture is a courtesy; ingest reports real faults
                     log.warning("no progress frames of %s: %s", path.name, exc)
                 summary = ingest(library, [path], settings, progress=False, extractors=extractors)
-                errors.update(summary["errors"])
-                build.show(current=None, searchable=build.state.searchable + (not summary["failed"]),
-                           failed=build.state.failed + bool(summary["failed"]),
+                errors.update(summary.errors)
+                build.show(current=None, searchable=build.state.searchable + (not summary.failed),
+                           failed=build.state.failed + bool(summary.failed),
                            finished_at=(*build.state.finished_at, round(time.time() - started, 3)))
     finally:
         torch.set_num_threads(threads)
@@ -321,7 +321,7 @@ def _index(library, checkpoint: Path | None = None) -> dict:
 
     model = set_library_model(library, checkpoint or library.root / "models" / "pretrain" / "last")
     index = build_index(library)
-    return {"vectors": len(index), "model": model}
+    return {"vectors": len(index), "model": model.to_json()}
 
 
 def _check_index(library) -> dict:

@@ -470,3 +470,34 @@ def test_paths_derived_from_module_locations_still_reach_their_folders() -> None
 
     assert ASSETS == ROOT / "assets" / "demo" and (ASSETS / "detector.safetensors").is_file()
     assert APP.is_file()
+
+
+# ---- typed seams ----------------------------------------------------------------------------------
+
+def raw_manifest_reads(source: str) -> list[tuple[int, str]]:
+    """(line, what) for each ``<x>.manifest[...]`` or ``<x>.manifest.get(...)``: library.json
+    navigated by strings instead of ``LibraryManifest``'s fields."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        target = node.value if isinstance(node, ast.Subscript) else \
+            node.func.value if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+            and node.func.attr == "get" else None
+        if isinstance(target, ast.Attribute) and target.attr == "manifest":
+            found.append((node.lineno, ast.unparse(node)[:60]))
+    return found
+
+
+def test_library_json_is_read_through_its_typed_record() -> None:
+    offenders = [f"{_rel(path)}:{line}: {what}" for path in _sources("indexer", "synthkitchen", "app", "bench")
+                 for line, what in raw_manifest_reads(path.read_text())]
+    assert not offenders, ("library.json read by key (use the fields of "
+                           "indexer.library.manifest.LibraryManifest):\n" + "\n".join(offenders))
+    assert raw_manifest_reads('m = library.manifest["model"]\nlibrary.manifest.get("verbs")\n')
+    assert not raw_manifest_reads("library.manifest.model\nmanifest.get('x')\nindex.get(1)\n")
+
+
+def test_the_app_reaches_the_indexer_through_its_services_not_its_command_line() -> None:
+    offenders = [f"{_rel(path)}:{line}: imports {imported}" for path in _sources("app")
+                 for line, imported in imported_modules(path.read_text(), _scanned_name(path))
+                 if _is_or_inside(imported, "indexer.cli")]
+    assert not offenders, "the app imports indexer's command line:\n" + "\n".join(offenders)

@@ -20,7 +20,7 @@ try:
 except resources.USER_ERRORS as exc:
     st.error(f"The attention explorer needs the library's model: {render.md_text(exc)}")
     st.stop()
-FINGERPRINT = str((library.manifest.get("model") or {}).get("fingerprint"))
+FINGERPRINT = str(library.manifest.model_fingerprint)
 
 
 @st.cache_resource(show_spinner="Running the model with attention maps...", max_entries=8)

@@ -75,7 +75,7 @@ with actions:
     st.markdown("**Predicted actions**")
     if service is not None:
         try:
-            fingerprint = str((library.manifest.get("model") or {}).get("fingerprint"))
+            fingerprint = str(library.manifest.model_fingerprint)
             verbs_by_clip = head_verbs(ROOT, view.clip.video_id, fingerprint, view.clip)
             probabilities(verbs_by_clip[view.clip.clip_index], "ActBERT action head")
             # what the evaluation recorded beside the model (its small JSON records, each run)
@@ -211,7 +211,7 @@ if service is not None and not query:
                "video is to it, and its best span.")
 elif service is not None:
     try:
-        fingerprint = str((library.manifest.get("model") or {}).get("fingerprint"))
+        fingerprint = str(library.manifest.model_fingerprint)
         moment = moment_of(ROOT, fingerprint, query, view.clip.video_id)
     except resources.USER_ERRORS as exc:
         moment = None

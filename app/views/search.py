@@ -128,4 +128,4 @@ if compare:
 components.share_panel()  # before the slow part below
 # Last, so the results are on screen first: the "why" line of each result.
 explain_view.fill_why_lines(service, query, hits, slots,
-                            str((library.manifest.get("model") or {}).get("fingerprint")))
+                            str(library.manifest.model_fingerprint))

@@ -17,11 +17,12 @@ from actbert.atomic import atomic_write
 from actbert.device import checked_device
 from indexer.index.reconcile import index_state, reconcile_index
 from indexer.index.region_index import region_state
+from indexer.index.service import LibraryService
 from indexer.library.catalog import ClipRecord, clip_narrated
 from indexer.library.discovery import parse_shard
 from indexer.library.export import MIN_VERB_COUNT, export_corpus
 from indexer.library.feature_check import FeatureWidths, read_features
-from indexer.library.ingest import IngestSettings, ingest
+from indexer.library.ingest import IngestSettings
 from indexer.library.store import Library, LibraryError
 
 # What merge copies from a shard's video rows (the rest is set here or is the shard's own).
@@ -120,19 +121,18 @@ def run_ingest(args: argparse.Namespace) -> int:
         runner = ray_runner(settings, args.ray, actors=args.ray_actors)
     library = Library.create(args.library)
     choose_index_backend(library, args.index_backend, args.uri, args.collection)
-    summary = ingest(library, args.paths, settings, shard=parse_shard(args.shard),
-                     progress=sys.stderr.isatty() and not args.json, runner=runner)
+    summary = LibraryService(library).ingest(args.paths, settings, shard=parse_shard(args.shard),
+                                             progress=sys.stderr.isatty() and not args.json, runner=runner)
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary.to_json()))
     else:
-        print(f"ingest: {summary['done']} done, {summary['failed']} failed, "
-              f"{summary['videos'] - summary['todo']} already done")
-        for video_id, error in summary["errors"].items():
+        print(f"ingest: {summary.done} done, {summary.failed} failed, {summary.already_done} already done")
+        for video_id, error in summary.errors.items():
             print(f"  {video_id}: {error}")
-        for video_id in summary["interrupted"]:
+        for video_id in summary.interrupted:
             print(f"  {video_id}: the last ingest stopped while analysing it (killed, out of memory?); "
                   "it ran after the others")
-        for problem in summary["not_searched"]:
+        for problem in summary.not_searched:
             print(f"  {problem}")
     return 0
 
@@ -152,40 +152,25 @@ def choose_index_backend(library: Library, name: str | None, uri: str | None, co
         library.update_manifest(index_backend=record)
 
 
-def status_report(library: Library) -> dict:
-    videos = []
-    counts = library.catalog.clip_counts()
-    for row in library.catalog.videos():
-        videos.append({
-            "video_id": row["video_id"], "path": row["path"], "status": row["status"],
-            "error": row["error"], "warnings": json.loads(row["warnings"]),
-            "clips": counts.get(row["id"], 0), "duration_sec": row["duration_sec"],
-            "seconds_per_stage": json.loads(row["timings"]), "task": row["task"],
-            "split": row["split"]})
-    return {"library": str(library.root), "counts": library.catalog.stats(),
-            "model": library.manifest.get("model"), "index": index_state(library),
-            "region_index": region_state(library), "videos": videos}
-
-
 def run_status(args: argparse.Namespace) -> int:
-    report = status_report(Library(args.library, readonly=True))
+    status = LibraryService(Library(args.library, readonly=True)).status()
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(status.to_json()))
         return 0
-    counts = report["counts"]
-    print(f"{report['library']}: {counts['done']} done, {counts['failed']} failed, "
+    counts = status.counts
+    print(f"{status.library}: {counts['done']} done, {counts['failed']} failed, "
           f"{counts['pending']} pending, {counts['clips']} clips")
-    index = report["index"]
+    index = status.index
     if index["state"] not in ("ok", "no model"):
-        print(f"  index {index['state']}: {index['problem']}; run `python -m indexer repair {report['library']}`")
-    regions = report["region_index"]
+        print(f"  index {index['state']}: {index['problem']}; run `python -m indexer repair {status.library}`")
+    regions = status.region_index
     if regions["state"] != "ok":
         print(f"  region index {regions['state']}: {regions['problem']}; run "
-              f"`python -m indexer repair {report['library']}`")
-    for video in report["videos"]:
-        line = f"  {video['status']:8} {video['clips']:4d} clips  {video['video_id']}"
-        if video["error"]:
-            line += f"  ({video['error']})"
+              f"`python -m indexer repair {status.library}`")
+    for video in status.videos:
+        line = f"  {video.status:8} {video.clips:4d} clips  {video.video_id}"
+        if video.error:
+            line += f"  ({video.error})"
         print(line)
     return 0
 
@@ -270,7 +255,7 @@ def check_same_extractors(out: Library, shards: list[Library]) -> None:
     """Refuse, before anything is copied, shards whose features were made by other extractors than
     each other's or than ``out``'s finished videos (another action backbone, detector or preset):
     their widths and meanings differ, so one index cannot hold them."""
-    records = [(lib, lib.manifest.get("extractors")) for lib in ([out] if out.catalog.videos("done") else []) + shards]
+    records = [(lib, lib.manifest.extractors) for lib in ([out] if out.catalog.videos("done") else []) + shards]
     records = [(lib, rec) for lib, rec in records if rec]
     for lib, rec in records[1:]:
         if rec != records[0][1]:
@@ -299,7 +284,7 @@ def run_merge(args: argparse.Namespace) -> int:
     with out.writing():
         for shard in shards:
             expected = widths if widths.action is not None else FeatureWidths.of_library(shard)
-            for source in shard.manifest.get("sources", []):
+            for source in shard.manifest.sources:
                 out.add_source(source)
             for row in shard.catalog.videos("done"):
                 try:
@@ -307,9 +292,9 @@ def run_merge(args: argparse.Namespace) -> int:
                     merged += 1
                 except (ValueError, TypeError, KeyError, IndexError, OSError, LibraryError) as exc:
                     skipped[str(row["video_id"])[:80]] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            if shard.manifest.get("extractors"):
-                out.update_manifest(extractors=shard.manifest["extractors"],
-                                    settings=shard.manifest.get("settings", {}))
+            if shard.manifest.extractors:
+                out.update_manifest(extractors=dict(shard.manifest.extractors),
+                                    settings=dict(shard.manifest.settings))
         failed = reconcile_index(out)[1]["failed"]
     print(f"merge: {merged} videos into {out.root}" + (f", {len(skipped)} skipped" if skipped else ""))
     for video_id, reason in skipped.items():

@@ -49,7 +49,7 @@ def export_milvus(library: Library, uri: str, collection: str | None = None) -> 
         else:
             vectors = index.reconstruct_many(ids)
         record = backends.milvus_record(library, uri, collection)
-        milvus = backends.build(library, vectors, ids, model=library.manifest.get("model"),
+        milvus = backends.build(library, vectors, ids, model=library.manifest.model.to_json(),
                                 dim=index.dim, record=record)
         if not np.array_equal(milvus.ids(), ids):
             raise RuntimeError(f"Milvus holds {len(milvus)} clips after the export, the library {len(ids)}")

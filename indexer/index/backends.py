@@ -3,8 +3,7 @@
 library.json's ``index_backend`` names it: absent (or ``{"name": "faiss"}``) is the FAISS index in
 the library folder (``ClipIndex``); ``{"name": "milvus", "uri": URI, "collection": NAME}`` is a
 Milvus collection (``indexer.index.milvus_backend``: a file path is Milvus Lite, ``http://...`` a
-server). Both answer the same interface (ids, add, remove, search, similar, reconstruct, save),
-and the writing commands keep either one equal to the catalog's finished clip ids
+server). Both are ``VectorIndex``es (``indexer.index.vector_index``), and the writing commands keep either one equal to the catalog's finished clip ids
 (``indexer.index.reconcile``). pymilvus is imported only for a Milvus library.
 """
 
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from indexer.index.clip_index import ClipIndex
+from indexer.index.vector_index import VectorIndex
 from indexer.library.store import Library
 
 BACKENDS = ("faiss", "milvus")
@@ -23,7 +23,7 @@ BACKENDS = ("faiss", "milvus")
 
 def backend_of(library: Library) -> dict:
     """The library's ``index_backend`` record (``{"name": "faiss"}`` when none is set)."""
-    record = library.manifest.get("index_backend") or {"name": "faiss"}
+    record = dict(library.manifest.index_backend or {"name": "faiss"})
     if record.get("name") not in BACKENDS:
         raise ValueError(f"{library.root}: unknown index backend {record.get('name')!r} in library.json")
     return record
@@ -50,12 +50,13 @@ def _token() -> str:
     return os.environ.get("MILVUS_TOKEN", "")  # a server's "user:password" or API key, never stored
 
 
-def open_index(library: Library, record: dict | None = None, *, check_model: bool = True):
+def open_index(library: Library, record: dict | None = None, *, check_model: bool = True) -> VectorIndex:
     """The library's index (``ClipIndex`` or ``MilvusIndex``), checked against its model.
 
     Raises ``ClipIndexError`` subclasses when it is missing or was built by another model."""
     record = record or backend_of(library)
-    model = library.manifest.get("model") if check_model else None
+    model = library.manifest.model if check_model else None
+    model = model and model.to_json()  # the index manifest records the entry's JSON
     if record["name"] == "faiss":
         return ClipIndex.load(library.root / "index", expected_model=model, library=library.root)
     from indexer.index.milvus_backend import MilvusIndex
@@ -65,7 +66,7 @@ def open_index(library: Library, record: dict | None = None, *, check_model: boo
 
 
 def build(library: Library, vectors: np.ndarray, ids: np.ndarray, *, model: Any, dim: int,
-          record: dict | None = None):
+          record: dict | None = None) -> VectorIndex:
     """A fresh index of the library's backend holding ``vectors`` under ``ids``, saved."""
     record = record or backend_of(library)
     if record["name"] == "faiss":

@@ -52,6 +52,7 @@ from indexer.index.files import (
     IndexMissingError,
 )
 from indexer.index.recall import calibrate_nprobe, exact_top_k, ivf_params
+from indexer.index.vector_index import KeyedVectors
 from indexer.index.vectors import clip_ids, unit_vectors
 
 __all__ = ["ClipIndex", "ClipIndexError", "IndexCorruptError", "IndexMismatchError", "IndexMissingError",
@@ -113,8 +114,11 @@ def _train(vectors: np.ndarray, dim: int, factory: str, seed: int) -> faiss.Inde
     return index
 
 
-class ClipIndex:
-    """Clip vectors ``(N, D)`` in a FAISS index whose labels are the catalog's clip ids."""
+class ClipIndex(KeyedVectors):
+    """Clip vectors ``(N, D)`` in a FAISS index whose labels are the catalog's clip ids: a
+    ``VectorIndex`` (``indexer.index.vector_index``)."""
+
+    filters = False  # search() takes no video= / task=: the searcher filters its hits
 
     def __init__(self, index: faiss.Index, *, model: dict | None = None, nprobe: int = 1,
                  auto_factory: bool = True, factory: str | None = None) -> None:
@@ -125,7 +129,7 @@ class ClipIndex:
         self._ivf = faiss.extract_index_ivf(index) if self._factory.startswith("IVF") else None
         self._nprobe = 1
         self.nprobe = nprobe
-        self._ids = np.sort(self._stored_ids())
+        self._held = np.sort(self._stored_ids())
         self._lock = ReadWriteLock()
         self._writer = threading.Lock()  # serialises add/remove/rebuild; searches continue during rebuild
         self._gpu: Any = None
@@ -182,17 +186,6 @@ class ClipIndex:
         """Whether searches run on GPUs (FAISS reports at least one)."""
         return _gpu_count() > 0
 
-    def __len__(self) -> int:
-        return int(self._ids.size)
-
-    def __contains__(self, clip_id: int) -> bool:
-        pos = np.searchsorted(self._ids, clip_id)
-        return bool(pos < self._ids.size and self._ids[pos] == clip_id)
-
-    def ids(self) -> np.ndarray:
-        """Sorted ``(N,)`` int64 clip ids held, to compare with the catalog."""
-        return self._ids.copy()
-
     def _stored_ids(self) -> np.ndarray:
         if isinstance(self._index, faiss.IndexIDMap2):
             return faiss.vector_to_array(self._index.id_map).astype(np.int64)
@@ -209,22 +202,21 @@ class ClipIndex:
         x = unit_vectors(vectors, self.dim)
         labels = clip_ids(ids, len(x))
         with self._writer, self._lock.write():
-            present = labels[np.isin(labels, self._ids)]
+            present = self._held_among(labels)
             if present.size:
                 self._index.remove_ids(present)
             self._index.add_with_ids(x, labels)
-            self._ids = np.union1d(self._ids, labels)
+            self._hold(labels)
             self._gpu = None
         self._maybe_recommend_rebuild()
 
     def remove(self, ids: Any) -> int:
         """Remove the clips ``ids`` ``(N,)``; ids not held are ignored. Returns how many were removed."""
-        labels = np.unique(np.asarray(ids, dtype=np.int64).reshape(-1))
         with self._writer, self._lock.write():
-            held = labels[np.isin(labels, self._ids)]
+            held = self._held_among(ids)
             if held.size:
                 self._index.remove_ids(held)
-                self._ids = np.setdiff1d(self._ids, held, assume_unique=True)
+                self._forget(held)
                 self._gpu = None
         return int(held.size)
 
@@ -253,7 +245,7 @@ class ClipIndex:
         stored vectors are PQ approximations: re-embed (``reindex``) for exact vectors instead.
         """
         with self._writer:
-            labels = self._ids.copy()
+            labels = self._held.copy()
             x = unit_vectors(self._reconstruct_many(labels), self.dim) if labels.size else \
                 np.zeros((0, self.dim), np.float32)
             chosen = factory or recommended_factory(len(labels), self.dim, compress)
@@ -278,10 +270,10 @@ class ClipIndex:
                 raise KeyError(f"clip id {clip_id} is not in the index")
             return self._index.reconstruct(int(clip_id))
 
-    def reconstruct_many(self, clip_ids_: np.ndarray) -> np.ndarray:
-        """Stored unit vectors ``(N, D)`` of ``clip_ids_`` ``(N,)`` (all held; approximate for PQ)."""
+    def reconstruct_many(self, ids: np.ndarray) -> np.ndarray:
+        """Stored unit vectors ``(N, D)`` of ``ids`` ``(N,)`` (all held; approximate for PQ)."""
         with self._lock.read():
-            return self._reconstruct_many(np.asarray(clip_ids_, np.int64))
+            return self._reconstruct_many(np.asarray(ids, np.int64))
 
     def _reconstruct_many(self, labels: np.ndarray) -> np.ndarray:
         out = np.empty((labels.size, self.dim), np.float32)
@@ -310,13 +302,6 @@ class ClipIndex:
             else:
                 scores, labels = self._index.search(q, int(k))
         scores[labels < 0] = -np.inf
-        return scores, labels
-
-    def similar(self, clip_id: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` nearest clips to ``clip_id``'s own vector, itself excluded: ``(scores, ids)``, ``(k,)``."""
-        scores, labels = self.search(self.reconstruct(clip_id), int(k) + 1)
-        keep = labels[0] != int(clip_id)
-        scores, labels = scores[0][keep][:k], labels[0][keep][:k]
         return scores, labels
 
     def _gpu_replica(self) -> tuple[Any, np.ndarray | None] | None:

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from actbert.checkpoint import manifest_checkpoint, uses_regions
+from actbert.checkpoint import uses_regions
 from actbert.data import ClipInputs, remove_all_regions
 from indexer.errors import ClipIndexError, LibraryError
 from indexer.index.clip_index import ClipIndex
@@ -36,21 +36,22 @@ def compare_checkpoint(library: Library, checkpoint: str | Path | None = None) -
     """The second model's folder: ``checkpoint``, else library.json's ``model_no_regions``."""
     if checkpoint:
         return Path(checkpoint)
-    found = manifest_checkpoint(library.root, library.manifest, "model_no_regions")
-    if not found:
+    found = library.manifest.model_no_regions
+    if found is None:
         raise LibraryError(f"{library.root / 'library.json'} names no 'model_no_regions': pass a "
                            "checkpoint folder to compare with")
-    return found
+    return found.folder(library.root)
 
 
 def compare_index(library: Library, checkpoint: str | Path, clip_ids) -> ClipIndex:
     """The second model's index of the library's finished clips (``clip_ids``): loaded from
     ``LIB/compare/<fingerprint>/`` when it holds exactly those clips, else embedded and saved."""
-    record = model_record(library, checkpoint)
+    entry = model_record(library, checkpoint)
+    record = entry.to_json()  # what the index manifest records
     # fed without regions: other vectors of the same weights (and never those of an index made
     # before the run folder's training record was read)
     suffix = "" if uses_regions(checkpoint) else "-no-regions"
-    folder = library.root / COMPARE_DIR / f"{record['fingerprint']}{suffix}"
+    folder = library.root / COMPARE_DIR / f"{entry.fingerprint}{suffix}"
     wanted = set(int(i) for i in clip_ids)
     try:
         index = ClipIndex.load(folder, expected_model=record, library=library.root)

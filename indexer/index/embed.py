@@ -23,6 +23,7 @@ from actbert.checkpoint import CheckpointError
 from actbert.data import VideoFeatures, clip_batch, drop_regions
 from actbert.model import ActBertForPretraining
 from indexer.errors import LibraryError, ModelError
+from indexer.library.manifest import ModelEntry
 from indexer.library.store import Library
 
 log = logging.getLogger(__name__)
@@ -37,13 +38,18 @@ def model_fingerprint(checkpoint_dir: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def set_library_model(library: Library, checkpoint_dir: str | Path) -> dict:
-    """Record the model used for this library's vectors (path stored relative when inside)."""
+def model_entry(library_root: Path, checkpoint_dir: str | Path) -> ModelEntry:
+    """The ``model`` entry library.json names for ``checkpoint_dir`` (its path relative to the
+    library when inside it, its fingerprint, its region limit); reads the checkpoint's files."""
     path = Path(checkpoint_dir).resolve()
-    stored = str(path.relative_to(library.root)) if library.root in path.parents else str(path)
+    stored = str(path.relative_to(library_root)) if library_root in path.parents else str(path)
     config = json.loads((path / "config.json").read_text())
-    model = {"checkpoint": stored, "fingerprint": model_fingerprint(path),
-             "max_regions": int(config.get("max_regions", 36))}
+    return ModelEntry(stored, model_fingerprint(path), int(config.get("max_regions", 36)))
+
+
+def set_library_model(library: Library, checkpoint_dir: str | Path) -> ModelEntry:
+    """Record the model used for this library's vectors (``model_entry``)."""
+    model = model_entry(library.root, checkpoint_dir)
     library.update_manifest(model=model)
     return model
 
@@ -52,12 +58,10 @@ def library_model_dir(library: Library, checkpoint: str | Path | None = None) ->
     """The checkpoint to use: the one named, else the library's recorded model."""
     if checkpoint:
         return Path(checkpoint)
-    model = library.manifest.get("model")
-    if not model:
+    if library.manifest.model is None:
         raise LibraryError(f"{library.root} records no model: train one (`python -m indexer demo` "
                            "or `python -m actbert train`) or pass --checkpoint")
-    path = Path(model["checkpoint"])
-    return path if path.is_absolute() else library.file(model["checkpoint"])
+    return library.model_dir(library.manifest.model)
 
 
 def load_model(checkpoint_dir: str) -> ActBertForPretraining:

@@ -61,7 +61,7 @@ def vocabulary(searcher: Searcher, absent: str) -> list[str] | None:
     if absent == "object words":
         return [w for name in region_class_names(searcher.library)[1:] for w in name.split()]
     if absent == "verb words":
-        return list(searcher.model.config.extra.get("verbs") or searcher.library.manifest.get("verbs") or [])
+        return list(searcher.model.config.extra.get("verbs") or searcher.library.manifest.verbs)
     return None
 
 

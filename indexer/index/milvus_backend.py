@@ -1,4 +1,4 @@
-"""``MilvusIndex``: the clip index in Milvus, behind the same interface as ``ClipIndex`` (FAISS).
+"""``MilvusIndex``: the clip index in Milvus, a ``VectorIndex`` as ``ClipIndex`` (FAISS) is.
 
 One collection per library: primary key ``clip_id`` (the catalog's int64 clip ids, never
 reused), ``vector`` (unit length, inner product, so scores are cosines as with FAISS), and the
@@ -29,6 +29,7 @@ from pymilvus import DataType, MilvusClient, MilvusException
 
 from indexer.errors import ExplorerError
 from indexer.index.files import IndexMismatchError, IndexMissingError, fingerprint
+from indexer.index.vector_index import KeyedVectors
 from indexer.index.vectors import clip_ids, unit_vectors
 
 log = logging.getLogger(__name__)
@@ -84,18 +85,20 @@ def _start_lite(path: str, timeout_s: float = 60.0) -> None:
         time.sleep(0.02)
 
 
-class MilvusIndex:
-    """Clip vectors ``(N, D)`` in a Milvus collection keyed by the catalog's clip ids."""
+class MilvusIndex(KeyedVectors):
+    """Clip vectors ``(N, D)`` in a Milvus collection keyed by the catalog's clip ids: a
+    ``VectorIndex`` (``indexer.index.vector_index``)."""
 
     factory = "milvus"
     nprobe = 1
     filters = True  # search() takes video= and task=
+    on_gpu = False  # as far as this process knows: a server places its index itself
 
     def __init__(self, client: MilvusClient, collection: str, dim: int, model: Any,
                  attributes: Attributes, uri: str) -> None:
         self.client, self.collection, self._dim, self.model = client, collection, dim, model
         self.attributes, self.uri = attributes, uri
-        self._ids = np.sort(self._stored_ids())
+        self._held = np.sort(self._stored_ids())
 
     # ----- construction -------------------------------------------------------------------------
     @classmethod
@@ -149,21 +152,10 @@ class MilvusIndex:
         client.load_collection(collection)
         return cls(client, collection, int(vector["params"]["dim"]), model, attributes, uri)
 
-    # ----- the ClipIndex interface --------------------------------------------------------------
+    # ----- the VectorIndex protocol -------------------------------------------------------------
     @property
     def dim(self) -> int:
         return self._dim
-
-    def __len__(self) -> int:
-        return int(self._ids.size)
-
-    def __contains__(self, clip_id: int) -> bool:
-        pos = np.searchsorted(self._ids, clip_id)
-        return bool(pos < self._ids.size and self._ids[pos] == clip_id)
-
-    def ids(self) -> np.ndarray:
-        """Sorted ``(N,)`` int64 clip ids held."""
-        return self._ids.copy()
 
     def _stored_ids(self) -> np.ndarray:
         found = []
@@ -187,15 +179,14 @@ class MilvusIndex:
                      "task": str(task or "")[:MAX_TEXT]}
                     for i, v, video, task in zip(part, x[start:start + BATCH], videos, tasks)]
             self.client.upsert(self.collection, rows)
-        self._ids = np.union1d(self._ids, labels)
+        self._hold(labels)
 
     def remove(self, ids: Any) -> int:
         """Remove the clips ``ids``; ids not held are ignored. Returns how many were removed."""
-        labels = np.unique(np.asarray(ids, dtype=np.int64).reshape(-1))
-        held = labels[np.isin(labels, self._ids)]
+        held = self._held_among(ids)
         for start in range(0, held.size, BATCH):
             self.client.delete(self.collection, ids=held[start:start + BATCH].tolist())
-        self._ids = np.setdiff1d(self._ids, held, assume_unique=True)
+        self._forget(held)
         return int(held.size)
 
     def needs_rebuild(self) -> bool:
@@ -207,6 +198,11 @@ class MilvusIndex:
         if not rows:
             raise KeyError(f"clip id {clip_id} is not in the index")
         return np.asarray(rows[0]["vector"], np.float32)
+
+    def reconstruct_many(self, ids: np.ndarray) -> np.ndarray:
+        """Stored unit vectors ``(N, D)`` of ``ids`` ``(N,)`` (all held), one by one."""
+        rows = [self.reconstruct(int(i)) for i in np.asarray(ids, np.int64).reshape(-1)]
+        return np.stack(rows) if rows else np.zeros((0, self.dim), np.float32)
 
     def search(self, queries: np.ndarray, k: int, video: str | None = None,
                task: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -227,12 +223,6 @@ class MilvusIndex:
             for col, hit in enumerate(hits):
                 scores[row, col], labels[row, col] = hit["distance"], hit["id"]
         return scores, labels
-
-    def similar(self, clip_id: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` nearest clips to ``clip_id``'s own vector, itself excluded: ``(scores, ids)``, ``(k,)``."""
-        scores, labels = self.search(self.reconstruct(clip_id), int(k) + 1)
-        keep = labels[0] != int(clip_id)
-        return scores[0][keep][:k], labels[0][keep][:k]
 
     def save(self, directory: str | Path | None = None) -> None:
         """Changes are in Milvus as soon as made; flush seals them to its storage."""

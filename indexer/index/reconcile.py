@@ -23,34 +23,27 @@ from indexer.index.embed import (
     library_model_dir,
     load_model,
     model_fingerprint,
-    set_library_model,
+    model_entry,
 )
 from indexer.index.files import ClipIndexError, IndexMismatchError, IndexMissingError, remove_orphans
 from indexer.index.region_index import reconcile_regions
 from indexer.library.feature_check import FeatureWidths, drop_unusable
+from indexer.library.manifest import ModelEntry
 from indexer.library.store import Library, LibraryError
 
 log = logging.getLogger(__name__)
 
-def model_record(library: Library, checkpoint: str | Path) -> dict:
-    """The ``model`` entry library.json would name for ``checkpoint``, without writing it: the
-    record ``embed.set_library_model`` makes, caught before it reaches the manifest."""
-
-    class _Capture:
-        root = library.root
-        record: dict = {}
-
-        def update_manifest(self, **fields) -> None:
-            self.record = fields["model"]
-
+def model_record(library: Library, checkpoint: str | Path) -> ModelEntry:
+    """The ``model`` entry library.json would name for ``checkpoint`` (``embed.model_entry``),
+    without writing it; ``LibraryError`` when ``checkpoint`` is no model checkpoint."""
     try:
-        return set_library_model(_Capture(), checkpoint)
+        return model_entry(library.root, checkpoint)
     except (OSError, ValueError) as exc:
         raise LibraryError(f"{checkpoint} is not a model checkpoint ({exc})".splitlines()[0]) from exc
 
 
 def build_index(library: Library, checkpoint: str | Path | None = None,
-                model: dict | None = None) -> tuple[ClipIndex, dict[str, str]]:
+                model: ModelEntry | None = None) -> tuple[ClipIndex, dict[str, str]]:
     """Embed every finished clip and write a fresh index naming ``model`` (default: the library's).
     Videos whose feature file is unusable for that model are marked failed first; returns the
     index and those videos' reasons (``drop_unusable``)."""
@@ -72,7 +65,7 @@ def reconcile_index(library: Library) -> tuple[ClipIndex | None, dict]:
     report = {"added": 0, "removed": 0, "rebuilt": False, "failed": {}, "orphans": [], "reindex": None}
     with library.writing():
         report["orphans"] = library.remove_orphans() + remove_orphans(library.root / "index")
-        index = _reconcile_clips(library, report) if library.manifest.get("model") else None
+        index = _reconcile_clips(library, report) if library.manifest.model else None
         _, report["regions"] = reconcile_regions(library)
         failed = report["regions"]["failed"]
         if failed:  # videos the region index could not read left the catalog: the clips follow
@@ -132,19 +125,19 @@ def finish_interrupted_reindex(library: Library) -> str | None:
         index = open_index(library, check_model=False)
     except ClipIndexError:
         return None
-    new, old = index.model, library.manifest.get("model")
-    if not isinstance(new, dict) or new == old or not isinstance(new.get("checkpoint"), str):
+    old = library.manifest.model
+    if not isinstance(index.model, dict) or not isinstance(index.model.get("checkpoint"), str) or \
+            (old is not None and index.model == old.to_json()):
         return None
+    new = ModelEntry.from_json(index.model)
     try:
-        folder = Path(new["checkpoint"])
-        folder = folder if folder.is_absolute() else library.file(new["checkpoint"])
-        if model_fingerprint(folder) != new.get("fingerprint"):
+        if model_fingerprint(library.model_dir(new)) != index.model.get("fingerprint"):
             return None
     except (OSError, LibraryError):
         return None
     library.update_manifest(model=new)
-    message = (f"finished an interrupted reindex: the library now uses the model {new['checkpoint']} "
-               f"its index was built with (was {old.get('checkpoint') if isinstance(old, dict) else old})")
+    message = (f"finished an interrupted reindex: the library now uses the model {new.checkpoint} "
+               f"its index was built with (was {old.checkpoint if old else None})")
     log.warning(message)
     return message
 
@@ -155,8 +148,7 @@ def index_state(library: Library) -> dict:
     want = np.array(library.catalog.clip_ids(), np.int64)
     state = {"state": "ok", "catalog_clips": int(want.size), "index_clips": None,
              "missing": [], "extra": [], "problem": None}
-    model = library.manifest.get("model")
-    if not model:
+    if library.manifest.model is None:
         state["state"] = "no model"
         return state
     try:

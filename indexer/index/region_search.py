@@ -167,10 +167,7 @@ def clip_cosines(index, text: np.ndarray, clip_ids: list[int]) -> dict[int, floa
     held = [c for c in clip_ids if c in index]
     if not held:
         return {}
-    if hasattr(index, "reconstruct_many"):
-        vectors = index.reconstruct_many(np.array(held, np.int64))
-    else:  # Milvus: one by one
-        vectors = np.stack([index.reconstruct(c) for c in held])
+    vectors = index.reconstruct_many(np.array(held, np.int64))
     return dict(zip(held, (vectors @ unit).astype(float).tolist()))
 
 

@@ -39,6 +39,7 @@ from indexer.index.clip_index import ClipIndex
 from indexer.index.embed import embed_library, library_model_dir, load_model, model_fingerprint
 from indexer.library.catalog import Clip
 from indexer.library.feature_cache import CLIP_INPUTS_CACHED, clip_model_inputs
+from indexer.library.manifest import ModelEntry
 from indexer.library.store import Library
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ class Searcher:
         self._own_model = not checkpoint  # the library's recorded model
         self.model = load_model(str(self.checkpoint))
         self.tokenizer = ActBertTokenizer()
-        # ClipIndex (FAISS) or MilvusIndex (indexer.index.backends)
+        # a VectorIndex: ClipIndex (FAISS) or MilvusIndex (indexer.index.backends)
         self._index_stamp = self._saved_index_stamp() if index is None else None
         self.index = index if index is not None else open_index(library)
         self._states: OrderedDict[tuple, VideoState] = OrderedDict()
@@ -219,7 +220,7 @@ class Searcher:
     def fingerprint(self) -> str:
         """The ranking model's fingerprint (``model_fingerprint``; the library's record for its own
         model, computed from the weights for another)."""
-        recorded = (self.library.manifest.get("model") or {}).get("fingerprint") if self._own_model else None
+        recorded = self.library.manifest.model_fingerprint if self._own_model else None
         return str(recorded) if recorded else model_fingerprint(self.checkpoint)
 
     @torch.no_grad()
@@ -361,7 +362,7 @@ class Searcher:
             q = self._embed(text)
             timings["encode"] = (time.perf_counter() - t0) * 1e3
             t0 = time.perf_counter()
-            pushed = {"video": video, "task": task} if getattr(self.index, "filters", False) else {}
+            pushed = {"video": video, "task": task} if self.index.filters else {}
             scores, ids = self.index.search(q, min(pool, len(self.index)), **pushed)
             timings["faiss"] = (time.perf_counter() - t0) * 1e3
             vector = {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
@@ -415,7 +416,7 @@ class Searcher:
 
 
 def build_index(library: Library, checkpoint: str | Path | None = None,
-                model: dict | None = None) -> ClipIndex:
+                model: ModelEntry | None = None) -> ClipIndex:
     """Embed every finished clip and write a fresh index (reindex), under the writer lock; the
     region index is brought to the catalog first (``indexer.index.region_index``: a video whose
     features it cannot read is marked failed before the clips are embedded).
@@ -428,5 +429,5 @@ def build_index(library: Library, checkpoint: str | Path | None = None,
         reconcile_regions(library)
         net = load_model(str(library_model_dir(library, checkpoint)))
         vectors, ids = embed_library(library, net)
-        record = model if model is not None else library.manifest.get("model")
-        return backends.build(library, vectors, ids, model=record, dim=net.config.embed_size)
+        record = model if model is not None else library.manifest.model
+        return backends.build(library, vectors, ids, model=record and record.to_json(), dim=net.config.embed_size)

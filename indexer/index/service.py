@@ -1,6 +1,8 @@
-"""The clip service: what the explorer asks of a library, over its catalog, features and model.
+"""The services the explorer and the commands share: ``LibraryService`` (the library as a whole:
+its status, folders ingested into it) and ``ClipService`` (its clips, over the catalog, features
+and model).
 
-``search``, ``search_region`` and ``similar`` return ``SearchHit``s (a ``Clip`` and its scores); ``clip`` returns a
+``ClipService.search``, ``search_region`` and ``similar`` return ``SearchHit``s (a ``Clip`` and its scores); ``clip`` returns a
 ``ClipView`` (the ``Clip`` and its regions); ``attention`` returns a ``ClipAttention``: every
 attention map of one (query, clip) forward pass with the frames already decoded and every region
 slot the model saw matched to its frame and box, so a page only draws.
@@ -9,14 +11,44 @@ slot the model saw matched to its frame and box, so a page only draws.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from indexer.index.search import Searcher, SearchHit, SearchResult
+from indexer.index.status import LibraryStatus, library_status
 from indexer.library import inspector
 from indexer.library.catalog import Clip
 from indexer.library.feature_cache import load_features
+from indexer.library.ingest import IngestSettings, IngestSummary, ingest
 from indexer.library.store import Library
+
+
+class LibraryService:
+    """One library as a whole: what the Library page and the ``ingest`` and ``status`` commands do."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+
+    def status(self) -> LibraryStatus:
+        """Every video's state, the catalog's counts, the model and both indexes against the catalog."""
+        return library_status(self.library)
+
+    def recorded_settings(self) -> IngestSettings:
+        """The ingest settings the library recorded (the defaults for those it did not)."""
+        return IngestSettings.from_record(self.library.manifest.settings)
+
+    def ingest(self, paths: list[str | Path], settings: IngestSettings | None = None, *,
+               shard: tuple[int, int] | None = None, progress: bool = False,
+               on_video_done: Callable[[str], None] | None = None,
+               runner: Callable[[], object] | None = None) -> IngestSummary:
+        """The videos under ``paths`` ingested with ``settings`` (default: ``recorded_settings``),
+        under the writer lock, the index brought to the catalog at the end
+        (``indexer.library.ingest.ingest``: ``shard`` i/n, a tqdm bar when ``progress``,
+        ``on_video_done(video_id)`` after each video, ``runner`` the Ray runner or the local one)."""
+        return ingest(self.library, paths, settings or self.recorded_settings(), shard=shard,
+                      progress=progress, on_video_done=on_video_done, runner=runner)
 
 
 @dataclass(frozen=True)

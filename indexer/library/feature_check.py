@@ -51,12 +51,11 @@ class FeatureWidths:
     @classmethod
     def of_library(cls, library: Library) -> "FeatureWidths":
         """The library model's input widths; unchecked widths when it records no usable model."""
-        model = library.manifest.get("model")
-        if not isinstance(model, dict) or not isinstance(model.get("checkpoint"), str):
+        model = library.manifest.model
+        if model is None:
             return cls()
-        folder = Path(model["checkpoint"])
         try:
-            return cls.of_checkpoint(folder if folder.is_absolute() else library.file(model["checkpoint"]))
+            return cls.of_checkpoint(library.model_dir(model))
         except LibraryError:
             return cls()
 

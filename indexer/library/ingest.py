@@ -8,7 +8,7 @@ usable. A corpus's ground truth (task, split, true steps) comes from the readers
 ``indexer.library.ground_truth``. A killed run leaves the interrupted video ``pending`` and nothing
 half-written, so rerunning the same command resumes; a video is marked ``INTERRUPTED`` while it
 is being analysed, so one that killed the last run (out of memory) is redone after the others and
-reported (``summary["interrupted"]``) instead of blocking them again. The run holds the library's writer lock and
+reported (``IngestSummary.interrupted``) instead of blocking them again. The run holds the library's writer lock and
 ends by bringing the index to the catalog (``indexer.index.reconcile``). ``--shard i/n`` picks a
 deterministic subset. Only the folders named become the library's ``sources`` (never a symlink's
 target folder).
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 from tqdm import tqdm
@@ -83,12 +83,41 @@ class IngestSettings:
         if self.preset not in ("fast", "paper"):
             raise ValueError(f"preset must be 'fast' or 'paper', got {self.preset!r}")
 
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> "IngestSettings":
+        """The settings a library recorded (library.json's ``settings``); keys this version does not
+        know are left out."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in known})
+
     @property
     def detector_name(self) -> str:
         if self.detector:
             return self.detector
         return ("fasterrcnn_resnet50_fpn_v2" if self.preset == "paper"
                 else "fasterrcnn_mobilenet_v3_large_320_fpn")
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did; ``to_json()`` is what ``indexer ingest --json`` prints."""
+
+    videos: int                # video files found under the paths named
+    todo: int                  # of them, those not done before (or changed since), this run's work
+    done: int = 0
+    failed: int = 0
+    errors: dict[str, str] = field(default_factory=dict)  # video id -> its one-line reason
+    indexed: bool = False      # the library has a model, and the index was brought to the catalog
+    not_searched: list[str] = field(default_factory=list)  # folders that could not be searched
+    interrupted: list[str] = field(default_factory=list)   # video ids the last run died on (run last)
+
+    @property
+    def already_done(self) -> int:
+        """Videos found that an earlier run had finished (and unchanged since)."""
+        return self.videos - self.todo
+
+    def to_json(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -282,8 +311,8 @@ def ingest(library: Library, paths: list[str | Path], settings: IngestSettings,
            shard: tuple[int, int] | None = None, progress: bool = True,
            extractors: Extractors | None = None,
            on_video_done: Callable[[str], None] | None = None,
-           runner: Callable[[], object] | None = None) -> dict:
-    """Ingest every video under ``paths`` into ``library``; returns a summary.
+           runner: Callable[[], object] | None = None) -> IngestSummary:
+    """Ingest every video under ``paths`` into ``library``; returns what it did.
 
     Videos already ``done`` with an unchanged file are skipped. Extractors are built only when
     there is work (a missing pretrained model is one clear error, raised before any video).
@@ -296,8 +325,8 @@ def ingest(library: Library, paths: list[str | Path], settings: IngestSettings,
         from indexer.index.reconcile import reconcile_index
 
         index, report = reconcile_index(library)  # also removes files a killed run left
-        summary["indexed"] = index is not None
-        summary["errors"].update(report["failed"])
+        summary.indexed = index is not None
+        summary.errors.update(report["failed"])
         return summary
 
 
@@ -325,20 +354,19 @@ def plan(library: Library, paths: list[str | Path], shard: tuple[int, int] | Non
     return videos, todo
 
 
-def _ingest_locked(library, paths, settings, shard, progress, on_video_done, make_runner) -> dict:
+def _ingest_locked(library, paths, settings, shard, progress, on_video_done, make_runner) -> IngestSummary:
     problems: list[str] = []
     videos, todo = plan(library, paths, shard, problems)
     interrupted = [job for job in todo if library.catalog.video(job.video_id)["error"] == INTERRUPTED]
     todo = [job for job in todo if job not in interrupted] + interrupted  # the others first
-    summary = {"videos": len(videos), "todo": len(todo), "done": 0, "failed": 0, "errors": {},
-               "indexed": False, "not_searched": problems,
-               "interrupted": [job.video_id for job in interrupted]}
+    summary = IngestSummary(len(videos), len(todo), not_searched=problems,
+                            interrupted=[job.video_id for job in interrupted])
     for job in interrupted:
         log.warning("%s: the last ingest stopped while analysing it; it runs after the others", job.path)
     if not todo:
         return summary
     runner = make_runner()
-    library.update_manifest(settings={**library.manifest.get("settings", {}), **asdict(settings)},
+    library.update_manifest(settings={**library.manifest.settings, **asdict(settings)},
                             extractors=runner.names)
     results = runner.run(todo)
     try:
@@ -361,13 +389,13 @@ def _commit_all(library, results, todo, settings, names, summary, progress, on_v
         if isinstance(result, VideoResult):
             try:
                 commit_video(library, job, result, settings, names)
-                summary["done"] += 1
+                summary.done += 1
             except Exception as exc:  # noqa: BLE001 - e.g. a full disk: this video's failure
                 result = failure_of(exc, started)
         if isinstance(result, VideoFailure):
             library.catalog.mark_failed(job.rowid, result.message, timings={"total": result.seconds})
-            summary["failed"] += 1
-            summary["errors"][job.video_id] = result.message
+            summary.failed += 1
+            summary.errors[job.video_id] = result.message
             log.warning("%s failed: %s", job.path, result.message)
         if on_video_done:
             on_video_done(job.video_id)

@@ -89,13 +89,13 @@ def parse_clip_id(text: object) -> int:
 
 def region_class_names(library: Library) -> list[str]:
     """The detector's class names (index 0 = background) recorded in the library manifest."""
-    return list(((library.manifest.get("extractors") or {}).get("regions") or {}).get("classes") or [])
+    return library.manifest.region_classes
 
 
 def verb_names(library: Library, count: int, model_verbs: list[str] | None = None) -> list[str]:
     """The action head's verb vocabulary: the model's own (``config.extra["verbs"]``, recorded at
     pretraining), else the manifest's ("verbs"), else "verb k" placeholders."""
-    names = list(model_verbs or library.manifest.get("verbs") or [])
+    names = list(model_verbs or library.manifest.verbs)
     if len(names) != count:
         if names:
             log.warning("the verb vocabulary lists %d verbs, the action head has %d", len(names), count)

@@ -1,7 +1,8 @@
 """The library: a folder holding the SQLite catalog, per-video feature files, models and the index.
 
 ```
-LIB/library.json          manifest: format version, settings, the model that produced the vectors
+LIB/library.json          manifest (``indexer.library.manifest.LibraryManifest``): format version,
+                          settings, the model that produced the vectors
 LIB/catalog.sqlite        videos, clips (+ FTS5 over narrations), transcripts, ground-truth steps
 LIB/features/<id>.safetensors   one feature file per video (actbert.data.VideoFeatures)
 LIB/index/                FAISS index + its manifest
@@ -36,13 +37,13 @@ from typing import Any
 from actbert.atomic import write_json
 from indexer.errors import LibraryBusyError, LibraryError
 from indexer.library.catalog import Catalog
+from indexer.library.manifest import LIBRARY_FORMAT, LibraryManifest, ModelEntry, read_manifest
 
 __all__ = ["LIBRARY_FORMAT", "Library", "LibraryBusyError", "LibraryError", "checked_path", "write_json_atomic",
            "writer_lock"]
 
 log = logging.getLogger(__name__)
 
-LIBRARY_FORMAT = 1
 # How long a writing command waits for another's lock before it gives up naming the holder (s),
 # and how often a waiting writer says again whom it waits for.
 WRITER_WAIT_SEC = 600.0
@@ -58,30 +59,25 @@ class Library:
             raise LibraryError(
                 f"{self.root} is not an ActBERT library (no library.json): create one with "
                 f"`python -m indexer ingest VIDEOS --library {root}` or `python -m indexer demo`")
-        self._manifest: dict = {}
+        self._manifest: LibraryManifest | None = None
         self._manifest_stamp: tuple | None = None
-        found = self.manifest.get("format")
-        if found != LIBRARY_FORMAT or isinstance(found, bool):
-            if str(found).strip() == str(LIBRARY_FORMAT):  # "1": a hand edit, not another version
-                raise LibraryError(f"{self.root}/library.json: \"format\" is {found!r} ({type(found).__name__}); "
-                                   f"it must be the number {LIBRARY_FORMAT}: edit library.json")
-            raise LibraryError(f"{self.root}: library format {found!r} is not {LIBRARY_FORMAT}; rebuild it "
-                               "with `python -m indexer ingest`")
+        self._reread_manifest()  # checked now: a library of another format or shape is refused here
         self.catalog = Catalog(self.root / "catalog.sqlite", readonly=readonly)
 
     @property
-    def manifest(self) -> dict:
+    def manifest(self) -> LibraryManifest:
         """library.json as on disk now (re-read when another process has replaced it)."""
+        return self._reread_manifest()
+
+    def _reread_manifest(self) -> LibraryManifest:
         path = self.root / "library.json"
         try:
             stat = path.stat()
-            stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-            if stamp != self._manifest_stamp:
-                manifest = json.loads(path.read_text())
-                _check_manifest(path, manifest)
-                self._manifest, self._manifest_stamp = manifest, stamp
-        except (OSError, json.JSONDecodeError) as exc:
+        except OSError as exc:
             raise LibraryError(f"{path} is unreadable ({exc})") from exc
+        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if stamp != self._manifest_stamp or self._manifest is None:
+            self._manifest, self._manifest_stamp = read_manifest(path), stamp
         return self._manifest
 
     @classmethod
@@ -93,8 +89,7 @@ class Library:
         with writer_lock(root):
             manifest = root / "library.json"
             if not manifest.exists():
-                write_json_atomic(manifest, {"format": LIBRARY_FORMAT, "created": time.time(),
-                                             "settings": settings, "model": None})
+                write_json_atomic(manifest, LibraryManifest.new(settings).to_json())
         return cls(root)
 
     def writing(self, timeout: float | None = None) -> contextlib.AbstractContextManager:
@@ -103,14 +98,24 @@ class Library:
         ``timeout`` None waits up to ``WRITER_WAIT_SEC``; then ``LibraryBusyError`` naming the holder."""
         return writer_lock(self.root, timeout)
 
-    def update_manifest(self, **fields: Any) -> None:
-        """Set top-level fields of library.json: re-read under the writer lock, replaced atomically."""
+    def update_manifest(self, **fields: Any) -> LibraryManifest:
+        """Set top-level keys of library.json (JSON values, or records with ``to_json``: a
+        ``ModelEntry``): re-read under the writer lock, checked, replaced atomically."""
+        path = self.root / "library.json"
         with self.writing():
             self._manifest_stamp = None
-            manifest = dict(self.manifest)
-            manifest.update(fields)
-            write_json_atomic(self.root / "library.json", manifest)
+            data = {**self.manifest.to_json(),
+                    **{k: v.to_json() if hasattr(v, "to_json") else v for k, v in fields.items()}}
+            manifest = LibraryManifest.from_json(data, path)
+            write_json_atomic(path, manifest.to_json())
             self._manifest, self._manifest_stamp = manifest, None
+            return manifest
+
+    def model_dir(self, model: ModelEntry) -> Path:
+        """The checkpoint folder ``model`` names: an absolute path as it is, a relative one inside
+        the library (``file``: checked to stay there)."""
+        path = Path(model.checkpoint)
+        return path if path.is_absolute() else self.file(model.checkpoint)
 
     def feature_path(self, video_id: str) -> Path:
         """``LIB/features/<video_id>.safetensors``; ``LibraryError`` for an id that would leave it."""
@@ -137,15 +142,15 @@ class Library:
 
     def allowed_roots(self) -> list[Path]:
         """The library folder and its registered source folders."""
-        return [self.root] + [Path(p).resolve() for p in self.manifest.get("sources", [])]
+        return [self.root] + [Path(p).resolve() for p in self.manifest.sources]
 
     def add_source(self, folder: str | Path) -> None:
         """Register a folder the user named (the app may serve the videos under it)."""
         folder = str(Path(folder).expanduser().resolve())
         with self.writing():
-            sources = list(self.manifest.get("sources", []))
+            sources = self.manifest.sources
             if folder not in sources:
-                self.update_manifest(sources=sources + [folder])
+                self.update_manifest(sources=[*sources, folder])
 
     def remove_orphans(self) -> list[str]:
         """Delete files killed writers left: temporary files, and feature files of videos the
@@ -186,32 +191,6 @@ def checked_path(base: Path, name: object, suffix: str = "", *, nested: bool = F
         raise LibraryError(f"{what} {shown} refused: it names no file inside {base}, or one outside the "
                            "library (separators, '..' and links out are not followed)")
     return path
-
-
-# the manifest's fields that are read by path (``manifest["model"]["checkpoint"]``): their JSON types
-_MANIFEST_OBJECTS = ("settings", "extractors", "demo", "index_backend")
-_MANIFEST_MODELS = ("model", "model_no_regions")
-
-
-def _check_manifest(path: Path, manifest: Any) -> None:
-    """A one-line ``LibraryError`` when library.json does not have the shape its readers rely on."""
-    def refuse(problem: str) -> None:
-        raise LibraryError(f"{path}: {problem}; fix the file or rebuild the library with "
-                           "`python -m indexer ingest`")
-
-    if not isinstance(manifest, dict):
-        refuse(f"the manifest is a JSON {type(manifest).__name__}, not an object")
-    for key in _MANIFEST_OBJECTS:
-        if manifest.get(key) is not None and not isinstance(manifest[key], dict):
-            refuse(f'"{key}" is {json.dumps(manifest[key])[:60]}, not an object')
-    for key in _MANIFEST_MODELS:
-        model = manifest.get(key)
-        if model is not None and not (isinstance(model, dict) and isinstance(model.get("checkpoint"), str)):
-            refuse(f'"{key}" is {json.dumps(model)[:60]}, not an object naming its "checkpoint" folder')
-    for key in ("sources", "verbs"):
-        value = manifest.get(key)
-        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            refuse(f'"{key}" is {json.dumps(value)[:60]}, not a list of strings')
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -41,7 +41,7 @@ def train_actions(library: Library, epochs: int = 100, seed: int = 0) -> dict:
     when the library has no splits) and scored on the held-out clips beside the majority-class
     baseline. Every clip's top verbs are stored in the catalog (``predicted_verbs``)."""
     export_corpus(library)  # builds the verb vocabulary into the manifest
-    verbs_list = library.manifest["verbs"]
+    verbs_list = library.manifest.verbs
     if not verbs_list:
         raise ValueError(f"{library.root}: no verb occurs often enough in the narrations")
     vocab = VerbVocabulary(tuple(verbs_list), tuple(1 for _ in verbs_list))
@@ -60,7 +60,7 @@ def train_actions(library: Library, epochs: int = 100, seed: int = 0) -> dict:
         report.update(held_out_clips=int(held_out.sum()),
                       held_out_top1=float(top1_hits(scores, targets[held_out]).mean()),
                       held_out_majority_top1=float((targets[held_out, majority] > 0).mean()))
-    actions = library.manifest.get("extractors", {}).get("actions", {})
+    actions = library.manifest.action_extractor
     save_verb_classifier(library.root / "models" / "verbs", classifier, vocab.verbs,
                          actions.get("version", actions.get("name")), report)
     predictions = predict_verbs(classifier, feats, top_k=3)

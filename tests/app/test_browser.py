@@ -339,7 +339,7 @@ def test_shared_link_reopens_the_view_with_the_moment_and_exports(server, browse
     assert link.startswith(f"{url}/attention?")
     assert shared["q"] == [query] and shared["clip"] == [str(clip)]
     assert shared["block"] == ["tangled.1"] and shared["head"] == ["1"]
-    assert shared["model"] == [lib.manifest["model"]["fingerprint"]]
+    assert shared["model"] == [lib.manifest.model.fingerprint]
 
     context = browser.new_context(viewport={"width": 1400, "height": 2400}, accept_downloads=True)
     fresh = context.new_page()
@@ -372,7 +372,7 @@ def test_shared_link_reopens_the_view_with_the_moment_and_exports(server, browse
         fresh.get_by_role("button", name="Results as CSV").click()
     rows = results.read_csv(Path(download.value.path()).read_text())
     assert len(rows) == shown and {r["query"] for r in rows} == {query}
-    assert rows[0]["model_fingerprint"] == lib.manifest["model"]["fingerprint"]
+    assert rows[0]["model_fingerprint"] == lib.manifest.model.fingerprint
     context.close()
     assert outside == [], f"the explorer requested {sorted(set(outside))}"
 

@@ -20,6 +20,7 @@ import pytest
 from actbert.evaluation import known_limits
 from indexer.index.search import Searcher
 from indexer.library import inspector
+from indexer.library.manifest import read_manifest
 from indexer.library.store import Library
 
 QUERY = "crack an egg into the bowl"
@@ -203,6 +204,18 @@ def test_library_page_status_table(tiny_library, app_for):
     assert set(table["status"]) == {"done"}
     assert {m.label: m.value for m in at.metric}["clips"] == str(lib.catalog.stats()["clips"])
     assert any("kv_fusion" in m for m in _texts(at.markdown))
+
+
+@pytest.mark.parametrize("fixture", ["tiny_library", "paddle_library", "shipped_library", "evaluated_library"])
+def test_the_fixture_libraries_manifests_read_back_as_written(fixture, request):
+    """library.json as the fixtures wrote it (``Library.create``, ``set_library_model``,
+    ``update_manifest``) reads into a ``LibraryManifest`` that gives back the same bytes."""
+    path = request.getfixturevalue(fixture) / "library.json"
+    text = path.read_text()
+    manifest = read_manifest(path)
+    assert manifest.to_json() == json.loads(text)
+    assert json.dumps(manifest.to_json(), indent=2, sort_keys=True) == text
+    assert manifest.model is not None and manifest.region_classes and manifest.verbs
 
 
 def test_ingest_of_a_missing_folder_says_so(tiny_library, app_for, tmp_path):

@@ -53,7 +53,7 @@ def test_search_link_reopens_query_filters_signals_and_count(tiny_library, app_f
     assert path.endswith("/")  # the Search page is the default page
     assert {k: params[k] for k in ("q", "video", "mode", "k", "absent")} == {
         "q": QUERY, "video": video, "mode": "vector", "k": "3", "absent": "all regions"}
-    served_model = lib.manifest["model"]["fingerprint"]
+    served_model = lib.manifest.model.fingerprint
     assert params["model"] == served_model and params["lib"] == lib.catalog.content_fingerprint()
     shown = _cards(at)
 
@@ -136,7 +136,7 @@ def test_attention_link_reopens_layer_head_word_overlay_and_panels(tiny_library,
 
 def test_link_of_another_library_or_model_is_flagged(tiny_library, app_for):
     lib = Library(tiny_library, readonly=True)
-    served = {"lib": lib.catalog.content_fingerprint(), "model": lib.manifest["model"]["fingerprint"]}
+    served = {"lib": lib.catalog.content_fingerprint(), "model": lib.manifest.model.fingerprint}
     at = app_for(tiny_library, q=QUERY, **served).run()
     _clean(at)
     assert not [w for w in at.warning if "link was made" in str(w.value)]

@@ -116,7 +116,7 @@ def search_snapshot(root: Path, queries: list[np.ndarray], k: int = 8) -> list:
     from indexer.index.clip_index import ClipIndex
 
     library = Library(root, readonly=True)
-    index = ClipIndex.load(root / "index", expected_model=library.manifest.get("model"))
+    index = ClipIndex.load(root / "index", expected_model=library.manifest.model.to_json())
     out = []
     for query in queries:
         scores, ids = index.search(query, k)

@@ -143,12 +143,12 @@ def test_bad_input_corpus_each_video_gets_its_status(tmp_path, detector):
             assert row["error"] and "\n" not in row["error"] and text.lower() in row["error"].lower(), row["error"]
         elif text:
             assert any(text in w for w in json.loads(row["warnings"])), (name, row["warnings"])
-    assert summary["done"] == sum(w.startswith("done") for w in expect.values())
+    assert summary.done == sum(w.startswith("done") for w in expect.values())
     clips = {name: library.catalog.clips_of(rows[name]["video_id"]) for name in ("utf16le.mp4", "utf16be.mp4")}
     assert all("tomato" in c[0]["narration"] for c in clips.values())
     assert rows["half.mp4"]["duration_sec"] == pytest.approx(3.5, abs=0.2)
-    assert str((tmp_path / "corpus" / "videos").resolve()) in library.manifest["sources"]
-    assert len(library.manifest["sources"]) == 1
+    assert str((tmp_path / "corpus" / "videos").resolve()) in library.manifest.sources
+    assert len(library.manifest.sources) == 1
 
 
 # ---- kill -9 -------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def test_bad_ground_truth_is_a_warning_naming_its_file(tmp_path):
         (truth / f"{name}.json").write_text(BAD_TRUTH.get(name) or json.dumps({"task": "salad", "steps": [GOOD_STEP]}))
     library = Library.create(tmp_path / "lib")
     summary = ingest(library, [videos], IngestSettings(action_weights="none", regions=False), progress=False)
-    assert summary["failed"] == 0, summary["errors"]
+    assert summary.failed == 0, summary.errors
     rows = {Path(r["path"]).stem: r for r in library.catalog.videos()}
     for name in BAD_TRUTH:
         row = rows[name]

@@ -9,6 +9,7 @@ reason, never a traceback."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,7 @@ def test_a_hostile_id_gets_no_preview_and_no_feature_read(world):
         playable_path(library, source, HOSTILE)
     with pytest.raises(LibraryError, match="outside the library"):
         load_features(library, f"{HOSTILE}.safetensors")
-    library.update_manifest(model={**library.manifest["model"], "checkpoint": "../../../victim_dir"})
+    library.update_manifest(model=replace(library.manifest.model, checkpoint="../../../victim_dir"))
     with pytest.raises(LibraryError, match="outside the library"):
         library_model_dir(library)
     assert survivors(world) == ORIGINAL

@@ -81,7 +81,7 @@ def test_messy_folder_each_video_gets_a_clear_status(tmp_path, messy_folder, det
     library = Library.create(tmp_path / "lib")
     summary = ingest(library, [messy_folder], settings(detector_checkpoint), progress=False)
     rows = {Path(r["path"]).name: r for r in library.catalog.videos()}
-    assert summary["videos"] == len(rows) == 11
+    assert summary.videos == len(rows) == 11
     failed = {name: rows[name]["error"] for name in rows if rows[name]["status"] == "failed"}
     assert set(failed) == {"empty.mp4", "notes.mp4", "garbage.mp4"} | (
         {"truncated.mp4"} if "truncated.mp4" in failed else set())
@@ -111,7 +111,7 @@ def test_messy_folder_each_video_gets_a_clear_status(tmp_path, messy_folder, det
             assert {"decode", "actions", "regions", "total"} <= set(timings)
     # Rerun: nothing to do, nothing duplicated.
     again = ingest(library, [messy_folder], settings(detector_checkpoint), progress=False)
-    assert again["todo"] == len(failed)  # failed videos are retried, done ones skipped
+    assert again.todo == len(failed)  # failed videos are retried, done ones skipped
     assert library.catalog.stats()["clips"] == sum(
         len(library.catalog.clips_of(r["video_id"])) for r in library.catalog.videos("done"))
 

@@ -104,7 +104,7 @@ def test_action_head_verbs_match_a_direct_forward(library):
     video_id = library.catalog.videos()[0]["video_id"]
     model = ActBertForPretraining.from_pretrained(library.root / "models" / "actbert").eval()
     features = _features(library, video_id)
-    names = library.manifest["verbs"]
+    names = list(library.manifest.verbs)
     got = inspector.action_head_verbs(model, features, [0, 2], names, top=3)
     for clip, ranked in zip([0, 2], got):
         batch = collate([clip_inputs(features, [clip], model.config.max_regions)])

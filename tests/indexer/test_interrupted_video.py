@@ -53,9 +53,9 @@ def test_a_video_that_killed_the_last_run_runs_after_the_others(tmp_path, folder
 
     order: list[str] = []
     summary = ingest(library, [folder], SETTINGS, progress=False, on_video_done=order.append)
-    assert summary["interrupted"] == [victim]
+    assert summary.interrupted == [victim]
     assert order[-1] == victim and len(order) == 3, order
-    assert summary["done"] == 3
+    assert summary.done == 3
     assert {v["status"] for v in library.catalog.videos()} == {"done"}
     assert all(v["error"] is None for v in library.catalog.videos())
 

@@ -66,17 +66,17 @@ def test_writer_lock_excludes_other_processes(lib):
     child.wait()
     with library.writing(), library.writing():  # re-entrant in one process
         pass
-    assert Library(lib).manifest["note"] == "after"
+    assert Library(lib).manifest.extra["note"] == "after"
 
 
 def test_manifest_is_reread_under_the_lock(lib):
     first, second = Library(lib), Library(lib)
-    assert first.manifest.get("model")
+    assert first.manifest.model
     first.update_manifest(a=1)
     second.update_manifest(b=2)  # second's earlier read must not drop a
     reread = json.loads((lib / "library.json").read_text())
-    assert reread["a"] == 1 and reread["b"] == 2 and reread["model"] == first.manifest["model"]
-    assert first.manifest["b"] == 2  # readers see other processes' writes
+    assert reread["a"] == 1 and reread["b"] == 2 and reread["model"] == first.manifest.model.to_json()
+    assert first.manifest.extra["b"] == 2  # readers see other processes' writes
 
 
 def test_index_drift_is_reported_and_repaired(lib, capsys):
@@ -184,9 +184,9 @@ def test_symlinked_videos_do_not_grow_sources(lib, tmp_path):
 
     library = Library(lib)
     summary = ingest(library, [folder], IngestSettings(action_weights="none", regions=False), progress=False)
-    assert summary["failed"] == 2 and "symlink loop" in " ".join(summary["errors"].values())
-    assert str(folder.resolve()) in library.manifest["sources"]
-    assert not any(str(outside) in s for s in library.manifest["sources"])
+    assert summary.failed == 2 and "symlink loop" in " ".join(summary.errors.values())
+    assert str(folder.resolve()) in library.manifest.sources
+    assert not any(str(outside) in s for s in library.manifest.sources)
     with pytest.raises(Exception, match="outside the library"):
         library.resolve_inside(outside / "secret.mp4")
     assert_consistent(lib)
@@ -237,7 +237,7 @@ reads, errors = 0, []
 while time.time() < deadline:
     try:
         library = Library(lib, readonly=True)
-        model = library.manifest["model"]
+        model = library.manifest.model.to_json()
         index = ClipIndex.load(library.root / "index", expected_model=model, library=library.root)
         scores, ids = index.search(rng.standard_normal(index.dim).astype("float32"), 5)
         library.catalog.clips_by_id(ids[0][ids[0] >= 0])
@@ -274,8 +274,8 @@ def test_two_writers_and_four_readers(template, tmp_path):
     assert merger["merged"] and deleter["deleted"], (merger, deleter)
     library = Library(lib, readonly=True)
     manifest = library.manifest
-    assert manifest["merger"] == merger["last"] and manifest["deleter"] == deleter["last"]
-    assert manifest["model"] == Library(template, readonly=True).manifest["model"]
+    assert manifest.extra["merger"] == merger["last"] and manifest.extra["deleter"] == deleter["last"]
+    assert manifest.model == Library(template, readonly=True).manifest.model
     expected = {r["video_id"] for r in Library(template, readonly=True).catalog.videos()}
     expected |= set(merger["merged"]) - set(deleter["deleted"])
     assert {r["video_id"] for r in library.catalog.videos()} == expected  # no lost catalog update

@@ -10,6 +10,7 @@ import pytest
 from indexer.index.files import IndexMismatchError, IndexMissingError
 from indexer.index.milvus_backend import MilvusIndex, filter_expression
 from indexer.index.recall import exact_top_k
+from indexer.index.vector_index import VectorIndex
 from indexer.library.store import Library
 
 DIM = 32
@@ -56,6 +57,13 @@ def test_build_search_recall_and_scores_against_exact(built):
     cosines = np.take_along_axis(queries @ x.T, np.searchsorted(ids, found), axis=1)
     np.testing.assert_allclose(scores, cosines, atol=1e-5)
     assert (np.diff(scores, axis=1) <= 1e-6).all()  # best first
+
+
+def test_a_milvus_index_is_a_vector_index(built):
+    index, x, ids, _ = built
+    assert isinstance(index, VectorIndex) and index.filters and not index.on_gpu
+    np.testing.assert_allclose(index.reconstruct_many(ids[[7, 3]]), x[[7, 3]], atol=1e-6)
+    assert index.reconstruct_many(np.zeros(0, np.int64)).shape == (0, DIM)
 
 
 def test_filters_are_pushed_down_and_exact(built):

@@ -118,8 +118,8 @@ def test_ingest_refuses_features_its_model_cannot_take(template, tmp_path):
     write_video(folder / "clip.mp4", [np.full((48, 64, 3), 30 * i, np.uint8) for i in range(8)], fps=8)
     summary = ingest(Library(lib), [folder], IngestSettings(action_weights="none", regions=False),
                      progress=False)
-    assert summary["failed"] == 1
-    (reason,) = summary["errors"].values()
+    assert summary.failed == 1
+    (reason,) = summary.errors.values()
     assert "action_features are 1024 wide" in reason and "takes 20" in reason
     assert sorted(p.stem for p in (lib / "features").iterdir()) == sorted(
         r["video_id"] for r in Library(lib, readonly=True).catalog.videos("done"))

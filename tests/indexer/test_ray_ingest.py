@@ -77,8 +77,8 @@ def test_a_ray_run_killed_and_resumed_equals_the_local_run(tmp_path, videos):
         assert [v["status"] for v in remote.catalog.videos()].count("done") == 1
         summary = ingest(remote, [folder], settings, progress=False,
                          runner=ray_runner(settings, max_in_flight=2))
-        assert summary["todo"] == 2 and summary["done"] == 1 and summary["failed"] == 1
-        assert "not a video" in next(e for v, e in summary["errors"].items() if "broken" in v).lower()
+        assert summary.todo == 2 and summary.done == 1 and summary.failed == 1
+        assert "not a video" in next(e for v, e in summary.errors.items() if "broken" in v).lower()
     finally:
         ray.shutdown()
     assert catalog_rows(remote) == catalog_rows(local)
@@ -89,7 +89,7 @@ def test_a_ray_run_killed_and_resumed_equals_the_local_run(tmp_path, videos):
                      "region_boxes_xyxy", "region_classes", "region_scores", "region_clip"):
             np.testing.assert_allclose(getattr(b, name), getattr(a, name), rtol=1e-4, atol=1e-4,
                                        err_msg=name)
-    assert remote.manifest["extractors"] == local.manifest["extractors"]
+    assert remote.manifest.extractors == local.manifest.extractors
 
 
 def test_a_local_ray_that_does_not_start_in_time_is_one_line():

@@ -113,7 +113,7 @@ def test_the_index_serves_the_vector_evaluation_scores(tmp_path):
     from indexer.library.export import export_corpus
 
     library = Library(build_tiny_library(tmp_path / "lib", max_regions=3))
-    assert library.manifest["model"]["max_regions"] == 3
+    assert library.manifest.model.max_regions == 3
     index = Searcher(library).index
     split = load_split(read_corpus(export_corpus(library)), None)
     model = ActBertForPretraining.from_pretrained(library_model_dir(library))

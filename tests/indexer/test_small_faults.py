@@ -65,7 +65,7 @@ def test_an_interrupted_reindex_is_finished_not_rolled_back(lib, tmp_path, capsy
     build_index(library, new, model=record)  # reindex --checkpoint killed before library.json's switch
     assert main(["repair", str(lib)]) == 0
     assert "finished an interrupted reindex" in capsys.readouterr().out
-    assert Library(lib, readonly=True).manifest["model"] == record
+    assert Library(lib, readonly=True).manifest.model == record
     assert_consistent(lib)
 
 

@@ -54,7 +54,7 @@ def library(tmp_path_factory):
     set_library_model(lib, lib.root / "models" / "actbert")
     build_index(lib)
     summary = ingest(lib, [videos], SETTINGS, progress=False)
-    assert summary["done"] == 2 and summary["indexed"], summary
+    assert summary.done == 2 and summary.indexed, summary
     yield lib, root / "corpus", video_id_for(sparse.with_suffix(".mp4"))
     lib.close()
 
