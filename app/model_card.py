@@ -2,7 +2,8 @@
 for the library's model and its no-regions ablation (``library.json`` ``model`` and
 ``model_no_regions``), the config summary (``config.json``), the training record (``train.jsonl``,
 ``train_config.json``: ``curves.run_files``) and the evaluations ``actbert evaluate`` kept beside
-the checkpoint (``evaluation_<split>.json``: ``actbert.evaluation.record``)."""
+the checkpoint (``evaluation_<split>.json``: ``actbert.evaluation.record``, each an
+``EvaluationResult``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from actbert.checkpoint import CONFIG_NAME
 from actbert.config import ActBertConfig
 from actbert.evaluation.record import read_evaluations
+from actbert.evaluation.result import EvaluationResult
 from actbert.pretraining.curves import TrainingRun, training_run
 from actbert.rerank_policy import weights_digest
 from indexer.library.manifest import LibraryManifest
@@ -27,7 +29,7 @@ class ModelCard:
     summary: dict = field(default_factory=dict)   # preset, max_regions, match_input, ...
     problem: str | None = None      # why the config could not be read
     run: TrainingRun | None = None
-    evaluations: dict[str, dict] = field(default_factory=dict)   # split -> record
+    evaluations: dict[str, EvaluationResult] = field(default_factory=dict)   # split -> record
     stale: dict[str, bool] = field(default_factory=dict)         # split -> for other weights
 
 
@@ -61,12 +63,12 @@ def model_cards(root: str | Path, manifest: LibraryManifest) -> list[ModelCard]:
     return cards
 
 
-def stale_splits(checkpoint: Path, evaluations: dict[str, dict]) -> dict[str, bool]:
+def stale_splits(checkpoint: Path, evaluations: dict[str, EvaluationResult]) -> dict[str, bool]:
     """{split: whether its record was made for other weights than the checkpoint's}."""
     if not evaluations:
         return {}
     digest = weights_digest(checkpoint)
-    return {split: record.get("weights_sha256") not in (None, digest)
+    return {split: record.provenance.weights_sha256 not in (None, digest)
             for split, record in evaluations.items()}
 
 
@@ -82,7 +84,8 @@ def action_head_evidence(root: str | Path, manifest: LibraryManifest) -> str | N
     evaluations = read_evaluations(checkpoint)
     stale = stale_splits(checkpoint, evaluations)
     for split in ("test", "val"):
-        figures = (evaluations.get(split) or {}).get("masked_action") or {}
+        record = evaluations.get(split)
+        figures = record.table("masked_action") if record else {}
         own, majority = figures.get("actbert") or {}, figures.get("majority") or {}
         if stale.get(split, True) or "top1_video_only" not in own:
             continue

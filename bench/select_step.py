@@ -27,6 +27,7 @@ from pathlib import Path
 
 from actbert.atomic import atomic_write
 from actbert.evaluation.evaluate import EvalConfig, evaluate
+from actbert.evaluation.result import EvaluationResult
 from actbert.rerank_policy import weights_digest
 
 TASKS = ("retrieval", "step_localization", "segmentation", "matching", "masked_action")
@@ -52,9 +53,13 @@ def write(path: Path, obj: dict) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj) + "\n"))
 
 
-def score(result: dict) -> tuple[float, dict]:
-    figures = {f"{task}.{metric}": result[task]["actbert"][metric] for task, metric in SCORED
-               if task in result and metric in result[task].get("actbert", {})}
+def figures_of(result: EvaluationResult, system: str) -> dict:
+    return {f"{task}.{metric}": result.table(task)[system][metric] for task, metric in SCORED
+            if metric in result.table(task).get(system, {})}
+
+
+def score(result: EvaluationResult) -> tuple[float, dict]:
+    figures = figures_of(result, "actbert")
     return statistics.fmean(figures.values()), figures
 
 
@@ -89,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads, meteor=False))
         value, figures = score(result)
         rows.append({"step": step, "score": round(value, 2), **figures,
-                     "no_regions": {f"{t}.{m}": result[t]["actbert_no_regions"][m] for t, m in SCORED
-                                    if t in result and m in result[t].get("actbert_no_regions", {})},
+                     "no_regions": figures_of(result, "actbert_no_regions"),
                      "seconds": round(time.perf_counter() - started, 1), "models": models})
         print(json.dumps(rows[-1]), file=sys.stderr)
         if args.out:  # progress survives an interruption (--reuse takes it back)

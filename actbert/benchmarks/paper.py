@@ -66,10 +66,11 @@ def paper_figures(benchmark: str) -> dict[str, dict[str, dict[str, float]]]:
     return PAPER[benchmark]
 
 
-def benchmark_of(result: dict) -> str | None:
-    """The paper benchmark the result was measured on (``info["dataset"]``), None for any other
-    corpus (SynthKitchen, a user's library): the paper's numbers then do not apply."""
-    dataset = str(result.get("info", {}).get("dataset") or "").lower().replace("-", "")
+def benchmark_of(dataset: str | None) -> str | None:
+    """The paper benchmark a result was measured on, from its ``dataset`` (``--dataset``;
+    ``EvaluationResult.dataset``), None for any other corpus (SynthKitchen, a user's library): the
+    paper's numbers then do not apply."""
+    dataset = str(dataset or "").lower().replace("-", "")
     return dataset if dataset in PAPER else None
 
 

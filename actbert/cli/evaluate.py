@@ -24,6 +24,7 @@ from ..evaluation.evaluate import EvalConfig, evaluate
 from ..evaluation.intervals import RESAMPLES
 from ..evaluation.known_limits import known_limits, markdown_lines
 from ..evaluation.record import write_evaluation
+from ..evaluation.result import EvaluationFormatError, EvaluationResult
 from ..portable import library_of, portable_command, portable_path
 from ..pretraining.curves import training_run
 from ..reporting.paper_tables import paper_table
@@ -55,24 +56,24 @@ def _shown(value, interval=None) -> str:
     return text + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
 
 
-def _table(result: dict) -> str:
+def _table(result: EvaluationResult) -> str:
     """The figures as text: a value and its 95% interval per metric, then the differences."""
     lines = []
     for task in RESULT_TASKS:
-        if task not in result:
+        if task not in result.tables:
             continue
-        timing = result["timings_s"].get(task)
+        timing = result.timing(task)
         lines.append(f"{task}" + (f" ({timing:.1f} s)" if timing is not None else ""))
-        ci = result["ci"].get(task, {})
-        rows = [(s, f, ci.get(s, {})) for s, f in result[task].items()]
-        rows += [(f"{pair} (diff)", d, ci.get(f"diff:{pair}", {}))
-                 for pair, d in result["differences"].get(task, {}).items()]
+        ci = result.intervals(task)
+        rows = [(s, f, ci.get(s, {})) for s, f in result.tables[task].items()]
+        rows += [(f"{pair} (diff)", d, result.difference_intervals(task, pair))
+                 for pair, d in result.paired_differences(task).items()]
         for system, figures, intervals in rows:
             shown = ", ".join(f"{k} {_shown(v, intervals.get(k))}" for k, v in figures.items())
             lines.append(f"  {system:<20} {shown}")
-    if "attribution" in result:
-        lines += table_lines(AttributionSummary.from_json(result["attribution"]))
-    lines += [f"note: {n}" for n in result["notes"]]
+    if result.attribution is not None:
+        lines += table_lines(AttributionSummary.from_json(result.attribution))
+    lines += [f"note: {n}" for n in result.notes]
     return "\n".join(lines)
 
 
@@ -102,7 +103,7 @@ def _portable_run(run, library) -> object:
         log_path=None if run.log_path is None else portable_path(run.log_path, library, "train-log"))
 
 
-def _record(config: EvalConfig, result: dict, command: str, corpus: str) -> str:
+def _record(config: EvalConfig, result: EvaluationResult, command: str, corpus: str) -> str:
     """Keep the result beside the model (``evaluation.record``); returns a note."""
     try:
         path = write_evaluation(config.checkpoint, result, command, corpus)
@@ -121,15 +122,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
         else None
     result = evaluate(config, corpus)
     if config.dataset:
-        result["paper"] = paper_figures(config.dataset)
+        result.paper = paper_figures(config.dataset)
         if corpus.meta["missing_features"]:
-            result["notes"].append(f"{corpus.meta['missing_features']} {config.dataset} videos of "
+            result.notes.append(f"{corpus.meta['missing_features']} {config.dataset} videos of "
                                    f"{args.annotations} have no feature file in {args.features}")
     # recorded and printed on the report card without this machine's folders (actbert.portable)
     library = getattr(args, "library", None) or library_of(config.checkpoint)
     command = portable_command(command_line(args), library)
-    result["info"] = {k: portable_path(v, library, k.replace("_", "-")) if isinstance(v, str) else v
-                      for k, v in result["info"].items()}
+    result.info = {k: portable_path(v, library, k.replace("_", "-")) if isinstance(v, str) else v
+                   for k, v in result.info.items()}
     note = _record(config, result, command, portable_path(config.corpus, library, "corpus"))
     shown = []
     if args.plot:
@@ -144,11 +145,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
             runs.append(training_run("actbert_no_regions", config.ablation_checkpoint))
         runs = [_portable_run(run, library) for run in runs]
         shown.append(f"report: {write_report(result, args.report, command, runs)}")
-    result["notes"].append(note)
+    result.notes.append(note)
     if shown:
         print("\n".join(shown), file=sys.stderr if args.json else sys.stdout)
     table = paper_table(result, config.dataset) if config.dataset else _table(result)
-    print(json.dumps(result) if args.json else table)
+    print(json.dumps(result.to_json()) if args.json else table)
     sys.stdout.flush()
     return 0
 
@@ -199,9 +200,10 @@ def add_summary_cli(subparsers: argparse._SubParsersAction) -> None:
 
 def run_summary(args: argparse.Namespace) -> int:
     """``actbert evaluate-summary EVAL.json``: print the known limits (Markdown, or JSON)."""
-    result = json.loads(Path(args.evaluation).read_text())
-    if not isinstance(result, dict) or "ci" not in result:
-        raise ValueError(f"{args.evaluation}: not an `actbert evaluate` result (no 'ci')")
+    try:
+        result = EvaluationResult.from_json(json.loads(Path(args.evaluation).read_text()))
+    except EvaluationFormatError as exc:
+        raise ValueError(f"{args.evaluation}: {exc}") from exc
     if args.json:
         print(json.dumps([{**asdict(x), "clear": x.clear} for x in known_limits(result)]))
     else:

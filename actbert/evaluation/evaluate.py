@@ -3,7 +3,8 @@ the baselines a user would try instead and the paper's ablation without region c
 
 ``evaluate --library LIB --json`` prints ``{task: {system: {metric: value}}}`` plus ``ci``,
 ``differences``, ``timings_s`` (seconds per task), ``notes`` (what was substituted, skipped or
-worth knowing) and ``info``. Tasks and their metrics (data and protocols: ``tasks``; the run of
+worth knowing) and ``info``: the JSON of the ``EvaluationResult`` that ``evaluate`` returns
+(``result``). Tasks and their metrics (data and protocols: ``tasks``; the run of
 each task: ``runners``):
 
 - ``retrieval``: ``r1``, ``r5``, ``r10`` (percent), ``median_rank``: each ground-truth step
@@ -124,11 +125,12 @@ from ..fusion_policy import FusionPolicy, write_fusion
 from ..rerank_policy import make_policy, write_policy
 from ..tokenizer import ActBertTokenizer
 from . import chance
-from .config import ANALYSES, RESULT_TASKS, VISUAL_ONLY_ALL_STEPS, EvalConfig
+from .config import RESULT_TASKS, VISUAL_ONLY_ALL_STEPS, EvalConfig
 from .dual_encoder import DualEncoder
 from .finetuned import load_finetuned
 from .intervals import LEVEL, Bootstrap, bootstrap
 from .protocols import protocols
+from .result import DIFF, EvaluationResult
 from .runners import Evaluation, Outcomes
 from .scorer import load_checkpoint
 from .tasks import SplitClips, check_disjoint, load_split
@@ -239,8 +241,8 @@ def _info(config: EvalConfig, held: SplitClips, train: SplitClips | None, run: E
         **({"fusion": asdict(run.fusion)} if run.fusion is not None else {})}
 
 
-def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> dict:
-    """Run the configured tasks; returns the result dictionary (see the module docstring).
+def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> EvaluationResult:
+    """Run the configured tasks; returns the result (its JSON: the module docstring).
     ``corpus``: the corpus already read (a benchmark's, ``benchmarks.corpus``); default: read
     ``config.corpus``."""
     started = time.perf_counter()
@@ -268,14 +270,12 @@ def evaluate(config: EvalConfig, corpus: Corpus | None = None) -> dict:
     if "random" in config.baselines:
         run.notes.append(chance.NOTE)
     tables = {t: result[t] for t in RESULT_TASKS if t in result}
-    result = {**tables, **{t: result[t] for t in ANALYSES if t in result}}
-    result["protocols"] = protocols(tables)
-    result["ci"] = {t: intervals[t] for t in RESULT_TASKS if t in intervals}
-    result["differences"] = {t: differences[t] for t in RESULT_TASKS if t in differences}
-    result["timings_s"] = timings
-    result["notes"] = run.notes
-    result["info"] = _info(config, held, train, run, units)
-    return result
+    return EvaluationResult(
+        tables, protocols=protocols(tables),
+        ci={t: intervals[t] for t in RESULT_TASKS if t in intervals},
+        differences={t: differences[t] for t in RESULT_TASKS if t in differences},
+        timings_s=timings, notes=run.notes, info=_info(config, held, train, run, units),
+        attribution=result.get("attribution"))
 
 
 def _intervals(boot: Bootstrap) -> tuple[dict, dict]:
@@ -284,7 +284,7 @@ def _intervals(boot: Bootstrap) -> tuple[dict, dict]:
     for a, b in DIFFERENCES:
         if a in boot.point and b in boot.point:
             diff, diff_ci = boot.difference(a, b)
-            point[f"{a}-{b}"], ci[f"diff:{a}-{b}"] = _round(diff), _round(diff_ci)
+            point[f"{a}-{b}"], ci[f"{DIFF}{a}-{b}"] = _round(diff), _round(diff_ci)
     return ci, point
 
 

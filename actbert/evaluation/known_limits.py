@@ -10,9 +10,10 @@ on a metric both rows report, or a model metric that measures the opponent's fig
 (``r1_embedding``, ``accuracy_linear``, ``auc_embedding`` against an opponent's ``r1``,
 ``accuracy``, ``auc`` that has no such variant). The model loses when its figure is worse (lower; for a median rank,
 higher). Each loss carries both figures, their 95% intervals, and the paired interval of the
-difference where the result has one (``ci[task]["diff:a-b"]``), with whether it excludes 0.
+difference where the result has one (``EvaluationResult.difference_intervals``), with whether it
+excludes 0.
 
-``known_limits(result)`` returns the losses; ``markdown_lines`` renders them one per line for the
+``known_limits(result)`` (an ``EvaluationResult``) returns the losses; ``markdown_lines`` renders them one per line for the
 README, the Model page and ``actbert evaluate-summary``.
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .result_table import task_tables
+from .result import EvaluationResult
 
 ABLATION = "actbert_no_regions"
 
@@ -64,13 +65,12 @@ def _base(metric: str, theirs: dict) -> str | None:
     return next((m for m in theirs if metric.startswith(m + "_")), None)
 
 
-def known_limits(result: dict) -> list[Loss]:
+def known_limits(result: EvaluationResult) -> list[Loss]:
     """Every comparison an ActBERT row loses, in the result's task order, then metric, system
     and opponent order."""
-    ci = result.get("ci", {})
+    tables = result.task_tables()
     losses = []
-    for task, table in task_tables(result).items():
-        intervals = ci.get(task, {})
+    for task, table in tables.items():
         for system, figures in table.items():
             if not is_model_row(system):
                 continue
@@ -83,12 +83,12 @@ def known_limits(result: dict) -> list[Loss]:
                     if not isinstance(value, (int, float)) or not isinstance(other, (int, float)) \
                             or not _worse(value, other, metric):
                         continue
-                    paired = intervals.get(f"diff:{system}-{opponent}", {})
+                    paired = result.difference_intervals(task, f"{system}-{opponent}")
                     losses.append(Loss(
-                        task, metric, system, value, intervals.get(system, {}).get(metric), opponent,
-                        other, intervals.get(opponent, {}).get(theirs_metric),
+                        task, metric, system, value, result.interval(task, system, metric), opponent,
+                        other, result.interval(task, opponent, theirs_metric),
                         paired.get(metric) if theirs_metric == metric else None, theirs_metric))
-    order = {t: i for i, t in enumerate(task_tables(result))}
+    order = {t: i for i, t in enumerate(tables)}
     return sorted(losses, key=lambda x: (order[x.task], x.metric, x.system, x.opponent))
 
 
@@ -113,12 +113,12 @@ def markdown_line(loss: Loss) -> str:
     return line
 
 
-def markdown_lines(result: dict) -> list[str]:
+def markdown_lines(result: EvaluationResult) -> list[str]:
     """The header and one line per loss (or a line saying there is none)."""
-    info = result.get("info", {})
+    split = "?" if result.split is None else result.split
     losses = known_limits(result)
-    head = (f"Comparisons the model loses ({info.get('split', '?')} split, "
-            f"{info.get('videos', '?')} videos; 95% intervals by video): {len(losses)}, "
-            f"{sum(x.clear for x in losses)} with a paired interval that excludes 0")
+    head = (f"Comparisons the model loses ({split} split, "
+            f"{'?' if result.videos is None else result.videos} videos; 95% intervals by video): "
+            f"{len(losses)}, {sum(x.clear for x in losses)} with a paired interval that excludes 0")
     return [head, *(markdown_line(x) for x in losses)] if losses else \
-        [f"No comparison lost ({info.get('split', '?')} split)."]
+        [f"No comparison lost ({split} split)."]

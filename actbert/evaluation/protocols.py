@@ -10,7 +10,8 @@
 - ``finetuned``: the model and its head were fine-tuned on the train split (``actbert finetune``);
   the rows ``*_finetuned``.
 
-``result["protocols"][task][system][metric]`` holds one of these for every figure.
+The result's ``protocols[task][system][metric]`` (``EvaluationResult.protocol``) holds one of
+these for every figure.
 """
 
 from __future__ import annotations

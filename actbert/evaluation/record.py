@@ -1,7 +1,8 @@
 """An evaluation kept beside the model it measured, so the explorer shows it without recomputing.
 
 ``actbert evaluate`` writes ``<checkpoint>/evaluation_<split>.json`` (``evaluation_<dataset>_<split>
-.json`` for a ``--dataset`` run; atomically, as the rerank policy): the same object ``--json`` prints, plus ``command`` (the command line that produced it),
+.json`` for a ``--dataset`` run; atomically, as the rerank policy): the ``EvaluationResult`` that
+``--json`` prints, with its ``Provenance``: ``command`` (the command line that produced it),
 ``timestamp`` (UTC), ``corpus`` and ``weights_sha256`` (of the weights it measured, so a reader can
 tell a record made for other weights). A later evaluation of the same split replaces it.
 """
@@ -11,16 +12,17 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..atomic import atomic_write
 from ..rerank_policy import weights_digest
+from .result import EvaluationResult, Provenance
 
 log = logging.getLogger(__name__)
 
 PATTERN = "evaluation_{split}.json"
-RECORD_KEYS = ("command", "timestamp", "corpus", "weights_sha256")
 _NAME = re.compile(r"evaluation_([a-z0-9_-]+)\.json")
 
 
@@ -28,20 +30,21 @@ def evaluation_path(checkpoint: str | Path, split: str) -> Path:
     return Path(checkpoint) / PATTERN.format(split=split)
 
 
-def write_evaluation(checkpoint: str | Path, result: dict, command: str, corpus: str) -> Path:
-    """Write ``result`` (``evaluate``'s dictionary) with its provenance beside the model."""
-    record = {**result, "command": command,
-              "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "corpus": str(corpus), "weights_sha256": weights_digest(checkpoint)}
-    info = result["info"]  # a paper benchmark's run keeps its own file: evaluation_coin_test.json
-    path = evaluation_path(checkpoint, "_".join(filter(None, [info.get("dataset"), info["split"]])))
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(record, indent=1) + "\n"))
+def write_evaluation(checkpoint: str | Path, result: EvaluationResult, command: str,
+                     corpus: str) -> Path:
+    """Write ``result`` with its provenance beside the model."""
+    record = replace(result, provenance=Provenance(
+        command, datetime.now(timezone.utc).isoformat(timespec="seconds"), str(corpus),
+        weights_digest(checkpoint)))
+    # a paper benchmark's run keeps its own file: evaluation_coin_test.json
+    path = evaluation_path(checkpoint, "_".join(filter(None, [result.dataset, result.split])))
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(record.to_json(), indent=1) + "\n"))
     return path
 
 
-def read_evaluations(checkpoint: str | Path) -> dict[str, dict]:
+def read_evaluations(checkpoint: str | Path) -> dict[str, EvaluationResult]:
     """{split: record} of the evaluations recorded beside a checkpoint ({} when none); a file
-    that cannot be read as a JSON object is skipped (and logged)."""
+    that cannot be read as an evaluation result is skipped (and logged)."""
     folder = Path(checkpoint)
     out = {}
     if not folder.is_dir():
@@ -51,17 +54,7 @@ def read_evaluations(checkpoint: str | Path) -> dict[str, dict]:
         if not match:
             continue
         try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
+            out[match.group(1)] = EvaluationResult.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:  # unreadable, not JSON, or EvaluationFormatError
             log.warning("skipping %s: %s", path, exc)
-            continue
-        if isinstance(record, dict) and isinstance(record.get("info"), dict):
-            out[match.group(1)] = record
-        else:
-            log.warning("skipping %s: not an evaluation record", path)
     return out
-
-
-def without_record(record: dict) -> dict:
-    """The ``--json`` object of a record (its provenance keys removed)."""
-    return {k: v for k, v in record.items() if k not in RECORD_KEYS}

@@ -1,13 +1,12 @@
 """The table logic shared by the charts of an ``evaluate`` result (``actbert.reporting``: ``plot``,
-PNG; ``figures``, Plotly) and by ``known_limits``: which entries are tasks, which panel (scale) each metric belongs to, and the
-bars of one system with their 95% interval, read from ``ci``. Pure functions, no drawing."""
+PNG; ``figures``, Plotly): which panel (scale) each metric of a task table
+(``EvaluationResult.task_tables``) belongs to, and the bars of one system with their 95% interval,
+read from the task's intervals (``EvaluationResult.intervals``). Pure functions, no drawing."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-NOT_TASKS = ("ci", "differences", "timings_s", "notes", "info", "protocols", "paper",
-             "attribution")  # attribution: not a table (``attribution_summary``)
 PANELS = (("percent", "percent (higher is better)"),
           ("rank", "median rank, 1-based (lower is better)"),
           ("cider", "CIDEr-D (higher is better)"))
@@ -18,12 +17,6 @@ def panel_of(metric: str) -> str:
     if metric.startswith("median_rank"):
         return "rank"
     return "cider" if metric.startswith("cider") else "percent"
-
-
-def task_tables(result: dict) -> dict[str, dict]:
-    """{task: {system: {metric: value}}} of the result's non-empty task tables, in its order."""
-    return {task: table for task, table in result.items()
-            if task not in NOT_TASKS and isinstance(table, dict) and table}
 
 
 def metrics_of(table: dict) -> list[str]:

@@ -1,10 +1,10 @@
 """The figures of an ``evaluate`` result and of a training run, shared by the report card
-(``report``) and the explorer's Model page: pure functions of the result dictionary and the
-``train.jsonl`` records, returning Plotly figures or the rows of their tables.
+(``report``) and the explorer's Model page: pure functions of the result (``EvaluationResult``)
+and the ``train.jsonl`` records, returning Plotly figures or the rows of their tables.
 
 - ``task_figure``: per task, grouped bars (one per system) per metric, the 95% bootstrap interval
-  of ``ci[task][system][metric]`` as error bars; metrics on other scales (median rank, CIDEr-D) get
-  their own panel (``evaluation.result_table``). The paper's numbers (``benchmarks.paper``) are
+  of ``EvaluationResult.intervals(task)`` as error bars; metrics on other scales (median rank,
+  CIDEr-D) get their own panel (``evaluation.result_table``). The paper's numbers (``benchmarks.paper``) are
   drawn as reference marks when the caller passes them: only for a result on the benchmark they
   were measured on (``paper.paper_references``).
 - ``attribution_figures``: the ``attribution`` entry (``evaluate --tasks attribution``): the
@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..evaluation.attribution_summary import AttributionSummary
+from ..evaluation.result import EvaluationResult
 from ..evaluation.result_table import bars, metrics_of, panels_of
 from ..pretraining.curves import TERMS
 
@@ -158,12 +159,12 @@ def interval_rows(table: dict, ci: dict) -> list[dict]:
             for system, figures in table.items() for metric, value in figures.items()]
 
 
-def difference_rows(result: dict, task: str) -> list[dict]:
+def difference_rows(result: EvaluationResult, task: str) -> list[dict]:
     """The paired differences of a task: pair, metric, value, interval, and whether the interval
     lies above 0, below 0 or includes it."""
     rows = []
-    for pair, figures in result.get("differences", {}).get(task, {}).items():
-        intervals = result.get("ci", {}).get(task, {}).get(f"diff:{pair}", {})
+    for pair, figures in result.paired_differences(task).items():
+        intervals = result.difference_intervals(task, pair)
         for metric, value in figures.items():
             low_high = intervals.get(metric)
             verdict = ("" if not low_high else "above 0" if low_high[0] > 0
@@ -173,8 +174,12 @@ def difference_rows(result: dict, task: str) -> list[dict]:
     return rows
 
 
-def subtitle_of(result: dict) -> str:
-    info = result.get("info", {})
-    if "split" not in info:
+def subtitle_of(result: EvaluationResult) -> str:
+    if result.split is None:
         return ""
-    return f"split {info['split']}, {info.get('videos', '?')} videos, {info.get('clips', '?')} clips"
+    return (f"split {result.split}, {_known(result.videos)} videos, "
+            f"{_known(result.clips)} clips")
+
+
+def _known(value) -> str:
+    return "?" if value is None else str(value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..benchmarks.paper import paper_figures
 from ..benchmarks.registry import BENCHMARKS
+from ..evaluation.result import EvaluationResult
 
 COLUMNS = {"retrieval": (("r1", "R@1"), ("r5", "R@5"), ("r10", "R@10"), ("median_rank", "MdR")),
            "captioning": (("bleu3", "BLEU-3"), ("bleu4", "BLEU-4"), ("meteor", "METEOR"),
@@ -28,20 +29,20 @@ def _cell(value, interval) -> str:
     return text + (f" [{interval[0]:.1f}, {interval[1]:.1f}]" if interval else "")
 
 
-def paper_table(result: dict, dataset: str) -> str:
+def paper_table(result: EvaluationResult, dataset: str) -> str:
     """The result as the paper's tables: per task, a header of the paper's columns, the paper's
     rows (``paper: <system>``), then ours with their protocols; then the notes."""
     paper = paper_figures(dataset)
     lines = [f"ActBERT on {BENCHMARKS[dataset].title}: the paper's figures beside ours "
-             f"({result['info']['videos']} evaluated videos, {result['info']['clips']} clips)"]
+             f"({result.videos} evaluated videos, {result.clips} clips)"]
     for task, columns in COLUMNS.items():
-        if task not in result:
+        if task not in result.tables:
             continue
-        ci, protocols = result["ci"].get(task, {}), result["protocols"].get(task, {})
+        ci = result.intervals(task)
         rows = [(f"paper: {s}", f, {}, "paper") for s, f in paper.get(task, {}).items()]
-        rows += [(s, f, ci.get(s, {}), "/".join(sorted({protocols.get(s, {}).get(m, "?")
+        rows += [(s, f, ci.get(s, {}), "/".join(sorted({result.protocol(task, s, m) or "?"
                                                         for m, _ in columns if m in f})))
-                 for s, f in result[task].items() if any(m in f for m, _ in columns)]
+                 for s, f in result.tables[task].items() if any(m in f for m, _ in columns)]
         widths = [max(len(_cell(f.get(m), i.get(m))) for _, f, i, _ in rows) for m, _ in columns]
         widths = [max(w, len(h)) for w, (_, h) in zip(widths, columns)]
         lines += ["", f"{TITLES[task]}",
@@ -50,5 +51,5 @@ def paper_table(result: dict, dataset: str) -> str:
         for system, figures, interval, protocol in rows:
             cells = [_cell(figures.get(m), interval.get(m)).rjust(w) for (m, _), w in zip(columns, widths)]
             lines.append(f"  {system:<30} {protocol:<10} " + "  ".join(cells))
-    lines += [f"note: {n}" for n in result["notes"]]
+    lines += [f"note: {n}" for n in result.notes]
     return "\n".join(lines)

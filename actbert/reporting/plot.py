@@ -15,7 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 import numpy as np  # noqa: E402
 
-from ..evaluation.result_table import bars, metrics_of, panels_of, task_tables  # noqa: E402
+from ..evaluation.result import EvaluationResult  # noqa: E402
+from ..evaluation.result_table import bars, metrics_of, panels_of  # noqa: E402
 
 
 def _bars(ax, table: dict, ci: dict, metrics: list[str]) -> None:
@@ -55,12 +56,10 @@ def plot_task(task: str, table: dict, ci: dict, path: Path, subtitle: str = "") 
     return path
 
 
-def plot_result(result: dict, directory: str | Path) -> list[Path]:
-    """One ``<task>.png`` per task with figures in ``result`` (``evaluate``'s dictionary)."""
+def plot_result(result: EvaluationResult, directory: str | Path) -> list[Path]:
+    """One ``<task>.png`` per task with figures in ``result``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    info = result.get("info", {})
-    subtitle = f"split {info['split']}, {info['videos']} videos" if "split" in info else ""
-    return [plot_task(task, table, result.get("ci", {}).get(task, {}), directory / f"{task}.png",
-                      subtitle)
-            for task, table in task_tables(result).items()]
+    subtitle = f"split {result.split}, {result.videos} videos" if result.split is not None else ""
+    return [plot_task(task, table, result.intervals(task), directory / f"{task}.png", subtitle)
+            for task, table in result.task_tables().items()]

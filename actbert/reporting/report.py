@@ -6,7 +6,7 @@ The page draws the result's figures (``figures``, which the explorer's Model pag
 chart, the values with their 95% intervals and the paired differences per task, the attribution
 analysis, each run's training curves, the commands, the notes and the result JSON. The paper's
 numbers (``benchmarks.paper``) are drawn as reference marks only when the result is on the
-benchmark they were measured on (``info["dataset"]`` names it). On any other corpus (SynthKitchen,
+benchmark they were measured on (``EvaluationResult.dataset`` names it). On any other corpus (SynthKitchen,
 a user's library) they are not comparable: the page lists them in a table headed so, and the
 charts carry no reference line.
 """
@@ -24,7 +24,7 @@ from ..atomic import atomic_write
 from ..benchmarks.paper import benchmark_of, paper_references, paper_rows
 from ..benchmarks.registry import BENCHMARKS
 from ..evaluation.attribution_summary import AttributionSummary
-from ..evaluation.result_table import task_tables
+from ..evaluation.result import EvaluationResult
 from ..pretraining.curves import TrainingRun
 from .figures import (attribution_figures, curves_figure, difference_rows, interval_rows, subtitle_of,
                       task_figure)
@@ -79,13 +79,13 @@ document.querySelectorAll('script.figure-data').forEach(function (node) {
 """
 
 
-def _header(result: dict, tables: dict, benchmark: str | None, timestamp: str) -> list[str]:
+def _header(result: EvaluationResult, tables: dict, benchmark: str | None, timestamp: str) -> list[str]:
     """The title line, whether the paper's numbers apply, and the tasks' navigation."""
-    info = result.get("info", {})
     esc = html.escape
+    checkpoint = "?" if result.checkpoint is None else result.checkpoint
     parts = [f"<h1>ActBERT report card</h1><p class='muted'>{esc(subtitle_of(result))} · "
-             f"model <code>{esc(str(info.get('checkpoint', '?')))}</code> · ablation "
-             f"<code>{esc(str(info.get('ablation_checkpoint') or 'none (regions removed)'))}</code>"
+             f"model <code>{esc(str(checkpoint))}</code> · ablation "
+             f"<code>{esc(str(result.ablation_checkpoint or 'none (regions removed)'))}</code>"
              f" · written {esc(timestamp)}</p>"]
     if benchmark:
         parts.append(f"<p>Measured on <b>{BENCHMARKS[benchmark].title}</b>: the paper's numbers on it "
@@ -98,19 +98,19 @@ def _header(result: dict, tables: dict, benchmark: str | None, timestamp: str) -
             "<b>not comparable</b>. They are listed at the end for orientation only.</p>")
     parts.append("<nav><b>Tasks:</b> " + " · ".join(
         f"<a href='#task-{esc(t)}'>{esc(t.replace('_', ' '))}</a>" for t in tables)
-        + (" · <a href='#attribution'>attribution</a>" if result.get("attribution") else "")
+        + (" · <a href='#attribution'>attribution</a>" if result.attribution else "")
         + " · <a href='#training'>training</a> · <a href='#commands'>commands</a> · "
           "<a href='#notes'>notes</a></nav>")
     return parts
 
 
-def _task_section(result: dict, task: str, table: dict, benchmark: str | None,
+def _task_section(result: EvaluationResult, task: str, table: dict, benchmark: str | None,
                   figure: _Figures) -> list[str]:
     """One task: its heading, bootstrap and timing line, chart, values and paired differences."""
     esc = html.escape
-    ci = result.get("ci", {}).get(task, {})
-    timing = result.get("timings_s", {}).get(task)
-    resampled = result.get("info", {}).get("bootstrap", {}).get("resampled", {}).get(task)
+    ci = result.intervals(task)
+    timing = result.timing(task)
+    resampled = result.resampled(task)
     parts = [f"<h2 id='task-{esc(task)}'>{esc(task.replace('_', ' '))}</h2>"]
     parts.append("<p class='muted'>" + esc(
         (f"95% percentile bootstrap over {resampled}" if resampled
@@ -131,10 +131,10 @@ def _task_section(result: dict, task: str, table: dict, benchmark: str | None,
     return parts
 
 
-def _attribution_section(result: dict, figure: _Figures) -> list[str]:
+def _attribution_section(result: EvaluationResult, figure: _Figures) -> list[str]:
     """What the matching score depends on (``evaluation.attribution_summary``): the faithfulness
     grid and the stream removals, with the sampled pairs' count."""
-    entry = result.get("attribution")
+    entry = result.attribution
     if not entry:
         return []
     esc = html.escape
@@ -186,12 +186,12 @@ def _commands_section(command: str, runs: list[TrainingRun]) -> list[str]:
     return parts
 
 
-def _closing_sections(result: dict, benchmark: str | None) -> list[str]:
+def _closing_sections(result: EvaluationResult, benchmark: str | None) -> list[str]:
     """The notes, the paper's numbers (headed as not comparable off its benchmarks) and the JSON."""
     esc = html.escape
     return [
         "<h2 id='notes'>Notes</h2><ul class='notes'>" + "".join(
-            f"<li>{esc(str(n))}</li>" for n in result.get("notes", [])) + "</ul>",
+            f"<li>{esc(str(n))}</li>" for n in result.notes) + "</ul>",
         "<h2 id='paper'>The paper's numbers</h2><p class='muted'>ActBERT (Zhu & Yang, "
         "CVPR 2020), section 4.2, Tables 1-5, on its benchmarks"
         + ("" if benchmark else ": <b>not comparable</b> with this corpus") + ".</p>",
@@ -199,10 +199,10 @@ def _closing_sections(result: dict, benchmark: str | None) -> list[str]:
             [esc(r["task"]), esc(r["benchmark"]), f"<code>{esc(r['system'])}</code>", esc(r["metric"]),
              f"{r['value']:g}", r["section"]] for r in paper_rows()], "paper"),
         "<details><summary>The result JSON</summary><pre>"
-        f"{esc(json.dumps(result, indent=1))}</pre></details>"]
+        f"{esc(json.dumps(result.to_json(), indent=1))}</pre></details>"]
 
 
-def report_html(result: dict, command: str, runs: list[TrainingRun] | None = None,
+def report_html(result: EvaluationResult, command: str, runs: list[TrainingRun] | None = None,
                 timestamp: str | None = None, plotly_js: str | None = None) -> str:
     """The report page as one HTML string (plotly.js inlined unless ``plotly_js`` is given)."""
     if plotly_js is None:
@@ -210,11 +210,10 @@ def report_html(result: dict, command: str, runs: list[TrainingRun] | None = Non
 
         plotly_js = get_plotlyjs()
     timestamp = timestamp or datetime.now(timezone.utc).isoformat(timespec="seconds")
-    info = result.get("info", {})
-    benchmark = benchmark_of(result)
+    benchmark = benchmark_of(result.dataset)
     figure = _Figures()  # numbers the charts in page order: the tasks', then the curves
     esc = html.escape
-    tables = task_tables(result)
+    tables = result.task_tables()
     parts = _header(result, tables, benchmark, timestamp)
     for task, table in tables.items():
         parts += _task_section(result, task, table, benchmark, figure)
@@ -224,12 +223,12 @@ def report_html(result: dict, command: str, runs: list[TrainingRun] | None = Non
     parts += _closing_sections(result, benchmark)
     body = "\n".join(parts)
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<title>ActBERT report card ({esc(str(info.get('split', '')))})</title>"
+            f"<title>ActBERT report card ({esc(str(result.split or ''))})</title>"
             f"<style>{STYLE}</style><script>{plotly_js}</script></head>\n<body>\n{body}\n"
             f"<script>{LOADER}</script>\n</body></html>\n")
 
 
-def write_report(result: dict, directory: str | Path, command: str,
+def write_report(result: EvaluationResult, directory: str | Path, command: str,
                  runs: list[TrainingRun] | None = None) -> Path:
     """Write ``DIR/report.html`` atomically; returns its path."""
     directory = Path(directory)

@@ -10,7 +10,6 @@ import streamlit as st
 
 from actbert.benchmarks import paper
 from actbert.evaluation import known_limits
-from actbert.evaluation.result_table import task_tables
 from actbert.reporting import figures
 from actbert.portable import portable_command, portable_path
 from app import components, model_card, render, state
@@ -55,25 +54,32 @@ def show_training(card: model_card.ModelCard) -> None:
             st.code(json.dumps(shown, indent=1), language="json")
 
 
+def _known(value) -> str:
+    return "?" if value is None else str(value)
+
+
 def show_evaluation(card: model_card.ModelCard, split: str) -> None:
     record = card.evaluations[split]
     if card.stale.get(split):
         st.warning(f"This {split} evaluation was recorded for other weights: the model changed "
                    f"after it. Run `{evaluate_command.replace('test', split)}` again.")
-    info = record.get("info", {})
-    st.markdown(f"**{split} split**: {info.get('videos', '?')} videos, {info.get('clips', '?')} "
-                f"clips · recorded {render.md_text(record.get('timestamp', '?'))} · ablation "
-                f"{render.md_code(portable_path(info.get('ablation_checkpoint'), library.root, 'ablation-checkpoint') if info.get('ablation_checkpoint') else 'none (regions removed)')}")
+    ablation = record.ablation_checkpoint
+    ablation = (portable_path(ablation, library.root, "ablation-checkpoint") if ablation
+                else "none (regions removed)")
+    st.markdown(f"**{split} split**: {_known(record.videos)} videos, {_known(record.clips)} "
+                f"clips · recorded {render.md_text(_known(record.provenance.timestamp))} · ablation "
+                f"{render.md_code(ablation)}")
     # records made before commands were kept portable still hold a machine's paths: shown without
-    st.code(portable_command(record["command"], library.root) if record.get("command")
-            else "(command not recorded)", language="bash")
-    benchmark = paper.benchmark_of(record)
+    command = record.provenance.command
+    st.code(portable_command(command, library.root) if command else "(command not recorded)",
+            language="bash")
+    benchmark = paper.benchmark_of(record.dataset)
     if benchmark is None:
         st.caption("This corpus is not one of the paper's benchmarks: the paper's numbers are not "
                    "comparable and are not drawn (they are listed below, for orientation only).")
     subtitle = figures.subtitle_of(record)
-    for task, table in task_tables(record).items():
-        ci = record.get("ci", {}).get(task, {})
+    for task, table in record.task_tables().items():
+        ci = record.intervals(task)
         st.subheader(task.replace("_", " "), divider="gray")
         st.plotly_chart(figures.task_figure(task, table, ci,
                                             paper.paper_references(task, benchmark), subtitle),
@@ -95,14 +101,14 @@ def show_evaluation(card: model_card.ModelCard, split: str) -> None:
                                   if r["interval"] else "" for r in diffs],
                  "interval": [r["verdict"] for r in diffs]},
                 hide_index=True, width="stretch")
-    if record.get("attribution"):
-        show_attribution(card, split, record["attribution"])
+    if record.attribution:
+        show_attribution(card, split, record.attribution)
     st.subheader("Known limits", divider="gray")
     st.caption("Generated from this evaluation (`actbert evaluate-summary`): every comparison an "
                "ActBERT row loses to a baseline or to the no-regions ablation.")
     st.markdown("\n".join(known_limits.markdown_lines(record)))
-    with st.expander(f"Notes ({len(record.get('notes', []))})"):
-        for note in record.get("notes", []):
+    with st.expander(f"Notes ({len(record.notes)})"):
+        for note in record.notes:
             st.markdown(f"- {render.md_text(note)}")
     with st.expander("The paper's numbers (ActBERT, section 4.2, on its benchmarks)"):
         rows = paper.paper_rows()

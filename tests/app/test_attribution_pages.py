@@ -114,6 +114,7 @@ def test_model_page_draws_a_recorded_attribution(tmp_path, tiny_library, app_for
     """An evaluation with ``--tasks attribution`` recorded beside the model: the Model page draws
     its stream removals and its faithfulness grid, with the figures of the record."""
     from actbert.evaluation.record import write_evaluation
+    from actbert.evaluation.result import EvaluationResult
 
     root = build_tiny_library(tmp_path / "lib", corpus=tiny_library / "corpus")
     checkpoint = root / "models" / "actbert"
@@ -126,7 +127,7 @@ def test_model_page_draws_a_recorded_attribution(tmp_path, tiny_library, app_for
                            "similarity": {"words": None, "regions": None, "action": None}},
              "stream_pairs": {"words": 2, "regions": 2, "action": 2}, "depends_most": "words",
              "sample": [{"video_id": "v", "clip": 0, "query": "*not markdown*"}]}
-    write_evaluation(checkpoint, {"attribution": entry, "notes": [], "info": {"split": "test"}},
+    write_evaluation(checkpoint, EvaluationResult({}, attribution=entry, info={"split": "test"}),
                      "python -m actbert evaluate --tasks attribution", "corpus.jsonl")
     at = app_for(root).run()
     at.switch_page("views/model.py").run()

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from actbert.evaluation import known_limits
+from actbert.evaluation.result import EvaluationResult
 from indexer.index.search import Searcher
 from indexer.library import inspector
 from indexer.library.manifest import read_manifest
@@ -428,7 +429,7 @@ def test_model_page_shows_curves_and_the_recorded_evaluation(evaluated_library, 
                for t in tables if "difference" in t.columns)
     assert record["command"] in _texts(at.code)
     # The known limits, generated from the record: every comparison the model loses.
-    assert "\n".join(known_limits.markdown_lines(record)) in _texts(at.markdown)
+    assert "\n".join(known_limits.markdown_lines(EvaluationResult.from_json(record))) in _texts(at.markdown)
     assert record["command"].startswith("python -m actbert evaluate --corpus ")
 
     # A second split recorded for other weights: a split choice, and a warning on it.

@@ -108,7 +108,7 @@ def evaluated(tmp_path_factory):
                         dual_encoder=str(folder / "dual"), resamples=50,
                         tasks=("retrieval", "step_localization", "segmentation", "videoqa",
                                "matching", "masked_action"))
-    return corpus, folder, evaluate(config)
+    return corpus, folder, evaluate(config).to_json()
 
 
 def test_dual_encoder_rows_are_its_cosine_ranking(evaluated):

@@ -300,9 +300,10 @@ def test_noisy_narration_and_determinism(tmp_path, tiny_model):
     config = EvalConfig(corpus=str(path), checkpoint=str(tmp_path / "model"),
                         tasks=("retrieval", "videoqa"), seed=5)
     first, second = evaluate(config), evaluate(config)
-    assert first["retrieval"] == second["retrieval"] and first["videoqa"] == second["videoqa"]
+    assert first.table("retrieval") == second.table("retrieval")
+    assert first.table("videoqa") == second.table("videoqa")
     # Fillers never name a step: narration search knows nothing (R@1 by ties at most chance).
-    assert first["retrieval"]["bm25"]["r1"] < 50
+    assert first.table("retrieval")["bm25"]["r1"] < 50
     with pytest.raises(ValueError, match="no videos in split 'val'"):
         evaluate(EvalConfig(corpus=str(path), checkpoint=str(tmp_path / "model"), split="val"))
 
@@ -312,7 +313,7 @@ def test_without_a_train_split_the_trained_heads_are_left_out(tmp_path, tiny_mod
     tiny_model.save_pretrained(tmp_path / "model")
     result = evaluate(EvalConfig(corpus=str(path), checkpoint=str(tmp_path / "model"),
                                  tasks=("segmentation", "videoqa", "captioning"), meteor=False))
-    assert set(result["segmentation"]) == {"random"}
-    assert "accuracy_linear" not in result["videoqa"]["actbert"]
-    assert result["captioning"] == {}
-    assert sum("to train on" in n for n in result["notes"]) == 3
+    assert set(result.table("segmentation")) == {"random"}
+    assert "accuracy_linear" not in result.table("videoqa")["actbert"]
+    assert result.tables["captioning"] == {} and "captioning" not in result.task_tables()
+    assert sum("to train on" in n for n in result.notes) == 3

@@ -15,6 +15,7 @@ from actbert.cli import build_parser
 from actbert.corpus import read_corpus
 from actbert.data import clip_inputs, collate, drop_regions, mask_words
 from actbert.evaluation.tasks import load_split, retrieval_queries
+from actbert.evaluation.result import EvaluationResult
 from actbert.reporting.report import report_html
 from actbert.tokenizer import ActBertTokenizer
 from tests.actbert.corpus_helpers import make_eval_corpus
@@ -104,7 +105,7 @@ def test_attribution_entry_is_the_per_pair_figures_averaged(evaluated, capsys):
     # the record beside the model carries it, and the report card draws it
     record = json.loads((folder / "model" / "evaluation_val.json").read_text())
     assert record["attribution"] == entry
-    page = report_html(result, "python -m actbert evaluate", plotly_js="")
+    page = report_html(EvaluationResult.from_json(result), "python -m actbert evaluate", plotly_js="")
     assert "id='attribution'" in page
     assert 'data-figure="attribution:faithfulness"' in page and 'data-figure="attribution:streams"' in page
     assert f"the match depends most on <b>{entry['depends_most']}</b>" in page

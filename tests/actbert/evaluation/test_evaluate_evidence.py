@@ -13,6 +13,7 @@ from actbert.cli import build_parser
 from actbert.corpus import read_corpus
 from actbert.evaluation.baselines import Bm25Scorer
 from actbert.evaluation.evaluate import EvalConfig, evaluate
+from actbert.evaluation.result import EvaluationResult
 from actbert.evaluation.metrics import metrics_from_ranks, retrieval_ranks
 from actbert.evaluation.tasks import load_split, retrieval_queries, score_grid
 from actbert.fusion_policy import ALPHAS, FUSION_NAME, GAMMAS, make_policy as make_fusion, read_fusion, write_fusion
@@ -57,7 +58,7 @@ def val_run(tmp_path_factory, model_dir):
                                            test_videos=4), held_split="val")
     config = EvalConfig(corpus=str(path), checkpoint=str(model_dir), split="val", seed=3,
                         tasks=("retrieval", "step_localization", "videoqa"), resamples=200)
-    return path, evaluate(config)
+    return path, evaluate(config).to_json()
 
 
 def test_visual_only_is_retrieval_over_the_unnarrated_queries_against_all_clips(val_run):
@@ -129,12 +130,12 @@ def test_a_test_split_run_fuses_by_the_recorded_policy(tmp_path, model_dir):
     checkpoint = tmp_path / "model"
     ActBertForPretraining.from_pretrained(model_dir).save_pretrained(checkpoint)
     config = EvalConfig(corpus=str(path), checkpoint=str(checkpoint), tasks=("retrieval",), resamples=20)
-    plain = evaluate(config)
+    plain = evaluate(config).to_json()
     assert any(n == "actbert_hybrid: plain reciprocal rank fusion (no fusion policy recorded)"
                for n in plain["notes"])
     # alpha 0: the narration adds nothing, the hybrid is the vector ranking itself
     write_fusion(checkpoint, make_fusion(0.0, 0.0, "val", 9, 1.0, 2.0, 2.0, [], "c", checkpoint))
-    vector_only = evaluate(config)
+    vector_only = evaluate(config).to_json()
     assert vector_only["retrieval"]["actbert_hybrid"] == vector_only["retrieval"]["actbert_vector"]
     assert vector_only["retrieval"]["actbert_hybrid_rrf"] == plain["retrieval"]["actbert_hybrid"]
     assert not (checkpoint / POLICY_NAME).exists()
@@ -145,7 +146,7 @@ def test_a_test_split_run_records_no_policy(tmp_path, model_dir):
     checkpoint = tmp_path / "model"
     ActBertForPretraining.from_pretrained(model_dir).save_pretrained(checkpoint)
     result = evaluate(EvalConfig(corpus=str(path), checkpoint=str(checkpoint), tasks=("retrieval",),
-                                 resamples=50))
+                                 resamples=50)).to_json()
     assert not (checkpoint / POLICY_NAME).exists()
     assert "retrieval_visual_only" not in result and "retrieval_visual_only" not in result["ci"]
 
@@ -154,10 +155,10 @@ def test_intervals_are_deterministic_from_the_seed(val_run, model_dir):
     path, result = val_run
     config = EvalConfig(corpus=str(path), checkpoint=str(model_dir), split="val", seed=3,
                         tasks=("retrieval", "step_localization", "videoqa"), resamples=200)
-    again = evaluate(config)
+    again = evaluate(config).to_json()
     assert again["ci"] == result["ci"] and again["differences"] == result["differences"]
     # Four videos give few distinct replicates: fewer resamples move some percentile.
-    other = evaluate(EvalConfig(**{**config.__dict__, "resamples": 37}))
+    other = evaluate(EvalConfig(**{**config.__dict__, "resamples": 37})).to_json()
     assert other["videoqa"] == result["videoqa"] and other["ci"] != result["ci"]
 
 
@@ -168,7 +169,7 @@ def _is_png(path):
 
 def test_plot_writes_one_png_per_task(val_run, tmp_path):
     _, result = val_run
-    paths = plot_result(result, tmp_path / "plots")
+    paths = plot_result(EvaluationResult.from_json(result), tmp_path / "plots")
     names = {"retrieval", "retrieval_visual_only", "step_localization", "videoqa"}
     assert sorted(p.name for p in paths) == sorted(f"{n}.png" for n in names)
     assert sorted(paths) == sorted((tmp_path / "plots").iterdir())
@@ -219,7 +220,7 @@ def add_unnarrated_windows(path):
 def test_visual_only_all_steps_searches_the_unnarrated_windows_too(tmp_path, model_dir):
     path = add_unnarrated_windows(make_eval_corpus(tmp_path, train_videos=0, test_videos=4))
     result = evaluate(EvalConfig(corpus=str(path), checkpoint=str(model_dir), tasks=("retrieval",),
-                                 resamples=50, seed=1))
+                                 resamples=50, seed=1)).to_json()
     corpus = read_corpus(path)
     narrated, every = load_split(corpus, "test"), load_split(corpus, "test", unnarrated=True)
     assert (len(narrated.clips), len(every.clips)) == (4 * 5, 4 * 6)

@@ -5,6 +5,7 @@ import json
 
 from actbert.cli import main
 from actbert.evaluation.known_limits import known_limits, markdown_lines
+from actbert.evaluation.result import EvaluationResult
 
 RESULT = {
     "retrieval": {
@@ -23,10 +24,11 @@ RESULT = {
     "differences": {}, "notes": [], "timings_s": {}, "protocols": {},
     "info": {"split": "test", "videos": 66},
 }
+RECORDED = EvaluationResult.from_json(RESULT)
 
 
 def test_every_lost_comparison_and_only_those():
-    found = {(x.task, x.metric, x.system, x.opponent, x.opponent_metric) for x in known_limits(RESULT)}
+    found = {(x.task, x.metric, x.system, x.opponent, x.opponent_metric) for x in known_limits(RECORDED)}
     assert found == {
         ("retrieval", "r1", "actbert", "actbert_no_regions", "r1"),
         ("retrieval", "r1", "actbert", "bm25", "r1"),
@@ -41,7 +43,7 @@ def test_every_lost_comparison_and_only_those():
 
 
 def test_figures_intervals_and_the_paired_verdict():
-    losses = {(x.task, x.metric, x.system, x.opponent): x for x in known_limits(RESULT)}
+    losses = {(x.task, x.metric, x.system, x.opponent): x for x in known_limits(RECORDED)}
     r1 = losses[("retrieval", "r1", "actbert", "bm25")]
     assert (r1.value, r1.interval, r1.opponent_value, r1.opponent_interval) == (4.0, [2.0, 6.0], 10.0, [7.0, 14.0])
     assert r1.difference_interval == [-10.0, -2.0] and r1.clear
@@ -49,22 +51,25 @@ def test_figures_intervals_and_the_paired_verdict():
     assert rank.lower_is_better and not rank.clear   # [-1, 15] includes 0
     variant = losses[("retrieval", "r1_embedding", "actbert", "bm25")]
     assert variant.opponent_interval == [7.0, 14.0] and variant.difference_interval is None
-    lines = markdown_lines(RESULT)
+    lines = markdown_lines(RECORDED)
     assert lines[0].startswith("Comparisons the model loses (test split, 66 videos") and "9, 1 with" in lines[0]
     assert "- **retrieval · r1**: actbert 4.0 [2.0, 6.0] < bm25 10.0 [7.0, 14.0]; difference -6.0, " \
            "paired interval [-10.0, -2.0] (excludes 0)" in lines
     assert any("actbert 20.0 [16.0, 23.0] > bm25 10.0 [8.0, 12.0] (lower is better)" in line for line in lines)
-    assert markdown_lines({"retrieval": {"actbert": {"r1": 9.0}, "bm25": {"r1": 1.0}},
-                           "info": {"split": "val"}}) == ["No comparison lost (val split)."]
+    assert markdown_lines(EvaluationResult.from_json({
+        "retrieval": {"actbert": {"r1": 9.0}, "bm25": {"r1": 1.0}}, "info": {"split": "val"}})) == \
+        ["No comparison lost (val split)."]
 
 
 def test_evaluate_summary_command(tmp_path, capsys):
     path = tmp_path / "evaluation_test.json"
     path.write_text(json.dumps(RESULT))
     assert main(["evaluate-summary", str(path)]) == 0
-    assert capsys.readouterr().out.splitlines() == markdown_lines(RESULT)
+    assert capsys.readouterr().out.splitlines() == markdown_lines(RECORDED)
     assert main(["evaluate-summary", str(path), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 9 and sum(r["clear"] for r in rows) == 1
     path.write_text("[1, 2]")
     assert main(["evaluate-summary", str(path)]) == 1
+    assert capsys.readouterr().err == (f"error: {path}: not an `actbert evaluate` result: a JSON list, "
+                                       "not an object\n")

@@ -42,7 +42,7 @@ def _evaluate(setup, task, out, split="test"):
     folder, corpus = setup
     return evaluate(EvalConfig(corpus=str(corpus), checkpoint=str(folder / "base"), split=split,
                                tasks=(task,), finetuned=(str(out),), baselines=("random",),
-                               resamples=20, meteor=False))
+                               resamples=20, meteor=False)).to_json()
 
 
 def _video(model, split, clip):

@@ -4,6 +4,7 @@ corpus, with a tiny model and its no-regions ablation trained for a few steps (r
 these test the plumbing and the figures, not the model)."""
 
 import contextlib
+import dataclasses
 import hashlib
 import html
 import io
@@ -17,8 +18,8 @@ import pytest
 
 from actbert.benchmarks.paper import PAPER
 from actbert.cli import main
-from actbert.evaluation.record import RECORD_KEYS, read_evaluations, without_record
-from actbert.evaluation.result_table import task_tables
+from actbert.evaluation.record import read_evaluations
+from actbert.evaluation.result import EvaluationResult, Provenance
 from actbert.pretraining.curves import read_log
 from actbert.reporting.report import report_html
 from tests.actbert.corpus_helpers import make_eval_corpus
@@ -80,7 +81,7 @@ def bar_values(spec: dict) -> dict[str, dict[str, tuple[float, float, float]]]:
 
 def test_report_page_draws_every_task_system_and_interval(evaluated):
     result, figures = evaluated.result, evaluated.figures
-    tables = task_tables(result)
+    tables = EvaluationResult.from_json(result).task_tables()
     assert set(tables) == set(TASKS.split(","))
     assert {n for n in figures if not n.startswith("curves:")} == set(tables)
     for task, table in tables.items():
@@ -124,15 +125,18 @@ def test_evaluation_is_kept_beside_the_model_with_its_command(evaluated):
     path = checkpoint / "evaluation_test.json"
     record = json.loads(path.read_text())
     assert result["notes"][-1] == f"evaluation recorded in {path}"
-    assert without_record(record) == {**result, "notes": result["notes"][:-1]}
-    assert set(record) - set(result) == set(RECORD_KEYS)
+    read = EvaluationResult.from_json(record)
+    assert dataclasses.replace(read, provenance=Provenance()).to_json() == {
+        **result, "notes": result["notes"][:-1]}
+    assert set(record) - set(result) == set(Provenance.__dataclass_fields__)
     assert record["command"] == portable(evaluated.argv)
     assert "--corpus <corpus> --checkpoint <checkpoint>" in record["command"]
     assert datetime.fromisoformat(record["timestamp"]).tzinfo is not None
     weights = (checkpoint / "model.safetensors").read_bytes()
     assert record["weights_sha256"] == hashlib.sha256(weights).hexdigest()
     assert record["corpus"] == "<corpus>"
-    assert read_evaluations(checkpoint) == {"test": record}
+    assert {split: r.to_json() for split, r in read_evaluations(checkpoint).items()} == {"test": record}
+    assert json.dumps(read.to_json(), indent=1) + "\n" == path.read_text()
     assert set(result) == {*TASKS.split(","), "ci", "differences", "timings_s", "notes", "info",
                            "protocols"}
 
@@ -143,7 +147,7 @@ def test_paper_numbers_are_drawn_only_on_their_benchmark(evaluated):
     for benchmark, task in (("youcook2", "retrieval"), ("msrvtt", "retrieval"),
                             ("crosstask", "step_localization")):
         result = {**evaluated.result, "info": {**evaluated.result["info"], "dataset": benchmark}}
-        page = report_html(result, "cmd", plotly_js="")
+        page = report_html(EvaluationResult.from_json(result), "cmd", plotly_js="")
         spec = next(json.loads(s) for _, name, s in FIGURE.findall(page) if name == task)
         marks = {}
         for trace in spec["data"]:
@@ -153,8 +157,8 @@ def test_paper_numbers_are_drawn_only_on_their_benchmark(evaluated):
         assert marks == PAPER[benchmark][task], (benchmark, task)
         assert "not comparable</b> with this corpus" not in page
     # masked_action is not a paper task: never a mark.
-    page = report_html({**evaluated.result, "info": {**evaluated.result["info"],
-                                                      "dataset": "youcook2"}}, "cmd", plotly_js="")
+    page = report_html(EvaluationResult.from_json({**evaluated.result, "info": {
+        **evaluated.result["info"], "dataset": "youcook2"}}), "cmd", plotly_js="")
     spec = next(json.loads(s) for _, name, s in FIGURE.findall(page) if name == "masked_action")
     assert all(t["type"] == "bar" for t in spec["data"])
 
@@ -166,7 +170,7 @@ def test_a_table_without_intervals_is_drawn_without_error_bars():
              "random": {"bleu4": 1.0, "meteor": None, "cider": 0.1}}
     result = {"captioning": table, "ci": {}, "differences": {}, "notes": [],
               "info": {"split": "test", "dataset": "youcook2"}}
-    page = report_html(result, "cmd", plotly_js="")
+    page = report_html(EvaluationResult.from_json(result), "cmd", plotly_js="")
     spec = next(json.loads(s) for _, name, s in FIGURE.findall(page) if name == "captioning")
     assert bar_values(spec) == {"actbert": {"bleu4": (3.0, 3.0, 3.0), "cider": (0.2, 0.2, 0.2)},
                                 "random": {"bleu4": (1.0, 1.0, 1.0), "cider": (0.1, 0.1, 0.1)}}
