@@ -52,7 +52,7 @@ define demo_stage
 		--out $(DEMO_DATA)/$(1)/full $(DEMO_ARGS) & \
 	OMP_NUM_THREADS=1 $(PY) -m actbert train --config $(2) --library $(DEMO_DATA)/lib \
 		--out $(DEMO_DATA)/$(1)/no_regions --no-regions $(3) $(DEMO_ARGS) & wait
-	$(PY) bench/select_step.py --corpus $(DEMO_DATA)/lib/corpus.jsonl --full $(DEMO_DATA)/$(1)/full \
+	$(PY) lab/select_step.py --corpus $(DEMO_DATA)/lib/corpus.jsonl --full $(DEMO_DATA)/$(1)/full \
 		--no-regions $(DEMO_DATA)/$(1)/no_regions --out $(DEMO_DATA)/$(1)/select_step.json \
 		--reuse $(DEMO_DATA)/$(1)/select_step.json
 	step=$$($(PY) -c "import json; print(json.load(open('$(DEMO_DATA)/$(1)/select_step.json'))['best_step'])") && \

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT = ("actbert", "indexer", "synthkitchen", "app", "bench")
+PRODUCT = ("actbert", "indexer", "synthkitchen", "app", "bench", "lab")
 
 # ---- SQL only in the catalog ----------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ class Collator:
     ``match_on="clean"`` (default): the masked-modelling input pairs every text with its own video
     (every row carries targets) and the matching head judges a separate UNMASKED input in which
     half of the videos are swapped for the negative, as UNITER, ALBEF and BLIP do; the paper masks
-    the pairs it matches, which here kept the matching head at chance (bench/matching.py).
+    the pairs it matches, which here kept the matching head at chance (lab/matching.py).
     ``match_on="masked"`` is the paper's single masked input, whose swapped rows carry no masked-
     modelling targets (their words do not describe their video). In both, every video input (its
     features, masks, locations, positions, segments and tokens) is the collated SHOWN video, and

@@ -17,7 +17,7 @@ fitted on the train split, scored on ``--split`` with the same closed label spac
 - ``read_narration_else_*``: the narration's step verb when it names one, else the probe's answer:
   a strong self-supervised system, to compare with the model's ``top1_masked`` and with the target.
 
-Usage: python bench/masked_action_ceiling.py --corpus LIB/corpus.jsonl --checkpoint assets/demo/actbert
+Usage: python lab/masked_action_ceiling.py --corpus LIB/corpus.jsonl --checkpoint assets/demo/actbert
        [--split val] [--hidden 256] [--epochs 300] [--seed 0]
 """
 

@@ -16,7 +16,7 @@ command line for ``--steps`` steps on the corpus' train split, then scores the c
 Prints one JSON object. ``--clean-narrations`` replaces each clip's narration by the ground-truth
 step descriptions overlapping it (a noise-free control; needs steps in the corpus).
 
-Usage: python bench/matching.py CORPUS.jsonl --out DIR [--steps 300] [--match-on clean|masked]
+Usage: python lab/matching.py CORPUS.jsonl --out DIR [--steps 300] [--match-on clean|masked]
        [--match-weight 1] [--hard-negatives 0.5] [--freeze-text-layers 0] [--lr 1e-4] [--batch 16]
 """
 

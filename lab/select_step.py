@@ -8,7 +8,7 @@ segmentation frame accuracy, matching ROC-AUC and masked-action top-1 (all in pe
 ablation is taken at the same step (it is trained the same way). The step with the highest score
 wins (ties: the later step).
 
-Usage: python bench/select_step.py --corpus LIB/corpus.jsonl --full RUN --no-regions RUN2
+Usage: python lab/select_step.py --corpus LIB/corpus.jsonl --full RUN --no-regions RUN2
        [--steps 500,1000] [--out FILE] [--reuse FILE] [--threads 1]
 
 ``--reuse FILE`` (an earlier output, e.g. the same --out) takes the rows of steps whose two model
