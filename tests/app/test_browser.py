@@ -12,6 +12,7 @@ except under CI (``CI`` set), where ``.ci/run`` installs it and a missing browse
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -48,7 +49,7 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout_sec: float = 90) 
     deadline = time.monotonic() + timeout_sec
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}: {process.stdout.read()}")
+            raise RuntimeError(f"streamlit exited with {process.returncode}: {_printed(process)}")
         try:
             with LOCAL.open(f"{url}/_stcore/health", timeout=2) as response:
                 if response.status == 200:
@@ -58,15 +59,20 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout_sec: float = 90) 
     raise TimeoutError(f"streamlit did not answer on {url} within {timeout_sec} s")
 
 
+def _printed(process: subprocess.Popen) -> str:
+    """The end of what the server printed so far (its log file)."""
+    return Path(process.log_path).read_text(errors="replace")[-3000:]
+
+
 def _stop(process: subprocess.Popen) -> str:
     """Stop the server; returns the end of what it printed."""
     process.terminate()
     try:
-        out, _ = process.communicate(timeout=10)
+        process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
-        out, _ = process.communicate()
-    return (out or "")[-3000:]
+        process.wait()
+    return _printed(process)
 
 
 def _start(library: Path) -> tuple[subprocess.Popen, str]:
@@ -74,11 +80,17 @@ def _start(library: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = {**os.environ, "ACTBERT_LIBRARY": str(library), "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": str(ROOT)}  # this checkout, installed or not
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
-         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # What it prints goes to a file: a pipe nobody reads while the tests run fills up (64 KB) and
+    # then blocks the server in the middle of a page.
+    log = OUT / f"server-{port}.log"
+    OUT.mkdir(exist_ok=True)
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
+             "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, text=True)
+    process.log_path = str(log)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process)
@@ -124,6 +136,22 @@ def _wait_for_chart(page, title_end: str) -> None:
     """Wait until a Plotly chart whose title ends with ``title_end`` is drawn."""
     page.wait_for_function("t => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
                            ".some(g => g.textContent.endsWith(t))", arg=title_end)
+
+
+@contextlib.contextmanager
+def _kept_on_timeout(page, name: str):
+    """A wait that, when it times out, leaves a screenshot (test-output/timeout-NAME.png) and says
+    what the page showed (its text and which radio buttons are checked)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        yield
+    except PlaywrightTimeout as exc:
+        page.screenshot(path=str(OUT / f"timeout-{name}.png"), full_page=True)
+        checked = page.evaluate("() => [...document.querySelectorAll('[role=radio]')]"
+                                ".map(r => r.textContent + '=' + r.getAttribute('aria-checked'))")
+        text = page.evaluate("() => document.body.innerText")
+        raise AssertionError(f"{name}: {exc}\nradios: {checked}\npage text (end):\n{text[-2500:]}") from None
 
 
 def _choose(page, label: str, option: str) -> None:
@@ -253,11 +281,12 @@ def test_why_lines_absent_rerank_side_by_side_and_attribution(server, browser):
     page.screenshot(path=str(OUT / "search_why.png"), full_page=True)
 
     _choose(page, "Re-rank as if absent", "all regions")
-    # every result shows its rank with and without the regions (the page settles on it)
-    page.wait_for_function("n => (document.body.innerText.match(/without: rank/g) || []).length === n",
-                           arg=results, timeout=480_000)
-    # a forward per result, under load a slow one: 80 s alone, past 180 s in a fresh clone's suite
-    # with both cores busy (2026-12-06) and beside another worktree's suite
+    # every result shows its rank with and without the regions (the page settles on it): one
+    # batched forward (0.26 s on a loaded machine); a fresh clone's suite with both cores busy
+    # once waited past 180 s here (2026-12-05), so a timeout keeps what the page showed
+    with _kept_on_timeout(page, "absent_rerank"):
+        page.wait_for_function("n => (document.body.innerText.match(/without: rank/g) || []).length === n",
+                               arg=results, timeout=480_000)
     page.wait_for_timeout(500)
     page.screenshot(path=str(OUT / "search_without_regions.png"), full_page=True)
 
