@@ -230,10 +230,10 @@ class Evaluation:
                 targets: list[int], queries: list) -> FusionPolicy:
         """The hybrid's fusion: on val, chosen here (``fusion_policy.choose``, recorded beside the
         model by ``evaluate``); on another split, the one the model recorded on val."""
-        if self.config.split != "val":
-            policy = fusion_for(self.config.checkpoint)
-            self.notes.append(f"actbert_hybrid: {policy.describe()}")
-            return policy
+        if self.config.split != "val":  # kept, so the all-steps queries reuse it (one note)
+            self.fusion = fusion_for(self.config.checkpoint)
+            self.notes.append(f"actbert_hybrid: {self.fusion.describe()}")
+            return self.fusion
         visual = [i for i, q in enumerate(queries) if q.narrated is False]
 
         def recall(grid: np.ndarray, rows: list[int], n: int) -> float:

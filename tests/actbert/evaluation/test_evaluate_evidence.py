@@ -245,3 +245,5 @@ def test_visual_only_all_steps_searches_the_unnarrated_windows_too(tmp_path, mod
     assert set(got) == set(result["retrieval"]) and "actbert_vector" in got
     assert any(n.startswith("retrieval_visual_only_all_steps: 8 of the 8 unnarrated steps against "
                             "all 24 clips (4 of them unnarrated windows)") for n in result["notes"])
+    # the test split's fusion is read once and reused by the all-steps queries: one note says so
+    assert sum(n.startswith("actbert_hybrid: ") for n in result["notes"]) == 1
