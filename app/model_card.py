@@ -16,6 +16,7 @@ from actbert.evaluation.record import read_evaluations
 from actbert.evaluation.result import EvaluationResult
 from actbert.pretraining.curves import TrainingRun, training_run
 from actbert.rerank_policy import weights_digest
+from indexer.errors import LibraryError
 from indexer.library.manifest import LibraryManifest
 
 ROLES = (("model", "ActBERT"), ("model_no_regions", "no-regions ablation"))
@@ -50,7 +51,11 @@ def model_cards(root: str | Path, manifest: LibraryManifest) -> list[ModelCard]:
         entry = manifest.entry(role)
         if entry is None:
             continue
-        checkpoint = entry.folder(root)
+        try:
+            checkpoint = entry.folder(root)
+        except LibraryError as exc:  # a relative folder that leaves the library: never read
+            cards.append(ModelCard(role, label, Path(entry.checkpoint), problem=str(exc)))
+            continue
         card = ModelCard(role, label, checkpoint)
         try:
             card.summary = config_summary(checkpoint)
@@ -80,7 +85,10 @@ def action_head_evidence(root: str | Path, manifest: LibraryManifest) -> str | N
     Reads only the model's evaluation records (not the whole card)."""
     if manifest.model is None:
         return None
-    checkpoint = manifest.model.folder(root)
+    try:
+        checkpoint = manifest.model.folder(root)
+    except LibraryError:
+        return None
     evaluations = read_evaluations(checkpoint)
     stale = stale_splits(checkpoint, evaluations)
     for split in ("test", "val"):

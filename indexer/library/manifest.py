@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from indexer.errors import LibraryError
+from indexer.library.paths import checked_path
 
 __all__ = ["LIBRARY_FORMAT", "MODEL_ROLES", "LibraryManifest", "ModelEntry", "read_manifest"]
 
@@ -73,10 +74,11 @@ class ModelEntry:
         return {**record, **copy.deepcopy(dict(self.extra))}
 
     def folder(self, root: str | Path) -> Path:
-        """The checkpoint folder: ``checkpoint`` when absolute, else inside ``root`` (not checked
-        to stay there: ``Library.file`` does that)."""
+        """The checkpoint folder: ``checkpoint`` when absolute (a folder the user named), else
+        inside ``root``, checked to stay there (``checked_path``: ``LibraryError`` otherwise)."""
         path = Path(self.checkpoint)
-        return path if path.is_absolute() else Path(root) / path
+        return path if path.is_absolute() else checked_path(Path(root), self.checkpoint, nested=True,
+                                                            what="model folder")
 
 
 @dataclass(frozen=True)

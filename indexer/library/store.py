@@ -37,6 +37,7 @@ from typing import Any
 from actbert.atomic import write_json
 from indexer.errors import LibraryBusyError, LibraryError
 from indexer.library.catalog import Catalog
+from indexer.library.paths import checked_path
 from indexer.library.manifest import LIBRARY_FORMAT, LibraryManifest, ModelEntry, read_manifest
 
 __all__ = ["LIBRARY_FORMAT", "Library", "LibraryBusyError", "LibraryError", "checked_path", "write_json_atomic",
@@ -112,10 +113,9 @@ class Library:
             return manifest
 
     def model_dir(self, model: ModelEntry) -> Path:
-        """The checkpoint folder ``model`` names: an absolute path as it is, a relative one inside
-        the library (``file``: checked to stay there)."""
-        path = Path(model.checkpoint)
-        return path if path.is_absolute() else self.file(model.checkpoint)
+        """The checkpoint folder ``model`` names (``ModelEntry.folder``: a relative one checked to
+        stay inside the library)."""
+        return model.folder(self.root)
 
     def feature_path(self, video_id: str) -> Path:
         """``LIB/features/<video_id>.safetensors``; ``LibraryError`` for an id that would leave it."""
@@ -167,30 +167,6 @@ class Library:
 
     def close(self) -> None:
         self.catalog.close()
-
-
-def checked_path(base: Path, name: object, suffix: str = "", *, nested: bool = False,
-                 what: str = "name") -> Path:
-    """``base / (name + suffix)`` for a ``name`` read from a catalog, a manifest or a shard: the one
-    way such a value becomes a path, so a hand-edited or hostile value (``../../victim``) never makes
-    a command read, overwrite or delete a file outside ``base``.
-
-    ``name`` must be non-empty text without NUL or backslash, not absolute, with no empty, ``.`` or
-    ``..`` part, and a plain file name unless ``nested`` (then ``/`` separates folders); the path,
-    resolved (symlinks followed), must still lie below ``base`` resolved. Otherwise ``LibraryError``
-    naming ``what`` and the value."""
-    ok = isinstance(name, str) and bool(name) and "\x00" not in name and "\\" not in name
-    if ok:
-        parts = name.split("/")
-        ok = (nested or len(parts) == 1) and all(p not in ("", ".", "..") for p in parts)
-    if ok:
-        path = base / (name + suffix)
-        ok = Path(base).resolve() in path.resolve().parents
-    if not ok:
-        shown = repr(name[:80]) if isinstance(name, str) else f"of type {type(name).__name__}"
-        raise LibraryError(f"{what} {shown} refused: it names no file inside {base}, or one outside the "
-                           "library (separators, '..' and links out are not followed)")
-    return path
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

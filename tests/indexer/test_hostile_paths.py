@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 
 from indexer.__main__ import main
+from app.model_card import action_head_evidence, model_cards
 from indexer.errors import LibraryError
 from indexer.features.video import write_video
+from indexer.index.compare import compare_checkpoint
 from indexer.index.embed import library_model_dir
 from indexer.library.feature_cache import load_features
 from indexer.library.preview import playable_path
@@ -101,9 +103,17 @@ def test_a_hostile_id_gets_no_preview_and_no_feature_read(world):
         playable_path(library, source, HOSTILE)
     with pytest.raises(LibraryError, match="outside the library"):
         load_features(library, f"{HOSTILE}.safetensors")
-    library.update_manifest(model=replace(library.manifest.model, checkpoint="../../../victim_dir"))
+    library.update_manifest(model=replace(library.manifest.model, checkpoint="../../../victim_dir"),
+                            model_no_regions=replace(library.manifest.model, checkpoint="../../../victim_dir"))
     with pytest.raises(LibraryError, match="outside the library"):
         library_model_dir(library)
+    with pytest.raises(LibraryError, match="outside the library"):  # the side-by-side's second model
+        compare_checkpoint(library)
+    # the Model page and the Clip page's caption say so, and read nothing there
+    cards = model_cards(library.root, library.manifest)
+    assert [c.role for c in cards] == ["model", "model_no_regions"]
+    assert all("outside the library" in c.problem and c.run is None and not c.evaluations for c in cards)
+    assert action_head_evidence(library.root, library.manifest) is None
     assert survivors(world) == ORIGINAL
 
 
