@@ -102,3 +102,20 @@ def test_a_bad_recipe_is_a_one_line_error(tmp_path, capsys, content, says):
     err = capsys.readouterr().err
     assert says in err and str(recipe) in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+# Runs F and G of lab/model_tries.md as they were launched (flags), before they became recipe files.
+RUN_F = ("--init assets/demo/actbert --steps 600 --clips-per-sample 1 --batch-size 32 --groups-per-video 4 "
+         "--video-negatives 0.5 --hard-negatives 0 --match-input cls --lr 1e-4 --warmup-steps 50 "
+         "--schedule cosine --match-on clean --match-weight 10 --freeze-text-layers 4 "
+         "--action-video-weight 1 --ignore-verbs configs/verb_stoplist.txt --checkpoint-every 100 "
+         "--keep-every 200 --seed 2")
+
+
+def test_the_stage_3_and_4_recipes_are_runs_f_and_g(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    base = f"--library {LIB} --out /data/out "
+    assert _config(base + "--config configs/demo_stage3.json") == _config(base + RUN_F)
+    stage4 = _config(base + "--config configs/demo_stage4.json --init /data/F/last")
+    run_g = _config(base + RUN_F.replace("assets/demo/actbert", "/data/F/last") + " --mined-negatives")
+    assert stage4 == run_g and stage4.mined_negatives and "subscribe" in stage4.ignore_verbs
