@@ -32,7 +32,7 @@ from actbert.evaluation.scorer import ModelScorer
 from actbert.evaluation.tasks import load_split
 from actbert.tokenizer import ActBertTokenizer
 
-WEIGHTS = (1.0, 3.0, 10.0, 30.0)
+WEIGHTS = (1.0, 3.0, 10.0, 30.0, 100.0)
 
 
 @torch.inference_mode()
