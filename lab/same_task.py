@@ -4,8 +4,9 @@ tell the steps of one recipe apart?
 On the val split's same-task pairs (``matching_pairs(same_task=True)``, the evaluation's: each clip
 with its step description and another step of its own task), prints the ROC-AUC of
 
-- ``head``: the matching head's margin (logit matched - logit mismatched), what the evaluation's
-  ``auc_same_task`` reports;
+- ``head``: the matching head's margin (logit matched - logit mismatched); the evaluation's
+  ``auc_same_task`` ranks by the softmax of the same logits, so the two agree but where the
+  softmax saturates into ties;
 - ``embeddings``: the cosine of the text-only and video-only alignment embeddings (the index's);
 - ``pairwise``: the share of clips whose true description outscores the other by embeddings;
 - ``albef_sum``: the head's margin plus ``w`` times the cosine, for each ``w`` of a grid (ALBEF's
