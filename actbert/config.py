@@ -120,6 +120,11 @@ class ActBertConfig:
     turns clips into inputs (``data.clip_inputs``) takes it from here. ``match_input`` is what the
     cross-modal matching head reads: ``"cls"`` the pooled text [CLS] output (paper 3.2.3, a linear
     layer on [CLS]), ``"fused"`` PaddleVideo's ``text * region + action`` of the three poolers.
+    ``match_alignment_weight`` (w) is how the matching score reads the alignment embeddings:
+    ``sigmoid(margin + w * cosine)``, the head's logit margin (matched minus mismatched) plus w
+    times the cosine of the pair's text-only and video-only embeddings (ALBEF ranks by both its
+    matching head and its contrastive similarity); 0, the default and the paper's and Paddle's
+    model, is the head's softmax alone.
     """
 
     text: StreamConfig
@@ -131,6 +136,7 @@ class ActBertConfig:
     name: str = "custom"
     max_regions: int = 36
     match_input: str = "cls"
+    match_alignment_weight: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -150,6 +156,10 @@ class ActBertConfig:
             raise ValueError(f"max_regions must be >= 1, got {self.max_regions}")
         if self.match_input not in MATCH_INPUTS:
             raise ValueError(f"match_input must be one of {MATCH_INPUTS}, got {self.match_input!r}")
+        weight = self.match_alignment_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
+            raise ValueError(f"match_alignment_weight must be a finite number >= 0, "
+                             f"got {self.match_alignment_weight!r}")
 
     def stream(self, name: str) -> StreamConfig:
         if name not in STREAMS:

@@ -40,15 +40,19 @@ class ActBertOutput:
 
     text_logits (B, L_text, vocab), action_logits (B, L_action, verbs), region_logits
     (B, L_region, region classes), match_logits (B, 2) with index 0 = matched, match_score (B,) =
-    softmax(match_logits)[:, 0], attentions: every map when ``output_attentions=True``.
+    softmax(match_logits)[:, 0] (with ``config.match_alignment_weight`` w > 0: sigmoid of the
+    logit margin + w * alignment_cosine), alignment_cosine (B,): the cosine of the pair's
+    text-only and video-only embeddings where the score reads it (else None), attentions: every
+    map when ``output_attentions=True``.
     """
 
     text_logits: torch.Tensor | None
     action_logits: torch.Tensor | None
     region_logits: torch.Tensor | None
     match_logits: torch.Tensor
-    match_score: torch.Tensor
+    match_score: torch.Tensor | None
     attentions: tuple[AttentionMap, ...] = ()
+    alignment_cosine: torch.Tensor | None = None
     hidden: dict[str, torch.Tensor] = field(default_factory=dict)
     pooled: dict[str, torch.Tensor] = field(default_factory=dict)
 
@@ -245,21 +249,29 @@ class ActBertForPretraining(nn.Module):
         self.apply(lambda m: _init_weights(m, config.initializer_range))
 
     def forward(self, *, output_attentions: bool = False, heads: Collection[str] | None = None,
-                **inputs: torch.Tensor) -> ActBertOutput:
+                score: bool = True, **inputs: torch.Tensor) -> ActBertOutput:
         """Keyword inputs as ``ActBertModel.forward``; returns the logits of ``heads`` (default:
         all four; a head left out gets ``None``, e.g. the text head's (B, L, vocab) product, the
-        largest of a step, when only the matching score is needed)."""
+        largest of a step, when only the matching score is needed). ``score=False``: no
+        ``match_score`` (pretraining reads the logits only, and so skips the alignment passes
+        the score needs when ``config.match_alignment_weight`` > 0)."""
         out = self.actbert(**inputs, output_attentions=output_attentions)
         wanted = set(PRETRAINING_HEADS if heads is None else heads)
         if wanted - set(PRETRAINING_HEADS):
             raise ValueError(f"unknown heads {sorted(wanted - set(PRETRAINING_HEADS))}")
         match_logits = self.heads["match"](self.actbert.pair(out.pooled))
+        cosine = None
+        if score and self.config.match_alignment_weight:
+            text = {k: inputs[k] for k in ("text_ids", "text_mask", "token_type_ids") if k in inputs}
+            video = {k: v for k, v in inputs.items() if k not in text}
+            cosine = (self.encode_text(**text) * self.encode_video(**video)).sum(-1)
         return ActBertOutput(
             text_logits=self.text_logits(out.hidden["text"]) if "text" in wanted else None,
             action_logits=self.heads["action"](out.hidden["action"]) if "action" in wanted else None,
             region_logits=self.heads["region"](out.hidden["region"]) if "region" in wanted else None,
             match_logits=match_logits,
-            match_score=torch.softmax(match_logits.float(), -1)[:, 0],
+            match_score=self.match_probability(match_logits, cosine) if score else None,
+            alignment_cosine=cosine,
             attentions=out.attentions,
             hidden=out.hidden,
             pooled=out.pooled,
@@ -282,17 +294,34 @@ class ActBertForPretraining(nn.Module):
         """Run a batch of videos' video-only part once (``match`` shares it across queries)."""
         return self.actbert.video_state(**video)
 
-    def match(self, text: TextState, video: VideoState | None = None, **inputs: torch.Tensor) -> ActBertOutput:
+    def match(self, text: TextState, video: VideoState | None = None, score: bool = True,
+              **inputs: torch.Tensor) -> ActBertOutput:
         """The matching head on one text state against a batch of videos (a ``video_state`` or
         the video keyword inputs of ``forward``): ``match_logits``, ``match_score`` and ``pooled``
         (the other heads None); the same numbers as ``forward(..., heads=("match",))``. Only what
-        the poolers read is computed: ``hidden[s]`` is position 0 of each stream, (B, 1, D_s)."""
+        the poolers read is computed: ``hidden[s]`` is position 0 of each stream, (B, 1, D_s).
+        ``score=False`` as ``forward``."""
+        cosine = None
+        if score and self.config.match_alignment_weight:
+            if video is None:
+                video, inputs = self.actbert.video_state(**inputs), {}
+            cosine = (self.encode_text_state(text) * self.encode_video_state(video)).sum(-1)
         out = self.actbert.forward_text_state(text, video, pooled=STREAMS, **inputs)
         match_logits = self.heads["match"](self.actbert.pair(out.pooled))
         return ActBertOutput(text_logits=None, action_logits=None, region_logits=None,
                              match_logits=match_logits,
-                             match_score=torch.softmax(match_logits.float(), -1)[:, 0],
-                             hidden=out.hidden, pooled=out.pooled)
+                             match_score=self.match_probability(match_logits, cosine) if score else None,
+                             alignment_cosine=cosine, hidden=out.hidden, pooled=out.pooled)
+
+    def match_probability(self, match_logits: torch.Tensor, cosine: torch.Tensor | None = None) -> torch.Tensor:
+        """The matching score (B,): the head's softmax, ``softmax(match_logits)[:, 0]``; with the
+        pair's alignment ``cosine`` (B,) and ``config.match_alignment_weight`` w, the sigmoid of
+        the head's margin plus w * cosine (the same number when w * cosine is 0)."""
+        logits = match_logits.float()
+        if cosine is None:
+            return torch.softmax(logits, -1)[:, 0]
+        weight = self.config.match_alignment_weight
+        return torch.sigmoid(logits[:, 0] - logits[:, 1] + weight * cosine.float())
 
     def text_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """The masked language model head on text states (..., D) -> (..., vocab)."""
@@ -339,6 +368,14 @@ class ActBertForPretraining(nn.Module):
             placeholder = self.placeholder_state(text.hidden.shape[0])
         out = self.actbert.forward_text_state(text, placeholder, pooled=("text",))
         return self.align.embed_text(out.pooled["text"])
+
+    def encode_video_state(self, video: VideoState, cls_id: int = 101, sep_id: int = 102) -> torch.Tensor:
+        """``encode_video`` from a ``video_state`` (the matching score shares it with its joint
+        pass): the forward against the text ``[CLS] [SEP]``, computing only the pooled video."""
+        device = self.align.video.weight.device
+        text = self.text_state(**self._placeholder_text(1, device, cls_id, sep_id))
+        out = self.actbert.forward_text_state(text, video, pooled=("action", "region"))
+        return self.align.embed_video(out.pooled["action"], out.pooled["region"])
 
     def encode_video(self, action_features: torch.Tensor, action_mask: torch.Tensor,
                      region_features: torch.Tensor, region_locations: torch.Tensor,

@@ -9,6 +9,8 @@ with its step description and another step of its own task), prints the ROC-AUC 
   softmax saturates into ties;
 - ``embeddings``: the cosine of the text-only and video-only alignment embeddings (the index's);
 - ``pairwise``: the share of clips whose true description outscores the other by embeddings;
+- ``joint_cosine``: the cosine of the alignment projections of the joint forward's pooled text and
+  video (the pair seen together; no refit), and ``joint_sum``: the head's margin plus ``w`` times it;
 - ``albef_sum``: the head's margin plus ``w`` times the cosine, for each ``w`` of a grid (ALBEF's
   retrieval rule adds the two scores): whether the two signals add up. A diagnostic, not a score
   the product serves.
@@ -37,14 +39,20 @@ WEIGHTS = (1.0, 3.0, 10.0, 30.0, 100.0)
 
 
 @torch.inference_mode()
-def head_margins(model, scorer: ModelScorer, pairs) -> np.ndarray:
-    margins = {}
+def head_margins(model, scorer: ModelScorer, pairs) -> tuple[np.ndarray, np.ndarray]:
+    """The head's margin and the joint cosine (the alignment projections applied to the joint
+    forward's pooled text and video: ViLBERT's h_text x h_video, no refit) of every pair."""
+    margins, joint = {}, {}
     for text, group in scorer._by_text([t for t, _, _ in pairs], [c for _, c, _ in pairs]).items():
         enc = scorer.tok([text])
         out = model.match(model.text_state(enc.ids, enc.mask), **scorer.video_batch(group))
         logits = out.match_logits.float()
+        cos = (model.align.embed_text(out.pooled["text"])
+               * model.align.embed_video(out.pooled["action"], out.pooled["region"])).sum(-1).float()
         margins.update({(text, c): float(logits[k, 0] - logits[k, 1]) for k, c in enumerate(group)})
-    return np.array([margins[(t, c)] for t, c, _ in pairs])
+        joint.update({(text, c): float(cos[k]) for k, c in enumerate(group)})
+    return (np.array([margins[(t, c)] for t, c, _ in pairs]),
+            np.array([joint[(t, c)] for t, c, _ in pairs]))
 
 
 def diagnose(checkpoint: str, val) -> dict:
@@ -52,14 +60,16 @@ def diagnose(checkpoint: str, val) -> dict:
     scorer = ModelScorer(model, ActBertTokenizer(), val, True, 64, "cpu")
     pairs = matching_pairs(val, 0, same_task=True)
     y = np.array([label for *_, label in pairs])
-    head = head_margins(model, scorer, pairs)
+    head, joint = head_margins(model, scorer, pairs)
     cosine = scorer.cosine([t for t, _, _ in pairs], [c for _, c, _ in pairs])
     pairwise = float(np.mean(cosine[0::2] > cosine[1::2]))  # pairs come as (true, other) per clip
     return {"checkpoint": checkpoint, "pairs": len(pairs),
             "head": round(100 * roc_auc(head, y), 1),
             "embeddings": round(100 * roc_auc(cosine, y), 1),
             "pairwise": round(100 * pairwise, 1),
-            "albef_sum": {str(w): round(100 * roc_auc(head + w * cosine, y), 1) for w in WEIGHTS}}
+            "joint_cosine": round(100 * roc_auc(joint, y), 1),
+            "albef_sum": {str(w): round(100 * roc_auc(head + w * cosine, y), 1) for w in WEIGHTS},
+            "joint_sum": {str(w): round(100 * roc_auc(head + w * joint, y), 1) for w in WEIGHTS}}
 
 
 def main() -> None:

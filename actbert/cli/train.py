@@ -67,6 +67,10 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
                    help="what the matching head reads: cls (the paper, default for mini/base) or "
                         "fused (PaddleVideo's text * region + action); with --init it switches "
                         "the loaded model's input (the head keeps its weights)")
+    p.add_argument("--match-alignment-weight", type=float,
+                   help="the model's matching score: sigmoid(head margin + W x the cosine of the "
+                        "pair's alignment embeddings), ALBEF's sum (default: the model's own, 0 "
+                        "for a fresh one: the head alone); training reads the head's logits only")
     p.add_argument("--action-video-weight", type=float,
                    help="weight of the video-only action term: the action head on the video with "
                         "no text, against the narration verbs (default 0: off)")

@@ -96,7 +96,7 @@ class PretrainingObjective(nn.Module):
 
     def forward(self, batch: PretrainingBatch) -> dict[str, torch.Tensor]:
         world = self.world_size
-        out = self.model(**batch.inputs, heads=("action", "region", "match"))
+        out = self.model(**batch.inputs, heads=("action", "region", "match"), score=False)
         # The text head only where a word was masked: the same loss as on every position's
         # logits (labels are -1 elsewhere) without the (B, L, vocab) product.
         labelled = batch.text_labels != losses.IGNORE
@@ -120,16 +120,16 @@ class PretrainingObjective(nn.Module):
             video_terms, embedded = self._video_only_terms(batch, wants_video_action, shared)
         if self.mined_negatives and batch.match_inputs is not None and embedded is not None:
             video = mined_videos(batch.clean, batch.match_labels, *embedded)
-            judged = (self.model.match(shared, **video) if shared is not None else
+            judged = (self.model.match(shared, score=False, **video) if shared is not None else
                       self.model(**{k: v for k, v in batch.clean.items() if k not in VIDEO_KEYS},
-                                 **video, heads=("match",)))
+                                 **video, heads=("match",), score=False))
         elif batch.match_inputs is None:
             judged = out
         elif shared is not None:
-            judged = self.model.match(shared, **{k: batch.match_inputs[k] for k in VIDEO_KEYS
-                                                 if k in batch.match_inputs})
+            judged = self.model.match(shared, score=False, **{k: batch.match_inputs[k] for k in VIDEO_KEYS
+                                                              if k in batch.match_inputs})
         else:
-            judged = self.model(**batch.match_inputs, heads=("match",))
+            judged = self.model(**batch.match_inputs, heads=("match",), score=False)
         terms["match"] = losses.match_loss(judged.match_logits, batch.match_labels)
         terms.update(video_terms)
         terms["total"] = sum(v * self.weights.get(k, 1.0) for k, v in terms.items())

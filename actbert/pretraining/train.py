@@ -61,6 +61,8 @@ class TrainConfig:
     match_on: str = "clean"            # clean: matching on unmasked pairs | masked: the paper's
     match_input: str | None = None     # a fresh model's matching input: cls (paper) | fused (Paddle)
     match_weight: float = 1.0          # weight of the matching loss in the total
+    match_alignment_weight: float | None = None  # the model's matching score: head margin + w x
+                                       # the alignment cosine (ActBertConfig; None: keep the model's)
     freeze_text_layers: int = 0        # keep the text embeddings and the first N text layers fixed
     max_text_tokens: int = 64
     batch_size: int = 16               # global batch (all ranks, before accumulation)
@@ -114,6 +116,9 @@ def model_for_corpus(config: TrainConfig, corpus: Corpus, sample: Sample) -> Act
         if config.match_input is not None and config.match_input != model.config.match_input:
             # the matching head keeps its weights and reads the other input from now on
             model.config = model.actbert.config = replace(model.config, match_input=config.match_input)
+        if config.match_alignment_weight is not None:  # the score only: training reads the logits
+            model.config = model.actbert.config = replace(
+                model.config, match_alignment_weight=float(config.match_alignment_weight))
         return model
     verbs = training_verbs(corpus)
     changes: dict[str, dict] = {
@@ -131,6 +136,8 @@ def model_for_corpus(config: TrainConfig, corpus: Corpus, sample: Sample) -> Act
         changes["max_regions"] = config.max_regions
     if config.match_input is not None:
         changes["match_input"] = config.match_input
+    if config.match_alignment_weight is not None:
+        changes["match_alignment_weight"] = float(config.match_alignment_weight)
     # The heads' class names travel with the model (a library evaluated or browsed with it may
     # have built another verb vocabulary from its own narrations).
     changes["extra"] = {"verbs": list(verbs), "region_classes": list(corpus.region_classes)}

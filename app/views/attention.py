@@ -71,7 +71,7 @@ if st.toggle("Side by side with a second model", key="_compare_attention",
     second = explain_view.both_models_section(library, attribution, clip_id, query, checkpoint,
                                               key="_both_models")
 st.caption(f"{render.md_code(view.clip.video_id)} {components.fmt_time(view.clip.start_sec, view.clip.end_sec)} · "
-           f"matching-head probability {sample.match_score:.3f} · kv_fusion = {sample.kv_fusion}"
+           f"{sample.score_text()} · kv_fusion = {sample.kv_fusion}"
            + ("" if sample.kv_fusion == "stack" else " (no injected key/value maps in this model)"))
 
 maps = sample.maps

@@ -240,7 +240,10 @@ class AttentionSample:
     (L_region - 1,) feature-file rows of region slots 1.. (slot 0 = the global token), the
     provenance the clip contract recorded (``ClipInputs.region_rows``);
     region_labels (L_region,); kv_fusion: "stack" or "paddle" (paddle has no injected maps);
-    match_score: the matching head's probability for this pair."""
+    match_score: the model's matching score for this pair; head_probability: its matching head's
+    own probability (the same number unless the model's ``match_alignment_weight`` w > 0: then
+    the score is sigmoid(head margin + w * alignment_cosine), the cosine of the pair's text-only
+    and video-only embeddings, which these maps do not show)."""
 
     maps: tuple[AttentionMap, ...]
     tokens: list[str]
@@ -249,10 +252,22 @@ class AttentionSample:
     region_labels: list[str]
     kv_fusion: str
     match_score: float
+    head_probability: float
+    alignment_weight: float = 0.0
+    alignment_cosine: float | None = None
 
     def labels(self, stream: str) -> list[str]:
         return {"text": self.tokens, "action": self.action_labels,
                 "region": self.region_labels}[stream]
+
+    def score_text(self) -> str:
+        """The pair's score in words, with its two parts when the model adds the cosine."""
+        if self.alignment_cosine is None:
+            return f"matching-head probability {self.match_score:.3f}"
+        return (f"matching score {self.match_score:.3f} = sigmoid(head margin + "
+                f"{self.alignment_weight:g} × alignment cosine): the head alone "
+                f"{self.head_probability:.3f} (what these maps feed), the cosine of the text-only "
+                f"and video-only embeddings {self.alignment_cosine:.3f}")
 
 
 @torch.no_grad()
@@ -274,4 +289,7 @@ def attention_sample(model: ActBertForPretraining, tokenizer, features: VideoFea
     return AttentionSample(
         maps=tuple(out.attentions), tokens=list(enc.tokens[0]),
         action_labels=[f"{start:.1f}-{end:.1f} s"], region_rows=rows, region_labels=region_labels,
-        kv_fusion=model.config.tangled.kv_fusion, match_score=float(out.match_score[0]))
+        kv_fusion=model.config.tangled.kv_fusion, match_score=float(out.match_score[0]),
+        head_probability=float(model.match_probability(out.match_logits)[0]),
+        alignment_weight=model.config.match_alignment_weight,
+        alignment_cosine=None if out.alignment_cosine is None else float(out.alignment_cosine[0]))

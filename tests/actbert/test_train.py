@@ -422,3 +422,23 @@ def test_auto_precision_is_bf16_on_gpus_and_on_cpus_with_bf16_matrix_units(monke
         assert dtype is expected and scaler is None
         assert train_module._precision(TrainConfig(corpus="c", out="o", precision="fp32"), torch.device("cpu"))[0] is None
     assert train_module._precision(TrainConfig(corpus="c", out="o"), torch.device("cuda"))[0] is torch.bfloat16
+
+
+def test_the_alignment_weight_is_written_into_the_model_and_leaves_training_unchanged(tmp_path):
+    """``match_alignment_weight`` sets the trained model's matching score (its config, fresh or
+    ``--init``); pretraining reads the head's logits only, so the losses are those of a run
+    without it, number for number."""
+    corpus = make_corpus(tmp_path / "a")
+    base = dict(corpus=str(corpus), clips_per_sample=2, batch_size=4, steps=3, lr=1e-3, warmup_steps=1,
+                log_every=1, progress=False, preset="tiny", dropout=0.0)
+    plain = train(TrainConfig(out=str(tmp_path / "plain"), **base))
+    summed = train(TrainConfig(out=str(tmp_path / "summed"), match_alignment_weight=12.5, **base))
+    speed = "samples_per_s"
+    assert {k: v for k, v in summed["final"].items() if k != speed} == {k: v for k, v in plain["final"].items() if k != speed}
+    assert ActBertForPretraining.from_pretrained(tmp_path / "plain" / "last").config.match_alignment_weight == 0
+    assert ActBertForPretraining.from_pretrained(tmp_path / "summed" / "last").config.match_alignment_weight == 12.5
+    train(TrainConfig(out=str(tmp_path / "again"), **{**base, "steps": 1},
+                      init=str(tmp_path / "plain" / "last"), match_alignment_weight=4.0))
+    assert ActBertForPretraining.from_pretrained(tmp_path / "again" / "last").config.match_alignment_weight == 4.0
+    train(TrainConfig(out=str(tmp_path / "kept"), **{**base, "steps": 1}, init=str(tmp_path / "again" / "last")))
+    assert ActBertForPretraining.from_pretrained(tmp_path / "kept" / "last").config.match_alignment_weight == 4.0

@@ -155,5 +155,33 @@ def test_attention_sample_labels_every_position(library):
     assert lengths == {"text": 5, "action": 1, "region": len(sample.region_labels)}
     assert sample.region_labels[0] == "global" and len(sample.region_rows) == lengths["region"] - 1
     assert sample.kv_fusion == "stack" and 0 <= sample.match_score <= 1
+    assert sample.head_probability == sample.match_score and sample.alignment_cosine is None
+    assert sample.score_text() == f"matching-head probability {sample.match_score:.3f}"
     with pytest.raises(ValueError, match="empty query"):
         inspector.attention_sample(model, ActBertTokenizer(), features, 1, "  ", REGION_CLASSES)
+
+
+def test_attention_sample_of_a_model_that_adds_the_alignment_cosine(library):
+    """With ``match_alignment_weight`` w, the page's score is sigmoid(head margin + w * cosine)
+    of the head's logits and of the clip's index vector against the query's, and says so."""
+    import dataclasses
+    import math
+
+    from actbert.data import clip_batch
+
+    model = ActBertForPretraining.from_pretrained(library.root / "models" / "actbert").eval()
+    model.config = model.actbert.config = dataclasses.replace(model.config, match_alignment_weight=6.0)
+    features = _features(library, library.catalog.videos()[0]["video_id"])
+    tok = ActBertTokenizer()
+    sample = inspector.attention_sample(model, tok, features, 1, "stir the eggs", REGION_CLASSES)
+    enc = tok("stir the eggs")
+    batch, _ = clip_batch(features, [1], model.config.max_regions)
+    with torch.no_grad():
+        logits = model(text_ids=enc.ids, text_mask=enc.mask, heads=("match",), score=False, **batch).match_logits
+        cosine = float(model.encode_text(enc.ids, enc.mask)[0] @ model.encode_video(**batch)[0])
+    margin = float(logits[0, 0] - logits[0, 1])
+    assert sample.alignment_cosine == pytest.approx(cosine, abs=1e-5)
+    assert sample.head_probability == pytest.approx(1 / (1 + math.exp(-margin)), abs=1e-5)
+    assert sample.match_score == pytest.approx(1 / (1 + math.exp(-(margin + 6.0 * cosine))), abs=1e-5)
+    assert sample.score_text().startswith(f"matching score {sample.match_score:.3f} = sigmoid(head margin + 6 ×")
+    assert f"the head alone {sample.head_probability:.3f}" in sample.score_text()
