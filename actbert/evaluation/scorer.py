@@ -59,13 +59,17 @@ class ModelScorer:
     @torch.inference_mode()
     def _joint(self, text: str, clips: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """Fused pooled outputs (N, D) and match probabilities (N,) of one text against clips (the
-        text-only layers run once, ``ActBertForPretraining.match``)."""
+        text-only layers run once, ``ActBertForPretraining.match``; a score that reads the
+        alignment cosine takes it from this scorer's cached embeddings, the same numbers)."""
         enc = self.tok([text])
         state = self.model.text_state(enc.ids.to(self.device), enc.mask.to(self.device))
         fused, scores = [], []
         for start in range(0, len(clips), self.batch_size):
-            out = self.model.match(state, **self.video_batch(clips[start:start + self.batch_size]))
-            scores.append(out.match_score.cpu())
+            chunk = clips[start:start + self.batch_size]
+            out = self.model.match(state, score=False, **self.video_batch(chunk))
+            cosine = (torch.from_numpy(self.cosine([text] * len(chunk), chunk))
+                      if self.model.config.match_alignment_weight else None)
+            scores.append(self.model.match_probability(out.match_logits.cpu(), cosine))
             fused.append(self.model.actbert.fuse(out.pooled).float().cpu())
         return torch.cat(fused).numpy(), torch.cat(scores).numpy()
 

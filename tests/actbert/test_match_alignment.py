@@ -108,3 +108,33 @@ def test_a_config_written_before_the_weight_reads_as_the_head_alone():
     data = ActBertConfig.from_name("tiny").to_dict()
     del data["match_alignment_weight"]
     assert ActBertConfig.from_dict(data).match_alignment_weight == 0.0
+
+
+def test_the_evaluation_scores_pairs_as_the_model_does(tmp_path):
+    """``ModelScorer.match`` takes the cosine from its cached embeddings: the model's own score."""
+    from dataclasses import replace
+
+    from actbert.corpus import ClipGroups, read_corpus
+    from actbert.evaluation.scorer import ModelScorer
+    from actbert.evaluation.tasks import load_split
+    from actbert.pretraining.train import TrainConfig, model_for_corpus
+    from actbert.tokenizer import ActBertTokenizer
+    from tests.actbert.corpus_helpers import make_corpus
+
+    corpus = read_corpus(make_corpus(tmp_path, videos=2, clips=4, seed=5))
+    split = load_split(corpus, "train")
+    torch.manual_seed(0)
+    model = model_for_corpus(TrainConfig(corpus="", out="", preset="tiny"), corpus,
+                             ClipGroups(corpus, clips_per_sample=2, seed=0).sample(0)).eval()
+    model.config = model.actbert.config = replace(model.config, match_alignment_weight=9.0)
+    tok = ActBertTokenizer()
+    scorer = ModelScorer(model, tok, split, True, 3, "cpu")
+    texts = ["cut the bread", "pour the milk"] * 3
+    clips = [0, 1, 2, 3, 1, 0]
+    got = scorer.match(texts, clips)
+    for t, c, g in zip(texts, clips, got):
+        enc = tok([t])
+        with torch.no_grad():
+            want = model.match(model.text_state(enc.ids, enc.mask), **scorer.video_batch([c]))
+        assert want.alignment_cosine is not None
+        assert g == pytest.approx(float(want.match_score[0]), abs=1e-5)
