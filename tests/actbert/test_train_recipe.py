@@ -118,6 +118,6 @@ def test_the_stage_3_and_4_recipes_are_runs_f_and_g(monkeypatch):
     assert _config(base + "--config configs/demo_stage3.json") == _config(base + RUN_F)
     stage4 = _config(base + "--config configs/demo_stage4.json --init /data/F/last")
     run_g = _config(base + RUN_F.replace("assets/demo/actbert", "/data/F/last") + " --mined-negatives"
-                    + " --match-alignment-weight 20")
+                    + " --match-alignment-weight 20 --action-video-weight 3")
     assert stage4 == run_g and stage4.mined_negatives and "subscribe" in stage4.ignore_verbs
-    assert stage4.match_alignment_weight == 20.0
+    assert stage4.match_alignment_weight == 20.0 and stage4.action_video_weight == 3.0
