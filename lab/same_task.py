@@ -45,7 +45,7 @@ def head_margins(model, scorer: ModelScorer, pairs) -> tuple[np.ndarray, np.ndar
     margins, joint = {}, {}
     for text, group in scorer._by_text([t for t, _, _ in pairs], [c for _, c, _ in pairs]).items():
         enc = scorer.tok([text])
-        out = model.match(model.text_state(enc.ids, enc.mask), **scorer.video_batch(group))
+        out = model.match(model.text_state(enc.ids, enc.mask), score=False, **scorer.video_batch(group))
         logits = out.match_logits.float()
         cos = (model.align.embed_text(out.pooled["text"])
                * model.align.embed_video(out.pooled["action"], out.pooled["region"])).sum(-1).float()

@@ -2,7 +2,21 @@
 
 import torch
 
+from actbert.config import ActBertConfig
 from actbert.embeddings import add_global_region
+
+
+def variant_config(kv_fusion="stack", layered=False, **changes) -> ActBertConfig:
+    """The tiny preset with ``kv_fusion``; ``layered``: a text layer after the last tangled block
+    and an action layer before the first (a video-only layer), so every branch of the pooled
+    forward runs; ``changes``: other top-level fields."""
+    base = ActBertConfig.from_name("tiny").to_dict()
+    cfg = {**base, "tangled": {**base["tangled"], "kv_fusion": kv_fusion}, **changes}
+    if layered:
+        cfg["text"] = {**base["text"], "num_layers": 3}
+        cfg["action"] = {**base["action"], "num_layers": 3}
+        cfg["tangled"]["layers_before"] = {**base["tangled"]["layers_before"], "action": [1, 2]}
+    return ActBertConfig.from_dict(cfg)
 
 
 def random_inputs(config, batch=2, text_len=9, actions=4, regions=6, seed=0, pad=True):

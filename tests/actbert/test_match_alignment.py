@@ -12,21 +12,15 @@ import torch
 
 from actbert import ActBertConfig, ActBertForPretraining
 from actbert.states import VideoState
-from tests.actbert.helpers import random_inputs
+from tests.actbert.helpers import random_inputs, variant_config
 
 VARIANTS = [("stack", False), ("paddle", False), ("stack", True)]
 
 
 def _model(kv_fusion: str, layered: bool, weight: float) -> ActBertForPretraining:
-    base = ActBertConfig.from_name("tiny").to_dict()
-    cfg = {**base, "tangled": {**base["tangled"], "kv_fusion": kv_fusion}, "match_alignment_weight": weight}
-    if layered:  # a text layer after the last tangled block, a video-only action layer
-        cfg["text"] = {**base["text"], "num_layers": 3}
-        cfg["action"] = {**base["action"], "num_layers": 3}
-        cfg["tangled"]["layers_before"] = {**base["tangled"]["layers_before"], "action": [1, 2]}
     torch.manual_seed(0)
-    model = ActBertForPretraining(ActBertConfig.from_dict(cfg)).eval()
-    with torch.no_grad():  # a sharper head and projections: scores that differ between pairs
+    model = ActBertForPretraining(variant_config(kv_fusion, layered, match_alignment_weight=weight)).eval()
+    with torch.no_grad():  # a sharper head: scores that differ between pairs
         for p in model.heads["match"].parameters():
             p.mul_(30.0)
     return model

@@ -8,7 +8,7 @@ import torch
 from actbert import ActBertConfig, ActBertForPretraining
 from actbert.encoder import schedule
 from actbert.layers import attention, mask_to_bias
-from tests.actbert.helpers import random_inputs
+from tests.actbert.helpers import random_inputs, variant_config
 
 
 @pytest.fixture(scope="module")
@@ -212,18 +212,6 @@ def test_match_from_a_shared_text_state_equals_the_full_forward(kv_fusion):
         torch.testing.assert_close(got.pooled["action"], want.pooled["action"], rtol=1e-5, atol=1e-6)
 
 
-def _variant(kv_fusion="stack", layered=False):
-    """The tiny preset; ``layered``: a text layer after the last tangled block and an action layer
-    before the first (a video-only layer), so every branch of the pooled forward runs."""
-    base = ActBertConfig.from_name("tiny").to_dict()
-    cfg = {**base, "tangled": {**base["tangled"], "kv_fusion": kv_fusion}}
-    if layered:
-        cfg["text"] = {**base["text"], "num_layers": 3}
-        cfg["action"] = {**base["action"], "num_layers": 3}
-        cfg["tangled"]["layers_before"] = {**base["tangled"]["layers_before"], "action": [1, 2]}
-    return ActBertConfig.from_dict(cfg)
-
-
 def _unequal_inputs(cfg, batch=4):
     """Random inputs whose rows have different real region (and text, action) counts."""
     inputs = random_inputs(cfg, batch=batch, regions=8, pad=True)
@@ -240,7 +228,7 @@ def test_pooled_forward_is_position_0_of_the_full_forward(kv_fusion, layered):
     """``Encoder.forward(pooled=...)`` computes each stream's last layer at position 0 alone (keys
     and values from every position): the same numbers as the full forward there, with padding."""
     torch.manual_seed(0)
-    cfg = _variant(kv_fusion, layered)
+    cfg = variant_config(kv_fusion, layered)
     model = ActBertForPretraining(cfg).eval()
     assert bool(model.actbert.encoder.video_only) == layered
     inputs = _unequal_inputs(cfg)
@@ -291,7 +279,7 @@ def test_match_from_cached_video_states_equals_the_full_forward(kv_fusion, layer
     from actbert.states import VideoState
 
     torch.manual_seed(0)
-    cfg = _variant(kv_fusion, layered)
+    cfg = variant_config(kv_fusion, layered)
     model = ActBertForPretraining(cfg).eval()
     with torch.no_grad():  # a sharp head, so that scores differ between clips
         for weight in model.heads["match"].parameters():
@@ -321,7 +309,7 @@ def test_encode_text_from_a_text_state_equals_the_full_forward(kv_fusion, layere
     """encode_text (eval) runs the text-only layers once (``text_state``, shared with the rerank)
     and then only what the pooled text needs: the full forward's text embedding."""
     torch.manual_seed(0)
-    cfg = _variant(kv_fusion, layered)
+    cfg = variant_config(kv_fusion, layered)
     model = ActBertForPretraining(cfg).eval()
     inputs = _unequal_inputs(cfg)
     with torch.no_grad():
