@@ -36,15 +36,16 @@ demo: setup
 
 # The shipped demo model (assets/demo/actbert*, assets/README.md): SynthKitchen seed 0, 440 videos
 # (308 train / 66 val / 66 test) ingested with the shipped detector; ActBERT mini and its no-region
-# ablation pretrained in two stages with the recipe chosen on the val split; shipped as float16
-# deltas over the packaged MiniLM; evaluated on val (records the rerank policy) and test. Every
+# ablation pretrained in four stages with the recipes chosen on the val split (stages 1-2: what is
+# in the kitchen; 3-4: the steps of one recipe, lab/model_tries.md); shipped as float16 deltas over
+# the packaged MiniLM; evaluated on val (records the rerank and fusion policies) and test. Every
 # stage resumes.
 DEMO_DATA ?= $(HOME)/.cache/actbert/demo-model
-# The two training recipes are files (configs/demo_stage1.json, configs/demo_stage2.json: what each
-# is and why); DEMO_ARGS adds flags to both stages, which override the files (e.g. DEMO_ARGS="--steps 100").
+# The training recipes are files (configs/demo_stage1.json ... demo_stage4.json: what each is and
+# why); DEMO_ARGS adds flags to every stage, which override the files (e.g. DEMO_ARGS="--steps 100").
 DEMO_ARGS ?=
 DEMO_EVAL = --corpus $(DEMO_DATA)/lib/corpus.jsonl --checkpoint assets/demo/actbert \
-	--ablation-checkpoint assets/demo/actbert_no_regions --json
+	--ablation-checkpoint assets/demo/actbert_no_regions --dual-encoder $(DEMO_DATA)/dual --json
 # train both models side by side, pick a kept step on val, ship it:
 # $(call demo_stage,RUNS,RECIPE,FLAGS OF THE NO-REGIONS RUN)
 define demo_stage
@@ -59,6 +60,19 @@ define demo_stage
 	$(PY) -m actbert ship $(DEMO_DATA)/$(1)/full/step-$$step assets/demo/actbert --json && \
 	$(PY) -m actbert ship $(DEMO_DATA)/$(1)/no_regions/step-$$step assets/demo/actbert_no_regions --json
 endef
+# both models continued from their own earlier runs (no step to pick: the recipe's last):
+# $(call demo_continue,RUNS,RECIPE,FULL INIT,NO-REGIONS INIT)
+define demo_continue
+	OMP_NUM_THREADS=1 $(PY) -m actbert train --config $(2) --library $(DEMO_DATA)/lib \
+		--out $(DEMO_DATA)/$(1)/full --init $(3) $(DEMO_ARGS) & \
+	OMP_NUM_THREADS=1 $(PY) -m actbert train --config $(2) --library $(DEMO_DATA)/lib \
+		--out $(DEMO_DATA)/$(1)/no_regions --no-regions --init $(4) $(DEMO_ARGS) & wait
+endef
+# keep a stage's records beside the shipped model: $(call demo_records,STAGE,RUNS)
+define demo_records
+	for m in full:actbert no_regions:actbert_no_regions; do for f in train.jsonl train_config.json loss_curve.png; do \
+		cp $(DEMO_DATA)/$(2)/$${m%%:*}/$$f assets/demo/$${m##*:}/$${f%.*}_$(1).$${f##*.}; done; done
+endef
 demo-model: setup
 	$(PY) -m indexer synthkitchen --out $(DEMO_DATA)/corpus --videos 440 --seed 0 --jobs 2
 	$(PY) -m indexer ingest $(DEMO_DATA)/corpus/videos --library $(DEMO_DATA)/lib --preset fast \
@@ -68,6 +82,14 @@ demo-model: setup
 	for m in actbert actbert_no_regions; do for f in train.jsonl train_config.json loss_curve.png; do \
 		cp assets/demo/$$m/$$f assets/demo/$$m/$${f%.*}_stage1.$${f##*.}; done; done
 	$(call demo_stage,runs2,configs/demo_stage2.json,--init assets/demo/actbert_no_regions)
+	$(call demo_records,stage2,runs2)
+	$(call demo_continue,runs3,configs/demo_stage3.json,assets/demo/actbert,assets/demo/actbert_no_regions)
+	$(call demo_continue,runs4,configs/demo_stage4.json,$(DEMO_DATA)/runs3/full/last,$(DEMO_DATA)/runs3/no_regions/last)
+	$(PY) -m actbert ship $(DEMO_DATA)/runs4/full/last assets/demo/actbert --json
+	$(PY) -m actbert ship $(DEMO_DATA)/runs4/no_regions/last assets/demo/actbert_no_regions --json
+	$(call demo_records,stage3,runs3)
+	$(PY) -m actbert train-dual --corpus $(DEMO_DATA)/lib/corpus.jsonl --out $(DEMO_DATA)/dual --steps 400 \
+		--threads 1 --json > $(DEMO_DATA)/dual.log
 	$(PY) -m actbert evaluate $(DEMO_EVAL) --split val > $(DEMO_DATA)/eval_val.json
 	$(PY) -m actbert evaluate $(DEMO_EVAL) --split test --plot assets/demo/plots \
 		--report assets/demo/report > assets/demo/eval_test.json

@@ -1,7 +1,8 @@
 """Training recipes as files (``actbert train --config``): the Makefile's ``demo-model`` runs the
-shipped recipes from configs/, and each of its four training runs gets exactly the ``TrainConfig``
+shipped recipes from configs/: each of its first four training runs gets exactly the ``TrainConfig``
 that the 18 flags it passed before (the Makefile's DEMO_RECIPE / DEMO_CONTINUE variables, copied
-below) gave; flags override the file; a bad file is a one-line error."""
+below) gave, the last four those of runs F and G (lab/model_tries.md); flags override the file; a
+bad file is a one-line error."""
 
 from __future__ import annotations
 
@@ -54,7 +55,25 @@ def _makefile_train_runs() -> dict[str, str]:
 
 
 def test_the_makefile_trains_the_shipped_model_with_the_recipe_files():
+    """Stages 1-2 as the flags they replaced; stages 3-4 are runs F and G of lab/model_tries.md
+    (the full model from the shipped stage 2 and then from its own stage 3, the ablation the same
+    from its own), G's matching score with the alignment weight 20."""
     runs = _makefile_train_runs()
+    later = {name: runs.pop(name) for name in list(runs) if name.startswith(("runs3/", "runs4/"))}
+    f_ablation = RUN_F.replace("assets/demo/actbert", "assets/demo/actbert_no_regions")
+    g_flags = " --mined-negatives --match-alignment-weight 20"
+    expected = {
+        "runs3/full": f"--library {LIB} --out /data/runs3/full {RUN_F}",
+        "runs3/no_regions": f"--library {LIB} --out /data/runs3/no_regions --no-regions {f_ablation}",
+        "runs4/full": f"--library {LIB} --out /data/runs4/full "
+                      + RUN_F.replace("assets/demo/actbert", "/data/runs3/full/last") + g_flags,
+        "runs4/no_regions": f"--library {LIB} --out /data/runs4/no_regions --no-regions "
+                            + RUN_F.replace("assets/demo/actbert", "/data/runs3/no_regions/last") + g_flags,
+    }
+    assert sorted(later) == sorted(expected)
+    for name, argv in later.items():
+        assert _config(argv) == _config(expected[name]), name
+    assert _config(later["runs4/full"]).match_alignment_weight == 20.0
     assert sorted(runs) == sorted(OLD)
     for name, argv in runs.items():
         assert "--config configs/demo_stage" in argv, argv
