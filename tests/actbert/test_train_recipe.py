@@ -61,7 +61,7 @@ def test_the_makefile_trains_the_shipped_model_with_the_recipe_files():
     runs = _makefile_train_runs()
     later = {name: runs.pop(name) for name in list(runs) if name.startswith(("runs3/", "runs4/"))}
     f_ablation = RUN_F.replace("assets/demo/actbert", "assets/demo/actbert_no_regions")
-    g_flags = " --mined-negatives --match-alignment-weight 20"
+    g_flags = " --mined-negatives --match-alignment-weight 20 --action-video-weight 3"
     expected = {
         "runs3/full": f"--library {LIB} --out /data/runs3/full {RUN_F}",
         "runs3/no_regions": f"--library {LIB} --out /data/runs3/no_regions --no-regions {f_ablation}",
