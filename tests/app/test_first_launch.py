@@ -1,7 +1,9 @@
 """The first launch in a real browser: with no library configured, the explorer builds a small
 demo (3 videos) in the background with the real pipeline, shows its progress panel, and answers a
 query with results before the build ends; then every video becomes searchable and the library is
-consistent (index = catalog). Debian's chromium driven by Playwright, as tests/app/test_browser.py;
+consistent (index = catalog). With the shipped model, the Clip page's action row (the action head
+reading the video alone) puts "crack" first on the crack clip of the demo's held-out video
+(``sk00001``, SynthKitchen seed 0's test split: the shipped model never trained on it). Debian's chromium driven by Playwright, as tests/app/test_browser.py;
 screenshots go to ``test-output/``."""
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tests.app.test_browser import OUT, ROOT, _free_port, _wait_healthy, browser
 
 VIDEOS = 3
 QUERY = "crack an egg into the bowl"
+HELD_OUT = "sk00001_"  # make_scrambled_eggs, test split: starts with two crack steps
 RESULTS = re.compile(r"\b[1-9]\d* clips in")
 
 
@@ -27,6 +30,38 @@ def _progress(library: Path) -> dict:
         return json.loads((library / "progress.json").read_text())
     except (OSError, ValueError):
         return {}
+
+
+def _crack_clip(library: Path) -> int:
+    """The clip of the held-out video that overlaps its ground-truth "crack" steps the most and no
+    other step."""
+    from indexer.library.store import Library
+
+    opened = Library(library, readonly=True)
+    video = next(r["video_id"] for r in opened.catalog.videos("done") if r["video_id"].startswith(HELD_OUT))
+    steps = opened.catalog.steps_of(video)
+    best, best_overlap = None, 0.0
+    for clip in opened.catalog.clips_of(video):
+        overlaps = {s["verb"]: min(clip["end_sec"], s["end_sec"]) - max(clip["start_sec"], s["start_sec"])
+                    for s in steps if min(clip["end_sec"], s["end_sec"]) > max(clip["start_sec"], s["start_sec"])}
+        if set(overlaps) == {"crack"} and overlaps["crack"] > best_overlap:
+            best, best_overlap = int(clip["id"]), overlaps["crack"]
+    assert best is not None, f"no clip of {video} covers only its crack steps"
+    return best
+
+
+def _crack_clip_reads_crack(page, url: str, library: Path) -> None:
+    """The Clip page's "ActBERT action head" table (its accessible cells: header, then verb and
+    probability per row) lists crack first."""
+    clip = _crack_clip(library)
+    page.goto(f"{url}/clip?clip={clip}")
+    table = page.get_by_test_id("stDataFrame").filter(has_text="ActBERT action head").first
+    table.wait_for()
+    page.wait_for_timeout(1500)
+    cells = [c.strip() for c in table.locator("td, th").all_inner_texts()]
+    assert cells[:2] == ["ActBERT action head", "probability"], cells
+    page.screenshot(path=str(OUT / "clip_crack_action_row.png"), full_page=True)
+    assert cells[2] == "crack", f"clip {clip}: the action head ranks {cells[2::2]}"
 
 
 def test_results_appear_before_the_demo_build_ends(browser, tmp_path):  # noqa: F811
@@ -92,6 +127,7 @@ def test_results_appear_before_the_demo_build_ends(browser, tmp_path):  # noqa: 
         page.get_by_text(RESULTS).first.wait_for()
         page.screenshot(path=str(OUT / "first_launch_built.png"), full_page=True)
         assert "videos searchable" not in page.inner_text("body")
+        _crack_clip_reads_crack(page, url, library)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
