@@ -32,6 +32,26 @@ def test_cli_md_is_what_the_parsers_say(monkeypatch):
     assert "--config CONFIG" in current  # a flag read from the parser, not written by hand
 
 
+def _known_limits_module():
+    spec = importlib.util.spec_from_file_location("make_known_limits", ROOT / "docs" / "make_known_limits.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_known_limits_md_is_what_the_shipped_evaluation_loses():
+    """docs/known_limits.md is generated from assets/demo/eval_test.json (run python
+    docs/make_known_limits.py when the shipped evaluation changes), and the README links it."""
+    make = _known_limits_module()
+    current = make.KNOWN_LIMITS_MD.read_text()
+    assert make.render() == current, "docs/known_limits.md is out of date: run python docs/make_known_limits.py"
+    head = re.search(r"Comparisons the model loses \(test split, .*\): (\d+), (\d+) with a paired", current)
+    assert head, current[:2000]
+    readme = " ".join(README.read_text().split())
+    assert "docs/known_limits.md" in readme
+    assert f"loses {head.group(1)} comparisons, {head.group(2)} of them" in readme, "the README's count is stale"
+
+
 def test_the_generator_sees_a_changed_parser(monkeypatch):
     """A flag added to a parser changes the generated text (the test above would fail)."""
     make = _cli_md_module()

@@ -12,6 +12,7 @@ RESULT = {
         "actbert": {"r1": 4.0, "r1_embedding": 7.0, "median_rank": 20.0},
         "actbert_no_regions": {"r1": 5.0, "r1_embedding": 6.0, "median_rank": 18.0},
         "actbert_vector": {"r1": 7.0, "median_rank": 14.0},
+        "actbert_hybrid": {"r1": 6.5, "median_rank": 12.0},
         "bm25": {"r1": 10.0, "median_rank": 10.0},
         "random": {"r1": 0.5, "median_rank": 40.0}},
     "videoqa": {"actbert": {"accuracy": 80.0, "accuracy_linear": 70.0},
@@ -37,9 +38,13 @@ def test_every_lost_comparison_and_only_those():
         ("retrieval", "r1_embedding", "actbert", "bm25", "r1"),   # a variant against bm25's r1
         ("retrieval", "r1", "actbert_vector", "bm25", "r1"),
         ("retrieval", "median_rank", "actbert_vector", "bm25", "median_rank"),
+        ("retrieval", "r1", "actbert_hybrid", "bm25", "r1"),
+        ("retrieval", "median_rank", "actbert_hybrid", "bm25", "median_rank"),
+        ("retrieval", "r1", "actbert_hybrid", "actbert_vector", "r1"),  # the fusion below its own vector
         ("videoqa", "accuracy_linear", "actbert", "raw_features", "accuracy_linear"),
         ("videoqa", "accuracy_linear", "actbert", "dual_encoder", "accuracy"),
-    }  # not: r1_embedding vs the ablation (7 > 6), ties (80 = 80), wins, None, the ablation's rows
+    }  # not: r1_embedding vs the ablation (7 > 6), ties (80 = 80), wins, None, the ablation's rows,
+    #      the vector row against the hybrid or the matching head (only a hybrid answers to its vector)
 
 
 def test_figures_intervals_and_the_paired_verdict():
@@ -52,7 +57,7 @@ def test_figures_intervals_and_the_paired_verdict():
     variant = losses[("retrieval", "r1_embedding", "actbert", "bm25")]
     assert variant.opponent_interval == [7.0, 14.0] and variant.difference_interval is None
     lines = markdown_lines(RECORDED)
-    assert lines[0].startswith("Comparisons the model loses (test split, 66 videos") and "9, 1 with" in lines[0]
+    assert lines[0].startswith("Comparisons the model loses (test split, 66 videos") and "12, 1 with" in lines[0]
     assert "- **retrieval · r1**: actbert 4.0 [2.0, 6.0] < bm25 10.0 [7.0, 14.0]; difference -6.0, " \
            "paired interval [-10.0, -2.0] (excludes 0)" in lines
     assert any("actbert 20.0 [16.0, 23.0] > bm25 10.0 [8.0, 12.0] (lower is better)" in line for line in lines)
@@ -68,7 +73,7 @@ def test_evaluate_summary_command(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines() == markdown_lines(RECORDED)
     assert main(["evaluate-summary", str(path), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 9 and sum(r["clear"] for r in rows) == 1
+    assert len(rows) == 12 and sum(r["clear"] for r in rows) == 1
     path.write_text("[1, 2]")
     assert main(["evaluate-summary", str(path)]) == 1
     assert capsys.readouterr().err == (f"error: {path}: not an `actbert evaluate` result: a JSON list, "
