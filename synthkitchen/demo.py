@@ -3,7 +3,8 @@
 ``python -m indexer demo [--library DIR]`` (DIR defaults to a per-user cache folder) runs:
 
 1. model: the ActBERT ``mini`` model shipped in ``assets/demo/actbert`` (trained once at scale on
-   another, larger SynthKitchen draw: assets/README.md) and its no-region ablation are recorded,
+   a 440-video draw of seed 0, whose first videos are this demo's: it trained on their train split
+   only; assets/README.md) and its no-region ablation are recorded,
    and an empty index is written, so search works from the first video on;
 2. detector: the small detector shipped in ``assets/demo`` (trained on this corpus's train split);
 3. videos: each SynthKitchen video is rendered (in a worker process) while the previous one is
