@@ -38,12 +38,18 @@ def _crack_clip(library: Path) -> int:
     from indexer.library.store import Library
 
     opened = Library(library, readonly=True)
-    video = next(r["video_id"] for r in opened.catalog.videos("done") if r["video_id"].startswith(HELD_OUT))
-    steps = opened.catalog.steps_of(video)
+    try:
+        video = next(r["video_id"] for r in opened.catalog.videos("done") if r["video_id"].startswith(HELD_OUT))
+        steps, clips = opened.catalog.steps_of(video), opened.catalog.clips_of(video)
+    finally:
+        opened.close()
     best, best_overlap = None, 0.0
-    for clip in opened.catalog.clips_of(video):
-        overlaps = {s["verb"]: min(clip["end_sec"], s["end_sec"]) - max(clip["start_sec"], s["start_sec"])
-                    for s in steps if min(clip["end_sec"], s["end_sec"]) > max(clip["start_sec"], s["start_sec"])}
+    for clip in clips:
+        overlaps: dict[str, float] = {}  # seconds of each step verb inside the clip
+        for s in steps:
+            seconds = min(clip["end_sec"], s["end_sec"]) - max(clip["start_sec"], s["start_sec"])
+            if seconds > 0:
+                overlaps[s["verb"]] = overlaps.get(s["verb"], 0.0) + seconds
         if set(overlaps) == {"crack"} and overlaps["crack"] > best_overlap:
             best, best_overlap = int(clip["id"]), overlaps["crack"]
     assert best is not None, f"no clip of {video} covers only its crack steps"
