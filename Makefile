@@ -79,8 +79,7 @@ demo-model: setup
 		--detector assets/demo/detector.safetensors
 	$(PY) -m indexer export-corpus $(DEMO_DATA)/lib
 	$(call demo_stage,runs,configs/demo_stage1.json,)
-	for m in actbert actbert_no_regions; do for f in train.jsonl train_config.json loss_curve.png; do \
-		cp assets/demo/$$m/$$f assets/demo/$$m/$${f%.*}_stage1.$${f##*.}; done; done
+	$(call demo_records,stage1,runs)
 	$(call demo_stage,runs2,configs/demo_stage2.json,--init assets/demo/actbert_no_regions)
 	$(call demo_records,stage2,runs2)
 	$(call demo_continue,runs3,configs/demo_stage3.json,assets/demo/actbert,assets/demo/actbert_no_regions)

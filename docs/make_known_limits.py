@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +28,6 @@ it for whichever model a library serves (`actbert evaluate-summary EVAL.json` pr
 
 
 def render() -> str:
-    sys.path.insert(0, str(ROOT))
     from actbert.evaluation.known_limits import markdown_lines
     from actbert.evaluation.result import EvaluationResult
 

@@ -15,15 +15,16 @@ README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 
 
-def _cli_md_module():
-    spec = importlib.util.spec_from_file_location("make_cli_md", ROOT / "docs" / "make_cli_md.py")
+def _docs_script(name: str):
+    """A generator script of docs/ (``make_cli_md``, ``make_known_limits``), loaded as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_cli_md_is_what_the_parsers_say(monkeypatch):
-    make = _cli_md_module()
+    make = _docs_script("make_cli_md")
     monkeypatch.setenv("COLUMNS", "80")  # render() fixes the width itself
     current = make.CLI_MD.read_text()
     assert make.render(current) == current, "docs/cli.md is out of date: run python docs/make_cli_md.py"
@@ -32,17 +33,10 @@ def test_cli_md_is_what_the_parsers_say(monkeypatch):
     assert "--config CONFIG" in current  # a flag read from the parser, not written by hand
 
 
-def _known_limits_module():
-    spec = importlib.util.spec_from_file_location("make_known_limits", ROOT / "docs" / "make_known_limits.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_known_limits_md_is_what_the_shipped_evaluation_loses():
     """docs/known_limits.md is generated from assets/demo/eval_test.json (run python
     docs/make_known_limits.py when the shipped evaluation changes), and the README links it."""
-    make = _known_limits_module()
+    make = _docs_script("make_known_limits")
     current = make.KNOWN_LIMITS_MD.read_text()
     assert make.render() == current, "docs/known_limits.md is out of date: run python docs/make_known_limits.py"
     head = re.search(r"Comparisons the model loses \(test split, .*\): (\d+), (\d+) with a paired", current)
@@ -54,7 +48,7 @@ def test_known_limits_md_is_what_the_shipped_evaluation_loses():
 
 def test_the_generator_sees_a_changed_parser(monkeypatch):
     """A flag added to a parser changes the generated text (the test above would fail)."""
-    make = _cli_md_module()
+    make = _docs_script("make_cli_md")
     before = make.render_reference()
     from actbert.cli import model as model_cli
 
