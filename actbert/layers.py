@@ -6,6 +6,8 @@ Module names inside a layer are BERT's (``attention.self.query``, ``attention.ou
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -154,8 +156,40 @@ class Attention(nn.Module):
         return self.output(context, hidden[:, :1] if first_only else hidden), probs
 
 
+def real_positions(hidden: torch.Tensor, bias: torch.Tensor, most: float = 0.875) -> torch.Tensor | None:
+    """The flat indices (into B * L) of the real positions of ``hidden`` (B, L, D) by its (B, 1, 1,
+    L) key bias, or None when more than ``most`` of the positions are real (packing would save
+    little) or the bias is broadcast over the batch."""
+    if bias.shape[0] != hidden.shape[0] or bias.shape[-1] != hidden.shape[1]:
+        return None
+    real = (bias.reshape(bias.shape[0], bias.shape[-1]) == 0).reshape(-1)
+    count = int(real.sum())
+    return None if count > most * real.numel() else real.nonzero().squeeze(1)
+
+
+def positionwise(layer: Callable[..., torch.Tensor], keep: torch.Tensor | None,
+                 *inputs: torch.Tensor) -> torch.Tensor:
+    """``layer(*inputs)`` for a position-wise layer of (B, L, D_i) inputs whose output has the
+    first input's shape, computed on the ``keep`` positions only (``real_positions``; None: all);
+    every other position keeps the first input."""
+    if keep is None:
+        return layer(*inputs)
+    flat = [x.reshape(-1, x.shape[-1]) for x in inputs]
+    out = layer(*(x.index_select(0, keep) for x in flat))
+    return flat[0].index_copy(0, keep, out).view(inputs[0].shape)
+
+
 class BertLayer(nn.Module):
-    """A standard post-LN transformer layer with BERT's module names."""
+    """A standard post-LN transformer layer with BERT's module names.
+
+    ``packed`` (set by the trainer on CPUs): the position-wise parts (the projections, the output
+    and feed-forward layers: most of the multiply-adds) run on the real positions only, as
+    unpadded BERT training does, and only the attention itself sees the padded (B, L) layout. A
+    padded key's bias (-10000) makes its softmax weight exactly 0 whatever its value, so the real
+    positions get the same numbers; a padded position keeps its input (its output is never read).
+    """
+
+    packed = False
 
     def __init__(self, hidden_size: int, num_heads: int, intermediate_size: int,
                  dropout: float = 0.1, attn_dropout: float = 0.1, eps: float = 1e-12) -> None:
@@ -171,5 +205,26 @@ class BertLayer(nn.Module):
         ``first_only``: the output at position 0 alone, (B, 1, D) (and probs (B, H, 1, L)), the
         same numbers as ``[:, :1]`` of the full output: what a pooler reading position 0 needs
         of a stream's last layer (every position still gives keys and values)."""
+        keep = real_positions(hidden, bias) if self.packed and not (need_probs or first_only) else None
+        if keep is not None:
+            return self._packed(hidden, bias, keep), None
         attended, probs = self.attention(hidden, bias, need_probs, first_only)
         return self.output(self.intermediate(attended), attended), probs
+
+    def _packed(self, hidden: torch.Tensor, bias: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """``forward``'s output with the position-wise parts on the ``keep`` positions only."""
+        batch, length, width = hidden.shape
+        flat = hidden.reshape(batch * length, width)
+        x = flat.index_select(0, keep)
+        sa = self.attention.self
+
+        def padded(values: torch.Tensor) -> torch.Tensor:  # (N, D) -> (B, H, L, D / H), 0 elsewhere
+            full = values.new_zeros(batch * length, values.shape[1]).index_copy(0, keep, values)
+            return split_heads(full.view(batch, length, -1), sa.num_heads)
+
+        q, k, v = (padded(proj(x)) for proj in (sa.query, sa.key, sa.value))
+        context, _ = attention(q, k, v, bias, sa.dropout if sa.training else 0.0)
+        context = merge_heads(context).reshape(batch * length, width).index_select(0, keep)
+        attended = self.attention.output(context, x)
+        out = self.output(self.intermediate(attended), attended)
+        return flat.index_copy(0, keep, out).view(batch, length, width)

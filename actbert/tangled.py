@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import STREAMS, ActBertConfig
-from .layers import FeedForward, ResidualOutput, attention, merge_heads, split_heads
+from .layers import (FeedForward, ResidualOutput, attention, merge_heads, positionwise, real_positions,
+                     split_heads)
 
 # For each receiving stream, the context whose generated pair it receives in "stack" mode.
 INJECTED_FROM = {"text": "region", "action": "text", "region": "text"}
@@ -203,7 +204,12 @@ class TangledAttention(nn.Module):
 
 
 class TangledBlock(nn.Module):
-    """Tangled attention, then per stream: LN(dense(context) + hidden) and the stream's FFN."""
+    """Tangled attention, then per stream: LN(dense(context) + hidden) and the stream's FFN.
+
+    ``packed`` (set by the trainer on CPUs): those position-wise parts run on the real positions
+    only (``layers.positionwise``; ``BertLayer`` says why the numbers are the same)."""
+
+    packed = False
 
     def __init__(self, config: ActBertConfig) -> None:
         super().__init__()
@@ -226,5 +232,9 @@ class TangledBlock(nn.Module):
         """``projected``: precomputed ``TangledAttention.project`` outputs of some streams;
         ``streams``: the streams whose outputs are wanted (None: all; the others are not returned)."""
         contexts, probs = self.attention(hidden, bias, need_probs, projected, streams)
-        out = {s: self.ffn[s](self.output[s](contexts[s], hidden[s])) for s in contexts}
+        out = {}
+        for s, context in contexts.items():
+            own = hidden[s].expand(context.shape[0], *hidden[s].shape[1:])  # a shared row: every row
+            keep = real_positions(own, bias[s]) if self.packed and not need_probs else None
+            out[s] = positionwise(lambda h, c, s=s: self.ffn[s](self.output[s](c, h)), keep, own, context)
         return out, probs

@@ -30,7 +30,9 @@ from ..atomic import atomic_write
 from ..checkpoint import save_pretrained
 from ..device import cpu_has_bf16_matrix_units
 from ..corpus import ClipGroups, Corpus, Sample, read_corpus
+from ..layers import BertLayer
 from ..model import ActBertForPretraining, build_model
+from ..tangled import TangledBlock
 from ..tokenizer import ActBertTokenizer
 from .batching import video_runs_order
 from .collator import MATCH_ON, Collator
@@ -237,6 +239,11 @@ def _prepare_model(config: TrainConfig, corpus: Corpus, dataset: ClipGroups, res
     # random draws were a tenth of a CPU step), so the same words give the same state every step.
     for module in frozen_text_modules(model, config.freeze_text_layers):
         module.eval()
+    # On CPUs the layers skip the padding's multiply-adds (``BertLayer.packed``: the same numbers at
+    # every real position); on GPUs padding is cheap and finding the positions would synchronise.
+    for module in model.modules():
+        if isinstance(module, (BertLayer, TangledBlock)):
+            module.packed = device.type == "cpu"
     return model
 
 
