@@ -207,24 +207,22 @@ class BertLayer(nn.Module):
         of a stream's last layer (every position still gives keys and values)."""
         keep = real_positions(hidden, bias) if self.packed and not (need_probs or first_only) else None
         if keep is not None:
-            return self._packed(hidden, bias, keep), None
+            return positionwise(lambda x: self._on_rows(x, keep, bias), keep, hidden), None
         attended, probs = self.attention(hidden, bias, need_probs, first_only)
         return self.output(self.intermediate(attended), attended), probs
 
-    def _packed(self, hidden: torch.Tensor, bias: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """``forward``'s output with the position-wise parts on the ``keep`` positions only."""
-        batch, length, width = hidden.shape
-        flat = hidden.reshape(batch * length, width)
-        x = flat.index_select(0, keep)
+    def _on_rows(self, x: torch.Tensor, keep: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """The layer on the ``keep`` rows ``x`` (N, D) of a (B, L) batch (``bias``): only the
+        attention sees the padded layout (zeros at the padded positions)."""
+        batch, length = bias.shape[0], bias.shape[-1]
         sa = self.attention.self
 
-        def padded(values: torch.Tensor) -> torch.Tensor:  # (N, D) -> (B, H, L, D / H), 0 elsewhere
-            full = values.new_zeros(batch * length, values.shape[1]).index_copy(0, keep, values)
+        def padded(rows: torch.Tensor) -> torch.Tensor:  # (N, D) -> (B, H, L, D / H)
+            full = rows.new_zeros(batch * length, rows.shape[1]).index_copy(0, keep, rows)
             return split_heads(full.view(batch, length, -1), sa.num_heads)
 
         q, k, v = (padded(proj(x)) for proj in (sa.query, sa.key, sa.value))
         context, _ = attention(q, k, v, bias, sa.dropout if sa.training else 0.0)
-        context = merge_heads(context).reshape(batch * length, width).index_select(0, keep)
+        context = merge_heads(context).reshape(batch * length, -1).index_select(0, keep)
         attended = self.attention.output(context, x)
-        out = self.output(self.intermediate(attended), attended)
-        return flat.index_copy(0, keep, out).view(batch, length, width)
+        return self.output(self.intermediate(attended), attended)

@@ -47,10 +47,10 @@ def grids(corpus_path: str, checkpoint: str, split: str) -> dict[str, np.ndarray
     clip's, the unnarrated windows included (``*_a``), with targets and visual-only rows."""
     corpus = read_corpus(corpus_path)
     config = EvalConfig(corpus=corpus_path, checkpoint=checkpoint, split=split, tasks=("retrieval",))
-    out = {}
+    out, models = {}, None
     for suffix, unnarrated in (("n", False), ("a", True)):
         held = load_split(corpus, split, unnarrated=unnarrated)
-        models, _ = _load_models(config, held)
+        models = models or _load_models(config, held)[0]  # loaded once for both clip sets
         run = Evaluation(config, held, None, models, ActBertTokenizer(max_length=64))
         queries = retrieval_queries(held)
         if unnarrated:  # the all-steps set: unnarrated steps only
