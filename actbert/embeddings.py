@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .config import StreamConfig
+from .dropout import Dropout
 
 GLOBAL_REGION_LOCATION = (0.0, 0.0, 1.0, 1.0, 1.0)
 
@@ -52,7 +53,7 @@ class TextEmbeddings(nn.Module):
         self.position_embeddings = nn.Embedding(config.max_positions, config.hidden_size)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)  # noqa: N815
-        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.dropout = Dropout(config.hidden_dropout)
 
     def forward(self, ids: torch.Tensor, token_type_ids: torch.Tensor | None = None):
         """ids (B, L_text) -> (B, L_text, D_text)."""
@@ -83,7 +84,7 @@ class VisualEmbeddings(nn.Module):
         if config.use_segment_embedding:
             self.segment_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)  # noqa: N815
-        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.dropout = Dropout(config.hidden_dropout)
 
     def forward(
         self,

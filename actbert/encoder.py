@@ -66,6 +66,7 @@ class Encoder(nn.Module):
         skip: tuple[tuple[str, int], ...] = (),
         projected: dict[str, dict[str, torch.Tensor]] | None = None,
         pooled: tuple[str, ...] | None = None,
+        wanted: dict[str, torch.Tensor] | None = None,
     ) -> tuple[dict[str, torch.Tensor], list[AttentionMap]]:
         """hidden[s] (B, L_s, D_s), bias[s] (B, 1, 1, L_s) -> final hidden states and, when asked,
         every attention map in schedule order. ``skip``: schedule entries already run.
@@ -79,7 +80,12 @@ class Encoder(nn.Module):
         streams' parts of the last tangled block and their layers after it do not run; the
         returned hidden holds the wanted streams only, (B, 1, D_s) each: the same numbers as
         ``[:, :1]`` of the full forward. None: every stream at every position (training,
-        attention maps)."""
+        attention maps).
+
+        ``wanted[s]`` (B, L_s) bool: the positions of stream s whose final state is read (a
+        training pass whose losses read a few); when the stream's last block is one of its own
+        layers, that layer computes those positions alone (``BertLayer``'s ``wanted``) and the
+        stream's other positions hold the state entering it."""
         hidden = dict(hidden)
         maps: list[AttentionMap] = []
         for depth, (kind, index) in enumerate(self.order):
@@ -87,17 +93,19 @@ class Encoder(nn.Module):
                 continue
             if kind == "tangled":
                 first = projected if index == 0 else None
-                wanted = pooled if pooled is not None and depth == self._after_tangled else None
-                hidden, probs = self.tangled[index](hidden, bias, output_attentions, first, wanted)
+                streams = pooled if pooled is not None and depth == self._after_tangled else None
+                hidden, probs = self.tangled[index](hidden, bias, output_attentions, first, streams)
                 for label, p in probs.items():
                     query, key = label.split("->")
                     maps.append(AttentionMap(f"tangled.{index}", depth, query, key, p))
             else:
                 if pooled is not None and kind not in pooled and depth > self._after_tangled:
                     continue
-                first_only = pooled is not None and depth == self._last[kind]
+                last = depth == self._last[kind]
+                first_only = pooled is not None and last
+                rows = (wanted or {}).get(kind) if last else None
                 hidden[kind], p = self.layers[kind][index](hidden[kind], bias[kind], output_attentions,
-                                                           first_only)
+                                                           first_only, rows)
                 if output_attentions:
                     maps.append(AttentionMap(f"{kind}.{index}", depth, kind, kind, p))
         if pooled is not None:

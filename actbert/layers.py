@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .dropout import Dropout, dropout as apply_dropout
+
 # Additive bias for padded keys, as BERT and PaddleVideo: large enough that exp() underflows to 0.
 MASK_BIAS = -10000.0
 
@@ -46,8 +48,13 @@ def attention(
     Returns the context (B, H, L_query, D) and, when ``need_probs``, the probabilities
     (B, H, L_query, L_key). The context always comes from ``F.scaled_dot_product_attention`` so
     outputs are the same whether or not probabilities are requested; the probabilities are
-    computed exactly (softmax of the scaled scores) beside it.
+    computed exactly (softmax of the scaled scores) beside it. With dropout on a CPU the kernel's
+    own math path is spelled out (the same scores, softmax, dropout on the probabilities, weighted
+    sum) so that the dropout draws with ``dropout.keep_mask``.
     """
+    if dropout and query.device.type == "cpu":
+        probs = attention_probs(query, key, bias)
+        return apply_dropout(probs, dropout) @ value, (probs if need_probs else None)
     context = F.scaled_dot_product_attention(
         query, key, value, attn_mask=bias.to(query.dtype), dropout_p=dropout
     )
@@ -110,7 +117,7 @@ class ResidualOutput(nn.Module):
         super().__init__()
         self.dense = nn.Linear(in_size, out_size)
         self.LayerNorm = nn.LayerNorm(out_size, eps=eps)  # noqa: N815 (BERT's name)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         return self.LayerNorm(self.dropout(self.dense(hidden)) + residual)
@@ -199,30 +206,42 @@ class BertLayer(nn.Module):
         self.output = ResidualOutput(intermediate_size, hidden_size, dropout, eps)
 
     def forward(self, hidden: torch.Tensor, bias: torch.Tensor, need_probs: bool = False,
-                first_only: bool = False):
+                first_only: bool = False, wanted: torch.Tensor | None = None):
         """hidden (B, L, D), bias (B, 1, 1, L) -> hidden (B, L, D), probs (B, H, L, L) or None.
 
         ``first_only``: the output at position 0 alone, (B, 1, D) (and probs (B, H, 1, L)), the
         same numbers as ``[:, :1]`` of the full output: what a pooler reading position 0 needs
-        of a stream's last layer (every position still gives keys and values)."""
-        keep = real_positions(hidden, bias) if self.packed and not (need_probs or first_only) else None
+        of a stream's last layer (every position still gives keys and values).
+
+        ``wanted`` (B, L) bool: the positions whose output is read (a training pass whose losses
+        read a few, e.g. the masked words): only they are queried and run the output and
+        feed-forward layers, the same numbers there; every other position keeps its input."""
+        exact = need_probs or first_only
+        keep = (real_positions(hidden, bias, most=1.0 if wanted is not None else 0.875)
+                if (self.packed or wanted is not None) and not exact else None)
         if keep is not None:
-            return positionwise(lambda x: self._on_rows(x, keep, bias), keep, hidden), None
+            queries = None if wanted is None else wanted.reshape(-1)[keep].nonzero().squeeze(1)
+            return positionwise(lambda x: self._on_rows(x, keep, bias, queries), keep, hidden), None
         attended, probs = self.attention(hidden, bias, need_probs, first_only)
         return self.output(self.intermediate(attended), attended), probs
 
-    def _on_rows(self, x: torch.Tensor, keep: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    def _on_rows(self, x: torch.Tensor, keep: torch.Tensor, bias: torch.Tensor,
+                 queries: torch.Tensor | None = None) -> torch.Tensor:
         """The layer on the ``keep`` rows ``x`` (N, D) of a (B, L) batch (``bias``): only the
-        attention sees the padded layout (zeros at the padded positions)."""
+        attention sees the padded layout (zeros at the padded positions). ``queries``: the rows
+        of ``x`` whose output is wanted (None: all); the others keep their input."""
         batch, length = bias.shape[0], bias.shape[-1]
         sa = self.attention.self
 
-        def padded(rows: torch.Tensor) -> torch.Tensor:  # (N, D) -> (B, H, L, D / H)
-            full = rows.new_zeros(batch * length, rows.shape[1]).index_copy(0, keep, rows)
+        def padded(rows: torch.Tensor, at: torch.Tensor) -> torch.Tensor:  # -> (B, H, L, D / H)
+            full = rows.new_zeros(batch * length, rows.shape[1]).index_copy(0, at, rows)
             return split_heads(full.view(batch, length, -1), sa.num_heads)
 
-        q, k, v = (padded(proj(x)) for proj in (sa.query, sa.key, sa.value))
+        asked, at = (x, keep) if queries is None else (x.index_select(0, queries), keep[queries])
+        q = padded(sa.query(asked), at)
+        k, v = (padded(proj(x), keep) for proj in (sa.key, sa.value))
         context, _ = attention(q, k, v, bias, sa.dropout if sa.training else 0.0)
-        context = merge_heads(context).reshape(batch * length, -1).index_select(0, keep)
-        attended = self.attention.output(context, x)
-        return self.output(self.intermediate(attended), attended)
+        context = merge_heads(context).reshape(batch * length, -1).index_select(0, at)
+        attended = self.attention.output(context, asked)
+        out = self.output(self.intermediate(attended), attended)
+        return out if queries is None else x.index_copy(0, queries, out)

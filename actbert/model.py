@@ -110,10 +110,12 @@ class ActBertModel(nn.Module):
         region_positions: torch.Tensor | None = None,
         region_segments: torch.Tensor | None = None,
         region_tokens: torch.Tensor | None = None,
+        wanted: dict[str, torch.Tensor] | None = None,
     ) -> EncoderOutput:
         """text_ids (B, L_text) int; action_features (B, L_action, F_action); region_features
         (B, L_region, F_region) with the global token in slot 0; region_locations (B, L_region, 5);
-        masks (B, L) with 1 = real. A text batch of 1 is broadcast against a video batch of N."""
+        masks (B, L) with 1 = real. A text batch of 1 is broadcast against a video batch of N.
+        ``wanted[s]`` (B, L_s) bool: only those positions of stream s are read (``Encoder``)."""
         batch = action_features.shape[0]
         text = _broadcast_text(
             {"ids": text_ids, "mask": text_mask, "types": token_type_ids}, batch)
@@ -123,7 +125,7 @@ class ActBertModel(nn.Module):
                                    region_segments, region_tokens)
         hidden["text"] = self.embeddings["text"](text["ids"], text["types"])
         bias["text"] = mask_to_bias(text["mask"], dtype)
-        hidden, maps = self.encoder(hidden, bias, output_attentions)
+        hidden, maps = self.encoder(hidden, bias, output_attentions, wanted=wanted)
         pooled = {s: self.pooler[s](hidden[s]) for s in STREAMS}
         return EncoderOutput(hidden, pooled, tuple(maps))
 
@@ -249,16 +251,19 @@ class ActBertForPretraining(nn.Module):
         self.apply(lambda m: _init_weights(m, config.initializer_range))
 
     def forward(self, *, output_attentions: bool = False, heads: Collection[str] | None = None,
-                score: bool = True, **inputs: torch.Tensor) -> ActBertOutput:
+                score: bool = True, wanted: dict[str, torch.Tensor] | None = None,
+                **inputs: torch.Tensor) -> ActBertOutput:
         """Keyword inputs as ``ActBertModel.forward``; returns the logits of ``heads`` (default:
         all four; a head left out gets ``None``, e.g. the text head's (B, L, vocab) product, the
         largest of a step, when only the matching score is needed). ``score=False``: no
         ``match_score`` (pretraining reads the logits only, and so skips the alignment passes
-        the score needs when ``config.match_alignment_weight`` > 0)."""
-        out = self.actbert(**inputs, output_attentions=output_attentions)
-        wanted = set(PRETRAINING_HEADS if heads is None else heads)
-        if wanted - set(PRETRAINING_HEADS):
-            raise ValueError(f"unknown heads {sorted(wanted - set(PRETRAINING_HEADS))}")
+        the score needs when ``config.match_alignment_weight`` > 0). ``wanted[s]`` (B, L_s)
+        bool: the positions of stream s a caller reads (``Encoder``); logits and hidden states
+        elsewhere in that stream are not the model's."""
+        out = self.actbert(**inputs, output_attentions=output_attentions, wanted=wanted)
+        asked = set(PRETRAINING_HEADS if heads is None else heads)
+        if asked - set(PRETRAINING_HEADS):
+            raise ValueError(f"unknown heads {sorted(asked - set(PRETRAINING_HEADS))}")
         match_logits = self.heads["match"](self.actbert.pair(out.pooled))
         cosine = None
         if score and self.config.match_alignment_weight:
@@ -266,9 +271,9 @@ class ActBertForPretraining(nn.Module):
             video = {k: v for k, v in inputs.items() if k not in text}
             cosine = (self.encode_text(**text) * self.encode_video(**video)).sum(-1)
         return ActBertOutput(
-            text_logits=self.text_logits(out.hidden["text"]) if "text" in wanted else None,
-            action_logits=self.heads["action"](out.hidden["action"]) if "action" in wanted else None,
-            region_logits=self.heads["region"](out.hidden["region"]) if "region" in wanted else None,
+            text_logits=self.text_logits(out.hidden["text"]) if "text" in asked else None,
+            action_logits=self.heads["action"](out.hidden["action"]) if "action" in asked else None,
+            region_logits=self.heads["region"](out.hidden["region"]) if "region" in asked else None,
             match_logits=match_logits,
             match_score=self.match_probability(match_logits, cosine) if score else None,
             alignment_cosine=cosine,
@@ -389,14 +394,16 @@ class ActBertForPretraining(nn.Module):
     def video_only_forward(self, action_features: torch.Tensor, action_mask: torch.Tensor,
                            region_features: torch.Tensor, region_locations: torch.Tensor,
                            region_mask: torch.Tensor, cls_id: int = 101, sep_id: int = 102,
+                           wanted: dict[str, torch.Tensor] | None = None,
                            **positions: torch.Tensor) -> EncoderOutput:
         """The joint forward of a video with the text ``[CLS] [SEP]``: what ``encode_video`` pools
-        and what the Clip page's action head reads (pretraining trains that head on it too)."""
+        and what the Clip page's action head reads (pretraining trains that head on it too).
+        ``wanted``: as ``ActBertModel.forward``."""
         text = self._placeholder_text(action_features.shape[0], action_features.device,
                                       cls_id, sep_id)
         return self.actbert(**text, action_features=action_features, action_mask=action_mask,
                             region_features=region_features, region_locations=region_locations,
-                            region_mask=region_mask, **positions)
+                            region_mask=region_mask, wanted=wanted, **positions)
 
     # ---- checkpoints -------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import torch.distributed as dist
 from torch import nn
 
 from . import losses
+from .prefix_cache import PrefixCache, prefix_deterministic
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,17 @@ class PretrainingBatch:
 VIDEO_KEYS = ("action_features", "action_mask", "region_features", "region_locations",
               "region_mask", "action_positions", "action_segments", "region_positions",
               "region_segments", "region_tokens")
+
+
+def read_positions(batch: PretrainingBatch) -> dict[str, torch.Tensor]:
+    """(B, L_s) bool per stream: what the masked pass' losses and poolers read of the text and
+    region streams: position 0 (the poolers), the masked words and the masked regions (the region
+    labels leave out slot 0, the global token). The action stream is read everywhere."""
+    text = batch.text_labels != losses.IGNORE
+    region = torch.zeros_like(batch.inputs["region_mask"], dtype=torch.bool)
+    region[:, 1:] = batch.region_labels == 1
+    text[:, 0] = region[:, 0] = True
+    return {"text": text, "region": region}
 
 
 def _global_share(count: torch.Tensor, world_size: int) -> torch.Tensor | None:
@@ -93,10 +105,12 @@ class PretrainingObjective(nn.Module):
         self.world_size = world_size
         self.match_weight = match_weight
         self.weights = {"match": match_weight, "action_video": action_video_weight}
+        self.prefix_cache = PrefixCache()
 
     def forward(self, batch: PretrainingBatch) -> dict[str, torch.Tensor]:
         world = self.world_size
-        out = self.model(**batch.inputs, heads=("action", "region", "match"), score=False)
+        out = self.model(**batch.inputs, heads=("action", "region", "match"), score=False,
+                         wanted=read_positions(batch))
         # The text head only where a word was masked: the same loss as on every position's
         # logits (labels are -1 elsewhere) without the (B, L, vocab) product.
         labelled = batch.text_labels != losses.IGNORE
@@ -142,6 +156,9 @@ class PretrainingObjective(nn.Module):
         if batch.match_inputs is None or batch.clean is None or not self.model.actbert.text_prefix_frozen():
             return None
         clean = batch.clean
+        if prefix_deterministic(self.model.actbert):  # no dropout in it: kept per text (a run's texts)
+            return self.prefix_cache.state(self.model.actbert, clean["text_ids"], clean["text_mask"],
+                                           clean.get("token_type_ids"))
         return self.model.actbert.text_state(clean["text_ids"], clean["text_mask"],
                                              clean.get("token_type_ids"), fixed_prefix=True)
 
@@ -159,8 +176,11 @@ class PretrainingObjective(nn.Module):
             text = self.model.encode_text_state(shared)
         else:
             text = self.model.encode_text(clean["text_ids"], clean["text_mask"], clean.get("token_type_ids"))
+        pooled_regions = torch.zeros_like(clean["region_mask"], dtype=torch.bool)
+        pooled_regions[:, 0] = True  # the regions are read by their pooler alone here
         video_out = self.model.video_only_forward(**{k: clean[k] for k in VIDEO_KEYS if k in clean},
-                                                  cls_id=self.cls_id, sep_id=self.sep_id)
+                                                  cls_id=self.cls_id, sep_id=self.sep_id,
+                                                  wanted={"region": pooled_regions})
         if video_action:
             targets = batch.clean_action_targets
             count = losses.action_positions(targets, clean["action_mask"]).sum()

@@ -250,9 +250,12 @@ def _prepare_model(config: TrainConfig, corpus: Corpus, dataset: ClipGroups, res
 def _optimizer(config: TrainConfig, model: ActBertForPretraining, resume: Path, device: torch.device
                ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR, dict]:
     """AdamW over the trainable parameters and its learning-rate schedule, resumed from
-    ``resume/trainer.pt`` when present; with the step and epoch reached."""
+    ``resume/trainer.pt`` when present; with the step and epoch reached. The fused kernel (one
+    pass over all parameters) on CPUs and GPUs: the same update as the per-tensor loop, which took
+    a twentieth of a 2-core CPU step."""
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
-                                  weight_decay=config.weight_decay)
+                                  weight_decay=config.weight_decay,
+                                  fused=device.type in ("cpu", "cuda"))
     state = {"step": 0, "epoch": 0}
     if (resume / "trainer.pt").is_file():
         saved = torch.load(resume / "trainer.pt", map_location=device, weights_only=True)
