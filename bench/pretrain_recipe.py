@@ -6,7 +6,10 @@
 checkout of this repository, e.g. a ``git worktree`` of an older commit; default: this one) runs
 the same command in turn, ``--repeats`` times alternating, so a noisy machine affects them alike.
 Throughput is samples/s between step ``--from-step`` and the last step (read from the run's
-``train.jsonl``), so start-up and the first steps' warm-up are left out. Prints one JSON object.
+``train.jsonl``), so start-up and the first steps' warm-up are left out. From the second epoch on
+the trainer keeps each unmasked text's frozen prefix (``pretraining/prefix_cache.py``): a
+``--from-step`` past the first epoch times a long run's steady state, one inside it its start.
+Prints one JSON object.
 
 Usage: python bench/pretrain_recipe.py --corpus LIB/corpus.jsonl --init assets/demo/actbert
        [--recipe assets/demo/actbert/train_config.json] [--code OLD_CHECKOUT --code .]
