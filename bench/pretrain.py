@@ -1,7 +1,8 @@
 """Pretraining throughput: samples per second of a full training step. Prints one JSON object.
 
 A step is what ``actbert train`` runs: the paper's four losses plus alignment
-(``PretrainingObjective``), backward, AdamW update; bf16 autocast on CUDA, fp32 on CPU. Samples
+(``PretrainingObjective``), backward, AdamW update (fused), the layers packed on CPUs as the
+trainer packs them; bf16 autocast on CUDA, fp32 on CPU; no layer frozen (a fresh model). Samples
 are the paper's shape: K = 10 adjacent clips (10 action slots), 36 regions + the global token,
 narrations of up to 64 word pieces, masked and paired with negatives by the real ``Collator``.
 Features are random (throughput does not depend on their values). Two figures per preset:
@@ -28,7 +29,7 @@ from actbert.model import build_model
 from actbert.corpus import Sample
 from actbert.data import ClipInputs
 from actbert.pretraining.objectives import PretrainingObjective
-from actbert.pretraining.train import Collator, _to
+from actbert.pretraining.train import Collator, TrainConfig, _to, adamw, pack_layers
 from actbert.tokenizer import ActBertTokenizer
 
 CLIPS, REGIONS, TEXT_TOKENS, VERBS, DETECTOR_CLASSES = 10, 36, 64, 64, 91
@@ -61,8 +62,9 @@ def bench_preset(preset: str, batch: int, steps: int, device: torch.device, tok)
     torch.manual_seed(0)
     model = build_model(preset, text_init=None, action={"num_classes": VERBS},
                         region={"num_classes": DETECTOR_CLASSES}).to(device).train()
+    pack_layers(model, device)  # as ``actbert train`` prepares a model
     objective = PretrainingObjective(model, True, tok.cls_id, tok.sep_id)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    optimizer = adamw(model.parameters(), TrainConfig(corpus="", out="", lr=1e-5), device)
     collator = Collator(tok, seed=0)
     g = torch.Generator().manual_seed(0)
     pool = [sample(model.config, g) for _ in range(2 * batch)]

@@ -239,23 +239,30 @@ def _prepare_model(config: TrainConfig, corpus: Corpus, dataset: ClipGroups, res
     # random draws were a tenth of a CPU step), so the same words give the same state every step.
     for module in frozen_text_modules(model, config.freeze_text_layers):
         module.eval()
-    # On CPUs the layers skip the padding's multiply-adds (``BertLayer.packed``: the same numbers at
-    # every real position); on GPUs padding is cheap and finding the positions would synchronise.
+    pack_layers(model, device)
+    return model
+
+
+def pack_layers(model: torch.nn.Module, device: torch.device) -> None:
+    """On CPUs the layers skip the padding's multiply-adds (``BertLayer.packed``: the same numbers
+    at every real position); on GPUs padding is cheap and finding the positions would synchronise."""
     for module in model.modules():
         if isinstance(module, (BertLayer, TangledBlock)):
             module.packed = device.type == "cpu"
-    return model
+
+
+def adamw(parameters, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with the fused kernel (one pass over all parameters) on CPUs and GPUs: the same
+    update as the per-tensor loop, which took a twentieth of a 2-core CPU step."""
+    return torch.optim.AdamW(list(parameters), lr=config.lr, weight_decay=config.weight_decay,
+                             fused=device.type in ("cpu", "cuda"))
 
 
 def _optimizer(config: TrainConfig, model: ActBertForPretraining, resume: Path, device: torch.device
                ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR, dict]:
     """AdamW over the trainable parameters and its learning-rate schedule, resumed from
-    ``resume/trainer.pt`` when present; with the step and epoch reached. The fused kernel (one
-    pass over all parameters) on CPUs and GPUs: the same update as the per-tensor loop, which took
-    a twentieth of a 2-core CPU step."""
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
-                                  weight_decay=config.weight_decay,
-                                  fused=device.type in ("cpu", "cuda"))
+    ``resume/trainer.pt`` when present; with the step and epoch reached."""
+    optimizer = adamw((p for p in model.parameters() if p.requires_grad), config, device)
     state = {"step": 0, "epoch": 0}
     if (resume / "trainer.pt").is_file():
         saved = torch.load(resume / "trainer.pt", map_location=device, weights_only=True)
