@@ -267,6 +267,8 @@ def _optimizer(config: TrainConfig, model: ActBertForPretraining, resume: Path, 
     if (resume / "trainer.pt").is_file():
         saved = torch.load(resume / "trainer.pt", map_location=device, weights_only=True)
         optimizer.load_state_dict(saved["optimizer"])
+        for group in optimizer.param_groups:  # a state saved by the per-tensor loop resumes fused
+            group["fused"] = optimizer.defaults["fused"]
         state = {"step": int(saved["step"]), "epoch": int(saved["epoch"])}
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config),
                                                   last_epoch=state["step"] - 1)

@@ -81,6 +81,36 @@ def test_training_lowers_losses_and_resumes(tmp_path):
     assert [h["step"] for h in resumed["history"]] == [81, 82, 83, 84, 85]
 
 
+def test_a_resumed_optimizer_runs_the_fused_kernel_with_the_loops_update(tmp_path):
+    """A trainer state saved by the per-tensor AdamW loop (runs before the fused kernel) resumes
+    on the fused kernel, and its next update equals the loop's."""
+    import copy
+
+    from actbert.pretraining.train import _optimizer
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(5, 3)
+    loop = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.01)
+    torch.optim.lr_scheduler.LambdaLR(loop, lambda step: 1.0)  # as a run's schedule records
+    for _ in range(2):
+        model(torch.randn(4, 5)).square().sum().backward()
+        loop.step()
+        loop.zero_grad()
+    torch.save({"optimizer": loop.state_dict(), "step": 2, "epoch": 0}, tmp_path / "trainer.pt")
+    twin = copy.deepcopy(model)
+    fused, _, state = _optimizer(TrainConfig(corpus="", out="", lr=1e-2, weight_decay=0.01), twin,
+                                 tmp_path, torch.device("cpu"))
+    assert state["step"] == 2 and all(group["fused"] for group in fused.param_groups)
+    for group in fused.param_groups:  # the run's schedule set its own rate: compare one update
+        group["lr"] = loop.param_groups[0]["lr"]
+    x = torch.randn(4, 5)
+    for net, optimizer in ((model, loop), (twin, fused)):
+        net(x).square().sum().backward()
+        optimizer.step()
+    for a, b in zip(model.parameters(), twin.parameters()):
+        torch.testing.assert_close(a, b)
+
+
 @torch.no_grad()
 def held_out_losses(model, data, repeats=6):
     """Mean losses over every sample under several masking draws (eval mode)."""
