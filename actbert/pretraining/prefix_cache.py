@@ -37,19 +37,23 @@ class PrefixCache:
 
     @staticmethod
     def key(ids: torch.Tensor, types: torch.Tensor | None, length: int) -> bytes:
-        """A text's identity: its ids and segment ids at its ``length`` real positions."""
-        key = ids[:length].cpu().numpy().tobytes()
-        return key if types is None else key + b"|" + types[:length].cpu().numpy().tobytes()
+        """A text's identity (CPU tensors): its ids and segment ids at its ``length`` real positions."""
+        key = ids[:length].numpy().tobytes()
+        return key if types is None else key + b"|" + types[:length].numpy().tobytes()
 
     def state(self, model: ActBertModel, ids: torch.Tensor, mask: torch.Tensor,
               types: torch.Tensor | None = None) -> TextState:
         """``model.text_state(ids, mask, types, fixed_prefix=True)``, the prefix run only for the
         texts not seen before. Needs real positions first in every row (right padding) and a
         deterministic prefix (``prefix_deterministic``)."""
-        lengths = mask.sum(1).tolist()
-        if not all(bool(mask[b, :n].all()) for b, n in enumerate(lengths)):
+        cpu_ids, cpu_mask = ids.cpu(), mask.cpu()  # one copy each from a GPU
+        cpu_types = None if types is None else types.cpu()
+        counts = cpu_mask.sum(1)
+        if not torch.equal(cpu_mask.bool(), torch.arange(mask.shape[1])[None] < counts[:, None]):
             raise ValueError("the prefix cache needs right-padded texts (real positions first)")
-        keys = [self.key(ids[b], None if types is None else types[b], n) for b, n in enumerate(lengths)]
+        lengths = counts.tolist()
+        keys = [self.key(cpu_ids[b], None if cpu_types is None else cpu_types[b], n)
+                for b, n in enumerate(lengths)]
         missing = sorted({k: b for b, k in enumerate(keys) if k not in self.rows}.values())
         fresh = {}
         if missing:
