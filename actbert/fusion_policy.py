@@ -9,11 +9,15 @@ the share of the query's content words the clip's narration holds (``coverage``)
 
     fused(c) = 1 / (k + rank_vector(c)) + alpha * coverage(q, c) ** gamma / (k + rank_narration(c))
 
-``alpha = 1, gamma = 0`` is plain RRF; ``alpha = 0`` the vector ranking alone. ``actbert evaluate
---split val`` tries the grid ``ALPHAS x GAMMAS`` on the val queries and keeps the setting with the
-best R@1 over all queries among those whose R@5 on the visual-only queries (steps without an aligned
-narration line) is no worse than the vector signal's (``choose``); it writes the choice beside the
-model as ``<checkpoint>/fusion_policy.json``. Search and the test-split evaluation read it
+``alpha = 1, gamma = 0`` is plain RRF; ``alpha = 0`` the vector ranking alone. A ``shortlist`` N > 0
+lets the video choose the candidates and the narration only order them: the vector's top N clips
+come first, in fused order, then every other clip in fused order (retrieve, then rerank). The
+narration can then lift a clip inside the video's top N but never past it, so R@N is the vector's
+by construction (a word shared with other videos' narrated steps cannot push out the clip the video
+shows). ``actbert evaluate --split val`` tries the grid ``SHORTLISTS x ALPHAS x GAMMAS`` on the val
+queries and keeps the setting with the best R@1 over all queries among those whose R@5 on the
+visual-only queries (steps without an aligned narration line) is no worse than the vector
+signal's (``choose``); it writes the choice beside the model as ``<checkpoint>/fusion_policy.json``. Search and the test-split evaluation read it
 (``fusion_for``); a model without one, or with one recorded for other weights, fuses by plain RRF.
 """
 
@@ -33,6 +37,7 @@ FUSION_NAME = "fusion_policy.json"
 RRF_K = 60
 ALPHAS = (0.0, 0.25, 0.5, 1.0, 2.0)
 GAMMAS = (0.0, 1.0, 2.0, 4.0)
+SHORTLISTS = (0, 5, 10, 20)            # 0: no shortlist, every clip competes on the fused score
 
 _WORD = re.compile(r"\w+")
 # Words that say nothing about what happens in a clip (articles, prepositions, pronouns).
@@ -59,6 +64,7 @@ def coverage(query: str | frozenset[str], narration: str) -> float:
 class FusionPolicy:
     alpha: float = 1.0                 # the narration ranking's weight
     gamma: float = 0.0                 # the power of its coverage
+    shortlist: int = 0                 # N > 0: the vector's top N first (0: none)
     k: int = RRF_K
     split: str | None = None           # where it was chosen (None: the default, plain RRF)
     queries: int = 0
@@ -77,7 +83,8 @@ class FusionPolicy:
     def describe(self) -> str:
         if self.split is None:
             return "plain reciprocal rank fusion (no fusion policy recorded)"
-        return (f"narration weight {self.alpha:g} x coverage^{self.gamma:g} (chosen on {self.split}: "
+        within = f" inside the vector's top {self.shortlist}" if self.shortlist and self.alpha else ""
+        return (f"narration weight {self.alpha:g} x coverage^{self.gamma:g}{within} (chosen on {self.split}: "
                 f"R@1 {self.r1_all:.1f}, visual-only R@5 {self.r5_visual_only:.1f} vs vector "
                 f"{self.r5_visual_only_vector:.1f})")
 
@@ -97,31 +104,40 @@ def fuse(vector_order: list[int], narration_order: list[int], weights: dict[int,
     return fused
 
 
-def choose(evaluate: Callable[[float, float], tuple[float, float]], r5_visual_vector: float,
-           alphas: Iterable[float] = ALPHAS, gammas: Iterable[float] = GAMMAS) -> tuple[float, float, list[dict]]:
-    """The (alpha, gamma) with the best all-query R@1 among those whose visual-only R@5 is at least
-    the vector signal's; ``evaluate(alpha, gamma) -> (r1_all, r5_visual_only)``. Ties go to the
-    smaller alpha, then the smaller gamma (the first in grid order). alpha = 0 is the vector
-    ranking itself, so a setting always qualifies. Returns the choice and every row tried."""
+def shortlisted_first(fused: dict[int, float], vector_order: list[int], shortlist: int) -> list[int]:
+    """The clips of ``fused`` in hybrid order: with ``shortlist`` N > 0 the vector's top N first,
+    each part by fused score (ties keep ``fused``'s order); N = 0 by fused score alone."""
+    front = set(vector_order[:shortlist]) if shortlist > 0 else set()
+    return sorted(fused, key=lambda c: (c in front, fused[c]), reverse=True)
+
+
+def choose(evaluate: Callable[[float, float, int], tuple[float, float]], r5_visual_vector: float,
+           alphas: Iterable[float] = ALPHAS, gammas: Iterable[float] = GAMMAS,
+           shortlists: Iterable[int] = SHORTLISTS) -> tuple[float, float, int, list[dict]]:
+    """The (alpha, gamma, shortlist) with the best all-query R@1 among those whose visual-only R@5
+    is at least the vector signal's; ``evaluate(alpha, gamma, shortlist) -> (r1_all,
+    r5_visual_only)``. Ties go to the first in grid order: no shortlist before a shortlist, smaller
+    shortlists, smaller alpha, then smaller gamma. alpha = 0 is the vector ranking itself (whatever
+    the shortlist: tried once), so a setting always qualifies. Returns the choice and every row tried."""
     tried, best = [], None
-    for alpha in alphas:
-        for gamma in (gammas if alpha else (0.0,)):
-            r1, r5_visual = evaluate(alpha, gamma)
-            ok = r5_visual >= r5_visual_vector - 1e-9
-            tried.append({"alpha": alpha, "gamma": gamma, "r1_all": round(r1, 4),
-                          "r5_visual_only": round(r5_visual, 4), "qualifies": ok})
-            if ok and (best is None or r1 > best[0] + 1e-9):
-                best = (r1, alpha, gamma)
+    settings = [(0, 0.0, 0.0)] + [(n, a, g) for n in shortlists for a in alphas if a for g in gammas]
+    for shortlist, alpha, gamma in settings:
+        r1, r5_visual = evaluate(alpha, gamma, shortlist)
+        ok = r5_visual >= r5_visual_vector - 1e-9
+        tried.append({"alpha": alpha, "gamma": gamma, "shortlist": shortlist, "r1_all": round(r1, 4),
+                      "r5_visual_only": round(r5_visual, 4), "qualifies": ok})
+        if ok and (best is None or r1 > best[0] + 1e-9):
+            best = (r1, alpha, gamma, shortlist)
     if best is None:  # only when the vector row itself was not offered
         raise ValueError("no fusion setting keeps the visual-only R@5 of the vector signal")
-    return best[1], best[2], tried
+    return best[1], best[2], best[3], tried
 
 
 def make_policy(alpha: float, gamma: float, split: str, queries: int, r1_all: float,
                 r5_visual: float, r5_visual_vector: float, tried: list[dict], corpus: str,
-                checkpoint: str | Path) -> FusionPolicy:
+                checkpoint: str | Path, shortlist: int = 0) -> FusionPolicy:
     return FusionPolicy(
-        alpha=float(alpha), gamma=float(gamma), split=split, queries=int(queries),
+        alpha=float(alpha), gamma=float(gamma), shortlist=int(shortlist), split=split, queries=int(queries),
         r1_all=round(float(r1_all), 4), r5_visual_only=round(float(r5_visual), 4),
         r5_visual_only_vector=round(float(r5_visual_vector), 4), tried=tried,
         timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), corpus=str(corpus),

@@ -56,6 +56,12 @@ def coverage_grid(texts: Sequence[str], narrations: Sequence[str]) -> np.ndarray
 def hybrid_grid(vector: np.ndarray, bm25: np.ndarray, cover: np.ndarray,
                 policy: FusionPolicy) -> np.ndarray:
     """What hybrid search computes over a (Q, C) grid: the vector ranking fused with the BM25
-    ranking of the clips BM25 finds (score > 0), each weighted by ``policy`` from its coverage."""
+    ranking of the clips BM25 finds (score > 0), each weighted by ``policy`` from its coverage;
+    with a shortlist N, the vector's top N clips first (``fusion_policy.shortlisted_first``: the
+    fused scores stay below 1, so adding 1 to the shortlisted clips puts them first; clips tied
+    at the vector's N-th score all count as shortlisted)."""
     weight = policy.alpha * (cover ** policy.gamma if policy.gamma else np.ones_like(cover))
-    return rrf_grid([vector, bm25], [None, (bm25 > 0) * weight], k=policy.k)
+    fused = rrf_grid([vector, bm25], [None, (bm25 > 0) * weight], k=policy.k)
+    if policy.shortlist > 0:
+        fused = fused + (ranks_from_scores(vector) <= policy.shortlist)
+    return fused

@@ -243,14 +243,15 @@ class Evaluation:
         everyone = list(range(len(targets)))
         r5_vector = recall(embedding, visual, 5)
 
-        def measure(alpha: float, gamma: float) -> tuple[float, float]:
-            grid = hybrid_grid(embedding, bm25, cover, FusionPolicy(alpha=alpha, gamma=gamma))
+        def measure(alpha: float, gamma: float, shortlist: int) -> tuple[float, float]:
+            grid = hybrid_grid(embedding, bm25, cover,
+                               FusionPolicy(alpha=alpha, gamma=gamma, shortlist=shortlist))
             return recall(grid, everyone, 1), recall(grid, visual, 5)
 
-        alpha, gamma, tried = choose(measure, r5_vector if visual else 0.0)
-        r1, r5 = measure(alpha, gamma)
+        alpha, gamma, shortlist, tried = choose(measure, r5_vector if visual else 0.0)
+        r1, r5 = measure(alpha, gamma, shortlist)
         self.fusion = make_policy(alpha, gamma, self.config.split, len(targets), r1, r5, r5_vector,
-                                  tried, self.config.corpus, self.config.checkpoint)
+                                  tried, self.config.corpus, self.config.checkpoint, shortlist)
         self.notes.append(f"actbert_hybrid: {self.fusion.describe()}; {len(tried)} settings tried on "
                           f"{len(targets)} val queries ({len(visual)} visual-only)")
         return self.fusion

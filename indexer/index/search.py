@@ -3,7 +3,8 @@
 Modes: ``vector`` (ActBERT embeddings, reranked by the matching head when that helps),
 ``narration`` (SQLite FTS5 BM25 over the transcripts) and ``hybrid`` (both, fused by reciprocal rank
 fusion, the narration's vote weighed by its evidence as the model's ``fusion_policy.json`` records,
-``actbert.fusion_policy``; plain RRF without one). Every hit says which signals found it and carries both scores; every search reports
+``actbert.fusion_policy``, inside the embeddings' top N when it records a shortlist; plain RRF
+without one). Every hit says which signals found it and carries both scores; every search reports
 per-stage milliseconds and which ordering it used, and why (``SearchResult.ordering``).
 
 Ranking from evidence: by default (``rerank="auto"``) the FAISS candidates are reordered by the
@@ -28,7 +29,8 @@ import torch
 
 from actbert.data import ClipInputs, collate
 from actbert.states import TextState, VideoState
-from actbert.fusion_policy import PLAIN_RRF, FusionPolicy, content_words, coverage, fuse, fusion_for
+from actbert.fusion_policy import (PLAIN_RRF, FusionPolicy, content_words, coverage, fuse, fusion_for,
+                                   shortlisted_first)
 from actbert.fusion_policy import RRF_K as FUSION_RRF_K
 from actbert.rerank_policy import Ordering, decide
 from actbert.tokenizer import ActBertTokenizer
@@ -388,7 +390,9 @@ class Searcher:
         weights = {i: fusion.narration_weight(coverage(words, rows[i].narration)) for i in order_text}
         fused = fuse(order_vector, order_text, weights, fusion.k)
         hits = []
-        for clip_id in sorted(fused, key=fused.get, reverse=True)[:k]:
+        # the shortlist is the embeddings' top N (what evaluation measured), reranked or not
+        by_embedding = sorted((i for i in vector if i in rows), key=vector.get, reverse=True)
+        for clip_id in shortlisted_first(fused, by_embedding, fusion.shortlist)[:k]:
             signals = tuple(s for s, found in (("vector", clip_id in vector),
                                                ("narration", clip_id in narration)) if found)
             hits.append(SearchHit(

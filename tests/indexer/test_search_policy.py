@@ -131,5 +131,16 @@ def test_hybrid_weighs_the_narration_by_the_models_fusion_policy(searcher):
                 (0.5 * coverage(QUERY, narration[c]) ** 2 / (60 + text.index(c) + 1) if c in text else 0.0)
             assert hit.fused_score == pytest.approx(by_hand)
         assert [h.fused_score for h in weighed.hits] == sorted((h.fused_score for h in weighed.hits), reverse=True)
+        # a shortlist: the embeddings' top 3 first, each part by the same fused scores
+        write_fusion(searcher.checkpoint, make_fusion(0.5, 2.0, "val", 9, 1.0, 2.0, 2.0, [], "c",
+                                                      searcher.checkpoint, shortlist=3))
+        short = searcher.search(QUERY, k=50, mode="hybrid", rerank=0)
+        assert "narration weight 0.5 x coverage^2 inside the vector's top 3 (chosen on val" in short.ordering
+        assert {h.clip.clip_id for h in short.hits[:3]} == set(vector[:3]) != \
+            {h.clip.clip_id for h in weighed.hits[:3]}
+        scores = {h.clip.clip_id: h.fused_score for h in weighed.hits}
+        assert [h.fused_score for h in short.hits] == pytest.approx([scores[h.clip.clip_id] for h in short.hits])
+        for part in (short.hits[:3], short.hits[3:]):
+            assert [h.fused_score for h in part] == sorted((h.fused_score for h in part), reverse=True)
     finally:
         path.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from actbert.evaluation.evaluate import EvalConfig, evaluate
 from actbert.evaluation.result import EvaluationResult
 from actbert.evaluation.metrics import metrics_from_ranks, retrieval_ranks
 from actbert.evaluation.tasks import load_split, retrieval_queries, score_grid
-from actbert.fusion_policy import ALPHAS, FUSION_NAME, GAMMAS, make_policy as make_fusion, read_fusion, write_fusion
+from actbert.fusion_policy import ALPHAS, FUSION_NAME, GAMMAS, SHORTLISTS, make_policy as make_fusion, read_fusion, write_fusion
 from actbert.reporting.plot import plot_result, plot_task
 from actbert.rerank_policy import POLICY_NAME, read_policy
 from tests.actbert.corpus_helpers import FILLERS, make_eval_corpus
@@ -113,7 +113,8 @@ def test_val_run_chooses_the_fusion_on_val_and_records_it(val_run, model_dir):
     policy = read_fusion(model_dir)
     assert policy.split == "val" and policy.queries == 12 and policy.corpus == str(path)
     assert result["info"]["fusion"]["alpha"] == policy.alpha and result["info"]["fusion"]["gamma"] == policy.gamma
-    assert len(policy.tried) == 1 + (len(ALPHAS) - 1) * len(GAMMAS)
+    assert len(policy.tried) == 1 + len(SHORTLISTS) * (len(ALPHAS) - 1) * len(GAMMAS)
+    assert result["info"]["fusion"]["shortlist"] == policy.shortlist in SHORTLISTS
     # the chosen row is what the table reports, and it keeps the vector signal's visual-only R@5
     assert result["retrieval"]["actbert_hybrid"]["r1"] == pytest.approx(policy.r1_all, abs=1e-3)
     assert result["retrieval_visual_only"]["actbert_hybrid"]["r5"] == pytest.approx(policy.r5_visual_only, abs=1e-3)

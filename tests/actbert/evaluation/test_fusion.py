@@ -35,7 +35,8 @@ def test_rrf_grid_needs_one_mask_per_grid():
 # ---- fusion from evidence (actbert.fusion_policy) --------------------------------------------------
 
 from actbert.evaluation.fusion import coverage_grid, hybrid_grid  # noqa: E402
-from actbert.fusion_policy import PLAIN_RRF, FusionPolicy, choose, content_words, coverage, fuse  # noqa: E402
+from actbert.fusion_policy import (PLAIN_RRF, FusionPolicy, choose, content_words, coverage, fuse,  # noqa: E402
+                                   shortlisted_first)
 
 
 def test_coverage_counts_the_querys_content_words_by_hand():
@@ -78,8 +79,59 @@ def test_hybrid_grid_equals_search_fusion_of_each_query():
 def test_choose_keeps_the_best_r1_whose_visual_only_r5_holds():
     table = {(0.0, 0.0): (5.0, 20.0), (1.0, 0.0): (12.0, 10.0), (1.0, 2.0): (10.0, 21.0),
              (2.0, 2.0): (10.0, 25.0), (2.0, 0.0): (14.0, 19.9)}
-    alpha, gamma, tried = choose(lambda a, g: table.get((a, g), (0.0, 0.0)), 20.0,
-                                 alphas=(0.0, 1.0, 2.0), gammas=(0.0, 2.0))
-    assert (alpha, gamma) == (1.0, 2.0)  # 14.0 and 12.0 lose visual-only R@5; 10.0 ties: first wins
-    assert len(tried) == 5 and tried[0] == {"alpha": 0.0, "gamma": 0.0, "r1_all": 5.0,
+    alpha, gamma, shortlist, tried = choose(lambda a, g, n: table.get((a, g), (0.0, 0.0)), 20.0,
+                                            alphas=(0.0, 1.0, 2.0), gammas=(0.0, 2.0), shortlists=(0,))
+    assert (alpha, gamma, shortlist) == (1.0, 2.0, 0)  # 14.0, 12.0 lose visual-only R@5; 10.0 ties: first wins
+    assert len(tried) == 5 and tried[0] == {"alpha": 0.0, "gamma": 0.0, "shortlist": 0, "r1_all": 5.0,
                                             "r5_visual_only": 20.0, "qualifies": True}
+
+
+def test_choose_tries_each_shortlist_and_the_vector_row_once():
+    # only the shortlist of 5 keeps the visual-only R@5; among its rows the best R@1 wins
+    def measure(alpha, gamma, shortlist):
+        if alpha == 0.0:
+            return 9.0, 30.0
+        return (12.0 + alpha + gamma, 25.0) if shortlist != 5 else (10.0 + alpha - gamma, 30.0)
+    alpha, gamma, shortlist, tried = choose(measure, 30.0, alphas=(0.0, 1.0, 2.0), gammas=(0.0, 1.0),
+                                            shortlists=(0, 5, 10))
+    assert (alpha, gamma, shortlist) == (2.0, 0.0, 5)
+    assert len(tried) == 1 + 3 * 2 * 2
+    assert [t["shortlist"] for t in tried].count(0) == 1 + 4  # the vector row, then alpha > 0
+    assert sum(t["qualifies"] for t in tried) == 1 + 4
+
+
+def test_a_shortlist_keeps_the_vectors_top_n_and_orders_them_by_the_fused_score():
+    """Against a naive per-query fusion: RRF by hand, the vector's top N first, then the rest,
+    each part by fused score; R@N of the hybrid is the vector's whatever the narration says."""
+    rng = np.random.default_rng(2)
+    words = ["crack", "egg", "bowl", "whisk", "pan", "salt", "the"]
+    narrations = [" ".join(rng.choice(words, 3)) for _ in range(25)]
+    texts = [" ".join(rng.choice(words, 3)) for _ in range(8)]
+    vector = rng.normal(size=(8, 25))  # distinct scores: no ties
+    bm25 = np.where(rng.random((8, 25)) < 0.5, rng.random((8, 25)) + 0.1, 0.0)
+    cover = coverage_grid(texts, narrations)
+    for n in (1, 5, 10):
+        policy = FusionPolicy(alpha=2.0, gamma=1.0, shortlist=n)
+        grid = hybrid_grid(vector, bm25, cover, policy)
+        for q, text in enumerate(texts):
+            order_vector = sorted(range(25), key=lambda c: vector[q, c], reverse=True)
+            order_text = sorted((c for c in range(25) if bm25[q, c] > 0), key=lambda c: bm25[q, c],
+                                reverse=True)
+            by_hand = {}
+            for rank, c in enumerate(order_vector, start=1):
+                by_hand[c] = 1 / (60 + rank)
+            for rank, c in enumerate(order_text, start=1):
+                by_hand[c] += 2.0 * coverage(text, narrations[c]) / (60 + rank)
+            top = set(order_vector[:n])
+            expected = sorted(top, key=by_hand.get, reverse=True) + \
+                sorted(set(range(25)) - top, key=by_hand.get, reverse=True)
+            assert sorted(range(25), key=lambda c: grid[q, c], reverse=True) == expected
+            weights = {c: policy.narration_weight(coverage(text, narrations[c])) for c in order_text}
+            assert shortlisted_first(fuse(order_vector, order_text, weights), order_vector, n) == expected
+            assert set(expected[:n]) == top  # R@N: the vector's
+    plain = hybrid_grid(vector, bm25, cover, FusionPolicy(alpha=2.0, gamma=1.0))
+    assert np.array_equal(plain, hybrid_grid(vector, bm25, cover, FusionPolicy(alpha=2.0, gamma=1.0,
+                                                                                  shortlist=0)))
+    assert FusionPolicy(alpha=1.0, gamma=1.0, shortlist=5, split="val", r1_all=1.0, r5_visual_only=2.0,
+                        r5_visual_only_vector=2.0).describe().startswith(
+        "narration weight 1 x coverage^1 inside the vector's top 5 (chosen on val")
