@@ -62,12 +62,13 @@ def test_the_makefile_trains_the_shipped_model_with_the_recipe_files():
     later = {name: runs.pop(name) for name in list(runs) if name.startswith(("runs3/", "runs4/"))}
     f_ablation = RUN_F.replace("assets/demo/actbert", "assets/demo/actbert_no_regions")
     g_flags = " --mined-negatives --match-alignment-weight 20 --action-video-weight 3"
+    merged = "--corpus /data/merged/corpus.jsonl"  # seed 0 + seed 1's 1,500 videos as train
     expected = {
-        "runs3/full": f"--library {LIB} --out /data/runs3/full {RUN_F}",
-        "runs3/no_regions": f"--library {LIB} --out /data/runs3/no_regions --no-regions {f_ablation}",
-        "runs4/full": f"--library {LIB} --out /data/runs4/full "
+        "runs3/full": f"{merged} --out /data/runs3/full {RUN_F}",
+        "runs3/no_regions": f"{merged} --out /data/runs3/no_regions --no-regions {f_ablation}",
+        "runs4/full": f"{merged} --out /data/runs4/full "
                       + RUN_F.replace("assets/demo/actbert", "/data/runs3/full/last") + g_flags,
-        "runs4/no_regions": f"--library {LIB} --out /data/runs4/no_regions --no-regions "
+        "runs4/no_regions": f"{merged} --out /data/runs4/no_regions --no-regions "
                             + RUN_F.replace("assets/demo/actbert", "/data/runs3/no_regions/last") + g_flags,
     }
     assert sorted(later) == sorted(expected)
