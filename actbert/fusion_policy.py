@@ -17,8 +17,9 @@ by construction (a word shared with other videos' narrated steps cannot push out
 shows). ``actbert evaluate --split val`` tries the grid ``SHORTLISTS x ALPHAS x GAMMAS`` on the val
 queries and keeps the setting with the best R@1 over all queries among those whose R@5 on the
 visual-only queries (steps without an aligned narration line) is no worse than the vector
-signal's (``choose``); it writes the choice beside the model as ``<checkpoint>/fusion_policy.json``. Search and the test-split evaluation read it
-(``fusion_for``); a model without one, or with one recorded for other weights, fuses by plain RRF.
+signal's (``choose``); it writes the choice beside the model as ``<checkpoint>/fusion_policy.json``.
+Search and the test-split evaluation read it (``fusion_for``); a model without one, or with one
+recorded for other weights, fuses by plain RRF.
 """
 
 from __future__ import annotations

@@ -391,7 +391,8 @@ class Searcher:
         fused = fuse(order_vector, order_text, weights, fusion.k)
         hits = []
         # the shortlist is the embeddings' top N (what evaluation measured), reranked or not
-        by_embedding = sorted((i for i in vector if i in rows), key=vector.get, reverse=True)
+        by_embedding = sorted((i for i in vector if i in rows), key=vector.get,
+                              reverse=True)[:fusion.shortlist] if fusion.shortlist else []
         for clip_id in shortlisted_first(fused, by_embedding, fusion.shortlist)[:k]:
             signals = tuple(s for s, found in (("vector", clip_id in vector),
                                                ("narration", clip_id in narration)) if found)
