@@ -19,7 +19,7 @@ data do not depend on batching or on the number of distributed ranks.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -133,6 +133,14 @@ def _narrated_flags(line: dict, path: Path) -> tuple[bool, ...]:
     return tuple(flags)
 
 
+def reads_step_text(seed: int, epoch: int, item: int, clip_position: int, share: float) -> bool:
+    """Whether row ``clip_position`` of sample ``item`` reads its step text in ``epoch``: a draw
+    from (seed, epoch, item, position), so the choice depends on neither batching nor ranks."""
+    if share <= 0.0:
+        return False
+    return bool(np.random.default_rng([seed, epoch, item, clip_position, 7]).random() < share)
+
+
 @lru_cache(maxsize=256)
 def _load_features(path: str) -> VideoFeatures:
     return VideoFeatures.load(path)
@@ -190,6 +198,8 @@ class ClipGroups(torch.utils.data.Dataset):
             by_video.setdefault(vi, []).append(i)
         self._by_task, self._by_video = by_task, by_video
         self._kept: dict[int, Sample] | None = None
+        self.step_texts: dict[tuple[int, int], str] = {}  # (video, clip) -> step text (step_list.py)
+        self.step_share = 0.0  # share of the rows with a step text that read it instead, per epoch
 
     def keep_samples(self) -> None:
         """From now on keep every sample in memory once built (its corpus, verbs and region limit
@@ -241,4 +251,16 @@ class ClipGroups(torch.utils.data.Dataset):
         return int(pool[rng.integers(len(pool))])
 
     def __getitem__(self, item: int) -> tuple[int, Sample, Sample]:
-        return item, self.sample(item), self.sample(self.negative_for(item))
+        return item, self.with_step_texts(item, self.sample(item)), self.sample(self.negative_for(item))
+
+    def with_step_texts(self, item: int, sample: Sample) -> Sample:
+        """The sample with each clip that has a step text reading it instead of its narration,
+        drawn per epoch with probability ``step_share`` (``step_list.reads_step_text``)."""
+        if self.step_share <= 0.0 or not self.step_texts:
+            return sample
+        vi, _, group = self.items[item]
+        sentences = tuple(
+            self.step_texts[(vi, c)] if (vi, c) in self.step_texts
+            and reads_step_text(self.seed, self.epoch, item, k, self.step_share) else s
+            for k, (c, s) in enumerate(zip(group, sample.sentences)))
+        return sample if sentences == sample.sentences else replace(sample, sentences=sentences)

@@ -77,6 +77,12 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ignore-verbs", type=read_stoplist_arg,
                    help="verbs that are not actions (a file, e.g. configs/verb_stoplist.txt, or "
                         "a comma list): no target, and no class in the action head")
+    p.add_argument("--step-list-share", type=float,
+                   help="distant supervision (Lin et al. 2022): a row whose narration matches a "
+                        "step of its task's list (the training videos' step descriptions, no "
+                        "times) reads that description instead with this probability (default 0)")
+    p.add_argument("--step-list-threshold", type=float,
+                   help="the MiniLM cosine a narration needs to match a step (default 0.4)")
     p.add_argument("--freeze-text-layers", type=int,
                    help="keep the word embeddings and the first N text layers fixed")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],

@@ -38,6 +38,7 @@ from .batching import video_runs_order
 from .collator import MATCH_ON, Collator
 from .curves import plot_losses
 from .objectives import PretrainingBatch, PretrainingObjective
+from .step_list import step_texts, task_step_lists
 from .verbs import restrict_action_head, without_verbs
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ class TrainConfig:
     use_regions: bool = True           # False: the paper's ablation without region cues
     action_video_weight: float = 0.0   # weight of the video-only action term (objectives.py)
     ignore_verbs: tuple[str, ...] = () # verbs that are not actions (verbs.py): no target, no class
+    step_list_share: float = 0.0       # share of the rows whose narration matches a step of its
+                                       # task's list that read that step's description (step_list.py)
+    step_list_threshold: float = 0.4   # the MiniLM cosine a narration needs to match a step
     num_workers: int = 0
     progress: bool = True
 
@@ -263,13 +267,17 @@ def _optimizer(config: TrainConfig, model: ActBertForPretraining, resume: Path, 
     """AdamW over the trainable parameters and its learning-rate schedule, resumed from
     ``resume/trainer.pt`` when present; with the step and epoch reached."""
     optimizer = adamw((p for p in model.parameters() if p.requires_grad), config, device)
-    state = {"step": 0, "epoch": 0}
+    state = {"step": 0, "epoch": 0, "epoch_step": 0}
     if (resume / "trainer.pt").is_file():
-        saved = torch.load(resume / "trainer.pt", map_location=device, weights_only=True)
+        saved = torch.load(resume / "trainer.pt", map_location="cpu", weights_only=True)
         optimizer.load_state_dict(saved["optimizer"])
         for group in optimizer.param_groups:  # a state saved by the per-tensor loop resumes fused
             group["fused"] = optimizer.defaults["fused"]
-        state = {"step": int(saved["step"]), "epoch": int(saved["epoch"])}
+        # epoch_step and rng: absent in states saved before resumes continued the epoch's order
+        state = {"step": int(saved["step"]), "epoch": int(saved["epoch"]),
+                 "epoch_step": int(saved.get("epoch_step", 0))}
+        if "rng" in saved:
+            state["rng"] = saved["rng"]
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config),
                                                   last_epoch=state["step"] - 1)
     return optimizer, scheduler, state
@@ -302,7 +310,8 @@ class _Run:
     net: torch.nn.Module                # the objective, DDP-wrapped with several ranks
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
-    state: dict                         # {"step", "epoch"}: what a checkpoint resumes from
+    state: dict                         # {"step", "epoch", "epoch_step"}: what a checkpoint
+                                        # resumes from (with the random state, "rng")
     autocast_dtype: torch.dtype | None
     scaler: torch.amp.GradScaler | None
     history: list[dict] = field(default_factory=list)
@@ -340,6 +349,8 @@ def train(config: TrainConfig) -> dict:
                          video_negatives=config.video_negatives)
     if len(dataset) < 2:
         raise ValueError(f"{config.corpus}: {len(dataset)} training samples; need at least 2")
+    if config.step_list_share > 0:
+        distant_supervision(dataset, config)
     tok = ActBertTokenizer(max_length=config.max_text_tokens)
     out = Path(config.out)
     resume = out / "last"
@@ -362,10 +373,15 @@ def train(config: TrainConfig) -> dict:
         (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
     bar = tqdm(total=config.steps, initial=state["step"], disable=rank != 0 or not config.progress,
                desc="pretrain", dynamic_ncols=True)
+    if rank == 0:
+        keep_logged_steps(run.log_path, state["step"])
+    if "rng" in state:  # the dropout draws go on where the checkpoint left them
+        torch.set_rng_state(state.pop("rng"))
     run.started = time.perf_counter()
     while state["step"] < config.steps and not run.out_of_time():
         if _epoch(run, bar):
             state["epoch"] += 1
+            state["epoch_step"] = 0
     bar.close()
     if rank == 0 and run.log_path.is_file():
         plot_losses(run.log_path, out / "loss_curve.png")
@@ -375,6 +391,26 @@ def train(config: TrainConfig) -> dict:
     return {"steps": state["step"], "final": history[-1] if history else {},
             "history": history, "checkpoint": str(resume), "world_size": world,
             "samples_per_s": history[-1]["samples_per_s"] if history else 0.0}
+
+
+def distant_supervision(dataset: ClipGroups, config: TrainConfig) -> None:
+    """Give the dataset its step texts (``step_list``): each narrated clip matched to its task's
+    step list (the training videos' step descriptions) by MiniLM, read with ``step_list_share``."""
+    if not 0.0 < config.step_list_share <= 1.0:
+        raise ValueError(f"step_list_share is a share in (0, 1], got {config.step_list_share}")
+    from ..sentence_encoder import MiniLMEncoder
+
+    lists = task_step_lists(dataset.corpus)
+    if not lists:
+        raise ValueError(f"{config.corpus}: step_list_share needs videos with a task and ground-truth "
+                         "steps (their descriptions are the tasks' step lists)")
+    dataset.step_texts = step_texts(dataset.corpus, lists, MiniLMEncoder().encode,
+                                    config.step_list_threshold)
+    dataset.step_share = config.step_list_share
+    clips = sum(len(v.narrated_clips()) for v in dataset.corpus.videos)
+    log.info("step lists: %d tasks, %d steps; %d of %d narrated clips matched a step (cosine >= %.2f), "
+             "read with probability %.2f", len(lists), sum(map(len, lists.values())),
+             len(dataset.step_texts), clips, config.step_list_threshold, config.step_list_share)
 
 
 def _epoch(run: _Run, bar: tqdm) -> bool:
@@ -390,11 +426,13 @@ def _epoch(run: _Run, bar: tqdm) -> bool:
         order = torch.randperm(len(run.dataset), generator=torch.Generator().manual_seed(
             config.seed + state["epoch"])).tolist()
     per_step = config.batch_size * config.accumulate
-    for first in range(0, len(order) - per_step + 1, per_step):
+    done = state["epoch_step"] * per_step  # a resumed run goes on inside its epoch's order
+    for first in range(done, len(order) - per_step + 1, per_step):
         if state["step"] >= config.steps or run.out_of_time():
             return False
         totals = _step(run, order, first)
         state["step"] += 1
+        state["epoch_step"] += 1
         run.samples_seen += per_step
         totals = _mean_over_ranks(totals, run.world, run.device)
         record = {"step": state["step"], "lr": run.scheduler.get_last_lr()[0],
@@ -459,4 +497,16 @@ def _log_step(run: _Run, bar: tqdm, record: dict, totals: dict[str, float]) -> N
 def _checkpoint(model: ActBertForPretraining, optimizer, state: dict, directory: Path) -> None:
     save_pretrained(model, directory)
     atomic_write(directory / "trainer.pt",
-                 lambda tmp: torch.save({"optimizer": optimizer.state_dict(), **state}, tmp))
+                 lambda tmp: torch.save({"optimizer": optimizer.state_dict(), **state,
+                                         "rng": torch.get_rng_state()}, tmp))
+
+
+def keep_logged_steps(log: Path, step: int) -> None:
+    """A resumed run's log keeps the steps up to its checkpoint's: the records an interrupted run
+    wrote after it are done again and would be logged twice."""
+    if not log.is_file():
+        return
+    lines = log.read_text().splitlines()
+    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+    if len(kept) < len(lines):
+        atomic_write(log, lambda tmp: Path(tmp).write_text("".join(f"{line}\n" for line in kept)))

@@ -81,6 +81,38 @@ def test_training_lowers_losses_and_resumes(tmp_path):
     assert [h["step"] for h in resumed["history"]] == [81, 82, 83, 84, 85]
 
 
+def test_an_interrupted_run_resumes_to_the_weights_and_log_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    """12 samples, 4 a step: 3 steps an epoch, so the checkpoint at step 4 lies inside epoch 2.
+    The interrupted run logs steps 5-6 after that checkpoint, then dies; resumed, it must go on
+    inside the epoch's order with the checkpoint's dropout draws and log steps 5-6 once."""
+    import actbert.pretraining.train as train_module
+
+    corpus = make_corpus(tmp_path / "corpus")
+    config = dict(corpus=str(corpus), preset="tiny", clips_per_sample=2, batch_size=4, lr=3e-3,
+                  warmup_steps=2, steps=10, checkpoint_every=4, log_every=1, progress=False)
+    train(TrainConfig(out=str(tmp_path / "straight"), **config))
+    step = train_module._step
+
+    def dies_at_step_7(run, order, first):
+        if run.state["step"] == 6:
+            raise KeyboardInterrupt
+        return step(run, order, first)
+
+    monkeypatch.setattr(train_module, "_step", dies_at_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(out=str(tmp_path / "run"), **config))
+    monkeypatch.setattr(train_module, "_step", step)
+    assert len((tmp_path / "run/train.jsonl").read_text().splitlines()) == 6  # checkpoint: step 4
+    train(TrainConfig(out=str(tmp_path / "run"), **config))
+    straight = ActBertForPretraining.from_pretrained(tmp_path / "straight/last").state_dict()
+    resumed = ActBertForPretraining.from_pretrained(tmp_path / "run/last").state_dict()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    logs = [[json.loads(line) for line in (tmp_path / d / "train.jsonl").read_text().splitlines()]
+            for d in ("straight", "run")]
+    assert [r["step"] for r in logs[1]] == list(range(1, 11))
+    assert [r["total"] for r in logs[0]] == [r["total"] for r in logs[1]]
+
+
 def test_a_resumed_optimizer_runs_the_fused_kernel_with_the_loops_update(tmp_path):
     """A trainer state saved by the per-tensor AdamW loop (runs before the fused kernel) resumes
     on the fused kernel, and its next update equals the loop's."""

@@ -1,0 +1,88 @@
+"""Where visual-only R@1 is lost (#25's one missed line): what each system ranks first.
+
+The visual-only queries are step descriptions whose step no aligned narration line describes.
+SynthKitchen's descriptions repeat across videos of a task ("toss the salad" in every salad video),
+so the queries sharing a text share one ranking and its first clip is the target of at most one of
+them: the R@1 ceiling is the number of distinct texts whose first clip *can* be a target. For each
+system this prints, over the visual-only queries, what the first clip is:
+
+- ``hit``: the query's own target;
+- ``same_video``: another clip of the query's video;
+- ``same_step``: a clip of another video that overlaps a step with the query's description (the
+  step recognised, the instance not: a narrated instance's clip, or another query's target);
+- ``other_step``: a clip of another video that overlaps no step with that description;
+
+plus ``ceiling`` (distinct texts among the visual-only queries) and, per system, how many first
+clips are the target of *some* query with the same text (narrated or not): what the ranking would
+score were the texts unique per step.
+
+    python lab/visual_r1.py --corpus LIB/corpus.jsonl --split val CHECKPOINT [CHECKPOINT ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+
+import numpy as np
+import torch
+
+from actbert import ActBertForPretraining
+from actbert.corpus import read_corpus
+from actbert.evaluation.baselines import Bm25Scorer
+from actbert.evaluation.scorer import ModelScorer
+from actbert.evaluation.tasks import load_split, retrieval_queries, score_grid
+from actbert.tokenizer import ActBertTokenizer
+
+
+def first_clip_kinds(grid: np.ndarray, split, queries, rows: list[int]) -> dict:
+    """What the first clip of each row's ranking is (see the module docstring)."""
+    targets_of: dict[str, set[int]] = {}
+    for q in queries:
+        targets_of.setdefault(q.description, set()).add(q.target)
+    kinds: Counter = Counter()
+    for i in rows:
+        q = queries[i]
+        first = int(np.argmax(grid[i]))
+        if first == q.target:
+            kinds["hit"] += 1
+        elif split.clips[first].video == q.video:
+            kinds["same_video"] += 1
+        elif any(s["description"] == q.description for s in split.clip_steps(first)):
+            kinds["same_step"] += 1
+        else:
+            kinds["other_step"] += 1
+        kinds["first_is_a_target_of_its_text"] += first in targets_of[q.description]
+    return {k: kinds[k] for k in ("hit", "same_video", "same_step", "other_step",
+                                  "first_is_a_target_of_its_text")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", required=True)
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("checkpoints", nargs="*")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    split = load_split(read_corpus(args.corpus), args.split)
+    queries = retrieval_queries(split)
+    texts = [q.description for q in queries]
+    clips = list(range(len(split.clips)))
+    visual = [i for i, q in enumerate(queries) if q.narrated is False]
+    out = {"split": args.split, "queries": len(queries), "visual_only": len(visual),
+           "ceiling_distinct_texts": len({texts[i] for i in visual}),
+           "systems": {"bm25": first_clip_kinds(score_grid(Bm25Scorer(split.narrations), texts, clips),
+                                                split, queries, visual)}}
+    for path in args.checkpoints:
+        model = ActBertForPretraining.from_pretrained(path).eval()
+        scorer = ModelScorer(model, ActBertTokenizer(), split, True, 64, "cpu")
+        with torch.inference_mode():
+            grid = score_grid(scorer.cosine, texts, clips)
+        out["systems"][path] = first_clip_kinds(grid, split, queries, visual)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
