@@ -70,6 +70,11 @@ def add_dual_cli(subparsers: argparse._SubParsersAction) -> None:
                        ("warmup-steps", int), ("width", int), ("layers", int), ("embed-size", int),
                        ("max-regions", int), ("log-every", int), ("seed", int), ("threads", int)):
         p.add_argument(f"--{name}", type=kind)
+    p.add_argument("--step-list-share", type=float,
+                   help="distant supervision as `actbert train --step-list-share`: a pair whose "
+                        "narration matches a step of its task's list reads the step (default 0)")
+    p.add_argument("--step-list-threshold", type=float,
+                   help="the MiniLM cosine a narration needs to match a step (default 0.4)")
     p.add_argument("--freeze-text", action="store_true", default=None,
                    help="keep MiniLM fixed (its outputs computed once per narration)")
     p.add_argument("--json", action="store_true")

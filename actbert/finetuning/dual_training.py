@@ -10,6 +10,10 @@ narration text are not used as each other's negatives (masked out). Optimiser Ad
 warm-up then cosine decay; the text tower (MiniLM) has its own, smaller learning rate, or is
 frozen (``--freeze-text``: its pooled outputs are then computed once per distinct narration).
 
+``--step-list-share P`` gives it the distant supervision ``actbert train`` can have
+(``pretraining.step_list``): a pair whose narration matches a step of its task's list reads that
+step's description with probability P at each draw.
+
 Writes OUT/config.json + OUT/model.safetensors, OUT/train.jsonl (the loss every ``log_every``
 steps) and OUT/train_config.json (these options, with the split trained on).
 """
@@ -28,6 +32,8 @@ import torch
 from torch import nn
 
 from ..corpus import read_corpus
+from ..pretraining.step_list import step_texts, task_step_lists
+from ..sentence_encoder import MiniLMEncoder
 from ..data import VideoFeatures, clip_inputs, collate
 from ..tokenizer import ActBertTokenizer
 from ..evaluation.dual_encoder import DualEncoder, DualEncoderConfig
@@ -55,27 +61,41 @@ class DualTrainConfig:
     log_every: int = 10
     seed: int = 0
     threads: int | None = None
+    step_list_share: float = 0.0      # as ``actbert train``'s (pretraining/step_list.py): a pair
+    step_list_threshold: float = 0.4  # whose narration matches its task's step reads the step
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 2:
             raise ValueError(f"need steps >= 1 and batch size >= 2, got {self.steps}, {self.batch_size}")
+        if not 0.0 <= self.step_list_share <= 1.0:
+            raise ValueError(f"step_list_share is a share in [0, 1], got {self.step_list_share}")
 
 
-def training_pairs(corpus_path: str, split: str, max_regions: int) -> tuple[list[str], list]:
-    """Every clip of the split's videos with a non-empty narration: (narrations, clip inputs)."""
+def training_pairs(corpus_path: str, split: str, max_regions: int,
+                   step_threshold: float | None = None) -> tuple[list[str], list, list[str | None]]:
+    """Every clip of the split's videos with a non-empty narration: (narrations, clip inputs, step
+    texts); a pair's step text is the step of its task's list that its narration matches
+    (``step_list``; None: no match, or ``step_threshold`` None: no matching)."""
     part = read_corpus(corpus_path).split(split)
     if not part.videos:
         raise ValueError(f"{corpus_path}: no videos in split {split!r}")
-    texts, inputs = [], []
-    for video in part.videos:
+    steps: dict[tuple[int, int], str] = {}
+    if step_threshold is not None:
+        lists = task_step_lists(part)
+        if not lists:
+            raise ValueError(f"{corpus_path}: step lists need videos with a task and ground-truth steps")
+        steps = step_texts(part, lists, MiniLMEncoder().encode, step_threshold)
+    texts, inputs, step_of = [], [], []
+    for vi, video in enumerate(part.videos):
         features = VideoFeatures.load(video.features)
         for clip, narration in enumerate(video.narrations):
             if narration and narration.strip():
                 texts.append(narration)
                 inputs.append(clip_inputs(features, [clip], max_regions))
+                step_of.append(steps.get((vi, clip)))
     if len(texts) < 2:
         raise ValueError(f"split {split!r} has {len(texts)} narrated clips: too few to contrast")
-    return texts, inputs
+    return texts, inputs, step_of
 
 
 def info_nce(text: torch.Tensor, video: torch.Tensor, scale: torch.Tensor,
@@ -102,7 +122,8 @@ def train_dual(config: DualTrainConfig) -> dict:
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    texts, inputs = training_pairs(config.corpus, config.split, config.max_regions)
+    texts, inputs, step_of = training_pairs(config.corpus, config.split, config.max_regions,
+                                            config.step_list_threshold if config.step_list_share else None)
     model = DualEncoder(DualEncoderConfig(
         action_size=inputs[0].action_features.shape[1], region_size=inputs[0].region_features.shape[1],
         max_regions=config.max_regions, width=config.width, layers=config.layers,
@@ -117,9 +138,10 @@ def train_dual(config: DualTrainConfig) -> dict:
         groups.append({"params": text_params, "lr": config.text_lr})
     optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
     base = [g["lr"] for g in optimizer.param_groups]
-    distinct = list(dict.fromkeys(texts))
+    distinct = list(dict.fromkeys(texts + [t for t in step_of if t is not None]))
     index = {t: i for i, t in enumerate(distinct)}
     text_id = np.array([index[t] for t in texts])
+    step_id = np.array([-1 if t is None else index[t] for t in step_of])
     pooled = None
     if config.freeze_text:  # the frozen tower's outputs, once per distinct narration
         model.text.eval()
@@ -142,11 +164,15 @@ def train_dual(config: DualTrainConfig) -> dict:
         cursor += config.batch_size
         for group, lr in zip(optimizer.param_groups, base):
             group["lr"] = lr * _schedule(step, config)
-        ids = torch.as_tensor(text_id[batch])
+        chosen = text_id[batch]
+        if config.step_list_share:  # the pairs that read their step text this time
+            reads = (step_id[batch] >= 0) & (rng.random(len(batch)) < config.step_list_share)
+            chosen = np.where(reads, step_id[batch], chosen)
+        ids = torch.as_tensor(chosen)
         if pooled is not None:
             text_vec = nn.functional.normalize(model.text_projection(pooled[ids]), dim=-1)
         else:
-            enc = tok([texts[i] for i in batch])
+            enc = tok([distinct[i] for i in chosen])
             text_vec = model.encode_text(enc.ids, enc.mask)
         video = collate([inputs[i] for i in batch])
         video.pop("region_classes")
@@ -166,6 +192,7 @@ def train_dual(config: DualTrainConfig) -> dict:
     model.eval().save_pretrained(out)
     (out / "train_config.json").write_text(json.dumps(asdict(config), indent=1) + "\n")
     return {"out": str(out), "steps": config.steps, "pairs": len(texts),
+            "pairs_with_a_step_text": int((step_id >= 0).sum()),
             "distinct_narrations": len(distinct), "first_loss": round(losses[0], 4),
             "last_loss": round(float(np.mean(losses[-config.log_every:])), 4),
             "seconds": round(time.perf_counter() - started, 1), "losses": losses}

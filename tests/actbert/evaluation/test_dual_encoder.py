@@ -168,3 +168,19 @@ def test_bilinear_pair_features_are_outer_products_of_principal_components():
     for i in range(2):
         want = np.abs(np.outer(t[i] @ t_axes.T, v[i] @ v_axes.T))  # axes' signs are arbitrary
         np.testing.assert_allclose(np.abs(x[i].reshape(3, 3)), want, atol=1e-8)
+
+
+def test_train_dual_reads_the_step_lists_as_actbert_train_does(tmp_path, capsys):
+    """Perfect narration: a step clip's narration IS its step description, so it matches its own
+    step (cosine 1); the fillers ("um okay so" ...) match none of "<verb> the <food>"."""
+    from actbert.finetuning.dual_training import training_pairs
+
+    corpus = make_eval_corpus(tmp_path / "corpus", train_videos=4, test_videos=1)
+    texts, _, step_of = training_pairs(str(corpus), "train", 36, step_threshold=0.4)
+    steps = {s["description"] for v in read_corpus(corpus).split("train").videos for s in v.steps}
+    assert step_of == [t if t in steps else None for t in texts] and len(steps) == 12
+    assert training_pairs(str(corpus), "train", 36)[2] == [None] * len(texts)
+    assert main(["train-dual", "--corpus", str(corpus), "--out", str(tmp_path / "run"), "--steps", "2",
+                 "--batch-size", "4", "--width", "16", "--layers", "1", "--embed-size", "8",
+                 "--step-list-share", "0.5", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pairs_with_a_step_text"] == 12
