@@ -32,12 +32,20 @@ from actbert import ActBertForPretraining
 from actbert.corpus import read_corpus
 from actbert.evaluation.baselines import Bm25Scorer
 from actbert.evaluation.scorer import ModelScorer
-from actbert.evaluation.tasks import load_split, retrieval_queries, score_grid
+from actbert.evaluation.tasks import load_split, retrieval_outcomes, retrieval_queries, score_grid
 from actbert.tokenizer import ActBertTokenizer
 
 
+def recalls(grid: np.ndarray, queries, rows: list[int]) -> dict:
+    """R@1 over all queries, R@1 and R@5 over ``rows`` (percent)."""
+    ranks = retrieval_outcomes(grid, [q.target for q in queries])
+    return {"r1_all": round(100 * float((ranks < 1).mean()), 1),
+            "r1_visual": round(100 * float((ranks[rows] < 1).mean()), 1),
+            "r5_visual": round(100 * float((ranks[rows] < 5).mean()), 1)}
+
+
 def first_clip_kinds(grid: np.ndarray, split, queries, rows: list[int]) -> dict:
-    """What the first clip of each row's ranking is (see the module docstring)."""
+    """What the first clip of each row's ranking is (see the module docstring), and the recalls."""
     targets_of: dict[str, set[int]] = {}
     for q in queries:
         targets_of.setdefault(q.description, set()).add(q.target)
@@ -54,8 +62,9 @@ def first_clip_kinds(grid: np.ndarray, split, queries, rows: list[int]) -> dict:
         else:
             kinds["other_step"] += 1
         kinds["first_is_a_target_of_its_text"] += first in targets_of[q.description]
-    return {k: kinds[k] for k in ("hit", "same_video", "same_step", "other_step",
-                                  "first_is_a_target_of_its_text")}
+    return {**recalls(grid, queries, rows),
+            **{k: kinds[k] for k in ("hit", "same_video", "same_step", "other_step",
+                                     "first_is_a_target_of_its_text")}}
 
 
 def main() -> None:

@@ -55,14 +55,15 @@ def _makefile_train_runs() -> dict[str, str]:
 
 
 def test_the_makefile_trains_the_shipped_model_with_the_recipe_files():
-    """Stages 1-2 as the flags they replaced; stages 3-4 are runs F and G of lab/model_tries.md
-    (the full model from the shipped stage 2 and then from its own stage 3, the ablation the same
-    from its own), G's matching score with the alignment weight 20."""
+    """Stages 1-2 as the flags they replaced; stages 3-5 are runs F, G and C0 of lab/model_tries.md
+    (the full model from the shipped stage 2 and then from its own stages 3 and 4, the ablation the
+    same from its own), G's matching score with the alignment weight 20; stage 5 on seed 0 alone."""
     runs = _makefile_train_runs()
-    later = {name: runs.pop(name) for name in list(runs) if name.startswith(("runs3/", "runs4/"))}
+    later = {name: runs.pop(name) for name in list(runs) if name.startswith(("runs3/", "runs4/", "runs5/"))}
     f_ablation = RUN_F.replace("assets/demo/actbert", "assets/demo/actbert_no_regions")
     g_flags = " --mined-negatives --match-alignment-weight 20 --action-video-weight 3"
     merged = "--corpus /data/merged/corpus.jsonl"  # seed 0 + seed 1's 1,500 videos as train
+    c0_flags = " --steps 300 --keep-every 100"
     expected = {
         "runs3/full": f"{merged} --out /data/runs3/full {RUN_F}",
         "runs3/no_regions": f"{merged} --out /data/runs3/no_regions --no-regions {f_ablation}",
@@ -70,6 +71,12 @@ def test_the_makefile_trains_the_shipped_model_with_the_recipe_files():
                       + RUN_F.replace("assets/demo/actbert", "/data/runs3/full/last") + g_flags,
         "runs4/no_regions": f"{merged} --out /data/runs4/no_regions --no-regions "
                             + RUN_F.replace("assets/demo/actbert", "/data/runs3/no_regions/last") + g_flags,
+        # stage 5 (run C0): stage 4's recipe, 300 steps, on seed 0's own train split
+        "runs5/full": "--corpus /data/lib/corpus.jsonl --out /data/runs5/full "
+                      + RUN_F.replace("assets/demo/actbert", "/data/runs4/full/last") + g_flags + c0_flags,
+        "runs5/no_regions": "--corpus /data/lib/corpus.jsonl --out /data/runs5/no_regions --no-regions "
+                            + RUN_F.replace("assets/demo/actbert", "/data/runs4/no_regions/last")
+                            + g_flags + c0_flags,
     }
     assert sorted(later) == sorted(expected)
     for name, argv in later.items():
