@@ -375,7 +375,8 @@ def train(config: TrainConfig) -> dict:
                desc="pretrain", dynamic_ncols=True)
     if rank == 0:
         keep_logged_steps(run.log_path, state["step"])
-    if "rng" in state:  # the dropout draws go on where the checkpoint left them
+    if "rng" in state:  # the dropout draws go on where the checkpoint left them (the CPU's
+        # generator: on GPUs the CUDA generator is not saved, so a resume there is not bitwise)
         torch.set_rng_state(state.pop("rng"))
     run.started = time.perf_counter()
     while state["step"] < config.steps and not run.out_of_time():
