@@ -17,6 +17,7 @@ clips are the target of *some* query with the same text (narrated or not): what 
 score were the texts unique per step.
 
     python lab/visual_r1.py --corpus LIB/corpus.jsonl --split val CHECKPOINT [CHECKPOINT ...]
+    python lab/visual_r1.py --corpus LIB/corpus.jsonl --no-regions ABLATION [...]
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def main() -> None:
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--split", default="val")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-regions", action="store_true",
+                        help="the checkpoints are no-region ablations: score them without regions")
     parser.add_argument("checkpoints", nargs="*")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -86,7 +89,7 @@ def main() -> None:
                                                 split, queries, visual)}}
     for path in args.checkpoints:
         model = ActBertForPretraining.from_pretrained(path).eval()
-        scorer = ModelScorer(model, ActBertTokenizer(), split, True, 64, "cpu")
+        scorer = ModelScorer(model, ActBertTokenizer(), split, not args.no_regions, 64, "cpu")
         with torch.inference_mode():
             grid = score_grid(scorer.cosine, texts, clips)
         out["systems"][path] = first_clip_kinds(grid, split, queries, visual)

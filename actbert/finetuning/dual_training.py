@@ -32,8 +32,7 @@ import torch
 from torch import nn
 
 from ..corpus import read_corpus
-from ..pretraining.step_list import step_texts, task_step_lists
-from ..sentence_encoder import MiniLMEncoder
+from ..pretraining.step_list import corpus_step_texts
 from ..data import VideoFeatures, clip_inputs, collate
 from ..tokenizer import ActBertTokenizer
 from ..evaluation.dual_encoder import DualEncoder, DualEncoderConfig
@@ -81,10 +80,7 @@ def training_pairs(corpus_path: str, split: str, max_regions: int,
         raise ValueError(f"{corpus_path}: no videos in split {split!r}")
     steps: dict[tuple[int, int], str] = {}
     if step_threshold is not None:
-        lists = task_step_lists(part)
-        if not lists:
-            raise ValueError(f"{corpus_path}: step lists need videos with a task and ground-truth steps")
-        steps = step_texts(part, lists, MiniLMEncoder().encode, step_threshold)
+        steps = corpus_step_texts(part, step_threshold, corpus_path)[1]
     texts, inputs, step_of = [], [], []
     for vi, video in enumerate(part.videos):
         features = VideoFeatures.load(video.features)

@@ -12,7 +12,9 @@ narration with probability ``share`` (drawn per epoch): the text stream also see
 of the step descriptions people search with, while the pairing stays as noisy as the narration
 it comes from (a line said before its step is matched to its step and shown with the wrong clip).
 
-Pure functions over plain data; the encoder is any ``encode(texts) -> (N, D) unit vectors``.
+Pure functions over plain data (the encoder is any ``encode(texts) -> (N, D) unit vectors``), and
+``corpus_step_texts``: a corpus' lists and step texts with MiniLM, what ``actbert train`` and
+``actbert train-dual`` call.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..corpus import Corpus, reads_step_text  # noqa: F401  (the per-epoch draw, ClipGroups')
+from ..sentence_encoder import MiniLMEncoder
 
 Encode = Callable[[Sequence[str]], np.ndarray]
 
@@ -64,3 +67,14 @@ def step_texts(corpus: Corpus, step_lists: dict[str, tuple[str, ...]], encode: E
         matched = match_sentences([video.narrations[c] or "" for c in clips], steps, encode, threshold)
         out.update({(vi, c): text for c, text in zip(clips, matched) if text is not None})
     return out
+
+
+def corpus_step_texts(corpus: Corpus, threshold: float, where: str
+                      ) -> tuple[dict[str, tuple[str, ...]], dict[tuple[int, int], str]]:
+    """The tasks' step lists of ``corpus`` and its clips' step texts matched by MiniLM;
+    ``ValueError`` naming ``where`` when no video has a task and ground-truth steps."""
+    lists = task_step_lists(corpus)
+    if not lists:
+        raise ValueError(f"{where}: step lists need videos with a task and ground-truth steps "
+                         "(their descriptions are the tasks' step lists)")
+    return lists, step_texts(corpus, lists, MiniLMEncoder().encode, threshold)

@@ -38,7 +38,7 @@ from .batching import video_runs_order
 from .collator import MATCH_ON, Collator
 from .curves import plot_losses
 from .objectives import PretrainingBatch, PretrainingObjective
-from .step_list import step_texts, task_step_lists
+from .step_list import corpus_step_texts
 from .verbs import restrict_action_head, without_verbs
 
 log = logging.getLogger(__name__)
@@ -399,14 +399,8 @@ def distant_supervision(dataset: ClipGroups, config: TrainConfig) -> None:
     step list (the training videos' step descriptions) by MiniLM, read with ``step_list_share``."""
     if not 0.0 < config.step_list_share <= 1.0:
         raise ValueError(f"step_list_share is a share in (0, 1], got {config.step_list_share}")
-    from ..sentence_encoder import MiniLMEncoder
-
-    lists = task_step_lists(dataset.corpus)
-    if not lists:
-        raise ValueError(f"{config.corpus}: step_list_share needs videos with a task and ground-truth "
-                         "steps (their descriptions are the tasks' step lists)")
-    dataset.step_texts = step_texts(dataset.corpus, lists, MiniLMEncoder().encode,
-                                    config.step_list_threshold)
+    lists, dataset.step_texts = corpus_step_texts(dataset.corpus, config.step_list_threshold,
+                                                  config.corpus)
     dataset.step_share = config.step_list_share
     clips = sum(len(v.narrated_clips()) for v in dataset.corpus.videos)
     log.info("step lists: %d tasks, %d steps; %d of %d narrated clips matched a step (cosine >= %.2f), "
