@@ -115,6 +115,8 @@ def clip_card(hit, key: str, rank: int | None = None) -> None:
             scores.append(f"rerank {hit.rerank_score:.3f}")
         if hit.narration_score is not None:
             scores.append(f"BM25 {hit.narration_score:.2f}")
+        if hit.semantic_score is not None:
+            scores.append(f"MiniLM {hit.semantic_score:.2f}")
         if hit.region_score is not None:
             scores.append(f"region #{hit.region_slot} {hit.region_score:.3f}")
             if hit.score is not None:

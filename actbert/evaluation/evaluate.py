@@ -77,8 +77,10 @@ EXPECTATION, not one draw: analytic where a closed form exists, captioning the m
 draws, ``chance``; protocol ``chance``) and ``majority`` (segmentation, masked action: always the
 majority label).
 Retrieval adds what search serves: ``actbert_vector`` (the index's embeddings alone, the same
-ranks as ``actbert``'s ``*_embedding`` metrics) and ``actbert_hybrid`` (those embeddings and BM25
-fused by reciprocal rank, ``fusion.rrf_grid``, as ``indexer search`` does in its hybrid mode).
+ranks as ``actbert``'s ``*_embedding`` metrics) and ``actbert_hybrid`` (those embeddings fused with
+the narration's BM25 and, when the fusion policy chosen on val says so, MiniLM rankings by reciprocal
+rank, ``fusion.hybrid_grid``, as ``indexer search`` does in its hybrid mode), with
+``hybrid_narration_only``, the same fusion without the embeddings, beside it.
 Each clip is one model input (one action slot and its regions). Heads are trained only on the train
 split; a train video sharing a task instance with the evaluated split is an error. Everything is
 deterministic from ``--seed``.
@@ -94,7 +96,9 @@ its captions (``CaptionUnits``: BLEU exactly, ROUGE-L and CIDEr-D per caption) a
 none (corpus-level). ``info["bootstrap"]["resampled"][task]`` says how many videos and units.
 ``ci[task]["diff:actbert-actbert_no_regions"]``, ``["diff:actbert-bm25"]`` and, for retrieval,
 ``["diff:actbert_vector-bm25"]``, ``["diff:actbert_hybrid-bm25"]`` and
-``["diff:actbert_hybrid-actbert_vector"]``, ``["diff:actbert-dual_encoder"]``,
+``["diff:actbert_hybrid-actbert_vector"]``, ``["diff:actbert_hybrid-minilm"]``,
+``["diff:actbert_hybrid-hybrid_narration_only"]`` (the hybrid's fusion without the video: what the
+embeddings add to the narration signals), ``["diff:actbert-dual_encoder"]``,
 ``["diff:actbert_vector-dual_encoder"]`` and ``["diff:actbert-raw_features"]`` are paired
 intervals of the differences (one draw for both systems), for every metric both systems have;
 ``differences[task]["actbert-bm25"][metric]`` are the point differences.
@@ -139,6 +143,7 @@ log = logging.getLogger(__name__)
 
 DIFFERENCES = (("actbert", "actbert_no_regions"), ("actbert", "bm25"), ("actbert_vector", "bm25"),
                ("actbert_hybrid", "bm25"), ("actbert_hybrid", "actbert_vector"),
+               ("actbert_hybrid", "minilm"), ("actbert_hybrid", "hybrid_narration_only"),
                ("actbert", "dual_encoder"), ("actbert_vector", "dual_encoder"),
                ("actbert", "raw_features"))
 # The bootstrap's random stream per result task: tasks added later go last, so the intervals of

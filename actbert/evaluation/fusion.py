@@ -1,10 +1,11 @@
 """Reciprocal rank fusion (Cormack et al., 2009) of score grids, as hybrid search fuses rankings.
 
-``indexer.index.search`` fuses the vector ranking and the narration BM25 ranking of each query with
-``sum 1 / (k + rank)``; evaluation does the same on (queries, clips) score grids so that its
-``actbert_hybrid`` row measures that fusion. A clip absent from a ranking (BM25: no query word in
-its narration) gets nothing from it; tied scores share the best rank. The narration's vote is
-weighed by its evidence as ``actbert.fusion_policy`` defines (``hybrid_grid``).
+``indexer.index.search`` fuses the vector ranking and the narration rankings (BM25, and MiniLM when
+the policy says so) of each query with ``sum 1 / (k + rank)``; evaluation does the same on (queries,
+clips) score grids so that its ``actbert_hybrid`` row measures that fusion. A clip absent from a
+ranking (BM25: no query word in its narration; MiniLM: cosine <= 0 or no narration) gets nothing from
+it; tied scores share the best rank. Each narration vote is weighed by its evidence as
+``actbert.fusion_policy`` defines (``hybrid_grid``).
 """
 
 from __future__ import annotations
@@ -54,14 +55,24 @@ def coverage_grid(texts: Sequence[str], narrations: Sequence[str]) -> np.ndarray
 
 
 def hybrid_grid(vector: np.ndarray, bm25: np.ndarray, cover: np.ndarray,
-                policy: FusionPolicy) -> np.ndarray:
+                policy: FusionPolicy, semantic: np.ndarray | None = None) -> np.ndarray:
     """What hybrid search computes over a (Q, C) grid: the vector ranking fused with the BM25
-    ranking of the clips BM25 finds (score > 0), each weighted by ``policy`` from its coverage;
+    ranking of the clips BM25 finds (score > 0), each weighted by ``policy`` from its coverage, and
+    when ``policy.semantic`` > 0 with the semantic ranking of the clips whose narration's MiniLM
+    cosine ``semantic`` (Q, C; 0 for a clip without narration) is above 0, weighted by the cosine;
     with a shortlist N, the vector's top N clips first (``fusion_policy.shortlisted_first``: the
     fused scores stay below 1, so adding 1 to the shortlisted clips puts them first; clips tied
     at the vector's N-th score all count as shortlisted)."""
     weight = policy.alpha * (cover ** policy.gamma if policy.gamma else np.ones_like(cover))
-    fused = rrf_grid([vector, bm25], [None, (bm25 > 0) * weight], k=policy.k)
+    grids, present = [vector, bm25], [None, (bm25 > 0) * weight]
+    if policy.semantic:
+        if semantic is None:
+            raise ValueError("the fusion policy weighs the narration's meaning: give the MiniLM cosines")
+        positive = np.clip(semantic, 0.0, None)
+        grids.append(semantic)
+        present.append((semantic > 0) * policy.semantic * (positive ** policy.gamma if policy.gamma
+                                                             else np.ones_like(positive)))
+    fused = rrf_grid(grids, present, k=policy.k)
     if policy.shortlist > 0:
         fused = fused + (ranks_from_scores(vector) <= policy.shortlist)
     return fused

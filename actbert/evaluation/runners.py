@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -207,14 +207,22 @@ class Evaluation:
             if system == "actbert":  # what search serves: the index alone, and fused with BM25
                 ranks["actbert_vector"] = {"": ranks[system]["_embedding"]}
             if system == "actbert" and bm25 is not None:
-                cover = coverage_grid(texts, [split.clips[c].narration for c in clips])
+                narrations = [split.clips[c].narration for c in clips]
+                cover = coverage_grid(texts, narrations)
+                meaning = lambda: self.semantic_grid(split, texts, clips)  # noqa: E731
                 # chosen once, on the split's narrated queries; the all-steps queries reuse it
-                policy = self.fusion or self._fusion(embedding, bm25, cover, targets, queries)
+                policy = self.fusion or self._fusion(embedding, bm25, cover, meaning, targets, queries)
+                semantic = meaning() if policy.semantic else None
                 ranks["actbert_hybrid"] = {"": retrieval_outcomes(
-                    hybrid_grid(embedding, bm25, cover, policy), targets)}
+                    hybrid_grid(embedding, bm25, cover, policy, semantic), targets)}
                 if policy != PLAIN_RRF:  # what plain reciprocal rank fusion would give
                     ranks["actbert_hybrid_rrf"] = {"": retrieval_outcomes(
                         hybrid_grid(embedding, bm25, cover, PLAIN_RRF), targets)}
+                if policy.alpha or policy.semantic:  # the same fusion without the video: the
+                    # narration signals alone, so the table shows what the embeddings add
+                    ranks["hybrid_narration_only"] = {"": retrieval_outcomes(
+                        hybrid_grid(np.zeros_like(embedding), bm25, cover,
+                                    replace(policy, shortlist=0), semantic), targets)}
         if self.dual_encoder:
             ranks["dual_encoder"] = {"": retrieval_outcomes(
                 score_grid(self.video_side("dual_encoder", split).cosine, texts, clips), targets)}
@@ -226,15 +234,23 @@ class Evaluation:
                 ranks[name] = {"": retrieval_outcomes(grid, targets)}
         return ranks, (len(clips) if "random" in self.config.baselines else None)
 
-    def _fusion(self, embedding: np.ndarray, bm25: np.ndarray, cover: np.ndarray,
+    def semantic_grid(self, split: SplitClips, texts: list[str], clips: list[int]) -> np.ndarray:
+        """(Q, C) MiniLM cosines of the queries and the clips' narrations, 0 for a clip without
+        narration: the semantic narration signal of the hybrid (``fusion_policy``)."""
+        narrated = np.array([bool(split.clips[c].narration.strip()) for c in clips])
+        return score_grid(self.baseline("minilm", split), texts, clips) * narrated[None, :]
+
+    def _fusion(self, embedding: np.ndarray, bm25: np.ndarray, cover: np.ndarray, meaning,
                 targets: list[int], queries: list) -> FusionPolicy:
         """The hybrid's fusion: on val, chosen here (``fusion_policy.choose``, recorded beside the
-        model by ``evaluate``); on another split, the one the model recorded on val."""
+        model by ``evaluate``); on another split, the one the model recorded on val. ``meaning()``
+        gives the MiniLM cosine grid (computed only when needed)."""
         if self.config.split != "val":  # kept, so the all-steps queries reuse it (one note)
             self.fusion = fusion_for(self.config.checkpoint)
             self.notes.append(f"actbert_hybrid: {self.fusion.describe()}")
             return self.fusion
         visual = [i for i, q in enumerate(queries) if q.narrated is False]
+        semantic = meaning()
 
         def recall(grid: np.ndarray, rows: list[int], n: int) -> float:
             ranks = retrieval_outcomes(grid, targets)[rows] if rows else np.zeros(0)
@@ -243,15 +259,17 @@ class Evaluation:
         everyone = list(range(len(targets)))
         r5_vector = recall(embedding, visual, 5)
 
-        def measure(alpha: float, gamma: float, shortlist: int) -> tuple[float, float]:
-            grid = hybrid_grid(embedding, bm25, cover,
-                               FusionPolicy(alpha=alpha, gamma=gamma, shortlist=shortlist))
+        def measure(alpha: float, gamma: float, shortlist: int, weight: float) -> tuple[float, float]:
+            grid = hybrid_grid(embedding, bm25, cover, FusionPolicy(alpha=alpha, gamma=gamma,
+                                                                    shortlist=shortlist, semantic=weight),
+                               semantic)
             return recall(grid, everyone, 1), recall(grid, visual, 5)
 
-        alpha, gamma, shortlist, tried = choose(measure, r5_vector if visual else 0.0)
-        r1, r5 = measure(alpha, gamma, shortlist)
-        self.fusion = make_policy(alpha, gamma, self.config.split, len(targets), r1, r5, r5_vector,
-                                  tried, self.config.corpus, self.config.checkpoint, shortlist)
+        chosen, tried = choose(measure, r5_vector if visual else 0.0)
+        r1, r5 = measure(chosen["alpha"], chosen["gamma"], chosen["shortlist"], chosen["semantic"])
+        self.fusion = make_policy(chosen["alpha"], chosen["gamma"], self.config.split, len(targets), r1, r5,
+                                  r5_vector, tried, self.config.corpus, self.config.checkpoint,
+                                  chosen["shortlist"], chosen["semantic"])
         self.notes.append(f"actbert_hybrid: {self.fusion.describe()}; {len(tried)} settings tried on "
                           f"{len(targets)} val queries ({len(visual)} visual-only)")
         return self.fusion

@@ -101,7 +101,7 @@ def run_search(args: argparse.Namespace) -> int:
     for rank, hit in enumerate(result.hits, 1):
         scores = " ".join(f"{name}={value:.3f}" for name, value in
                           (("cos", hit.score), ("match", hit.rerank_score), ("bm25", hit.narration_score),
-                           ("region", hit.region_score)) if value is not None)
+                           ("minilm", hit.semantic_score), ("region", hit.region_score)) if value is not None)
         if hit.region_slot is not None:
             scores += f" slot={hit.region_slot}"
         clip = hit.clip

@@ -3,7 +3,8 @@ page downloads as JSON and CSV. One record per hit, the same fields everywhere (
 
 A record: ``rank`` (1 = first), the clip (``clip_id``, ``video_id``, ``start_sec``, ``end_sec``,
 ``narration``, ``task``), every signal's score (``score``: cosine of the query and clip vectors;
-``rerank_score``: the matching head's probability; ``narration_score``: BM25; ``region_score``:
+``rerank_score``: the matching head's probability; ``narration_score``: BM25; ``semantic_score``:
+the MiniLM cosine of the query and the narration (hybrid search's semantic signal); ``region_score``:
 the highest cosine of the query region and a region of the clip, ``region_slot`` that region's
 slot; ``fused_score``: what ordered the hits, the reciprocal-rank fusion of a text search or the
 region and text fusion of a region search (``indexer.index.region_search``); None where the signal
@@ -25,10 +26,10 @@ import json
 
 FIELDS = ("rank", "clip_id", "video_id", "start_sec", "end_sec", "score", "rerank_score",
           "narration_score", "region_score", "region_slot", "fused_score", "signals", "narration",
-          "task", "query", "mode", "region_query", "model_fingerprint")
+          "task", "query", "mode", "region_query", "model_fingerprint", "semantic_score")
 _INTS = {"rank", "clip_id", "region_slot"}
 _FLOATS = {"start_sec", "end_sec", "score", "rerank_score", "narration_score", "region_score",
-           "fused_score"}
+           "fused_score", "semantic_score"}
 _FORMULA = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
@@ -46,7 +47,7 @@ def records(result, model_fingerprint: str) -> list[dict]:
             "fused_score": _float(hit.fused_score), "signals": list(hit.signals),
             "narration": clip.narration, "task": clip.task or None, "query": result.query,
             "mode": result.mode, "region_query": result.region or None,
-            "model_fingerprint": model_fingerprint})
+            "model_fingerprint": model_fingerprint, "semantic_score": _float(hit.semantic_score)})
     return out
 
 

@@ -3,8 +3,10 @@
 Modes: ``vector`` (ActBERT embeddings, reranked by the matching head when that helps),
 ``narration`` (SQLite FTS5 BM25 over the transcripts) and ``hybrid`` (both, fused by reciprocal rank
 fusion, the narration's vote weighed by its evidence as the model's ``fusion_policy.json`` records,
-``actbert.fusion_policy``, inside the embeddings' top N when it records a shortlist; plain RRF
-without one). Every hit says which signals found it and carries both scores; every search reports
+``actbert.fusion_policy``, inside the embeddings' top N when it records a shortlist, and with the
+narration's meaning, MiniLM cosines, as a third ranking when it gives that a weight,
+``indexer.index.narration_meaning``; plain RRF of the embeddings and BM25 without a policy).
+Every hit says which signals found it and carries each signal's score; every search reports
 per-stage milliseconds and which ordering it used, and why (``SearchResult.ordering``).
 
 Ranking from evidence: by default (``rerank="auto"``) the FAISS candidates are reordered by the
@@ -39,6 +41,7 @@ from indexer.index import backends
 from indexer.index.backends import open_index
 from indexer.index.clip_index import ClipIndex
 from indexer.index.embed import embed_library, library_model_dir, load_model, model_fingerprint
+from indexer.index.narration_meaning import semantic_ranking
 from indexer.library.catalog import Clip
 from indexer.library.feature_cache import CLIP_INPUTS_CACHED, clip_model_inputs
 from indexer.library.manifest import ModelEntry
@@ -69,13 +72,15 @@ class SearchHit:
     signals: tuple[str, ...]
     region_score: float | None = None  # highest cosine of the query region and a region of the clip
     region_slot: int | None = None     # that region's slot (``indexer.index.region_search``)
+    semantic_score: float | None = None  # MiniLM cosine of query and narration (semantic signal)
 
     def as_dict(self) -> dict:
         c = self.clip
         return {"clip_id": c.clip_id, "video_id": c.video_id, "start_sec": c.start_sec,
                 "end_sec": c.end_sec, "score": self.score, "rerank_score": self.rerank_score,
                 "narration_score": self.narration_score, "region_score": self.region_score,
-                "region_slot": self.region_slot, "fused_score": self.fused_score,
+                "region_slot": self.region_slot, "semantic_score": self.semantic_score,
+                "fused_score": self.fused_score,
                 "narration": c.narration, "narrated": c.narrated, "signals": list(self.signals),
                 "task": c.task}
 
@@ -105,6 +110,7 @@ class SharedQuery:
 
     query: str
     bm25: dict[int, dict[int, float]] = field(default_factory=dict)  # pool -> clip id -> BM25
+    meaning: dict[int, dict[int, float]] = field(default_factory=dict)  # pool -> clip id -> cosine
     rows: dict[int, Clip | None] = field(default_factory=dict)
     text: tuple[torch.nn.Module, TextState] | None = None  # (the model that made it, the state)
 
@@ -113,6 +119,13 @@ class SharedQuery:
         if pool not in self.bm25:
             self.bm25[pool] = dict(catalog.search_narration(self.query, pool))
         return self.bm25[pool]
+
+    def semantic(self, catalog, pool: int) -> dict[int, float]:
+        """clip id -> MiniLM cosine of the query and the ``pool`` closest narrations
+        (``narration_meaning.semantic_ranking``)."""
+        if pool not in self.meaning:
+            self.meaning[pool] = semantic_ranking(catalog, self.query, pool)
+        return self.meaning[pool]
 
     def clips(self, catalog, clip_ids) -> dict[int, Clip]:
         """The finished clips among ``clip_ids`` (``Catalog.clips_by_id``), reading only new ids."""
@@ -134,7 +147,8 @@ def describe_ordering(mode: str, order: Ordering, vectors: bool,
             "no order (the vector index is empty)"
     if mode == "vector":
         return order.reason
-    fused = f"narration BM25 + {order.reason}, fused by reciprocal rank"
+    meaning = " + narration MiniLM" if fusion.semantic else ""
+    fused = f"narration BM25{meaning} + {order.reason}, fused by reciprocal rank"
     return fused if fusion.split is None else f"{fused}: {fusion.describe()}"
 
 
@@ -372,7 +386,13 @@ class Searcher:
             t0 = time.perf_counter()
             narration = shared.narration(self.library.catalog, pool)
             timings["narration"] = (time.perf_counter() - t0) * 1e3
-        candidates = set(vector) | set(narration)
+        fusion = fusion_for(self.checkpoint) if mode == "hybrid" else PLAIN_RRF
+        semantic: dict[int, float] = {}
+        if fusion.semantic:
+            t0 = time.perf_counter()
+            semantic = shared.semantic(self.library.catalog, pool)
+            timings["semantic"] = (time.perf_counter() - t0) * 1e3
+        candidates = set(vector) | set(narration) | set(semantic)
         rows = shared.clips(self.library.catalog, candidates)
         if video or task:
             rows = {i: h for i, h in rows.items()
@@ -385,20 +405,23 @@ class Searcher:
         order_vector = sorted((i for i in vector if i in rows),
                               key=lambda i: (reranked.get(i, -1.0), vector[i]), reverse=True)
         order_text = sorted((i for i in narration if i in rows), key=narration.get, reverse=True)
-        fusion = fusion_for(self.checkpoint) if mode == "hybrid" else PLAIN_RRF
+        order_meaning = sorted((i for i in semantic if i in rows), key=semantic.get, reverse=True)
         words = content_words(query)
         weights = {i: fusion.narration_weight(coverage(words, rows[i].narration)) for i in order_text}
-        fused = fuse(order_vector, order_text, weights, fusion.k)
+        fused = fuse(order_vector, order_text, weights, fusion.k, order_meaning,
+                     {i: fusion.semantic_weight(semantic[i]) for i in order_meaning})
         hits = []
         # the shortlist is the embeddings' top N (what evaluation measured), reranked or not
         by_embedding = sorted((i for i in vector if i in rows), key=vector.get,
                               reverse=True)[:fusion.shortlist] if fusion.shortlist else []
         for clip_id in shortlisted_first(fused, by_embedding, fusion.shortlist)[:k]:
             signals = tuple(s for s, found in (("vector", clip_id in vector),
-                                               ("narration", clip_id in narration)) if found)
+                                               ("narration", clip_id in narration),
+                                               ("semantic", clip_id in semantic)) if found)
             hits.append(SearchHit(
                 clip=rows[clip_id], score=vector.get(clip_id), rerank_score=reranked.get(clip_id),
-                narration_score=narration.get(clip_id), fused_score=fused[clip_id], signals=signals))
+                narration_score=narration.get(clip_id), fused_score=fused[clip_id], signals=signals,
+                semantic_score=semantic.get(clip_id)))
         timings["total"] = sum(timings.values())
         return SearchResult(query, mode, hits, {k_: round(v, 2) for k_, v in timings.items()},
                             ordering=describe_ordering(mode, order, bool(vector), fusion),

@@ -353,6 +353,13 @@ class Catalog:
             "SELECT narration FROM clips WHERE narration != '' ORDER BY id LIMIT ?",
             (-1 if limit is None else int(limit),))]
 
+    def narrated_clips(self) -> list[tuple[int, str]]:
+        """(clip id, narration) of every clip of a finished video with a non-empty narration, by
+        clip id (what the semantic narration signal ranks, ``indexer.index.narration_meaning``)."""
+        return [(int(r[0]), r[1]) for r in self.query(
+            "SELECT clips.id, clips.narration FROM clips JOIN videos ON videos.id = clips.video "
+            "WHERE videos.status = 'done' AND clips.narration != '' ORDER BY clips.id")]
+
     # ---- transcripts and ground truth -----------------------------------------------------------
 
     def cues_of(self, video_id: str) -> list[sqlite3.Row]:

@@ -49,11 +49,13 @@ def test_csv_reads_back_as_the_records_even_for_formula_like_text():
              "end_sec": 2.0000000000000004, "score": None, "rerank_score": 0.5,
              "narration_score": -1.25, "region_score": None, "region_slot": None, "fused_score": 1 / 61,
              "signals": ["narration"], "narration": "'quoted, \"comma\"\nand a new line", "task": None,
-             "query": "+1 @a -b", "mode": "hybrid", "region_query": None, "model_fingerprint": "abc"},
+             "query": "+1 @a -b", "mode": "hybrid", "region_query": None, "model_fingerprint": "abc",
+             "semantic_score": 0.375},
             {"rank": 2, "clip_id": 9, "video_id": "v", "start_sec": 4.0, "end_sec": 8.0, "score": 0.125,
              "rerank_score": None, "narration_score": None, "region_score": -0.5, "region_slot": 0,
              "fused_score": -0.1875, "signals": ["region", "vector"], "narration": "", "task": "t",
-             "query": "", "mode": "region", "region_query": "-v:0:3", "model_fingerprint": "abc"}]
+             "query": "", "mode": "region", "region_query": "-v:0:3", "model_fingerprint": "abc",
+             "semantic_score": None}]
     text = results.to_csv(rows)
     row = next(csv.DictReader(io.StringIO(text)))
     texts = [row[name] for name in ("video_id", "narration", "query")]

@@ -144,3 +144,55 @@ def test_hybrid_weighs_the_narration_by_the_models_fusion_policy(searcher):
             assert [h.fused_score for h in part] == sorted((h.fused_score for h in part), reverse=True)
     finally:
         path.unlink(missing_ok=True)
+
+
+def test_a_policy_with_a_semantic_weight_fuses_the_narrations_minilm_ranking(searcher):
+    """The third ranking: every narrated clip by the MiniLM cosine of its narration and the query
+    (computed here from the catalog with the encoder directly), each vote weighed by the policy;
+    the fused scores by hand from the three rankings."""
+    import numpy as np
+
+    from actbert.fusion_policy import FUSION_NAME, coverage, make_policy as make_fusion, write_fusion
+    from actbert.sentence_encoder import MiniLMEncoder
+
+    set_policy(searcher.checkpoint, None)
+    path = searcher.checkpoint / FUSION_NAME
+    catalog = searcher.library.catalog
+    narrated = catalog.narrated_clips()
+    assert narrated and all(text for _, text in narrated)
+    encoder = MiniLMEncoder()
+    cosine = encoder.encode([t for _, t in narrated]) @ encoder.encode([QUERY])[0]
+    by_meaning = [(clip_id, float(c)) for (clip_id, _), c in zip(narrated, cosine) if c > 0]
+    by_meaning.sort(key=lambda x: x[1], reverse=True)
+    try:
+        vector = [h.clip.clip_id for h in searcher.search(QUERY, k=50, mode="vector", rerank=0).hits]
+        text = [h.clip.clip_id for h in searcher.search(QUERY, k=50, mode="narration").hits]
+        write_fusion(searcher.checkpoint, make_fusion(0.5, 1.0, "val", 9, 1.0, 2.0, 2.0, [], "c",
+                                                      searcher.checkpoint, semantic=2.0))
+        result = searcher.search(QUERY, k=50, mode="hybrid", rerank=0)
+        assert "narration BM25 + narration MiniLM + " in result.ordering
+        assert "narration MiniLM weight 2 x cosine^1" in result.ordering
+        assert "semantic" in result.timings_ms
+        meaning = dict(by_meaning[:50])
+        order_meaning = [c for c, _ in by_meaning[:50]]
+        narration = {c: t for c, t in narrated}
+        found = {h.clip.clip_id: h for h in result.hits}
+        for clip_id, hit in found.items():
+            by_hand = (1 / (60 + vector.index(clip_id) + 1) if clip_id in vector else 0.0)
+            if clip_id in text:
+                by_hand += 0.5 * coverage(QUERY, narration[clip_id]) / (60 + text.index(clip_id) + 1)
+            if clip_id in meaning:
+                by_hand += 2.0 * meaning[clip_id] / (60 + order_meaning.index(clip_id) + 1)
+                assert hit.semantic_score == pytest.approx(meaning[clip_id], abs=1e-5)
+                assert "semantic" in hit.signals
+            else:
+                assert hit.semantic_score is None and "semantic" not in hit.signals
+            assert hit.fused_score == pytest.approx(by_hand, rel=1e-5)
+        assert [h.fused_score for h in result.hits] == sorted((h.fused_score for h in result.hits), reverse=True)
+        assert set(order_meaning) <= set(found)  # every clip the meaning ranks is a candidate
+        assert np.isclose(result.hits[0].as_dict()["semantic_score"] or 0.0,
+                          meaning.get(result.hits[0].clip.clip_id, 0.0), atol=1e-5)
+        # vector and narration modes never read the meaning
+        assert all(h.semantic_score is None for h in searcher.search(QUERY, k=50, mode="vector").hits)
+    finally:
+        path.unlink(missing_ok=True)

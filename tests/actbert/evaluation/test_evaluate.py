@@ -226,11 +226,13 @@ def test_evaluate_json_structure_and_perfect_narration_baselines(tmp_path, corpu
                         "masked_action": {"actbert", "actbert_no_regions", "majority", "random",
                                           "raw_features"},
                         "videoqa": set(SYSTEMS) | {"raw_features"},
-                        "retrieval": set(SYSTEMS) | {"actbert_vector", "actbert_hybrid"}}
+                        "retrieval": set(SYSTEMS) | {"actbert_vector", "actbert_hybrid", "hybrid_narration_only"}}
     vector = {k.removesuffix("_embedding"): v for k, v in result["retrieval"]["actbert"].items()
               if k.endswith("_embedding")}
     assert result["retrieval"]["actbert_vector"] == vector  # the index's ranking alone
     assert "diff:actbert_hybrid-bm25" in result["ci"]["retrieval"]
+    # plain RRF without the video is the BM25 ranking itself
+    assert result["retrieval"]["hybrid_narration_only"]["r1"] == result["retrieval"]["bm25"]["r1"]
     for task in TASKS:
         assert set(result[task]) == expected_systems.get(task, set(SYSTEMS)), task
         for system, figures in result[task].items():

@@ -16,7 +16,8 @@ from actbert.evaluation.evaluate import EvalConfig, evaluate
 from actbert.evaluation.result import EvaluationResult
 from actbert.evaluation.metrics import metrics_from_ranks, retrieval_ranks
 from actbert.evaluation.tasks import load_split, retrieval_queries, score_grid
-from actbert.fusion_policy import ALPHAS, FUSION_NAME, GAMMAS, SHORTLISTS, make_policy as make_fusion, read_fusion, write_fusion
+from actbert.fusion_policy import (ALPHAS, FUSION_NAME, GAMMAS, SEMANTICS, SHORTLISTS, make_policy as make_fusion,
+                                   read_fusion, write_fusion)
 from actbert.reporting.plot import plot_result, plot_task
 from actbert.rerank_policy import POLICY_NAME, read_policy
 from tests.actbert.corpus_helpers import FILLERS, make_eval_corpus
@@ -113,8 +114,9 @@ def test_val_run_chooses_the_fusion_on_val_and_records_it(val_run, model_dir):
     policy = read_fusion(model_dir)
     assert policy.split == "val" and policy.queries == 12 and policy.corpus == str(path)
     assert result["info"]["fusion"]["alpha"] == policy.alpha and result["info"]["fusion"]["gamma"] == policy.gamma
-    assert len(policy.tried) == 1 + len(SHORTLISTS) * (len(ALPHAS) - 1) * len(GAMMAS)
+    assert len(policy.tried) == 1 + len(SHORTLISTS) * (len(ALPHAS) * len(SEMANTICS) - 1) * len(GAMMAS)
     assert result["info"]["fusion"]["shortlist"] == policy.shortlist in SHORTLISTS
+    assert result["info"]["fusion"]["semantic"] == policy.semantic in SEMANTICS
     # the chosen row is what the table reports, and it keeps the vector signal's visual-only R@5
     assert result["retrieval"]["actbert_hybrid"]["r1"] == pytest.approx(policy.r1_all, abs=1e-3)
     assert result["retrieval_visual_only"]["actbert_hybrid"]["r5"] == pytest.approx(policy.r5_visual_only, abs=1e-3)
@@ -123,6 +125,11 @@ def test_val_run_chooses_the_fusion_on_val_and_records_it(val_run, model_dir):
     assert policy.r5_visual_only >= policy.r5_visual_only_vector
     qualifying = [t["r1_all"] for t in policy.tried if t["qualifies"]]
     assert policy.r1_all == max(qualifying)
+    # the same fusion without the video, and the paired intervals against MiniLM and against it
+    if policy.alpha or policy.semantic:
+        assert "hybrid_narration_only" in result["retrieval"]
+        assert "diff:actbert_hybrid-hybrid_narration_only" in result["ci"]["retrieval"]
+    assert "diff:actbert_hybrid-minilm" in result["ci"]["retrieval"]
     assert any(n.startswith("fusion policy:") and FUSION_NAME in n for n in result["notes"])
 
 
@@ -139,6 +146,14 @@ def test_a_test_split_run_fuses_by_the_recorded_policy(tmp_path, model_dir):
     vector_only = evaluate(config).to_json()
     assert vector_only["retrieval"]["actbert_hybrid"] == vector_only["retrieval"]["actbert_vector"]
     assert vector_only["retrieval"]["actbert_hybrid_rrf"] == plain["retrieval"]["actbert_hybrid"]
+    assert "hybrid_narration_only" not in vector_only["retrieval"]  # no narration signal to show
+    # a semantic weight: the MiniLM ranking joins, and the same fusion without the video is shown
+    write_fusion(checkpoint, make_fusion(0.0, 0.0, "val", 9, 1.0, 2.0, 2.0, [], "c", checkpoint, semantic=1.0))
+    meaning = evaluate(config).to_json()
+    assert any(n.startswith("actbert_hybrid: narration weight 0 x coverage^0 + narration MiniLM weight 1")
+               for n in meaning["notes"])
+    assert meaning["retrieval"]["actbert_hybrid"] != vector_only["retrieval"]["actbert_hybrid"]
+    assert "hybrid_narration_only" in meaning["retrieval"]
     assert not (checkpoint / POLICY_NAME).exists()
 
 

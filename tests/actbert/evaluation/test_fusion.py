@@ -79,25 +79,77 @@ def test_hybrid_grid_equals_search_fusion_of_each_query():
 def test_choose_keeps_the_best_r1_whose_visual_only_r5_holds():
     table = {(0.0, 0.0): (5.0, 20.0), (1.0, 0.0): (12.0, 10.0), (1.0, 2.0): (10.0, 21.0),
              (2.0, 2.0): (10.0, 25.0), (2.0, 0.0): (14.0, 19.9)}
-    alpha, gamma, shortlist, tried = choose(lambda a, g, n: table.get((a, g), (0.0, 0.0)), 20.0,
-                                            alphas=(0.0, 1.0, 2.0), gammas=(0.0, 2.0), shortlists=(0,))
-    assert (alpha, gamma, shortlist) == (1.0, 2.0, 0)  # 14.0, 12.0 lose visual-only R@5; 10.0 ties: first wins
-    assert len(tried) == 5 and tried[0] == {"alpha": 0.0, "gamma": 0.0, "shortlist": 0, "r1_all": 5.0,
-                                            "r5_visual_only": 20.0, "qualifies": True}
+    chosen, tried = choose(lambda a, g, n, s: table.get((a, g), (0.0, 0.0)), 20.0,
+                           alphas=(0.0, 1.0, 2.0), gammas=(0.0, 2.0), shortlists=(0,), semantics=(0.0,))
+    assert chosen == {"alpha": 1.0, "gamma": 2.0, "shortlist": 0, "semantic": 0.0}  # 14.0, 12.0 lose
+    # visual-only R@5; 10.0 ties: the first wins
+    assert len(tried) == 5 and tried[0] == {"alpha": 0.0, "gamma": 0.0, "shortlist": 0, "semantic": 0.0,
+                                            "r1_all": 5.0, "r5_visual_only": 20.0, "qualifies": True}
 
 
 def test_choose_tries_each_shortlist_and_the_vector_row_once():
     # only the shortlist of 5 keeps the visual-only R@5; among its rows the best R@1 wins
-    def measure(alpha, gamma, shortlist):
-        if alpha == 0.0:
+    def measure(alpha, gamma, shortlist, semantic):
+        if alpha == 0.0 and semantic == 0.0:
             return 9.0, 30.0
-        return (12.0 + alpha + gamma, 25.0) if shortlist != 5 else (10.0 + alpha - gamma, 30.0)
-    alpha, gamma, shortlist, tried = choose(measure, 30.0, alphas=(0.0, 1.0, 2.0), gammas=(0.0, 1.0),
-                                            shortlists=(0, 5, 10))
-    assert (alpha, gamma, shortlist) == (2.0, 0.0, 5)
-    assert len(tried) == 1 + 3 * 2 * 2
-    assert [t["shortlist"] for t in tried].count(0) == 1 + 4  # the vector row, then alpha > 0
-    assert sum(t["qualifies"] for t in tried) == 1 + 4
+        return (12.0 + alpha + gamma, 25.0) if shortlist != 5 else (10.0 + alpha - gamma + semantic, 30.0)
+    chosen, tried = choose(measure, 30.0, alphas=(0.0, 1.0, 2.0), gammas=(0.0, 1.0),
+                           shortlists=(0, 5, 10), semantics=(0.0, 1.0))
+    assert chosen == {"alpha": 2.0, "gamma": 0.0, "shortlist": 5, "semantic": 1.0}
+    # per shortlist: (3 alphas x 2 semantics - the vector's own) x 2 gammas
+    assert len(tried) == 1 + 3 * (3 * 2 - 1) * 2
+    assert [t["shortlist"] for t in tried].count(0) == 1 + 10  # the vector row, then alpha or semantic > 0
+    assert sum(t["qualifies"] for t in tried) == 1 + 10
+    assert not any(t["alpha"] == 0.0 and t["semantic"] == 0.0 for t in tried[1:])
+    # semantic 0 rows first: on a tie the narration's words alone win
+    tie, _ = choose(lambda a, g, n, s: (10.0 if a or s else 5.0, 30.0), 30.0, alphas=(0.0, 1.0),
+                    gammas=(0.0,), shortlists=(0,), semantics=(0.0, 1.0))
+    assert tie == {"alpha": 1.0, "gamma": 0.0, "shortlist": 0, "semantic": 0.0}
+
+
+def test_the_semantic_vote_is_weighed_by_its_cosine_and_counts_as_a_third_ranking():
+    policy = FusionPolicy(alpha=1.0, gamma=2.0, semantic=0.5)
+    assert policy.semantic_weight(0.8) == pytest.approx(0.5 * 0.64)
+    assert policy.semantic_weight(-0.3) == 0.0  # no evidence
+    assert FusionPolicy(semantic=2.0).semantic_weight(-0.3) == 2.0  # gamma 0: plain RRF weight
+    assert PLAIN_RRF.semantic_weight(0.9) == 0.0  # the default uses no semantic ranking
+    fused = fuse([4, 2], [2], {2: 0.5}, semantic_order=[9, 4], semantic_weights={9: 0.25, 4: 1.0})
+    assert fused == pytest.approx({4: 1 / 61 + 1.0 / 62, 2: 1 / 62 + 0.5 / 61, 9: 0.25 / 61})
+    assert fuse([4, 2], [2], {}) == pytest.approx(fuse([4, 2], [2], {}, semantic_order=[]))
+
+
+def test_hybrid_grid_with_the_semantic_ranking_equals_the_fusion_of_each_query_by_hand():
+    """Against a naive per-query fusion of three rankings: the vector, BM25 on the clips sharing a
+    word (weight alpha x coverage^gamma), MiniLM on the narrated clips of positive cosine (weight
+    semantic x cosine^gamma); a clip without narration gets no semantic vote."""
+    rng = np.random.default_rng(3)
+    words = ["crack", "egg", "bowl", "whisk", "pan", "salt", "the"]
+    narrations = [" ".join(rng.choice(words, 3)) if c % 5 else "" for c in range(20)]
+    texts = [" ".join(rng.choice(words, 3)) for _ in range(5)]
+    vector = rng.normal(size=(5, 20))
+    bm25 = np.where(rng.random((5, 20)) < 0.4, rng.random((5, 20)) + 0.1, 0.0)
+    cosine = rng.uniform(-0.3, 0.9, size=(5, 20)) * np.array([bool(n) for n in narrations])[None, :]
+    cover = coverage_grid(texts, narrations)
+    policy = FusionPolicy(alpha=0.5, gamma=1.0, semantic=2.0)
+    grid = hybrid_grid(vector, bm25, cover, policy, cosine)
+    for q, text in enumerate(texts):
+        by_hand = {c: 0.0 for c in range(20)}
+        for rank, c in enumerate(sorted(range(20), key=lambda c: vector[q, c], reverse=True), start=1):
+            by_hand[c] += 1 / (60 + rank)
+        for rank, c in enumerate(sorted((c for c in range(20) if bm25[q, c] > 0), key=lambda c: bm25[q, c],
+                                        reverse=True), start=1):
+            by_hand[c] += 0.5 * coverage(text, narrations[c]) / (60 + rank)
+        for rank, c in enumerate(sorted((c for c in range(20) if narrations[c] and cosine[q, c] > 0),
+                                        key=lambda c: cosine[q, c], reverse=True), start=1):
+            by_hand[c] += 2.0 * cosine[q, c] / (60 + rank)
+        assert grid[q] == pytest.approx([by_hand[c] for c in range(20)])
+    assert np.array_equal(hybrid_grid(vector, bm25, cover, FusionPolicy(alpha=0.5, gamma=1.0), cosine),
+                          hybrid_grid(vector, bm25, cover, FusionPolicy(alpha=0.5, gamma=1.0)))
+    with pytest.raises(ValueError, match="MiniLM cosines"):
+        hybrid_grid(vector, bm25, cover, policy)
+    assert FusionPolicy(alpha=0.0, gamma=1.0, semantic=2.0, shortlist=5, split="val", r1_all=1.0,
+                        r5_visual_only=2.0, r5_visual_only_vector=2.0).describe().startswith(
+        "narration weight 0 x coverage^1 + narration MiniLM weight 2 x cosine^1 inside the vector's top 5")
 
 
 def test_a_shortlist_keeps_the_vectors_top_n_and_orders_them_by_the_fused_score():
