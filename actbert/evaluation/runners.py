@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from ..fusion_policy import PLAIN_RRF, FusionPolicy, choose, fusion_for, make_policy
+from ..fusion_policy import FUSION_NAME, PLAIN_RRF, FusionPolicy, choose, fusion_for, make_policy, read_fusion
 from ..tokenizer import ActBertTokenizer
 from . import chance
 from .baselines import Bm25Scorer, MiniLMEncoder, MiniLMScorer
@@ -248,6 +248,11 @@ class Evaluation:
         if self.config.split != "val":  # kept, so the all-steps queries reuse it (one note)
             self.fusion = fusion_for(self.config.checkpoint)
             self.notes.append(f"actbert_hybrid: {self.fusion.describe()}")
+            if self.fusion.split is None and read_fusion(self.config.checkpoint) is not None:
+                log.warning("actbert_hybrid: %s/%s was recorded for other weights: the hybrid row is "
+                            "plain reciprocal rank fusion, not what search serves with this model "
+                            "(run `actbert evaluate --split val` on these weights first)",
+                            self.config.checkpoint, FUSION_NAME)
             return self.fusion
         visual = [i for i, q in enumerate(queries) if q.narrated is False]
         semantic = meaning()

@@ -263,3 +263,24 @@ def test_visual_only_all_steps_searches_the_unnarrated_windows_too(tmp_path, mod
                             "all 24 clips (4 of them unnarrated windows)") for n in result["notes"])
     # the test split's fusion is read once and reused by the all-steps queries: one note says so
     assert sum(n.startswith("actbert_hybrid: ") for n in result["notes"]) == 1
+
+
+def test_a_test_split_run_warns_when_the_fusion_policy_is_for_other_weights(tmp_path, model_dir, caplog):
+    """A model shipped over another's folder keeps the other's fusion policy: the test run says
+    that its hybrid row is plain RRF, not what search serves, instead of reporting it silently."""
+    path = make_eval_corpus(tmp_path, train_videos=0, test_videos=2)
+    checkpoint = tmp_path / "model"
+    ActBertForPretraining.from_pretrained(model_dir).save_pretrained(checkpoint)
+    config = EvalConfig(corpus=str(path), checkpoint=str(checkpoint), tasks=("retrieval",), resamples=20)
+    write_fusion(checkpoint, make_fusion(0.0, 0.0, "val", 9, 1.0, 2.0, 2.0, [], "c", checkpoint))
+    stale = json.loads((checkpoint / FUSION_NAME).read_text())
+    (checkpoint / FUSION_NAME).write_text(json.dumps({**stale, "weights_sha256": "0" * 64}))
+    with caplog.at_level("WARNING", logger="actbert.evaluation.runners"):
+        result = evaluate(config).to_json()
+    assert any("recorded for other weights" in r.getMessage() for r in caplog.records)
+    assert "actbert_hybrid: plain reciprocal rank fusion (no fusion policy recorded)" in result["notes"]
+    caplog.clear()
+    write_fusion(checkpoint, make_fusion(0.0, 0.0, "val", 9, 1.0, 2.0, 2.0, [], "c", checkpoint))
+    with caplog.at_level("WARNING", logger="actbert.evaluation.runners"):
+        evaluate(config)
+    assert not any("recorded for other weights" in r.getMessage() for r in caplog.records)
