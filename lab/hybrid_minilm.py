@@ -9,7 +9,9 @@ ones untouched) with the narration scorer that the hybrid fuses swapped: MiniLM'
 be positive on clips with a narration and 0 on clips without one (the fusion counts a clip the
 narration signal "finds" by a score > 0). The fusion grid is chosen on val exactly as for BM25. In
 its output the ``bm25`` row is that MiniLM scorer; compare ``actbert_hybrid`` with ``minilm`` and
-with ``actbert_vector``.
+with ``actbert_vector``. (Session 41 built the semantic signal into search as a third ranking
+beside BM25 rather than in its place: ``actbert.fusion_policy``'s ``semantic`` weight, chosen on
+val with the rest of the fusion by ``actbert evaluate --split val``.)
 
     python lab/hybrid_minilm.py --corpus LIB/corpus.jsonl --checkpoint assets/demo/actbert > out.json
 """
