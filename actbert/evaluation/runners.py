@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from ..rerank_policy import decide
 from ..fusion_policy import FUSION_NAME, PLAIN_RRF, FusionPolicy, choose, fusion_for, make_policy, read_fusion
 from ..tokenizer import ActBertTokenizer
 from . import chance
@@ -55,6 +56,7 @@ class Evaluation:
     finetuned: dict[str, list[FinetunedModel]] = field(default_factory=dict)  # task -> models
     dual_encoder: DualEncoder | None = None  # the ``train-dual`` baseline (``--dual-encoder``)
     fusion: FusionPolicy | None = None  # the hybrid's fusion chosen on val (``_fusion``)
+    served_rerank: int | None = None  # the rerank depth search serves with (``_served_vector``)
     held_all: SplitClips | None = None  # the held-out split with its unnarrated windows (None: held)
     _scorers: dict = field(default_factory=dict)  # scorers and the train-clip sample, built once
 
@@ -204,20 +206,25 @@ class Evaluation:
             ranks[system] = {"": retrieval_outcomes(match, targets),
                              "_embedding": retrieval_outcomes(embedding, targets),
                              "_rerank": retrieval_outcomes(rerank, targets)}
-            if system == "actbert":  # what search serves: the index alone, and fused with BM25
-                ranks["actbert_vector"] = {"": ranks[system]["_embedding"]}
-            if system == "actbert" and bm25 is not None:
+            if system != "actbert":
+                continue
+            # what search serves: the index alone (reranked when the rerank policy says so), and
+            # fused with the narration (the shortlist is the embeddings' top N either way)
+            served = self._served_vector(embedding, rerank, s, texts, ranks[system])
+            ranks["actbert_vector"] = {"": retrieval_outcomes(served, targets)}
+            if bm25 is not None:
                 narrations = [split.clips[c].narration for c in clips]
                 cover = coverage_grid(texts, narrations)
                 meaning = lambda: self.semantic_grid(split, texts, clips)  # noqa: E731
                 # chosen once, on the split's narrated queries; the all-steps queries reuse it
-                policy = self.fusion or self._fusion(embedding, bm25, cover, meaning, targets, queries)
+                policy = self.fusion or self._fusion(served, embedding, bm25, cover, meaning, targets,
+                                                     queries)
                 semantic = meaning() if policy.semantic else None
                 ranks["actbert_hybrid"] = {"": retrieval_outcomes(
-                    hybrid_grid(embedding, bm25, cover, policy, semantic), targets)}
+                    hybrid_grid(served, bm25, cover, policy, semantic, embedding), targets)}
                 if policy != PLAIN_RRF:  # what plain reciprocal rank fusion would give
                     ranks["actbert_hybrid_rrf"] = {"": retrieval_outcomes(
-                        hybrid_grid(embedding, bm25, cover, PLAIN_RRF), targets)}
+                        hybrid_grid(served, bm25, cover, PLAIN_RRF), targets)}
                 if policy.alpha or policy.semantic:  # the same fusion without the video: the
                     # narration signals alone, so the table shows what the embeddings add
                     ranks["hybrid_narration_only"] = {"": retrieval_outcomes(
@@ -234,17 +241,39 @@ class Evaluation:
                 ranks[name] = {"": retrieval_outcomes(grid, targets)}
         return ranks, (len(clips) if "random" in self.config.baselines else None)
 
+    def _served_vector(self, embedding: np.ndarray, rerank: np.ndarray, s: ModelScorer,
+                       texts: list[str], outcomes: dict[str, np.ndarray]) -> np.ndarray:
+        """The vector order search serves (``rerank_policy.decide``): on val, the matching-head
+        rerank of the top ``rerank_k`` when its R@1 is above the embeddings' on these queries (the
+        rule the val run records); on another split, what the model's recorded policy says.
+        Decided once, on the first queries (the split's narrated steps)."""
+        if self.served_rerank is None:
+            if self.config.split == "val":
+                helps = (outcomes["_rerank"] < 1).mean() > (outcomes["_embedding"] < 1).mean()
+                self.served_rerank = self.config.rerank_k if helps else 0
+            else:
+                self.served_rerank = decide("auto", self.config.checkpoint).rerank
+            if self.served_rerank:
+                self.notes.append(f"actbert_vector: served as the matching-head rerank of the "
+                                  f"embeddings' top {self.served_rerank} (the rerank policy)")
+        if not self.served_rerank:
+            return embedding
+        if self.served_rerank == self.config.rerank_k:
+            return rerank
+        return rerank_grid(embedding, s.match, texts, self.served_rerank)
+
     def semantic_grid(self, split: SplitClips, texts: list[str], clips: list[int]) -> np.ndarray:
         """(Q, C) MiniLM cosines of the queries and the clips' narrations, 0 for a clip without
         narration: the semantic narration signal of the hybrid (``fusion_policy``)."""
         narrated = np.array([bool(split.clips[c].narration.strip()) for c in clips])
         return score_grid(self.baseline("minilm", split), texts, clips) * narrated[None, :]
 
-    def _fusion(self, embedding: np.ndarray, bm25: np.ndarray, cover: np.ndarray, meaning,
-                targets: list[int], queries: list) -> FusionPolicy:
+    def _fusion(self, vector: np.ndarray, embedding: np.ndarray, bm25: np.ndarray, cover: np.ndarray,
+                meaning, targets: list[int], queries: list) -> FusionPolicy:
         """The hybrid's fusion: on val, chosen here (``fusion_policy.choose``, recorded beside the
-        model by ``evaluate``); on another split, the one the model recorded on val. ``meaning()``
-        gives the MiniLM cosine grid (computed only when needed)."""
+        model by ``evaluate``); on another split, the one the model recorded on val. ``vector``:
+        the served vector order (``_served_vector``), ``embedding`` the scores its shortlist reads;
+        ``meaning()`` gives the MiniLM cosine grid (computed only when needed)."""
         if self.config.split != "val":  # kept, so the all-steps queries reuse it (one note)
             self.fusion = fusion_for(self.config.checkpoint)
             self.notes.append(f"actbert_hybrid: {self.fusion.describe()}")
@@ -262,12 +291,12 @@ class Evaluation:
             return 100.0 * float((ranks < n).mean()) if len(ranks) else 0.0
 
         everyone = list(range(len(targets)))
-        r5_vector = recall(embedding, visual, 5)
+        r5_vector = recall(vector, visual, 5)
 
         def measure(alpha: float, gamma: float, shortlist: int, weight: float) -> tuple[float, float]:
-            grid = hybrid_grid(embedding, bm25, cover, FusionPolicy(alpha=alpha, gamma=gamma,
-                                                                    shortlist=shortlist, semantic=weight),
-                               semantic)
+            grid = hybrid_grid(vector, bm25, cover, FusionPolicy(alpha=alpha, gamma=gamma,
+                                                                 shortlist=shortlist, semantic=weight),
+                               semantic, embedding)
             return recall(grid, everyone, 1), recall(grid, visual, 5)
 
         chosen, tried = choose(measure, r5_vector if visual else 0.0)

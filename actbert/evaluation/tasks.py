@@ -223,8 +223,10 @@ def rerank_grid(first_stage: np.ndarray, rerank_pairs: ScorePairs, queries: Sequ
     top = np.argsort(-first_stage, axis=1, kind="stable")[:, :k]
     texts = [queries[q] for q in range(len(queries)) for _ in range(top.shape[1])]
     scores = np.asarray(rerank_pairs(texts, top.reshape(-1).tolist())).reshape(top.shape)
-    out = first_stage - first_stage.max() - 1.0  # below every reranked score
-    np.put_along_axis(out, top, 1.0 + scores, axis=1)
+    # float64: 1 + a float32 probability keeps every distinction the probabilities make (in
+    # float32, close probabilities would tie after the shift, an order search does not serve)
+    out = first_stage.astype(np.float64) - float(first_stage.max()) - 1.0  # below every reranked score
+    np.put_along_axis(out, top, 1.0 + scores.astype(np.float64), axis=1)
     return out
 
 

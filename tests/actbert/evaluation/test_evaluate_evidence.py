@@ -3,6 +3,7 @@ records on the val split, and the PNG charts, on a synthetic corpus whose ground
 
 import hashlib
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from actbert.evaluation.tasks import load_split, retrieval_queries, score_grid
 from actbert.fusion_policy import (ALPHAS, FUSION_NAME, GAMMAS, SEMANTICS, SHORTLISTS, make_policy as make_fusion,
                                    read_fusion, write_fusion)
 from actbert.reporting.plot import plot_result, plot_task
-from actbert.rerank_policy import POLICY_NAME, read_policy
+from actbert.rerank_policy import POLICY_NAME, make_policy as make_rerank_policy, read_policy, write_policy
 from tests.actbert.corpus_helpers import FILLERS, make_eval_corpus
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -284,3 +285,45 @@ def test_a_test_split_run_warns_when_the_fusion_policy_is_for_other_weights(tmp_
     with caplog.at_level("WARNING", logger="actbert.evaluation.runners"):
         evaluate(config)
     assert not any("recorded for other weights" in r.getMessage() for r in caplog.records)
+
+
+def test_a_test_split_run_serves_the_rerank_the_policy_chose(tmp_path, model_dir):
+    """The vector and hybrid rows are what search serves: the matching-head rerank of the
+    embeddings' top N when the model's rerank policy says it helps (search's ``--rerank auto``),
+    at the policy's depth, and the embeddings alone otherwise."""
+    path = make_eval_corpus(tmp_path, train_videos=0, test_videos=4)
+    checkpoint = tmp_path / "model"
+    ActBertForPretraining.from_pretrained(model_dir).save_pretrained(checkpoint)
+    config = EvalConfig(corpus=str(path), checkpoint=str(checkpoint), tasks=("retrieval",), resamples=20)
+    write_fusion(checkpoint, make_fusion(0.0, 0.0, "val", 9, 1.0, 2.0, 2.0, [], "c", checkpoint))
+
+    def figures(row, suffix=""):
+        return [row[m + suffix] for m in ("r1", "r5", "r10", "median_rank")]
+
+    def rerank_policy(helps, depth):
+        r1 = (1.0, 2.0) if helps else (2.0, 1.0)
+        write_policy(checkpoint, make_rerank_policy("val", *r1, [-1.0, 1.0], depth, 9, "c", checkpoint))
+
+    plain = evaluate(config).to_json()["retrieval"]
+    assert figures(plain["actbert_vector"]) == figures(plain["actbert"], "_embedding")
+    # the rerank of the top 10 moves targets on this corpus (else this test could not tell them apart)
+    assert figures(plain["actbert"], "_rerank") != figures(plain["actbert"], "_embedding")
+    rerank_policy(True, 10)
+    result = evaluate(config).to_json()
+    served = result["retrieval"]
+    assert figures(served["actbert_vector"]) == figures(served["actbert"], "_rerank")
+    # fusion weight 0: the hybrid is its vector signal, here the reranked order
+    assert figures(served["actbert_hybrid"]) == figures(served["actbert_vector"])
+    assert "actbert_vector: served as the matching-head rerank of the embeddings' top 10 " \
+           "(the rerank policy)" in result["notes"]
+    # a policy recorded at another depth is served at its own, not at the run's --rerank-k
+    rerank_policy(True, 14)
+    deeper = evaluate(config).to_json()["retrieval"]
+    at_14 = evaluate(replace(config, rerank_k=14)).to_json()["retrieval"]["actbert"]
+    assert figures(at_14, "_rerank") not in (figures(served["actbert"], "_rerank"),
+                                             figures(served["actbert"], "_embedding"))
+    assert figures(deeper["actbert_vector"]) == figures(at_14, "_rerank")
+    # a policy where the rerank did not help: the embeddings again
+    rerank_policy(False, 10)
+    kept = evaluate(config).to_json()["retrieval"]
+    assert figures(kept["actbert_vector"]) == figures(kept["actbert"], "_embedding")

@@ -187,3 +187,30 @@ def test_a_shortlist_keeps_the_vectors_top_n_and_orders_them_by_the_fused_score(
     assert FusionPolicy(alpha=1.0, gamma=1.0, shortlist=5, split="val", r1_all=1.0, r5_visual_only=2.0,
                         r5_visual_only_vector=2.0).describe().startswith(
         "narration weight 1 x coverage^1 inside the vector's top 5 (chosen on val")
+
+
+def test_the_shortlist_can_come_from_the_embeddings_while_the_reranked_order_is_fused():
+    """Search with its rerank on fuses the reranked vector order but shortlists the embeddings'
+    top N: by hand, per query, the rerank's RRF votes inside the embeddings' top N."""
+    rng = np.random.default_rng(5)
+    embedding = rng.normal(size=(6, 20))
+    reranked = embedding.copy()
+    top = np.argsort(-embedding, axis=1)[:, :8]  # the top 8 reordered, as rerank_grid does
+    np.put_along_axis(reranked, top, 10.0 + rng.random((6, 8)), axis=1)
+    bm25 = np.where(rng.random((6, 20)) < 0.5, rng.random((6, 20)) + 0.1, 0.0)
+    cover = rng.random((6, 20))
+    policy = FusionPolicy(alpha=1.0, gamma=0.0, shortlist=3)
+    grid = hybrid_grid(reranked, bm25, cover, policy, shortlist_by=embedding)
+    for q in range(6):
+        order_vector = sorted(range(20), key=lambda c: reranked[q, c], reverse=True)
+        order_text = sorted((c for c in range(20) if bm25[q, c] > 0), key=lambda c: bm25[q, c], reverse=True)
+        votes = {c: 1 / (60 + r) for r, c in enumerate(order_vector, start=1)}
+        for r, c in enumerate(order_text, start=1):
+            votes[c] += 1.0 / (60 + r)
+        shortlist = set(np.argsort(-embedding[q])[:3].tolist())
+        expected = sorted(shortlist, key=votes.get, reverse=True) + \
+            sorted(set(range(20)) - shortlist, key=votes.get, reverse=True)
+        assert sorted(range(20), key=lambda c: grid[q, c], reverse=True) == expected
+    # without shortlist_by the shortlist is the reranked order's own top 3: another ranking here
+    assert not np.array_equal(np.argsort(-grid, axis=1), np.argsort(-hybrid_grid(reranked, bm25, cover, policy),
+                                                                     axis=1))
