@@ -11,6 +11,7 @@ it; tied scores share the best rank. Each narration vote is weighed by its evide
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,6 +29,28 @@ def ranks_from_scores(scores: np.ndarray) -> np.ndarray:
     return 1 + np.stack([np.searchsorted(row, -s, side="left") for row, s in zip(descending, scores)])
 
 
+@dataclass(frozen=True, eq=False)
+class Ranked:
+    """A (Q, C) score grid with its ranks computed once: the fusion choice on val fuses the same
+    grids under each of its settings. ``rrf_grid`` and ``hybrid_grid`` take it wherever they take
+    a score grid."""
+
+    scores: np.ndarray
+    ranks: np.ndarray
+
+    @classmethod
+    def of(cls, scores: np.ndarray) -> "Ranked":
+        return cls(np.asarray(scores), ranks_from_scores(scores))
+
+
+def _scores(grid) -> np.ndarray:
+    return grid.scores if isinstance(grid, Ranked) else grid
+
+
+def _ranks(grid) -> np.ndarray:
+    return grid.ranks if isinstance(grid, Ranked) else ranks_from_scores(grid)
+
+
 def rrf_grid(grids: Sequence[np.ndarray], present: Sequence[np.ndarray | None] | None = None,
              k: int = RRF_K) -> np.ndarray:
     """Fused (Q, C) scores: for each grid, ``1 / (k + rank)`` times its weight ``present`` (a
@@ -35,9 +58,9 @@ def rrf_grid(grids: Sequence[np.ndarray], present: Sequence[np.ndarray | None] |
     present = present if present is not None else [None] * len(grids)
     if len(present) != len(grids):
         raise ValueError(f"{len(grids)} score grids but {len(present)} presence masks")
-    fused = np.zeros(np.shape(grids[0]), np.float64)
+    fused = np.zeros(np.shape(_scores(grids[0])), np.float64)
     for grid, mask in zip(grids, present):
-        contribution = 1.0 / (k + ranks_from_scores(grid))
+        contribution = 1.0 / (k + _ranks(grid))
         fused += contribution if mask is None else contribution * np.asarray(mask, np.float64)
     return fused
 
@@ -65,18 +88,18 @@ def hybrid_grid(vector: np.ndarray, bm25: np.ndarray, cover: np.ndarray,
     fused scores stay below 1, so adding 1 to the shortlisted clips puts them first; clips tied
     at the vector's N-th score all count as shortlisted). ``shortlist_by`` (Q, C): the scores the
     shortlist is read from when they are not ``vector``'s: search shortlists the embeddings' top N
-    while the vector ranking it fuses is the matching-head rerank's when its rerank is on."""
+    while the vector ranking it fuses is the matching-head rerank's when its rerank is on. Any grid
+    may be ``Ranked`` (its ranks computed once)."""
     weight = policy.alpha * (cover ** policy.gamma if policy.gamma else np.ones_like(cover))
-    grids, present = [vector, bm25], [None, (bm25 > 0) * weight]
+    grids, present = [vector, bm25], [None, (_scores(bm25) > 0) * weight]
     if policy.semantic:
         if semantic is None:
             raise ValueError("the fusion policy weighs the narration's meaning: give the MiniLM cosines")
-        positive = np.clip(semantic, 0.0, None)
+        positive = np.clip(_scores(semantic), 0.0, None)
         grids.append(semantic)
-        present.append((semantic > 0) * policy.semantic * (positive ** policy.gamma if policy.gamma
-                                                             else np.ones_like(positive)))
+        present.append((_scores(semantic) > 0) * policy.semantic *
+                       (positive ** policy.gamma if policy.gamma else np.ones_like(positive)))
     fused = rrf_grid(grids, present, k=policy.k)
     if policy.shortlist > 0:
-        fused = fused + (ranks_from_scores(vector if shortlist_by is None else shortlist_by)
-                         <= policy.shortlist)
+        fused = fused + (_ranks(vector if shortlist_by is None else shortlist_by) <= policy.shortlist)
     return fused

@@ -27,7 +27,7 @@ from .config import (ANALYSES, BASELINES, METRICS, MODEL_SYSTEMS, RESULT_TASKS, 
                      SYSTEMS, TASKS, VISUAL_ONLY, VISUAL_ONLY_ALL_STEPS, EvalConfig)
 from .dual_encoder import DualEncoder, DualEncoderScorer
 from .finetuned import FinetunedModel
-from .fusion import coverage_grid, hybrid_grid
+from .fusion import Ranked, coverage_grid, hybrid_grid
 from .heads import masked_action_outcomes, matching_pairs, roc_auc, verb_clips
 from .metrics import accuracy_from_counts, recall_from_counts
 from .outcomes import Outcomes, constant, over, percent, ranked
@@ -293,10 +293,14 @@ class Evaluation:
         everyone = list(range(len(targets)))
         r5_vector = recall(vector, visual, 5)
 
+        # ranked once: every setting fuses the same rankings
+        ranked_vector, ranked_bm25, ranked_embedding = Ranked.of(vector), Ranked.of(bm25), Ranked.of(embedding)
+        ranked_semantic = Ranked.of(semantic)
+
         def measure(alpha: float, gamma: float, shortlist: int, weight: float) -> tuple[float, float]:
-            grid = hybrid_grid(vector, bm25, cover, FusionPolicy(alpha=alpha, gamma=gamma,
-                                                                 shortlist=shortlist, semantic=weight),
-                               semantic, embedding)
+            grid = hybrid_grid(ranked_vector, ranked_bm25, cover,
+                               FusionPolicy(alpha=alpha, gamma=gamma, shortlist=shortlist, semantic=weight),
+                               ranked_semantic, ranked_embedding)
             return recall(grid, everyone, 1), recall(grid, visual, 5)
 
         chosen, tried = choose(measure, r5_vector if visual else 0.0)

@@ -214,3 +214,22 @@ def test_the_shortlist_can_come_from_the_embeddings_while_the_reranked_order_is_
     # without shortlist_by the shortlist is the reranked order's own top 3: another ranking here
     assert not np.array_equal(np.argsort(-grid, axis=1), np.argsort(-hybrid_grid(reranked, bm25, cover, policy),
                                                                      axis=1))
+
+
+def test_ranked_grids_fuse_as_their_scores_do():
+    """The fusion choice ranks each grid once (``Ranked``): every setting gives the grid the plain
+    scores give, ties included."""
+    from actbert.evaluation.fusion import Ranked
+
+    rng = np.random.default_rng(9)
+    vector = np.round(rng.normal(size=(5, 30)), 1)  # rounded: ties
+    embedding = vector + rng.normal(scale=0.01, size=vector.shape)
+    bm25 = np.where(rng.random((5, 30)) < 0.4, np.round(rng.random((5, 30)), 1) + 0.1, 0.0)
+    semantic = np.where(rng.random((5, 30)) < 0.7, rng.normal(size=(5, 30)), 0.0)
+    cover = rng.random((5, 30))
+    ranked = [Ranked.of(g) for g in (vector, bm25, semantic, embedding)]
+    for policy in (FusionPolicy(alpha=0.0, gamma=0.0), FusionPolicy(alpha=2.0, gamma=1.0, shortlist=5),
+                   FusionPolicy(alpha=0.5, gamma=2.0, semantic=1.0), FusionPolicy(alpha=1.0, gamma=0.0,
+                                                                                   semantic=2.0, shortlist=10)):
+        plain = hybrid_grid(vector, bm25, cover, policy, semantic, embedding)
+        assert np.array_equal(hybrid_grid(ranked[0], ranked[1], cover, policy, ranked[2], ranked[3]), plain)
