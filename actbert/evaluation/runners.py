@@ -190,6 +190,7 @@ class Evaluation:
         texts, targets = [q.description for q in queries], [q.target for q in queries]
         clips = list(range(len(split.clips)))
         ranks: dict[str, dict[str, np.ndarray]] = {}
+        grids: dict[str, np.ndarray] = {}  # baseline grids already gathered (MiniLM for the hybrid)
         bm25 = score_grid(self.baseline("bm25", split), texts, clips) if "bm25" in self.config.baselines \
             else None
         for system in MODEL_SYSTEMS:
@@ -215,7 +216,10 @@ class Evaluation:
             if bm25 is not None:
                 narrations = [split.clips[c].narration for c in clips]
                 cover = coverage_grid(texts, narrations)
-                meaning = lambda: self.semantic_grid(split, texts, clips)  # noqa: E731
+                def meaning() -> np.ndarray:  # the MiniLM grid, gathered once for the split
+                    if "minilm" not in grids:
+                        grids["minilm"] = score_grid(self.baseline("minilm", split), texts, clips)
+                    return self.semantic_grid(split, clips, grids["minilm"])
                 # chosen once, on the split's narrated queries; the all-steps queries reuse it
                 policy = self.fusion or self._fusion(served, embedding, bm25, cover, meaning, targets,
                                                      queries)
@@ -237,7 +241,8 @@ class Evaluation:
             ranks[system] = {"": retrieval_outcomes(score_grid(s.cosine, texts, clips), targets)}
         for name in self.config.baselines:
             if name != "random":
-                grid = bm25 if name == "bm25" else score_grid(self.baseline(name, split), texts, clips)
+                grid = bm25 if name == "bm25" else grids[name] if name in grids else \
+                    score_grid(self.baseline(name, split), texts, clips)
                 ranks[name] = {"": retrieval_outcomes(grid, targets)}
         return ranks, (len(clips) if "random" in self.config.baselines else None)
 
@@ -262,11 +267,13 @@ class Evaluation:
             return rerank
         return rerank_grid(embedding, s.match, texts, self.served_rerank)
 
-    def semantic_grid(self, split: SplitClips, texts: list[str], clips: list[int]) -> np.ndarray:
-        """(Q, C) MiniLM cosines of the queries and the clips' narrations, 0 for a clip without
-        narration: the semantic narration signal of the hybrid (``fusion_policy``)."""
+    @staticmethod
+    def semantic_grid(split: SplitClips, clips: list[int], minilm: np.ndarray) -> np.ndarray:
+        """(Q, C) MiniLM cosines of the queries and the clips' narrations (``minilm``, the MiniLM
+        baseline's grid), 0 for a clip without narration: the semantic narration signal of the
+        hybrid (``fusion_policy``)."""
         narrated = np.array([bool(split.clips[c].narration.strip()) for c in clips])
-        return score_grid(self.baseline("minilm", split), texts, clips) * narrated[None, :]
+        return minilm * narrated[None, :]
 
     def _fusion(self, vector: np.ndarray, embedding: np.ndarray, bm25: np.ndarray, cover: np.ndarray,
                 meaning, targets: list[int], queries: list) -> FusionPolicy:
