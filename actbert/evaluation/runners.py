@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from ..rerank_policy import decide
 from ..fusion_policy import FUSION_NAME, PLAIN_RRF, FusionPolicy, choose, fusion_for, make_policy, read_fusion
+from ..rerank_policy import decide
 from ..tokenizer import ActBertTokenizer
 from . import chance
 from .baselines import Bm25Scorer, MiniLMEncoder, MiniLMScorer
