@@ -70,13 +70,18 @@ def _digest(path: str, mtime_ns: int, size: int) -> str:
     return sha.hexdigest()
 
 
+def rerank_helps(r1_rerank: float, r1_embedding: float) -> bool:
+    """The rule a val run records and search follows: rerank only when it raises R@1."""
+    return bool(r1_rerank > r1_embedding)
+
+
 def make_policy(split: str, r1_embedding: float, r1_rerank: float, difference_ci: list[float],
                 rerank_k: int, queries: int, corpus: str, checkpoint: str | Path) -> RerankPolicy:
     return RerankPolicy(
         split=split, r1_embedding=round(float(r1_embedding), 4), r1_rerank=round(float(r1_rerank), 4),
         difference=round(float(r1_rerank - r1_embedding), 4),
         difference_ci=[round(float(v), 4) for v in difference_ci], rerank_k=int(rerank_k),
-        rerank_helps=bool(r1_rerank > r1_embedding), queries=int(queries),
+        rerank_helps=rerank_helps(r1_rerank, r1_embedding), queries=int(queries),
         timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), corpus=str(corpus),
         weights_sha256=weights_digest(checkpoint))
 

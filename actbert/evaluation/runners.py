@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..fusion_policy import FUSION_NAME, PLAIN_RRF, FusionPolicy, choose, fusion_for, make_policy, read_fusion
-from ..rerank_policy import decide
+from ..rerank_policy import decide, rerank_helps
 from ..tokenizer import ActBertTokenizer
 from . import chance
 from .baselines import Bm25Scorer, MiniLMEncoder, MiniLMScorer
@@ -254,8 +254,8 @@ class Evaluation:
         Decided once, on the first queries (the split's narrated steps)."""
         if self.served_rerank is None:
             if self.config.split == "val":
-                helps = (outcomes["_rerank"] < 1).mean() > (outcomes["_embedding"] < 1).mean()
-                self.served_rerank = self.config.rerank_k if helps else 0
+                r1 = {suffix: 100.0 * float((outcomes[suffix] < 1).mean()) for suffix in ("_rerank", "_embedding")}
+                self.served_rerank = self.config.rerank_k if rerank_helps(r1["_rerank"], r1["_embedding"]) else 0
             else:
                 self.served_rerank = decide("auto", self.config.checkpoint).rerank
             if self.served_rerank:
@@ -301,8 +301,8 @@ class Evaluation:
         r5_vector = recall(vector, visual, 5)
 
         # ranked once: every setting fuses the same rankings
-        ranked_vector, ranked_bm25, ranked_embedding = Ranked.of(vector), Ranked.of(bm25), Ranked.of(embedding)
-        ranked_semantic = Ranked.of(semantic)
+        ranked_vector, ranked_bm25, ranked_semantic = Ranked.of(vector), Ranked.of(bm25), Ranked.of(semantic)
+        ranked_embedding = ranked_vector if vector is embedding else Ranked.of(embedding)
 
         def measure(alpha: float, gamma: float, shortlist: int, weight: float) -> tuple[float, float]:
             grid = hybrid_grid(ranked_vector, ranked_bm25, cover,
