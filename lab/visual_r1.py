@@ -12,9 +12,11 @@ system this prints, over the visual-only queries, what the first clip is:
   step recognised, the instance not: a narrated instance's clip, or another query's target);
 - ``other_step``: a clip of another video that overlaps no step with that description;
 
-plus ``ceiling`` (distinct texts among the visual-only queries) and, per system, how many first
-clips are the target of *some* query with the same text (narrated or not): what the ranking would
-score were the texts unique per step.
+plus ``ceiling`` (distinct texts among the visual-only queries), ``step_perfect_expected_hits``
+(what a ranker that always puts a clip of the right step first, in random order among the clips
+overlapping a step with that text, scores in expectation: the sum over the visual-only queries of
+1 / those clips) and, per system, how many first clips are the target of *some* query with the
+same text (narrated or not): what the ranking would score were the texts unique per step.
 
     python lab/visual_r1.py --corpus LIB/corpus.jsonl --split val CHECKPOINT [CHECKPOINT ...]
     python lab/visual_r1.py --corpus LIB/corpus.jsonl --no-regions ABLATION [...]
@@ -68,6 +70,16 @@ def first_clip_kinds(grid: np.ndarray, split, queries, rows: list[int]) -> dict:
                                      "first_is_a_target_of_its_text")}}
 
 
+def step_perfect_expected_hits(split, queries, rows: list[int]) -> float:
+    """Expected visual-only R@1 hits of a ranker that always ranks first a clip overlapping a step
+    with the query's text, drawn uniformly among those clips (the module docstring)."""
+    overlapping: Counter = Counter()
+    for clip in range(len(split.clips)):
+        for text in {s["description"] for s in split.clip_steps(clip)}:
+            overlapping[text] += 1
+    return sum(1.0 / max(1, overlapping[queries[i].description]) for i in rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", required=True)
@@ -85,6 +97,7 @@ def main() -> None:
     visual = [i for i, q in enumerate(queries) if q.narrated is False]
     out = {"split": args.split, "queries": len(queries), "visual_only": len(visual),
            "ceiling_distinct_texts": len({texts[i] for i in visual}),
+           "step_perfect_expected_hits": round(step_perfect_expected_hits(split, queries, visual), 1),
            "systems": {"bm25": first_clip_kinds(score_grid(Bm25Scorer(split.narrations), texts, clips),
                                                 split, queries, visual)}}
     for path in args.checkpoints:
