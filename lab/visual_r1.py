@@ -15,7 +15,9 @@ system this prints, over the visual-only queries, what the first clip is:
 plus ``ceiling`` (distinct texts among the visual-only queries), ``step_perfect_expected_hits``
 (what a ranker that always puts a clip of the right step first, in random order among the clips
 overlapping a step with that text, scores in expectation: the sum over the visual-only queries of
-1 / those clips) and, per system, how many first clips are the target of *some* query with the
+1 / those clips), ``target_coverage`` (the mean share of a target clip's time its step covers,
+visual-only vs narrated queries: ingestion cuts clips at narration lines, so an unnarrated step's
+target is often a window it shares with a neighbour) and, per system, how many first clips are the target of *some* query with the
 same text (narrated or not): what the ranking would score were the texts unique per step.
 
     python lab/visual_r1.py --corpus LIB/corpus.jsonl --split val CHECKPOINT [CHECKPOINT ...]
@@ -47,8 +49,22 @@ def recalls(grid: np.ndarray, queries, rows: list[int]) -> dict:
             "r5_visual": round(100 * float((ranks[rows] < 5).mean()), 1)}
 
 
+def overlapping_clips(split) -> Counter:
+    """How many clips of the split overlap a step with each description."""
+    overlapping: Counter = Counter()
+    for clip in range(len(split.clips)):
+        for text in {s["description"] for s in split.clip_steps(clip)}:
+            overlapping[text] += 1
+    return overlapping
+
+
 def first_clip_kinds(grid: np.ndarray, split, queries, rows: list[int]) -> dict:
-    """What the first clip of each row's ranking is (see the module docstring), and the recalls."""
+    """What the first clip of each row's ranking is (see the module docstring), the recalls, and
+    ``lottery_expected_hits``: the hits expected were the first clip of each row whose first clip
+    is of the right step drawn uniformly among the clips of that step (set beside ``hit``, it says
+    whether the system's choice of instance is better or worse than a draw)."""
+    overlapping = overlapping_clips(split)
+    expected = 0.0
     targets_of: dict[str, set[int]] = {}
     for q in queries:
         targets_of.setdefault(q.description, set()).add(q.target)
@@ -56,6 +72,8 @@ def first_clip_kinds(grid: np.ndarray, split, queries, rows: list[int]) -> dict:
     for i in rows:
         q = queries[i]
         first = int(np.argmax(grid[i]))
+        if any(s["description"] == q.description for s in split.clip_steps(first)):
+            expected += 1.0 / overlapping[q.description]
         if first == q.target:
             kinds["hit"] += 1
         elif split.clips[first].video == q.video:
@@ -67,17 +85,24 @@ def first_clip_kinds(grid: np.ndarray, split, queries, rows: list[int]) -> dict:
         kinds["first_is_a_target_of_its_text"] += first in targets_of[q.description]
     return {**recalls(grid, queries, rows),
             **{k: kinds[k] for k in ("hit", "same_video", "same_step", "other_step",
-                                     "first_is_a_target_of_its_text")}}
+                                     "first_is_a_target_of_its_text")},
+            "lottery_expected_hits": round(expected, 1)}
 
 
 def step_perfect_expected_hits(split, queries, rows: list[int]) -> float:
     """Expected visual-only R@1 hits of a ranker that always ranks first a clip overlapping a step
     with the query's text, drawn uniformly among those clips (the module docstring)."""
-    overlapping: Counter = Counter()
-    for clip in range(len(split.clips)):
-        for text in {s["description"] for s in split.clip_steps(clip)}:
-            overlapping[text] += 1
+    overlapping = overlapping_clips(split)
     return sum(1.0 / max(1, overlapping[queries[i].description]) for i in rows)
+
+
+def target_coverage(split, queries, rows: list[int]) -> float:
+    """Mean share of the target clip's time that its query's step covers."""
+    def covered(q) -> float:
+        clip = split.clips[q.target]
+        inside = min(clip.end_sec, q.end_sec) - max(clip.start_sec, q.start_sec)
+        return max(0.0, inside) / (clip.end_sec - clip.start_sec)
+    return float(np.mean([covered(queries[i]) for i in rows])) if rows else float("nan")
 
 
 def main() -> None:
@@ -98,6 +123,10 @@ def main() -> None:
     out = {"split": args.split, "queries": len(queries), "visual_only": len(visual),
            "ceiling_distinct_texts": len({texts[i] for i in visual}),
            "step_perfect_expected_hits": round(step_perfect_expected_hits(split, queries, visual), 1),
+           "target_coverage": {
+               "visual_only": round(target_coverage(split, queries, visual), 2),
+               "narrated": round(target_coverage(split, queries, [i for i, q in enumerate(queries)
+                                                                  if q.narrated]), 2)},
            "systems": {"bm25": first_clip_kinds(score_grid(Bm25Scorer(split.narrations), texts, clips),
                                                 split, queries, visual)}}
     for path in args.checkpoints:
