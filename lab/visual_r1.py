@@ -16,8 +16,8 @@ plus ``ceiling`` (distinct texts among the visual-only queries), ``step_perfect_
 (what a ranker that always puts a clip of the right step first, in random order among the clips
 overlapping a step with that text, scores in expectation: the sum over the visual-only queries of
 1 / those clips), ``target_coverage`` (the mean share of a target clip's time its step covers,
-visual-only vs narrated queries: ingestion cuts clips at narration lines, so an unnarrated step's
-target is often a window it shares with a neighbour) and, per system, how many first clips are the target of *some* query with the
+visual-only vs narrated queries: the gallery is the narrated clips, so an unnarrated step's
+target is a clip narrated about a neighbouring step) and, per system, how many first clips are the target of *some* query with the
 same text (narrated or not): what the ranking would score were the texts unique per step.
 
     python lab/visual_r1.py --corpus LIB/corpus.jsonl --split val CHECKPOINT [CHECKPOINT ...]
