@@ -19,8 +19,9 @@ overlapping a step with that text, scores in expectation: the sum over the visua
 visual-only vs narrated queries: the gallery is the narrated clips, so an unnarrated step's
 target is a clip narrated about a neighbouring step), ``target_action_frames_in_step`` (of the
 frames the action CNN reads for a target clip, with ``--preset``'s sampling, the mean share inside
-the query's step and the share of targets with none inside it) and, per system, how many first clips are the target of *some* query with the
-same text (narrated or not): what the ranking would score were the texts unique per step.
+the query's step and the share of targets with none inside it) and, per system, how many first
+clips are the target of *some* query with the same text (narrated or not): what the ranking would
+score were the texts unique per step.
 
     python lab/visual_r1.py --corpus LIB/corpus.jsonl --split val CHECKPOINT [CHECKPOINT ...]
     python lab/visual_r1.py --corpus LIB/corpus.jsonl --no-regions ABLATION [...]
@@ -62,12 +63,12 @@ def overlapping_clips(split) -> Counter:
     return overlapping
 
 
-def first_clip_kinds(grid: np.ndarray, split, queries, rows: list[int]) -> dict:
+def first_clip_kinds(grid: np.ndarray, split, queries, rows: list[int], overlapping: Counter) -> dict:
     """What the first clip of each row's ranking is (see the module docstring), the recalls, and
     ``lottery_expected_hits``: the hits expected were the first clip of each row whose first clip
     is of the right step drawn uniformly among the clips of that step (set beside ``hit``, it says
-    whether the system's choice of instance is better or worse than a draw)."""
-    overlapping = overlapping_clips(split)
+    whether the system's choice of instance is better or worse than a draw). ``overlapping``:
+    ``overlapping_clips(split)``."""
     expected = 0.0
     targets_of: dict[str, set[int]] = {}
     for q in queries:
@@ -76,13 +77,14 @@ def first_clip_kinds(grid: np.ndarray, split, queries, rows: list[int]) -> dict:
     for i in rows:
         q = queries[i]
         first = int(np.argmax(grid[i]))
-        if any(s["description"] == q.description for s in split.clip_steps(first)):
+        right_step = any(s["description"] == q.description for s in split.clip_steps(first))
+        if right_step:
             expected += 1.0 / overlapping[q.description]
         if first == q.target:
             kinds["hit"] += 1
         elif split.clips[first].video == q.video:
             kinds["same_video"] += 1
-        elif any(s["description"] == q.description for s in split.clip_steps(first)):
+        elif right_step:
             kinds["same_step"] += 1
         else:
             kinds["other_step"] += 1
@@ -93,10 +95,9 @@ def first_clip_kinds(grid: np.ndarray, split, queries, rows: list[int]) -> dict:
             "lottery_expected_hits": round(expected, 1)}
 
 
-def step_perfect_expected_hits(split, queries, rows: list[int]) -> float:
+def step_perfect_expected_hits(queries, rows: list[int], overlapping: Counter) -> float:
     """Expected visual-only R@1 hits of a ranker that always ranks first a clip overlapping a step
     with the query's text, drawn uniformly among those clips (the module docstring)."""
-    overlapping = overlapping_clips(split)
     return sum(1.0 / max(1, overlapping[queries[i].description]) for i in rows)
 
 
@@ -139,25 +140,25 @@ def main() -> None:
     texts = [q.description for q in queries]
     clips = list(range(len(split.clips)))
     visual = [i for i, q in enumerate(queries) if q.narrated is False]
+    narrated = [i for i, q in enumerate(queries) if q.narrated]
+    overlapping = overlapping_clips(split)
     out = {"split": args.split, "queries": len(queries), "visual_only": len(visual),
            "ceiling_distinct_texts": len({texts[i] for i in visual}),
-           "step_perfect_expected_hits": round(step_perfect_expected_hits(split, queries, visual), 1),
+           "step_perfect_expected_hits": round(step_perfect_expected_hits(queries, visual, overlapping), 1),
            "target_coverage": {
                "visual_only": round(target_coverage(split, queries, visual), 2),
-               "narrated": round(target_coverage(split, queries, [i for i, q in enumerate(queries)
-                                                                  if q.narrated]), 2)},
+               "narrated": round(target_coverage(split, queries, narrated), 2)},
            "target_action_frames_in_step": {
                "visual_only": action_frames_in_step(split, queries, visual, args.preset),
-               "narrated": action_frames_in_step(split, queries, [i for i, q in enumerate(queries)
-                                                                  if q.narrated], args.preset)},
+               "narrated": action_frames_in_step(split, queries, narrated, args.preset)},
            "systems": {"bm25": first_clip_kinds(score_grid(Bm25Scorer(split.narrations), texts, clips),
-                                                split, queries, visual)}}
+                                                split, queries, visual, overlapping)}}
     for path in args.checkpoints:
         model = ActBertForPretraining.from_pretrained(path).eval()
         scorer = ModelScorer(model, ActBertTokenizer(), split, not args.no_regions, 64, "cpu")
         with torch.inference_mode():
             grid = score_grid(scorer.cosine, texts, clips)
-        out["systems"][path] = first_clip_kinds(grid, split, queries, visual)
+        out["systems"][path] = first_clip_kinds(grid, split, queries, visual, overlapping)
     print(json.dumps(out, indent=1))
 
 
