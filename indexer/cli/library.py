@@ -42,6 +42,9 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", help="video files or folders (searched recursively)")
     p.add_argument("--library", required=True, help="library folder (created if missing)")
     p.add_argument("--preset", choices=["fast", "paper"], default="fast")
+    p.add_argument("--action-sampling", choices=["centre", "spread"], default="centre",
+                   help="the action CNN's frames around each clip's centre (the paper's) or laid "
+                        "evenly over the whole clip")
     p.add_argument("--action-backbone", default="i3d", choices=["i3d", "r3d_18", "r2plus1d_18", "s3d"])
     p.add_argument("--action-weights", default="default",
                    help="'default' (pretrained), 'none' (random: tests only) or a path")
@@ -89,7 +92,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> IngestSettings:
     return IngestSettings(
-        preset=args.preset, action_backbone=args.action_backbone,
+        preset=args.preset, action_sampling=args.action_sampling, action_backbone=args.action_backbone,
         action_weights=args.action_weights, detector=args.detector,
         detector_weights=args.detector_weights, regions=not args.no_regions,
         score_threshold=args.score_threshold, max_boxes=args.max_boxes, fp16=args.fp16,

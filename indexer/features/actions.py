@@ -37,7 +37,7 @@ from torchvision.models import video as tv_video
 
 from indexer.errors import ExplorerError
 from indexer.features import i3d
-from indexer.features.sampling import sample_times
+from indexer.features.sampling import sample_times, spread_times
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,11 @@ PRESETS: dict[str, dict] = {
     "paper": dict(frames=32, fps=8.0, crop=224, short_side=256),
     "fast": dict(frames=16, fps=8.0, crop=112, short_side=128),
 }
+# Where a clip's frames are taken (``ActionExtractor.sample_clip_times``): "centre", frames/fps
+# seconds around the clip's centre (the paper's; 2 s of a 4-10 s clip with "fast"), or "spread",
+# the same number of frames laid evenly over the whole clip, so a step in a clip's first or last
+# seconds reaches the action CNN (lab/model_tries.md, session 44).
+SAMPLINGS = ("centre", "spread")
 
 # Input normalisation, applied to RGB in [0, 1]: I3D wants [-1, 1]; torchvision's Kinetics models
 # use the Kinetics mean and standard deviation (their weights' transforms say so).
@@ -279,7 +284,7 @@ class ActionExtractor:
 
     def __init__(self, backbone: str = "i3d", weights: str | Path = "default", device: str | torch.device = "cpu",
                  frames: int = 32, fps: float = 8.0, crop: int = 224, short_side: int = 256,
-                 dtype: torch.dtype = torch.float32, batch_size: int = 4):
+                 dtype: torch.dtype = torch.float32, batch_size: int = 4, sampling: str = "centre"):
         if backbone not in BACKBONES:
             raise ValueError(f"unknown action backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
         if frames < 1 or fps <= 0 or crop < 1 or batch_size < 1:
@@ -287,6 +292,9 @@ class ActionExtractor:
                              f"{frames}, {fps}, {crop}, {batch_size}")
         if short_side < crop:
             raise ValueError(f"short_side ({short_side}) must be >= crop ({crop})")
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"unknown action sampling {sampling!r}; choose one of {', '.join(SAMPLINGS)}")
+        self.sampling = sampling
         self.backbone, self.frames, self.fps = backbone, int(frames), float(fps)
         self.crop, self.short_side, self.batch_size = int(crop), int(short_side), int(batch_size)
         self.device, self.dtype = torch.device(device), dtype
@@ -302,6 +310,8 @@ class ActionExtractor:
         self.model = _wrap(backbone, net).eval().to(self.device, dtype)
         self.name = f"{backbone}:{tag}"
         self.version = f"{self.name}/f{self.frames}-fps{self.fps:g}-crop{self.crop}-s{self.short_side}"
+        if sampling == "spread":  # centre keeps the versions libraries recorded before spread existed
+            self.version = f"{self.name}/f{self.frames}-spread-crop{self.crop}-s{self.short_side}"
         self.feature_size = i3d.FEATURE_SIZE if backbone in ("i3d", "s3d") else 512
         self.class_names: tuple[str, ...] = KINETICS400_CLASSES
 
@@ -313,7 +323,11 @@ class ActionExtractor:
         return cls(backbone, **{**PRESETS[preset], **kwargs})
 
     def sample_clip_times(self, start_sec: float, end_sec: float) -> np.ndarray:
-        """The ``frames`` times (seconds) to decode for the clip [start_sec, end_sec] (see ``sample_times``)."""
+        """The ``frames`` times (seconds) to decode for the clip [start_sec, end_sec]: ``fps`` apart
+        around its centre (``sampling="centre"``, ``sample_times``) or laid evenly over all of it
+        (``"spread"``, ``spread_times``; ``fps`` is then unused)."""
+        if self.sampling == "spread":
+            return spread_times(start_sec, end_sec, self.frames)
         return sample_times(start_sec, end_sec, fps=self.fps, num_frames=self.frames)
 
     def __call__(self, clips: np.ndarray,

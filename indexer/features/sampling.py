@@ -3,7 +3,8 @@
 A video becomes a sequence of clips (``ClipSpan``): narration-aligned when it has a transcript
 (``narration_spans``), fixed windows otherwise (``fixed_windows``). The model reads groups of K adjacent
 clips (``group_clips``; the paper uses K = 10), and each clip is turned into frames at the times that
-``sample_times`` gives (32 frames at 8 FPS for the action CNN, 1 FPS for the region detector).
+``sample_times`` gives (32 frames at 8 FPS for the action CNN, 1 FPS for the region detector), or
+``spread_times`` (the action CNN's frames laid evenly over the whole clip).
 """
 
 from __future__ import annotations
@@ -208,3 +209,17 @@ def sample_times(start_sec: float, end_sec: float, fps: float, num_frames: int |
         centre = (start_sec + end_sec) / 2
         times = centre + (np.arange(num_frames) - (num_frames - 1) / 2) / fps
     return np.clip(times, start_sec, end_sec)
+
+
+def spread_times(start_sec: float, end_sec: float, num_frames: int) -> np.ndarray:
+    """``num_frames`` frame times (seconds, ascending, float64) laid evenly over the whole clip
+    [start_sec, end_sec], each in the middle of its 1/num_frames share (TSN-style segment sampling);
+    e.g. (10, 14, 4) -> [10.5, 11.5, 12.5, 13.5]. Unlike ``sample_times`` with ``num_frames`` (a
+    fixed stretch at the clip's centre), every part of a long clip gets frames: a step done in the
+    first or last seconds of a clip is in the action CNN's input. A zero-length clip repeats its one
+    time."""
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if end_sec < start_sec:
+        raise ValueError(f"end_sec {end_sec} < start_sec {start_sec}")
+    return start_sec + (np.arange(num_frames) + 0.5) * ((end_sec - start_sec) / num_frames)

@@ -63,6 +63,7 @@ class IngestSettings:
     frames at 8 FPS, 224 crop; ``fast``: the cheaper CPU setting) and the default detector."""
 
     preset: str = "fast"
+    action_sampling: str = "centre"  # or "spread": the preset's frames over the whole clip
     action_backbone: str = "i3d"
     action_weights: str = "default"
     detector: str | None = None
@@ -82,6 +83,8 @@ class IngestSettings:
     def __post_init__(self) -> None:
         if self.preset not in ("fast", "paper"):
             raise ValueError(f"preset must be 'fast' or 'paper', got {self.preset!r}")
+        if self.action_sampling not in ("centre", "spread"):
+            raise ValueError(f"action_sampling must be 'centre' or 'spread', got {self.action_sampling!r}")
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> "IngestSettings":
@@ -133,7 +136,8 @@ def build_extractors(settings: IngestSettings) -> Extractors:
     from indexer.features.actions import PRESETS, ActionExtractor
 
     actions = ActionExtractor(settings.action_backbone, weights=settings.action_weights,
-                              device=settings.device, **PRESETS[settings.preset])
+                              device=settings.device, sampling=settings.action_sampling,
+                              **PRESETS[settings.preset])
     regions = None
     if settings.regions:
         from indexer.features.regions import RegionExtractor
@@ -142,7 +146,7 @@ def build_extractors(settings: IngestSettings) -> Extractors:
                                   score_threshold=settings.score_threshold,
                                   max_boxes=settings.max_boxes, device=settings.device)
     names = {"actions": {"name": actions.name, "version": actions.version,
-                         "preset": settings.preset}}
+                         "preset": settings.preset}}  # version names the sampling
     if regions is not None:
         names["regions"] = {"name": regions.name, "version": regions.version,
                             "classes": list(regions.class_names)}

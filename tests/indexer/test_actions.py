@@ -49,6 +49,19 @@ def test_every_backbone_gives_features_and_probabilities(backbone, feature_size)
     assert (probs >= 0).all()
 
 
+def test_spread_sampling_takes_its_frames_over_the_whole_clip_and_says_so_in_its_version():
+    centre = ActionExtractor("r3d_18", **SMALL)
+    spread = ActionExtractor("r3d_18", sampling="spread", **SMALL)
+    frames = SMALL["frames"]
+    np.testing.assert_allclose(spread.sample_clip_times(2.0, 10.0), 2.0 + (np.arange(frames) + 0.5) * 8 / frames)
+    np.testing.assert_allclose(centre.sample_clip_times(2.0, 10.0),
+                               6.0 + (np.arange(frames) - (frames - 1) / 2) / 8.0)  # fps 8
+    assert "spread" in spread.version and "spread" not in centre.version  # centre: versions as before
+    assert spread.version != centre.version and spread.name == centre.name
+    with pytest.raises(ValueError, match="sampling"):
+        ActionExtractor("r3d_18", sampling="edges", **SMALL)
+
+
 def test_class_names_are_kinetics400_in_alphabetical_order():
     names = ActionExtractor("r3d_18", **SMALL).class_names
     assert len(names) == 400 == len(set(names))

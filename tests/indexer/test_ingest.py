@@ -136,3 +136,37 @@ def test_shards_split_the_corpus_and_merge(tmp_path, corpus, detector_checkpoint
     merged = Library(tmp_path / "merged")
     assert merged.catalog.stats()["done"] == len(videos)
     assert merged.catalog.stats()["clips"] == sum(lib.catalog.stats()["clips"] for lib in libs)
+
+
+def test_spread_sampling_reaches_the_features_ingest_stores(tmp_path, corpus):
+    """``action_sampling="spread"``: each clip's action feature is the CNN's output on frames decoded at
+    ``spread_times`` over the whole clip (checked by decoding them here), not at the centre's 2 s; the
+    library records the setting and the extractor's version says it."""
+    from indexer.features.actions import ActionExtractor
+    from indexer.features.sampling import sample_times, spread_times
+    from indexer.features.video import read_frames_at
+
+    with pytest.raises(ValueError, match="action_sampling"):
+        IngestSettings(action_sampling="edges")
+    video = sorted((corpus / "videos").glob("*.mp4"))[0]
+    stored = {}
+    for sampling in ("centre", "spread"):
+        library = Library.create(tmp_path / sampling)
+        done = ingest(library, [video], IngestSettings(action_weights="none", regions=False,
+                                                      action_sampling=sampling), progress=False)
+        assert done.done == 1
+        row = library.catalog.videos("done")[0]
+        stored[sampling] = VideoFeatures.load(library.root / row["feature_path"])
+        assert library.manifest.settings["action_sampling"] == sampling
+        assert ("spread" in library.manifest.extractors["actions"]["version"]) == (sampling == "spread")
+    features = stored["spread"]
+    cnn = ActionExtractor("i3d", weights="none", frames=16, fps=8.0, crop=112, short_side=128)  # fast
+    size = (128, round(160 * 128 / 120))  # the 160 x 120 video's shorter side scaled to 128
+    longest = int(np.argmax(features.clip_end_sec - features.clip_start_sec))
+    start, end = features.clip_start_sec[longest], features.clip_end_sec[longest]
+    assert end - start > 3.0  # the centre's 16 frames at 8 FPS cover 2 s of it
+    for times, expected in ((spread_times(start, end, 16), stored["spread"]),
+                            (sample_times(start, end, 8.0, 16), stored["centre"])):
+        reference, _ = cnn(read_frames_at(video, times, size=size)[None])
+        np.testing.assert_allclose(expected.action_features[longest], reference[0], rtol=1e-3, atol=1e-4)
+    assert not np.allclose(stored["spread"].action_features[longest], stored["centre"].action_features[longest])

@@ -9,6 +9,7 @@ from indexer.features.sampling import (
     group_clips,
     narration_spans,
     sample_times,
+    spread_times,
 )
 from indexer.features.transcripts import Cue
 
@@ -134,6 +135,21 @@ def test_sample_times_for_the_action_cnn():
     np.testing.assert_allclose(np.diff(short[8:24]), 1 / 8)
     with pytest.raises(ValueError):
         sample_times(3.0, 1.0, fps=8.0)
+
+
+def test_spread_times_lay_the_frames_over_the_whole_clip():
+    np.testing.assert_allclose(spread_times(10.0, 14.0, 4), [10.5, 11.5, 12.5, 13.5])
+    # a 9 s clip, 16 frames: 9/16 s apart, the first and last half a slot from the ends, so the
+    # first and last 3.5 s (which 16 frames at 8 FPS around the centre never see) get 6 frames each
+    times = spread_times(0.0, 9.0, 16)
+    np.testing.assert_allclose(times, (np.arange(16) + 0.5) * 9 / 16)
+    assert np.sum(times < 3.5) == 6 and np.sum(times > 5.5) == 6
+    centre = sample_times(0.0, 9.0, fps=8.0, num_frames=16)
+    assert np.sum(centre < 3.5) == 0 and np.sum(centre > 5.5) == 0
+    np.testing.assert_allclose(spread_times(7.0, 7.0, 3), [7.0, 7.0, 7.0])  # zero length: one time
+    for bad in [(3.0, 1.0, 4), (0.0, 1.0, 0)]:
+        with pytest.raises(ValueError):
+            spread_times(*bad)
 
 
 def test_cover_gaps_makes_the_unnarrated_stretches_clips_too():
