@@ -387,6 +387,8 @@ def test_shared_link_reopens_the_view_with_the_moment_and_exports(server, browse
     fresh.get_by_role("link", name="Clip").click()
     fresh.get_by_text("Where the query happens in this video").wait_for()
     fresh.locator(".js-plotly-plot").filter(has_text="best span").first.wait_for()
+    # (the page streams its elements: the button comes after the plot, later on a loaded machine)
+    fresh.get_by_role("button", name="Download the span (MP4)").first.wait_for()
     assert fresh.get_by_role("button", name="Download the span (MP4)").count() == 1
     fresh.get_by_role("button", name="Play the best span").click()
     fresh.wait_for_function("() => window.location.search.includes('t=')")
