@@ -78,18 +78,17 @@ def coverage_grid(texts: Sequence[str], narrations: Sequence[str]) -> np.ndarray
 
 
 def hybrid_grid(vector: np.ndarray, bm25: np.ndarray, cover: np.ndarray,
-                policy: FusionPolicy, semantic: np.ndarray | None = None,
-                shortlist_by: np.ndarray | None = None) -> np.ndarray:
+                policy: FusionPolicy, semantic: np.ndarray | None = None) -> np.ndarray:
     """What hybrid search computes over a (Q, C) grid: the vector ranking fused with the BM25
     ranking of the clips BM25 finds (score > 0), each weighted by ``policy`` from its coverage, and
     when ``policy.semantic`` > 0 with the semantic ranking of the clips whose narration's MiniLM
     cosine ``semantic`` (Q, C; 0 for a clip without narration) is above 0, weighted by the cosine;
     with a shortlist N, the vector's top N clips first (``fusion_policy.shortlisted_first``: the
     fused scores stay below 1, so adding 1 to the shortlisted clips puts them first; clips tied
-    at the vector's N-th score all count as shortlisted). ``shortlist_by`` (Q, C): the scores the
-    shortlist is read from when they are not ``vector``'s: search shortlists the embeddings' top N
-    while the vector ranking it fuses is the matching-head rerank's when its rerank is on. Any grid
-    may be ``Ranked`` (its ranks computed once)."""
+    at the vector's N-th score all count as shortlisted). ``vector`` is the order search serves
+    (the matching-head rerank's when the model's rerank is on), so the shortlist is its top N and
+    the hybrid's top N are the vector's, reordered. Any grid may be ``Ranked`` (its ranks computed
+    once)."""
     weight = policy.alpha * (cover ** policy.gamma if policy.gamma else np.ones_like(cover))
     grids, present = [vector, bm25], [None, (_scores(bm25) > 0) * weight]
     if policy.semantic:
@@ -101,5 +100,5 @@ def hybrid_grid(vector: np.ndarray, bm25: np.ndarray, cover: np.ndarray,
                        (positive ** policy.gamma if policy.gamma else np.ones_like(positive)))
     fused = rrf_grid(grids, present, k=policy.k)
     if policy.shortlist > 0:
-        fused = fused + (_ranks(vector if shortlist_by is None else shortlist_by) <= policy.shortlist)
+        fused = fused + (_ranks(vector) <= policy.shortlist)
     return fused

@@ -210,7 +210,7 @@ class Evaluation:
             if system != "actbert":
                 continue
             # what search serves: the index alone (reranked when the rerank policy says so), and
-            # fused with the narration (the shortlist is the embeddings' top N either way)
+            # fused with the narration (a shortlist is the served vector order's top N)
             served = self._served_vector(embedding, rerank, s, texts, ranks[system])
             ranks["actbert_vector"] = {"": retrieval_outcomes(served, targets)}
             if bm25 is not None:
@@ -221,11 +221,10 @@ class Evaluation:
                         grids["minilm"] = score_grid(self.baseline("minilm", split), texts, clips)
                     return self.semantic_grid(split, clips, grids["minilm"])
                 # chosen once, on the split's narrated queries; the all-steps queries reuse it
-                policy = self.fusion or self._fusion(served, embedding, bm25, cover, meaning, targets,
-                                                     queries)
+                policy = self.fusion or self._fusion(served, bm25, cover, meaning, targets, queries)
                 semantic = meaning() if policy.semantic else None
                 ranks["actbert_hybrid"] = {"": retrieval_outcomes(
-                    hybrid_grid(served, bm25, cover, policy, semantic, embedding), targets)}
+                    hybrid_grid(served, bm25, cover, policy, semantic), targets)}
                 if policy != PLAIN_RRF:  # what plain reciprocal rank fusion would give
                     ranks["actbert_hybrid_rrf"] = {"": retrieval_outcomes(
                         hybrid_grid(served, bm25, cover, PLAIN_RRF), targets)}
@@ -275,12 +274,11 @@ class Evaluation:
         narrated = np.array([bool(split.clips[c].narration.strip()) for c in clips])
         return minilm * narrated[None, :]
 
-    def _fusion(self, vector: np.ndarray, embedding: np.ndarray, bm25: np.ndarray, cover: np.ndarray,
+    def _fusion(self, vector: np.ndarray, bm25: np.ndarray, cover: np.ndarray,
                 meaning, targets: list[int], queries: list) -> FusionPolicy:
         """The hybrid's fusion: on val, chosen here (``fusion_policy.choose``, recorded beside the
         model by ``evaluate``); on another split, the one the model recorded on val. ``vector``:
-        the served vector order (``_served_vector``), ``embedding`` the scores its shortlist reads;
-        ``meaning()`` gives the MiniLM cosine grid (computed only when needed)."""
+        the served vector order (``_served_vector``: a shortlist is its top N); ``meaning()`` gives the MiniLM cosine grid (computed only when needed)."""
         if self.config.split != "val":  # kept, so the all-steps queries reuse it (one note)
             self.fusion = fusion_for(self.config.checkpoint)
             self.notes.append(f"actbert_hybrid: {self.fusion.describe()}")
@@ -302,12 +300,11 @@ class Evaluation:
 
         # ranked once: every setting fuses the same rankings
         ranked_vector, ranked_bm25, ranked_semantic = Ranked.of(vector), Ranked.of(bm25), Ranked.of(semantic)
-        ranked_embedding = ranked_vector if vector is embedding else Ranked.of(embedding)
 
         def measure(alpha: float, gamma: float, shortlist: int, weight: float) -> tuple[float, float]:
             grid = hybrid_grid(ranked_vector, ranked_bm25, cover,
                                FusionPolicy(alpha=alpha, gamma=gamma, shortlist=shortlist, semantic=weight),
-                               ranked_semantic, ranked_embedding)
+                               ranked_semantic)
             return recall(grid, everyone, 1), recall(grid, visual, 5)
 
         chosen, tried = choose(measure, r5_vector if visual else 0.0)

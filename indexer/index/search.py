@@ -3,7 +3,7 @@
 Modes: ``vector`` (ActBERT embeddings, reranked by the matching head when that helps),
 ``narration`` (SQLite FTS5 BM25 over the transcripts) and ``hybrid`` (both, fused by reciprocal rank
 fusion, the narration's vote weighed by its evidence as the model's ``fusion_policy.json`` records,
-``actbert.fusion_policy``, inside the embeddings' top N when it records a shortlist, and with the
+``actbert.fusion_policy``, inside the vector's top N when it records a shortlist, and with the
 narration's meaning, MiniLM cosines, as a third ranking when it gives that a weight,
 ``indexer.index.narration_meaning``; plain RRF of the embeddings and BM25 without a policy).
 Every hit says which signals found it and carries each signal's score; every search reports
@@ -411,10 +411,9 @@ class Searcher:
         fused = fuse(order_vector, order_text, weights, fusion.k, order_meaning,
                      {i: fusion.semantic_weight(semantic[i]) for i in order_meaning})
         hits = []
-        # the shortlist is the embeddings' top N (what evaluation measured), reranked or not
-        by_embedding = sorted((i for i in vector if i in rows), key=vector.get,
-                              reverse=True)[:fusion.shortlist] if fusion.shortlist else []
-        for clip_id in shortlisted_first(fused, by_embedding, fusion.shortlist)[:k]:
+        # a shortlist is the served vector order's top N (reranked when the rerank is on): the
+        # hybrid reorders what the vector serves first, as evaluation measures it
+        for clip_id in shortlisted_first(fused, order_vector, fusion.shortlist)[:k]:
             signals = tuple(s for s, found in (("vector", clip_id in vector),
                                                ("narration", clip_id in narration),
                                                ("semantic", clip_id in semantic)) if found)

@@ -142,6 +142,11 @@ def test_hybrid_weighs_the_narration_by_the_models_fusion_policy(searcher):
         assert [h.fused_score for h in short.hits] == pytest.approx([scores[h.clip.clip_id] for h in short.hits])
         for part in (short.hits[:3], short.hits[3:]):
             assert [h.fused_score for h in part] == sorted((h.fused_score for h in part), reverse=True)
+        # with the rerank on, the shortlist is the served (reranked) vector order's top 3
+        reranked = [h.clip.clip_id for h in searcher.search(QUERY, k=50, mode="vector", rerank=10).hits]
+        assert set(reranked[:3]) != set(vector[:3])  # the rerank moved them: the two can be told apart
+        served = searcher.search(QUERY, k=50, mode="hybrid", rerank=10)
+        assert {h.clip.clip_id for h in served.hits[:3]} == set(reranked[:3])
     finally:
         path.unlink(missing_ok=True)
 

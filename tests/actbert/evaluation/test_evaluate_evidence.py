@@ -327,3 +327,10 @@ def test_a_test_split_run_serves_the_rerank_the_policy_chose(tmp_path, model_dir
     rerank_policy(False, 10)
     kept = evaluate(config).to_json()["retrieval"]
     assert figures(kept["actbert_vector"]) == figures(kept["actbert"], "_embedding")
+    # a fusion with a shortlist of 5 reorders the served (reranked) order's top 5: its R@5 is the
+    # vector's, not the embeddings' (which differ here, else this could not tell them apart)
+    rerank_policy(True, 10)
+    write_fusion(checkpoint, make_fusion(1.0, 0.0, "val", 9, 1.0, 2.0, 2.0, [], "c", checkpoint, shortlist=5))
+    short = evaluate(config).to_json()["retrieval"]
+    assert short["actbert"]["r5_rerank"] != short["actbert"]["r5_embedding"]
+    assert short["actbert_hybrid"]["r5"] == short["actbert_vector"]["r5"] == short["actbert"]["r5_rerank"]
