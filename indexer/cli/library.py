@@ -44,7 +44,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=["fast", "paper"], default="fast")
     p.add_argument("--action-sampling", choices=["centre", "spread"], default="centre",
                    help="the action CNN's frames around each clip's centre (the paper's) or laid "
-                        "evenly over the whole clip")
+                        "evenly over the whole clip; the shipped demo models were trained on centre "
+                        "features: use spread with a model trained on spread ones")
     p.add_argument("--action-backbone", default="i3d", choices=["i3d", "r3d_18", "r2plus1d_18", "s3d"])
     p.add_argument("--action-weights", default="default",
                    help="'default' (pretrained), 'none' (random: tests only) or a path")
