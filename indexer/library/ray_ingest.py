@@ -45,6 +45,10 @@ ROOT = Path(__file__).resolve().parents[2]  # the checkout holding actbert/, ind
 # busy (two training processes) ray.init took 3-5 s, but with a test suite beside them it passed
 # 30 s ("Timed out waiting for file .../gcs_server_port"). RAY_gcs_server_port_wait_time_s wins.
 RAY_START_WAIT_SEC = 300
+# Tries of ray.init: its raylet must also register with the GCS within a fixed 30 s (not
+# configurable), which a machine running a suite and a generator beside it once missed; a second
+# try after a clean shutdown is cheap next to a failed ingest.
+RAY_START_TRIES = 2
 
 
 class RayStartError(RuntimeError):
@@ -55,14 +59,18 @@ def start_local(num_cpus: int | None = None, **options) -> None:
     """Start a Ray on this machine, waiting up to ``RAY_START_WAIT_SEC`` for it (a loaded machine
     is slow to start its processes); raises ``RayStartError`` with a one-line reason otherwise."""
     wait = os.environ.setdefault("RAY_gcs_server_port_wait_time_s", str(RAY_START_WAIT_SEC))
-    try:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 runtime_env=_local_env(), **options)
-    except Exception as exc:  # noqa: BLE001 - Ray raises several kinds; all mean "not started"
-        ray.shutdown()
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RayStartError(f"a local Ray did not start (waited up to {wait} s, "
-                            f"RAY_gcs_server_port_wait_time_s): {reason}") from exc
+    for attempt in range(1, RAY_START_TRIES + 1):
+        try:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                     runtime_env=_local_env(), **options)
+            return
+        except Exception as exc:  # noqa: BLE001 - Ray raises several kinds; all mean "not started"
+            ray.shutdown()
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if attempt == RAY_START_TRIES:
+                raise RayStartError(f"a local Ray did not start (waited up to {wait} s, "
+                                    f"RAY_gcs_server_port_wait_time_s; {attempt} tries): {reason}") from exc
+            log.warning("a local Ray did not start (%s); trying again", reason)
 
 
 class Analyser:

@@ -94,7 +94,8 @@ def test_a_ray_run_killed_and_resumed_equals_the_local_run(tmp_path, videos):
 
 def test_a_local_ray_that_does_not_start_in_time_is_one_line():
     """Ray's own wait for its GCS (30 s) failed the test above on a loaded machine with a
-    traceback; ``start_local`` waits ``RAY_START_WAIT_SEC`` (set here to 0 s to see the refusal)."""
+    traceback; ``start_local`` waits ``RAY_START_WAIT_SEC`` (set here to 0 s to see the refusal)
+    and tries ``RAY_START_TRIES`` times, saying so, before it gives up."""
     pytest.importorskip("ray")
     code = ("from indexer.library.ray_ingest import start_local, RayStartError\n"
             "try: start_local(1)\n"
@@ -104,6 +105,7 @@ def test_a_local_ray_that_does_not_start_in_time_is_one_line():
                           env={**os.environ, "RAY_gcs_server_port_wait_time_s": "0"})
     lines = done.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("a local Ray did not start (waited up to 0 s"), done.stdout
+    assert "; 2 tries)" in lines[0] and done.stderr.count("trying again") == 1, done.stderr[-2000:]
 
 
 def test_a_remote_cluster_gets_the_packages_of_the_registered_readers():
