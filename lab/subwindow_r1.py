@@ -7,7 +7,7 @@ clip also gets the embeddings of its ``--windows`` equal sub-windows (action fea
 library's action CNN on frames over the sub-window (``--action-sampling``), the clip's regions whose
 frame lies inside it), and a clip scores ``max(whole, sub-windows)`` cosine against the query's text
 embedding. Printed beside the whole-clip score (the served one), per checkpoint: R@1 / R@5 and hits
-of the visual-only and of all queries (``lab/visual_r1.py``'s ``recalls``).
+of the visual-only and of all queries.
 
 Nothing is stored: the sub-window features are computed from the videos (``--videos``: the folder
 of the corpus's ``<task_instance>.mp4``) for the evaluated split only.
@@ -29,9 +29,10 @@ from actbert import ActBertForPretraining
 from actbert.corpus import read_corpus
 from actbert.data import clip_inputs, collate, drop_regions
 from actbert.evaluation.scorer import ModelScorer
-from actbert.evaluation.tasks import load_split, retrieval_queries
+from actbert.evaluation.tasks import load_split, retrieval_outcomes, retrieval_queries
 from actbert.tokenizer import ActBertTokenizer
-from indexer.features.actions import SAMPLINGS, ActionExtractor
+from indexer.features.actions import ActionExtractor
+from indexer.features.sampling import SAMPLINGS
 from indexer.features.video import probe, read_frames_at
 
 
@@ -96,16 +97,11 @@ def sub_window_vectors(model, tokenizer, sub_feats, owners, use_regions: bool) -
 
 
 def recalls(grid: np.ndarray, queries, rows: list[int]) -> dict:
-    """R@1 / R@5 (percent) and hits at 1 of ``rows``' queries; rank = clips scoring strictly higher
-    than the target plus those equal with a lower index (the evaluation's stable ties)."""
-    ranks = []
-    for i in rows:
-        target = queries[i].target
-        s = grid[i]
-        ranks.append(int((s > s[target]).sum() + (s[:target] == s[target]).sum()))
-    ranks_arr = np.array(ranks)
-    return {"r1": round(100 * float((ranks_arr < 1).mean()), 1), "r5": round(100 * float((ranks_arr < 5).mean()), 1),
-            "hits": int((ranks_arr < 1).sum())}
+    """R@1 / R@5 (percent) and hits at 1 of ``rows``' queries, ranked as the evaluation ranks
+    (``retrieval_outcomes``: stable ties)."""
+    ranks = retrieval_outcomes(grid, [q.target for q in queries])[rows]
+    return {"r1": round(100 * float((ranks < 1).mean()), 1), "r5": round(100 * float((ranks < 5).mean()), 1),
+            "hits": int((ranks < 1).sum())}
 
 
 def main() -> None:

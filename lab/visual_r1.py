@@ -43,7 +43,7 @@ from actbert.evaluation.scorer import ModelScorer
 from actbert.evaluation.tasks import load_split, retrieval_outcomes, retrieval_queries, score_grid
 from actbert.tokenizer import ActBertTokenizer
 from indexer.features.actions import PRESETS
-from indexer.features.sampling import sample_times, spread_times
+from indexer.features.sampling import SAMPLINGS, action_times
 
 
 def recalls(grid: np.ndarray, queries, rows: list[int]) -> dict:
@@ -110,16 +110,15 @@ def target_coverage(split, queries, rows: list[int]) -> float:
     return float(np.mean([covered(queries[i]) for i in rows])) if rows else float("nan")
 
 
-def action_frames_in_step(split, queries, rows: list[int], preset: str, spread: bool = False) -> dict:
-    """Of the frames the action CNN reads for each target clip (the ingest preset's sampling, or its
-    frame count over the whole clip with ``spread``), the mean share inside the query's step, and
-    the share of targets with none inside it."""
-    sampling = PRESETS[preset]
+def action_frames_in_step(split, queries, rows: list[int], preset: str, sampling: str = "centre") -> dict:
+    """Of the frames the action CNN reads for each target clip (the ingest preset's frames, taken
+    as ``sampling`` says), the mean share inside the query's step, and the share of targets with
+    none inside it."""
+    frames, fps = PRESETS[preset]["frames"], PRESETS[preset]["fps"]
     shares = []
     for i in rows:
         q, clip = queries[i], split.clips[queries[i].target]
-        times = (spread_times(clip.start_sec, clip.end_sec, sampling["frames"]) if spread else
-                 sample_times(clip.start_sec, clip.end_sec, fps=sampling["fps"], num_frames=sampling["frames"]))
+        times = action_times(clip.start_sec, clip.end_sec, frames, fps, sampling)
         shares.append(float(np.mean((times >= q.start_sec) & (times <= q.end_sec))))
     shares_arr = np.array(shares)
     return {"mean": round(float(shares_arr.mean()), 2), "none": round(float((shares_arr == 0).mean()), 2)}
@@ -132,14 +131,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="fast",
                         help="the ingest preset of the library (its action frame sampling)")
-    parser.add_argument("--action-sampling", choices=["centre", "spread"], default="centre",
+    parser.add_argument("--action-sampling", choices=SAMPLINGS, default="centre",
                         help="the library's ingest --action-sampling")
     parser.add_argument("--no-regions", action="store_true",
                         help="the checkpoints are no-region ablations: score them without regions")
     parser.add_argument("checkpoints", nargs="*")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    spread = args.action_sampling == "spread"
     split = load_split(read_corpus(args.corpus), args.split)
     queries = retrieval_queries(split)
     texts = [q.description for q in queries]
@@ -154,8 +152,8 @@ def main() -> None:
                "visual_only": round(target_coverage(split, queries, visual), 2),
                "narrated": round(target_coverage(split, queries, narrated), 2)},
            "target_action_frames_in_step": {
-               "visual_only": action_frames_in_step(split, queries, visual, args.preset, spread),
-               "narrated": action_frames_in_step(split, queries, narrated, args.preset, spread)},
+               "visual_only": action_frames_in_step(split, queries, visual, args.preset, args.action_sampling),
+               "narrated": action_frames_in_step(split, queries, narrated, args.preset, args.action_sampling)},
            "systems": {"bm25": first_clip_kinds(score_grid(Bm25Scorer(split.narrations), texts, clips),
                                                 split, queries, visual, overlapping)}}
     for path in args.checkpoints:

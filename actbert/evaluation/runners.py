@@ -278,7 +278,8 @@ class Evaluation:
                 meaning, targets: list[int], queries: list) -> FusionPolicy:
         """The hybrid's fusion: on val, chosen here (``fusion_policy.choose``, recorded beside the
         model by ``evaluate``); on another split, the one the model recorded on val. ``vector``:
-        the served vector order (``_served_vector``: a shortlist is its top N); ``meaning()`` gives the MiniLM cosine grid (computed only when needed)."""
+        the served vector order (``_served_vector``: a shortlist is its top N); ``meaning()`` gives
+        the MiniLM cosine grid (computed only when needed)."""
         if self.config.split != "val":  # kept, so the all-steps queries reuse it (one note)
             self.fusion = fusion_for(self.config.checkpoint)
             self.notes.append(f"actbert_hybrid: {self.fusion.describe()}")

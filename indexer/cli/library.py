@@ -15,6 +15,7 @@ import sys
 
 from actbert.atomic import atomic_write
 from actbert.device import checked_device
+from indexer.features.sampling import SAMPLINGS
 from indexer.index.reconcile import index_state, reconcile_index
 from indexer.index.region_index import region_state
 from indexer.index.service import LibraryService
@@ -42,7 +43,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", help="video files or folders (searched recursively)")
     p.add_argument("--library", required=True, help="library folder (created if missing)")
     p.add_argument("--preset", choices=["fast", "paper"], default="fast")
-    p.add_argument("--action-sampling", choices=["centre", "spread"], default="centre",
+    p.add_argument("--action-sampling", choices=SAMPLINGS, default="centre",
                    help="the action CNN's frames around each clip's centre (the paper's) or laid "
                         "evenly over the whole clip; the shipped demo models were trained on centre "
                         "features: use spread with a model trained on spread ones")

@@ -37,7 +37,7 @@ from torchvision.models import video as tv_video
 
 from indexer.errors import ExplorerError
 from indexer.features import i3d
-from indexer.features.sampling import sample_times, spread_times
+from indexer.features.sampling import SAMPLINGS, action_times
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,6 @@ PRESETS: dict[str, dict] = {
     "paper": dict(frames=32, fps=8.0, crop=224, short_side=256),
     "fast": dict(frames=16, fps=8.0, crop=112, short_side=128),
 }
-# Where a clip's frames are taken (``ActionExtractor.sample_clip_times``): "centre", frames/fps
-# seconds around the clip's centre (the paper's; 2 s of a 4-10 s clip with "fast"), or "spread",
-# the same number of frames laid evenly over the whole clip, so a step in a clip's first or last
-# seconds reaches the action CNN (lab/model_tries.md, session 44).
-SAMPLINGS = ("centre", "spread")
 
 # Input normalisation, applied to RGB in [0, 1]: I3D wants [-1, 1]; torchvision's Kinetics models
 # use the Kinetics mean and standard deviation (their weights' transforms say so).
@@ -309,9 +304,9 @@ class ActionExtractor:
             tag = f"file-{sha256_file(path)[:12]}"
         self.model = _wrap(backbone, net).eval().to(self.device, dtype)
         self.name = f"{backbone}:{tag}"
-        self.version = f"{self.name}/f{self.frames}-fps{self.fps:g}-crop{self.crop}-s{self.short_side}"
-        if sampling == "spread":  # centre keeps the versions libraries recorded before spread existed
-            self.version = f"{self.name}/f{self.frames}-spread-crop{self.crop}-s{self.short_side}"
+        # centre keeps the versions libraries recorded before spread existed
+        timing = "spread" if sampling == "spread" else f"fps{self.fps:g}"
+        self.version = f"{self.name}/f{self.frames}-{timing}-crop{self.crop}-s{self.short_side}"
         self.feature_size = i3d.FEATURE_SIZE if backbone in ("i3d", "s3d") else 512
         self.class_names: tuple[str, ...] = KINETICS400_CLASSES
 
@@ -325,10 +320,8 @@ class ActionExtractor:
     def sample_clip_times(self, start_sec: float, end_sec: float) -> np.ndarray:
         """The ``frames`` times (seconds) to decode for the clip [start_sec, end_sec]: ``fps`` apart
         around its centre (``sampling="centre"``, ``sample_times``) or laid evenly over all of it
-        (``"spread"``, ``spread_times``; ``fps`` is then unused)."""
-        if self.sampling == "spread":
-            return spread_times(start_sec, end_sec, self.frames)
-        return sample_times(start_sec, end_sec, fps=self.fps, num_frames=self.frames)
+        (``"spread"``, ``spread_times``; ``fps`` is then unused): ``sampling.action_times``."""
+        return action_times(start_sec, end_sec, self.frames, self.fps, self.sampling)
 
     def __call__(self, clips: np.ndarray,
                  progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -211,6 +211,25 @@ def sample_times(start_sec: float, end_sec: float, fps: float, num_frames: int |
     return np.clip(times, start_sec, end_sec)
 
 
+# Where the action CNN's frames of a clip are taken (``action_times``): "centre", frames/fps seconds
+# around the clip's centre (the paper's; 2 s of a 4-10 s clip with the "fast" preset), or "spread",
+# the same number of frames laid evenly over the whole clip, so a step in a clip's first or last
+# seconds reaches the action CNN (lab/model_tries.md, session 44).
+SAMPLINGS = ("centre", "spread")
+
+
+def action_times(start_sec: float, end_sec: float, num_frames: int, fps: float,
+                 sampling: str = "centre") -> np.ndarray:
+    """The action CNN's ``num_frames`` times for the clip [start_sec, end_sec]: ``fps`` apart around
+    its centre (``"centre"``, ``sample_times``) or over all of it (``"spread"``, ``spread_times``;
+    ``fps`` is then unused)."""
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"unknown action sampling {sampling!r}; choose one of {', '.join(SAMPLINGS)}")
+    if sampling == "spread":
+        return spread_times(start_sec, end_sec, num_frames)
+    return sample_times(start_sec, end_sec, fps=fps, num_frames=num_frames)
+
+
 def spread_times(start_sec: float, end_sec: float, num_frames: int) -> np.ndarray:
     """``num_frames`` frame times (seconds, ascending, float64) laid evenly over the whole clip
     [start_sec, end_sec], each in the middle of its 1/num_frames share (TSN-style segment sampling);

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from actbert.data import VideoFeatures
 from indexer.features.boxes import scale_xyxy
-from indexer.features.sampling import cover_gaps, fixed_windows, narration_spans, sample_times
+from indexer.features.sampling import SAMPLINGS, cover_gaps, fixed_windows, narration_spans, sample_times
 from indexer.features.video import VideoError, VideoInfo, probe, read_frames_at
 from indexer.library.catalog import ClipRecord
 from indexer.library.discovery import (
@@ -83,8 +83,8 @@ class IngestSettings:
     def __post_init__(self) -> None:
         if self.preset not in ("fast", "paper"):
             raise ValueError(f"preset must be 'fast' or 'paper', got {self.preset!r}")
-        if self.action_sampling not in ("centre", "spread"):
-            raise ValueError(f"action_sampling must be 'centre' or 'spread', got {self.action_sampling!r}")
+        if self.action_sampling not in SAMPLINGS:
+            raise ValueError(f"action_sampling must be one of {', '.join(SAMPLINGS)}, got {self.action_sampling!r}")
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> "IngestSettings":
